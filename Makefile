@@ -1,0 +1,50 @@
+# Two commands for a fresh machine with Python 3.11 and pip:
+#   make reproduce   run every notebook on the offline defaults, regenerating figures/
+#   make test        unit tests, notebook execution checks and nbval on the committed notebooks
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+# Quiet, reproducible TensorFlow: no start-up chatter on stderr, fixed oneDNN setting.
+export TF_CPP_MIN_LOG_LEVEL := 2
+export TF_ENABLE_ONEDNN_OPTS := 0
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: setup reproduce test lint lab benchmark clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or pass PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
+	$(PY) -m ipykernel install --user --name saliency-detector --display-name "Python (saliency-detector)" >/dev/null
+	touch $(STAMP)
+
+reproduce: $(STAMP)
+	@for nb in $(NOTEBOOKS); do \
+		echo "== $$nb"; \
+		$(PY) -m papermill --log-level WARNING -k python3 --cwd notebooks "$$nb" "$$nb" || exit 1; \
+	done
+	@echo "Figures written to figures/"
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check helpers tests benchmarks notebooks
+	$(PY) -m pytest tests
+	$(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check helpers tests benchmarks notebooks
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks
+
+benchmark: $(STAMP)
+	$(PY) benchmarks/bench_detector.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

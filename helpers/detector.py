@@ -1,0 +1,109 @@
+"""The saliency-map detector of Ye et al.: flag x as adversarial when the classifier labels the
+subject emphasis image E(x) differently from x itself.
+
+Per batch: one forward + Grad-CAM pass on x (giving the label c and the map H), then one forward
+pass on E for each theta, all inside one ``tf.function``. The report also holds a continuous score,
+the L1 distance between softmax(f(x)) and softmax(f(E)), for threshold decisions and ROC curves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from helpers.emphasis import emphasis_tf, overlay_tf
+from helpers.models import ModelBundle
+from helpers.saliency import GradCAM
+from helpers.transforms import noise_tf
+from helpers.validation import check_batch_size, check_choice, check_images, check_theta
+
+DECISIONS = ("label_change", "score")
+
+
+class SaliencyDetector:
+    """Detector following ART's ``EvasionDetector`` contract: ``fit`` and ``detect``.
+
+    ``theta``: a proportion in [0, 1], or a sequence of them evaluated in one call (sharing the
+    Grad-CAM pass); report arrays then gain a leading theta axis. ``noise``: ``"none"``,
+    ``"color_reverse"`` or ``"zero_mean"`` (see ``helpers.transforms``). ``colormap`` and
+    ``overlay_order``: see ``helpers.emphasis``. ``decision``: ``"label_change"`` (the paper's rule)
+    or ``"score"`` (score above the threshold set by :meth:`fit`).
+    """
+
+    def __init__(self, bundle: ModelBundle, theta: float | Sequence[float] = 0.1, noise: str = "none",
+                 colormap: str = "jet", overlay_order: str = "coarse", zero_mean_reference: str = "imagenet",
+                 decision: str = "label_change"):
+        self.bundle = bundle
+        self._multi = not np.isscalar(theta)
+        self.thetas = tuple(check_theta(t) for t in np.atleast_1d(np.asarray(theta, dtype=object)))
+        if not self.thetas:
+            raise ValueError("theta must be a number or a non-empty sequence of numbers")
+        self.noise, self.colormap, self.overlay_order = noise, colormap, overlay_order
+        self.zero_mean_reference = zero_mean_reference
+        self.decision = check_choice(decision, DECISIONS, "decision")
+        self.threshold: np.ndarray | None = None
+        # Validate the names now, not at the first batch.
+        noise_tf(tf.zeros((1, 1, 1, 3)), noise, zero_mean_reference)
+        overlay_tf(tf.zeros((1, 1, 1)), (2, 2), colormap, overlay_order)
+        self.gradcam = GradCAM(bundle.model, bundle.gradcam_layer)
+        self._step = tf.function(self._batch, reduce_retracing=True)
+
+    def _batch(self, x: tf.Tensor):
+        logits, classes, cam = self.gradcam.compute(x, -tf.ones(tf.shape(x)[:1], tf.int32))
+        p = tf.nn.softmax(logits)
+        x_noised = noise_tf(x, self.noise, self.zero_mean_reference)
+        overlay = overlay_tf(cam, tuple(self.bundle.input_size), self.colormap, self.overlay_order)
+        p_emph = tf.stack([tf.nn.softmax(self.bundle.model(emphasis_tf(x_noised, overlay, t), training=False))
+                           for t in self.thetas])
+        score = tf.reduce_sum(tf.abs(p_emph - p[None]), axis=-1)
+        labels_emph = tf.argmax(p_emph, axis=-1, output_type=tf.int32)
+        return classes, tf.reduce_max(p, axis=-1), labels_emph, tf.reduce_max(p_emph, axis=-1), score
+
+    def _run(self, x: np.ndarray, batch_size: int, progress: bool) -> dict[str, np.ndarray]:
+        x = check_images(x, size=self.bundle.input_size)
+        batch_size = check_batch_size(batch_size)
+        starts = range(0, len(x), batch_size)
+        parts = [self._step(tf.constant(x[i:i + batch_size]))
+                 for i in tqdm(starts, desc="saliency detector", disable=not progress, leave=False)]
+        names = ("labels", "confidence", "emphasis_labels", "emphasis_confidence", "score")
+        axes = (0, 0, 1, 1, 1)  # per-theta arrays are (T, N)
+        return {k: np.concatenate([np.asarray(p[j]) for p in parts], axis=a)
+                for j, (k, a) in enumerate(zip(names, axes, strict=True))}
+
+    def fit(self, x: np.ndarray, y: np.ndarray | None = None, fpr: float = 0.05, batch_size: int = 32,
+            progress: bool = False) -> SaliencyDetector:
+        """Set a score threshold per theta so that at most ``fpr`` of the clean inputs ``x`` score above it.
+
+        ``y`` is accepted for ART compatibility and ignored (the detector needs no labels).
+        """
+        if not 0.0 <= fpr < 1.0:
+            raise ValueError(f"fpr must lie in [0, 1), got {fpr}")
+        scores = self._run(x, batch_size, progress)["score"]
+        self.threshold = np.quantile(scores, 1.0 - fpr, axis=1, method="higher")
+        return self
+
+    def detect(self, x: np.ndarray, batch_size: int = 32, progress: bool = False) -> tuple[dict, np.ndarray]:
+        """Return ``(report, is_adversarial)`` for RGB 0..255 inputs.
+
+        The report holds ``labels`` and ``confidence`` of x, ``emphasis_labels`` and
+        ``emphasis_confidence`` of E, the ``score``, ``theta`` and ``threshold``.
+        """
+        report = self._run(x, batch_size, progress)
+        if self.decision == "score":
+            if self.threshold is None:
+                raise RuntimeError("decision='score' needs a threshold: call fit(x_clean) first")
+            flags = report["score"] > self.threshold[:, None]
+        else:
+            flags = report["emphasis_labels"] != report["labels"][None]
+        report["theta"] = np.array(self.thetas)
+        report["threshold"] = self.threshold
+        if not self._multi:
+            for k in ("emphasis_labels", "emphasis_confidence", "score"):
+                report[k] = report[k][0]
+            report["theta"] = self.thetas[0]
+            report["threshold"] = None if self.threshold is None else self.threshold[0]
+            flags = flags[0]
+        return report, flags

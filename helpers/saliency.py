@@ -1,0 +1,128 @@
+"""Batched Grad-CAM (Selvaraju et al.): H = ReLU(sum_k a_k^c A^k), a_k^c = mean_ij d y^c / d A^k_ij,
+with y^c the logit of class c, one class per sample, normalised per image to [0, 1].
+
+The gradient of each sample's own selected logit is taken (the sum over the batch of the selected
+logits), so a batched call equals per-image calls. Compiled with ``tf.function``; the backward pass
+only runs through the layers after the target layer (global pooling and dense for CNNs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from helpers.validation import check_batch_size, check_images, check_labels
+
+NORMALISE_EPSILON = 1e-8
+
+
+def _is_model(layer) -> bool:
+    return isinstance(layer, keras.Model)
+
+
+def _output_rank(layer) -> int | None:
+    try:
+        out = layer.output
+    except (AttributeError, ValueError):
+        return None
+    return None if isinstance(out, (list, tuple)) else len(out.shape)
+
+
+def find_gradcam_layer(model: keras.Model) -> str:
+    """Name of the last layer with a 4-D output (N, h, w, k), looking inside nested models too."""
+    for layer in reversed(model.layers):
+        if _is_model(layer):
+            try:
+                return find_gradcam_layer(layer)
+            except ValueError:
+                continue
+        if _output_rank(layer) == 4 and not isinstance(layer, keras.layers.InputLayer):
+            return layer.name
+    raise ValueError(f"model {model.name} has no layer with a 4-D (N, h, w, k) output for Grad-CAM")
+
+
+def _contains(model: keras.Model, name: str) -> bool:
+    return any(layer.name == name or (_is_model(layer) and _contains(layer, name)) for layer in model.layers)
+
+
+def features_and_logits_model(model: keras.Model, layer_name: str) -> keras.Model:
+    """A model returning ``[A, logits]``: the target layer's activations and the model's output.
+
+    A target inside a nested model is supported when the outer model is a chain of single-input
+    layers (e.g. preprocessing -> backbone -> head); the rebuilt model is checked numerically.
+    """
+    if not _contains(model, layer_name):
+        raise ValueError(f"layer {layer_name!r} not found in model {model.name}")
+    top = [layer for layer in model.layers if layer.name == layer_name]
+    if top:
+        return keras.Model(model.inputs, [top[0].output, model.output])
+    host = next(layer for layer in model.layers if _is_model(layer) and _contains(layer, layer_name))
+    inner = features_and_logits_model(host, layer_name)
+    inputs = keras.Input(model.input_shape[1:])
+    x, features = inputs, None
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if layer is host:
+            features, x = inner(x)
+        else:
+            x = layer(x)
+    rebuilt = keras.Model(inputs, [features, x])
+    probe = np.random.default_rng(0).uniform(0, 255, (1, *model.input_shape[1:])).astype(np.float32)
+    if not np.allclose(rebuilt(probe)[1], model(probe), rtol=1e-4, atol=1e-4):
+        raise ValueError(f"cannot reach nested layer {layer_name!r}: the outer model is not a simple chain; "
+                         "pass a flat model or a layer of the outer model")
+    return rebuilt
+
+
+@dataclass(frozen=True)
+class SaliencyMaps:
+    """Grad-CAM output for a batch: logits of the input, the explained classes, coarse maps in [0, 1]."""
+
+    logits: np.ndarray
+    classes: np.ndarray
+    coarse: np.ndarray
+
+    def upsampled(self, size: tuple[int, int]) -> np.ndarray:
+        """Bilinear upsampling of the coarse maps to ``size`` (values stay in [0, 1])."""
+        return tf.image.resize(self.coarse[..., None], size, method="bilinear").numpy()[..., 0]
+
+
+class GradCAM:
+    """Batched Grad-CAM for a Keras model returning logits.
+
+    ``layer``: the target layer name; by default the last layer with a 4-D output.
+    """
+
+    def __init__(self, model: keras.Model, layer: str | None = None):
+        self.model = model
+        self.layer = layer or find_gradcam_layer(model)
+        self._features_logits = features_and_logits_model(model, self.layer)
+        self._compiled = tf.function(self.compute, reduce_retracing=True)
+
+    def compute(self, x: tf.Tensor, classes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """TF-level Grad-CAM: ``(logits, classes, coarse maps)``; a class < 0 means the predicted one."""
+        with tf.GradientTape() as tape:
+            features, logits = self._features_logits(x, training=False)
+            predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+            classes = tf.where(classes < 0, predicted, classes)
+            selected = tf.reduce_sum(tf.gather(logits, classes, axis=1, batch_dims=1))
+        grads = tape.gradient(selected, features)
+        weights = tf.reduce_mean(grads, axis=(1, 2))
+        cam = tf.nn.relu(tf.einsum("bhwk,bk->bhw", features, weights))
+        cam = cam / (tf.reduce_max(cam, axis=(1, 2), keepdims=True) + NORMALISE_EPSILON)
+        return logits, classes, cam
+
+    def __call__(self, x: np.ndarray, classes: np.ndarray | None = None, batch_size: int = 32) -> SaliencyMaps:
+        """Grad-CAM of ``classes`` (default: each input's predicted class) for RGB 0..255 images."""
+        x = check_images(x, size=tuple(self.model.input_shape[1:3]))
+        batch_size = check_batch_size(batch_size)
+        n_classes = int(self.model.output_shape[-1])
+        classes = np.full(len(x), -1, np.int32) if classes is None else check_labels(classes, len(x), n_classes)
+        parts = [self._compiled(tf.constant(x[i:i + batch_size]), tf.constant(classes[i:i + batch_size]))
+                 for i in range(0, len(x), batch_size)]
+        logits, cls, cam = (np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(3))
+        return SaliencyMaps(logits, cls, cam)
