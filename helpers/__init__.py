@@ -1,0 +1,31 @@
+"""Helpers for the saliency-map adversarial-example detector notebooks (Ye et al.).
+
+Importing ``helpers`` before TensorFlow quiets TensorFlow's start-up log and turns oneDNN's
+reordered float arithmetic off, so results are bit-identical across runs in one environment.
+Both are only defaults: set ``TF_CPP_MIN_LOG_LEVEL`` (e.g. to 0 to see CUDA messages on a GPU
+machine) or ``TF_ENABLE_ONEDNN_OPTS`` yourself to override them.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with C++ stderr muted: its absl start-up lines ignore TF_CPP_MIN_LOG_LEVEL."""
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":
+        return
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_import_tensorflow_quietly()
+
+__version__ = "0.1.0"

@@ -18,6 +18,11 @@ import tensorflow as tf
 from helpers.models import ModelBundle
 from helpers.validation import check_batch_size, check_images, check_labels
 
+with warnings.catch_warnings():  # ART warns that its PyTorch-only certification tools are missing
+    warnings.filterwarnings("ignore", message="PyTorch not found")
+    from art.attacks.evasion import FastGradientMethod
+    from art.estimators.classification import TensorFlowV2Classifier
+
 
 @dataclass(frozen=True)
 class AttackResult:
@@ -37,10 +42,6 @@ class AttackResult:
 
 def art_classifier(bundle: ModelBundle):
     """ART ``TensorFlowV2Classifier`` over a [0, 1] view of the bundle's 0..255 model."""
-    with warnings.catch_warnings():  # ART warns that PyTorch-only certification tools are missing
-        warnings.filterwarnings("ignore", message="PyTorch not found")
-        from art.estimators.classification import TensorFlowV2Classifier
-
     h, w = bundle.input_size
     inputs = keras.Input((h, w, 3), name="rgb_0_1")
     logits = bundle.model(keras.layers.Rescaling(255.0, name="to_0_255")(inputs))
@@ -57,8 +58,6 @@ def fgsm(bundle: ModelBundle, x: np.ndarray, y: np.ndarray | None = None, eps: f
     ``y``: the labels to move away from; by default the model's own predictions on ``x``.
     Success means the adversarial label differs from ``y``.
     """
-    from art.attacks.evasion import FastGradientMethod
-
     x = check_images(x, size=bundle.input_size)
     batch_size = check_batch_size(batch_size)
     if not 0.0 < eps <= 1.0:

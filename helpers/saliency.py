@@ -86,6 +86,13 @@ class SaliencyMaps:
     classes: np.ndarray
     coarse: np.ndarray
 
+    @property
+    def confidence(self) -> np.ndarray:
+        """Softmax probability of each explained class."""
+        z = self.logits - self.logits.max(axis=1, keepdims=True)
+        p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        return p[np.arange(len(p)), self.classes]
+
     def upsampled(self, size: tuple[int, int]) -> np.ndarray:
         """Bilinear upsampling of the coarse maps to ``size`` (values stay in [0, 1])."""
         return tf.image.resize(self.coarse[..., None], size, method="bilinear").numpy()[..., 0]
@@ -126,3 +133,15 @@ class GradCAM:
                  for i in range(0, len(x), batch_size)]
         logits, cls, cam = (np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(3))
         return SaliencyMaps(logits, cls, cam)
+
+
+def map_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation between paired saliency maps (N, ...) -> (N,); 1 means the same pattern."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim < 2:
+        raise ValueError(f"maps must have the same shape (N, ...), got {a.shape} and {b.shape}")
+    a = a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(1, keepdims=True)
+    b = b.reshape(len(b), -1) - b.reshape(len(b), -1).mean(1, keepdims=True)
+    denom = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, (a * b).sum(1) / denom, np.nan)

@@ -1,0 +1,69 @@
+"""The paper's illustrative figures, rebuilt from real model outputs:
+Figure 1 (saliency of benign vs adversarial inputs), Figure 2 (construction of the subject
+emphasis image), Figure 4 (colour reversing and zero mean)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from helpers.models import ModelBundle
+from helpers.plotting import Cell, image_grid
+
+SALIENCY_LABEL = "Grad-CAM saliency H (normalised, 0-1)"
+
+
+def short_name(bundle: ModelBundle, label: int, width: int = 18) -> str:
+    """A class name cut to its first synonym and ``width`` characters."""
+    name = bundle.class_names[int(label)].split(",")[0]
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def label_text(bundle: ModelBundle, label: int, confidence: float) -> str:
+    """'class name (0.87)': the predicted class and its softmax confidence."""
+    return f"{short_name(bundle, label)} ({confidence:.2f})"
+
+
+def saliency_pairs_figure(bundle: ModelBundle, x: np.ndarray, x_adv: np.ndarray, maps: np.ndarray,
+                          maps_adv: np.ndarray, pred: tuple[np.ndarray, np.ndarray],
+                          pred_adv: tuple[np.ndarray, np.ndarray], ids: Sequence[str]) -> plt.Figure:
+    """Figure 1: each benign input and its adversarial version, with their Grad-CAM maps
+    (upsampled, in [0, 1]) and the model's label and confidence for each."""
+    cells = []
+    for i in range(len(x)):
+        benign, adv = label_text(bundle, pred[0][i], pred[1][i]), label_text(bundle, pred_adv[0][i], pred_adv[1][i])
+        cells.append([Cell(x[i], benign), Cell(x[i], benign, maps[i]),
+                      Cell(x_adv[i], adv), Cell(x_adv[i], adv, maps_adv[i])])
+    cols = ["benign input", "benign saliency", "adversarial input", "adversarial saliency"]
+    return image_grid(cells, cols, [i.split("/")[-1] for i in ids], colorbar_label=SALIENCY_LABEL)
+
+
+def emphasis_figure(bundle: ModelBundle, x: np.ndarray, maps: np.ndarray, overlays: np.ndarray,
+                    emphasis: np.ndarray, thetas: Sequence[float], pred: tuple[np.ndarray, np.ndarray],
+                    pred_emph: tuple[np.ndarray, np.ndarray], ids: Sequence[str]) -> plt.Figure:
+    """Figure 2: x -> H -> overlay(H) -> E(theta) for several thetas, with the label of each E.
+
+    ``emphasis`` and ``pred_emph`` arrays have a leading theta axis."""
+    cells = []
+    for i in range(len(x)):
+        row = [Cell(x[i], label_text(bundle, pred[0][i], pred[1][i])),
+               Cell(x[i], "", maps[i]), Cell(overlays[i] * 255.0, "")]
+        for t in range(len(thetas)):
+            changed = " ≠" if pred_emph[0][t, i] != pred[0][i] else ""
+            row.append(Cell(emphasis[t, i], label_text(bundle, pred_emph[0][t, i], pred_emph[1][t, i]) + changed))
+        cells.append(row)
+    cols = ["input x", "saliency H", "overlay(H)"] + [f"E, θ = {t:g}" for t in thetas]
+    return image_grid(cells, cols, [i.split("/")[-1] for i in ids], colorbar_label=SALIENCY_LABEL)
+
+
+def noise_figure(bundle: ModelBundle, images: dict[str, np.ndarray], preds: dict[str, tuple[np.ndarray, np.ndarray]],
+                 row_labels: Sequence[str]) -> plt.Figure:
+    """Figure 4: the same inputs under each noise ('none', 'color_reverse', 'zero_mean'), with labels.
+
+    ``images[noise]`` is (N, H, W, 3); ``preds[noise]`` the (labels, confidences) for it."""
+    names = {"none": "original", "color_reverse": "colour reversing", "zero_mean": "zero mean"}
+    cells = [[Cell(images[k][i], label_text(bundle, preds[k][0][i], preds[k][1][i])) for k in images]
+             for i in range(len(row_labels))]
+    return image_grid(cells, [names[k] for k in images], list(row_labels))
