@@ -81,8 +81,9 @@ class SaliencyDetector:
         """
         if not 0.0 <= fpr < 1.0:
             raise ValueError(f"fpr must lie in [0, 1), got {fpr}")
-        scores = self._run(x, batch_size, progress)["score"]
-        self.threshold = np.quantile(scores, 1.0 - fpr, axis=1, method="higher")
+        scores = np.sort(self._run(x, batch_size, progress)["score"], axis=1)
+        allowed = int(np.floor(fpr * scores.shape[1]))  # clean inputs that may score above the threshold
+        self.threshold = scores[:, scores.shape[1] - allowed - 1]
         return self
 
     def detect(self, x: np.ndarray, batch_size: int = 32, progress: bool = False) -> tuple[dict, np.ndarray]:

@@ -51,15 +51,25 @@ def emphasis_tf(x_noised: tf.Tensor, overlay: tf.Tensor, theta: float) -> tf.Ten
     return tf.clip_by_value(x_noised + (theta * 255.0) * overlay, 0.0, 255.0)
 
 
+def _check_cam(cam: np.ndarray, n: int | None = None) -> np.ndarray:
+    cam = np.asarray(cam, dtype=np.float32)
+    if cam.ndim != 3 or (n is not None and len(cam) != n):
+        raise ValueError(f"cam must have shape (N, h, w){f' with N = {n}' if n is not None else ''}, got {cam.shape}")
+    if not np.all(np.isfinite(cam)) or cam.min() < 0 or cam.max() > 1:
+        raise ValueError("cam values must be finite and lie in [0, 1]")
+    return cam
+
+
+def overlay(cam: np.ndarray, size: tuple[int, int], colormap: str = "jet", order: str = "coarse") -> np.ndarray:
+    """Coloured overlays (N, H, W, 3) in [0, 1] for coarse Grad-CAM maps (N, h, w) in [0, 1]."""
+    return overlay_tf(tf.constant(_check_cam(cam)), tuple(size), colormap, order).numpy()
+
+
 def emphasis_images(x_noised: np.ndarray, cam: np.ndarray, theta: float, colormap: str = "jet",
                     order: str = "coarse") -> np.ndarray:
     """Subject emphasis images for RGB 0..255 inputs (already noised) and coarse maps (N, h, w)."""
     x_noised = check_images(x_noised, name="x_noised")
     theta = check_theta(theta)
-    cam = np.asarray(cam, dtype=np.float32)
-    if cam.ndim != 3 or len(cam) != len(x_noised):
-        raise ValueError(f"cam must have shape (N, h, w) with N = {len(x_noised)}, got {cam.shape}")
-    if not np.all(np.isfinite(cam)) or cam.min() < 0 or cam.max() > 1:
-        raise ValueError("cam values must be finite and lie in [0, 1]")
-    overlay = overlay_tf(tf.constant(cam), x_noised.shape[1:3], colormap, order)
-    return emphasis_tf(tf.constant(x_noised), overlay, theta).numpy()
+    cam = _check_cam(cam, len(x_noised))
+    coloured = overlay_tf(tf.constant(cam), x_noised.shape[1:3], colormap, order)
+    return emphasis_tf(tf.constant(x_noised), coloured, theta).numpy()

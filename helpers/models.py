@@ -180,6 +180,7 @@ def _keras_application(name: str, weights: str | Path | None) -> ModelBundle:
             f"caches them as {home}/models/{filename}: copy that file there from a machine that has it, "
             f"or pass weights='/path/to/{filename}'. The default model 'efficientnet_lite0' needs no download."
         ) from exc
+    model = keras.Model(inputs, model.output, name=name)  # a single (not list) input, as the other bundles
     return ModelBundle(name, model, layer, (224, 224), 0.875, "bilinear", imagenet_class_names())
 
 

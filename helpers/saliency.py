@@ -58,23 +58,27 @@ def features_and_logits_model(model: keras.Model, layer_name: str) -> keras.Mode
         raise ValueError(f"layer {layer_name!r} not found in model {model.name}")
     top = [layer for layer in model.layers if layer.name == layer_name]
     if top:
-        return keras.Model(model.inputs, [top[0].output, model.output])
+        return keras.Model(model.input, [top[0].output, model.output])
     host = next(layer for layer in model.layers if _is_model(layer) and _contains(layer, layer_name))
     inner = features_and_logits_model(host, layer_name)
+    error = ValueError(f"cannot reach nested layer {layer_name!r}: the outer model is not a simple chain; "
+                       "pass a flat model or a layer of the outer model")
     inputs = keras.Input(model.input_shape[1:])
     x, features = inputs, None
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        if layer is host:
-            features, x = inner(x)
-        else:
-            x = layer(x)
-    rebuilt = keras.Model(inputs, [features, x])
+    try:
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            if layer is host:
+                features, x = inner(x)
+            else:
+                x = layer(x)
+        rebuilt = keras.Model(inputs, [features, x])
+    except Exception as exc:  # a multi-input layer called on one tensor, etc.
+        raise error from exc
     probe = np.random.default_rng(0).uniform(0, 255, (1, *model.input_shape[1:])).astype(np.float32)
     if not np.allclose(rebuilt(probe)[1], model(probe), rtol=1e-4, atol=1e-4):
-        raise ValueError(f"cannot reach nested layer {layer_name!r}: the outer model is not a simple chain; "
-                         "pass a flat model or a layer of the outer model")
+        raise error
     return rebuilt
 
 

@@ -102,8 +102,10 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
                 count = int(np.frombuffer(_read(f, 8), dtype="<i8")[0])
                 dtype = _storage_dtype(state, key)
                 storages[key] = np.frombuffer(_read(f, count * np.dtype(dtype).itemsize), dtype=dtype)
-    except CheckpointError:
-        raise
+    except CheckpointError as exc:
+        if str(path) in str(exc):
+            raise
+        raise CheckpointError(f"{path}: {exc}") from exc
     except Exception as exc:  # pickle raises many types on corrupt data
         raise CheckpointError(f"corrupt or truncated checkpoint {path}: {exc}") from exc
     return {name: _materialise(ref, storages) for name, ref in state.items()}

@@ -1,0 +1,114 @@
+import h5py
+import keras
+import numpy as np
+import pytest
+
+from helpers import efficientnet_lite
+from helpers.data import sample_images
+from helpers.models import IMAGENET_MEAN_RGB, WeightsUnavailableError, load_model
+from helpers.torch_legacy import CheckpointError
+
+
+def test_lite0_bundle_and_reference_predictions(lite0, photos):
+    assert lite0.model.count_params() == 4_694_024
+    assert lite0.input_size == (224, 224) and lite0.n_classes == 1000
+    assert lite0.crop_fraction == pytest.approx(224 / 256)
+    assert lite0.class_names[282] == "tiger cat"
+    labels, conf = lite0.predict(photos.x)
+    top3 = np.argsort(-lite0.logits(photos.x), axis=1)[:, :3]
+    ids = list(photos.ids)
+    # Reference predictions of the PyTorch model (shared/notes/facts.md).
+    assert set(top3[ids.index("skimage/chelsea")]) == {282, 285, 281}
+    assert labels[ids.index("skimage/coffee")] == 967
+    assert conf[ids.index("skimage/coffee")] == pytest.approx(0.95, abs=0.01)
+
+
+def test_weights_cache_is_created_and_a_corrupt_cache_is_regenerated(tmp_path, monkeypatch, photos):
+    monkeypatch.setenv("SALIENCY_DETECTOR_CACHE", str(tmp_path))
+    reference = load_model("efficientnet_lite0").logits(photos.x[:2])
+    cached = tmp_path / "efficientnet_lite0.weights.h5"
+    assert cached.is_file()
+    assert load_model("efficientnet_lite0").logits(photos.x[:2]) == pytest.approx(reference)
+    cached.write_bytes(b"corrupt")
+    np.testing.assert_array_equal(load_model("efficientnet_lite0").logits(photos.x[:2]), reference)
+    assert cached.stat().st_size > 1_000_000
+    assert [p.name for p in tmp_path.iterdir()] == [cached.name]  # no temporary files left
+
+
+def test_corrupt_torch_checkpoint_raises(tmp_path):
+    bad = tmp_path / "lite0.pth"
+    bad.write_bytes(efficientnet_lite.weights_path().read_bytes()[:100_000])
+    with pytest.raises(CheckpointError, match=str(bad)):
+        efficientnet_lite.load_torch_weights(efficientnet_lite.build_efficientnet_lite0(), bad)
+
+
+def test_unknown_model_and_missing_preprocessing():
+    with pytest.raises(ValueError, match="unknown model name 'vgg19'"):
+        load_model("vgg19")
+    with pytest.raises(ValueError, match="preprocessing"):
+        load_model("mine.keras")
+
+
+def test_vgg16_offline_gives_a_clear_error(tmp_path, monkeypatch):
+    import keras.src.utils.file_utils as file_utils
+
+    def offline(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    with pytest.raises(WeightsUnavailableError, match="vgg16_weights_tf_dim_ordering_tf_kernels.h5"):
+        load_model("vgg16")
+    with pytest.raises(WeightsUnavailableError, match="not found"):
+        load_model("vgg16", weights=tmp_path / "missing.h5")
+
+
+def test_resnet50_from_a_local_legacy_weights_file(tmp_path, photos):
+    from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group
+
+    reference = keras.applications.ResNet50(weights=None, classifier_activation=None)
+    path = tmp_path / "resnet50_weights_tf_dim_ordering_tf_kernels.h5"  # the format Keras downloads
+    with h5py.File(path, "w") as f:
+        save_weights_to_hdf5_group(f, reference)
+    bundle = load_model("resnet50", weights=path)
+    assert bundle.gradcam_layer == "conv5_block3_out" and bundle.n_classes == 1000
+    x = photos.x[:2]
+    caffe = x[..., ::-1] - np.array(IMAGENET_MEAN_RGB[::-1], np.float32)  # independent 'caffe' preprocessing
+    np.testing.assert_allclose(bundle.logits(x), reference.predict(caffe, verbose=0), rtol=1e-4, atol=1e-4)
+    corrupt = tmp_path / "corrupt.h5"
+    corrupt.write_bytes(b"not hdf5")
+    with pytest.raises(WeightsUnavailableError, match="corrupt.h5"):
+        load_model("resnet50", weights=corrupt)
+
+
+def test_saved_keras_model_with_softmax_output(tmp_path, rng):
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="features")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    inner = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    path = tmp_path / "mine.keras"
+    inner.save(path)
+    bundle = load_model(str(path), preprocessing="tf", output="softmax", class_names=["a", "b", "c"])
+    assert bundle.gradcam_layer == "features" and bundle.input_size == (32, 32)
+    x = rng.uniform(0, 255, (3, 32, 32, 3)).astype(np.float32)
+    z = bundle.logits(x)
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    np.testing.assert_allclose(p, inner.predict(x / 127.5 - 1, verbose=0), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="2 class names"):
+        load_model(str(path), preprocessing="tf", class_names=["a", "b"])
+    with pytest.raises(ValueError, match="unknown preprocessing"):
+        load_model(str(path), preprocessing="bgr")
+    with pytest.raises(WeightsUnavailableError, match="not found"):
+        load_model(str(tmp_path / "other.keras"), preprocessing="tf")
+
+
+def test_bundle_logits_validate_input(lite0):
+    with pytest.raises(ValueError, match="224x224"):
+        lite0.logits(np.zeros((1, 32, 32, 3), np.float32))
+    with pytest.raises(ValueError, match="empty batch"):
+        lite0.predict(np.zeros((0, 224, 224, 3), np.float32))
+
+
+def test_sample_photographs_are_prepared_for_the_bundle(lite0):
+    s = sample_images(2, lite0.input_size, lite0.crop_fraction, lite0.resize_method)
+    assert s.x.shape == (2, 224, 224, 3)
