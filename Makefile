@@ -7,9 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
-# Quiet, reproducible TensorFlow (the defaults helpers sets too): no start-up chatter, no oneDNN.
+# Quiet, reproducible TensorFlow (the defaults helpers sets too): no start-up chatter, oneDNN pinned on.
 export TF_CPP_MIN_LOG_LEVEL := 3
-export TF_ENABLE_ONEDNN_OPTS := 0
+export TF_ENABLE_ONEDNN_OPTS := 1
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 

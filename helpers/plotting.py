@@ -21,7 +21,7 @@ def use_style() -> None:
     """The suite's figure style: seaborn 'paper' context, colour-blind palette, embeddable fonts."""
     sns.set_theme(context="paper", style="ticks", palette="colorblind")
     mpl.rcParams.update({
-        "pdf.fonttype": 42, "ps.fonttype": 42, "savefig.dpi": 200, "savefig.bbox": "tight",
+        "pdf.fonttype": 42, "ps.fonttype": 42, "savefig.dpi": 150, "savefig.bbox": "tight",
         "figure.dpi": 100, "axes.titlesize": 8, "axes.labelsize": 9, "font.size": 8,
         "image.interpolation": "nearest",
     })
