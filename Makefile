@@ -12,6 +12,8 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 1
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
+# No progress widgets in executed notebooks (helpers.runtime.progress_bar honours it).
+export TQDM_DISABLE := 1
 
 .PHONY: setup reproduce test lint lab benchmark clean
 

@@ -15,17 +15,19 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with C++ stderr muted: its absl start-up lines ignore TF_CPP_MIN_LOG_LEVEL."""
+    """Import TensorFlow with C++ stderr muted (its absl start-up lines ignore TF_CPP_MIN_LOG_LEVEL)
+    and its Python logger at ERROR (no retracing notices from ART's per-batch calls)."""
     if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":
         return
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        import tensorflow  # noqa: F401
+        import tensorflow as tf
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+    tf.get_logger().setLevel("ERROR")
 
 
 _import_tensorflow_quietly()

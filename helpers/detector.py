@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from helpers.emphasis import emphasis_tf, overlay_tf
 from helpers.models import ModelBundle
+from helpers.runtime import progress_bar
 from helpers.saliency import GradCAM
 from helpers.transforms import noise_tf
 from helpers.validation import check_batch_size, check_choice, check_images, check_theta
@@ -67,7 +67,7 @@ class SaliencyDetector:
         batch_size = check_batch_size(batch_size)
         starts = range(0, len(x), batch_size)
         parts = [self._step(tf.constant(x[i:i + batch_size]))
-                 for i in tqdm(starts, desc="saliency detector", disable=not progress, leave=False)]
+                 for i in progress_bar(starts, "saliency detector", progress)]
         names = ("labels", "confidence", "emphasis_labels", "emphasis_confidence", "score")
         axes = (0, 0, 1, 1, 1)  # per-theta arrays are (T, N)
         return {k: np.concatenate([np.asarray(p[j]) for p in parts], axis=a)

@@ -67,3 +67,38 @@ def noise_figure(bundle: ModelBundle, images: dict[str, np.ndarray], preds: dict
     cells = [[Cell(images[k][i], label_text(bundle, preds[k][0][i], preds[k][1][i])) for k in images]
              for i in range(len(row_labels))]
     return image_grid(cells, [names[k] for k in images], list(row_labels))
+
+
+def epsilon_sweep_figure(sweep) -> plt.Figure:
+    """Attack success rate (with Wilson 95% intervals) against the L-inf budget in grey levels."""
+    fig, ax = plt.subplots(figsize=(4.2, 3.0), layout="constrained")
+    groups = list(sweep.groupby("attack", sort=False))
+    for k, ((name, group), marker) in enumerate(zip(groups, "osD^v", strict=False)):
+        rate = 100 * group["success_rate"]
+        err = [rate - 100 * group["success_rate_ci_low"], 100 * group["success_rate_ci_high"] - rate]
+        dodge = 2 ** (0.07 * (k - (len(groups) - 1) / 2))  # side by side, so equal rates stay visible
+        ax.errorbar(group["eps_255"] * dodge, rate, yerr=err, marker=marker, capsize=3, label=name.upper())
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(sweep["eps_255"].unique()))
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("L∞ budget ε (grey levels of 255)")
+    ax.set_ylabel("attack success rate (%)")
+    ax.set_ylim(-3, 103)
+    ax.legend(frameon=False)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def attack_examples_figure(bundle: ModelBundle, x: np.ndarray, results: dict, index: int) -> plt.Figure:
+    """One input under each attack: clean, adversarial, and the perturbation amplified to full range."""
+    labels = bundle.predict(x[index:index + 1])
+    cells, rows = [], []
+    for name, r in results.items():
+        delta = r.x_adv[index] - x[index]
+        scale = 127.5 / max(float(np.abs(delta).max()), 1e-6)
+        adv = label_text(bundle, r.adv_labels[index], bundle.predict(r.x_adv[index:index + 1])[1][0])
+        cells.append([Cell(x[index], label_text(bundle, labels[0][0], labels[1][0])),
+                      Cell(r.x_adv[index], adv + ("" if r.success[index] else " (failed)")),
+                      Cell(127.5 + delta * scale, f"L2 {r.l2[index]:.3f}, L∞ {255 * r.linf[index]:.1f}/255")])
+        rows.append(name)
+    return image_grid(cells, ["clean", "adversarial", "perturbation (amplified)"], rows)

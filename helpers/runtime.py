@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import platform
+from collections.abc import Iterable
 from importlib.metadata import version
 
 import keras
 import tensorflow as tf
+from tqdm.auto import tqdm
 
 _PACKAGES = ("tensorflow", "keras", "adversarial-robustness-toolbox", "numpy")
 
@@ -20,3 +23,9 @@ def set_seed(seed: int) -> None:
 def versions() -> dict[str, str]:
     """Python and key library versions, for result metadata."""
     return {"python": platform.python_version(), **{p: version(p) for p in _PACKAGES}}
+
+
+def progress_bar(iterable: Iterable, desc: str, enabled: bool = True) -> Iterable:
+    """A ``tqdm.auto`` progress bar, off when ``enabled`` is false or ``$TQDM_DISABLE`` is set
+    (``make reproduce`` sets it, so executed notebooks keep no progress widgets)."""
+    return tqdm(iterable, desc=desc, leave=False, disable=not enabled or bool(os.environ.get("TQDM_DISABLE")))

@@ -12,6 +12,10 @@ SMALL = {
                                                                     "figure2b_overlay_orders"]),
     "03_noise_preprocessing.ipynb": ({"n_images": 1, "zero_mean_reference": "gray"},
                                      ["figure4_noise_preprocessing"]),
+    "04_attacks.ipynb": ({"n_images": 2, "attacks": ["fgsm", "cw_l2"], "sweep_attacks": ["fgsm"],
+                          "sweep_eps_255": [1, 2], "cache_dir": "{tmp}/cache",
+                          "attack_params": {"cw_l2": {"binary_search_steps": 1, "max_iter": 2}}},
+                         ["figure_attack_success_vs_eps", "figure_attack_examples"]),
 }
 
 
@@ -23,7 +27,9 @@ def test_every_notebook_is_covered():
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_notebook_runs_with_small_parameters(name, tmp_path):
     params, figures = SMALL[name]
-    pm.execute_notebook(NOTEBOOKS / name, tmp_path / name, parameters={**params, "figures_dir": str(tmp_path)},
+    params = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in params.items()}
+    params["figures_dir"] = str(tmp_path)
+    pm.execute_notebook(NOTEBOOKS / name, tmp_path / name, parameters=params,
                         kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False)
     for figure in figures:
         for ext in ("pdf", "png"):

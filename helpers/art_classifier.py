@@ -1,0 +1,108 @@
+"""ART's ``TensorFlowV2Classifier`` with compiled gradients, over a [0, 1] view of a bundle.
+
+Stock ART computes ``loss_gradient`` and ``class_gradient`` eagerly, and ``class_gradient`` runs
+one backward pass per distinct label (per class when ``label=None``: 1000 for ImageNet). Here both
+run as ``tf.function``: one forward and one backward pass per call, whatever the labels, with the
+same values as stock ART (the same loss object, the same per-sample logits).
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from helpers.models import ModelBundle
+
+with warnings.catch_warnings():  # ART warns that its PyTorch-only certification tools are missing
+    warnings.filterwarnings("ignore", message="PyTorch not found")
+    from art.estimators.classification import TensorFlowV2Classifier
+
+# label=None asks for the gradient of every class: allowed only for small output spaces.
+MAX_CLASSES_FOR_ALL_GRADIENTS = 32
+
+
+class CompiledTensorFlowV2Classifier(TensorFlowV2Classifier):
+    """``TensorFlowV2Classifier`` whose ``loss_gradient``/``class_gradient`` run compiled.
+
+    Needs ART preprocessing written in TensorFlow (``all_framework_preprocessing``; the default
+    identity standardisation is), which is then compiled along; training-mode gradients fall back
+    to stock ART.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.all_framework_preprocessing:
+            raise ValueError("CompiledTensorFlowV2Classifier needs TensorFlow-native ART preprocessing; "
+                             "use TensorFlowV2Classifier for numpy preprocessing defences")
+        self._compiled_loss_gradient = tf.function(self._loss_gradient_tf, reduce_retracing=True)
+        self._compiled_class_gradient = tf.function(self._class_gradient_tf, reduce_retracing=True)
+
+    def _loss_gradient_tf(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            x_input, y = self._apply_preprocessing(x, y=y, fit=False)
+            predictions = self._model(x_input, training=False)
+            target = tf.argmax(y, axis=1) if self._reduce_labels else y
+            loss = self._loss_object(target, predictions)
+        return tape.gradient(loss, x)
+
+    def _class_gradient_tf(self, x: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            x_input, _ = self._apply_preprocessing(x, y=None, fit=False)
+            logits = self._model(x_input, training=False)
+            # Each sample's own selected output: summing over the batch keeps gradients per sample.
+            selected = tf.reduce_sum(tf.gather(logits, labels, axis=1, batch_dims=1))
+        return tape.gradient(selected, x)
+
+    def loss_gradient(self, x, y, training_mode: bool = False, **kwargs):
+        """Gradient of the loss w.r.t. ``x`` (numpy in, numpy out; tensor in, tensor out)."""
+        if training_mode:
+            return super().loss_gradient(x, y, training_mode=training_mode, **kwargs)
+        grads = self._compiled_loss_gradient(tf.convert_to_tensor(x), tf.convert_to_tensor(y))
+        return grads.numpy() if isinstance(x, np.ndarray) else grads
+
+    def class_gradient(self, x, label=None, training_mode: bool = False, **kwargs) -> np.ndarray:
+        """Per-sample gradient of the selected class outputs: shape (N, 1, ...) for a label or an
+        array of labels, (N, n_classes, ...) for ``label=None`` (small models only)."""
+        if training_mode:
+            return super().class_gradient(x, label=label, training_mode=training_mode, **kwargs)
+        x = tf.convert_to_tensor(x)
+        n = int(x.shape[0])
+        if label is None:
+            if self.nb_classes > MAX_CLASSES_FOR_ALL_GRADIENTS:
+                raise ValueError(f"class_gradient(label=None) would need one backward pass per class "
+                                 f"({self.nb_classes}); pass the labels you need")
+            grads = [self._compiled_class_gradient(x, tf.fill([n], i)) for i in range(self.nb_classes)]
+            return np.stack([g.numpy() for g in grads], axis=1)
+        labels = np.broadcast_to(np.asarray(label, dtype=np.int32).reshape(-1), (n,))
+        if labels.min() < 0 or labels.max() >= self.nb_classes:
+            raise ValueError(f"labels must lie in [0, {self.nb_classes - 1}]")
+        return self._compiled_class_gradient(x, tf.constant(labels)).numpy()[:, None]
+
+
+_CLASSIFIERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def art_classifier(bundle: ModelBundle, compiled: bool = True) -> TensorFlowV2Classifier:
+    """An ART classifier over a [0, 1] view of the bundle's 0..255 model (a x255 layer in front),
+    so that ART's defaults and the literature's epsilons keep their meaning. One classifier is kept
+    per model, so its compiled functions are traced once, not at every attack."""
+    per_model = _CLASSIFIERS.setdefault(bundle.model, {})
+    if compiled not in per_model:
+        per_model[compiled] = _build_classifier(bundle, compiled)
+    return per_model[compiled]
+
+
+def _build_classifier(bundle: ModelBundle, compiled: bool) -> TensorFlowV2Classifier:
+    h, w = bundle.input_size
+    inputs = keras.Input((h, w, 3), name="rgb_0_1")
+    logits = bundle.model(keras.layers.Rescaling(255.0, name="to_0_255")(inputs))
+    model01 = keras.Model(inputs, logits, name=f"{bundle.name}_0_1")
+    cls = CompiledTensorFlowV2Classifier if compiled else TensorFlowV2Classifier
+    return cls(model=model01, nb_classes=bundle.n_classes, input_shape=(h, w, 3), clip_values=(0.0, 1.0),
+               loss_object=tf.keras.losses.CategoricalCrossentropy(from_logits=True))

@@ -1,0 +1,111 @@
+"""A cache of adversarial sets: ``.npz`` arrays plus JSON metadata, keyed by a hash of everything
+that determines them (attack, parameters, model weights, images, labels, seed, batch size,
+library versions, the source of the attack code). Both files are written atomically (temporary
+file, then rename); the JSON is written last and names the key, so a partial, corrupt or stale
+entry is regenerated, never reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from helpers import art_classifier, attacks
+from helpers.attacks import AttackResult, resolve_params, run_attack
+from helpers.data import ImageSet
+from helpers.models import ModelBundle
+from helpers.runtime import versions
+
+_ARRAYS = ("x_adv", "success", "y", "adv_labels", "targets", "l2", "linf")
+
+
+def _sha256(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def model_fingerprint(bundle: ModelBundle) -> str:
+    """A hash of the bundle's weights."""
+    return _sha256(*(np.asarray(w) for w in bundle.model.weights))
+
+
+def code_fingerprint() -> str:
+    """A hash of the source of the modules that generate attacks: editing them invalidates the cache."""
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (attacks, art_classifier))).hexdigest()
+
+
+def attack_key(name: str, bundle: ModelBundle, images: ImageSet, y, seed: int, batch_size: int,
+               params: dict) -> tuple[str, dict]:
+    """The cache key and the metadata it hashes."""
+    meta = {
+        "attack": name, "params": resolve_params(name, params), "model": bundle.name,
+        "model_sha256": model_fingerprint(bundle), "image_ids": list(images.ids),
+        "images_sha256": _sha256(images.x), "y": None if y is None else np.asarray(y).tolist(),
+        "seed": seed, "batch_size": batch_size, "versions": versions(), "code_sha256": code_fingerprint(),
+    }
+    key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:20]
+    return key, meta
+
+
+def _write_atomically(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_result(result: AttackResult, folder: Path, key: str, meta: dict) -> None:
+    """Write ``<attack>-<key>.npz`` then ``<attack>-<key>.json``, each atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{result.name}-{key}"
+    arrays = {k: getattr(result, k) for k in _ARRAYS if getattr(result, k) is not None}
+
+    def write_npz(tmp):
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    _write_atomically(folder / f"{stem}.npz", write_npz)
+    record = {"key": key, "meta": meta, "seconds": result.seconds, "npz_sha256": _sha256(*arrays.values())}
+    _write_atomically(folder / f"{stem}.json", lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1)))
+
+
+def load_result(folder: Path, name: str, key: str, meta: dict) -> AttackResult | None:
+    """The cached result for ``key``, or ``None`` if it is missing, partial, corrupt or stale."""
+    stem = folder / f"{name}-{key}"
+    if not (stem.with_suffix(".json").is_file() and stem.with_suffix(".npz").is_file()):
+        return None
+    try:
+        record = json.loads(stem.with_suffix(".json").read_text())
+        with np.load(stem.with_suffix(".npz")) as data:
+            arrays = {k: data[k] for k in _ARRAYS if k in data}
+        if record["key"] != key or record["meta"] != meta or record["npz_sha256"] != _sha256(*arrays.values()):
+            raise ValueError("metadata or checksum mismatch")
+    except Exception as exc:  # corrupt JSON or npz, missing arrays, stale entry
+        warnings.warn(f"ignoring unusable attack cache entry {stem}: {exc}", stacklevel=3)
+        return None
+    return AttackResult(name, arrays["x_adv"], arrays["success"], arrays["y"], arrays["adv_labels"],
+                        arrays.get("targets"), arrays["l2"], arrays["linf"], meta["params"], record["seconds"])
+
+
+def cached_attack(name: str, bundle: ModelBundle, images: ImageSet, cache_dir: str | Path, y=None, *,
+                  seed: int = 0, batch_size: int = 16, progress: bool = True, **params) -> AttackResult:
+    """The adversarial set for these inputs from the cache, or generated (with a progress bar) and cached."""
+    folder = Path(cache_dir)
+    key, meta = attack_key(name, bundle, images, y, seed, batch_size, params)
+    result = load_result(folder, name, key, meta)
+    if result is None:
+        result = run_attack(name, bundle, images.x, y, seed=seed, batch_size=batch_size, progress=progress, **params)
+        save_result(result, folder, key, meta)
+    return result

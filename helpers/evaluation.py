@@ -1,0 +1,47 @@
+"""Summaries of attack runs: success rates with intervals, perturbation sizes, cost, and the
+success-vs-budget sweep used as a sanity check (an attack on the undefended model, reported first)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers.attacks import AttackResult
+from helpers.cache import cached_attack
+from helpers.data import ImageSet
+from helpers.models import ModelBundle
+from helpers.tables import rate_columns
+
+
+def attack_summary(results: dict[str, AttackResult]) -> pd.DataFrame:
+    """One row per attack: n, success rate (Wilson 95% CI), L2 and L-inf sizes of the successful
+    examples in [0, 1] units (L-inf also in grey levels), and seconds per image."""
+    rows = []
+    for label, r in results.items():
+        ok = r.success
+        rows.append({
+            "attack": label, "n": len(ok), "successes": int(ok.sum()),
+            **rate_columns(ok.sum(), len(ok), "success_rate"),
+            "l2_mean": float(r.l2[ok].mean()) if ok.any() else np.nan,
+            "l2_median": float(np.median(r.l2[ok])) if ok.any() else np.nan,
+            "linf_mean": float(r.linf[ok].mean()) if ok.any() else np.nan,
+            "linf_median_255": float(np.median(r.linf[ok]) * 255) if ok.any() else np.nan,
+            "seconds_per_image": r.seconds / len(ok),
+        })
+    return pd.DataFrame(rows)
+
+
+def epsilon_sweep(bundle: ModelBundle, images: ImageSet, attacks: dict[str, dict], eps_values: list[float],
+                  cache_dir: str | Path, seed: int = 0, batch_size: int = 16) -> pd.DataFrame:
+    """Success rate vs budget: for each attack (name -> fixed parameters) and each eps in [0, 1]
+    units, a row with eps, eps_255, n, successes and the rate with its Wilson interval."""
+    rows = []
+    for name, params in attacks.items():
+        for eps in eps_values:
+            r = cached_attack(name, bundle, images, cache_dir, seed=seed, batch_size=batch_size, eps=eps, **params)
+            rows.append({"attack": name, "eps": eps, "eps_255": eps * 255, "n": len(r.success),
+                         "successes": int(r.success.sum()), **rate_columns(r.success.sum(), len(r.success),
+                                                                          "success_rate")})
+    return pd.DataFrame(rows)

@@ -1,0 +1,47 @@
+"""The compiled ART classifier gives stock ART's gradients."""
+
+import numpy as np
+import pytest
+
+from helpers.art_classifier import CompiledTensorFlowV2Classifier, art_classifier
+
+
+@pytest.fixture(scope="module")
+def pair(lite0):
+    return art_classifier(lite0), art_classifier(lite0, compiled=False)
+
+
+def test_loss_gradient_equals_stock_art(pair, photos):
+    ours, stock = pair
+    x = photos.x[:3] / 255.0
+    y = np.eye(1000, dtype=np.float32)[[1, 282, 967]]
+    expected = stock.loss_gradient(x, y)
+    np.testing.assert_allclose(ours.loss_gradient(x, y), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("label", [282, [5, 282, 5], np.array([967, 1, 2])])
+def test_class_gradient_equals_stock_art(pair, photos, label):
+    ours, stock = pair
+    x = photos.x[:3] / 255.0
+    expected = stock.class_gradient(x, label=label)
+    got = ours.class_gradient(x, label=label)
+    assert got.shape == expected.shape == (3, 1, 224, 224, 3)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+
+
+def test_all_class_gradients_only_for_small_models(tiny, pair, rng, photos):
+    ours_small, stock_small = art_classifier(tiny), art_classifier(tiny, compiled=False)
+    x = rng.random((2, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_allclose(ours_small.class_gradient(x), stock_small.class_gradient(x), rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="one backward pass per class"):
+        pair[0].class_gradient(photos.x[:1] / 255.0)
+    with pytest.raises(ValueError, match="labels must lie"):
+        ours_small.class_gradient(x, label=7)
+
+
+def test_numpy_preprocessing_defences_are_refused(tiny):
+    from art.defences.preprocessor import FeatureSqueezing
+
+    with pytest.raises(ValueError, match="TensorFlow-native"):
+        CompiledTensorFlowV2Classifier(model=tiny.model, nb_classes=5, input_shape=(16, 16, 3),
+                                       preprocessing_defences=[FeatureSqueezing(clip_values=(0, 1))])

@@ -1,0 +1,67 @@
+import json
+
+import numpy as np
+import pytest
+
+import helpers.cache as cache
+from helpers.cache import cached_attack
+from helpers.data import ImageSet
+
+
+@pytest.fixture
+def images(rng):
+    x = rng.uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
+    return ImageSet(x, ("a", "b", "c"), np.full(3, -1, np.int32), "3 test images")
+
+
+def entries(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_second_call_reads_the_cache(tiny, images, tmp_path, monkeypatch):
+    first = cached_attack("pgd", tiny, images, tmp_path, max_iter=2, progress=False)
+    assert [n.split("-")[0] for n in entries(tmp_path)] == ["pgd", "pgd"]
+    monkeypatch.setattr(cache, "run_attack", lambda *a, **k: pytest.fail("should have used the cache"))
+    second = cached_attack("pgd", tiny, images, tmp_path, max_iter=2, progress=False)
+    for field in ("x_adv", "success", "y", "adv_labels", "l2", "linf"):
+        np.testing.assert_array_equal(getattr(second, field), getattr(first, field))
+    assert second.params == first.params and second.seconds == first.seconds
+
+
+def test_any_change_of_key_regenerates(tiny, images, tmp_path):
+    cached_attack("pgd", tiny, images, tmp_path, max_iter=2, progress=False)
+    cached_attack("pgd", tiny, images, tmp_path, max_iter=3, progress=False)
+    cached_attack("pgd", tiny, images, tmp_path, max_iter=2, seed=1, progress=False)
+    other = ImageSet(images.x[::-1].copy(), images.ids, images.labels, "reversed")
+    cached_attack("pgd", tiny, other, tmp_path, max_iter=2, progress=False)
+    assert len(entries(tmp_path)) == 8  # four distinct keys, two files each
+
+
+def test_corrupt_or_partial_entries_are_regenerated(tiny, images, tmp_path):
+    first = cached_attack("fgsm", tiny, images, tmp_path, progress=False)
+    npz = next(tmp_path.glob("*.npz"))
+    npz.write_bytes(npz.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="ignoring unusable attack cache entry"):
+        again = cached_attack("fgsm", tiny, images, tmp_path, progress=False)
+    np.testing.assert_array_equal(again.x_adv, first.x_adv)
+    js = next(tmp_path.glob("*.json"))
+    record = json.loads(js.read_text())
+    record["meta"]["params"]["eps"] = 0.5  # a stale entry under the right name
+    js.write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match="mismatch"):
+        cached_attack("fgsm", tiny, images, tmp_path, progress=False)
+    js.unlink()  # an npz without its JSON: treated as missing
+    cached_attack("fgsm", tiny, images, tmp_path, progress=False)
+    assert len(entries(tmp_path)) == 2
+
+
+def test_interrupted_generation_leaves_no_partial_file(tiny, images, tmp_path, monkeypatch):
+    def interrupted(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"half an npz")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cache.np, "savez", lambda f, **arrays: interrupted(f.name))
+    with pytest.raises(KeyboardInterrupt):
+        cached_attack("fgsm", tiny, images, tmp_path, progress=False)
+    assert entries(tmp_path) == []

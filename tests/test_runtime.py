@@ -1,0 +1,27 @@
+import numpy as np
+import tensorflow as tf
+
+from helpers.runtime import progress_bar, set_seed, versions
+
+
+def test_set_seed_makes_numpy_and_tensorflow_repeatable():
+    # np.random's legacy global state is what ART uses and what set_seed seeds.
+    set_seed(3)
+    a = (np.random.rand(3), tf.random.uniform((3,)).numpy())  # noqa: NPY002
+    set_seed(3)
+    b = (np.random.rand(3), tf.random.uniform((3,)).numpy())  # noqa: NPY002
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_progress_bar_honours_tqdm_disable(monkeypatch):
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert progress_bar(range(3), "x").disable
+    monkeypatch.delenv("TQDM_DISABLE")
+    assert not progress_bar(range(3), "x").disable
+    assert progress_bar(range(3), "x", enabled=False).disable
+    assert list(progress_bar(range(3), "x", enabled=False)) == [0, 1, 2]
+
+
+def test_versions_lists_the_key_libraries():
+    assert {"python", "tensorflow", "keras", "adversarial-robustness-toolbox", "numpy"} <= set(versions())
