@@ -11,7 +11,6 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 1
 export PYTHONHASHSEED := 0
-export MPLBACKEND := Agg
 # No progress widgets in executed notebooks (helpers.runtime.progress_bar honours it).
 export TQDM_DISABLE := 1
 
@@ -47,6 +46,7 @@ lab: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/bench_detector.py
+	$(PY) benchmarks/bench_attacks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

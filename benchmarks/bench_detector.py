@@ -55,7 +55,7 @@ def main() -> None:
     timings = best_times({
         "inference": infer,
         "forward + Grad-CAM": lambda v: gradcam._compiled(v, predicted),
-        "detector (1 theta)": detector._step,
+        "detector (1 theta)": detector.evaluator._step,
     }, x, args.repeats)
     print(f"{bundle.name}, batch {args.batch}, best of {args.repeats}, "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads")

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from helpers.emphasis import emphasis_tf, overlay_tf
+from helpers.metrics import threshold_at_fpr
 from helpers.models import ModelBundle
 from helpers.runtime import progress_bar
 from helpers.saliency import GradCAM
@@ -21,6 +22,55 @@ from helpers.transforms import noise_tf
 from helpers.validation import check_batch_size, check_choice, check_images, check_theta
 
 DECISIONS = ("label_change", "score")
+
+
+class EmphasisEvaluator:
+    """Labels and scores of the emphasis images of x for every (noise, theta) pair, batched.
+
+    Per batch: one forward + Grad-CAM pass on x, the overlay built once, then one forward pass per
+    (noise, theta) on E = clip(n(x) + theta * 255 * overlay(H)), all in one ``tf.function``.
+    """
+
+    def __init__(self, bundle: ModelBundle, thetas: Sequence[float], noises: Sequence[str] = ("none",),
+                 colormap: str = "jet", overlay_order: str = "coarse", zero_mean_reference: str = "imagenet"):
+        self.bundle = bundle
+        self.thetas = tuple(check_theta(t) for t in thetas)
+        self.noises = tuple(noises)
+        if not self.thetas or not self.noises:
+            raise ValueError("need at least one theta and one noise")
+        self.colormap, self.overlay_order, self.zero_mean_reference = colormap, overlay_order, zero_mean_reference
+        for noise in self.noises:  # validate the names now, not at the first batch
+            noise_tf(tf.zeros((1, 1, 1, 3)), noise, zero_mean_reference)
+        overlay_tf(tf.zeros((1, 1, 1)), (2, 2), colormap, overlay_order)
+        self.gradcam = GradCAM(bundle.model, bundle.gradcam_layer)
+        self._step = tf.function(self._batch, reduce_retracing=True)
+
+    def _batch(self, x: tf.Tensor):
+        logits, classes, cam = self.gradcam.compute(x, -tf.ones(tf.shape(x)[:1], tf.int32))
+        p = tf.nn.softmax(logits)
+        overlay = overlay_tf(cam, tuple(self.bundle.input_size), self.colormap, self.overlay_order)
+        p_emph = []
+        for noise in self.noises:
+            x_noised = noise_tf(x, noise, self.zero_mean_reference)
+            p_emph.append(tf.stack([tf.nn.softmax(self.bundle.model(emphasis_tf(x_noised, overlay, t),
+                                                                    training=False)) for t in self.thetas]))
+        p_emph = tf.stack(p_emph)  # (noises, thetas, batch, classes)
+        score = tf.reduce_sum(tf.abs(p_emph - p), axis=-1)
+        labels_emph = tf.argmax(p_emph, axis=-1, output_type=tf.int32)
+        return classes, tf.reduce_max(p, axis=-1), labels_emph, tf.reduce_max(p_emph, axis=-1), score
+
+    def __call__(self, x: np.ndarray, batch_size: int = 32, progress: bool = False) -> dict[str, np.ndarray]:
+        """``labels`` and ``confidence`` of x (N,); ``emphasis_labels``, ``emphasis_confidence`` and
+        ``score`` (L1 distance of the softmax outputs), each (noises, thetas, N)."""
+        x = check_images(x, size=self.bundle.input_size)
+        batch_size = check_batch_size(batch_size)
+        starts = range(0, len(x), batch_size)
+        parts = [self._step(tf.constant(x[i:i + batch_size]))
+                 for i in progress_bar(starts, "emphasis images", progress)]
+        names = ("labels", "confidence", "emphasis_labels", "emphasis_confidence", "score")
+        axes = (0, 0, 2, 2, 2)
+        return {k: np.concatenate([np.asarray(p[j]) for p in parts], axis=a)
+                for j, (k, a) in enumerate(zip(names, axes, strict=True))}
 
 
 class SaliencyDetector:
@@ -36,42 +86,18 @@ class SaliencyDetector:
     def __init__(self, bundle: ModelBundle, theta: float | Sequence[float] = 0.1, noise: str = "none",
                  colormap: str = "jet", overlay_order: str = "coarse", zero_mean_reference: str = "imagenet",
                  decision: str = "label_change"):
-        self.bundle = bundle
         self._multi = not np.isscalar(theta)
-        self.thetas = tuple(check_theta(t) for t in np.atleast_1d(np.asarray(theta, dtype=object)))
-        if not self.thetas:
+        thetas = tuple(np.atleast_1d(np.asarray(theta, dtype=object)))
+        if not thetas:
             raise ValueError("theta must be a number or a non-empty sequence of numbers")
-        self.noise, self.colormap, self.overlay_order = noise, colormap, overlay_order
-        self.zero_mean_reference = zero_mean_reference
         self.decision = check_choice(decision, DECISIONS, "decision")
+        self.evaluator = EmphasisEvaluator(bundle, thetas, (noise,), colormap, overlay_order, zero_mean_reference)
+        self.bundle, self.thetas, self.noise = bundle, self.evaluator.thetas, noise
         self.threshold: np.ndarray | None = None
-        # Validate the names now, not at the first batch.
-        noise_tf(tf.zeros((1, 1, 1, 3)), noise, zero_mean_reference)
-        overlay_tf(tf.zeros((1, 1, 1)), (2, 2), colormap, overlay_order)
-        self.gradcam = GradCAM(bundle.model, bundle.gradcam_layer)
-        self._step = tf.function(self._batch, reduce_retracing=True)
-
-    def _batch(self, x: tf.Tensor):
-        logits, classes, cam = self.gradcam.compute(x, -tf.ones(tf.shape(x)[:1], tf.int32))
-        p = tf.nn.softmax(logits)
-        x_noised = noise_tf(x, self.noise, self.zero_mean_reference)
-        overlay = overlay_tf(cam, tuple(self.bundle.input_size), self.colormap, self.overlay_order)
-        p_emph = tf.stack([tf.nn.softmax(self.bundle.model(emphasis_tf(x_noised, overlay, t), training=False))
-                           for t in self.thetas])
-        score = tf.reduce_sum(tf.abs(p_emph - p[None]), axis=-1)
-        labels_emph = tf.argmax(p_emph, axis=-1, output_type=tf.int32)
-        return classes, tf.reduce_max(p, axis=-1), labels_emph, tf.reduce_max(p_emph, axis=-1), score
 
     def _run(self, x: np.ndarray, batch_size: int, progress: bool) -> dict[str, np.ndarray]:
-        x = check_images(x, size=self.bundle.input_size)
-        batch_size = check_batch_size(batch_size)
-        starts = range(0, len(x), batch_size)
-        parts = [self._step(tf.constant(x[i:i + batch_size]))
-                 for i in progress_bar(starts, "saliency detector", progress)]
-        names = ("labels", "confidence", "emphasis_labels", "emphasis_confidence", "score")
-        axes = (0, 0, 1, 1, 1)  # per-theta arrays are (T, N)
-        return {k: np.concatenate([np.asarray(p[j]) for p in parts], axis=a)
-                for j, (k, a) in enumerate(zip(names, axes, strict=True))}
+        report = self.evaluator(x, batch_size, progress)
+        return {k: v[0] if v.ndim == 3 else v for k, v in report.items()}  # drop the single-noise axis
 
     def fit(self, x: np.ndarray, y: np.ndarray | None = None, fpr: float = 0.05, batch_size: int = 32,
             progress: bool = False) -> SaliencyDetector:
@@ -79,11 +105,8 @@ class SaliencyDetector:
 
         ``y`` is accepted for ART compatibility and ignored (the detector needs no labels).
         """
-        if not 0.0 <= fpr < 1.0:
-            raise ValueError(f"fpr must lie in [0, 1), got {fpr}")
-        scores = np.sort(self._run(x, batch_size, progress)["score"], axis=1)
-        allowed = int(np.floor(fpr * scores.shape[1]))  # clean inputs that may score above the threshold
-        self.threshold = scores[:, scores.shape[1] - allowed - 1]
+        scores = self._run(x, batch_size, progress)["score"]
+        self.threshold = np.array([threshold_at_fpr(s, fpr) for s in scores])
         return self
 
     def detect(self, x: np.ndarray, batch_size: int = 32, progress: bool = False) -> tuple[dict, np.ndarray]:

@@ -102,3 +102,66 @@ def attack_examples_figure(bundle: ModelBundle, x: np.ndarray, results: dict, in
                       Cell(127.5 + delta * scale, f"L2 {r.l2[index]:.3f}, L∞ {255 * r.linf[index]:.1f}/255")])
         rows.append(name)
     return image_grid(cells, ["clean", "adversarial", "perturbation (amplified)"], rows)
+
+
+NOISE_NAMES = {"none": "saliency only", "color_reverse": "+ colour reversing", "zero_mean": "+ zero mean"}
+
+
+def tradeoff_figure(tidy, attacks: Sequence[str]) -> plt.Figure:
+    """OSPA against detection success rate, one panel per attack, one curve per noise through the
+    thetas (labelled at the points), Wilson 95% intervals as bars in both directions."""
+    fig, axes = plt.subplots(1, len(attacks), figsize=(3.3 * len(attacks), 3.3), squeeze=False,
+                             layout="constrained", sharey=True)
+    for ax, attack in zip(axes[0], attacks, strict=True):
+        for noise, marker in zip(NOISE_NAMES, "osD", strict=True):
+            o = tidy[(tidy["noise"] == noise) & (tidy["metric"] == "ospa")].sort_values("theta")
+            d = tidy[(tidy["noise"] == noise) & (tidy["attack"] == attack)
+                     & (tidy["metric"] == "detection_rate")].sort_values("theta")
+            if o.empty or d.empty:
+                continue
+            x, y = 100 * o["value"].to_numpy(), 100 * d["value"].to_numpy()
+            xerr = [x - 100 * o["ci_low"].to_numpy(), 100 * o["ci_high"].to_numpy() - x]
+            yerr = [y - 100 * d["ci_low"].to_numpy(), 100 * d["ci_high"].to_numpy() - y]
+            line = ax.errorbar(x, y, xerr=xerr, yerr=yerr, marker=marker, capsize=2, elinewidth=0.7,
+                               label=NOISE_NAMES[noise])
+            for xi, yi, t in zip(x, y, o["theta"], strict=True):
+                ax.annotate(f"{t:g}", (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=6,
+                            color=line[0].get_color())
+        ax.set_title(f"{attack.upper()} (n = {int(d['n'].max()) if not d.empty else 0} successful)")
+        ax.set_xlabel("OSPA: clean inputs not flagged (%)")
+        ax.set_xlim(-3, 103)
+        ax.set_ylim(-3, 103)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("detection success rate (%)")
+    axes[0, -1].legend(frameon=False, fontsize=7, title="θ labelled at the points", title_fontsize=7)
+    return fig
+
+
+def roc_figure(sweep, thetas_show: Sequence[float], attacks: Sequence[str]) -> plt.Figure:
+    """ROC curves of the score (L1 distance of softmax outputs), rows = noises, columns = attacks:
+    θ = 0 (noise alone), the thetas in ``thetas_show``, and the 1 - max softmax baseline."""
+    from helpers.metrics import roc
+
+    clean = sweep.sets["clean"].report
+    attacks = [a for a in attacks if a in sweep.sets]
+    fig, axes = plt.subplots(len(sweep.noises), len(attacks), figsize=(2.9 * len(attacks), 2.7 * len(sweep.noises)),
+                             squeeze=False, layout="constrained", sharex=True, sharey=True)
+    shown = [t for t in sweep.thetas if t == 0 or any(np.isclose(t, thetas_show))]
+    for r, noise in enumerate(sweep.noises):
+        for c, attack in enumerate(attacks):
+            ax, adv = axes[r, c], sweep.sets[attack].report
+            for t in shown:
+                j = sweep.thetas.index(t)
+                fpr, tpr, auc = roc(clean["score"][r, j], adv["score"][r, j])
+                ax.plot(100 * fpr, 100 * tpr, label=f"θ = {t:g}: AUC {auc:.2f}")
+            fpr, tpr, auc = roc(1 - clean["confidence"], 1 - adv["confidence"])
+            ax.plot(100 * fpr, 100 * tpr, "k--", lw=1, label=f"1 − max softmax: AUC {auc:.2f}")
+            ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
+            ax.set_title(f"{NOISE_NAMES[noise]}, {attack.upper()}")
+            ax.legend(frameon=False, fontsize=6, loc="best")
+            ax.set_aspect("equal")
+    for ax in axes[-1]:
+        ax.set_xlabel("false-positive rate on clean inputs (%)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("true-positive rate (%)")
+    return fig

@@ -26,14 +26,15 @@ def percent_with_ci(rate: float, low: float, high: float) -> str:
 
 
 def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = False,
-                 float_format: str = "%.4g") -> list[Path]:
+                 float_format: str = "%.4g", formats: tuple[str, ...] = ("csv", "tex")) -> list[Path]:
     """Write ``name.csv`` and ``name.tex`` (booktabs LaTeX) into ``folder``, each atomically."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    outputs = {"csv": df.to_csv(index=index, float_format=float_format),
-               "tex": df.to_latex(index=index, float_format=float_format, escape=True)}
+    render = {"csv": lambda: df.to_csv(index=index, float_format=float_format),
+              "tex": lambda: df.to_latex(index=index, float_format=float_format, escape=True)}
     paths = []
-    for ext, text in outputs.items():
+    for ext in formats:
+        text = render[ext]()
         path = folder / f"{name}.{ext}"
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=f".{ext}")
         with os.fdopen(fd, "w") as f:

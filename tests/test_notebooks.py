@@ -16,6 +16,9 @@ SMALL = {
                           "sweep_eps_255": [1, 2], "cache_dir": "{tmp}/cache",
                           "attack_params": {"cw_l2": {"binary_search_steps": 1, "max_iter": 2}}},
                          ["figure_attack_success_vs_eps", "figure_attack_examples"]),
+    "05_theta_sweep.ipynb": ({"n_images": 4, "attacks": ["fgsm"], "thetas": [0.0, 0.3], "noises": ["none", "zero_mean"],
+                              "roc_thetas": [0.3], "cache_dir": "{tmp}/cache", "results_dir": "{tmp}/results"},
+                             ["figure_tradeoff_ospa_vs_detection", "figure_roc_theta"]),
 }
 
 

@@ -1,0 +1,83 @@
+"""The paper's published Tables I-III next to our numbers, and a check of its main claims."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PAPER_DIR = Path(__file__).resolve().parents[1] / "data" / "paper"
+# Our metric name for each column of the paper's tables.
+_PAPER_METRIC = {"ospa": ("clean", "ospa"), "fgsm": ("fgsm", "detection_rate"), "cw_l2": ("cw_l2", "detection_rate")}
+
+
+def paper_tables_1_3() -> pd.DataFrame:
+    """Tables I-III as transcribed: table, noise, model, theta, metric, value (percent)."""
+    return pd.read_csv(PAPER_DIR / "tables_1_3.csv")
+
+
+def _ours(tidy: pd.DataFrame, noise: str, theta: float, metric: str) -> pd.Series | None:
+    attack, name = _PAPER_METRIC[metric]
+    hit = tidy[(tidy["noise"] == noise) & np.isclose(tidy["theta"], theta) & (tidy["attack"] == attack)
+               & (tidy["metric"] == name)]
+    return hit.iloc[0] if len(hit) else None
+
+
+def side_by_side(tidy: pd.DataFrame) -> pd.DataFrame:
+    """One row per noise and theta measured; for each of the paper's columns (OSPA, FGSM, C&W-L2)
+    the paper's 'VGG16 / ResNet50' values and ours as 'value [95% CI]', all in percent."""
+    paper = paper_tables_1_3().pivot_table(index=["noise", "theta", "metric"], columns="model", values="value")
+    rows = {}
+    for (noise, theta, metric), values in paper.iterrows():
+        ours = _ours(tidy, noise, theta, metric)
+        if ours is None:
+            continue
+        row = rows.setdefault((noise, theta), {"noise": noise, "theta": theta})
+        row[f"{metric} paper"] = f"{values['vgg16']:.1f} / {values['resnet50']:.1f}"
+        row[f"{metric} ours"] = f"{100 * ours['value']:.1f} [{100 * ours['ci_low']:.0f}, {100 * ours['ci_high']:.0f}]"
+    return pd.DataFrame(list(rows.values()))
+
+
+def _claims() -> list[tuple[str, Callable[[Callable], tuple[float, float]]]]:
+    """(claim, function of a lookup get(noise, theta, metric) -> (left, right)); the claim holds when left > right."""
+    return [
+        ("OSPA falls from θ=0.1 to θ=0.5 (no noise)", lambda g: (g("none", 0.1, "ospa"), g("none", 0.5, "ospa"))),
+        ("FGSM detection rises from θ=0.1 to θ=0.5 (no noise)",
+         lambda g: (g("none", 0.5, "fgsm"), g("none", 0.1, "fgsm"))),
+        ("C&W-L2 detection rises from θ=0.1 to θ=0.5 (no noise)",
+         lambda g: (g("none", 0.5, "cw_l2"), g("none", 0.1, "cw_l2"))),
+        ("colour reversing alone (θ=0) detects FGSM better than saliency alone at θ=0.1",
+         lambda g: (g("color_reverse", 0.0, "fgsm"), g("none", 0.1, "fgsm"))),
+        ("zero mean keeps more OSPA than no noise at θ=0.3",
+         lambda g: (g("zero_mean", 0.3, "ospa"), g("none", 0.3, "ospa"))),
+        ("zero mean detects FGSM better than colour reversing at θ=0.1",
+         lambda g: (g("zero_mean", 0.1, "fgsm"), g("color_reverse", 0.1, "fgsm"))),
+    ]
+
+
+def claims_check(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Each claim of Tables I-III: whether it holds for VGG16, ResNet50 (paper) and for us, with
+    the two numbers compared (percent). 'n/a' where we did not measure the needed cells."""
+    paper = paper_tables_1_3()
+
+    def lookup(model: str) -> Callable:
+        def get(noise, theta, metric):
+            if model == "ours":
+                r = _ours(tidy, noise, theta, metric)
+                return np.nan if r is None else 100 * r["value"]
+            hit = paper[(paper["noise"] == noise) & np.isclose(paper["theta"], theta) & (paper["model"] == model)
+                        & (paper["metric"] == metric)]
+            return float(hit["value"].iloc[0])
+        return get
+
+    rows = []
+    for claim, compare in _claims():
+        row = {"claim": claim}
+        for model in ("vgg16", "resnet50", "ours"):
+            left, right = compare(lookup(model))
+            verdict = "n/a" if np.isnan(left) or np.isnan(right) else ("yes" if left > right else "no")
+            row[model] = f"{verdict} ({left:.1f} vs {right:.1f})"
+        rows.append(row)
+    return pd.DataFrame(rows)
