@@ -123,3 +123,25 @@ def calibration_split(n: int, seed: int) -> np.ndarray:
     mask = np.zeros(n, bool)
     mask[np.random.default_rng(seed).permutation(n)[: n // 2]] = True
     return mask
+
+
+def rate_row(rate: Rate) -> dict:
+    """A table row's value, Wilson interval and n for a rate."""
+    lo, hi = rate.interval
+    return {"value": rate.value, "ci_low": lo, "ci_high": hi, "n": rate.n}
+
+
+def score_rows(clean: np.ndarray, adv: np.ndarray, calib_clean: np.ndarray, calib_adv: np.ndarray,
+               fpr: float, seed: int) -> list[dict]:
+    """Rows for a continuous score: ROC-AUC with its bootstrap interval, and the held-out TPR and FPR
+    at a threshold fitted at ``fpr`` on the calibration half (``calib_*`` masks) of the clean scores."""
+    _, _, auc = roc(clean, adv)
+    lo, hi = auc_interval(clean, adv, seed=seed)
+    rows = [{"metric": "auc", "value": auc, "ci_low": lo, "ci_high": hi, "n": clean.size + adv.size}]
+    if calib_clean.any() and (~calib_clean).any():
+        threshold = threshold_at_fpr(clean[calib_clean], fpr)
+        rows.append({"metric": "tpr_at_fpr", **rate_row(Rate(int((adv[~calib_adv] > threshold).sum()),
+                                                              int((~calib_adv).sum())))})
+        rows.append({"metric": "fpr_heldout", **rate_row(Rate(int((clean[~calib_clean] > threshold).sum()),
+                                                               int((~calib_clean).sum())))})
+    return rows

@@ -25,15 +25,7 @@ import pandas as pd
 
 from helpers.attacks import AttackResult
 from helpers.detector import EmphasisEvaluator
-from helpers.metrics import (
-    Rate,
-    auc_interval,
-    calibration_split,
-    detection_rate,
-    ospa,
-    roc,
-    threshold_at_fpr,
-)
+from helpers.metrics import calibration_split, detection_rate, ospa, rate_row, score_rows
 from helpers.models import ModelBundle
 
 BASELINE = "baseline"  # the noise label of the 1 - max softmax rows
@@ -77,26 +69,6 @@ def run_sweep(bundle: ModelBundle, x_clean: np.ndarray, attacks: dict[str, Attac
     return Sweep(bundle.name, evaluator.thetas, evaluator.noises, sets)
 
 
-def _rate_row(rate: Rate) -> dict:
-    lo, hi = rate.interval
-    return {"value": rate.value, "ci_low": lo, "ci_high": hi, "n": rate.n}
-
-
-def _score_rows(clean: np.ndarray, adv: np.ndarray, calib_clean: np.ndarray, calib_adv: np.ndarray,
-                fpr: float, seed: int) -> list[dict]:
-    """AUC with bootstrap interval, and the held-out TPR/FPR at a threshold fitted on the calibration half."""
-    _, _, auc = roc(clean, adv)
-    lo, hi = auc_interval(clean, adv, seed=seed)
-    rows = [{"metric": "auc", "value": auc, "ci_low": lo, "ci_high": hi, "n": clean.size + adv.size}]
-    if calib_clean.any() and (~calib_clean).any():
-        threshold = threshold_at_fpr(clean[calib_clean], fpr)
-        rows.append({"metric": "tpr_at_fpr", **_rate_row(Rate(int((adv[~calib_adv] > threshold).sum()),
-                                                              int((~calib_adv).sum())))})
-        rows.append({"metric": "fpr_heldout", **_rate_row(Rate(int((clean[~calib_clean] > threshold).sum()),
-                                                               int((~calib_clean).sum())))})
-    return rows
-
-
 def tidy_results(sweep: Sweep, fpr: float = 0.05, seed: int = 0) -> pd.DataFrame:
     """The sweep as a tidy table (see the module docstring); ``seed`` fixes the calibration split
     and the bootstrap."""
@@ -107,17 +79,17 @@ def tidy_results(sweep: Sweep, fpr: float = 0.05, seed: int = 0) -> pd.DataFrame
     for k, noise in enumerate(sweep.noises):
         for t, theta in enumerate(sweep.thetas):
             key = {"model": sweep.model, "noise": noise, "theta": theta}
-            rows.append({**key, "attack": "clean", "metric": "ospa", **_rate_row(ospa(clean.flags(k, t)))})
+            rows.append({**key, "attack": "clean", "metric": "ospa", **rate_row(ospa(clean.flags(k, t)))})
             for attack in attacks:
                 adv = sweep.sets[attack]
                 rows.append({**key, "attack": attack, "metric": "detection_rate",
-                             **_rate_row(detection_rate(adv.flags(k, t)))})
-                rows += [{**key, "attack": attack, **r} for r in _score_rows(
+                             **rate_row(detection_rate(adv.flags(k, t)))})
+                rows += [{**key, "attack": attack, **r} for r in score_rows(
                     clean.report["score"][k, t], adv.report["score"][k, t], calib, calib[adv.source], fpr, seed)]
     for attack in attacks:  # the trivial baseline: 1 - max softmax of x itself
         adv = sweep.sets[attack]
         rows += [{"model": sweep.model, "noise": BASELINE, "theta": np.nan, "attack": attack, **r}
-                 for r in _score_rows(1 - clean.report["confidence"], 1 - adv.report["confidence"], calib,
+                 for r in score_rows(1 - clean.report["confidence"], 1 - adv.report["confidence"], calib,
                                       calib[adv.source], fpr, seed)]
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -155,10 +127,10 @@ def select_theta(sweep: Sweep, seed: int = 0) -> pd.DataFrame:
     for k, noise in enumerate(sweep.noises):
         best = int(np.nanargmax([balanced(k, t, calib) for t in range(len(sweep.thetas))]))
         row = {"noise": noise, "theta": sweep.thetas[best],
-               "OSPA": format_cell(**_rate_row(ospa(clean.flags(k, best)[~calib])))}
+               "OSPA": format_cell(**rate_row(ospa(clean.flags(k, best)[~calib])))}
         for a in attacks:
             adv = sweep.sets[a]
-            row[a] = format_cell(**_rate_row(detection_rate(adv.flags(k, best)[~calib[adv.source]])))
+            row[a] = format_cell(**rate_row(detection_rate(adv.flags(k, best)[~calib[adv.source]])))
         rows.append(row)
     return pd.DataFrame(rows)
 
