@@ -168,21 +168,24 @@ def roc_figure(sweep, thetas_show: Sequence[float], attacks: Sequence[str]) -> p
 
 
 def roc_comparison_figure(methods: dict, attacks: Sequence[str]) -> plt.Figure:
-    """ROC curves of several detectors' scores on the same inputs, one panel per attack, AUC in the legend."""
+    """ROC curves of several detectors' scores on the same inputs, one panel per attack, AUC in the
+    legend under each panel; a method whose name contains 'baseline' is drawn dashed black."""
     from helpers.metrics import roc
 
-    fig, axes = plt.subplots(1, len(attacks), figsize=(3.2 * len(attacks), 3.2), squeeze=False,
+    fig, axes = plt.subplots(1, len(attacks), figsize=(3.4 * len(attacks), 4.6), squeeze=False,
                              layout="constrained", sharey=True)
     for ax, attack in zip(axes[0], attacks, strict=True):
-        for (name, m), style in zip(methods.items(), ["-", "-", "-", "-", "--"], strict=False):
+        for name, m in methods.items():
             if attack not in m.adv_scores:
                 continue
             fpr, tpr, auc = roc(m.clean_scores, m.adv_scores[attack])
-            ax.plot(100 * fpr, 100 * tpr, style, label=f"{name}: {auc:.2f}")
+            style = {"color": "k", "ls": "--", "lw": 1} if "baseline" in name else {}
+            ax.plot(100 * fpr, 100 * tpr, label=f"{name}: {auc:.2f}", **style)
         ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
         ax.set_title(attack.upper())
         ax.set_xlabel("false-positive rate on clean inputs (%)")
-        ax.legend(frameon=False, fontsize=6, loc="lower right", title="AUC", title_fontsize=6)
+        ax.legend(frameon=False, fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), title="AUC",
+                  title_fontsize=6)
         ax.set_aspect("equal")
     axes[0, 0].set_ylabel("true-positive rate (%)")
     return fig
