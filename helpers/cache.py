@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from helpers import art_classifier, attacks
 from helpers.attacks import AttackResult, resolve_params, run_attack
 from helpers.data import ImageSet
 from helpers.models import ModelBundle
-from helpers.runtime import versions
+from helpers.runtime import versions, write_atomically
 
 _ARRAYS = ("x_adv", "success", "y", "adv_labels", "targets", "l2", "linf")
 
@@ -55,20 +53,8 @@ def attack_key(name: str, bundle: ModelBundle, images: ImageSet, y, seed: int, b
     return key, meta
 
 
-def _write_atomically(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def save_result(result: AttackResult, folder: Path, key: str, meta: dict) -> None:
     """Write ``<attack>-<key>.npz`` then ``<attack>-<key>.json``, each atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
     stem = f"{result.name}-{key}"
     arrays = {k: getattr(result, k) for k in _ARRAYS if getattr(result, k) is not None}
 
@@ -76,9 +62,9 @@ def save_result(result: AttackResult, folder: Path, key: str, meta: dict) -> Non
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
 
-    _write_atomically(folder / f"{stem}.npz", write_npz)
+    write_atomically(folder / f"{stem}.npz", write_npz)
     record = {"key": key, "meta": meta, "seconds": result.seconds, "npz_sha256": _sha256(*arrays.values())}
-    _write_atomically(folder / f"{stem}.json", lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1)))
+    write_atomically(folder / f"{stem}.json", lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1)))
 
 
 def load_result(folder: Path, name: str, key: str, meta: dict) -> AttackResult | None:

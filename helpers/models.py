@@ -10,7 +10,6 @@ cached by Keras in ``~/.keras/models/`` (or a local file passed as ``weights=``)
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from helpers import efficientnet_lite
+from helpers.runtime import write_atomically
 from helpers.validation import check_batch_size, check_choice, check_images
 
 MODEL_NAMES = ("efficientnet_lite0", "vgg16", "resnet50")
@@ -73,14 +73,15 @@ class ModelBundle:
     def predict(self, x: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """Predicted labels and softmax confidences of those labels."""
         z = self.logits(x, batch_size)
-        p = _softmax(z)
+        p = softmax(z)
         labels = p.argmax(1)
         return labels, p[np.arange(len(p)), labels]
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, computed stably."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def cache_dir() -> Path:
@@ -150,22 +151,10 @@ def _efficientnet_lite0() -> ModelBundle:
         model.load_weights(cached)
     except Exception:  # missing or corrupt cache: convert again and cache atomically
         efficientnet_lite.load_torch_weights(model)
-        _save_weights_atomically(model, cached)
+        write_atomically(cached, model.save_weights, suffix=".weights.h5")  # Keras needs the suffix
     size = efficientnet_lite.INPUT_SIZE
     return ModelBundle("efficientnet_lite0", model, efficientnet_lite.GRADCAM_LAYER, (size, size),
                        size / (size + 32), "bicubic", imagenet_class_names())
-
-
-def _save_weights_atomically(model: keras.Model, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".weights.h5")
-    os.close(fd)
-    try:
-        model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _keras_application(name: str, weights: str | Path | None) -> ModelBundle:

@@ -3,8 +3,6 @@ image-grid helper used by the paper figures."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +10,8 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+
+from helpers.runtime import write_atomically
 
 SALIENCY_CMAP = "inferno"  # perceptually uniform and colour-blind-safe, for showing H itself
 FIGURE_FORMATS = ("pdf", "png")
@@ -29,22 +29,15 @@ def use_style() -> None:
 
 def save_figure(fig: plt.Figure, name: str, folder: str | Path = "figures") -> list[Path]:
     """Write ``name.pdf`` and ``name.png`` into ``folder``, each through a temporary file and a rename."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in FIGURE_FORMATS:
-        path = folder / f"{name}.{fmt}"
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=f".{fmt}")
-        os.close(fd)
-        try:
-            # A fixed creation date keeps the PDF bytes identical across re-runs.
-            metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
+        # Fixed metadata (no creation date) keeps the bytes identical across re-runs.
+        metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
+
+        def write(tmp: str, fmt: str = fmt, metadata: dict = metadata) -> None:
             fig.savefig(tmp, format=fmt, metadata=metadata)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        paths.append(path)
+
+        paths.append(write_atomically(Path(folder) / f"{name}.{fmt}", write))
     return paths
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Callable, Iterable
 from importlib.metadata import version
+from pathlib import Path
 
 import keras
 import tensorflow as tf
@@ -29,3 +31,19 @@ def progress_bar(iterable: Iterable, desc: str, enabled: bool = True) -> Iterabl
     """A ``tqdm.auto`` progress bar, off when ``enabled`` is false or ``$TQDM_DISABLE`` is set
     (``make reproduce`` sets it, so executed notebooks keep no progress widgets)."""
     return tqdm(iterable, desc=desc, leave=False, disable=not enabled or bool(os.environ.get("TQDM_DISABLE")))
+
+
+def write_atomically(path: str | Path, write: Callable[[str], object], suffix: str = ".tmp") -> Path:
+    """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it to ``path``: readers
+    never see a half-written file, and an interrupted write leaves nothing behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

@@ -93,9 +93,9 @@ class SaliencyMaps:
     @property
     def confidence(self) -> np.ndarray:
         """Softmax probability of each explained class."""
-        z = self.logits - self.logits.max(axis=1, keepdims=True)
-        p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-        return p[np.arange(len(p)), self.classes]
+        from helpers.models import softmax
+
+        return softmax(self.logits)[np.arange(len(self.classes)), self.classes]
 
     def upsampled(self, size: tuple[int, int]) -> np.ndarray:
         """Bilinear upsampling of the coarse maps to ``size`` (values stay in [0, 1])."""

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.ndimage import median_filter
 
 from helpers.metrics import threshold_at_fpr
-from helpers.models import ModelBundle
+from helpers.models import ModelBundle, softmax
 from helpers.validation import check_batch_size, check_choice, check_images
 
 JOINT_IMAGENET = ("bit_depth:5", "median:2x2", "nlm:11-3-4")  # Xu et al.'s ImageNet joint detector
@@ -102,8 +102,8 @@ class FeatureSqueezingDetector:
     def _run(self, x: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
         x = check_images(x, size=self.bundle.input_size)
         batch_size = check_batch_size(batch_size)
-        p = _softmax(self.bundle.logits(x, batch_size))
-        p_sq = np.stack([_softmax(self.bundle.logits(f(x), batch_size)) for f in self._squeezers])
+        p = softmax(self.bundle.logits(x, batch_size))
+        p_sq = np.stack([softmax(self.bundle.logits(f(x), batch_size)) for f in self._squeezers])
         distances = np.abs(p_sq - p).sum(axis=-1)
         return {"labels": p.argmax(1), "squeezed_labels": p_sq.argmax(-1), "distances": distances,
                 "score": distances.max(axis=0)}
@@ -127,7 +127,3 @@ class FeatureSqueezingDetector:
         report["threshold"] = self.threshold
         return report, flags
 
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from helpers.metrics import wilson_interval
+from helpers.runtime import write_atomically
 
 
 def rate_columns(successes: int, n: int, prefix: str) -> dict[str, float | int]:
@@ -28,17 +27,7 @@ def percent_with_ci(rate: float, low: float, high: float) -> str:
 def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = False,
                  float_format: str = "%.4g", formats: tuple[str, ...] = ("csv", "tex")) -> list[Path]:
     """Write ``name.csv`` and ``name.tex`` (booktabs LaTeX) into ``folder``, each atomically."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     render = {"csv": lambda: df.to_csv(index=index, float_format=float_format),
               "tex": lambda: df.to_latex(index=index, float_format=float_format, escape=True)}
-    paths = []
-    for ext in formats:
-        text = render[ext]()
-        path = folder / f"{name}.{ext}"
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=f".{ext}")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-        paths.append(path)
-    return paths
+    return [write_atomically(Path(folder) / f"{name}.{ext}", lambda tmp, ext=ext: Path(tmp).write_text(render[ext]()))
+            for ext in formats]

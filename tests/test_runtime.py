@@ -1,7 +1,10 @@
+from pathlib import Path
+
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from helpers.runtime import progress_bar, set_seed, versions
+from helpers.runtime import progress_bar, set_seed, versions, write_atomically
 
 
 def test_set_seed_makes_numpy_and_tensorflow_repeatable():
@@ -25,3 +28,18 @@ def test_progress_bar_honours_tqdm_disable(monkeypatch):
 
 def test_versions_lists_the_key_libraries():
     assert {"python", "tensorflow", "keras", "adversarial-robustness-toolbox", "numpy"} <= set(versions())
+
+
+def test_write_atomically_replaces_whole_files_or_nothing(tmp_path):
+    target = tmp_path / "sub" / "result.txt"
+    write_atomically(target, lambda tmp: Path(tmp).write_text("first"))
+    assert target.read_text() == "first"
+
+    def interrupted(tmp):
+        Path(tmp).write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(target, interrupted)
+    assert target.read_text() == "first"  # the old file is untouched
+    assert [p.name for p in target.parent.iterdir()] == ["result.txt"]  # no temporary file left
