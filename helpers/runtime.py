@@ -40,6 +40,9 @@ def write_atomically(path: str | Path, write: Callable[[str], object], suffix: s
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # the permissions of a normally created file, not mkstemp's 0600
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,9 @@ def test_write_atomically_replaces_whole_files_or_nothing(tmp_path):
     target = tmp_path / "sub" / "result.txt"
     write_atomically(target, lambda tmp: Path(tmp).write_text("first"))
     assert target.read_text() == "first"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
 
     def interrupted(tmp):
         Path(tmp).write_text("half")
