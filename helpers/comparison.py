@@ -18,6 +18,7 @@ from helpers.metrics import calibration_split, detection_rate, ospa, rate_row, s
 from helpers.models import ModelBundle
 from helpers.squeeze import FeatureSqueezingDetector
 from helpers.sweep import Sweep
+from helpers.tables import format_cell
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,6 @@ def comparison_layout(table: pd.DataFrame, attacks: Sequence[str], mode: str = "
     """Rows = methods. ``"own"``: OSPA and each attack's detection rate at the method's own
     label-change decision; ``"matched"``: held-out FPR and each attack's held-out TPR at the
     threshold fitted for the target FPR; ``"auc"``: each attack's AUC [bootstrap 95% CI]."""
-    from helpers.sweep import format_cell
-
     metric, first = {"own": ("detection_rate", ("ospa", "OSPA")),
                      "matched": ("tpr_at_fpr", ("fpr_heldout", "held-out FPR")), "auc": ("auc", None)}[mode]
     rows = []

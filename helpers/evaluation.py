@@ -11,8 +11,14 @@ import pandas as pd
 from helpers.attacks import AttackResult
 from helpers.cache import cached_attack
 from helpers.data import ImageSet
+from helpers.metrics import Rate, rate_row
 from helpers.models import ModelBundle
-from helpers.tables import rate_columns
+
+
+def _success_columns(success: np.ndarray) -> dict[str, float]:
+    """success_rate and its Wilson 95% interval as success_rate_ci_low / _ci_high."""
+    r = rate_row(Rate(int(success.sum()), len(success)))
+    return {"success_rate": r["value"], "success_rate_ci_low": r["ci_low"], "success_rate_ci_high": r["ci_high"]}
 
 
 def attack_summary(results: dict[str, AttackResult]) -> pd.DataFrame:
@@ -23,7 +29,7 @@ def attack_summary(results: dict[str, AttackResult]) -> pd.DataFrame:
         ok = r.success
         rows.append({
             "attack": label, "n": len(ok), "successes": int(ok.sum()),
-            **rate_columns(ok.sum(), len(ok), "success_rate"),
+            **_success_columns(ok),
             "l2_mean": float(r.l2[ok].mean()) if ok.any() else np.nan,
             "l2_median": float(np.median(r.l2[ok])) if ok.any() else np.nan,
             "linf_mean": float(r.linf[ok].mean()) if ok.any() else np.nan,
@@ -42,6 +48,5 @@ def epsilon_sweep(bundle: ModelBundle, images: ImageSet, attacks: dict[str, dict
         for eps in eps_values:
             r = cached_attack(name, bundle, images, cache_dir, seed=seed, batch_size=batch_size, eps=eps, **params)
             rows.append({"attack": name, "eps": eps, "eps_255": eps * 255, "n": len(r.success),
-                         "successes": int(r.success.sum()), **rate_columns(r.success.sum(), len(r.success),
-                                                                          "success_rate")})
+                         "successes": int(r.success.sum()), **_success_columns(r.success)})
     return pd.DataFrame(rows)

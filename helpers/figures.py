@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from helpers.metrics import roc
 from helpers.models import ModelBundle
 from helpers.plotting import Cell, image_grid
 
@@ -140,8 +141,6 @@ def tradeoff_figure(tidy, attacks: Sequence[str]) -> plt.Figure:
 def roc_figure(sweep, thetas_show: Sequence[float], attacks: Sequence[str]) -> plt.Figure:
     """ROC curves of the score (L1 distance of softmax outputs), rows = noises, columns = attacks:
     θ = 0 (noise alone), the thetas in ``thetas_show``, and the 1 - max softmax baseline."""
-    from helpers.metrics import roc
-
     clean = sweep.sets["clean"].report
     attacks = [a for a in attacks if a in sweep.sets]
     fig, axes = plt.subplots(len(sweep.noises), len(attacks), figsize=(2.9 * len(attacks), 2.7 * len(sweep.noises)),
@@ -170,8 +169,6 @@ def roc_figure(sweep, thetas_show: Sequence[float], attacks: Sequence[str]) -> p
 def roc_comparison_figure(methods: dict, attacks: Sequence[str]) -> plt.Figure:
     """ROC curves of several detectors' scores on the same inputs, one panel per attack, AUC in the
     legend under each panel; a method whose name contains 'baseline' is drawn dashed black."""
-    from helpers.metrics import roc
-
     fig, axes = plt.subplots(1, len(attacks), figsize=(3.4 * len(attacks), 4.6), squeeze=False,
                              layout="constrained", sharey=True)
     for ax, attack in zip(axes[0], attacks, strict=True):

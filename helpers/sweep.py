@@ -27,6 +27,7 @@ from helpers.attacks import AttackResult
 from helpers.detector import EmphasisEvaluator
 from helpers.metrics import calibration_split, detection_rate, ospa, rate_row, score_rows
 from helpers.models import ModelBundle
+from helpers.tables import format_cell
 
 BASELINE = "baseline"  # the noise label of the 1 - max softmax rows
 COLUMNS = ["model", "attack", "noise", "theta", "metric", "value", "ci_low", "ci_high", "n"]
@@ -92,13 +93,6 @@ def tidy_results(sweep: Sweep, fpr: float = 0.05, seed: int = 0) -> pd.DataFrame
                  for r in score_rows(1 - clean.report["confidence"], 1 - adv.report["confidence"], calib,
                                       calib[adv.source], fpr, seed)]
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def format_cell(value: float, ci_low: float, ci_high: float, n: int) -> str:
-    """A rate as '87.5 [64, 97] (16)': percent, Wilson 95% interval, number of cases."""
-    if np.isnan(value):
-        return "– (0)"
-    return f"{100 * value:.1f} [{100 * ci_low:.0f}, {100 * ci_high:.0f}] ({int(n)})"
 
 
 def paper_layout(tidy: pd.DataFrame, noise: str, attacks: Sequence[str]) -> pd.DataFrame:

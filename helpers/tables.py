@@ -1,4 +1,4 @@
-"""Result tables: rates with Wilson intervals, and export as CSV and LaTeX (atomic writes)."""
+"""Result tables: rates formatted with their Wilson intervals, and export as CSV and LaTeX (atomic writes)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.metrics import wilson_interval
 from helpers.runtime import write_atomically
 
 
-def rate_columns(successes: int, n: int, prefix: str) -> dict[str, float | int]:
-    """``{prefix}``, ``{prefix}_ci_low``, ``{prefix}_ci_high`` (Wilson 95%) and ``n``: NaN when n = 0."""
-    lo, hi = wilson_interval(int(successes), int(n))
-    rate = successes / n if n else float("nan")
-    return {prefix: rate, f"{prefix}_ci_low": lo, f"{prefix}_ci_high": hi}
-
-
-def percent_with_ci(rate: float, low: float, high: float) -> str:
-    """'87.5 [52.9, 97.8]' in percent, or '–' for an undefined rate."""
-    if pd.isna(rate):
-        return "–"
-    return f"{100 * rate:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+def format_cell(value: float, ci_low: float, ci_high: float, n: int) -> str:
+    """A rate as '87.5 [64, 97] (16)': percent, Wilson 95% interval, number of cases; '– (0)' when n = 0."""
+    if pd.isna(value):
+        return "– (0)"
+    return f"{100 * value:.1f} [{100 * ci_low:.0f}, {100 * ci_high:.0f}] ({int(n)})"
 
 
 def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = False,

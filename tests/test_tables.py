@@ -6,7 +6,7 @@ import pytest
 
 from helpers.attacks import AttackResult
 from helpers.evaluation import attack_summary
-from helpers.tables import export_table, percent_with_ci, rate_columns
+from helpers.tables import export_table, format_cell
 
 
 def result(success, l2, linf, seconds=2.0):
@@ -27,11 +27,9 @@ def test_attack_summary_uses_successful_examples_only():
     assert none["success_rate"] == 0.0 and math.isnan(none["l2_mean"])
 
 
-def test_rate_columns_and_formatting():
-    cols = rate_columns(0, 0, "r")
-    assert math.isnan(cols["r"]) and math.isnan(cols["r_ci_low"])
-    assert percent_with_ci(*rate_columns(8, 10, "r").values()) == "80.0 [49.0, 94.3]"
-    assert percent_with_ci(float("nan"), 0, 0) == "–"
+def test_format_cell():
+    assert format_cell(0.8, 0.49016, 0.94332, 10) == "80.0 [49, 94] (10)"
+    assert format_cell(float("nan"), float("nan"), float("nan"), 0) == "– (0)"
 
 
 def test_export_table_writes_csv_and_latex(tmp_path):
