@@ -36,7 +36,11 @@ reproduce: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check helpers tests benchmarks notebooks
 	$(PY) -m pytest tests
-	$(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+	@# nbval re-executes the committed notebooks in a temporary copy of the tree, so that their
+	@# figures, tables and results go there, not into figures/ (the attack cache is shared).
+	@mkdir -p data/cache; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	cp -r notebooks "$$tmp/notebooks"; mkdir -p "$$tmp/data"; ln -s "$(CURDIR)/data/cache" "$$tmp/data/cache"; \
+	$(PY) -m pytest -c pyproject.toml --nbval-lax --nbval-current-env -p no:cacheprovider "$$tmp/notebooks"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check helpers tests benchmarks notebooks

@@ -30,7 +30,7 @@ import numpy as np
 from helpers.art_classifier import art_classifier
 from helpers.models import ModelBundle
 from helpers.runtime import progress_bar, set_seed
-from helpers.validation import check_batch_size, check_choice, check_images, check_labels
+from helpers.validation import check_batch_size, check_choice, check_count, check_images, check_labels, check_number
 
 with warnings.catch_warnings():  # ART warns that its PyTorch-only certification tools are missing
     warnings.filterwarnings("ignore", message="PyTorch not found")
@@ -101,14 +101,16 @@ def resolve_params(name: str, params: dict) -> dict:
         raise ValueError(f"unknown parameter(s) {unknown} for attack {name!r}; "
                          f"valid: {', '.join(sorted(DEFAULTS[name]))}")
     resolved = {**DEFAULTS[name], **params}
-    for key in ("eps", "eps_step", "learning_rate"):
-        if key in resolved and not resolved[key] > 0:
-            raise ValueError(f"{key} must be > 0, got {resolved[key]}")
-    for key in ("max_iter", "binary_search_steps", "nb_grads"):
-        if key in resolved and (not isinstance(resolved[key], (int, np.integer)) or resolved[key] < 1):
-            raise ValueError(f"{key} must be a positive integer, got {resolved[key]!r}")
+    for key in ("eps", "eps_step", "learning_rate", "epsilon", "confidence", "initial_const"):
+        if key in resolved:
+            check_number(resolved[key], f"{name} {key}", 0.0, low_open=key != "confidence")
+    for key in ("max_iter", "binary_search_steps", "nb_grads", "num_random_init", "max_halving", "max_doubling"):
+        if key in resolved:
+            check_count(resolved[key], f"{name} {key}", minimum=0 if key == "num_random_init" else 1)
+    if "targeted" in resolved and not isinstance(resolved["targeted"], bool):
+        raise TypeError(f"{name} targeted must be True or False, got {resolved['targeted']!r}")
     if name in ("fgsm", "bim", "pgd") and resolved["eps"] > 1:
-        raise ValueError(f"eps is in [0, 1] units (2/255 = 2 grey levels); got {resolved['eps']}")
+        raise ValueError(f"{name} eps is in [0, 1] units (2/255 = 2 grey levels); got {resolved['eps']}")
     return resolved
 
 

@@ -2,7 +2,8 @@
 that determines them (attack, parameters, model weights, images, labels, seed, batch size,
 library versions, the source of the attack code). Both files are written atomically (temporary
 file, then rename); the JSON is written last and names the key, so a partial, corrupt or stale
-entry is regenerated, never reused.
+entry is regenerated, never reused. Processes that need the same entry at once take a file lock
+per key (``.locks/`` in the cache folder): one computes, the others wait and then read it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 from helpers import art_classifier, attacks
 from helpers.attacks import AttackResult, resolve_params, run_attack
@@ -87,11 +89,17 @@ def load_result(folder: Path, name: str, key: str, meta: dict) -> AttackResult |
 
 def cached_attack(name: str, bundle: ModelBundle, images: ImageSet, cache_dir: str | Path, y=None, *,
                   seed: int = 0, batch_size: int = 16, progress: bool = True, **params) -> AttackResult:
-    """The adversarial set for these inputs from the cache, or generated (with a progress bar) and cached."""
+    """The adversarial set for these inputs from the cache, or generated (with a progress bar) and cached.
+
+    Concurrent callers with the same key are serialised by a file lock: the first computes and
+    writes the entry, the others wait and then read it."""
     folder = Path(cache_dir)
     key, meta = attack_key(name, bundle, images, y, seed, batch_size, params)
-    result = load_result(folder, name, key, meta)
-    if result is None:
-        result = run_attack(name, bundle, images.x, y, seed=seed, batch_size=batch_size, progress=progress, **params)
-        save_result(result, folder, key, meta)
+    (folder / ".locks").mkdir(parents=True, exist_ok=True)
+    with FileLock(folder / ".locks" / f"{name}-{key}.lock"):
+        result = load_result(folder, name, key, meta)
+        if result is None:
+            result = run_attack(name, bundle, images.x, y, seed=seed, batch_size=batch_size, progress=progress,
+                                **params)
+            save_result(result, folder, key, meta)
     return result

@@ -2,10 +2,18 @@
 a loader for a user's image folder (e.g. an ImageNet copy). Both return an :class:`ImageSet` of
 float32 RGB 0..255 images prepared with the model's evaluation crop.
 
-Colour policy for folders: RGB files are used as they are. Grayscale, palette, CMYK or RGBA files
-are converted to RGB by Pillow (grey replicated to three channels, alpha dropped) with a warning
-that counts them (``color_policy="convert"``, the default, as ImageNet pipelines do), or rejected
-with an error naming the file (``color_policy="error"``).
+Colour policy for folders: 8-bit RGB files are used as they are. Other files are converted to RGB
+with a warning that counts them (``color_policy="convert"``, the default, as ImageNet pipelines do),
+or rejected with an error naming the file and its mode (``color_policy="error"``). Pillow converts
+the 8-bit modes (grey and 1-bit replicated to three channels, palette looked up, alpha and palette
+transparency dropped, CMYK converted); 16-bit grey (Pillow modes ``I;16``, ``I;16B``, ``I;16L``,
+``I``), which Pillow's conversion would saturate to white, is scaled by 1/257 (65535 -> 255) and
+resized in floating point. Pillow itself opens 16-bit RGB, RGBA and grey+alpha PNGs as 8-bit RGB or
+RGBA (the high byte of each value).
+
+Every bad input gets an early error naming it: a missing folder, a file given as the folder, a
+folder without images, ``n`` that is not a whole number or exceeds the images found, and files that
+are empty, not images, truncated or larger than ``PIL.Image.MAX_IMAGE_PIXELS``.
 """
 
 from __future__ import annotations
@@ -19,9 +27,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from helpers.validation import check_choice
+from helpers.validation import check_choice, check_count
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+GREY16_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # Pillow's 16-bit grey modes ("I": 32-bit int)
 RESIZE_METHODS = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 _WNID = re.compile(r"(?<![0-9a-z])(n\d{8})(?![0-9])")
 _VAL_NAME = re.compile(r"ILSVRC2012_val_\d{8}")
@@ -67,35 +76,58 @@ VIEWS = tuple((s, cx, cy, f) for s, (cx, cy), f in itertools.product(_SCALES, _C
 def prepare_image(img: Image.Image, size: tuple[int, int], crop_fraction: float, resize_method: str = "bicubic",
                   view: tuple[float, float, float, bool] = VIEWS[0]) -> np.ndarray:
     """Square crop of ``crop_fraction * scale`` of the short side centred at (cx, cy) (fractions of
-    the image), optionally mirrored, resized to ``size``: float32 (H, W, 3) in 0..255."""
+    the image), optionally mirrored, resized to ``size``: float32 (H, W, 3) in 0..255.
+
+    ``img``: 8-bit RGB, or 16-bit grey (modes in ``GREY16_MODES``, values 0..65535)."""
     check_choice(resize_method, RESIZE_METHODS, "resize method")
-    if img.mode != "RGB":
-        raise ValueError(f"image mode must be RGB, got {img.mode}")
+    if img.mode != "RGB" and img.mode not in GREY16_MODES:
+        raise ValueError(f"image mode must be RGB or 16-bit grey ({', '.join(GREY16_MODES)}), got {img.mode}")
     scale, cx, cy, flip = view
     w, h = img.size
     side = min(w, h) * crop_fraction * scale
     left = min(max(cx * w - side / 2, 0.0), w - side)
     top = min(max(cy * h - side / 2, 0.0), h - side)
-    out = img.resize((size[1], size[0]), RESIZE_METHODS[resize_method], box=(left, top, left + side, top + side))
-    arr = np.asarray(out, dtype=np.float32)
+    arr = _resized_rgb(img, (size[1], size[0]), RESIZE_METHODS[resize_method], (left, top, left + side, top + side))
     return arr[:, ::-1].copy() if flip else arr
 
 
+def _resized_rgb(img: Image.Image, size: tuple[int, int], resample: int, box: tuple[float, ...]) -> np.ndarray:
+    """``img`` (RGB or 16-bit grey) cropped to ``box`` and resized to ``size`` (width, height): float32
+    RGB in 0..255. RGB is resized by Pillow in 8 bits; 16-bit grey is scaled by 1/257 (65535 -> 255),
+    resized in floating point (mode ``F``) and replicated to three channels."""
+    if img.mode == "RGB":
+        return np.asarray(img.resize(size, resample, box=box), dtype=np.float32)
+    grey = np.asarray(img, dtype=np.float32)
+    if grey.min() < 0 or grey.max() > 65535:
+        raise ValueError(f"16-bit grey values must lie in 0..65535, got [{grey.min():g}, {grey.max():g}]")
+    out = np.asarray(Image.fromarray(grey / 257).resize(size, resample, box=box))
+    return np.repeat(np.clip(out, 0, 255)[..., None], 3, axis=2)  # the clip only removes bicubic overshoot
+
+
 def _open_rgb(path: Path, color_policy: str) -> tuple[Image.Image, bool]:
-    """Open and fully decode an image; returns (RGB image, whether it was converted)."""
-    with Image.open(path) as img:
+    """Open and fully decode an image; returns (image for :func:`prepare_image`: RGB or 16-bit grey,
+    whether it was not RGB). Raises OSError/SyntaxError for unreadable files and
+    DecompressionBombWarning/Error for images over ``Image.MAX_IMAGE_PIXELS``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow only warns up to 2x the limit
+        img = Image.open(path)
+    with img:
         img.load()
         if img.mode == "RGB":
             return img.copy(), False
         if color_policy == "error":
             raise ValueError(f"{path}: image mode {img.mode} is not RGB (color_policy='error')")
-        return img.convert("RGB"), True
+        if img.mode in GREY16_MODES:
+            return img.copy(), True
+        # A palette goes through RGBA: Pillow warns when dropping a palette's transparency directly.
+        return (img.convert("RGBA") if img.mode == "P" else img).convert("RGB"), True
 
 
 def sample_images(n: int, size: tuple[int, int] = (224, 224), crop_fraction: float = 0.875,
                   resize_method: str = "bicubic") -> ImageSet:
     """``n`` images from the offline photographs: the first pass is each photograph's eval crop,
     later passes deterministic extra views (crops, mirror images, scales)."""
+    n = check_count(n, "n", minimum=0)  # the range check below names the limit
     photos = list_photographs()
     limit = len(photos) * len(VIEWS)
     if not 1 <= n <= limit:
@@ -133,37 +165,47 @@ def load_folder(folder: str | Path, size: tuple[int, int] = (224, 224), crop_fra
                 color_policy: str = "convert") -> ImageSet:
     """Load JPEG/PNG images under ``folder`` (recursively, sorted by path).
 
-    ``n``: a seeded random subset of that many files (kept in path order). ``on_error``:
-    ``"raise"`` (an unreadable or truncated file raises an error naming it) or ``"skip"`` (warn and
-    go on). ``color_policy``: see the module docstring.
+    ``n``: ``None`` (the default) loads every image; a whole number loads a seeded random subset of
+    that many files (kept in path order), and more than the folder holds is an error.
+    ``on_error``: ``"raise"`` (an empty, unreadable, truncated or oversized file raises a ValueError
+    naming it) or ``"skip"`` (leave such files out with one warning that counts and names them).
+    ``color_policy``: see the module docstring.
     """
     check_choice(on_error, ("raise", "skip"), "on_error")
     check_choice(color_policy, ("convert", "error"), "color_policy")
+    if n is not None:
+        n = check_count(n, "n")
+        if n < 1:
+            raise ValueError(f"n must be a positive number of images, got {n}")
     folder = Path(folder)
-    if not folder.is_dir():
+    if not folder.exists():
         raise FileNotFoundError(f"image folder not found: {folder}")
+    if not folder.is_dir():
+        raise ValueError(f"image folder {folder} is a file, not a folder")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise ValueError(f"no JPEG or PNG images in folder {folder}")
     if n is not None:
-        if n < 1:
-            raise ValueError(f"n must be a positive number of images, got {n}")
-        if n < len(files):
-            keep = np.sort(np.random.default_rng(seed).choice(len(files), n, replace=False))
-            files = [files[i] for i in keep]
-    xs, ids, labels, converted = [], [], [], 0
+        if n > len(files):
+            raise ValueError(f"n={n} images requested but folder {folder} holds only {len(files)} JPEG/PNG images")
+        keep = np.sort(np.random.default_rng(seed).choice(len(files), n, replace=False))
+        files = [files[i] for i in keep]
+    xs, ids, labels, converted, skipped = [], [], [], 0, []
     for path in files:
         try:
             img, was_converted = _open_rgb(path, color_policy)
-        except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             if on_error == "raise":
                 raise ValueError(f"cannot read image {path}: {exc}") from exc
-            warnings.warn(f"skipping unreadable image {path}: {exc}", stacklevel=2)
+            skipped.append(f"{path.relative_to(folder)} ({exc})")
             continue
         converted += was_converted
         xs.append(prepare_image(img, size, crop_fraction, resize_method))
         ids.append(str(path.relative_to(folder)))
         labels.append(imagenet_label(path))
+    if skipped:
+        warnings.warn(f"skipping {len(skipped)} unreadable images of {len(files)} in {folder}: "
+                      + "; ".join(skipped), stacklevel=2)
     if converted:
         warnings.warn(f"{converted} of {len(files)} images were not RGB and were converted to RGB", stacklevel=2)
     if not xs:
@@ -171,8 +213,9 @@ def load_folder(folder: str | Path, size: tuple[int, int] = (224, 224), crop_fra
     return ImageSet(np.stack(xs), tuple(ids), np.array(labels, np.int32), f"{len(xs)} images from {folder}")
 
 
-def load_images(source: str | Path, bundle, n: int, seed: int = 0, **kwargs) -> ImageSet:
-    """Images prepared for ``bundle``: ``source="samples"`` (offline photographs) or a folder path."""
+def load_images(source: str | Path, bundle, n: int | None, seed: int = 0, **kwargs) -> ImageSet:
+    """Images prepared for ``bundle``: ``source="samples"`` (``n`` offline photograph views) or a
+    folder path (``n`` images, ``None`` for all; ``kwargs`` go to :func:`load_folder`)."""
     prep = {"size": bundle.input_size, "crop_fraction": bundle.crop_fraction, "resize_method": bundle.resize_method}
     if str(source) == "samples":
         return sample_images(n, **prep)

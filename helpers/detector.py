@@ -77,7 +77,9 @@ class SaliencyDetector:
     """Detector following ART's ``EvasionDetector`` contract: ``fit`` and ``detect``.
 
     ``theta``: a proportion in [0, 1], or a sequence of them evaluated in one call (sharing the
-    Grad-CAM pass); report arrays then gain a leading theta axis. ``noise``: ``"none"``,
+    Grad-CAM pass). Shapes depend only on this argument: for a number (or a 0-d array),
+    ``is_adversarial`` and the per-theta report entries are ``(N,)``; for a sequence (a list or 1-d
+    array, even of length 1) they are ``(T, N)``, T = len(theta). ``noise``: ``"none"``,
     ``"color_reverse"`` or ``"zero_mean"`` (see ``helpers.transforms``). ``colormap`` and
     ``overlay_order``: see ``helpers.emphasis``. ``decision``: ``"label_change"`` (the paper's rule)
     or ``"score"`` (score above the threshold set by :meth:`fit`).
@@ -86,7 +88,9 @@ class SaliencyDetector:
     def __init__(self, bundle: ModelBundle, theta: float | Sequence[float] = 0.1, noise: str = "none",
                  colormap: str = "jet", overlay_order: str = "coarse", zero_mean_reference: str = "imagenet",
                  decision: str = "label_change"):
-        self._multi = not np.isscalar(theta)
+        self._multi = np.ndim(theta) != 0
+        if np.ndim(theta) > 1:
+            raise ValueError(f"theta must be a number or a 1-d sequence of numbers, got shape {np.shape(theta)}")
         thetas = tuple(np.atleast_1d(np.asarray(theta, dtype=object)))
         if not thetas:
             raise ValueError("theta must be a number or a non-empty sequence of numbers")

@@ -1,4 +1,4 @@
-"""Summaries of attack runs: success rates with intervals, perturbation sizes, cost, and the
+"""Summaries of attack runs: success rates with intervals, perturbation sizes, and the
 success-vs-budget sweep used as a sanity check (an attack on the undefended model, reported first)."""
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ def _success_columns(success: np.ndarray) -> dict[str, float]:
 
 def attack_summary(results: dict[str, AttackResult]) -> pd.DataFrame:
     """One row per attack: n, success rate (Wilson 95% CI), L2 and L-inf sizes of the successful
-    examples in [0, 1] units (L-inf also in grey levels), and seconds per image."""
+    examples in [0, 1] units (L-inf also in grey levels). No timings: they change from run to run
+    and belong in ``make benchmark``, not in a committed result table."""
     rows = []
     for label, r in results.items():
         ok = r.success
@@ -34,7 +35,6 @@ def attack_summary(results: dict[str, AttackResult]) -> pd.DataFrame:
             "l2_median": float(np.median(r.l2[ok])) if ok.any() else np.nan,
             "linf_mean": float(r.linf[ok].mean()) if ok.any() else np.nan,
             "linf_median_255": float(np.median(r.linf[ok]) * 255) if ok.any() else np.nan,
-            "seconds_per_image": r.seconds / len(ok),
         })
     return pd.DataFrame(rows)
 

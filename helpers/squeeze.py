@@ -27,7 +27,7 @@ from scipy.ndimage import median_filter
 
 from helpers.metrics import threshold_at_fpr
 from helpers.models import ModelBundle, softmax
-from helpers.validation import check_batch_size, check_choice, check_images
+from helpers.validation import accept_dark_images, check_batch_size, check_choice, check_images
 
 JOINT_IMAGENET = ("bit_depth:5", "median:2x2", "nlm:11-3-4")  # Xu et al.'s ImageNet joint detector
 DECISIONS = ("score", "label_change")
@@ -103,7 +103,8 @@ class FeatureSqueezingDetector:
         x = check_images(x, size=self.bundle.input_size)
         batch_size = check_batch_size(batch_size)
         p = softmax(self.bundle.logits(x, batch_size))
-        p_sq = np.stack([softmax(self.bundle.logits(f(x), batch_size)) for f in self._squeezers])
+        with accept_dark_images():  # a coarse squeezer (e.g. 1-bit depth) can turn an image black
+            p_sq = np.stack([softmax(self.bundle.logits(f(x), batch_size)) for f in self._squeezers])
         distances = np.abs(p_sq - p).sum(axis=-1)
         return {"labels": p.argmax(1), "squeezed_labels": p_sq.argmax(-1), "distances": distances,
                 "score": distances.max(axis=0)}

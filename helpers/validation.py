@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
+
+_ACCEPT_DARK = ContextVar("accept_dark_images", default=False)
+
+
+@contextmanager
+def accept_dark_images() -> Iterator[None]:
+    """Within this block, image batches whose maximum is <= 1 are accepted as (near-black) 0..255
+    images instead of being rejected as [0, 1] data; see :func:`check_images`."""
+    token = _ACCEPT_DARK.set(True)
+    try:
+        yield
+    finally:
+        _ACCEPT_DARK.reset(token)
 
 
 def check_images(x: np.ndarray, name: str = "x", size: tuple[int, int] | None = None) -> np.ndarray:
@@ -12,7 +27,8 @@ def check_images(x: np.ndarray, name: str = "x", size: tuple[int, int] | None = 
 
     Accepts float or integer arrays of shape (N, H, W, 3) with finite values in [0, 255].
     Raises ValueError/TypeError naming the problem otherwise (wrong rank, channels, size,
-    dtype, range, NaN/Inf, empty batch).
+    dtype, range, NaN/Inf, empty batch). A batch whose maximum is <= 1 is almost certainly in
+    [0, 1] units and is rejected too, unless inside ``with accept_dark_images():``.
     """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy array of shape (N, H, W, 3), got {type(x).__name__}")
@@ -37,6 +53,10 @@ def check_images(x: np.ndarray, name: str = "x", size: tuple[int, int] | None = 
     lo, hi = float(x.min()), float(x.max())
     if lo < 0.0 or hi > 255.0:
         raise ValueError(f"{name} values must lie in [0, 255] (RGB 0..255), got range [{lo:g}, {hi:g}]")
+    if hi <= 1.0 and not _ACCEPT_DARK.get():
+        raise ValueError(f"{name} looks like [0, 1] data (maximum {hi:g}): helpers take RGB images in 0..255, "
+                         f"so pass x * 255. For genuinely near-black images, call inside "
+                         f"`with helpers.validation.accept_dark_images():`")
     return x
 
 
@@ -52,14 +72,23 @@ def check_labels(y: Iterable[int] | np.ndarray, n: int, n_classes: int, name: st
     return y.astype(np.int32)
 
 
+def check_number(value, name: str, low: float = -np.inf, high: float = np.inf, *, low_open: bool = False,
+                 high_open: bool = False) -> float:
+    """Check a real number (not a bool or a string) in the interval from ``low`` to ``high``
+    (closed unless ``low_open``/``high_open``); return it as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if not (np.isfinite(value) and (low < value if low_open else low <= value)
+            and (value < high if high_open else value <= high)):
+        raise ValueError(f"{name} must lie in {interval}, got {value:g}")
+    return value
+
+
 def check_theta(theta: float) -> float:
     """Check a saliency proportion theta in [0, 1]."""
-    if isinstance(theta, bool) or not isinstance(theta, (int, float, np.floating, np.integer)):
-        raise TypeError(f"theta must be a number in [0, 1], got {theta!r}")
-    theta = float(theta)
-    if not np.isfinite(theta) or not 0.0 <= theta <= 1.0:
-        raise ValueError(f"theta must lie in [0, 1], got {theta}")
-    return theta
+    return check_number(theta, "theta", 0.0, 1.0)
 
 
 def check_choice(value: str, choices: Iterable[str], name: str) -> str:
@@ -70,8 +99,15 @@ def check_choice(value: str, choices: Iterable[str], name: str) -> str:
     return value
 
 
+def check_count(value, name: str, minimum: int = 1) -> int:
+    """Check an integer (not a bool, float or string) of at least ``minimum``; return it as int."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
 def check_batch_size(batch_size: int) -> int:
     """Check a positive integer batch size."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
+    return check_count(batch_size, "batch_size")

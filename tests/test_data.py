@@ -1,3 +1,7 @@
+import struct
+import warnings
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -84,7 +88,7 @@ def test_unreadable_files_raise_or_are_skipped(tmp_path):
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(ValueError, match="cannot read image .*text.png"):
         load_folder(tmp_path, size=(8, 8))
-    with pytest.warns(UserWarning, match="skipping unreadable image"):
+    with pytest.warns(UserWarning, match=r"skipping 2 unreadable images of 3 in .*: text.png .*truncated.jpg"):
         s = load_folder(tmp_path, size=(8, 8), on_error="skip")
     assert s.ids == ("good.jpg",)
     (tmp_path / "text.png").unlink()
@@ -100,3 +104,179 @@ def test_empty_and_missing_folders(tmp_path):
         load_folder(tmp_path / "missing")
     with pytest.raises(ValueError, match="unknown on_error"):
         load_folder(tmp_path, on_error="ignore")
+
+
+
+def _png(path, arr, color_type):
+    """Write a PNG by hand (independent of Pillow's encoder) from an 8- or 16-bit ``arr``; PNG colour
+    type 0 (grey), 2 (RGB), 4 (grey + alpha) or 6 (RGBA)."""
+    h, w = arr.shape[:2]
+    raw = b"".join(b"\0" + row.astype(arr.dtype.newbyteorder(">")).tobytes() for row in arr)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", w, h, 8 * arr.dtype.itemsize, color_type, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+                     + chunk(b"IEND", b""))
+
+
+def _gradient16(h=32, w=48):
+    """uint16 grey gradient covering 0..65535 (both ends present)."""
+    return np.round(np.linspace(0, 65535, h * w)).astype(np.uint16).reshape(h, w)
+
+
+def _grey_rgb(grey):
+    return np.repeat(np.asarray(grey, np.float32)[..., None], 3, axis=2)
+
+
+def test_16bit_grey_png_is_scaled_not_saturated(tmp_path):
+    g = _gradient16()
+    g[0, 8], g[-1, 39] = 0, 65535  # black and white inside the centre crop
+    _png(tmp_path / "a" / "grey16.png", g, 0)
+    with pytest.warns(UserWarning, match="1 of 1 images were not RGB"):
+        s = load_folder(tmp_path / "a", size=(32, 32), crop_fraction=1.0)
+    # The 32x32 centre crop of the 32x48 image at its own size: no resampling, just value / 257.
+    np.testing.assert_allclose(s.x[0], _grey_rgb(g[:, 8:40] / 257), rtol=0, atol=1e-4)
+    assert s.x.dtype == np.float32 and s.x[0].min() == 0 and s.x[0].max() == 255
+    # Resized: the same as the picture stored as 8-bit grey, up to 8-bit rounding.
+    _png(tmp_path / "b" / "grey8.png", np.round(g / 257).astype(np.uint8), 0)
+    with pytest.warns(UserWarning, match="not RGB"):
+        x16 = load_folder(tmp_path / "a", size=(12, 12)).x[0]
+    with pytest.warns(UserWarning, match="not RGB"):
+        x8 = load_folder(tmp_path / "b", size=(12, 12)).x[0]
+    assert np.abs(x16 - x8).max() <= 1.0 and x16.min() >= 0 and x16.max() <= 255
+    with pytest.raises(ValueError, match="grey16.png: image mode I;16 is not RGB"):
+        load_folder(tmp_path / "a", size=(8, 8), color_policy="error")
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, ">u2", np.int32])  # Pillow modes I;16, I;16B, I
+def test_prepare_image_scales_16bit_grey_modes(dtype):
+    g = _gradient16(20, 20)
+    img = Image.fromarray(g.astype(dtype))
+    assert img.mode in ("I;16", "I;16B", "I")
+    out = prepare_image(img, (20, 20), crop_fraction=1.0)
+    np.testing.assert_allclose(out, _grey_rgb(g / 257), rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="must lie in 0..65535"):
+        prepare_image(Image.fromarray(np.full((4, 4), 70000, np.int32)), (4, 4), 1.0)
+
+
+def test_16bit_colour_pngs_are_reduced_by_pillow(tmp_path):
+    """Pillow opens 16-bit RGB, RGBA and grey+alpha PNGs as 8-bit (the high byte): never saturated."""
+    g = _gradient16()
+    rgb = np.stack([g, g // 2, 65535 - g], axis=-1)
+    alpha = np.full_like(g, 30000)[..., None]
+    _png(tmp_path / "rgb16.png", rgb, 2)
+    _png(tmp_path / "rgba16.png", np.concatenate([rgb, alpha], axis=-1), 6)
+    _png(tmp_path / "la16.png", np.concatenate([g[..., None], alpha], axis=-1), 4)
+    with pytest.warns(UserWarning, match="2 of 3 images were not RGB"):
+        s = load_folder(tmp_path, size=(32, 32), crop_fraction=1.0)
+    assert s.ids == ("la16.png", "rgb16.png", "rgba16.png")
+    crop = rgb[:, 8:40] / 257
+    for x, want in zip(s.x, (_grey_rgb(g[:, 8:40] / 257), crop, crop), strict=True):
+        assert np.abs(x - want).max() < 1.0
+
+
+def test_palette_bilevel_grey_alpha_and_cmyk_files(tmp_path):
+    pal = Image.new("P", (8, 8), 0)
+    pal.putpalette([10, 20, 30, 200, 100, 50] + [0] * 762)
+    pal.paste(1, (0, 0, 8, 4))
+    pal.save(tmp_path / "palette.png", transparency=bytes([0, 128]))  # per-entry alpha: a tRNS chunk
+    Image.new("LA", (8, 8), (90, 7)).save(tmp_path / "grey_alpha.png")
+    Image.new("1", (8, 8), 1).save(tmp_path / "bilevel.png")
+    Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")  # pure red
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = load_folder(tmp_path, size=(8, 8), crop_fraction=1.0)
+    # One warning, the count: Pillow's own warning about dropping palette transparency is avoided.
+    assert [str(w.message) for w in caught] == ["4 of 4 images were not RGB and were converted to RGB"]
+    x = dict(zip(s.ids, s.x, strict=True))
+    assert np.all(x["palette.png"][:4] == [200, 100, 50]) and np.all(x["palette.png"][4:] == [10, 20, 30])
+    assert np.all(x["grey_alpha.png"] == 90) and np.all(x["bilevel.png"] == 255)
+    assert np.abs(x["cmyk.jpg"] - [255, 0, 0]).max() <= 3
+    with pytest.raises(ValueError, match="bilevel.png: image mode 1 is not RGB"):
+        load_folder(tmp_path, size=(8, 8), color_policy="error")
+
+
+def test_rgb_results_match_pillow_resize(tmp_path):
+    """8-bit RGB files are resized by Pillow in 8 bits with the documented crop box, as before."""
+    arr = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(tmp_path / "rgb.png")
+    s = load_folder(tmp_path, size=(20, 20))
+    side = 50 * 0.875  # crop_fraction of the short side, centred
+    box = ((70 - side) / 2, (50 - side) / 2, (70 + side) / 2, (50 + side) / 2)
+    expected = Image.fromarray(arr).resize((20, 20), Image.Resampling.BICUBIC, box=box)
+    np.testing.assert_array_equal(s.x[0], np.asarray(expected, np.float32))
+
+
+def test_n_must_be_a_whole_number_within_the_folder(tmp_path):
+    for i in range(2):
+        _save(tmp_path / f"img{i}.png")
+    assert len(load_folder(tmp_path, size=(8, 8))) == 2  # n=None: every image
+    assert len(load_folder(tmp_path, size=(8, 8), n=np.int64(2))) == 2
+    with pytest.raises(ValueError, match=r"n=5 images requested but folder .* holds only 2"):
+        load_folder(tmp_path, size=(8, 8), n=5)
+    for bad in ("two", 2.5, True):
+        with pytest.raises(TypeError, match="n must be an integer, got"):
+            load_folder(tmp_path, size=(8, 8), n=bad)
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        load_folder(tmp_path, size=(8, 8), n=0)
+    with pytest.raises(TypeError, match="n must be an integer, got"):
+        sample_images(2.5)
+
+
+def _bad_files(folder):
+    """name -> bytes of files that are not readable images."""
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / "full.png")
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / "full.jpg")
+    png, jpg = (folder / "full.png").read_bytes(), (folder / "full.jpg").read_bytes()
+    (folder / "full.png").unlink()
+    (folder / "full.jpg").unlink()
+    return {"empty.jpg": b"", "text.jpg": b"just some notes\n", "truncated.png": png[: len(png) // 2],
+            "truncated.jpg": jpg[: len(jpg) // 2]}
+
+
+@pytest.mark.parametrize("name", ["empty.jpg", "text.jpg", "truncated.png", "truncated.jpg"])
+def test_bad_file_is_an_error_naming_it(tmp_path, name):
+    _save(tmp_path / "good.png")
+    (tmp_path / name).write_bytes(_bad_files(tmp_path)[name])
+    with pytest.raises(ValueError, match=f"cannot read image .*{name}"):
+        load_folder(tmp_path, size=(8, 8))
+
+
+def test_skipped_files_are_counted(tmp_path):
+    _save(tmp_path / "good.png")
+    for name, data in _bad_files(tmp_path).items():
+        (tmp_path / name).write_bytes(data)
+    with pytest.warns(UserWarning, match=r"skipping 4 unreadable images of 5 in .*empty.jpg.*truncated.png"):
+        s = load_folder(tmp_path, size=(8, 8), on_error="skip")
+    assert s.ids == ("good.png",)
+
+
+def test_oversized_images_are_errors(tmp_path, monkeypatch):
+    # A header claiming 100000 x 100000 pixels: refused before any decoding.
+    _png(tmp_path / "a" / "huge.png", np.zeros((1, 1), np.uint8), 0)
+    data = bytearray((tmp_path / "a" / "huge.png").read_bytes())
+    data[16:24] = struct.pack(">II", 100_000, 100_000)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    (tmp_path / "a" / "huge.png").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"huge.png: Image size \(10000000000 pixels\)"):
+        load_folder(tmp_path / "a", size=(8, 8))
+    # Between 1x and 2x Image.MAX_IMAGE_PIXELS Pillow only warns; the loader refuses it too.
+    _save(tmp_path / "b" / "big.png", size=(40, 30))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(ValueError, match=r"big.png: Image size \(1200 pixels\) exceeds limit of 1000"):
+        load_folder(tmp_path / "b", size=(8, 8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1200)
+    assert len(load_folder(tmp_path / "b", size=(8, 8))) == 1
+
+
+def test_folder_that_is_a_file_or_empty(tmp_path):
+    _save(tmp_path / "one.png")
+    with pytest.raises(ValueError, match="one.png is a file, not a folder"):
+        load_folder(tmp_path / "one.png")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no JPEG or PNG images in folder .*empty"):
+        load_folder(tmp_path / "empty")

@@ -85,4 +85,23 @@ def test_bad_parameters_are_rejected_at_construction(tiny):
     with pytest.raises(ValueError, match="empty batch"):
         detector.detect(np.zeros((0, 16, 16, 3), np.float32))
     with pytest.raises(ValueError, match="fpr"):
-        detector.fit(np.zeros((2, 16, 16, 3), np.float32), fpr=1.0)
+        detector.fit(np.full((2, 16, 16, 3), 9.0, np.float32), fpr=1.0)
+
+
+@pytest.mark.parametrize("theta, shape", [
+    (0.2, (3,)), (np.float32(0.2), (3,)), (np.array(0.2), (3,)),  # a number: (N,)
+    ([0.2], (1, 3)), (np.array([0.2]), (1, 3)), ((0.2, 0.4), (2, 3)),  # a sequence: (T, N)
+])
+def test_result_shapes_depend_only_on_how_theta_is_given(tiny, rng, theta, shape):
+    x = rng.uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
+    report, flags = SaliencyDetector(tiny, theta=theta).detect(x)
+    assert flags.shape == shape
+    assert report["score"].shape == report["emphasis_labels"].shape == report["emphasis_confidence"].shape == shape
+    assert report["labels"].shape == (3,) and np.ndim(report["theta"]) == len(shape) - 1
+    _, flags_02 = SaliencyDetector(tiny, theta=[0.2]).detect(x)
+    np.testing.assert_array_equal(flags.reshape(-1, 3)[0], flags_02[0])  # same values, whatever the shape
+
+
+def test_theta_of_rank_two_is_rejected(tiny):
+    with pytest.raises(ValueError, match=r"1-d sequence.*\(1, 2\)"):
+        SaliencyDetector(tiny, theta=[[0.1, 0.2]])

@@ -1,3 +1,6 @@
+import hashlib
+import warnings
+
 import h5py
 import keras
 import numpy as np
@@ -23,16 +26,68 @@ def test_lite0_bundle_and_reference_predictions(lite0, photos):
     assert conf[ids.index("skimage/coffee")] == pytest.approx(0.95, abs=0.01)
 
 
-def test_weights_cache_is_created_and_a_corrupt_cache_is_regenerated(tmp_path, monkeypatch, photos):
+def cache_files(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_weights_cache_is_created_with_a_checksum_and_reused(tmp_path, monkeypatch, photos, lite0):
     monkeypatch.setenv("SALIENCY_DETECTOR_CACHE", str(tmp_path))
-    reference = load_model("efficientnet_lite0").logits(photos.x[:2])
-    cached = tmp_path / "efficientnet_lite0.weights.h5"
-    assert cached.is_file()
-    assert load_model("efficientnet_lite0").logits(photos.x[:2]) == pytest.approx(reference)
-    cached.write_bytes(b"corrupt")
+    reference = lite0.logits(photos.x[:2])  # converted by the session fixture, maybe from another cache
     np.testing.assert_array_equal(load_model("efficientnet_lite0").logits(photos.x[:2]), reference)
-    assert cached.stat().st_size > 1_000_000
-    assert [p.name for p in tmp_path.iterdir()] == [cached.name]  # no temporary files left
+    cached = tmp_path / "efficientnet_lite0.weights.h5"
+    record = tmp_path / "efficientnet_lite0.weights.h5.sha256"
+    assert record.read_text().strip() == hashlib.sha256(cached.read_bytes()).hexdigest()
+    monkeypatch.setattr(efficientnet_lite, "load_torch_weights", lambda model: pytest.fail("should read the cache"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(load_model("efficientnet_lite0").logits(photos.x[:2]), reference)
+    assert cache_files(tmp_path) == [".efficientnet_lite0.lock", cached.name, record.name]  # no temporary files
+
+
+@pytest.mark.parametrize("damage", ["flip 10 kB in the middle", "truncate", "garbage", "delete checksum",
+                                    "delete weights"])
+def test_a_damaged_weights_cache_is_regenerated(tmp_path, monkeypatch, photos, lite0, damage):
+    monkeypatch.setenv("SALIENCY_DETECTOR_CACHE", str(tmp_path))
+    reference = lite0.logits(photos.x[:2])
+    load_model("efficientnet_lite0")
+    cached = tmp_path / "efficientnet_lite0.weights.h5"
+    data = bytearray(cached.read_bytes())
+    if damage.startswith("flip"):  # an h5 that still loads, with wrong weights
+        middle = len(data) // 2
+        data[middle:middle + 10_000] = bytes(b ^ 0xFF for b in data[middle:middle + 10_000])
+        cached.write_bytes(bytes(data))
+    elif damage == "truncate":
+        cached.write_bytes(bytes(data[: len(data) // 3]))
+    elif damage == "garbage":
+        cached.write_bytes(b"corrupt")
+    else:
+        (tmp_path / ("efficientnet_lite0.weights.h5" + (".sha256" if "checksum" in damage else ""))).unlink()
+    if damage.startswith("delete"):
+        bundle = load_model("efficientnet_lite0")
+    else:
+        with pytest.warns(UserWarning, match=r"weights cache .*efficientnet_lite0.weights.h5 is unusable"):
+            bundle = load_model("efficientnet_lite0")
+    np.testing.assert_array_equal(bundle.logits(photos.x[:2]), reference)
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == (tmp_path / f"{cached.name}.sha256").read_text().strip()
+    assert len(cache_files(tmp_path)) == 3
+
+
+def test_an_unwritable_weights_cache_warns_once_and_works_in_memory(tmp_path, monkeypatch, photos, lite0):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("SALIENCY_DETECTOR_CACHE", str(blocker / "cache"))  # unwritable, even for root
+    with pytest.warns(UserWarning, match=r"cannot write the weights cache .*a_file/cache.*in memory"):
+        bundle = load_model("efficientnet_lite0")
+    np.testing.assert_array_equal(bundle.logits(photos.x[:2]), lite0.logits(photos.x[:2]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once is enough
+        load_model("efficientnet_lite0")
+
+
+def test_lite0_accepts_only_its_imagenet_weights():
+    for weights in ("/some/file.h5", None, "imagenet21k"):
+        with pytest.raises(ValueError, match=f"efficientnet_lite0 .* weights must be 'imagenet', got {weights!r}"):
+            load_model("efficientnet_lite0", weights)
 
 
 def test_corrupt_torch_checkpoint_raises(tmp_path):

@@ -1,11 +1,18 @@
 import numpy as np
 import pytest
 
-from helpers.validation import check_batch_size, check_choice, check_images, check_labels, check_theta
+from helpers.validation import (
+    accept_dark_images,
+    check_batch_size,
+    check_choice,
+    check_images,
+    check_labels,
+    check_theta,
+)
 
 
 def test_accepts_float_and_uint8_and_returns_float32():
-    x = np.zeros((2, 4, 4, 3), np.uint8)
+    x = np.full((2, 4, 4, 3), 7, np.uint8)
     out = check_images(x)
     assert out.dtype == np.float32 and out.shape == x.shape
     assert check_images(np.full((1, 2, 2, 3), 255.0)).max() == 255.0
@@ -55,3 +62,16 @@ def test_theta_labels_choice_batch_size():
         check_choice("c", ("a", "b"), "thing")
     with pytest.raises(ValueError, match="batch_size"):
         check_batch_size(0)
+
+
+def test_unit_range_data_is_rejected_unless_dark_images_are_accepted(rng):
+    x01 = rng.random((2, 4, 4, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"looks like \[0, 1\] data.*x \* 255"):
+        check_images(x01)
+    with pytest.raises(ValueError, match="accept_dark_images"):
+        check_images(np.zeros((1, 2, 2, 3), np.uint8))  # all black: also suspicious
+    np.testing.assert_array_equal(check_images(x01 * 255), x01 * 255)
+    with accept_dark_images():
+        np.testing.assert_array_equal(check_images(x01), x01)
+    with pytest.raises(ValueError, match="looks like"):  # the opt-out ends with its block
+        check_images(x01)
