@@ -145,6 +145,7 @@ def load_model(name: str, weights: str | Path | None = "imagenet", *, preprocess
     if str(name).endswith(".keras"):
         if preprocessing is None:
             raise ValueError(f"a saved model needs preprocessing=, one of {', '.join(PREPROCESSING)}")
+        check_choice(preprocessing, PREPROCESSING, "preprocessing")  # names first, then the file
         return _load_saved(Path(name), preprocessing, output, class_names, gradcam_layer, crop_fraction)
     check_choice(name, MODEL_NAMES, "model name")
     if name == "efficientnet_lite0":

@@ -1,4 +1,8 @@
 import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,3 +51,20 @@ def test_write_atomically_replaces_whole_files_or_nothing(tmp_path):
         write_atomically(target, interrupted)
     assert target.read_text() == "first"  # the old file is untouched
     assert [p.name for p in target.parent.iterdir()] == ["result.txt"]  # no temporary file left
+
+
+def test_write_atomically_removes_temporary_files_of_killed_writers_only(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    stale = tmp_path / f".figure.pdf.tmp~{host}~{dead.pid}~abc123.tmp"  # its process is gone
+    live = tmp_path / f".table.csv.tmp~{host}~{os.getpid()}~def456.tmp"  # a write under way (this process)
+    elsewhere = tmp_path / f".table.csv.tmp~other-host~{dead.pid}~ghi789.tmp"  # another machine's, recent
+    old = tmp_path / f".table.csv.tmp~other-host~{dead.pid}~jkl012.tmp"  # another machine's, days old
+    unrelated = tmp_path / ".hidden.tmp"  # not ours
+    for path in (stale, live, elsewhere, old, unrelated):
+        path.write_text("x")
+    os.utime(old, (time.time() - 3 * 86400,) * 2)
+    write_atomically(tmp_path / "result.txt", lambda tmp: Path(tmp).write_text("done"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, elsewhere.name, unrelated.name,
+                                                                 "result.txt"])

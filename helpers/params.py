@@ -1,0 +1,219 @@
+"""The notebooks' parameters, checked in one place before any model is loaded.
+
+``PARAMS`` maps every notebook parameter name to a :class:`Spec`: its accepted types, range or
+choices (taken from the helpers' own constants) and a description of its valid values.
+:func:`check_params` checks the known names in a mapping (a notebook passes ``globals()``), then
+the parameters that depend on each other, and raises ``TypeError`` (wrong type) or ``ValueError``
+(wrong value) whose message names the parameter, the bad value and the valid values.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from helpers.attacks import ATTACKS, DEFAULTS, PAPER_PARAMS, resolve_params
+from helpers.data import VIEWS, list_photographs
+from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS
+from helpers.models import MODEL_NAMES, PREPROCESSING, load_model
+from helpers.squeeze import squeezer
+from helpers.transforms import NOISES, ZERO_MEAN_REFERENCES
+
+ATTACK_SETTINGS = {"default": DEFAULTS, "paper": PAPER_PARAMS}  # attack_settings -> per-attack parameters
+LINF_ATTACKS = ("fgsm", "bim", "pgd")  # the L-inf attacks with a budget eps (helpers.attacks)
+CHANNEL_ORDERS = ("rgb", "bgr")  # what non-local means is given (helpers.squeeze)
+MODEL_OPTIONS = tuple(name for name, p in inspect.signature(load_model).parameters.items()
+                      if p.kind is p.KEYWORD_ONLY)
+
+INT = (int, np.integer)
+NUMBER = (int, float, np.integer, np.floating)
+LIST = (list, tuple)
+_PROBE = np.arange(12, dtype=np.float32).reshape(1, 2, 2, 3) * 20  # a tiny RGB image to try squeezers on
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one parameter is checked: ``types`` (bool counts as none of them unless listed), then
+    ``choices`` or the range ``low``..``high`` (ends excluded when ``open_low``/``open_high``), or,
+    for a list, at least ``min_len`` distinct items that each pass ``item``; then ``check``, which
+    raises TypeError/ValueError with a reason. ``valid`` describes the valid values in error messages."""
+
+    valid: str
+    types: tuple[type, ...]
+    choices: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+    item: Spec | None = None
+    min_len: int = 1
+    check: Callable[[Any], None] | None = None
+
+
+def _names(choices) -> str:
+    return ", ".join(map(repr, choices))
+
+
+def _reason(spec: Spec, value: Any) -> None:
+    """Raise TypeError/ValueError with a short reason if ``value`` does not pass ``spec``."""
+    if not isinstance(value, spec.types) or (isinstance(value, bool) and bool not in spec.types):
+        raise TypeError(f"wrong type {type(value).__name__}")
+    if spec.choices is not None and value not in spec.choices:
+        raise ValueError("not one of the valid values")
+    if spec.low is not None or spec.high is not None:
+        too_low = spec.low is not None and (value <= spec.low if spec.open_low else value < spec.low)
+        too_high = spec.high is not None and (value >= spec.high if spec.open_high else value > spec.high)
+        if value != value or too_low or too_high:  # value != value: NaN
+            raise ValueError("out of range")
+    if spec.item is not None:
+        if len(value) < spec.min_len:
+            raise ValueError(f"needs at least {spec.min_len} item(s)")
+        for i, item in enumerate(value):
+            try:
+                _reason(spec.item, item)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"item {item!r}: {exc}") from None
+            if item in value[:i]:
+                raise ValueError(f"item {item!r} appears twice")
+    if spec.check is not None:
+        spec.check(value)
+
+
+def _model(value: str) -> None:
+    if value not in MODEL_NAMES:
+        if not value.endswith(".keras"):
+            raise ValueError("not a model name, nor a path ending in .keras")
+        if not Path(value).is_file():
+            raise ValueError(f"model file not found: {Path(value).resolve()}")
+
+
+def _weights(value: str) -> None:
+    if value != "imagenet" and not Path(value).is_file():
+        raise ValueError(f"weights file not found: {Path(value).resolve()}")
+
+
+def _image_source(value: str) -> None:
+    if value != "samples" and not Path(value).is_dir():
+        raise ValueError(f"image folder not found: {Path(value).resolve()}")
+
+
+def _model_options(value: dict) -> None:
+    unknown = [key for key in value if key not in MODEL_OPTIONS]
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown}")
+    if "preprocessing" in value and value["preprocessing"] not in PREPROCESSING:
+        raise ValueError(f"preprocessing must be one of {_names(PREPROCESSING)}")
+
+
+def _attack_params(value: dict) -> None:
+    for attack, override in value.items():
+        if attack not in ATTACKS:
+            raise ValueError(f"unknown attack {attack!r}")
+        if not isinstance(override, dict):
+            raise TypeError(f"the overrides of {attack!r} are a {type(override).__name__}, not a dict")
+
+
+def _squeezer(value: str) -> None:
+    """Parse with helpers.squeeze and try it on a tiny image: that checks the bit depth and windows too."""
+    squeezer(value)(_PROBE)
+
+
+_THETA = Spec("a number in [0, 1]", NUMBER, low=0, high=1)
+_ATTACK = Spec(f"one of {_names(ATTACKS)}", (str,), choices=ATTACKS)
+_SQUEEZER = Spec("'bit_depth:B' (B in 1..8), 'median:WxW' or 'nlm:S-P-H' (S, P odd)", (str,), check=_squeezer)
+_SQUEEZERS = f"a non-empty list of distinct squeezers, each {_SQUEEZER.valid}"
+_FOLDER = Spec("a folder path (a string)", (str,))
+_POSITIVE_INT = Spec("an integer >= 1", INT, low=1)
+
+PARAMS: dict[str, Spec] = {
+    "model": Spec(f"one of {_names(MODEL_NAMES)}, or the path of a .keras model file", (str,), check=_model),
+    "weights": Spec("'imagenet', or the path of a weights file (vgg16/resnet50)", (str,), check=_weights),
+    "model_options": Spec(f"a dict of load_model options for a .keras model, with keys from {_names(MODEL_OPTIONS)}",
+                          (dict,), check=_model_options),
+    "image_source": Spec("'samples' (the offline photographs) or the path of an image folder", (str,),
+                         check=_image_source),
+    "n_images": _POSITIVE_INT,
+    "cost_images": _POSITIVE_INT,
+    "batch_size": _POSITIVE_INT,
+    "seed": Spec("an integer in [0, 2**32 - 1]", INT, low=0, high=2**32 - 1),
+    "eps": Spec("a number in (0, 1], in [0, 1] units (2/255 is 2 grey levels)", NUMBER, low=0, high=1,
+                open_low=True),
+    "fpr": Spec("a number in [0, 1)", NUMBER, low=0, high=1, open_high=True),
+    "theta": _THETA,
+    "thetas": Spec("a non-empty list of distinct numbers in [0, 1]", LIST, item=_THETA),
+    "roc_thetas": Spec("a list of distinct numbers from thetas (theta 0 is always drawn)", LIST, item=_THETA,
+                       min_len=0),
+    "attacks": Spec(f"a non-empty list of distinct attacks from {_names(ATTACKS)}", LIST, item=_ATTACK),
+    "attack_settings": Spec(f"one of {_names(ATTACK_SETTINGS)}", (str,), choices=tuple(ATTACK_SETTINGS)),
+    "attack_params": Spec(f"a dict from attacks ({_names(ATTACKS)}) to dicts of their parameters, "
+                          "e.g. {'cw_l2': {'max_iter': 50}}", (dict,), check=_attack_params),
+    "sweep_attacks": Spec(f"a non-empty list of distinct L-inf attacks from {_names(LINF_ATTACKS)}", LIST,
+                          item=Spec(f"one of {_names(LINF_ATTACKS)}", (str,), choices=LINF_ATTACKS)),
+    "sweep_eps_255": Spec("a non-empty list of distinct numbers in (0, 255], budgets in grey levels", LIST,
+                          item=Spec("a number in (0, 255]", NUMBER, low=0, high=255, open_low=True)),
+    "noises": Spec(f"a non-empty list of distinct noises from {_names(NOISES)}", LIST,
+                   item=Spec(f"one of {_names(NOISES)}", (str,), choices=NOISES)),
+    "colormap": Spec(f"one of {_names(COLORMAPS)}", (str,), choices=COLORMAPS),
+    "overlay_order": Spec(f"one of {_names(OVERLAY_ORDERS)}", (str,), choices=OVERLAY_ORDERS),
+    "zero_mean_reference": Spec(f"one of {_names(ZERO_MEAN_REFERENCES)}", (str,),
+                                choices=tuple(ZERO_MEAN_REFERENCES)),
+    "squeezers": Spec(_SQUEEZERS, LIST, item=_SQUEEZER),
+    "joint": Spec(_SQUEEZERS, LIST, item=_SQUEEZER),
+    "channel_order": Spec(f"one of {_names(CHANNEL_ORDERS)}", (str,), choices=CHANNEL_ORDERS),
+    "figures_dir": _FOLDER,
+    "cache_dir": _FOLDER,
+    "results_dir": _FOLDER,
+}
+
+
+def _fail(error: type[Exception], name: str, value: Any, reason: str) -> Exception:
+    shown = repr(value) if len(repr(value)) <= 300 else repr(value)[:300] + "..."
+    return error(f"parameter {name} = {shown}: {reason}. Valid: {PARAMS[name].valid}")
+
+
+def _check_together(p: Mapping[str, Any]) -> None:
+    """The checks across parameters, on values that passed their own checks."""
+    model = p.get("model")
+    if model == "efficientnet_lite0" and p.get("weights", "imagenet") != "imagenet":
+        raise _fail(ValueError, "weights", p["weights"], "efficientnet_lite0 has only its 'imagenet' weights")
+    if model is not None and "model_options" in p:
+        if model in MODEL_NAMES and p["model_options"]:
+            raise _fail(ValueError, "model_options", p["model_options"], f"options are for a .keras model, "
+                        f"not for model {model!r}")
+        if model not in MODEL_NAMES and "preprocessing" not in p["model_options"]:
+            raise _fail(ValueError, "model_options", p["model_options"], f"a .keras model needs a 'preprocessing' "
+                        f"option, one of {_names(PREPROCESSING)}")
+    if p.get("image_source") == "samples" and "n_images" in p:
+        limit = len(list_photographs()) * len(VIEWS)
+        if p["n_images"] > limit:
+            raise _fail(ValueError, "n_images", p["n_images"], f"image_source 'samples' has {limit} images")
+    if "attack_params" in p:
+        settings = ATTACK_SETTINGS[p.get("attack_settings", "default")]
+        for attack, override in p["attack_params"].items():
+            try:  # rejects unknown names, wrong types and out-of-range values; its messages name the attack
+                resolve_params(attack, {**settings[attack], **override})
+            except (TypeError, ValueError) as exc:
+                raise _fail(type(exc), "attack_params", p["attack_params"], str(exc)) from None
+    if "roc_thetas" in p and "thetas" in p:
+        missing = [t for t in p["roc_thetas"] if not np.isclose(t, p["thetas"]).any()]
+        if missing:
+            raise _fail(ValueError, "roc_thetas", p["roc_thetas"], f"{missing} not in thetas = {p['thetas']}")
+
+
+def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the notebook parameters among ``params`` (names not in ``PARAMS`` are ignored, so a
+    notebook can pass ``globals()``) and return them; raise TypeError/ValueError naming the
+    parameter, its value and the valid values at the first bad one."""
+    found = {name: params[name] for name in PARAMS if name in params}
+    for name, value in found.items():
+        try:
+            _reason(PARAMS[name], value)
+        except (TypeError, ValueError) as exc:
+            raise _fail(type(exc), name, value, str(exc)) from None
+    _check_together(found)
+    return found

@@ -1,0 +1,398 @@
+"""Bad input, as a new user would give it: one line per case.
+
+Each ``Bad`` case calls a public helper with one thing wrong and asserts the error type and that
+the message names the offending thing (a regular expression). Cases whose right answer is a
+result, not an error (16-bit, palette or CMYK files; damaged caches), are checked against an
+independent computation below the matrix. Adding a case is adding one line to a list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import subprocess
+import sys
+import time
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers.attacks import resolve_params, run_attack
+from helpers.cache import cached_attack
+from helpers.data import ImageSet, load_folder, sample_images
+from helpers.detector import SaliencyDetector
+from helpers.emphasis import emphasis_images
+from helpers.metrics import threshold_at_fpr
+from helpers.models import WeightsUnavailableError, load_model
+from helpers.params import check_params
+from helpers.saliency import GradCAM
+from helpers.squeeze import FeatureSqueezingDetector, squeezer
+from helpers.transforms import apply_noise
+
+TESTS = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Bad:
+    """``call(env)`` must raise ``error`` with a message matching ``match``."""
+
+    call: Callable[[SimpleNamespace], object]
+    error: type[Exception]
+    match: str
+
+
+def cases(table: dict[str, Bad]) -> list:
+    return [pytest.param(case, id=name) for name, case in table.items()]
+
+
+def with_size(png: bytes, width: int, height: int) -> bytes:
+    """A PNG whose header claims another size (CRC fixed), pixel data unchanged."""
+    ihdr = png[12:16] + width.to_bytes(4, "big") + height.to_bytes(4, "big") + png[24:29]
+    return png[:12] + ihdr + zlib.crc32(ihdr).to_bytes(4, "big") + png[33:]
+
+
+@pytest.fixture(scope="module")
+def env(tiny, tmp_path_factory):
+    """What the cases act on: the tiny model (16x16 input), a valid batch x, a detector, a folder."""
+    x = np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
+    folder = tmp_path_factory.mktemp("bad_files")
+    Image.fromarray(np.full((20, 20, 3), 90, np.uint8)).save(folder / "good.png")
+    png = (folder / "good.png").read_bytes()
+    (folder / "zero_bytes.jpg").write_bytes(b"")
+    (folder / "not_an_image.jpg").write_text("hello, I am text")
+    (folder / "truncated.png").write_bytes(png[: len(png) // 2])
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(folder / "big.jpg", quality=95)
+    (folder / "truncated.jpg").write_bytes((folder / "big.jpg").read_bytes()[:400])
+    (folder / "huge.png").write_bytes(with_size(png, 100_000, 100_000))  # claims 10^10 pixels
+    Image.fromarray(np.full((20, 20), 90, np.uint8)).save(folder / "grey.png")
+    files = {p.name: p for p in folder.iterdir()}
+    one_file = {}
+    for name, path in files.items():
+        sub = tmp_path_factory.mktemp(name.replace(".", "_"))
+        (sub / name).write_bytes(path.read_bytes())
+        one_file[name] = sub
+    return SimpleNamespace(bundle=tiny, x=x, detector=SaliencyDetector(tiny, theta=0.2), folder=folder,
+                           one_file=one_file, tmp=tmp_path_factory.mktemp("misc"),
+                           images=ImageSet(x, ("a", "b", "c"), np.full(3, -1, np.int32), "3 test images"))
+
+
+# Arrays: rank, channels, dtype, range, NaN/Inf, empty batch, size, lists; through several entry points.
+ARRAYS = {
+    "rank 3": Bad(lambda e: e.detector.detect(e.x[0]), ValueError, r"x must have rank 4 .*\(16, 16, 3\)"),
+    "rank 5": Bad(lambda e: e.bundle.logits(e.x[None]), ValueError, r"rank 4"),
+    "grayscale": Bad(lambda e: e.detector.detect(e.x[..., :1]), ValueError, r"1 channel \(grayscale\)"),
+    "RGBA": Bad(lambda e: e.detector.detect(np.concatenate([e.x, e.x[..., :1]], -1)), ValueError, "RGBA"),
+    "channels first": Bad(lambda e: e.bundle.logits(e.x.transpose(0, 3, 1, 2)), ValueError, "3 channels"),
+    "bool dtype": Bad(lambda e: e.detector.detect(e.x > 100), TypeError, "numeric dtype.*bool"),
+    "string dtype": Bad(lambda e: e.detector.detect(e.x.astype(str)), TypeError, "numeric dtype"),
+    "object dtype": Bad(lambda e: e.detector.detect(e.x.astype(object)), TypeError, "numeric dtype.*object"),
+    "negative values": Bad(lambda e: e.detector.detect(e.x - 10), ValueError, r"\[0, 255\].*range \[-9.9"),
+    "above 255": Bad(lambda e: run_attack("fgsm", e.bundle, e.x * 2), ValueError, r"\[0, 255\]"),
+    "[0, 1] units, detector": Bad(lambda e: e.detector.detect(e.x / 255), ValueError, r"\[0, 1\] data.*x \* 255"),
+    "[0, 1] units, attack": Bad(lambda e: run_attack("fgsm", e.bundle, e.x / 255), ValueError, r"\[0, 1\] data"),
+    "[0, 1] units, Grad-CAM": Bad(lambda e: GradCAM(e.bundle.model, "conv2")(e.x / 255), ValueError, r"\[0, 1\]"),
+    "[0, 1] units, squeezing": Bad(lambda e: FeatureSqueezingDetector(e.bundle, ["median:2x2"], "label_change")
+                                   .detect(e.x / 255), ValueError, r"\[0, 1\] data"),
+    "NaN": Bad(lambda e: e.detector.detect(np.where(e.x > 250, np.nan, e.x)), ValueError, "NaN"),
+    "Inf": Bad(lambda e: e.bundle.predict(np.where(e.x > 250, np.inf, e.x)), ValueError, "NaN or Inf"),
+    "empty batch": Bad(lambda e: e.detector.detect(e.x[:0]), ValueError, "empty batch"),
+    "empty batch, attack": Bad(lambda e: run_attack("pgd", e.bundle, e.x[:0]), ValueError, "empty batch"),
+    "wrong size": Bad(lambda e: e.detector.detect(np.zeros((1, 32, 32, 3)) + 9), ValueError, "16x16 pixels"),
+    "nested list": Bad(lambda e: e.detector.detect(e.x.tolist()), TypeError, "numpy array"),
+    "noise on a list": Bad(lambda e: apply_noise(e.x.tolist(), "zero_mean"), TypeError, "numpy array"),
+    "emphasis of [0, 1] data": Bad(lambda e: emphasis_images(e.x / 255, np.ones((3, 2, 2)), 0.1), ValueError,
+                                   r"x_noised looks like \[0, 1\]"),
+    "labels out of range": Bad(lambda e: run_attack("fgsm", e.bundle, e.x, np.array([0, 1, 9])), ValueError,
+                               r"y must be class indices in \[0, 4\]"),
+    "labels as floats": Bad(lambda e: run_attack("fgsm", e.bundle, e.x, np.array([0.0, 1, 2])), TypeError,
+                            "y must hold integer"),
+    "labels, wrong count": Bad(lambda e: run_attack("fgsm", e.bundle, e.x, np.array([0, 1])), ValueError,
+                               r"y must have shape \(3,\)"),
+}
+
+# Parameters: names, types and ranges for models, attacks, noises, theta, eps, fpr, n and batch size.
+PARAMETERS = {
+    "unknown model": Bad(lambda e: load_model("vgg19"), ValueError, "unknown model name 'vgg19'.*'vgg16'"),
+    "lite0 with other weights": Bad(lambda e: load_model("efficientnet_lite0", "w.h5"), ValueError,
+                                    "weights must be 'imagenet'"),
+    "missing weights file": Bad(lambda e: load_model("vgg16", "/no/such.h5"), WeightsUnavailableError,
+                                "/no/such.h5"),
+    "missing .keras file": Bad(lambda e: load_model("/no/model.keras", preprocessing="tf"),
+                               WeightsUnavailableError, "model file not found: /no/model.keras"),
+    ".keras without preprocessing": Bad(lambda e: load_model("m.keras"), ValueError, "preprocessing=.*caffe"),
+    "unknown preprocessing": Bad(lambda e: load_model("m.keras", preprocessing="imagenet"), ValueError,
+                                 "unknown preprocessing 'imagenet'"),
+    "unknown attack": Bad(lambda e: run_attack("jsma", e.bundle, e.x), ValueError, "unknown attack 'jsma'.*'fgsm'"),
+    "unknown attack parameter": Bad(lambda e: resolve_params("fgsm", {"epsilon": 0.1}), ValueError,
+                                    r"unknown parameter\(s\) \['epsilon'\] for attack 'fgsm'; valid: eps"),
+    "eps as a string": Bad(lambda e: resolve_params("fgsm", {"eps": "0.01"}), TypeError, "fgsm eps must be a number"),
+    "eps zero": Bad(lambda e: resolve_params("pgd", {"eps": 0.0}), ValueError, r"pgd eps must lie in \(0, inf\]"),
+    "eps in grey levels": Bad(lambda e: resolve_params("bim", {"eps": 8}), ValueError, r"\[0, 1\] units.*2/255"),
+    "max_iter a float": Bad(lambda e: resolve_params("pgd", {"max_iter": 2.5}), TypeError, "max_iter must be an int"),
+    "max_iter zero": Bad(lambda e: resolve_params("cw_l2", {"max_iter": 0}), ValueError, "max_iter must be .* >= 1"),
+    "targeted as a string": Bad(lambda e: resolve_params("cw_l2", {"targeted": "yes"}), TypeError,
+                                "targeted must be True or False"),
+    "negative confidence": Bad(lambda e: resolve_params("cw_l2", {"confidence": -1.0}), ValueError, "confidence"),
+    "unknown noise": Bad(lambda e: SaliencyDetector(e.bundle, noise="blur"), ValueError,
+                         "unknown noise 'blur'.*'color_reverse'"),
+    "unknown zero-mean reference": Bad(lambda e: apply_noise(e.x, "zero_mean", "black"), ValueError,
+                                       "unknown zero_mean_reference 'black'.*'imagenet'"),
+    "unknown colour map": Bad(lambda e: SaliencyDetector(e.bundle, colormap="viridis"), ValueError,
+                              "unknown colour map 'viridis'"),
+    "unknown overlay order": Bad(lambda e: SaliencyDetector(e.bundle, overlay_order="late"), ValueError,
+                                 "unknown overlay order 'late'"),
+    "unknown decision": Bad(lambda e: SaliencyDetector(e.bundle, decision="vote"), ValueError, "unknown decision"),
+    "unknown squeezer": Bad(lambda e: squeezer("blur:3"), ValueError, "unknown squeezer 'blur:3'"),
+    "theta as a string": Bad(lambda e: SaliencyDetector(e.bundle, theta="0.1"), TypeError, "theta must be a number"),
+    "theta above 1": Bad(lambda e: SaliencyDetector(e.bundle, theta=1.5), ValueError, r"theta must lie in \[0, 1\]"),
+    "theta negative": Bad(lambda e: SaliencyDetector(e.bundle, theta=[0.1, -0.1]), ValueError, "theta must lie"),
+    "theta NaN": Bad(lambda e: SaliencyDetector(e.bundle, theta=float("nan")), ValueError, "theta must lie"),
+    "theta empty": Bad(lambda e: SaliencyDetector(e.bundle, theta=[]), ValueError, "non-empty sequence"),
+    "theta 2-d": Bad(lambda e: SaliencyDetector(e.bundle, theta=[[0.1]]), ValueError, "1-d sequence"),
+    "fpr as a string": Bad(lambda e: e.detector.fit(e.x, fpr="0.05"), TypeError, "fpr must be a number"),
+    "fpr of 1": Bad(lambda e: threshold_at_fpr([0.1, 0.2], 1.0), ValueError, r"fpr must lie in \[0, 1\)"),
+    "fpr negative": Bad(lambda e: threshold_at_fpr([0.1, 0.2], -0.1), ValueError, "fpr must lie"),
+    "n as a word": Bad(lambda e: sample_images("two"), TypeError, "n must be an integer, got 'two'"),
+    "n zero": Bad(lambda e: sample_images(0), ValueError, r"n must lie in \[1, "),
+    "n above the photographs": Bad(lambda e: sample_images(10_000), ValueError, "n must lie in.*photographs"),
+    "n above the folder": Bad(lambda e: load_folder(e.one_file["good.png"], n=5), ValueError,
+                              "n=5 images requested but folder .* holds only 1"),
+    "n a float": Bad(lambda e: load_folder(e.folder, n=2.0), TypeError, "n must be an integer"),
+    "batch size zero": Bad(lambda e: e.detector.detect(e.x, batch_size=0), ValueError, "batch_size must be .* >= 1"),
+    "batch size a float": Bad(lambda e: run_attack("fgsm", e.bundle, e.x, batch_size=1.5), TypeError, "batch_size"),
+    "batch size True": Bad(lambda e: e.bundle.logits(e.x, batch_size=True), TypeError, "batch_size"),
+    "unknown on_error": Bad(lambda e: load_folder(e.folder, on_error="ignore"), ValueError, "unknown on_error"),
+    "unknown colour policy": Bad(lambda e: load_folder(e.folder, color_policy="gray"), ValueError,
+                                 "unknown color_policy 'gray'"),
+}
+
+# Files: missing, empty, truncated, zero-byte, non-image, huge dimensions.
+FILES = {
+    "missing folder": Bad(lambda e: load_folder(e.tmp / "nope"), FileNotFoundError, "image folder not found.*nope"),
+    "a file, not a folder": Bad(lambda e: load_folder(e.folder / "good.png"), ValueError, "is a file, not a folder"),
+    "empty folder": Bad(lambda e: load_folder(e.tmp), ValueError, "no JPEG or PNG images in folder"),
+    "zero-byte file": Bad(lambda e: load_folder(e.one_file["zero_bytes.jpg"]), ValueError,
+                          "cannot read image .*zero_bytes.jpg"),
+    "text named .jpg": Bad(lambda e: load_folder(e.one_file["not_an_image.jpg"]), ValueError,
+                           "cannot read image .*not_an_image.jpg"),
+    "truncated PNG": Bad(lambda e: load_folder(e.one_file["truncated.png"]), ValueError,
+                         "cannot read image .*truncated.png"),
+    "truncated JPEG": Bad(lambda e: load_folder(e.one_file["truncated.jpg"]), ValueError,
+                          "cannot read image .*truncated.jpg.*truncated"),
+    "huge dimensions": Bad(lambda e: load_folder(e.one_file["huge.png"]), ValueError,
+                           r"cannot read image .*huge.png.*10000000000 pixels"),
+    "one bad file among good ones": Bad(lambda e: load_folder(e.folder), ValueError, "cannot read image"),
+    "grey refused on request": Bad(lambda e: load_folder(e.one_file["grey.png"], color_policy="error"), ValueError,
+                                   r"grey.png: image mode L is not RGB \(color_policy='error'\)"),
+}
+
+
+@pytest.mark.parametrize("case", cases(ARRAYS) + cases(PARAMETERS) + cases(FILES))
+def test_bad_input_gets_a_clear_error(env, case):
+    with pytest.raises(case.error, match=case.match):
+        case.call(env)
+
+
+# Notebook parameters (the full matrix is in test_params.py): the cases users hit first.
+NOTEBOOK = {
+    "attacks: [nosuch]": Bad(lambda e: check_params({"attacks": ["nosuch"]}), ValueError,
+                             "parameter attacks = \\['nosuch'\\].*'fgsm', 'bim'"),
+    "attack_settings: paperr": Bad(lambda e: check_params({"attack_settings": "paperr"}), ValueError,
+                                   "parameter attack_settings = 'paperr'.*'default', 'paper'"),
+    "attack_params: {fgsmm: ...}": Bad(lambda e: check_params({"attack_params": {"fgsmm": {"eps": 0.1}}}),
+                                       ValueError, "parameter attack_params .*unknown attack 'fgsmm'"),
+    "attack_params: {fgsm: {epss}}": Bad(lambda e: check_params({"attack_params": {"fgsm": {"epss": 0.1}}}),
+                                         ValueError, r"attack_params .*unknown parameter\(s\) \['epss'\]"),
+    "noises: [blur]": Bad(lambda e: check_params({"noises": ["none", "blur"]}), ValueError,
+                          "parameter noises .*'blur'.*'color_reverse'"),
+    "n_images: two": Bad(lambda e: check_params({"n_images": "two"}), TypeError, "parameter n_images = 'two'"),
+    "eps: '0.01'": Bad(lambda e: check_params({"eps": "0.01"}), TypeError, "parameter eps = '0.01'.*2/255"),
+    "fpr: '0.05'": Bad(lambda e: check_params({"fpr": "0.05"}), TypeError, r"parameter fpr = '0.05'.*\[0, 1\)"),
+}
+
+
+@pytest.mark.parametrize("case", cases(NOTEBOOK))
+def test_bad_notebook_parameter_gets_a_clear_error(env, case):
+    with pytest.raises(case.error, match=case.match):
+        case.call(env)
+
+
+# Files whose right answer is an image, each a uniform colour so that the expected pixel is known.
+def uniform(mode: str, value) -> Image.Image:
+    return Image.new(mode, (24, 20), value)
+
+
+def palette() -> Image.Image:
+    img = uniform("P", 3)
+    img.putpalette([0, 0, 0] * 3 + [200, 40, 10] + [0, 0, 0] * 252)
+    img.info["transparency"] = 0
+    return img
+
+
+HANDLED = {  # name: (image, file name, expected RGB of every pixel)
+    "16-bit grey": (uniform("I;16", 40000), "a.png", [40000 / 257] * 3),
+    "8-bit grey": (uniform("L", 77), "a.png", [77] * 3),
+    "grey + alpha": (uniform("LA", (77, 10)), "a.png", [77] * 3),
+    "1-bit": (uniform("1", 1), "a.png", [255] * 3),
+    "palette with transparency": (palette(), "a.png", [200, 40, 10]),
+    "RGBA": (uniform("RGBA", (10, 20, 30, 0)), "a.png", [10, 20, 30]),
+    "CMYK JPEG": (uniform("CMYK", (0, 0, 0, 0)), "a.jpg", [255, 255, 255]),
+}
+
+
+@pytest.mark.parametrize("name", HANDLED)
+def test_non_rgb_files_give_the_right_pixels(tmp_path, name):
+    img, file_name, expected = HANDLED[name]
+    img.save(tmp_path / file_name)
+    with pytest.warns(UserWarning, match="1 of 1 images were not RGB"):
+        loaded = load_folder(tmp_path, size=(8, 8))
+    np.testing.assert_allclose(loaded.x[0], np.broadcast_to(np.float32(expected), (8, 8, 3)), atol=1.0)
+
+
+# Caches: a damaged entry is regenerated (never reused), with the same result and no stray file.
+def cache_entries(folder: Path) -> list[str]:
+    """The files in a cache folder (its lock folder .locks/ aside): entries and any stray file."""
+    return sorted(p.name for p in folder.iterdir() if p.name != ".locks")
+
+
+def flip_middle(path: Path, n: int = 64) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + n] = bytes(b ^ 0xFF for b in data[middle:middle + n])
+    path.write_bytes(bytes(data))
+
+
+ATTACK_CACHE_DAMAGE = {  # name: what it does to the (.npz, .json) pair
+    "truncated npz": lambda npz, js: npz.write_bytes(npz.read_bytes()[:100]),
+    "flipped npz bytes": lambda npz, js: flip_middle(npz),
+    "deleted npz": lambda npz, js: npz.unlink(),
+    "truncated JSON": lambda npz, js: js.write_text(js.read_text()[:20]),
+    "flipped JSON bytes": lambda npz, js: flip_middle(js, 4),
+    "deleted JSON": lambda npz, js: js.unlink(),
+    "stale JSON": lambda npz, js: js.write_text(js.read_text().replace('"max_iter": 2', '"max_iter": 3')),
+}
+
+
+@pytest.mark.parametrize("damage", ATTACK_CACHE_DAMAGE)
+def test_a_damaged_attack_cache_entry_is_regenerated(env, tmp_path, damage):
+    reference = run_attack("pgd", env.bundle, env.x, max_iter=2)  # independent of any cache
+    cached_attack("pgd", env.bundle, env.images, tmp_path, max_iter=2, progress=False)
+    (npz,), (js,) = tmp_path.glob("*.npz"), tmp_path.glob("*.json")
+    ATTACK_CACHE_DAMAGE[damage](npz, js)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a damaged entry is reported, a missing one is not
+        again = cached_attack("pgd", env.bundle, env.images, tmp_path, max_iter=2, progress=False)
+    np.testing.assert_array_equal(again.x_adv, reference.x_adv)
+    assert cache_entries(tmp_path) == sorted([npz.name, js.name])
+    reread = cached_attack("pgd", env.bundle, env.images, tmp_path, max_iter=2, progress=False)
+    np.testing.assert_array_equal(reread.x_adv, reference.x_adv)
+
+
+DAMAGE_TO_WEIGHTS_CACHE = {  # name: what it does to the cache folder; a damaged file is reported
+    "flip 10 kB in the middle": lambda d: flip_middle(d / "efficientnet_lite0.weights.h5", 10_000),
+    "truncate": lambda d: (d / "efficientnet_lite0.weights.h5").write_bytes(
+        (d / "efficientnet_lite0.weights.h5").read_bytes()[:5_000_000]),
+    "garbage": lambda d: (d / "efficientnet_lite0.weights.h5").write_bytes(b"corrupt"),
+    "delete checksum": lambda d: (d / "efficientnet_lite0.weights.h5.sha256").unlink(),
+    "delete weights": lambda d: (d / "efficientnet_lite0.weights.h5").unlink(),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE_TO_WEIGHTS_CACHE)
+def test_a_damaged_weights_cache_is_regenerated(tmp_path, monkeypatch, photos, lite0, damage):
+    monkeypatch.setenv("SALIENCY_DETECTOR_CACHE", str(tmp_path))
+    reference = lite0.logits(photos.x[:2])
+    load_model("efficientnet_lite0")
+    DAMAGE_TO_WEIGHTS_CACHE[damage](tmp_path)
+    if damage.startswith("delete"):
+        bundle = load_model("efficientnet_lite0")
+    else:
+        with pytest.warns(UserWarning, match=r"weights cache .*efficientnet_lite0.weights.h5 is unusable"):
+            bundle = load_model("efficientnet_lite0")
+    np.testing.assert_array_equal(bundle.logits(photos.x[:2]), reference)
+    cached = tmp_path / "efficientnet_lite0.weights.h5"
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == (tmp_path / f"{cached.name}.sha256").read_text().strip()
+    expected = [".efficientnet_lite0.lock", cached.name, f"{cached.name}.sha256"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == expected
+
+
+# A cached attack in another process: killed during its write, or two of them at once.
+WORKER = """
+import os, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import helpers  # noqa: F401
+from conftest import tiny_cnn
+from helpers import cache
+from helpers.data import ImageSet
+from helpers.models import ModelBundle
+
+mode, cache_dir, out = sys.argv[2:5]
+bundle = ModelBundle("tiny", tiny_cnn(), "conv2", (16, 16), 0.875, "bilinear", tuple(f"c{i}" for i in range(5)))
+x = np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
+images = ImageSet(x, ("a", "b", "c"), np.full(3, -1, np.int32), "3 test images")
+if mode == "hang-in-write":  # write the npz, then hang before the rename: the test kills us there
+    savez = np.savez
+    def savez_and_hang(f, **arrays):
+        savez(f, **arrays)
+        open(out + ".writing", "w").close()
+        time.sleep(600)
+    cache.np.savez = savez_and_hang
+if mode == "count":  # wait for the go signal, and say whether this process computed the attack
+    run_attack = cache.run_attack
+    def counted(*args, **kwargs):
+        open(out + ".computed", "w").close()
+        time.sleep(2)  # hold the lock long enough for the other process to wait on it
+        return run_attack(*args, **kwargs)
+    cache.run_attack = counted
+    open(out + ".ready", "w").close()
+    while not os.path.exists(cache_dir + ".go"):
+        time.sleep(0.05)
+result = cache.cached_attack("pgd", bundle, images, cache_dir, max_iter=2, progress=False)
+np.save(out, result.x_adv)
+"""
+
+
+def start_worker(tmp_path: Path, mode: str, out: str) -> subprocess.Popen:
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    return subprocess.Popen([sys.executable, str(script), str(TESTS), mode, str(tmp_path / "cache"),
+                             str(tmp_path / out)])
+
+
+def wait_for(path: Path, process: subprocess.Popen, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, f"worker exited early with {process.returncode}"
+        assert time.monotonic() < deadline, f"timed out waiting for {path.name}"
+        time.sleep(0.05)
+
+
+def test_a_kill_during_the_cache_write_leaves_nothing_behind(env, tmp_path):
+    worker = start_worker(tmp_path, "hang-in-write", "killed")
+    wait_for(tmp_path / "killed.writing", worker)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(30)
+    folder = tmp_path / "cache"
+    assert [n for n in cache_entries(folder) if ".tmp~" in n]  # the kill did leave a temporary file
+    result = cached_attack("pgd", env.bundle, env.images, folder, max_iter=2, progress=False)
+    np.testing.assert_array_equal(result.x_adv, run_attack("pgd", env.bundle, env.x, max_iter=2).x_adv)
+    assert [n.rsplit(".", 1)[1] for n in cache_entries(folder)] == ["json", "npz"]  # no stray files
+
+
+def test_concurrent_processes_compute_a_cache_entry_once(tmp_path):
+    workers = [start_worker(tmp_path, "count", f"w{i}") for i in range(2)]
+    for i, w in enumerate(workers):
+        wait_for(tmp_path / f"w{i}.ready", w)
+    (tmp_path / "cache.go").touch()
+    assert [w.wait(300) for w in workers] == [0, 0]
+    assert sum((tmp_path / f"w{i}.computed").exists() for i in range(2)) == 1  # one computed, one waited and read
+    np.testing.assert_array_equal(np.load(tmp_path / "w0.npy"), np.load(tmp_path / "w1.npy"))
+    assert [n.rsplit(".", 1)[1] for n in cache_entries(tmp_path / "cache")] == ["json", "npz"]

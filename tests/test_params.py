@@ -1,0 +1,186 @@
+"""Notebook parameters: every notebook's parameters are in the registry, listed by papermill with a
+type, checked right after the parameters cell, and bad values get an error naming the parameter."""
+
+import ast
+import time
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+from helpers.attacks import ATTACKS
+from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS
+from helpers.models import MODEL_NAMES
+from helpers.params import CHANNEL_ORDERS, LINF_ATTACKS, PARAMS, check_params
+from helpers.transforms import NOISES, ZERO_MEAN_REFERENCES
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def parameters_cell(path: Path) -> tuple[int, str]:
+    """Index and source of the cell tagged ``parameters``."""
+    cells = nbformat.read(path, as_version=4).cells
+    return next((i, c.source) for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+
+
+def assigned_names(source: str) -> list[str]:
+    """The names assigned (with or without an annotation) in a parameters cell, in order."""
+    names = []
+    for node in ast.parse(source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) \
+            else []
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def defaults(path: Path) -> dict:
+    """A notebook's default parameter values: its parameters cell, executed."""
+    namespace: dict = {}
+    exec(parameters_cell(path)[1], namespace)
+    return {name: namespace[name] for name in assigned_names(parameters_cell(path)[1])}
+
+
+@pytest.fixture
+def in_notebooks(monkeypatch):
+    monkeypatch.chdir(NOTEBOOKS)  # notebooks run there (make reproduce, papermill --cwd notebooks)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_every_parameter_is_in_the_registry(path):
+    names = assigned_names(parameters_cell(path)[1])
+    assert names
+    assert [n for n in names if n not in PARAMS] == []
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_defaults_pass(path, in_notebooks):
+    params = defaults(path)
+    assert check_params({**params, "In": [], "Out": {}, "__name__": "__main__"}) == params
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_parameters_are_checked_in_the_next_cell(path):
+    index, _ = parameters_cell(path)
+    cell = nbformat.read(path, as_version=4).cells[index + 1]
+    assert cell.cell_type == "code"
+    assert "check_params(globals())" in cell.source
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_papermill_lists_every_parameter_with_its_type(path):
+    listed = pm.inspect_notebook(str(path))
+    assert list(listed) == assigned_names(parameters_cell(path)[1])
+    assert {name: p["inferred_type_name"] for name, p in listed.items() if p["inferred_type_name"] in (None, "None")} \
+        == {}
+
+
+def test_other_names_are_ignored():
+    assert check_params({"In": [], "Out": {}, "np": object(), "x": "anything"}) == {}
+
+
+def test_check_is_fast(in_notebooks):
+    params = {name: value for path in PATHS for name, value in defaults(path).items()}
+    start = time.perf_counter()
+    check_params(params)
+    assert time.perf_counter() - start < 1.0
+
+
+def _names(choices) -> list[str]:
+    return [repr(c) for c in choices]
+
+
+# (name, bad value, error type, what the message must also contain: the value, the valid values)
+BAD = [
+    ("attacks", ["nosuch"], ValueError, ["'nosuch'", *_names(ATTACKS)]),
+    ("attacks", "fgsm", TypeError, _names(ATTACKS)),
+    ("attacks", [], ValueError, _names(ATTACKS)),
+    ("attacks", ["fgsm", "fgsm"], ValueError, ["twice"]),
+    ("attack_settings", "paperr", ValueError, ["'paperr'", "'default'", "'paper'"]),
+    ("attack_params", {"fgsmm": {"eps": 0.01}}, ValueError, ["'fgsmm'", *_names(ATTACKS)]),
+    ("attack_params", {"fgsm": 0.01}, TypeError, ["'fgsm'"]),
+    ("attack_params", [], TypeError, ["dict"]),
+    ("n_images", "two", TypeError, ["'two'", "integer >= 1"]),
+    ("n_images", 2.0, TypeError, ["integer >= 1"]),
+    ("n_images", True, TypeError, ["integer >= 1"]),
+    ("n_images", 0, ValueError, ["integer >= 1"]),
+    ("n_images", 10_000, ValueError, ["'samples'"]),
+    ("batch_size", 0, ValueError, ["integer >= 1"]),
+    ("cost_images", "32", TypeError, ["integer >= 1"]),
+    ("seed", -1, ValueError, ["[0, 2**32 - 1]"]),
+    ("eps", "0.01", TypeError, ["'0.01'", "(0, 1]"]),
+    ("eps", 2, ValueError, ["(0, 1]", "2/255 is 2 grey levels"]),
+    ("eps", 0, ValueError, ["(0, 1]"]),
+    ("fpr", "0.05", TypeError, ["[0, 1)"]),
+    ("fpr", 1.0, ValueError, ["[0, 1)"]),
+    ("fpr", float("nan"), ValueError, ["[0, 1)"]),
+    ("theta", 1.5, ValueError, ["[0, 1]"]),
+    ("thetas", [], ValueError, ["[0, 1]"]),
+    ("thetas", [0.1, -0.1], ValueError, ["-0.1", "[0, 1]"]),
+    ("thetas", 0.1, TypeError, ["list"]),
+    ("roc_thetas", ["0.1"], TypeError, ["'0.1'"]),
+    ("noises", ["none", "blur"], ValueError, ["'blur'", *_names(NOISES)]),
+    ("colormap", "viridis", ValueError, _names(COLORMAPS)),
+    ("overlay_order", "fine", ValueError, _names(OVERLAY_ORDERS)),
+    ("zero_mean_reference", "black", ValueError, _names(ZERO_MEAN_REFERENCES)),
+    ("channel_order", "RGB", ValueError, _names(CHANNEL_ORDERS)),
+    ("sweep_attacks", ["cw_l2"], ValueError, ["'cw_l2'", *_names(LINF_ATTACKS)]),
+    ("sweep_eps_255", [1, 0], ValueError, ["(0, 255]"]),
+    ("sweep_eps_255", [2, 510], ValueError, ["510", "grey levels"]),
+    ("squeezers", ["bit_depth:9"], ValueError, ["'bit_depth:9'", "1..8"]),
+    ("squeezers", ["median:2x3"], ValueError, ["'median:2x3'", "square"]),
+    ("squeezers", ["nlm:10-3-4"], ValueError, ["'nlm:10-3-4'", "odd"]),
+    ("squeezers", "bit_depth:5", TypeError, ["list"]),
+    ("joint", ["blur:3"], ValueError, ["'blur:3'", "'bit_depth:B'"]),
+    ("model", "vgg", ValueError, ["'vgg'", *_names(MODEL_NAMES), ".keras"]),
+    ("model", "missing.keras", ValueError, ["missing.keras", "not found"]),
+    ("weights", "missing.h5", ValueError, ["missing.h5", "not found", "'imagenet'"]),
+    ("model_options", {"preproc": "tf"}, ValueError, ["'preproc'", "'preprocessing'", "'output'"]),
+    ("image_source", "no/such/folder", ValueError, [str(Path("no/such/folder").resolve()), "'samples'"]),
+    ("figures_dir", None, TypeError, ["None", "folder"]),
+    ("cache_dir", 3, TypeError, ["folder"]),
+    ("results_dir", Path("x"), TypeError, ["folder"]),
+]
+VALID = {"model": "efficientnet_lite0", "weights": "imagenet", "model_options": {}, "image_source": "samples",
+         "n_images": 4, "attacks": ["fgsm"], "attack_settings": "default", "attack_params": {}}
+
+
+@pytest.mark.parametrize(("name", "value", "error", "expected"), BAD, ids=lambda v: v if isinstance(v, str) else None)
+def test_bad_value(name, value, error, expected):
+    with pytest.raises(error) as info:
+        check_params({**VALID, name: value})
+    message = str(info.value)
+    assert f"parameter {name} = " in message
+    assert [s for s in expected if s not in message] == []
+
+
+@pytest.mark.parametrize(("params", "error", "expected"), [
+    ({"attack_params": {"fgsm": {"epss": 0.01}}}, ValueError, ["attack_params", "fgsm", "'epss'", "valid: eps"]),
+    ({"attack_params": {"fgsm": {"eps": "0.01"}}}, TypeError, ["attack_params", "'0.01'", "number"]),
+    ({"attack_params": {"fgsm": {"eps": 2}}}, ValueError, ["attack_params", "[0, 1] units"]),
+    ({"attack_params": {"cw_l2": {"max_iter": 5.0}}}, TypeError, ["attack_params", "max_iter", "integer"]),
+    ({"attack_params": {"cw_l2": {"targeted": 1}}}, TypeError, ["attack_params", "targeted", "True or False"]),
+    ({"attack_settings": "paper", "attack_params": {"pgd": {"eps_step": -1}}}, ValueError,
+     ["attack_params", "pgd", "eps_step"]),
+    ({"thetas": [0.0, 0.1], "roc_thetas": [0.3]}, ValueError, ["roc_thetas", "[0.3]", "thetas"]),
+    ({"model_options": {"preprocessing": "tf"}}, ValueError, ["model_options", ".keras"]),
+    ({"weights": __file__}, ValueError, ["weights", "efficientnet_lite0", "'imagenet'"]),
+])
+def test_bad_combination(params, error, expected):
+    with pytest.raises(error) as info:
+        check_params({**VALID, **params})
+    assert [s for s in expected if s not in str(info.value)] == []
+
+
+def test_good_values(tmp_path):
+    model = tmp_path / "mine.keras"
+    model.write_bytes(b"")
+    good = {"attack_params": {"cw_l2": {"max_iter": 50, "targeted": False}, "fgsm": {"eps": 4 / 255}},
+            "attack_settings": "paper", "thetas": [0.0, 0.1 + 0.2], "roc_thetas": [0.3], "image_source": str(tmp_path),
+            "n_images": 1000, "sweep_eps_255": [0.25, 1, 255], "squeezers": ["nlm:13-3-2.5", "median:3x3"]}
+    assert check_params({**VALID, **good})["roc_thetas"] == [0.3]
+    assert check_params({"model": str(model), "model_options": {"preprocessing": "tf", "output": "softmax"}})
+    assert check_params({"model": "vgg16", "weights": __file__})
+    with pytest.raises(ValueError, match="'preprocessing' option"):
+        check_params({"model": str(model), "model_options": {}})
