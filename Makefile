@@ -23,7 +23,6 @@ $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
-	$(PY) -m ipykernel install --user --name saliency-detector --display-name "Python (saliency-detector)" >/dev/null
 	touch $(STAMP)
 
 reproduce: $(STAMP)
