@@ -20,10 +20,10 @@ import helpers  # noqa: F401  (before TensorFlow: its quiet, deterministic defau
 import tensorflow as tf
 
 from helpers.data import sample_images
-from helpers.detector import SaliencyDetector
+from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector
 from helpers.models import load_model
 from helpers.saliency import GradCAM
-from helpers.squeeze import JOINT_IMAGENET, FeatureSqueezingDetector
+from helpers.squeeze import JOINT_IMAGENET
 
 
 def best_times(fns: dict, x, repeats: int) -> dict[str, float]:

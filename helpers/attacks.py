@@ -61,6 +61,7 @@ PAPER_PARAMS: dict[str, dict] = {
     "deepfool": {"max_iter": 100, "epsilon": 0.02, "nb_grads": 10},
 }
 ATTACKS = tuple(DEFAULTS)
+SETTINGS = {"default": DEFAULTS, "paper": PAPER_PARAMS}  # the notebooks' attack_settings
 
 
 @dataclass(frozen=True)

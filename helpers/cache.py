@@ -17,10 +17,11 @@ import numpy as np
 from filelock import FileLock
 
 from helpers import art_classifier, attacks
-from helpers.attacks import AttackResult, resolve_params, run_attack
+from helpers.attacks import SETTINGS, AttackResult, resolve_params, run_attack
 from helpers.data import ImageSet
 from helpers.models import ModelBundle
 from helpers.runtime import versions, write_atomically
+from helpers.validation import check_choice
 
 _ARRAYS = ("x_adv", "success", "y", "adv_labels", "targets", "l2", "linf")
 
@@ -103,3 +104,15 @@ def cached_attack(name: str, bundle: ModelBundle, images: ImageSet, cache_dir: s
                                 **params)
             save_result(result, folder, key, meta)
     return result
+
+
+def attack_sets(bundle: ModelBundle, images: ImageSet, attacks: list[str], cache_dir: str | Path,
+                attack_settings: str = "default", attack_params: dict | None = None, *, seed: int = 0,
+                batch_size: int = 16, progress: bool = True) -> dict[str, AttackResult]:
+    """Each named attack's adversarial set for ``images``, through the cache: ``attack_settings``
+    (``"default"`` or ``"paper"``, see ``helpers.attacks.SETTINGS``) updated by ``attack_params``
+    (attack -> parameter overrides)."""
+    settings = SETTINGS[check_choice(attack_settings, SETTINGS, "attack_settings")]
+    overrides = attack_params or {}
+    return {name: cached_attack(name, bundle, images, cache_dir, seed=seed, batch_size=batch_size, progress=progress,
+                                **{**settings[name], **overrides.get(name, {})}) for name in attacks}

@@ -68,8 +68,10 @@ def overlay(cam: np.ndarray, size: tuple[int, int], colormap: str = "jet", order
 def emphasis_images(x_noised: np.ndarray, cam: np.ndarray, theta: float, colormap: str = "jet",
                     order: str = "coarse") -> np.ndarray:
     """Subject emphasis images for RGB 0..255 inputs (already noised) and coarse maps (N, h, w)."""
+    theta = check_theta(theta)  # parameters first, then the data
+    check_choice(colormap, COLORMAPS, "colour map")
+    check_choice(order, OVERLAY_ORDERS, "overlay order")
     x_noised = check_images(x_noised, name="x_noised")
-    theta = check_theta(theta)
     cam = _check_cam(cam, len(x_noised))
     coloured = overlay_tf(tf.constant(cam), x_noised.shape[1:3], colormap, order)
     return emphasis_tf(tf.constant(x_noised), coloured, theta).numpy()

@@ -91,6 +91,32 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def is_model(layer) -> bool:
+    """Whether a layer is itself a (nested) Keras model."""
+    return isinstance(layer, keras.Model)
+
+
+def _output_rank(layer) -> int | None:
+    try:
+        out = layer.output
+    except (AttributeError, ValueError):
+        return None
+    return None if isinstance(out, (list, tuple)) else len(out.shape)
+
+
+def find_gradcam_layer(model: keras.Model) -> str:
+    """Name of the last layer with a 4-D output (N, h, w, k), looking inside nested models too."""
+    for layer in reversed(model.layers):
+        if is_model(layer):
+            try:
+                return find_gradcam_layer(layer)
+            except ValueError:
+                continue
+        if _output_rank(layer) == 4 and not isinstance(layer, keras.layers.InputLayer):
+            return layer.name
+    raise ValueError(f"model {model.name} has no layer with a 4-D (N, h, w, k) output for Grad-CAM")
+
+
 def cache_dir() -> Path:
     """Where converted weights are cached: ``$SALIENCY_DETECTOR_CACHE`` or ``~/.cache/saliency-detector``."""
     env = os.environ.get("SALIENCY_DETECTOR_CACHE")
@@ -259,7 +285,5 @@ def _load_saved(path: Path, preprocessing: str, output: str, class_names, gradca
     names = tuple(class_names) if class_names is not None else tuple(f"class {i}" for i in range(n_classes))
     if len(names) != n_classes:
         raise ValueError(f"{len(names)} class names given for a model with {n_classes} outputs")
-    from helpers.saliency import find_gradcam_layer
-
     layer = gradcam_layer or find_gradcam_layer(model)
     return ModelBundle(path.stem, model, layer, shape[:2], crop_fraction, "bilinear", names)

@@ -14,38 +14,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from helpers.models import find_gradcam_layer, is_model, softmax
 from helpers.validation import check_batch_size, check_images, check_labels
 
 NORMALISE_EPSILON = 1e-8
 
 
-def _is_model(layer) -> bool:
-    return isinstance(layer, keras.Model)
-
-
-def _output_rank(layer) -> int | None:
-    try:
-        out = layer.output
-    except (AttributeError, ValueError):
-        return None
-    return None if isinstance(out, (list, tuple)) else len(out.shape)
-
-
-def find_gradcam_layer(model: keras.Model) -> str:
-    """Name of the last layer with a 4-D output (N, h, w, k), looking inside nested models too."""
-    for layer in reversed(model.layers):
-        if _is_model(layer):
-            try:
-                return find_gradcam_layer(layer)
-            except ValueError:
-                continue
-        if _output_rank(layer) == 4 and not isinstance(layer, keras.layers.InputLayer):
-            return layer.name
-    raise ValueError(f"model {model.name} has no layer with a 4-D (N, h, w, k) output for Grad-CAM")
-
-
 def _contains(model: keras.Model, name: str) -> bool:
-    return any(layer.name == name or (_is_model(layer) and _contains(layer, name)) for layer in model.layers)
+    return any(layer.name == name or (is_model(layer) and _contains(layer, name)) for layer in model.layers)
 
 
 def features_and_logits_model(model: keras.Model, layer_name: str) -> keras.Model:
@@ -59,7 +35,7 @@ def features_and_logits_model(model: keras.Model, layer_name: str) -> keras.Mode
     top = [layer for layer in model.layers if layer.name == layer_name]
     if top:
         return keras.Model(model.input, [top[0].output, model.output])
-    host = next(layer for layer in model.layers if _is_model(layer) and _contains(layer, layer_name))
+    host = next(layer for layer in model.layers if is_model(layer) and _contains(layer, layer_name))
     inner = features_and_logits_model(host, layer_name)
     error = ValueError(f"cannot reach nested layer {layer_name!r}: the outer model is not a simple chain; "
                        "pass a flat model or a layer of the outer model")
@@ -93,8 +69,6 @@ class SaliencyMaps:
     @property
     def confidence(self) -> np.ndarray:
         """Softmax probability of each explained class."""
-        from helpers.models import softmax
-
         return softmax(self.logits)[np.arange(len(self.classes)), self.classes]
 
     def upsampled(self, size: tuple[int, int]) -> np.ndarray:

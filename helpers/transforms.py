@@ -36,5 +36,7 @@ def noise_tf(x: tf.Tensor, noise: str, zero_mean_reference: str = "imagenet") ->
 
 def apply_noise(x: np.ndarray, noise: str, zero_mean_reference: str = "imagenet") -> np.ndarray:
     """Apply ``noise`` (one of ``NOISES``) to RGB 0..255 images; returns float32 in 0..255."""
+    check_choice(noise, NOISES, "noise")  # names first, then the data
+    check_choice(zero_mean_reference, ZERO_MEAN_REFERENCES, "zero_mean_reference")
     x = check_images(x)
     return noise_tf(tf.constant(x), noise, zero_mean_reference).numpy()

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import helpers.cache as cache
+from helpers.attacks import PAPER_PARAMS
 from helpers.cache import cached_attack
 from helpers.data import ImageSet
 
@@ -66,3 +67,14 @@ def test_interrupted_generation_leaves_no_partial_file(tiny, images, tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         cached_attack("fgsm", tiny, images, tmp_path, progress=False)
     assert entries(tmp_path) == []
+
+
+def test_attack_sets_apply_settings_then_overrides(tiny, images, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(cache, "cached_attack", lambda name, *a, **k: calls.append((name, k)))
+    cache.attack_sets(tiny, images, ["pgd", "cw_l2"], tmp_path, "paper", {"pgd": {"max_iter": 2}}, seed=3)
+    (pgd, pgd_kwargs), (cw, cw_kwargs) = calls
+    assert pgd == "pgd" and pgd_kwargs["max_iter"] == 2 and pgd_kwargs["eps_step"] == PAPER_PARAMS["pgd"]["eps_step"]
+    assert cw == "cw_l2" and cw_kwargs["binary_search_steps"] == 9 and cw_kwargs["seed"] == 3
+    with pytest.raises(ValueError, match="unknown attack_settings 'paperr'"):
+        cache.attack_sets(tiny, images, ["pgd"], tmp_path, "paperr")

@@ -84,7 +84,7 @@ def test_colormap_tables():
 
 
 def test_emphasis_rejects_bad_arguments():
-    x = np.zeros((1, 8, 8, 3), np.float32)
+    x = np.full((1, 8, 8, 3), 9.0, np.float32)
     cam = np.zeros((1, 2, 2), np.float32)
     with pytest.raises(ValueError, match="theta"):
         emphasis_images(x, cam, 1.5)

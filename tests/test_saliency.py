@@ -91,7 +91,7 @@ def test_gradcam_rejects_bad_input(tiny):
     with pytest.raises(ValueError, match="16x16"):
         gradcam(np.zeros((1, 8, 8, 3), np.float32))
     with pytest.raises(ValueError, match="class indices"):
-        gradcam(np.zeros((1, 16, 16, 3), np.float32), classes=np.array([5]))
+        gradcam(np.full((1, 16, 16, 3), 9.0, np.float32), classes=np.array([5]))
 
 
 def test_map_correlation():

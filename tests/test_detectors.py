@@ -1,9 +1,15 @@
 import numpy as np
 import pytest
 
-from helpers.detector import SaliencyDetector
+from helpers.detectors import (
+    ConfidenceDetector,
+    FeatureSqueezingDetector,
+    SaliencyDetector,
+    detector_costs,
+)
 from helpers.emphasis import emphasis_images
 from helpers.saliency import GradCAM
+from helpers.squeeze import bit_depth, median
 from helpers.transforms import apply_noise
 
 
@@ -105,3 +111,65 @@ def test_result_shapes_depend_only_on_how_theta_is_given(tiny, rng, theta, shape
 def test_theta_of_rank_two_is_rejected(tiny):
     with pytest.raises(ValueError, match=r"1-d sequence.*\(1, 2\)"):
         SaliencyDetector(tiny, theta=[[0.1, 0.2]])
+
+
+def test_feature_squeezing_scores_match_a_direct_computation(lite0, photos):
+    x = photos.x[:4]
+    detector = FeatureSqueezingDetector(lite0, ("bit_depth:5", "median:2x2"))
+    with pytest.raises(RuntimeError, match="fit"):
+        detector.detect(x)
+    detector.fit(x, fpr=0.25)
+    report, flags = detector.detect(x)
+
+    def softmax(z):
+        e = np.exp(z - z.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    p = softmax(lite0.logits(x))
+    d = [np.abs(softmax(lite0.logits(f)) - p).sum(1) for f in (bit_depth(x, 5), median(x, 2))]
+    np.testing.assert_allclose(report["distances"], d, atol=1e-5)
+    np.testing.assert_allclose(report["score"], np.maximum(*d), atol=1e-5)
+    assert flags.sum() == 1 and report["threshold"] == np.sort(report["score"])[2]
+    paper_mode = FeatureSqueezingDetector(lite0, ("bit_depth:1",), decision="label_change")
+    report, flags = paper_mode.detect(x)
+    np.testing.assert_array_equal(flags, report["squeezed_labels"][0] != report["labels"])
+    with pytest.raises(ValueError, match="unknown decision"):
+        FeatureSqueezingDetector(lite0, decision="vote")
+    with pytest.raises(ValueError, match="at least one"):
+        FeatureSqueezingDetector(lite0, ())
+
+
+def test_baseline_detector_scores_one_minus_max_softmax(tiny, rng):
+    x = rng.uniform(0, 255, (6, 16, 16, 3)).astype(np.float32)
+    detector = ConfidenceDetector(tiny).fit(x, fpr=0.2)
+    report, flags = detector.detect(x)
+    np.testing.assert_allclose(report["score"], 1 - softmax(tiny.logits(x)).max(1), atol=1e-6)
+    np.testing.assert_array_equal(flags, report["score"] > detector.threshold[0])
+    with pytest.raises(ValueError, match="unknown decision 'label_change'; expected one of 'score'"):
+        detector.set_params(decision="label_change")
+
+
+@pytest.mark.parametrize("make", [lambda b: SaliencyDetector(b, theta=0.3, noise="zero_mean"),
+                                  lambda b: FeatureSqueezingDetector(b, ["bit_depth:3", "median:2x2"]),
+                                  lambda b: ConfidenceDetector(b)], ids=["saliency", "squeezing", "baseline"])
+def test_detectors_work_through_arts_detector_interface(tiny, rng, make):
+    """Used as ART uses an EvasionDetector: positional fit(x, y), detect(x, batch_size), params."""
+    from art.defences.detector.evasion import EvasionDetector
+
+    x = rng.uniform(0, 255, (8, 16, 16, 3)).astype(np.float32)
+    detector: EvasionDetector = make(tiny)
+    assert isinstance(detector, EvasionDetector)
+    detector.set_params(decision="score")
+    assert detector.get_params()["decision"] == "score"
+    detector.fit(x, np.zeros(8, int), 4)  # y and batch_size positionally, as in ART's signature
+    report, is_adversarial = detector.detect(x, 4)
+    assert is_adversarial.shape == (8,) and is_adversarial.dtype == bool
+    assert is_adversarial.mean() <= 0.05 + 1e-9  # the clean inputs it was fitted on, at the default 5% FPR
+    assert report["score"].shape == (8,) and np.ndim(report["threshold"]) == 0
+
+
+def test_detector_costs(lite0, photos):
+    squeezing = FeatureSqueezingDetector(lite0, ["bit_depth:5"], "label_change")
+    costs = detector_costs(lite0, photos.x[:2], {"squeezing": squeezing}, repeats=1)
+    assert list(costs["detector"]) == ["inference", "squeezing"] and costs["ratio_to_inference"].iloc[0] == 1.0
+    assert (costs["ms_per_image"] > 0).all()
