@@ -31,7 +31,8 @@ reproduce: $(STAMP)
 		echo "== $$nb"; \
 		$(PY) -m papermill --log-level WARNING -k python3 --cwd notebooks "$$nb" "$$nb" || exit 1; \
 	done
-	@echo "Figures written to figures/"
+	$(PY) -m helpers.findings README.md data/results
+	@echo "Figures written to figures/, score tables to data/results/"
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check helpers tests benchmarks notebooks

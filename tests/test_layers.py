@@ -15,7 +15,7 @@ LAYERS = [  # a module may import from its own layer or lower ones, never from a
     {"cache", "detectors"},
     {"scores", "attack_report", "tables", "params"},
     {"paper", "plotting"},
-    {"figures"},
+    {"figures", "findings"},
 ]
 LAYER = {module: i for i, layer in enumerate(LAYERS) for module in layer}
 MODULES = sorted(p.stem for p in HELPERS.glob("*.py") if p.stem != "__init__")
