@@ -20,7 +20,7 @@ import numpy as np
 from helpers.attacks import ATTACKS, DEFAULTS, PAPER_PARAMS, resolve_params
 from helpers.data import VIEWS, list_photographs
 from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS
-from helpers.models import MODEL_NAMES, PREPROCESSING, load_model
+from helpers.models import LITE_MODELS, MODEL_NAMES, PREPROCESSING, load_model
 from helpers.squeeze import squeezer
 from helpers.transforms import NOISES, ZERO_MEAN_REFERENCES
 
@@ -179,8 +179,8 @@ def _fail(error: type[Exception], name: str, value: Any, reason: str) -> Excepti
 def _check_together(p: Mapping[str, Any]) -> None:
     """The checks across parameters, on values that passed their own checks."""
     model = p.get("model")
-    if model == "efficientnet_lite0" and p.get("weights", "imagenet") != "imagenet":
-        raise _fail(ValueError, "weights", p["weights"], "efficientnet_lite0 has only its 'imagenet' weights")
+    if model in LITE_MODELS and p.get("weights", "imagenet") != "imagenet":
+        raise _fail(ValueError, "weights", p["weights"], f"{model} has only its 'imagenet' weights")
     if model is not None and "model_options" in p:
         if model in MODEL_NAMES and p["model_options"]:
             raise _fail(ValueError, "model_options", p["model_options"], f"options are for a .keras model, "
