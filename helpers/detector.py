@@ -4,6 +4,8 @@ subject emphasis image E(x) differently from x itself.
 Per batch: one forward + Grad-CAM pass on x (giving the label c and the map H), then one forward
 pass on E for each theta, all inside one ``tf.function``. The report also holds a continuous score,
 the L1 distance between softmax(f(x)) and softmax(f(E)), for threshold decisions and ROC curves.
+H is Grad-CAM by default (the paper's map); ``saliency_method`` picks another of
+``helpers.saliency.SALIENCY_METHODS``, at the same cost (one forward + backward pass).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from helpers.emphasis import emphasis_tf, overlay_tf
 from helpers.metrics import threshold_at_fpr
 from helpers.models import ModelBundle
 from helpers.runtime import progress_bar
-from helpers.saliency import GradCAM
+from helpers.saliency import make_saliency
 from helpers.transforms import noise_tf
 from helpers.validation import check_batch_size, check_choice, check_images, check_theta
 
@@ -27,12 +29,14 @@ DECISIONS = ("label_change", "score")
 class EmphasisEvaluator:
     """Labels and scores of the emphasis images of x for every (noise, theta) pair, batched.
 
-    Per batch: one forward + Grad-CAM pass on x, the overlay built once, then one forward pass per
-    (noise, theta) on E = clip(n(x) + theta * 255 * overlay(H)), all in one ``tf.function``.
+    Per batch: one forward + saliency pass on x (``saliency_method``, Grad-CAM by default), the
+    overlay built once, then one forward pass per (noise, theta) on E = clip(n(x) + theta * 255 *
+    overlay(H)), all in one ``tf.function``.
     """
 
     def __init__(self, bundle: ModelBundle, thetas: Sequence[float], noises: Sequence[str] = ("none",),
-                 colormap: str = "jet", overlay_order: str = "coarse", zero_mean_reference: str = "imagenet"):
+                 colormap: str = "jet", overlay_order: str = "coarse", zero_mean_reference: str = "imagenet",
+                 saliency_method: str = "gradcam"):
         self.bundle = bundle
         self.thetas = tuple(check_theta(t) for t in thetas)
         self.noises = tuple(noises)
@@ -42,11 +46,12 @@ class EmphasisEvaluator:
         for noise in self.noises:  # validate the names now, not at the first batch
             noise_tf(tf.zeros((1, 1, 1, 3)), noise, zero_mean_reference)
         overlay_tf(tf.zeros((1, 1, 1)), (2, 2), colormap, overlay_order)
-        self.gradcam = GradCAM(bundle.model, bundle.gradcam_layer)
+        self.saliency_method = saliency_method
+        self.saliency = make_saliency(saliency_method, bundle.model, bundle.gradcam_layer)
         self._step = tf.function(self._batch, reduce_retracing=True)
 
     def _batch(self, x: tf.Tensor):
-        logits, classes, cam = self.gradcam.compute(x, -tf.ones(tf.shape(x)[:1], tf.int32))
+        logits, classes, cam = self.saliency.compute(x, -tf.ones(tf.shape(x)[:1], tf.int32))
         p = tf.nn.softmax(logits)
         overlay = overlay_tf(cam, tuple(self.bundle.input_size), self.colormap, self.overlay_order)
         p_emph = []
@@ -82,12 +87,13 @@ class SaliencyDetector:
     array, even of length 1) they are ``(T, N)``, T = len(theta). ``noise``: ``"none"``,
     ``"color_reverse"`` or ``"zero_mean"`` (see ``helpers.transforms``). ``colormap`` and
     ``overlay_order``: see ``helpers.emphasis``. ``decision``: ``"label_change"`` (the paper's rule)
-    or ``"score"`` (score above the threshold set by :meth:`fit`).
+    or ``"score"`` (score above the threshold set by :meth:`fit`). ``saliency_method``: the map H,
+    ``"gradcam"`` (the paper's), ``"gradcam++"``, ``"xgradcam"`` or ``"layercam"`` (see ``helpers.saliency``).
     """
 
     def __init__(self, bundle: ModelBundle, theta: float | Sequence[float] = 0.1, noise: str = "none",
                  colormap: str = "jet", overlay_order: str = "coarse", zero_mean_reference: str = "imagenet",
-                 decision: str = "label_change"):
+                 decision: str = "label_change", saliency_method: str = "gradcam"):
         self._multi = np.ndim(theta) != 0
         if np.ndim(theta) > 1:
             raise ValueError(f"theta must be a number or a 1-d sequence of numbers, got shape {np.shape(theta)}")
@@ -95,7 +101,8 @@ class SaliencyDetector:
         if not thetas:
             raise ValueError("theta must be a number or a non-empty sequence of numbers")
         self.decision = check_choice(decision, DECISIONS, "decision")
-        self.evaluator = EmphasisEvaluator(bundle, thetas, (noise,), colormap, overlay_order, zero_mean_reference)
+        self.evaluator = EmphasisEvaluator(bundle, thetas, (noise,), colormap, overlay_order, zero_mean_reference,
+                                           saliency_method)
         self.bundle, self.thetas, self.noise = bundle, self.evaluator.thetas, noise
         self.threshold: np.ndarray | None = None
 

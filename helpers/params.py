@@ -21,6 +21,7 @@ from helpers.attacks import ATTACKS, DEFAULTS, PAPER_PARAMS, resolve_params
 from helpers.data import VIEWS, list_photographs
 from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS
 from helpers.models import LITE_MODELS, MODEL_NAMES, PREPROCESSING, load_model
+from helpers.saliency import SALIENCY_METHODS
 from helpers.squeeze import squeezer
 from helpers.transforms import NOISES, ZERO_MEAN_REFERENCES
 
@@ -160,6 +161,8 @@ PARAMS: dict[str, Spec] = {
                    item=Spec(f"one of {_names(NOISES)}", (str,), choices=NOISES)),
     "colormap": Spec(f"one of {_names(COLORMAPS)}", (str,), choices=COLORMAPS),
     "overlay_order": Spec(f"one of {_names(OVERLAY_ORDERS)}", (str,), choices=OVERLAY_ORDERS),
+    "saliency_method": Spec(f"one of {_names(SALIENCY_METHODS)} ('gradcam' is the paper's)", (str,),
+                            choices=tuple(SALIENCY_METHODS)),
     "zero_mean_reference": Spec(f"one of {_names(ZERO_MEAN_REFERENCES)}", (str,),
                                 choices=tuple(ZERO_MEAN_REFERENCES)),
     "squeezers": Spec(_SQUEEZERS, LIST, item=_SQUEEZER),

@@ -53,13 +53,17 @@ class Sweep:
     thetas: tuple[float, ...]
     noises: tuple[str, ...]
     sets: dict[str, EvaluatedSet]  # "clean" and one entry per attack
+    saliency_method: str = "gradcam"
 
 
 def run_sweep(bundle: ModelBundle, x_clean: np.ndarray, attacks: dict[str, AttackResult], thetas: Sequence[float],
               noises: Sequence[str], colormap: str = "jet", overlay_order: str = "coarse",
-              zero_mean_reference: str = "imagenet", batch_size: int = 32, progress: bool = False) -> Sweep:
-    """Evaluate every (noise, theta) on ``x_clean`` and on each attack's successful examples."""
-    evaluator = EmphasisEvaluator(bundle, thetas, noises, colormap, overlay_order, zero_mean_reference)
+              zero_mean_reference: str = "imagenet", batch_size: int = 32, progress: bool = False,
+              saliency_method: str = "gradcam") -> Sweep:
+    """Evaluate every (noise, theta) on ``x_clean`` and on each attack's successful examples, with the
+    saliency map ``saliency_method`` (see ``helpers.saliency.SALIENCY_METHODS``)."""
+    evaluator = EmphasisEvaluator(bundle, thetas, noises, colormap, overlay_order, zero_mean_reference,
+                                  saliency_method)
     sets = {"clean": EvaluatedSet(evaluator(x_clean, batch_size, progress), np.arange(len(x_clean)))}
     for name, result in attacks.items():
         if len(result.success) != len(x_clean):
@@ -67,7 +71,7 @@ def run_sweep(bundle: ModelBundle, x_clean: np.ndarray, attacks: dict[str, Attac
         source = np.flatnonzero(result.success)
         if source.size:
             sets[name] = EvaluatedSet(evaluator(result.x_adv[source], batch_size, progress), source)
-    return Sweep(bundle.name, evaluator.thetas, evaluator.noises, sets)
+    return Sweep(bundle.name, evaluator.thetas, evaluator.noises, sets, saliency_method)
 
 
 def tidy_results(sweep: Sweep, fpr: float = 0.05, seed: int = 0) -> pd.DataFrame:

@@ -3,7 +3,7 @@ import pytest
 
 from helpers.detector import SaliencyDetector
 from helpers.emphasis import emphasis_images
-from helpers.saliency import GradCAM
+from helpers.saliency import make_saliency
 from helpers.transforms import apply_noise
 
 
@@ -12,9 +12,9 @@ def softmax(z):
     return e / e.sum(-1, keepdims=True)
 
 
-def per_image_reference(bundle, x, thetas, noise, colormap="jet", order="coarse"):
+def per_image_reference(bundle, x, thetas, noise, colormap="jet", order="coarse", method="gradcam"):
     """The detector written as a plain per-image loop over public helpers: (T, N) arrays."""
-    gradcam = GradCAM(bundle.model, bundle.gradcam_layer)
+    gradcam = make_saliency(method, bundle.model, bundle.gradcam_layer)
     labels, emph_labels, scores = [], [], []
     for xi in x:
         xi = xi[None]
@@ -28,13 +28,15 @@ def per_image_reference(bundle, x, thetas, noise, colormap="jet", order="coarse"
     return np.array(labels), np.array(emph_labels).T, np.array(scores).T
 
 
-@pytest.mark.parametrize("noise, order", [("none", "coarse"), ("color_reverse", "upsampled"), ("zero_mean", "coarse")])
-def test_detector_equals_per_image_loop(lite0, photos, noise, order):
+@pytest.mark.parametrize("noise, order, method", [
+    ("none", "coarse", "gradcam"), ("color_reverse", "upsampled", "gradcam"), ("zero_mean", "coarse", "gradcam"),
+])
+def test_detector_equals_per_image_loop(lite0, photos, noise, order, method):
     thetas = [0.0, 0.3, 0.5]
-    detector = SaliencyDetector(lite0, theta=thetas, noise=noise, overlay_order=order)
+    detector = SaliencyDetector(lite0, theta=thetas, noise=noise, overlay_order=order, saliency_method=method)
     report, flags = detector.detect(photos.x, batch_size=4)
     assert report["emphasis_labels"].shape == (3, 6) and flags.shape == (3, 6)
-    labels, emph_labels, scores = per_image_reference(lite0, photos.x, thetas, noise, order=order)
+    labels, emph_labels, scores = per_image_reference(lite0, photos.x, thetas, noise, order=order, method=method)
     np.testing.assert_array_equal(report["labels"], labels)
     np.testing.assert_array_equal(report["emphasis_labels"], emph_labels)
     # Batched and per-image Grad-CAM differ by float rounding, which can move a pixel of H
@@ -81,6 +83,8 @@ def test_bad_parameters_are_rejected_at_construction(tiny):
         SaliencyDetector(tiny, overlay_order="late")
     with pytest.raises(ValueError, match="unknown decision"):
         SaliencyDetector(tiny, decision="vote")
+    with pytest.raises(ValueError, match=r"unknown saliency method 'scorecam'; expected one of 'gradcam', 'gradcam\+"):
+        SaliencyDetector(tiny, saliency_method="scorecam")
     detector = SaliencyDetector(tiny)
     with pytest.raises(ValueError, match="empty batch"):
         detector.detect(np.zeros((0, 16, 16, 3), np.float32))
@@ -105,3 +109,4 @@ def test_result_shapes_depend_only_on_how_theta_is_given(tiny, rng, theta, shape
 def test_theta_of_rank_two_is_rejected(tiny):
     with pytest.raises(ValueError, match=r"1-d sequence.*\(1, 2\)"):
         SaliencyDetector(tiny, theta=[[0.1, 0.2]])
+

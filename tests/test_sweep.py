@@ -91,3 +91,15 @@ def test_paper_tables_and_claims():
     assert claims.iloc[1]["ours"].startswith("n/a")
     table = side_by_side(ours)
     assert table.iloc[0]["ospa paper"] == "94.8 / 85.2" and table.iloc[0]["ospa ours"] == "90.0 [80, 95]"
+
+
+def test_sweep_passes_the_saliency_method_on(tiny, rng):
+    x = rng.uniform(0, 255, (6, 16, 16, 3)).astype(np.float32)
+    sweep = run_sweep(tiny, x, {}, [0.3, 0.6], ["none"], saliency_method="layercam")
+    assert sweep.saliency_method == "layercam" and run_sweep(tiny, x, {}, [0.3], ["none"]).saliency_method == "gradcam"
+    report, _ = SaliencyDetector(tiny, theta=[0.3, 0.6], saliency_method="layercam").detect(x)
+    np.testing.assert_allclose(sweep.sets["clean"].report["score"][0], report["score"], atol=1e-6)
+    gradcam, _ = SaliencyDetector(tiny, theta=[0.3, 0.6]).detect(x)
+    assert np.abs(gradcam["score"] - report["score"]).max() > 1e-4  # the method was not ignored
+    with pytest.raises(ValueError, match="unknown saliency method"):
+        run_sweep(tiny, x, {}, [0.3], ["none"], saliency_method="cam")
