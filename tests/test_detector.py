@@ -1,9 +1,12 @@
+import keras
 import numpy as np
 import pytest
 
+from helpers.data import sample_images
 from helpers.detector import SaliencyDetector
 from helpers.emphasis import emphasis_images
-from helpers.saliency import make_saliency
+from helpers.models import ModelBundle, load_model
+from helpers.saliency import SALIENCY_METHODS, find_gradcam_layer, make_saliency
 from helpers.transforms import apply_noise
 
 
@@ -110,3 +113,70 @@ def test_theta_of_rank_two_is_rejected(tiny):
     with pytest.raises(ValueError, match=r"1-d sequence.*\(1, 2\)"):
         SaliencyDetector(tiny, theta=[[0.1, 0.2]])
 
+
+def check_whole_detector(bundle, x, method="gradcam"):
+    """fit + detect with both decisions, against the per-image loop; returns the label-change report."""
+    thetas = [0.0, 0.2, 0.5]
+    report, flags = SaliencyDetector(bundle, theta=thetas, saliency_method=method).detect(x, batch_size=4)
+    labels, emph_labels, scores = per_image_reference(bundle, x, thetas, "none", method=method)
+    np.testing.assert_array_equal(report["labels"], labels)
+    np.testing.assert_array_equal(report["labels"], bundle.predict(x)[0])
+    np.testing.assert_array_equal(report["emphasis_labels"], emph_labels)
+    np.testing.assert_allclose(report["score"], scores, atol=1e-3)
+    np.testing.assert_array_equal(flags, emph_labels != labels[None])
+    assert not flags[0].any()  # theta 0, no noise: E = x
+    scored = SaliencyDetector(bundle, theta=thetas, decision="score", saliency_method=method).fit(x, fpr=0.25)
+    _, score_flags = scored.detect(x)
+    assert scored.threshold.shape == (3,) and score_flags.shape == (3, len(x))
+    assert (score_flags.mean(axis=1) <= 0.25).all()
+    return report
+
+
+def nested_cnn(shape, seed=1):
+    """Random weights: preprocessing -> a nested 'backbone' sub-model holding the convolutions -> head."""
+    keras.utils.set_random_seed(seed)
+    inner = keras.Input(shape)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="backbone_conv1")(inner)
+    x = keras.layers.Conv2D(12, 3, strides=2, padding="same", activation="relu", name="backbone_conv2")(x)
+    backbone = keras.Model(inner, x, name="backbone")
+    inputs = keras.Input(shape)
+    x = backbone(keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="scale")(inputs))
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(6, name="head")(x), name="nested_cnn")
+
+
+@pytest.mark.parametrize("method", SALIENCY_METHODS)
+def test_whole_detector_on_a_model_with_a_nested_backbone(tmp_path, method):
+    path = tmp_path / "nested.keras"
+    nested_cnn((32, 32, 3)).save(path)
+    bundle = load_model(str(path), preprocessing="none")  # finds the Grad-CAM layer itself
+    assert bundle.gradcam_layer == "backbone_conv2"
+    assert all(layer.name != "backbone_conv2" for layer in bundle.model.layers)  # two levels down, really nested
+    x = sample_images(8, bundle.input_size, bundle.crop_fraction, bundle.resize_method).x
+    report = check_whole_detector(bundle, x, method)
+    # The same layers, with the same weights, as one flat model give the same detector output.
+    inputs = keras.Input((32, 32, 3))
+    h = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    for i, channels in ((1, 8), (2, 12)):
+        h = keras.layers.Conv2D(channels, 3, strides=2, padding="same", activation="relu", name=f"backbone_conv{i}")(h)
+    flat_model = keras.Model(inputs, keras.layers.Dense(6)(keras.layers.GlobalAveragePooling2D()(h)))
+    flat_model.set_weights(bundle.model.get_weights())
+    assert find_gradcam_layer(flat_model) == "backbone_conv2"
+    flat = ModelBundle("flat", flat_model, "backbone_conv2", (32, 32), 0.875, "bilinear", bundle.class_names)
+    flat_report, _ = SaliencyDetector(flat, theta=[0.0, 0.2, 0.5], saliency_method=method).detect(x)
+    np.testing.assert_array_equal(flat_report["emphasis_labels"], report["emphasis_labels"])
+    np.testing.assert_allclose(flat_report["score"], report["score"], atol=1e-5)
+
+
+def test_whole_detector_on_a_non_square_input(tmp_path):
+    path = tmp_path / "wide.keras"
+    nested_cnn((24, 40, 3), seed=2).save(path)
+    bundle = load_model(str(path), preprocessing="none")
+    assert bundle.input_size == (24, 40)
+    x = sample_images(6, bundle.input_size, bundle.crop_fraction, bundle.resize_method).x
+    assert x.shape == (6, 24, 40, 3)
+    maps = make_saliency("gradcam", bundle.model, bundle.gradcam_layer)(x)
+    assert maps.coarse.shape == (6, 6, 10) and maps.upsampled(bundle.input_size).shape == (6, 24, 40)
+    for order in ("coarse", "upsampled"):
+        assert emphasis_images(x, maps.coarse, 0.3, order=order).shape == x.shape
+    check_whole_detector(bundle, x)
