@@ -29,7 +29,7 @@ from helpers.emphasis import emphasis_tf, overlay_tf
 from helpers.metrics import threshold_at_fpr
 from helpers.models import ModelBundle, softmax
 from helpers.runtime import progress_bar
-from helpers.saliency import GradCAM
+from helpers.saliency import make_saliency
 from helpers.squeeze import JOINT_IMAGENET, squeezer
 from helpers.transforms import noise_tf
 from helpers.validation import (
@@ -123,12 +123,14 @@ class Detector(EvasionDetector, abc.ABC):
 class EmphasisEvaluator:
     """Labels and scores of the emphasis images of x for every (noise, theta) pair, batched.
 
-    Per batch: one forward + Grad-CAM pass on x, the overlay built once, then one forward pass per
-    (noise, theta) on E = clip(n(x) + theta * 255 * overlay(H)), all in one ``tf.function``.
+    Per batch: one forward + saliency pass on x (``saliency_method``, Grad-CAM by default), the
+    overlay built once, then one forward pass per (noise, theta) on E = clip(n(x) + theta * 255 *
+    overlay(H)), all in one ``tf.function``.
     """
 
     def __init__(self, bundle: ModelBundle, thetas: Sequence[float], noises: Sequence[str] = ("none",),
-                 colormap: str = "jet", overlay_order: str = "coarse", zero_mean_reference: str = "imagenet"):
+                 colormap: str = "jet", overlay_order: str = "coarse", zero_mean_reference: str = "imagenet",
+                 saliency_method: str = "gradcam"):
         self.bundle = bundle
         self.thetas = tuple(check_theta(t) for t in thetas)
         self.noises = tuple(noises)
@@ -138,11 +140,12 @@ class EmphasisEvaluator:
         for noise in self.noises:  # validate the names now, not at the first batch
             noise_tf(tf.zeros((1, 1, 1, 3)), noise, zero_mean_reference)
         overlay_tf(tf.zeros((1, 1, 1)), (2, 2), colormap, overlay_order)
-        self.gradcam = GradCAM(bundle.model, bundle.gradcam_layer)
+        self.saliency_method = saliency_method
+        self.saliency = make_saliency(saliency_method, bundle.model, bundle.gradcam_layer)
         self._step = tf.function(self._batch, reduce_retracing=True)
 
     def _batch(self, x: tf.Tensor):
-        logits, classes, cam = self.gradcam.compute(x, -tf.ones(tf.shape(x)[:1], tf.int32))
+        logits, classes, cam = self.saliency.compute(x, -tf.ones(tf.shape(x)[:1], tf.int32))
         p = tf.nn.softmax(logits)
         overlay = overlay_tf(cam, tuple(self.bundle.input_size), self.colormap, self.overlay_order)
         p_emph = []
@@ -179,15 +182,17 @@ class SaliencyDetector(Detector):
     ``is_adversarial`` and the per-theta report entries are ``(N,)``; for a sequence (a list or 1-d
     array, even of length 1) they are ``(T, N)``, T = len(theta). ``noise``: ``"none"``,
     ``"color_reverse"`` or ``"zero_mean"`` (see ``helpers.transforms``). ``colormap`` and
-    ``overlay_order``: see ``helpers.emphasis``.
+    ``overlay_order``: see ``helpers.emphasis``. ``saliency_method``: the map H, ``"gradcam"`` (the
+    paper's), ``"gradcam++"``, ``"xgradcam"`` or ``"layercam"`` (see ``helpers.saliency``).
     """
 
-    defence_params = ["decision", "thetas", "noise", "colormap", "overlay_order", "zero_mean_reference"]
+    defence_params = ["decision", "thetas", "noise", "colormap", "overlay_order", "zero_mean_reference",
+                      "saliency_method"]
     _per_configuration = ("score", "label_changed", "emphasis_labels", "emphasis_confidence")
 
     def __init__(self, bundle: ModelBundle, theta: float | Sequence[float] = 0.1, noise: str = "none",
                  colormap: str = "jet", overlay_order: str = "coarse", zero_mean_reference: str = "imagenet",
-                 decision: str = "label_change"):
+                 decision: str = "label_change", saliency_method: str = "gradcam"):
         if np.ndim(theta) > 1:
             raise ValueError(f"theta must be a number or a 1-d sequence of numbers, got shape {np.shape(theta)}")
         thetas = tuple(np.atleast_1d(np.asarray(theta, dtype=object)))
@@ -195,8 +200,10 @@ class SaliencyDetector(Detector):
             raise ValueError("theta must be a number or a non-empty sequence of numbers")
         super().__init__(decision)
         self._multi = np.ndim(theta) != 0
-        self.evaluator = EmphasisEvaluator(bundle, thetas, (noise,), colormap, overlay_order, zero_mean_reference)
+        self.evaluator = EmphasisEvaluator(bundle, thetas, (noise,), colormap, overlay_order, zero_mean_reference,
+                                           saliency_method)
         self.bundle, self.thetas, self.noise = bundle, self.evaluator.thetas, noise
+        self.saliency_method = saliency_method
         self.colormap, self.overlay_order, self.zero_mean_reference = colormap, overlay_order, zero_mean_reference
 
     @property

@@ -4,9 +4,10 @@
 input size. Two orders are offered, and they change detection rates by several points:
 
 - ``"coarse"`` (default): as in the keras.io Grad-CAM example that the paper's Keras setting
-  suggests, H is quantised to 256 levels and coloured at its coarse resolution (7x7 for the
-  models here), then the colour image is resized to the input size with bicubic interpolation
-  (PIL's default in that example) and clipped to [0, 1].
+  suggests, H is quantised to 256 levels and coloured at its coarse resolution (7x7 for
+  EfficientNet-Lite0, VGG16 and ResNet50; 8x8 for Lite1, 9x9 for Lite2), then the colour image is
+  resized to the input size with bicubic interpolation (PIL's default in that example) and
+  clipped to [0, 1].
 - ``"upsampled"``: H is first upsampled bilinearly, then quantised and coloured per pixel.
 
 Colour maps: ``"jet"`` (as the keras.io example) or ``"gray"`` (the same intensity in R, G, B).

@@ -20,7 +20,8 @@ import numpy as np
 from helpers.attacks import ATTACKS, SETTINGS, resolve_params
 from helpers.data import VIEWS, list_photographs
 from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS
-from helpers.models import MODEL_NAMES, PREPROCESSING, load_model
+from helpers.models import LITE_MODELS, MODEL_NAMES, PREPROCESSING, load_model
+from helpers.saliency import SALIENCY_METHODS
 from helpers.squeeze import squeezer
 from helpers.transforms import NOISES, ZERO_MEAN_REFERENCES
 
@@ -159,6 +160,8 @@ PARAMS: dict[str, Spec] = {
                    item=Spec(f"one of {_names(NOISES)}", (str,), choices=NOISES)),
     "colormap": Spec(f"one of {_names(COLORMAPS)}", (str,), choices=COLORMAPS),
     "overlay_order": Spec(f"one of {_names(OVERLAY_ORDERS)}", (str,), choices=OVERLAY_ORDERS),
+    "saliency_method": Spec(f"one of {_names(SALIENCY_METHODS)} ('gradcam' is the paper's)", (str,),
+                            choices=tuple(SALIENCY_METHODS)),
     "zero_mean_reference": Spec(f"one of {_names(ZERO_MEAN_REFERENCES)}", (str,),
                                 choices=tuple(ZERO_MEAN_REFERENCES)),
     "squeezers": Spec(_SQUEEZERS, LIST, item=_SQUEEZER),
@@ -178,8 +181,8 @@ def _fail(error: type[Exception], name: str, value: Any, reason: str) -> Excepti
 def _check_together(p: Mapping[str, Any]) -> None:
     """The checks across parameters, on values that passed their own checks."""
     model = p.get("model")
-    if model == "efficientnet_lite0" and p.get("weights", "imagenet") != "imagenet":
-        raise _fail(ValueError, "weights", p["weights"], "efficientnet_lite0 has only its 'imagenet' weights")
+    if model in LITE_MODELS and p.get("weights", "imagenet") != "imagenet":
+        raise _fail(ValueError, "weights", p["weights"], f"{model} has only its 'imagenet' weights")
     if model is not None and "model_options" in p:
         if model in MODEL_NAMES and p["model_options"]:
             raise _fail(ValueError, "model_options", p["model_options"], f"options are for a .keras model, "

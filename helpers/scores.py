@@ -71,10 +71,12 @@ def _table(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 def saliency_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, AttackResult], thetas: Sequence[float],
                     noises: Sequence[str], colormap: str = "jet", overlay_order: str = "coarse",
-                    zero_mean_reference: str = "imagenet", batch_size: int = 32,
-                    progress: bool = False) -> pd.DataFrame:
-    """Rows of the saliency detector for every (noise, theta), from one Grad-CAM pass per input."""
-    evaluator = EmphasisEvaluator(bundle, thetas, noises, colormap, overlay_order, zero_mean_reference)
+                    zero_mean_reference: str = "imagenet", batch_size: int = 32, progress: bool = False,
+                    saliency_method: str = "gradcam") -> pd.DataFrame:
+    """Rows of the saliency detector for every (noise, theta), from one saliency pass per input
+    (``saliency_method``: see ``helpers.saliency.SALIENCY_METHODS``)."""
+    evaluator = EmphasisEvaluator(bundle, thetas, noises, colormap, overlay_order, zero_mean_reference,
+                                  saliency_method)
     parts = []
     for attack, x, source in input_sets(images, attacks):
         r = evaluator(x, batch_size, progress)

@@ -1,6 +1,8 @@
+import keras
 import numpy as np
 import pytest
 
+from helpers.data import sample_images
 from helpers.detectors import (
     ConfidenceDetector,
     FeatureSqueezingDetector,
@@ -8,7 +10,8 @@ from helpers.detectors import (
     detector_costs,
 )
 from helpers.emphasis import emphasis_images
-from helpers.saliency import GradCAM
+from helpers.models import ModelBundle, find_gradcam_layer, load_model
+from helpers.saliency import SALIENCY_METHODS, make_saliency
 from helpers.squeeze import bit_depth, median
 from helpers.transforms import apply_noise
 
@@ -18,9 +21,9 @@ def softmax(z):
     return e / e.sum(-1, keepdims=True)
 
 
-def per_image_reference(bundle, x, thetas, noise, colormap="jet", order="coarse"):
+def per_image_reference(bundle, x, thetas, noise, colormap="jet", order="coarse", method="gradcam"):
     """The detector written as a plain per-image loop over public helpers: (T, N) arrays."""
-    gradcam = GradCAM(bundle.model, bundle.gradcam_layer)
+    gradcam = make_saliency(method, bundle.model, bundle.gradcam_layer)
     labels, emph_labels, scores = [], [], []
     for xi in x:
         xi = xi[None]
@@ -34,13 +37,15 @@ def per_image_reference(bundle, x, thetas, noise, colormap="jet", order="coarse"
     return np.array(labels), np.array(emph_labels).T, np.array(scores).T
 
 
-@pytest.mark.parametrize("noise, order", [("none", "coarse"), ("color_reverse", "upsampled"), ("zero_mean", "coarse")])
-def test_detector_equals_per_image_loop(lite0, photos, noise, order):
+@pytest.mark.parametrize("noise, order, method", [
+    ("none", "coarse", "gradcam"), ("color_reverse", "upsampled", "gradcam"), ("zero_mean", "coarse", "gradcam"),
+])
+def test_detector_equals_per_image_loop(lite0, photos, noise, order, method):
     thetas = [0.0, 0.3, 0.5]
-    detector = SaliencyDetector(lite0, theta=thetas, noise=noise, overlay_order=order)
+    detector = SaliencyDetector(lite0, theta=thetas, noise=noise, overlay_order=order, saliency_method=method)
     report, flags = detector.detect(photos.x, batch_size=4)
     assert report["emphasis_labels"].shape == (3, 6) and flags.shape == (3, 6)
-    labels, emph_labels, scores = per_image_reference(lite0, photos.x, thetas, noise, order=order)
+    labels, emph_labels, scores = per_image_reference(lite0, photos.x, thetas, noise, order=order, method=method)
     np.testing.assert_array_equal(report["labels"], labels)
     np.testing.assert_array_equal(report["emphasis_labels"], emph_labels)
     # Batched and per-image Grad-CAM differ by float rounding, which can move a pixel of H
@@ -87,6 +92,8 @@ def test_bad_parameters_are_rejected_at_construction(tiny):
         SaliencyDetector(tiny, overlay_order="late")
     with pytest.raises(ValueError, match="unknown decision"):
         SaliencyDetector(tiny, decision="vote")
+    with pytest.raises(ValueError, match=r"unknown saliency method 'scorecam'; expected one of 'gradcam', 'gradcam\+"):
+        SaliencyDetector(tiny, saliency_method="scorecam")
     detector = SaliencyDetector(tiny)
     with pytest.raises(ValueError, match="empty batch"):
         detector.detect(np.zeros((0, 16, 16, 3), np.float32))
@@ -173,3 +180,71 @@ def test_detector_costs(lite0, photos):
     costs = detector_costs(lite0, photos.x[:2], {"squeezing": squeezing}, repeats=1)
     assert list(costs["detector"]) == ["inference", "squeezing"] and costs["ratio_to_inference"].iloc[0] == 1.0
     assert (costs["ms_per_image"] > 0).all()
+
+
+def check_whole_detector(bundle, x, method="gradcam"):
+    """fit + detect with both decisions, against the per-image loop; returns the label-change report."""
+    thetas = [0.0, 0.2, 0.5]
+    report, flags = SaliencyDetector(bundle, theta=thetas, saliency_method=method).detect(x, batch_size=4)
+    labels, emph_labels, scores = per_image_reference(bundle, x, thetas, "none", method=method)
+    np.testing.assert_array_equal(report["labels"], labels)
+    np.testing.assert_array_equal(report["labels"], bundle.predict(x)[0])
+    np.testing.assert_array_equal(report["emphasis_labels"], emph_labels)
+    np.testing.assert_allclose(report["score"], scores, atol=1e-3)
+    np.testing.assert_array_equal(flags, emph_labels != labels[None])
+    assert not flags[0].any()  # theta 0, no noise: E = x
+    scored = SaliencyDetector(bundle, theta=thetas, decision="score", saliency_method=method).fit(x, fpr=0.25)
+    _, score_flags = scored.detect(x)
+    assert scored.threshold.shape == (3,) and score_flags.shape == (3, len(x))
+    assert (score_flags.mean(axis=1) <= 0.25).all()
+    return report
+
+
+def nested_cnn(shape, seed=1):
+    """Random weights: preprocessing -> a nested 'backbone' sub-model holding the convolutions -> head."""
+    keras.utils.set_random_seed(seed)
+    inner = keras.Input(shape)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="backbone_conv1")(inner)
+    x = keras.layers.Conv2D(12, 3, strides=2, padding="same", activation="relu", name="backbone_conv2")(x)
+    backbone = keras.Model(inner, x, name="backbone")
+    inputs = keras.Input(shape)
+    x = backbone(keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="scale")(inputs))
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return keras.Model(inputs, keras.layers.Dense(6, name="head")(x), name="nested_cnn")
+
+
+@pytest.mark.parametrize("method", SALIENCY_METHODS)
+def test_whole_detector_on_a_model_with_a_nested_backbone(tmp_path, method):
+    path = tmp_path / "nested.keras"
+    nested_cnn((32, 32, 3)).save(path)
+    bundle = load_model(str(path), preprocessing="none")  # finds the Grad-CAM layer itself
+    assert bundle.gradcam_layer == "backbone_conv2"
+    assert all(layer.name != "backbone_conv2" for layer in bundle.model.layers)  # two levels down, really nested
+    x = sample_images(8, bundle.input_size, bundle.crop_fraction, bundle.resize_method).x
+    report = check_whole_detector(bundle, x, method)
+    # The same layers, with the same weights, as one flat model give the same detector output.
+    inputs = keras.Input((32, 32, 3))
+    h = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    for i, channels in ((1, 8), (2, 12)):
+        h = keras.layers.Conv2D(channels, 3, strides=2, padding="same", activation="relu", name=f"backbone_conv{i}")(h)
+    flat_model = keras.Model(inputs, keras.layers.Dense(6)(keras.layers.GlobalAveragePooling2D()(h)))
+    flat_model.set_weights(bundle.model.get_weights())
+    assert find_gradcam_layer(flat_model) == "backbone_conv2"
+    flat = ModelBundle("flat", flat_model, "backbone_conv2", (32, 32), 0.875, "bilinear", bundle.class_names)
+    flat_report, _ = SaliencyDetector(flat, theta=[0.0, 0.2, 0.5], saliency_method=method).detect(x)
+    np.testing.assert_array_equal(flat_report["emphasis_labels"], report["emphasis_labels"])
+    np.testing.assert_allclose(flat_report["score"], report["score"], atol=1e-5)
+
+
+def test_whole_detector_on_a_non_square_input(tmp_path):
+    path = tmp_path / "wide.keras"
+    nested_cnn((24, 40, 3), seed=2).save(path)
+    bundle = load_model(str(path), preprocessing="none")
+    assert bundle.input_size == (24, 40)
+    x = sample_images(6, bundle.input_size, bundle.crop_fraction, bundle.resize_method).x
+    assert x.shape == (6, 24, 40, 3)
+    maps = make_saliency("gradcam", bundle.model, bundle.gradcam_layer)(x)
+    assert maps.coarse.shape == (6, 6, 10) and maps.upsampled(bundle.input_size).shape == (6, 24, 40)
+    for order in ("coarse", "upsampled"):
+        assert emphasis_images(x, maps.coarse, 0.3, order=order).shape == x.shape
+    check_whole_detector(bundle, x)

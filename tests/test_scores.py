@@ -140,3 +140,16 @@ def test_mismatched_attack_set_is_rejected(lite0, setup):
     small = ImageSet(images.x[:5], images.ids[:5], images.labels[:5], "5")
     with pytest.raises(ValueError, match="examples for 5 clean inputs"):
         saliency_scores(lite0, small, attacks, THETAS, NOISES)
+
+
+def test_saliency_scores_pass_the_saliency_method_on(tiny, rng):
+    x = rng.uniform(0, 255, (4, 16, 16, 3)).astype(np.float32)
+    images = ImageSet(x, tuple("abcd"), np.full(4, -1, np.int32), "4 random images")
+    scores = saliency_scores(tiny, images, {}, [0.3, 0.6], ["none"], saliency_method="layercam")
+    report, flags = SaliencyDetector(tiny, theta=[0.3, 0.6], saliency_method="layercam").detect(x)
+    for t, theta in enumerate((0.3, 0.6)):
+        clean, _ = split_sets(select(scores, "saliency", "none", theta))
+        np.testing.assert_allclose(clean["score"], report["score"][t], atol=1e-6)
+        np.testing.assert_array_equal(clean["flag"].to_numpy(bool), flags[t])
+    with pytest.raises(ValueError, match="unknown saliency method 'cam'"):
+        saliency_scores(tiny, images, {}, [0.3], ["none"], saliency_method="cam")
