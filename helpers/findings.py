@@ -119,9 +119,10 @@ def comparison_findings(rates: pd.DataFrame, attacks: Sequence[str], cost_ratio:
     for a in attacks:
         tpr = rates[(rates["metric"] == "tpr_at_fpr") & (rates["attack"] == a)]
         if len(tpr):
-            best = tpr.loc[tpr["value"].idxmax()]
-            lines.append(f"- *{attack_name(a)} at the matched FPR:* the most detected by "
-                         f"{method_label(*best[keys])} ({percent(best)}); "
+            best = tpr[tpr["value"] == tpr["value"].max()]
+            lines.append(f"- *{attack_name(a)} at the matched FPR:* detected most by "
+                         f"{' and '.join(method_label(*r[keys]) for _, r in best.iterrows())} "
+                         f"({percent(best.iloc[0])}); "
                          + ", ".join(f"{method_label(*r[keys])} {100 * r['value']:.1f}%" for _, r in tpr.iterrows())
                          + ".")
     sal = [(label, o, d) for label, o, d in own if label.startswith("saliency") and d is not None]
@@ -178,9 +179,16 @@ def attack_findings(summary: pd.DataFrame, sweep: pd.DataFrame) -> str:
         f"{attack_name(r['attack'])} {int(r['successes'])}/{int(r['n'])} (L2 median {r['l2_median']:.3f})"
         for _, r in summary.iterrows()) + "."]
     for attack, g in sweep.groupby("attack", sort=False):
-        full = g[g["successes"] == g["n"]]["eps_255"]
-        lines.append(f"- *{attack_name(attack)} against the budget:* "
-                     + (f"100% from {full.min():g}/255" if len(full) else "never 100% in the budgets tried")
+        g = g.sort_values("eps_255")
+        full = (g["successes"] == g["n"]).to_numpy()
+        from_here = np.flatnonzero(np.cumprod(full[::-1])[::-1])  # budgets from which every larger one is 100%
+        if from_here.size:
+            reached = f"100% from {g['eps_255'].iloc[from_here[0]]:g}/255 on"
+        elif full.any():
+            reached = f"100% at {', '.join(f'{e:g}' for e in g['eps_255'][full])}/255 but not at every larger budget"
+        else:
+            reached = "never 100% in the budgets tried"
+        lines.append(f"- *{attack_name(attack)} against the budget:* {reached}"
                      + f"; success at the budgets tried: {', '.join(f'{int(k)}' for k in g['successes'])} "
                      f"of {int(g['n'].iloc[0])}.")
     return "\n".join(lines)

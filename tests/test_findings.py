@@ -52,7 +52,7 @@ def test_comparison_verdict_depends_on_both_rates():
                              row("feature_squeezing", "fgsm", "tpr_at_fpr", 0.25, squeezer="fs")])
 
     text = comparison_findings(rates(0.7, 0.3), ["fgsm"], cost_ratio=4.66)
-    assert "not seen here" in text and "most detected by fs (25.0%" in text and "4.7×" in text
+    assert "not seen here" in text and "detected most by fs (25.0%" in text and "4.7×" in text
     assert "seen here for saliency + colour reversing, θ=0.1" in comparison_findings(rates(0.9, 0.7), ["fgsm"])
 
 
@@ -64,6 +64,8 @@ def test_small_findings():
     summary = pd.DataFrame([{"attack": "pgd", "successes": 4, "n": 4, "l2_median": 2.31}])
     sweep = pd.DataFrame({"attack": ["pgd"] * 3, "eps_255": [0.25, 0.5, 1.0], "successes": [2, 4, 4], "n": [4] * 3})
     text = attack_findings(summary, sweep)
-    assert "PGD 4/4 (L2 median 2.310)" in text and "100% from 0.5/255" in text
+    assert "PGD 4/4 (L2 median 2.310)" in text and "100% from 0.5/255 on" in text
     assert "never 100%" in attack_findings(summary, sweep.assign(successes=[1, 2, 3]))
+    assert "100% at 0.5/255 but not at every larger budget" in attack_findings(summary,
+                                                                              sweep.assign(successes=[2, 4, 3]))
     assert percent(None) == "not measured"
