@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from helpers.emphasis import emphasis_tf, overlay_tf
 from helpers.metrics import threshold_at_fpr
-from helpers.models import ModelBundle
+from helpers.models import ModelBundle, softmax
 from helpers.runtime import progress_bar
 from helpers.saliency import GradCAM
 from helpers.transforms import noise_tf
@@ -135,3 +135,31 @@ class SaliencyDetector:
             report["threshold"] = None if self.threshold is None else self.threshold[0]
             flags = flags[0]
         return report, flags
+
+
+class MaxSoftmaxDetector:
+    """The trivial baseline with ART's detector contract: score 1 - max softmax probability of x, flagged
+    above a threshold that :meth:`fit` sets on clean inputs. A high-confidence attack (C&W with
+    confidence kappa) is built to defeat it."""
+
+    def __init__(self, bundle: ModelBundle):
+        self.bundle = bundle
+        self.threshold: float | None = None
+
+    def _run(self, x: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+        p = softmax(self.bundle.logits(x, batch_size))
+        return {"labels": p.argmax(1), "confidence": p.max(1), "score": 1.0 - p.max(1)}
+
+    def fit(self, x: np.ndarray, y: np.ndarray | None = None, fpr: float = 0.05,
+            batch_size: int = 32) -> MaxSoftmaxDetector:
+        """Threshold the score so that at most ``fpr`` of the clean inputs ``x`` exceed it (``y`` ignored)."""
+        self.threshold = threshold_at_fpr(self._run(x, batch_size)["score"], fpr)
+        return self
+
+    def detect(self, x: np.ndarray, batch_size: int = 32) -> tuple[dict, np.ndarray]:
+        """``(report, is_adversarial)``; the report holds labels, confidence, score and threshold."""
+        if self.threshold is None:
+            raise RuntimeError("MaxSoftmaxDetector needs a threshold: call fit(x_clean) first")
+        report = self._run(x, batch_size)
+        report["threshold"] = self.threshold
+        return report, report["score"] > self.threshold

@@ -94,7 +94,7 @@ class FeatureSqueezingDetector:
                  channel_order: str = "rgb"):
         if not squeezers:
             raise ValueError("need at least one squeezer")
-        self.bundle, self.specs = bundle, tuple(squeezers)
+        self.bundle, self.specs, self.channel_order = bundle, tuple(squeezers), channel_order
         self._squeezers = [squeezer(s, channel_order) for s in self.specs]
         self.decision = check_choice(decision, DECISIONS, "decision")
         self.threshold: float | None = None

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from helpers.detector import SaliencyDetector
+from helpers.detector import MaxSoftmaxDetector, SaliencyDetector
 from helpers.emphasis import emphasis_images
 from helpers.saliency import GradCAM
 from helpers.transforms import apply_noise
@@ -105,3 +105,16 @@ def test_result_shapes_depend_only_on_how_theta_is_given(tiny, rng, theta, shape
 def test_theta_of_rank_two_is_rejected(tiny):
     with pytest.raises(ValueError, match=r"1-d sequence.*\(1, 2\)"):
         SaliencyDetector(tiny, theta=[[0.1, 0.2]])
+
+
+def test_max_softmax_baseline_matches_a_direct_computation(tiny, rng):
+    x = rng.uniform(0, 255, (8, 16, 16, 3)).astype(np.float32)
+    detector = MaxSoftmaxDetector(tiny)
+    with pytest.raises(RuntimeError, match="fit"):
+        detector.detect(x)
+    score = 1 - softmax(tiny.logits(x)).max(1)
+    assert detector.fit(x, fpr=0.25) is detector and detector.threshold == np.sort(score)[5]
+    report, flags = detector.detect(x)
+    np.testing.assert_allclose(report["score"], score, atol=1e-6)
+    np.testing.assert_array_equal(flags, score > detector.threshold)
+    assert flags.sum() == 2 and report["threshold"] == detector.threshold
