@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import helpers.cache as cache
+from helpers.adaptive import adaptive_bundle
 from helpers.cache import cached_attack
 from helpers.data import ImageSet
 from helpers.detector import SaliencyDetector
@@ -96,3 +97,12 @@ def test_detector_fingerprint_follows_settings_and_threshold(tiny, images):
     assert squeezing["settings"]["specs"] == ["median:2x2"] and squeezing["settings"]["channel_order"] == "bgr"
     assert cache.detector_fingerprint(None) is None
 
+
+def test_adaptive_attacks_are_cached_under_their_settings(tiny, images, tmp_path):
+    first = cached_attack("pgd", adaptive_bundle(tiny, [0.1, 0.3]), images, tmp_path, max_iter=2, progress=False)
+    again = cached_attack("pgd", adaptive_bundle(tiny, [0.1, 0.3]), images, tmp_path, max_iter=2, progress=False)
+    np.testing.assert_array_equal(again.x_adv, first.x_adv)
+    cached_attack("pgd", adaptive_bundle(tiny, [0.1, 0.3], variant="gradcam"), images, tmp_path, max_iter=2,
+                  progress=False)
+    cached_attack("pgd", adaptive_bundle(tiny, [0.1]), images, tmp_path, max_iter=2, progress=False)
+    assert len(entries(tmp_path)) == 6
