@@ -23,8 +23,10 @@ boundary, where the views still disagree: use a confidence of about 1 or more. :
 :func:`squeezing_bundle` and :func:`detector_aware_bundle` return z as a
 :class:`~helpers.models.ModelBundle` (RGB 0..255 in, "logits" out), so
 :func:`helpers.attacks.run_attack` and :func:`helpers.cache.cached_attack` run on it as on any
-model. Its own label (argmax z) is not f's: judge the examples with :func:`helpers.attacks.bypass`
-(success on f, flags of the real detector).
+model. Its own label (argmax z) is not f's: pass f's labels as ``y`` (``run_attack``'s default is
+the attacked model's own label, here argmax z), and judge the examples with
+:func:`helpers.attacks.bypass` (success on f, flags of the real detector); ``AttackResult.success``
+of an attack on z says whether z's label changed.
 
 Gradients of the views:
 
