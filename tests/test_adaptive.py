@@ -147,6 +147,28 @@ def test_adaptive_pgd_stays_in_budget_and_raises_its_loss(toy):
     assert bypass(toy, SaliencyDetector(toy, theta=[0.1, 0.3]), result.x_adv, y).rate > 0.5
 
 
+def test_adaptive_cw_against_feature_squeezing_bypasses_more_than_plain_cw(toy):
+    x = stripes(200, seed=1)[0][:16]
+    y = toy.predict(x)[0]
+    specs = ("median:2x2", "nlm:11-3-4")
+    detector = FeatureSqueezingDetector(toy, specs, decision="label_change")
+    settings = {"targeted": False, "confidence": 2.0, "binary_search_steps": 2, "max_iter": 10}
+    plain = bypass(toy, detector, run_attack("cw_l2", toy, x, y, **settings).x_adv, y)
+    adaptive = bypass(toy, detector, run_attack("cw_l2", squeezing_bundle(toy, specs), x, y, **settings).x_adv, y)
+    assert adaptive.rate >= plain.rate + 2 / 16
+
+
+def test_high_confidence_cw_defeats_the_max_softmax_baseline(toy):
+    x_clean = stripes(200, seed=1)[0]
+    x, y = x_clean[:16], toy.predict(x_clean[:16])[0]
+    baseline = MaxSoftmaxDetector(toy).fit(x_clean[100:], fpr=0.1)
+    rates = {}
+    for kappa in (0.0, 5.0):
+        result = run_attack("cw_l2", toy, x, y, targeted=False, confidence=kappa, binary_search_steps=2, max_iter=10)
+        rates[kappa] = bypass(toy, baseline, result.x_adv, y).rate
+    assert rates[0.0] <= 0.2 and rates[5.0] >= 0.6
+
+
 @pytest.mark.parametrize("specs", [("bit_depth:3", "median:2x2", "nlm:11-3-4"), ("median:3x3",)])
 def test_squeezing_model_is_the_mean_log_probability_of_the_squeezed_images(tiny, x, specs):
     bundle = squeezing_bundle(tiny, specs)
