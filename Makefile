@@ -52,6 +52,7 @@ lab: $(STAMP)
 benchmark: $(STAMP)
 	$(PY) benchmarks/bench_detector.py
 	$(PY) benchmarks/bench_attacks.py
+	$(PY) benchmarks/bench_adaptive.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
