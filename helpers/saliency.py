@@ -1,6 +1,15 @@
-"""Batched Grad-CAM (Selvaraju et al.): H = ReLU(sum_k a_k^c A^k), a_k^c = mean_ij d y^c / d A^k_ij,
-with y^c the logit of class c, one class per sample, normalised per image to [0, 1].
+"""Batched class activation maps from one target layer's activations A (N, h, w, k) and the gradients
+G = dy^c/dA of the explained class's logit y^c, one class per sample, normalised per image to [0, 1]:
 
+- ``"gradcam"`` (Selvaraju et al. 2017, the paper's map): H = ReLU(sum_k w_k A^k), w_k = mean_ij G^k_ij.
+- ``"gradcam++"`` (Chattopadhay et al. 2018): w_k = sum_ij alpha^k_ij ReLU(G^k_ij) with
+  alpha = G^2 / (2 G^2 + sum_ij A^k * G^3), the powers of G standing for the higher derivatives of
+  exp(y^c) (0 where G = 0), as in pytorch-grad-cam.
+- ``"xgradcam"`` (Fu et al. 2020): w_k = sum_ij G^k_ij A^k_ij / sum_ij A^k_ij.
+- ``"layercam"`` (Jiang et al. 2021): H = ReLU(sum_k ReLU(G^k) * A^k), element-wise, no pooling.
+
+All four come from the same forward + backward pass: the base class :class:`CAM` runs it, each
+method defines only its channel weights (or, LayerCAM, its map), as pytorch-grad-cam's methods do.
 The gradient of each sample's own selected logit is taken (the sum over the batch of the selected
 logits), so a batched call equals per-image calls. Compiled with ``tf.function``; the backward pass
 only runs through the layers after the target layer (global pooling and dense for CNNs).
@@ -14,38 +23,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from helpers.validation import check_batch_size, check_images, check_labels
+from helpers.models import find_gradcam_layer, is_model, softmax
+from helpers.validation import check_batch_size, check_choice, check_images, check_labels
 
 NORMALISE_EPSILON = 1e-8
 
 
-def _is_model(layer) -> bool:
-    return isinstance(layer, keras.Model)
-
-
-def _output_rank(layer) -> int | None:
-    try:
-        out = layer.output
-    except (AttributeError, ValueError):
-        return None
-    return None if isinstance(out, (list, tuple)) else len(out.shape)
-
-
-def find_gradcam_layer(model: keras.Model) -> str:
-    """Name of the last layer with a 4-D output (N, h, w, k), looking inside nested models too."""
-    for layer in reversed(model.layers):
-        if _is_model(layer):
-            try:
-                return find_gradcam_layer(layer)
-            except ValueError:
-                continue
-        if _output_rank(layer) == 4 and not isinstance(layer, keras.layers.InputLayer):
-            return layer.name
-    raise ValueError(f"model {model.name} has no layer with a 4-D (N, h, w, k) output for Grad-CAM")
-
-
 def _contains(model: keras.Model, name: str) -> bool:
-    return any(layer.name == name or (_is_model(layer) and _contains(layer, name)) for layer in model.layers)
+    return any(layer.name == name or (is_model(layer) and _contains(layer, name)) for layer in model.layers)
 
 
 def features_and_logits_model(model: keras.Model, layer_name: str) -> keras.Model:
@@ -59,7 +44,7 @@ def features_and_logits_model(model: keras.Model, layer_name: str) -> keras.Mode
     top = [layer for layer in model.layers if layer.name == layer_name]
     if top:
         return keras.Model(model.input, [top[0].output, model.output])
-    host = next(layer for layer in model.layers if _is_model(layer) and _contains(layer, layer_name))
+    host = next(layer for layer in model.layers if is_model(layer) and _contains(layer, layer_name))
     inner = features_and_logits_model(host, layer_name)
     error = ValueError(f"cannot reach nested layer {layer_name!r}: the outer model is not a simple chain; "
                        "pass a flat model or a layer of the outer model")
@@ -84,7 +69,7 @@ def features_and_logits_model(model: keras.Model, layer_name: str) -> keras.Mode
 
 @dataclass(frozen=True)
 class SaliencyMaps:
-    """Grad-CAM output for a batch: logits of the input, the explained classes, coarse maps in [0, 1]."""
+    """Saliency output for a batch: logits of the input, the explained classes, coarse maps in [0, 1]."""
 
     logits: np.ndarray
     classes: np.ndarray
@@ -93,8 +78,6 @@ class SaliencyMaps:
     @property
     def confidence(self) -> np.ndarray:
         """Softmax probability of each explained class."""
-        from helpers.models import softmax
-
         return softmax(self.logits)[np.arange(len(self.classes)), self.classes]
 
     def upsampled(self, size: tuple[int, int]) -> np.ndarray:
@@ -102,11 +85,14 @@ class SaliencyMaps:
         return tf.image.resize(self.coarse[..., None], size, method="bilinear").numpy()[..., 0]
 
 
-class GradCAM:
-    """Batched Grad-CAM for a Keras model returning logits.
+class CAM:
+    """A batched class activation map for a Keras model returning logits: the shared forward +
+    backward pass. Subclasses define :meth:`weights` (one weight per channel) or :meth:`cam`.
 
     ``layer``: the target layer name; by default the last layer with a 4-D output.
     """
+
+    method = ""  # the name in SALIENCY_METHODS
 
     def __init__(self, model: keras.Model, layer: str | None = None):
         self.model = model
@@ -114,21 +100,28 @@ class GradCAM:
         self._features_logits = features_and_logits_model(model, self.layer)
         self._compiled = tf.function(self.compute, reduce_retracing=True)
 
+    def weights(self, activations: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+        """Channel weights (N, k) from activations and gradients (N, h, w, k)."""
+        raise NotImplementedError
+
+    def cam(self, activations: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+        """Unnormalised maps (N, h, w): ReLU of the weighted sum of the activation channels."""
+        return tf.nn.relu(tf.einsum("bhwk,bk->bhw", activations, self.weights(activations, grads)))
+
     def compute(self, x: tf.Tensor, classes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """TF-level Grad-CAM: ``(logits, classes, coarse maps)``; a class < 0 means the predicted one."""
+        """TF-level maps: ``(logits, classes, coarse maps)``; a class < 0 means the predicted one."""
         with tf.GradientTape() as tape:
             features, logits = self._features_logits(x, training=False)
             predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
             classes = tf.where(classes < 0, predicted, classes)
             selected = tf.reduce_sum(tf.gather(logits, classes, axis=1, batch_dims=1))
         grads = tape.gradient(selected, features)
-        weights = tf.reduce_mean(grads, axis=(1, 2))
-        cam = tf.nn.relu(tf.einsum("bhwk,bk->bhw", features, weights))
+        cam = self.cam(features, grads)
         cam = cam / (tf.reduce_max(cam, axis=(1, 2), keepdims=True) + NORMALISE_EPSILON)
         return logits, classes, cam
 
     def __call__(self, x: np.ndarray, classes: np.ndarray | None = None, batch_size: int = 32) -> SaliencyMaps:
-        """Grad-CAM of ``classes`` (default: each input's predicted class) for RGB 0..255 images."""
+        """Maps of ``classes`` (default: each input's predicted class) for RGB 0..255 images."""
         x = check_images(x, size=tuple(self.model.input_shape[1:3]))
         batch_size = check_batch_size(batch_size)
         n_classes = int(self.model.output_shape[-1])
@@ -137,6 +130,58 @@ class GradCAM:
                  for i in range(0, len(x), batch_size)]
         logits, cls, cam = (np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(3))
         return SaliencyMaps(logits, cls, cam)
+
+
+class GradCAM(CAM):
+    """Grad-CAM: w_k = mean_ij G^k_ij."""
+
+    method = "gradcam"
+
+    def weights(self, activations, grads):
+        return tf.reduce_mean(grads, axis=(1, 2))
+
+
+class GradCAMPlusPlus(CAM):
+    """Grad-CAM++: w_k = sum_ij alpha^k_ij ReLU(G^k_ij), alpha = G^2 / (2 G^2 + sum_ij A^k * G^3)."""
+
+    method = "gradcam++"
+    epsilon = 1e-6  # pytorch-grad-cam's
+
+    def weights(self, activations, grads):
+        g2 = tf.square(grads)
+        g3 = g2 * grads
+        sum_activations = tf.reduce_sum(activations, axis=(1, 2), keepdims=True)
+        alpha = g2 / (2.0 * g2 + sum_activations * g3 + self.epsilon)
+        alpha = tf.where(grads != 0, alpha, tf.zeros_like(alpha))
+        return tf.reduce_sum(alpha * tf.nn.relu(grads), axis=(1, 2))
+
+
+class XGradCAM(CAM):
+    """XGrad-CAM: w_k = sum_ij G^k_ij A^k_ij / sum_ij A^k_ij."""
+
+    method = "xgradcam"
+    epsilon = 1e-7  # pytorch-grad-cam's
+
+    def weights(self, activations, grads):
+        sum_activations = tf.reduce_sum(activations, axis=(1, 2))
+        return tf.reduce_sum(grads * activations, axis=(1, 2)) / (sum_activations + self.epsilon)
+
+
+class LayerCAM(CAM):
+    """LayerCAM: H = ReLU(sum_k ReLU(G^k) * A^k), a weight per position instead of per channel."""
+
+    method = "layercam"
+
+    def cam(self, activations, grads):
+        return tf.nn.relu(tf.reduce_sum(tf.nn.relu(grads) * activations, axis=-1))
+
+
+SALIENCY_METHODS: dict[str, type[CAM]] = {c.method: c for c in (GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM)}
+
+
+def make_saliency(method: str, model: keras.Model, layer: str | None = None) -> CAM:
+    """The saliency map ``method`` (a name in ``SALIENCY_METHODS``; ``"gradcam"`` is the paper's) for ``model``."""
+    return SALIENCY_METHODS[check_choice(method, SALIENCY_METHODS, "saliency method")](model, layer)
 
 
 def map_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -11,26 +11,21 @@ Squeezers act on RGB 0..255 float images and return float32 0..255 images:
   assumes BGR; the reference code passed RGB, which is our default (``channel_order="rgb"``);
   ``"bgr"`` converts first and back after.
 
-The detector's score is the largest L1 distance between the softmax output of x and of any
-squeezed x; it flags scores above a threshold fitted on clean inputs (``fit``), or, in the paper's
-label-change mode, any squeezer that changes the label.
+The detector built on them is ``helpers.detectors.FeatureSqueezingDetector``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 from scipy.ndimage import median_filter
 
-from helpers.metrics import threshold_at_fpr
-from helpers.models import ModelBundle, softmax
-from helpers.validation import accept_dark_images, check_batch_size, check_choice, check_images
+from helpers.validation import check_choice, check_images
 
 JOINT_IMAGENET = ("bit_depth:5", "median:2x2", "nlm:11-3-4")  # Xu et al.'s ImageNet joint detector
-DECISIONS = ("score", "label_change")
 
 
 def bit_depth(x: np.ndarray, bits: int) -> np.ndarray:
@@ -79,52 +74,3 @@ def squeezer(spec: str, channel_order: str = "rgb") -> Callable[[np.ndarray], np
             raise ValueError(f"median windows must be square, got {spec!r}")
         return lambda x: median(x, int(g[3]))
     return lambda x: non_local_means(x, int(g[6]), int(g[7]), float(g[8]), channel_order)
-
-
-class FeatureSqueezingDetector:
-    """Feature Squeezing with ART's detector contract: ``fit(x_clean, fpr)`` and
-    ``detect(x) -> (report, is_adversarial)``.
-
-    ``decision="score"`` (default, Xu et al.): flag when the max L1 distance exceeds the threshold
-    fitted on clean inputs; ``"label_change"`` (the paper's Table IV mode): flag when any squeezer
-    changes the predicted label.
-    """
-
-    def __init__(self, bundle: ModelBundle, squeezers: Sequence[str] = JOINT_IMAGENET, decision: str = "score",
-                 channel_order: str = "rgb"):
-        if not squeezers:
-            raise ValueError("need at least one squeezer")
-        self.bundle, self.specs = bundle, tuple(squeezers)
-        self._squeezers = [squeezer(s, channel_order) for s in self.specs]
-        self.decision = check_choice(decision, DECISIONS, "decision")
-        self.threshold: float | None = None
-
-    def _run(self, x: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
-        x = check_images(x, size=self.bundle.input_size)
-        batch_size = check_batch_size(batch_size)
-        p = softmax(self.bundle.logits(x, batch_size))
-        with accept_dark_images():  # a coarse squeezer (e.g. 1-bit depth) can turn an image black
-            p_sq = np.stack([softmax(self.bundle.logits(f(x), batch_size)) for f in self._squeezers])
-        distances = np.abs(p_sq - p).sum(axis=-1)
-        return {"labels": p.argmax(1), "squeezed_labels": p_sq.argmax(-1), "distances": distances,
-                "score": distances.max(axis=0)}
-
-    def fit(self, x: np.ndarray, y: np.ndarray | None = None, fpr: float = 0.05,
-            batch_size: int = 32) -> FeatureSqueezingDetector:
-        """Threshold the score so that at most ``fpr`` of the clean inputs ``x`` exceed it (``y`` ignored)."""
-        self.threshold = threshold_at_fpr(self._run(x, batch_size)["score"], fpr)
-        return self
-
-    def detect(self, x: np.ndarray, batch_size: int = 32) -> tuple[dict, np.ndarray]:
-        """``(report, is_adversarial)``; the report holds labels, squeezed labels (S, N), the
-        per-squeezer distances (S, N), the score and the threshold."""
-        report = self._run(x, batch_size)
-        if self.decision == "score":
-            if self.threshold is None:
-                raise RuntimeError("decision='score' needs a threshold: call fit(x_clean) first")
-            flags = report["score"] > self.threshold
-        else:
-            flags = (report["squeezed_labels"] != report["labels"]).any(axis=0)
-        report["threshold"] = self.threshold
-        return report, flags
-

@@ -40,3 +40,29 @@ def tiny() -> ModelBundle:
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def stripes(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """16x16 RGB 0..255 textures in 5 classes (horizontal, vertical, two diagonal stripes, a checkerboard)
+    with random period, phase, colour, contrast and noise: a task the tiny CNN learns in seconds."""
+    rng = np.random.default_rng(seed)
+    i, j = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
+    y = rng.integers(0, 5, n)
+    period = rng.uniform(3, 6, n)[:, None, None]
+    phase = rng.uniform(0, 2 * np.pi, n)[:, None, None]
+    wave = np.sin(2 * np.pi * np.stack([i, j, i + j, i - j, i])[y] / period + phase)
+    checker = np.sin(2 * np.pi * i / period + phase) * np.sin(2 * np.pi * j / period + phase)
+    wave = np.where((y == 4)[:, None, None], checker, wave)
+    x = rng.uniform(60, 200, (n, 1, 1, 3)) + rng.uniform(30, 60, (n, 1, 1, 1)) * wave[..., None]
+    return np.clip(x + rng.normal(0, 8, x.shape), 0, 255).astype(np.float32), y.astype(np.int32)
+
+
+@pytest.fixture(scope="session")
+def toy() -> ModelBundle:
+    """The tiny CNN trained on :func:`stripes` (about 94% accurate; 3 s): a model whose attacks and
+    detectors behave like real ones (confident clean labels, fragile adversarial ones)."""
+    model = tiny_cnn(seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(*stripes(2000, seed=0), epochs=6, batch_size=64, verbose=0)
+    return ModelBundle("toy", model, "conv2", (16, 16), 0.875, "bilinear", tuple(f"c{i}" for i in range(5)))

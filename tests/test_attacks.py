@@ -1,8 +1,20 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import stripes
 
-from helpers.attacks import ATTACKS, DEFAULTS, random_targets, resolve_params, run_attack
+from helpers.attacks import (
+    ATTACKS,
+    DEFAULTS,
+    BlackBox,
+    bypass,
+    detector_flags,
+    random_targets,
+    resolve_params,
+    run_attack,
+)
+from helpers.detectors import SaliencyDetector
+from helpers.models import ModelBundle
 
 
 def reference_fgsm(bundle, x, y, eps):
@@ -103,4 +115,108 @@ def test_bad_arguments(tiny, rng):
         run_attack("fgsm", tiny, x / 255 - 1)
     with pytest.raises(ValueError, match="empty batch"):
         run_attack("fgsm", tiny, x[:0])
-    assert set(ATTACKS) == {"fgsm", "bim", "pgd", "pgd_l2", "cw_l2", "deepfool"}
+    assert set(ATTACKS) == {"fgsm", "bim", "pgd", "pgd_l2", "cw_l2", "deepfool", "square", "hopskipjump"}
+    with pytest.raises(ValueError, match="detector= is for the decision-based black box 'hopskipjump'"):
+        run_attack("square", tiny, x, detector=SaliencyDetector(tiny))
+    with pytest.raises(TypeError, match="detect"):
+        run_attack("hopskipjump", tiny, x, detector=object())
+    with pytest.raises(ValueError, match="norm must be 2 or 'inf'"):
+        resolve_params("hopskipjump", {"norm": 1})
+    with pytest.raises(ValueError, match=r"init_eval \(200\) must not exceed max_eval \(100\)"):
+        resolve_params("hopskipjump", {"init_eval": 200, "max_eval": 100})
+    with pytest.raises(ValueError, match=r"\[0, 1\] units"):
+        resolve_params("square", {"eps": 8})
+    with pytest.raises(ValueError, match=r"square p_init must lie in \(0, 1\]"):
+        resolve_params("square", {"p_init": 1.5})
+    with pytest.raises(TypeError, match="square nb_restarts must be an integer"):
+        resolve_params("square", {"nb_restarts": 1.0})
+    with pytest.raises(ValueError, match="only for targeted"):
+        run_attack("square", tiny, x, targets=np.array([1, 1, 0]))
+
+
+# Black-box attacks: a starting point (1 query for x's label, at most init_size draws), ART's own
+# checks (x, the start, the final success log: 4), and per iteration one binary search (at most 13
+# queries for 16x16x3 inputs), one gradient estimate (at most max_eval) and a step-size search.
+HSJ = {"max_iter": 3, "max_eval": 40, "init_eval": 10, "init_size": 10}
+HSJ_BOUND = 1 + 10 + 4 + 3 * (13 + 40 + 15)
+
+
+def count_logits_rows(monkeypatch) -> list[int]:
+    """Record the number of images of every ModelBundle.logits call (an independent query count)."""
+    counted, original = [], ModelBundle.logits
+
+    def logits(self, x, batch_size=32):
+        counted.append(len(x))
+        return original(self, x, batch_size)
+
+    monkeypatch.setattr(ModelBundle, "logits", logits)
+    return counted
+
+
+@pytest.mark.parametrize("name, params, bound", [
+    ("square", {"eps": 16 / 255, "max_iter": 20}, 3 + 3 * 20),  # per restart 3 queries, then 3 per iteration
+    ("hopskipjump", HSJ, HSJ_BOUND),
+])
+def test_black_box_attacks_report_the_queries_they_made(toy, monkeypatch, name, params, bound):
+    x = stripes(200, seed=1)[0][:6]
+    y = toy.predict(x)[0]
+    counted = count_logits_rows(monkeypatch)
+    result = run_attack(name, toy, x, y, **params)
+    assert result.queries.shape == (6,) and result.queries.min() > 0 and result.queries.max() <= bound
+    assert sum(counted) == result.queries.sum() + len(x)  # the black box's answers, and run_attack's final check
+    check_result(result, toy, x)
+    assert result.success.any()
+    if name == "square":
+        assert result.linf.max() <= 16 / 255 * (1 + 1e-4) + 1e-6
+    again = run_attack(name, toy, x, y, **params)
+    np.testing.assert_array_equal(again.x_adv, result.x_adv)  # seeded, HopSkipJump's starting points included
+    np.testing.assert_array_equal(again.queries, result.queries)
+
+
+def test_hopskipjump_against_the_classifier_and_its_detector(toy):
+    x = stripes(200, seed=1)[0][:8]
+    y = toy.predict(x)[0]
+    detector = SaliencyDetector(toy, theta=[0.1, 0.3])
+    guarded = run_attack("hopskipjump", toy, x, y, detector=detector, max_iter=5, max_eval=100, init_eval=10,
+                         init_size=20)
+    outcome = bypass(toy, detector, guarded.x_adv, y)
+    np.testing.assert_array_equal(guarded.success, outcome.bypassed)  # success means not flagged too
+    assert guarded.queries.min() > 0
+    plain = run_attack("hopskipjump", toy, x, y, max_iter=5, max_eval=100, init_eval=10, init_size=20)
+    assert outcome.rate > bypass(toy, detector, plain.x_adv, y).rate
+
+
+def test_black_box_answers_labels_scores_and_rejections(toy):
+    x = stripes(12, seed=2)[0]
+    detector = SaliencyDetector(toy, theta=[0.1, 0.3], decision="score").fit(x, fpr=0.5)
+    report, flags = detector.detect(x)
+    box = BlackBox(toy, detector)
+    answers = box.labels(x / 255.0)
+    assert answers.shape == (12, 6) and box.queries == 12
+    flagged = flags.any(axis=0)
+    assert 0 < flagged.sum() < 12
+    np.testing.assert_array_equal(answers.argmax(1), np.where(flagged, 5, report["labels"]))
+    plain = BlackBox(toy)
+    np.testing.assert_allclose(plain.scores(x / 255.0), toy.logits(x), rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(plain.labels(x / 255.0).argmax(1), toy.predict(x)[0])
+    assert plain.queries == 24
+
+
+def test_bypass_and_detector_flags_against_direct_computations(toy):
+    x = stripes(10, seed=3)[0]
+    labels = toy.predict(x)[0]
+    y = (labels + np.array([0, 1] * 5)) % 5  # half the labels "wrong": those count as successes
+    one = SaliencyDetector(toy, theta=0.3)
+    two = SaliencyDetector(toy, theta=[0.1, 0.5], noise="zero_mean")
+    flags = np.stack([one.detect(x)[1], *two.detect(x)[1]])
+    np.testing.assert_array_equal(detector_flags(two, x)[1], flags[1:].any(axis=0))
+    outcome = bypass(toy, [one, two], x, y)
+    np.testing.assert_array_equal(outcome.labels, labels)
+    np.testing.assert_array_equal(outcome.success, labels != y)
+    np.testing.assert_array_equal(outcome.flagged, flags.any(axis=0))
+    np.testing.assert_array_equal(outcome.bypassed, (labels != y) & ~flags.any(axis=0))
+    assert outcome.rate == outcome.bypassed.mean()
+    targeted = bypass(toy, one, x, y, targets=labels)
+    np.testing.assert_array_equal(targeted.success, np.ones(10, bool))
+    with pytest.raises(ValueError, match="y must have shape"):
+        bypass(toy, one, x, y[:3])

@@ -27,13 +27,13 @@ from PIL import Image
 from helpers.attacks import resolve_params, run_attack
 from helpers.cache import cached_attack
 from helpers.data import ImageSet, load_folder, sample_images
-from helpers.detector import SaliencyDetector
+from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector
 from helpers.emphasis import emphasis_images
 from helpers.metrics import threshold_at_fpr
 from helpers.models import WeightsUnavailableError, load_model
 from helpers.params import check_params
 from helpers.saliency import GradCAM
-from helpers.squeeze import FeatureSqueezingDetector, squeezer
+from helpers.squeeze import squeezer
 from helpers.transforms import apply_noise
 
 TESTS = Path(__file__).resolve().parent

@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 
 import helpers.cache as cache
+from helpers.adaptive import adaptive_bundle
+from helpers.attacks import PAPER_PARAMS
 from helpers.cache import cached_attack
 from helpers.data import ImageSet
+from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector
 
 
 @pytest.fixture
@@ -66,3 +69,51 @@ def test_interrupted_generation_leaves_no_partial_file(tiny, images, tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         cached_attack("fgsm", tiny, images, tmp_path, progress=False)
     assert entries(tmp_path) == []
+
+
+def test_attack_sets_apply_settings_then_overrides(tiny, images, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(cache, "cached_attack", lambda name, *a, **k: calls.append((name, k)))
+    cache.attack_sets(tiny, images, ["pgd", "cw_l2"], tmp_path, "paper", {"pgd": {"max_iter": 2}}, seed=3)
+    (pgd, pgd_kwargs), (cw, cw_kwargs) = calls
+    assert pgd == "pgd" and pgd_kwargs["max_iter"] == 2 and pgd_kwargs["eps_step"] == PAPER_PARAMS["pgd"]["eps_step"]
+    assert cw == "cw_l2" and cw_kwargs["binary_search_steps"] == 9 and cw_kwargs["seed"] == 3
+    with pytest.raises(ValueError, match="unknown attack_settings 'paperr'"):
+        cache.attack_sets(tiny, images, ["pgd"], tmp_path, "paperr")
+
+
+def test_black_box_queries_and_the_guarding_detector_are_cached(tiny, images, tmp_path, monkeypatch):
+    params = {"max_iter": 1, "max_eval": 10, "init_eval": 5, "init_size": 3}
+    detector = SaliencyDetector(tiny, theta=[0.1, 0.3])
+    first = cached_attack("hopskipjump", tiny, images, tmp_path, detector=detector, progress=False, **params)
+    assert first.queries is not None and first.queries.min() > 0
+    cached_attack("hopskipjump", tiny, images, tmp_path, progress=False, **params)  # no detector: another key
+    cached_attack("hopskipjump", tiny, images, tmp_path, detector=SaliencyDetector(tiny, theta=[0.1]),
+                  progress=False, **params)
+    assert len(entries(tmp_path)) == 6
+    monkeypatch.setattr(cache, "run_attack", lambda *a, **k: pytest.fail("should have used the cache"))
+    again = cached_attack("hopskipjump", tiny, images, tmp_path, detector=SaliencyDetector(tiny, theta=[0.1, 0.3]),
+                          progress=False, **params)  # an equal detector: the same key
+    np.testing.assert_array_equal(again.queries, first.queries)
+    np.testing.assert_array_equal(again.x_adv, first.x_adv)
+
+
+def test_detector_fingerprint_follows_settings_and_threshold(tiny, images):
+    a = cache.detector_fingerprint(SaliencyDetector(tiny, theta=[0.1, 0.3], noise="zero_mean"))
+    assert a["type"] == "SaliencyDetector" and a["settings"]["thetas"] == [0.1, 0.3]
+    assert a["settings"]["noise"] == "zero_mean" and a["settings"]["overlay_order"] == "coarse"
+    fitted = SaliencyDetector(tiny, theta=[0.1, 0.3], noise="zero_mean", decision="score").fit(images.x)
+    assert cache.detector_fingerprint(fitted)["settings"]["threshold"] is not None
+    squeezing = cache.detector_fingerprint(FeatureSqueezingDetector(tiny, ("median:2x2",), channel_order="bgr"))
+    assert squeezing["settings"]["squeezers"] == ["median:2x2"] and squeezing["settings"]["channel_order"] == "bgr"
+    assert cache.detector_fingerprint(None) is None
+
+
+def test_adaptive_attacks_are_cached_under_their_settings(tiny, images, tmp_path):
+    first = cached_attack("pgd", adaptive_bundle(tiny, [0.1, 0.3]), images, tmp_path, max_iter=2, progress=False)
+    again = cached_attack("pgd", adaptive_bundle(tiny, [0.1, 0.3]), images, tmp_path, max_iter=2, progress=False)
+    np.testing.assert_array_equal(again.x_adv, first.x_adv)
+    cached_attack("pgd", adaptive_bundle(tiny, [0.1, 0.3], variant="gradcam"), images, tmp_path, max_iter=2,
+                  progress=False)
+    cached_attack("pgd", adaptive_bundle(tiny, [0.1]), images, tmp_path, max_iter=2, progress=False)
+    assert len(entries(tmp_path)) == 6

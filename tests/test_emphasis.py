@@ -2,9 +2,10 @@ import cv2
 import matplotlib
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
-from helpers.emphasis import colormap_table, emphasis_images, overlay
+from helpers.emphasis import colormap_table, colour_interpolated, colour_lookup, emphasis_images, overlay, overlay_tf
 from helpers.transforms import ZERO_MEAN_REFERENCES, apply_noise
 
 JET = matplotlib.colormaps["jet"](np.arange(256))[:, :3]
@@ -94,3 +95,16 @@ def test_emphasis_rejects_bad_arguments():
         emphasis_images(x, np.zeros((2, 2, 2)), 0.1)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         emphasis_images(x, cam + 2, 0.1)
+
+
+def test_interpolated_colour_map_meets_the_lookup_at_its_levels(rng):
+    table = tf.constant(colormap_table("jet"))
+    levels = tf.constant(np.arange(256, dtype=np.float64) / 255, tf.float32)
+    np.testing.assert_allclose(colour_interpolated(levels, table), JET, atol=1e-4)
+    cam = rng.random((2, 7, 7)).astype(np.float32)
+    lower = JET[np.floor(cam * 255).astype(int)]
+    upper = JET[np.minimum(np.floor(cam * 255).astype(int) + 1, 255)]
+    between = colour_interpolated(tf.constant(cam), table).numpy()
+    assert np.all(between >= np.minimum(lower, upper) - 1e-6) and np.all(between <= np.maximum(lower, upper) + 1e-6)
+    np.testing.assert_array_equal(overlay_tf(tf.constant(cam), (8, 8), colour=colour_lookup).numpy(),
+                                  overlay(cam, (8, 8)))  # the lookup is the default

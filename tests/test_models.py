@@ -8,7 +8,7 @@ import pytest
 
 from helpers import efficientnet_lite
 from helpers.data import sample_images
-from helpers.models import IMAGENET_MEAN_RGB, WeightsUnavailableError, load_model
+from helpers.models import IMAGENET_MEAN_RGB, LITE_MODELS, WeightsUnavailableError, load_model
 from helpers.torch_legacy import CheckpointError
 
 
@@ -24,6 +24,40 @@ def test_lite0_bundle_and_reference_predictions(lite0, photos):
     assert set(top3[ids.index("skimage/chelsea")]) == {282, 285, 281}
     assert labels[ids.index("skimage/coffee")] == 967
     assert conf[ids.index("skimage/coffee")] == pytest.approx(0.95, abs=0.01)
+
+
+@pytest.mark.parametrize("name, size, n_params", [("efficientnet_lite1", 240, 5_470_344),
+                                                   ("efficientnet_lite2", 260, 6_150_168)])
+def test_lite1_and_lite2_bundles_and_known_photographs(name, size, n_params):
+    bundle = load_model(name)
+    assert bundle.model.count_params() == n_params  # every checkpoint tensor used, shapes checked on loading
+    assert bundle.input_size == (size, size) and bundle.crop_fraction == pytest.approx(size / (size + 32))
+    assert bundle.resize_method == "bicubic" and bundle.gradcam_layer == efficientnet_lite.GRADCAM_LAYER
+    photos = sample_images(8, bundle.input_size, bundle.crop_fraction, bundle.resize_method)
+    assert photos.x.shape == (8, size, size, 3)
+    labels, conf = bundle.predict(photos.x)
+    top3 = np.argsort(-bundle.logits(photos.x), axis=1)[:, :3]
+    ids = list(photos.ids)
+    assert set(top3[ids.index("skimage/chelsea")]) == {281, 282, 285}  # tabby, tiger cat, Egyptian cat
+    assert labels[ids.index("skimage/coffee")] == 967 and conf[ids.index("skimage/coffee")] > 0.5  # espresso
+    assert labels[ids.index("sklearn/china")] == 698  # palace
+
+
+def test_lite_scaling_rules():
+    assert efficientnet_lite.scaled_stages("lite0") == efficientnet_lite.STAGES  # Lite0 itself is unchanged
+    # Lite2 (width 1.1, depth 1.2): channels rounded to multiples of 8, first and last stage not repeated more.
+    assert [s[4] for s in efficientnet_lite.scaled_stages("lite2")] == [16, 24, 48, 88, 120, 208, 352]
+    assert [s[0] for s in efficientnet_lite.scaled_stages("lite2")] == [1, 3, 3, 4, 4, 5, 1]
+    assert [s[0] for s in efficientnet_lite.scaled_stages("lite1")] == [1, 3, 3, 4, 4, 5, 1]
+    assert efficientnet_lite.round_filters(112, 1.1) == 120 and efficientnet_lite.round_filters(16, 1.1) == 16
+    with pytest.raises(ValueError, match="unknown EfficientNet-Lite variant 'lite3'.*'lite2'"):
+        efficientnet_lite.build_efficientnet_lite("lite3")
+
+
+def test_a_checkpoint_of_another_variant_is_rejected():
+    with pytest.raises(ValueError, match="shape mismatch"):
+        efficientnet_lite.load_torch_weights(efficientnet_lite.build_efficientnet_lite("lite2"),
+                                             efficientnet_lite.weights_path("lite0"))
 
 
 def cache_files(folder):
@@ -56,17 +90,18 @@ def test_an_unwritable_weights_cache_warns_once_and_works_in_memory(tmp_path, mo
         load_model("efficientnet_lite0")
 
 
-def test_lite0_accepts_only_its_imagenet_weights():
+@pytest.mark.parametrize("name", LITE_MODELS)
+def test_lite_models_accept_only_their_imagenet_weights(name):
     for weights in ("/some/file.h5", None, "imagenet21k"):
-        with pytest.raises(ValueError, match=f"efficientnet_lite0 .* weights must be 'imagenet', got {weights!r}"):
-            load_model("efficientnet_lite0", weights)
+        with pytest.raises(ValueError, match=f"{name} .* weights must be 'imagenet', got {weights!r}"):
+            load_model(name, weights)
 
 
 def test_corrupt_torch_checkpoint_raises(tmp_path):
     bad = tmp_path / "lite0.pth"
     bad.write_bytes(efficientnet_lite.weights_path().read_bytes()[:100_000])
     with pytest.raises(CheckpointError, match=str(bad)):
-        efficientnet_lite.load_torch_weights(efficientnet_lite.build_efficientnet_lite0(), bad)
+        efficientnet_lite.load_torch_weights(efficientnet_lite.build_efficientnet_lite("lite0"), bad)
 
 
 def test_unknown_model_and_missing_preprocessing():

@@ -21,10 +21,12 @@ SMALL = {
                               "roc_thetas": [0.3], "cache_dir": "{tmp}/cache", "results_dir": "{tmp}/results"},
                              ["figure_tradeoff_ospa_vs_detection", "figure_roc_theta"]),
     "06_feature_squeezing.ipynb": ({"n_images": 4, "attacks": ["fgsm"], "squeezers": ["bit_depth:4", "median:2x2"],
-                                    "joint": ["bit_depth:4", "median:2x2"], "cache_dir": "{tmp}/cache"},
+                                    "joint": ["bit_depth:4", "median:2x2"], "cache_dir": "{tmp}/cache",
+                                    "results_dir": "{tmp}/results"},
                                    ["table4_feature_squeezing_label_change.csv", "table4_feature_squeezing_auc.tex"]),
     "07_comparison.ipynb": ({"n_images": 4, "attacks": ["fgsm"], "squeezers": ["bit_depth:5", "median:2x2"],
-                             "cost_images": 2, "cache_dir": "{tmp}/cache"}, ["figure_roc_comparison"]),
+                             "cost_images": 2, "cache_dir": "{tmp}/cache",
+                             "results_dir": "{tmp}/results"}, ["figure_roc_comparison"]),
 }
 
 

@@ -13,6 +13,7 @@ from helpers.attacks import ATTACKS
 from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS
 from helpers.models import MODEL_NAMES
 from helpers.params import CHANNEL_ORDERS, LINF_ATTACKS, PARAMS, check_params
+from helpers.saliency import SALIENCY_METHODS
 from helpers.transforms import NOISES, ZERO_MEAN_REFERENCES
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -123,6 +124,8 @@ BAD = [
     ("noises", ["none", "blur"], ValueError, ["'blur'", *_names(NOISES)]),
     ("colormap", "viridis", ValueError, _names(COLORMAPS)),
     ("overlay_order", "fine", ValueError, _names(OVERLAY_ORDERS)),
+    ("saliency_method", "scorecam", ValueError, ["'scorecam'", *_names(SALIENCY_METHODS)]),
+    ("saliency_method", None, TypeError, _names(SALIENCY_METHODS)),
     ("zero_mean_reference", "black", ValueError, _names(ZERO_MEAN_REFERENCES)),
     ("channel_order", "RGB", ValueError, _names(CHANNEL_ORDERS)),
     ("sweep_attacks", ["cw_l2"], ValueError, ["'cw_l2'", *_names(LINF_ATTACKS)]),
@@ -166,6 +169,7 @@ def test_bad_value(name, value, error, expected):
     ({"thetas": [0.0, 0.1], "roc_thetas": [0.3]}, ValueError, ["roc_thetas", "[0.3]", "thetas"]),
     ({"model_options": {"preprocessing": "tf"}}, ValueError, ["model_options", ".keras"]),
     ({"weights": __file__}, ValueError, ["weights", "efficientnet_lite0", "'imagenet'"]),
+    ({"model": "efficientnet_lite2", "weights": __file__}, ValueError, ["weights", "efficientnet_lite2", "'imagenet'"]),
 ])
 def test_bad_combination(params, error, expected):
     with pytest.raises(error) as info:
@@ -182,5 +186,7 @@ def test_good_values(tmp_path):
     assert check_params({**VALID, **good})["roc_thetas"] == [0.3]
     assert check_params({"model": str(model), "model_options": {"preprocessing": "tf", "output": "softmax"}})
     assert check_params({"model": "vgg16", "weights": __file__})
+    lite2 = {"model": "efficientnet_lite2", "weights": "imagenet", "saliency_method": "gradcam++"}
+    assert check_params(lite2) == lite2
     with pytest.raises(ValueError, match="'preprocessing' option"):
         check_params({"model": str(model), "model_options": {}})

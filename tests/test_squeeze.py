@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import median_filter
 
-from helpers.squeeze import FeatureSqueezingDetector, bit_depth, median, non_local_means, squeezer
+from helpers.squeeze import bit_depth, median, non_local_means, squeezer
 
 
 @pytest.fixture
@@ -65,29 +65,3 @@ def test_squeezer_specs_and_bad_values(images):
         non_local_means(images, 10, 3, 4)
     with pytest.raises(ValueError, match=r"\[0, 255\]"):
         median(images - 300, 2)
-
-
-def test_detector_scores_match_a_direct_computation(lite0, photos):
-    x = photos.x[:4]
-    detector = FeatureSqueezingDetector(lite0, ("bit_depth:5", "median:2x2"))
-    with pytest.raises(RuntimeError, match="fit"):
-        detector.detect(x)
-    detector.fit(x, fpr=0.25)
-    report, flags = detector.detect(x)
-
-    def softmax(z):
-        e = np.exp(z - z.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
-
-    p = softmax(lite0.logits(x))
-    d = [np.abs(softmax(lite0.logits(f)) - p).sum(1) for f in (bit_depth(x, 5), median(x, 2))]
-    np.testing.assert_allclose(report["distances"], d, atol=1e-5)
-    np.testing.assert_allclose(report["score"], np.maximum(*d), atol=1e-5)
-    assert flags.sum() == 1 and report["threshold"] == np.sort(report["score"])[2]
-    paper_mode = FeatureSqueezingDetector(lite0, ("bit_depth:1",), decision="label_change")
-    report, flags = paper_mode.detect(x)
-    np.testing.assert_array_equal(flags, report["squeezed_labels"][0] != report["labels"])
-    with pytest.raises(ValueError, match="unknown decision"):
-        FeatureSqueezingDetector(lite0, decision="vote")
-    with pytest.raises(ValueError, match="at least one"):
-        FeatureSqueezingDetector(lite0, ())

@@ -1,0 +1,68 @@
+"""Cost of one adaptive PGD step relative to one plain PGD step, measured in one run.
+
+A PGD step is one ``loss_gradient`` call of the compiled ART classifier (``helpers.art_classifier``)
+plus element-wise updates; the script times that call on the same batch for the plain model and for
+the adaptive models of ``helpers.adaptive`` (variant ``bpda`` and ``gradcam``), with one view
+(theta 0.1, no noise) and with four (theta 0.1 and 0.3 x colour reversing and zero mean), and
+prints the ratios. The floor is 1 + V (a forward and a backward pass on x and on each of the V
+views); variant ``gradcam`` adds the backward pass through Grad-CAM. It also times a whole ART PGD
+run (``--iters`` steps) of each, per step: that includes ART's fixed costs per run (the random
+start, its eager ``predict`` calls on x and on the result), which weigh more in short runs.
+
+    python benchmarks/bench_adaptive.py [--model efficientnet_lite0] [--n 8] [--repeats 5] [--iters 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+# isort: off
+import helpers  # noqa: F401  (before TensorFlow: its quiet, deterministic defaults)
+
+# isort: on
+import numpy as np
+import tensorflow as tf
+from bench_detector import best_times
+
+from helpers.adaptive import adaptive_bundle
+from helpers.art_classifier import art_classifier
+from helpers.attacks import run_attack
+from helpers.data import sample_images
+from helpers.models import load_model
+
+VIEWS = {"1 view": ([0.1], ["none"]), "4 views": ([0.1, 0.3], ["color_reverse", "zero_mean"])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="efficientnet_lite0")
+    parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--iters", type=int, default=5)
+    args = parser.parse_args()
+    bundle = load_model(args.model)
+    x = sample_images(args.n, bundle.input_size, bundle.crop_fraction, bundle.resize_method).x
+    y = bundle.predict(x)[0]
+    x01, onehot = tf.constant(x / 255.0), tf.constant(np.eye(bundle.n_classes, dtype=np.float32)[y])
+    bundles = {"plain": bundle}
+    for label, (thetas, noises) in VIEWS.items():
+        for variant in ("bpda", "gradcam"):
+            bundles[f"{variant}, {label}"] = adaptive_bundle(bundle, thetas, noises, variant=variant)
+    classifiers = {name: art_classifier(b) for name, b in bundles.items()}
+    steps = {name: (lambda v, c=c: c.loss_gradient(v, onehot)) for name, c in classifiers.items()}
+    timings = best_times(steps, x01, args.repeats)
+    runs = {}
+    for name, b in bundles.items():  # a whole ART PGD run, per step (one warm-up run traces the functions)
+        run_attack("pgd", b, x, y, batch_size=args.n, max_iter=1)
+        runs[name] = run_attack("pgd", b, x, y, batch_size=args.n, max_iter=args.iters).seconds / args.iters
+    print(f"{bundle.name}, {args.n} images in one batch, best of {args.repeats} gradient calls; "
+          f"ART PGD runs of {args.iters} steps")
+    print(f"{'model':>18} {'step s':>7} {'ratio':>6}   {'PGD s/step':>10} {'ratio':>6}")
+    for name in bundles:
+        print(f"{name:>18} {timings[name]:7.3f} {timings[name] / timings['plain']:6.2f}   "
+              f"{runs[name]:10.3f} {runs[name] / runs['plain']:6.2f}")
+    print("floor: 1 + number of views (2.0 for one view, 5.0 for four); goal <= 3 for one view")
+
+
+if __name__ == "__main__":
+    main()

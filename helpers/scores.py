@@ -1,0 +1,241 @@
+"""The per-image score table, the single source of every detection result (notebooks 05-07).
+
+One row per (image, input set, detector configuration). Input sets (``attack``) are ``"clean"``
+and each attack's *successful* adversarial examples; ``image`` is the clean image an input came
+from, so rows of one image share a calibration half. A configuration is ``METHOD``:
+``detector`` (``"saliency"``, ``"feature_squeezing"``, ``"baseline"``), ``noise`` and ``theta``
+(saliency), ``squeezer`` (a squeezer spec or a joint detector's name). Each row holds the
+continuous ``score``, the ``flag`` at the detector's own rule (label change; missing for the
+score-only baseline), the model's ``label`` on the input and ``transformed_label`` on the
+emphasised or squeezed input (-1 where there is none), and the image's ``true_label`` (-1 unknown).
+
+Every rate, interval, AUC and held-out threshold is computed from this table by :func:`rate_table`
+and :func:`select_theta`; a saved table (Parquet, with the run's parameters in its metadata) is
+re-analysed without a model or attacks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from helpers.attacks import AttackResult
+from helpers.cache import model_fingerprint
+from helpers.data import ImageSet
+from helpers.detectors import ConfidenceDetector, EmphasisEvaluator, FeatureSqueezingDetector, joint_squeezing
+from helpers.metrics import calibration_split, detection_rate, ospa, rate_row, score_rows
+from helpers.models import ModelBundle
+from helpers.runtime import versions, write_atomically
+
+METHOD = ["detector", "noise", "theta", "squeezer"]
+COLUMNS = ["image", "image_id", "true_label", "attack", *METHOD, "label", "transformed_label", "score", "flag"]
+RATE_COLUMNS = [*METHOD, "attack", "metric", "value", "ci_low", "ci_high", "n"]
+_METADATA_KEY = b"saliency_detector_run"
+
+
+def input_sets(images: ImageSet, attacks: dict[str, AttackResult]) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(name, inputs, source image indices)``: the clean images, then each attack's successful examples."""
+    sets = [("clean", images.x, np.arange(len(images)))]
+    for name, result in attacks.items():
+        if len(result.success) != len(images):
+            raise ValueError(f"attack {name} has {len(result.success)} examples for {len(images)} clean inputs")
+        source = np.flatnonzero(result.success)
+        if source.size:
+            sets.append((name, result.x_adv[source], source))
+    return sets
+
+
+def _rows(images: ImageSet, attack: str, source: np.ndarray, method: dict, label, transformed_label, score,
+          flag) -> pd.DataFrame:
+    n = len(source)
+    return pd.DataFrame({
+        "image": source, "image_id": np.asarray(images.ids, dtype=object)[source],
+        "true_label": images.labels[source], "attack": attack,
+        **{k: [method.get(k, np.nan if k == "theta" else "")] * n for k in METHOD},
+        "label": label, "transformed_label": transformed_label, "score": score,
+        "flag": pd.array(flag if flag is not None else [pd.NA] * n, dtype="boolean"),
+    }, columns=COLUMNS)
+
+
+def _table(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    table = pd.concat(parts, ignore_index=True)
+    return table.astype({"image": "int64", "true_label": "int64", "label": "int64", "transformed_label": "int64",
+                         "theta": "float64", "score": "float64"})
+
+
+def saliency_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, AttackResult], thetas: Sequence[float],
+                    noises: Sequence[str], colormap: str = "jet", overlay_order: str = "coarse",
+                    zero_mean_reference: str = "imagenet", batch_size: int = 32, progress: bool = False,
+                    saliency_method: str = "gradcam") -> pd.DataFrame:
+    """Rows of the saliency detector for every (noise, theta), from one saliency pass per input
+    (``saliency_method``: see ``helpers.saliency.SALIENCY_METHODS``)."""
+    evaluator = EmphasisEvaluator(bundle, thetas, noises, colormap, overlay_order, zero_mean_reference,
+                                  saliency_method)
+    parts = []
+    for attack, x, source in input_sets(images, attacks):
+        r = evaluator(x, batch_size, progress)
+        for k, noise in enumerate(evaluator.noises):
+            for t, theta in enumerate(evaluator.thetas):
+                method = {"detector": "saliency", "noise": noise, "theta": theta}
+                parts.append(_rows(images, attack, source, method, r["labels"], r["emphasis_labels"][k, t],
+                                   r["score"][k, t], r["label_changed"][k, t]))
+    return _table(parts)
+
+
+def squeezing_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, AttackResult],
+                     squeezers: Sequence[str] = (), joint: dict[str, Sequence[str]] | None = None,
+                     channel_order: str = "rgb", batch_size: int = 32, progress: bool = False) -> pd.DataFrame:
+    """Rows of Feature Squeezing for each squeezer in ``squeezers`` and each joint detector in
+    ``joint`` (name -> squeezers); every distinct squeezer runs once per input."""
+    joint = dict(joint or {})
+    specs = list(dict.fromkeys([*squeezers, *(s for members in joint.values() for s in members)]))
+    detector = FeatureSqueezingDetector(bundle, specs, decision="label_change", channel_order=channel_order)
+    parts = []
+    for attack, x, source in input_sets(images, attacks):
+        r = detector.evaluate(x, batch_size, progress)
+        changed = r["squeezed_labels"] != r["labels"]
+        for spec in squeezers:
+            i = specs.index(spec)
+            parts.append(_rows(images, attack, source, {"detector": "feature_squeezing", "squeezer": spec},
+                               r["labels"], r["squeezed_labels"][i], r["distances"][i], changed[i]))
+        for name, members in joint.items():
+            idx = [specs.index(s) for s in members]
+            flag, score = joint_squeezing(changed[idx], r["distances"][idx])
+            parts.append(_rows(images, attack, source, {"detector": "feature_squeezing", "squeezer": name},
+                               r["labels"], np.full(len(source), -1), score, flag))
+    return _table(parts)
+
+
+def baseline_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, AttackResult],
+                    batch_size: int = 32) -> pd.DataFrame:
+    """Rows of the trivial 1 - max softmax score (no decision rule of its own: ``flag`` missing)."""
+    detector = ConfidenceDetector(bundle)
+    parts = []
+    for attack, x, source in input_sets(images, attacks):
+        r = detector.evaluate(x, batch_size)
+        parts.append(_rows(images, attack, source, {"detector": "baseline"}, r["labels"], np.full(len(source), -1),
+                           r["score"][0], None))
+    return _table(parts)
+
+
+def select(scores: pd.DataFrame, detector: str, noise: str = "", theta: float = np.nan,
+           squeezer: str = "") -> pd.DataFrame:
+    """The rows of one configuration."""
+    same_theta = np.isnan(scores["theta"]) if np.isnan(theta) else np.isclose(scores["theta"], theta)
+    return scores[(scores["detector"] == detector) & (scores["noise"] == noise) & same_theta
+                  & (scores["squeezer"] == squeezer)]
+
+
+def split_sets(group: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """One configuration's rows split into the clean rows and each attack's rows, in image order."""
+    by_attack = {a: g.sort_values("image", kind="stable") for a, g in group.groupby("attack", sort=False)}
+    clean = by_attack.pop("clean")
+    if not np.array_equal(clean["image"].to_numpy(), np.arange(len(clean))):
+        raise ValueError("the clean rows of a configuration must cover images 0..N-1 once each")
+    return clean, by_attack
+
+
+def rate_table(scores: pd.DataFrame, fpr: float = 0.05, seed: int = 0) -> pd.DataFrame:
+    """Tidy numbers per configuration and input set (``RATE_COLUMNS``): ``ospa`` (clean) and
+    ``detection_rate`` at the detector's own rule, with Wilson 95% intervals; ``auc`` of the score
+    with a stratified-bootstrap interval; ``tpr_at_fpr`` and ``fpr_heldout`` at a threshold fitted at
+    ``fpr`` on a seeded calibration half of the images, measured on the other half."""
+    rows = []
+    for method, group in configurations(scores):
+        clean, adversarial = split_sets(group)
+        calib = calibration_split(len(clean), seed)
+        has_flags = not clean["flag"].isna().any()
+        if has_flags:
+            rows.append({**method, "attack": "clean", "metric": "ospa",
+                         **rate_row(ospa(clean["flag"].to_numpy(bool)))})
+        for attack, adv in adversarial.items():
+            if has_flags:
+                rows.append({**method, "attack": attack, "metric": "detection_rate",
+                             **rate_row(detection_rate(adv["flag"].to_numpy(bool)))})
+            rows += [{**method, "attack": attack, **r} for r in score_rows(
+                clean["score"].to_numpy(), adv["score"].to_numpy(), calib, calib[adv["image"].to_numpy()], fpr, seed)]
+    return pd.DataFrame(rows, columns=RATE_COLUMNS)
+
+
+def select_theta(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Per noise, the theta chosen on the calibration half of the images (highest balanced accuracy
+    of the label-change rule: mean of OSPA and the attacks' mean detection rate), and its OSPA and
+    detection rates on the held-out half (tidy: noise, theta, attack, metric, value, ci_low, ci_high,
+    n). Never tuned on what it reports."""
+    saliency = scores[scores["detector"] == "saliency"]
+    rows = []
+    for noise, by_noise in saliency.groupby("noise", sort=False):
+        candidates = []
+        for theta, group in by_noise.groupby("theta", sort=False):
+            clean, adversarial = split_sets(group)
+            candidates.append((theta, clean, adversarial))
+        calib = calibration_split(len(candidates[0][1]), seed)
+
+        def balanced(clean, adversarial, keep):
+            detect = [detection_rate(a["flag"].to_numpy(bool)[keep[a["image"].to_numpy()]]).value
+                      for a in adversarial.values()]
+            return (ospa(clean["flag"].to_numpy(bool)[keep]).value + np.nanmean(detect)) / 2
+
+        best = int(np.nanargmax([balanced(c, a, calib) for _, c, a in candidates]))
+        theta, clean, adversarial = candidates[best]
+        key = {"noise": noise, "theta": theta}
+        held_out_clean = clean["flag"].to_numpy(bool)[~calib]
+        rows.append({**key, "attack": "clean", "metric": "ospa", **rate_row(ospa(held_out_clean))})
+        for attack, adv in adversarial.items():
+            held_out = ~calib[adv["image"].to_numpy()]
+            rows.append({**key, "attack": attack, "metric": "detection_rate",
+                         **rate_row(detection_rate(adv["flag"].to_numpy(bool)[held_out]))})
+    return pd.DataFrame(rows, columns=["noise", "theta", "attack", "metric", "value", "ci_low", "ci_high", "n"])
+
+
+def saliency_added_value(rates: pd.DataFrame) -> pd.DataFrame:
+    """Per noise and attack: AUC of the noise alone (theta = 0), the best AUC over theta > 0 (chosen in
+    hindsight, so an optimistic bound for the overlay), and the 1 - max softmax baseline."""
+    auc = rates[rates["metric"] == "auc"]
+    saliency, baseline = auc[auc["detector"] == "saliency"], auc[auc["detector"] == "baseline"]
+    rows = []
+    for (noise, attack), g in saliency.groupby(["noise", "attack"], sort=False):
+        zero, positive = g[g["theta"] == 0], g[g["theta"] > 0]
+        base = baseline[baseline["attack"] == attack]["value"]
+        best = positive.loc[positive["value"].idxmax()] if len(positive) else None
+        rows.append({"noise": noise, "attack": attack,
+                     "AUC θ=0": zero["value"].iloc[0] if len(zero) else np.nan,
+                     "best θ>0": best["theta"] if best is not None else np.nan,
+                     "AUC best θ>0": best["value"] if best is not None else np.nan,
+                     "AUC 1-max softmax": base.iloc[0] if len(base) else np.nan})
+    out = pd.DataFrame(rows)
+    out["overlay beats noise alone"] = out["AUC best θ>0"] > out["AUC θ=0"]
+    out["overlay beats baseline"] = out["AUC best θ>0"] > out["AUC 1-max softmax"]
+    return out
+
+
+def run_metadata(bundle: ModelBundle, images: ImageSet, parameters: dict) -> dict:
+    """What a saved score table was made with: the model and a hash of its weights, the images, the
+    notebook's ``parameters`` (as checked by ``helpers.params.check_params``) and library versions."""
+    return {"model": bundle.name, "model_sha256": model_fingerprint(bundle), "images": images.description,
+            "image_ids": list(images.ids), "parameters": parameters, "versions": versions()}
+
+
+def save_scores(scores: pd.DataFrame, path: str | Path, metadata: dict) -> Path:
+    """Write the score table as Parquet with ``metadata`` (the run's parameters, JSON) in its schema, atomically."""
+    table = pa.Table.from_pandas(scores[COLUMNS], preserve_index=False)
+    table = table.replace_schema_metadata({**table.schema.metadata, _METADATA_KEY: json.dumps(metadata).encode()})
+    return write_atomically(path, lambda tmp: pq.write_table(table, tmp), suffix=".parquet")
+
+
+def load_scores(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    """A saved score table and the run's parameters."""
+    table = pq.read_table(path)
+    metadata = json.loads((table.schema.metadata or {}).get(_METADATA_KEY, b"{}"))
+    return table.to_pandas(), metadata
+
+
+def configurations(scores: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
+    """Each configuration (a ``METHOD`` dict) and its rows, in table order."""
+    return [(dict(zip(METHOD, key, strict=True)), g) for key, g in scores.groupby(METHOD, sort=False, dropna=False)]

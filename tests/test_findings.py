@@ -1,0 +1,71 @@
+"""Generated result sentences say what the numbers say, whichever way they go."""
+
+import numpy as np
+import pandas as pd
+
+from helpers.findings import (
+    attack_findings,
+    comparison_findings,
+    emphasis_findings,
+    percent,
+    saliency_shift_findings,
+    theta_sweep_findings,
+)
+
+
+def row(detector, attack, metric, value, noise="", theta=np.nan, squeezer="", n=10):
+    return {"detector": detector, "noise": noise, "theta": theta, "squeezer": squeezer, "attack": attack,
+            "metric": metric, "value": value, "ci_low": max(value - 0.2, 0), "ci_high": min(value + 0.1, 1), "n": n}
+
+
+def sweep_rates(ospa_hi: float) -> pd.DataFrame:
+    return pd.DataFrame([row("saliency", "clean", "ospa", 0.9, "none", 0.1),
+                         row("saliency", "clean", "ospa", ospa_hi, "none", 0.5),
+                         row("saliency", "fgsm", "detection_rate", 0.2, "none", 0.1),
+                         row("saliency", "fgsm", "detection_rate", 0.4, "none", 0.5)])
+
+
+def test_theta_sweep_findings_follow_the_direction_of_the_numbers():
+    added = pd.DataFrame([{"noise": "none", "attack": "fgsm", "AUC θ=0": 0.5, "best θ>0": 0.5, "AUC best θ>0": 0.6,
+                           "AUC 1-max softmax": 0.7, "overlay beats noise alone": True,
+                           "overlay beats baseline": False}])
+    claims = pd.DataFrame({"ours": ["yes (1 vs 0)", "no (0 vs 1)", "n/a (nan vs 1)"]})
+    selected = pd.DataFrame([{"noise": "none", "theta": 0.1, "OSPA": "90.0 [70, 100] (10)",
+                              "fgsm": "20.0 [0, 30] (10)"}])
+    text = theta_sweep_findings(sweep_rates(0.3), ["fgsm"], added, claims, selected)
+    assert "OSPA falls from 90.0% [70, 100] (n = 10) at θ = 0.1 to 30.0%" in text
+    assert "FGSM detection rises from 20.0% to 40.0%" in text
+    assert "raises the AUC in 1 of 1" in text and "beats the 1 − max softmax baseline in 0 of 1." in text
+    assert "1 of 3 hold here, 1 fail, 1 were not measured" in text
+    assert "none, θ = 0.1: OSPA 90.0 [70, 100] (10), FGSM 20.0 [0, 30] (10)" in text
+    assert "OSPA rises" in theta_sweep_findings(sweep_rates(0.95), ["fgsm"], added.iloc[:0], claims, selected)
+
+
+def test_comparison_verdict_depends_on_both_rates():
+    def rates(sal_ospa, sal_fgsm):
+        sal = {"noise": "color_reverse", "theta": 0.1}
+        return pd.DataFrame([row("saliency", "clean", "ospa", sal_ospa, **sal),
+                             row("saliency", "fgsm", "detection_rate", sal_fgsm, **sal),
+                             row("saliency", "fgsm", "tpr_at_fpr", 0.1, **sal),
+                             row("feature_squeezing", "clean", "ospa", 0.6, squeezer="fs"),
+                             row("feature_squeezing", "fgsm", "detection_rate", 0.45, squeezer="fs"),
+                             row("feature_squeezing", "fgsm", "tpr_at_fpr", 0.25, squeezer="fs")])
+
+    text = comparison_findings(rates(0.7, 0.3), ["fgsm"], cost_ratio=4.66)
+    assert "not seen here" in text and "detected most by fs (25.0%" in text and "4.7×" in text
+    assert "seen here for saliency + colour reversing, θ=0.1" in comparison_findings(rates(0.9, 0.7), ["fgsm"])
+
+
+def test_small_findings():
+    assert "moves more than the control" in saliency_shift_findings(np.array([True, True]), np.array([0.2, 0.4]),
+                                                                     np.array([0.9, 0.95]))
+    assert "does not move more" in saliency_shift_findings(np.array([True]), np.array([0.9]), np.array([0.5]))
+    assert "θ = 0.5: 2 of 3" in emphasis_findings([0.1, 0.5], np.array([[0, 0, 0], [1, 1, 0]], bool))
+    summary = pd.DataFrame([{"attack": "pgd", "successes": 4, "n": 4, "l2_median": 2.31}])
+    sweep = pd.DataFrame({"attack": ["pgd"] * 3, "eps_255": [0.25, 0.5, 1.0], "successes": [2, 4, 4], "n": [4] * 3})
+    text = attack_findings(summary, sweep)
+    assert "PGD 4/4 (L2 median 2.310)" in text and "100% from 0.5/255 on" in text
+    assert "never 100%" in attack_findings(summary, sweep.assign(successes=[1, 2, 3]))
+    assert "100% at 0.5/255 but not at every larger budget" in attack_findings(summary,
+                                                                              sweep.assign(successes=[2, 4, 3]))
+    assert percent(None) == "not measured"

@@ -1,0 +1,61 @@
+"""The package reads bottom to top: every module imports on its own, and only from lower layers."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HELPERS = Path(__file__).resolve().parents[1] / "helpers"
+LAYERS = [  # a module may import from its own layer or lower ones, never from a higher one
+    {"validation", "runtime", "metrics", "torch_legacy"},
+    {"efficientnet_lite", "models", "data"},
+    {"saliency", "emphasis", "transforms", "squeeze", "art_classifier", "attacks"},
+    {"cache", "detectors"},
+    {"scores", "attack_report", "tables", "params", "adaptive"},
+    {"paper", "plotting"},
+    {"figures", "findings"},
+]
+LAYER = {module: i for i, layer in enumerate(LAYERS) for module in layer}
+MODULES = sorted(p.stem for p in HELPERS.glob("*.py") if p.stem != "__init__")
+
+
+def helper_imports(module: str) -> set[str]:
+    """The helpers modules that ``module`` imports, anywhere in its source (functions included)."""
+    tree = ast.parse((HELPERS / f"{module}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("helpers"):
+            found |= {node.module.split(".")[1]} if "." in node.module else {a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("helpers.")}
+    return found
+
+
+def test_every_module_has_a_layer():
+    assert sorted(LAYER) == MODULES
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_imports_point_down_only(module):
+    upward = {m for m in helper_imports(module) if LAYER[m] > LAYER[module]}
+    assert not upward, f"helpers.{module} (layer {LAYER[module]}) imports higher layers: {sorted(upward)}"
+
+
+FRESH_IMPORTS = """
+import sys
+import tensorflow  # noqa: F401  (imported once: the point is each helpers module's own import graph)
+for name in sys.argv[1:]:
+    for loaded in [m for m in sys.modules if m == "helpers" or m.startswith("helpers.")]:
+        del sys.modules[loaded]
+    __import__(f"helpers.{name}")
+"""
+
+
+def test_each_module_imports_on_its_own():
+    """In a fresh interpreter, each module is imported with no other helpers module loaded before it,
+    so a hidden cycle or an import-order dependency fails here."""
+    run = subprocess.run([sys.executable, "-c", FRESH_IMPORTS, *MODULES], capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]

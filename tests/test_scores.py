@@ -1,0 +1,155 @@
+"""The per-image score table against the detectors it is built from, and every rate against a
+direct count on its rows."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from helpers.attacks import run_attack
+from helpers.data import ImageSet
+from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector
+from helpers.metrics import calibration_split, threshold_at_fpr
+from helpers.models import softmax
+from helpers.scores import (
+    COLUMNS,
+    RATE_COLUMNS,
+    baseline_scores,
+    load_scores,
+    rate_table,
+    saliency_added_value,
+    saliency_scores,
+    save_scores,
+    select,
+    select_theta,
+    split_sets,
+    squeezing_scores,
+)
+
+THETAS, NOISES = (0.0, 0.2, 0.5), ("none", "color_reverse", "zero_mean")
+JOINT = {"joint": ["bit_depth:4", "median:2x2"]}
+
+
+@pytest.fixture(scope="module")
+def setup(lite0, photos):
+    images = ImageSet(photos.x, photos.ids, np.arange(6, dtype=np.int32), photos.description)
+    attacks = {"fgsm": run_attack("fgsm", lite0, photos.x, eps=0.5 / 255),
+               "pgd": run_attack("pgd", lite0, photos.x, eps=0.5 / 255, eps_step=0.25 / 255, max_iter=3)}
+    scores = pd.concat([saliency_scores(lite0, images, attacks, THETAS, NOISES, batch_size=4),
+                        squeezing_scores(lite0, images, attacks, ["bit_depth:4", "median:2x2"], JOINT),
+                        baseline_scores(lite0, images, attacks)], ignore_index=True)
+    return images, attacks, scores, rate_table(scores, fpr=0.2, seed=0)
+
+
+def test_saliency_rows_equal_one_detector_per_noise(lite0, setup):
+    images, attacks, scores, _ = setup
+    assert list(scores.columns) == COLUMNS
+    assert 0 < attacks["fgsm"].success.sum() < len(images)  # only successful examples have rows
+    adv = attacks["fgsm"].x_adv[attacks["fgsm"].success]
+    for noise in NOISES:
+        detector = SaliencyDetector(lite0, theta=list(THETAS), noise=noise)
+        report, flags = detector.detect(images.x)
+        adv_flags = detector.detect(adv)[1]
+        for t, theta in enumerate(THETAS):
+            clean, by_attack = split_sets(select(scores, "saliency", noise, theta))
+            np.testing.assert_array_equal(clean["transformed_label"], report["emphasis_labels"][t])
+            np.testing.assert_array_equal(clean["label"], report["labels"])
+            np.testing.assert_allclose(clean["score"], report["score"][t], atol=1e-4)
+            np.testing.assert_array_equal(clean["flag"].to_numpy(bool), flags[t])
+            np.testing.assert_array_equal(by_attack["fgsm"]["flag"].to_numpy(bool), adv_flags[t])
+            np.testing.assert_array_equal(by_attack["pgd"]["image"], np.flatnonzero(attacks["pgd"].success))
+    np.testing.assert_array_equal(clean["true_label"], np.arange(6))
+    assert list(clean["image_id"]) == list(images.ids)
+
+
+def test_squeezing_and_baseline_rows(lite0, setup):
+    images, attacks, scores, _ = setup
+    b4, m2, joint = (split_sets(select(scores, "feature_squeezing", squeezer=s))[0].reset_index(drop=True)
+                     for s in ("bit_depth:4", "median:2x2", "joint"))
+    np.testing.assert_allclose(joint["score"], np.maximum(b4["score"], m2["score"]))
+    np.testing.assert_array_equal(joint["flag"], b4["flag"] | m2["flag"])
+    report, flags = FeatureSqueezingDetector(lite0, JOINT["joint"], "label_change").detect(images.x)
+    np.testing.assert_array_equal(joint["flag"].to_numpy(bool), flags)
+    np.testing.assert_allclose(joint["score"], report["score"], atol=1e-6)
+    np.testing.assert_array_equal(b4["transformed_label"], report["squeezed_labels"][0])
+    clean, by_attack = split_sets(select(scores, "baseline"))
+    np.testing.assert_allclose(clean["score"], 1 - softmax(lite0.logits(images.x)).max(1), atol=1e-6)
+    assert clean["flag"].isna().all() and (clean["transformed_label"] == -1).all()
+
+
+def test_rates_match_direct_counts_on_the_rows(setup):
+    _, attacks, scores, rates = setup
+    assert list(rates.columns) == RATE_COLUMNS
+    calib = calibration_split(6, 0)
+    for noise in NOISES:
+        for theta in THETAS:
+            clean, by_attack = split_sets(select(scores, "saliency", noise, theta))
+            mine = rates[(rates.noise == noise) & np.isclose(rates.theta, theta)]
+            get = mine.set_index(["attack", "metric"])
+            assert get.loc[("clean", "ospa"), "value"] == pytest.approx(np.mean(~clean["flag"].to_numpy(bool)))
+            adv = by_attack["fgsm"]
+            assert get.loc[("fgsm", "detection_rate"), "value"] == pytest.approx(adv["flag"].mean())
+            assert get.loc[("fgsm", "detection_rate"), "n"] == attacks["fgsm"].success.sum()
+            y = np.r_[np.zeros(6), np.ones(len(adv))]
+            assert get.loc[("fgsm", "auc"), "value"] == pytest.approx(roc_auc_score(y, np.r_[clean["score"],
+                                                                                             adv["score"]]))
+            threshold = threshold_at_fpr(clean["score"].to_numpy()[calib], 0.2)
+            held_out = ~calib[adv["image"].to_numpy()]
+            assert get.loc[("fgsm", "tpr_at_fpr"), "value"] == pytest.approx(
+                np.mean(adv["score"].to_numpy()[held_out] > threshold))
+            assert get.loc[("fgsm", "fpr_heldout"), "n"] == 3
+    none0 = rates[(rates.noise == "none") & (rates.theta == 0.0)]
+    assert (none0[none0.metric == "ospa"]["value"] == 1.0).all()  # E = x: nothing flagged
+    base = rates[rates.detector == "baseline"]
+    assert set(base.metric) == {"auc", "tpr_at_fpr", "fpr_heldout"} and base.theta.isna().all()
+
+
+def test_theta_selected_on_the_calibration_half_is_reported_on_the_other(setup):
+    _, _, scores, rates = setup
+    chosen = select_theta(scores, seed=0)
+    calib = calibration_split(6, 0)
+    for noise in NOISES:
+        def balanced(theta, keep, noise=noise):
+            clean, by_attack = split_sets(select(scores, "saliency", noise, theta))
+            detect = [a["flag"].to_numpy(bool)[keep[a["image"].to_numpy()]].mean() for a in by_attack.values()]
+            return ((~clean["flag"].to_numpy(bool)[keep]).mean() + np.mean(detect)) / 2
+
+        best = THETAS[int(np.argmax([balanced(t, calib) for t in THETAS]))]
+        mine = chosen[chosen.noise == noise]
+        assert (mine["theta"] == best).all()
+        ospa = mine[mine.attack == "clean"].iloc[0]
+        clean = split_sets(select(scores, "saliency", noise, best))[0]
+        assert ospa["n"] == 3 and ospa["value"] == pytest.approx((~clean["flag"].to_numpy(bool)[~calib]).mean())
+    added = saliency_added_value(rates)
+    assert len(added) == len(NOISES) * 2 and {"overlay beats noise alone", "overlay beats baseline"} <= set(added)
+
+
+def test_a_saved_table_is_reanalysed_without_a_model(setup, tmp_path):
+    _, _, scores, rates = setup
+    meta = {"model": "efficientnet_lite0", "seed": 0, "attack_settings": "default"}
+    path = save_scores(scores, tmp_path / "scores.parquet", meta)
+    loaded, loaded_meta = load_scores(path)
+    assert loaded_meta == meta
+    pd.testing.assert_frame_equal(loaded, scores)
+    pd.testing.assert_frame_equal(rate_table(loaded, fpr=0.2, seed=0), rates)
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.parquet"]
+
+
+def test_mismatched_attack_set_is_rejected(lite0, setup):
+    images, attacks, _, _ = setup
+    small = ImageSet(images.x[:5], images.ids[:5], images.labels[:5], "5")
+    with pytest.raises(ValueError, match="examples for 5 clean inputs"):
+        saliency_scores(lite0, small, attacks, THETAS, NOISES)
+
+
+def test_saliency_scores_pass_the_saliency_method_on(tiny, rng):
+    x = rng.uniform(0, 255, (4, 16, 16, 3)).astype(np.float32)
+    images = ImageSet(x, tuple("abcd"), np.full(4, -1, np.int32), "4 random images")
+    scores = saliency_scores(tiny, images, {}, [0.3, 0.6], ["none"], saliency_method="layercam")
+    report, flags = SaliencyDetector(tiny, theta=[0.3, 0.6], saliency_method="layercam").detect(x)
+    for t, theta in enumerate((0.3, 0.6)):
+        clean, _ = split_sets(select(scores, "saliency", "none", theta))
+        np.testing.assert_allclose(clean["score"], report["score"][t], atol=1e-6)
+        np.testing.assert_array_equal(clean["flag"].to_numpy(bool), flags[t])
+    with pytest.raises(ValueError, match="unknown saliency method 'cam'"):
+        saliency_scores(tiny, images, {}, [0.3], ["none"], saliency_method="cam")
