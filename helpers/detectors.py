@@ -222,7 +222,7 @@ class FeatureSqueezingDetector(Detector):
 
     ``decision="score"`` (default, Xu et al.): the largest L1 distance above the threshold fitted
     on clean inputs; ``"label_change"`` (the paper's Table IV): any squeezer changes the label.
-    The report adds ``squeezed_labels`` and per-squeezer ``distances``, each (S, N).
+    The report adds per-squeezer ``squeezed_labels``, ``distances`` and ``squeezer_changed``, each (S, N).
     """
 
     defence_params = ["decision", "squeezers", "channel_order"]
@@ -243,10 +243,10 @@ class FeatureSqueezingDetector(Detector):
             p_sq = np.stack([softmax(self.bundle.logits(f(x), batch_size))
                              for f in progress_bar(self._squeeze, "squeezers", progress)])
         labels, squeezed = p.argmax(-1), p_sq.argmax(-1)
-        distances = l1_distance(p, p_sq)
-        changed, score = joint_squeezing(squeezed != labels, distances)
+        distances, squeezer_changed = l1_distance(p, p_sq), squeezed != labels
+        changed, score = joint_squeezing(squeezer_changed, distances)
         return {"labels": labels, "confidence": p.max(-1), "squeezed_labels": squeezed, "distances": distances,
-                "label_changed": changed[None], "score": score[None]}
+                "squeezer_changed": squeezer_changed, "label_changed": changed[None], "score": score[None]}
 
 
 class ConfidenceDetector(Detector):

@@ -24,6 +24,7 @@ from helpers.models import LITE_MODELS, MODEL_NAMES, PREPROCESSING, load_model
 from helpers.saliency import SALIENCY_METHODS
 from helpers.squeeze import squeezer
 from helpers.transforms import NOISES, ZERO_MEAN_REFERENCES
+from helpers.validation import check_number
 
 LINF_ATTACKS = ("fgsm", "bim", "pgd")  # the L-inf attacks with a budget eps (helpers.attacks)
 CHANNEL_ORDERS = ("rgb", "bgr")  # what non-local means is given (helpers.squeeze)
@@ -66,10 +67,8 @@ def _reason(spec: Spec, value: Any) -> None:
     if spec.choices is not None and value not in spec.choices:
         raise ValueError("not one of the valid values")
     if spec.low is not None or spec.high is not None:
-        too_low = spec.low is not None and (value <= spec.low if spec.open_low else value < spec.low)
-        too_high = spec.high is not None and (value >= spec.high if spec.open_high else value > spec.high)
-        if value != value or too_low or too_high:  # value != value: NaN
-            raise ValueError("out of range")
+        check_number(value, "it", -np.inf if spec.low is None else spec.low, np.inf if spec.high is None else spec.high,
+                     low_open=spec.open_low, high_open=spec.open_high)
     if spec.item is not None:
         if len(value) < spec.min_len:
             raise ValueError(f"needs at least {spec.min_len} item(s)")

@@ -99,7 +99,7 @@ def squeezing_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, A
     parts = []
     for attack, x, source in input_sets(images, attacks):
         r = detector.evaluate(x, batch_size, progress)
-        changed = r["squeezed_labels"] != r["labels"]
+        changed = r["squeezer_changed"]
         for spec in squeezers:
             i = specs.index(spec)
             parts.append(_rows(images, attack, source, {"detector": "feature_squeezing", "squeezer": spec},
