@@ -5,17 +5,20 @@ emphasis image), Figure 4 (colour reversing and zero mean)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from textwrap import fill
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from helpers.metrics import roc
+from helpers.metrics import auc_interval, roc
 from helpers.models import ModelBundle
-from helpers.plotting import Cell, image_grid
+from helpers.plotting import DOUBLE_COLUMN, SINGLE_COLUMN, Cell, ColourBar, figure, image_grid
 from helpers.scores import configurations, select, split_sets
-from helpers.tables import method_label
+from helpers.tables import attack_label, format_auc, method_label
 
 SALIENCY_LABEL = "Grad-CAM saliency H (normalised, 0-1)"
+AUC_BELOW_HALF = ("AUC < 0.5: the score ranks adversarial inputs below clean ones (e.g. PGD makes the "
+                  "model more confident, so 1 − max softmax falls).")
 
 
 def short_name(bundle: ModelBundle, label: int, width: int = 18) -> str:
@@ -29,167 +32,248 @@ def label_text(bundle: ModelBundle, label: int, confidence: float) -> str:
     return f"{short_name(bundle, label)} ({confidence:.2f})"
 
 
+def panel_title(bundle: ModelBundle, label: int, confidence: float, marker: str = "") -> str:
+    """A two-line image-panel title: 'class name' / '(0.87) marker', narrow enough for 7 pt in a ~1 in panel."""
+    return f"{short_name(bundle, label, 15)}\n({confidence:.2f}){' ' + marker if marker else ''}"
+
+
+def _roc_label(name: str, clean: np.ndarray, adv: np.ndarray,
+               seed: int = 0) -> tuple[np.ndarray, np.ndarray, str, float]:
+    """ROC curve of one score and its legend entry 'name: AUC 0.92 [0.85, 0.97]' (bootstrap 95%, as in the tables)."""
+    fpr, tpr, auc = roc(clean, adv)
+    lo, hi = auc_interval(clean, adv, seed=seed)
+    return fpr, tpr, f"{name}: AUC {format_auc(auc, lo, hi)}", auc
+
+
 def saliency_pairs_figure(bundle: ModelBundle, x: np.ndarray, x_adv: np.ndarray, maps: np.ndarray,
                           maps_adv: np.ndarray, pred: tuple[np.ndarray, np.ndarray],
-                          pred_adv: tuple[np.ndarray, np.ndarray], ids: Sequence[str]) -> plt.Figure:
-    """Figure 1: each benign input and its adversarial version, with their Grad-CAM maps
-    (upsampled, in [0, 1]) and the model's label and confidence for each."""
+                          pred_adv: tuple[np.ndarray, np.ndarray], ids: Sequence[str],
+                          maps_noise: np.ndarray | None = None,
+                          pred_noise: tuple[np.ndarray, np.ndarray] | None = None,
+                          x_noise: np.ndarray | None = None, noise_label: str = "random-noise control") -> plt.Figure:
+    """Figure 1 (double column): each benign input and its adversarial version, with their Grad-CAM
+    maps (upsampled, in [0, 1]) and the model's label and confidence for each; with ``maps_noise``
+    (and ``pred_noise``, ``x_noise``) a last column shows the random-noise control's map."""
     cells = []
     for i in range(len(x)):
-        benign, adv = label_text(bundle, pred[0][i], pred[1][i]), label_text(bundle, pred_adv[0][i], pred_adv[1][i])
-        cells.append([Cell(x[i], benign), Cell(x[i], benign, maps[i]),
-                      Cell(x_adv[i], adv), Cell(x_adv[i], adv, maps_adv[i])])
-    cols = ["benign input", "benign saliency", "adversarial input", "adversarial saliency"]
-    return image_grid(cells, cols, [i.split("/")[-1] for i in ids], colorbar_label=SALIENCY_LABEL)
+        benign = panel_title(bundle, pred[0][i], pred[1][i])
+        adv = panel_title(bundle, pred_adv[0][i], pred_adv[1][i], "" if pred_adv[0][i] == pred[0][i] else "≠")
+        row = [Cell(x[i], benign), Cell(x[i], benign, maps[i]), Cell(x_adv[i], adv), Cell(x_adv[i], adv, maps_adv[i])]
+        if maps_noise is not None:
+            noisy = panel_title(bundle, pred_noise[0][i], pred_noise[1][i],
+                                "" if pred_noise[0][i] == pred[0][i] else "≠")
+            row.append(Cell(x[i] if x_noise is None else x_noise[i], noisy, maps_noise[i]))
+        cells.append(row)
+    cols = ["benign input", "benign H", "adversarial input", "adversarial H"]
+    cols += [noise_label] if maps_noise is not None else []
+    note = "Panel titles: predicted class (softmax confidence); ≠: label differs from the benign input's."
+    return image_grid(cells, cols, [i.split("/")[-1] for i in ids], DOUBLE_COLUMN, colorbar_label=SALIENCY_LABEL,
+                      note=note)
 
 
 def emphasis_figure(bundle: ModelBundle, x: np.ndarray, maps: np.ndarray, overlays: np.ndarray,
                     emphasis: np.ndarray, thetas: Sequence[float], pred: tuple[np.ndarray, np.ndarray],
-                    pred_emph: tuple[np.ndarray, np.ndarray], ids: Sequence[str]) -> plt.Figure:
-    """Figure 2: x -> H -> overlay(H) -> E(theta) for several thetas, with the label of each E.
+                    pred_emph: tuple[np.ndarray, np.ndarray], ids: Sequence[str], colormap: str = "jet") -> plt.Figure:
+    """Figure 2 (double column): x -> H -> overlay(H) -> E(theta) for several thetas, with the label of
+    each E; colour bars for H (inferno, drawn over x) and for the overlay's ``colormap`` (also in E).
 
     ``emphasis`` and ``pred_emph`` arrays have a leading theta axis."""
     cells = []
     for i in range(len(x)):
-        row = [Cell(x[i], label_text(bundle, pred[0][i], pred[1][i])),
-               Cell(x[i], "", maps[i]), Cell(overlays[i] * 255.0, "")]
+        row = [Cell(x[i], panel_title(bundle, pred[0][i], pred[1][i])), Cell(x[i], "", maps[i]),
+               Cell(overlays[i] * 255.0, "")]
         for t in range(len(thetas)):
-            changed = " ≠" if pred_emph[0][t, i] != pred[0][i] else ""
-            row.append(Cell(emphasis[t, i], label_text(bundle, pred_emph[0][t, i], pred_emph[1][t, i]) + changed))
+            changed = "≠" if pred_emph[0][t, i] != pred[0][i] else ""
+            row.append(Cell(emphasis[t, i], panel_title(bundle, pred_emph[0][t, i], pred_emph[1][t, i], changed)))
         cells.append(row)
     cols = ["input x", "saliency H", "overlay(H)"] + [f"E, θ = {t:g}" for t in thetas]
-    return image_grid(cells, cols, [i.split("/")[-1] for i in ids], colorbar_label=SALIENCY_LABEL)
+    bars = [ColourBar("inferno", "Grad-CAM H (0-1), drawn over x", [1]),
+            ColourBar(colormap, f"overlay colour ({colormap}) of Grad-CAM H (0-1); E = x + θ·255·overlay",
+                      list(range(2, len(cols))))]
+    note = ("Titles: predicted class (softmax confidence); ≠: the label of E differs from the label of x, "
+            "so the detector flags x as adversarial.")
+    return image_grid(cells, cols, [i.split("/")[-1] for i in ids], DOUBLE_COLUMN, colorbars=bars, note=note)
+
+
+def _standardised(image: np.ndarray) -> np.ndarray:
+    """Display normalisation: each channel's mean removed and +-3 standard deviations stretched to 0..255."""
+    centred = image - image.mean(axis=(0, 1), keepdims=True)
+    spread = 3 * np.maximum(image.std(axis=(0, 1), keepdims=True), 1e-6)
+    return 127.5 + 127.5 * np.clip(centred / spread, -1, 1)
 
 
 def noise_figure(bundle: ModelBundle, images: dict[str, np.ndarray], preds: dict[str, tuple[np.ndarray, np.ndarray]],
-                 row_labels: Sequence[str]) -> plt.Figure:
-    """Figure 4: the same inputs under each noise ('none', 'color_reverse', 'zero_mean'), with labels.
+                 row_labels: Sequence[str], reference: np.ndarray | None = None) -> plt.Figure:
+    """Figure 4 (double column): the same inputs (columns) under each noise (rows: 'none',
+    'color_reverse', 'zero_mean'), each titled with its label and '=' / '≠' against ``reference``
+    (default: the un-noised input's label). The zero-mean row is shown per-channel standardised, so it
+    can be told from the original (the note under the figure says so).
 
     ``images[noise]`` is (N, H, W, 3); ``preds[noise]`` the (labels, confidences) for it."""
-    names = {"none": "original", "color_reverse": "colour reversing", "zero_mean": "zero mean"}
-    cells = [[Cell(images[k][i], label_text(bundle, preds[k][0][i], preds[k][1][i])) for k in images]
-             for i in range(len(row_labels))]
-    return image_grid(cells, [names[k] for k in images], list(row_labels))
+    names = {"none": "original", "color_reverse": "colour reversing", "zero_mean": "zero mean*"}
+    reference = preds["none"][0] if reference is None else np.asarray(reference)
+    cells = []
+    for noise, x in images.items():
+        labels, conf = preds[noise]
+        shown = [_standardised(v) if noise == "zero_mean" else v for v in x]
+        cells.append([Cell(shown[i], panel_title(bundle, labels[i], conf[i], "=" if labels[i] == reference[i] else "≠"))
+                      for i in range(len(row_labels))])
+    note = "=: same label as the benign input; ≠: a different label."
+    if "zero_mean" in images:
+        note += ("\n*zero mean shown per channel standardised (±3 s.d. to full range) for visibility; "
+                 "the model sees the unscaled image.")
+    grid = image_grid(cells, list(row_labels), [names[k] for k in images], DOUBLE_COLUMN, note=note)
+    return grid
 
 
 def epsilon_sweep_figure(sweep) -> plt.Figure:
-    """Attack success rate (with Wilson 95% intervals) against the L-inf budget in grey levels."""
-    fig, ax = plt.subplots(figsize=(4.2, 3.0), layout="constrained")
+    """Attack success rate (with Wilson 95% intervals) against the L-inf budget in grey levels (single column)."""
+    fig, axes = figure(SINGLE_COLUMN, 2.6)
+    ax = axes[0, 0]
     groups = list(sweep.groupby("attack", sort=False))
     for k, ((name, group), marker) in enumerate(zip(groups, "osD^v", strict=False)):
         rate = 100 * group["success_rate"]
         err = [rate - 100 * group["success_rate_ci_low"], 100 * group["success_rate_ci_high"] - rate]
         dodge = 2 ** (0.07 * (k - (len(groups) - 1) / 2))  # side by side, so equal rates stay visible
-        ax.errorbar(group["eps_255"] * dodge, rate, yerr=err, marker=marker, capsize=3, label=name.upper())
+        ax.errorbar(group["eps_255"] * dodge, rate, yerr=err, marker=marker, ms=4, capsize=2, elinewidth=0.8,
+                    label=f"{attack_label(name)} (n = {int(group['n'].max())})")
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(sweep["eps_255"].unique()))
     ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("L∞ budget ε (grey levels of 255)")
     ax.set_ylabel("attack success rate (%)")
     ax.set_ylim(-3, 103)
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, title="bars: Wilson 95% CI")
     ax.grid(alpha=0.3)
     return fig
 
 
 def attack_examples_figure(bundle: ModelBundle, x: np.ndarray, results: dict, index: int) -> plt.Figure:
-    """One input under each attack: clean, adversarial, and the perturbation amplified to full range."""
+    """One input under each attack (double column): the clean input once, then per attack the
+    adversarial input and its perturbation, all perturbations amplified by one shared factor (stated in
+    the row label and on the colour bar) so their sizes compare."""
     labels = bundle.predict(x[index:index + 1])
-    cells, rows = [], []
+    deltas = {name: r.x_adv[index] - x[index] for name, r in results.items()}
+    largest = max(max(float(np.abs(d).max()) for d in deltas.values()), 1e-6)  # grey levels
+    scale = 127.5 / largest
+    top = [Cell(x[index], panel_title(bundle, labels[0][0], labels[1][0]))]
+    bottom: list[Cell | None] = [None]
     for name, r in results.items():
-        delta = r.x_adv[index] - x[index]
-        scale = 127.5 / max(float(np.abs(delta).max()), 1e-6)
-        adv = label_text(bundle, r.adv_labels[index], bundle.predict(r.x_adv[index:index + 1])[1][0])
-        cells.append([Cell(x[index], label_text(bundle, labels[0][0], labels[1][0])),
-                      Cell(r.x_adv[index], adv + ("" if r.success[index] else " (failed)")),
-                      Cell(127.5 + delta * scale, f"L2 {r.l2[index]:.3f}, L∞ {255 * r.linf[index]:.1f}/255")])
-        rows.append(name)
-    return image_grid(cells, ["clean", "adversarial", "perturbation (amplified)"], rows)
+        adv = panel_title(bundle, r.adv_labels[index], bundle.predict(r.x_adv[index:index + 1])[1][0],
+                          "" if r.success[index] else "(failed)")
+        top.append(Cell(r.x_adv[index], adv))
+        bottom.append(Cell(127.5 + deltas[name] * scale, f"L2 {255 * r.l2[index]:.0f}\nL∞ {255 * r.linf[index]:.1f}"))
+    cols = ["clean"] + [attack_label(n) for n in results]
+    rows = ["adversarial", f"perturbation ×{scale:.0f}"]
+    bar = ColourBar("gray", f"perturbation per channel (grey levels of 255), shared scale ±{largest:.1f}",
+                    list(range(1, len(cols))), (-largest, largest))
+    note = "Titles: predicted class (softmax confidence); sizes of x_adv − x in grey levels of 255."
+    return image_grid([top, bottom], cols, rows, DOUBLE_COLUMN, colorbars=[bar], note=note)
 
 
 NOISE_NAMES = {"none": "saliency only", "color_reverse": "+ colour reversing", "zero_mean": "+ zero mean"}
 
 
 def tradeoff_figure(rates, attacks: Sequence[str]) -> plt.Figure:
-    """OSPA against detection success rate from a rate table, one panel per attack, one curve per
-    noise through the thetas (labelled at the points), Wilson 95% intervals as bars in both directions."""
+    """OSPA against detection success rate from a rate table (double column), one panel per attack,
+    one curve per noise through the thetas (the first and last theta labelled), Wilson 95% intervals
+    as thin translucent bars in both directions."""
     tidy = rates[rates["detector"] == "saliency"]
-    fig, axes = plt.subplots(1, len(attacks), figsize=(3.3 * len(attacks), 3.3), squeeze=False,
-                             layout="constrained", sharey=True)
+    fig, axes = figure(DOUBLE_COLUMN, 2.9, ncols=len(attacks), sharey=True)
     for ax, attack in zip(axes[0], attacks, strict=True):
-        for noise, marker in zip(NOISE_NAMES, "osD", strict=True):
+        n_clean = n_adv = 0
+        for k, (noise, marker) in enumerate(zip(NOISE_NAMES, "osD", strict=True)):
             o = tidy[(tidy["noise"] == noise) & (tidy["metric"] == "ospa")].sort_values("theta")
             d = tidy[(tidy["noise"] == noise) & (tidy["attack"] == attack)
                      & (tidy["metric"] == "detection_rate")].sort_values("theta")
             if o.empty or d.empty:
                 continue
+            n_clean, n_adv = int(o["n"].max()), int(d["n"].max())
             x, y = 100 * o["value"].to_numpy(), 100 * d["value"].to_numpy()
             xerr = [x - 100 * o["ci_low"].to_numpy(), 100 * o["ci_high"].to_numpy() - x]
             yerr = [y - 100 * d["ci_low"].to_numpy(), 100 * d["ci_high"].to_numpy() - y]
-            line = ax.errorbar(x, y, xerr=xerr, yerr=yerr, marker=marker, capsize=2, elinewidth=0.7,
-                               label=NOISE_NAMES[noise])
-            for xi, yi, t in zip(x, y, o["theta"], strict=True):
-                ax.annotate(f"{t:g}", (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=6,
-                            color=line[0].get_color())
-        ax.set_title(f"{attack.upper()} (n = {int(d['n'].max()) if not d.empty else 0} successful)")
-        ax.set_xlabel("OSPA: clean inputs not flagged (%)")
-        ax.set_xlim(-3, 103)
-        ax.set_ylim(-3, 103)
+            line, _, bars = ax.errorbar(x, y, xerr=xerr, yerr=yerr, marker=marker, ms=3.5, lw=1.2, capsize=0,
+                                        elinewidth=0.6, label=NOISE_NAMES[noise])
+            for b in bars:
+                b.set_alpha(0.35)
+            thetas = o["theta"].to_numpy()
+            for j in (0, len(thetas) - 1):  # label only the ends, offset per noise so they do not collide
+                ax.annotate(f"θ={thetas[j]:g}", (x[j], y[j]), textcoords="offset points",
+                            xytext=(-6 if j == 0 else 5, (-9, 2, 11)[k]), ha="right" if j == 0 else "left",
+                            fontsize=7, color=line.get_color())
+        ax.set_title(f"{attack_label(attack)} (n = {n_adv} successful)")
+        ax.set_xlabel(f"OSPA (%), n = {n_clean} clean")
+        ax.set_xlim(-5, 108)
+        ax.set_ylim(-5, 105)
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("detection success rate (%)")
-    axes[0, -1].legend(frameon=False, fontsize=7, title="θ labelled at the points", title_fontsize=7)
+    axes[0, -1].legend(frameon=False, loc="best", title="bars: Wilson 95% CI")
     return fig
 
 
-def roc_figure(scores, thetas_show: Sequence[float], attacks: Sequence[str]) -> plt.Figure:
-    """ROC curves of the saliency score (L1 distance of softmax outputs) from a score table, rows =
-    noises, columns = attacks: theta = 0 (noise alone), the thetas in ``thetas_show``, and the
-    1 - max softmax baseline."""
+def roc_figure(scores, thetas_show: Sequence[float], attacks: Sequence[str], seed: int = 0) -> plt.Figure:
+    """ROC curves of the saliency score (L1 distance of softmax outputs) from a score table (double
+    column), rows = noises, columns = attacks: theta = 0 (noise alone), the thetas in ``thetas_show``,
+    and the 1 - max softmax baseline; AUC [bootstrap 95% CI] in the legends, n in the titles."""
     saliency = scores[scores["detector"] == "saliency"]
     noises = list(dict.fromkeys(saliency["noise"]))
     attacks = [a for a in attacks if (saliency["attack"] == a).any()]
-    fig, axes = plt.subplots(len(noises), len(attacks), figsize=(2.9 * len(attacks), 2.7 * len(noises)),
-                             squeeze=False, layout="constrained", sharex=True, sharey=True)
+    fig, axes = figure(DOUBLE_COLUMN, 0.6 + 2.55 * len(noises), nrows=len(noises), ncols=len(attacks),
+                       sharex=True, sharey=True)
     shown = [t for t in dict.fromkeys(saliency["theta"]) if t == 0 or any(np.isclose(t, thetas_show))]
     clean_baseline, baseline = split_sets(select(scores, "baseline"))
+    below_half = False
     for r, noise in enumerate(noises):
         for c, attack in enumerate(attacks):
             ax = axes[r, c]
             for t in shown:
                 clean, adv = split_sets(select(scores, "saliency", noise, t))
-                fpr, tpr, auc = roc(clean["score"], adv[attack]["score"])
-                ax.plot(100 * fpr, 100 * tpr, label=f"θ = {t:g}: AUC {auc:.2f}")
-            fpr, tpr, auc = roc(clean_baseline["score"], baseline[attack]["score"])
-            ax.plot(100 * fpr, 100 * tpr, "k--", lw=1, label=f"1 − max softmax: AUC {auc:.2f}")
+                fpr, tpr, label, auc = _roc_label(f"θ={t:g}", clean["score"], adv[attack]["score"], seed)
+                ax.plot(100 * fpr, 100 * tpr, lw=1.2, label=label.replace(": AUC", ":"))
+                below_half |= auc < 0.5
+            fpr, tpr, label, auc = _roc_label("1 − max softmax", clean_baseline["score"], baseline[attack]["score"],
+                                              seed)
+            below_half |= auc < 0.5
+            ax.plot(100 * fpr, 100 * tpr, "k--", lw=1, label=label.replace(": AUC", ":"))
             ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
-            ax.set_title(f"{NOISE_NAMES[noise]}, {attack.upper()}")
-            ax.legend(frameon=False, fontsize=6, loc="best")
+            ax.set_title(f"{NOISE_NAMES[noise]}, {attack_label(attack)}\n"
+                         f"n = {len(clean)} clean, {len(adv[attack])} adversarial")
+            ax.legend(title="AUC [95% CI]", loc="lower right", handlelength=1.2, borderaxespad=0.2,
+                      labelspacing=0.2, frameon=True, framealpha=0.85, edgecolor="none", borderpad=0.2)
             ax.set_aspect("equal")
     for ax in axes[-1]:
-        ax.set_xlabel("false-positive rate on clean inputs (%)")
+        ax.set_xlabel("false-positive rate (%)")
     for ax in axes[:, 0]:
         ax.set_ylabel("true-positive rate (%)")
+    if below_half:
+        fig.supxlabel(AUC_BELOW_HALF, fontsize=7)
     return fig
 
 
-def roc_comparison_figure(scores, attacks: Sequence[str]) -> plt.Figure:
-    """ROC curves of every configuration in a score table on the same inputs, one panel per attack,
-    AUC in the legend under each panel; the baseline is drawn dashed black."""
-    fig, axes = plt.subplots(1, len(attacks), figsize=(3.4 * len(attacks), 4.6), squeeze=False,
-                             layout="constrained", sharey=True)
+def roc_comparison_figure(scores, attacks: Sequence[str], seed: int = 0) -> plt.Figure:
+    """ROC curves of every configuration in a score table on the same inputs (double column), one
+    panel per attack, AUC [bootstrap 95% CI] in the legend under each panel, n in the titles; the
+    baseline is drawn dashed black."""
+    fig, axes = figure(DOUBLE_COLUMN, 4.4, ncols=len(attacks), sharey=True)
+    below_half = False
     for ax, attack in zip(axes[0], attacks, strict=True):
+        n_clean = n_adv = 0
         for method, group in configurations(scores):
             clean, adv = split_sets(group)
             if attack not in adv:
                 continue
-            fpr, tpr, auc = roc(clean["score"], adv[attack]["score"])
-            style = {"color": "k", "ls": "--", "lw": 1} if method["detector"] == "baseline" else {}
-            ax.plot(100 * fpr, 100 * tpr, label=f"{method_label(**method)}: {auc:.2f}", **style)
+            n_clean, n_adv = len(clean), len(adv[attack])
+            name = fill(method_label(**method), 30)
+            fpr, tpr, label, auc = _roc_label(name, clean["score"], adv[attack]["score"], seed)
+            below_half |= auc < 0.5
+            style = {"color": "k", "ls": "--", "lw": 1} if method["detector"] == "baseline" else {"lw": 1.2}
+            ax.plot(100 * fpr, 100 * tpr, label=label.replace(": AUC", "\nAUC"), **style)
         ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
-        ax.set_title(attack.upper())
-        ax.set_xlabel("false-positive rate on clean inputs (%)")
-        ax.legend(frameon=False, fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), title="AUC",
-                  title_fontsize=6)
+        ax.set_title(f"{attack_label(attack)}\nn = {n_clean} clean, {n_adv} adversarial")
+        ax.set_xlabel("false-positive rate (%)")
+        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), labelspacing=0.6)
         ax.set_aspect("equal")
     axes[0, 0].set_ylabel("true-positive rate (%)")
+    if below_half:
+        fig.supxlabel(AUC_BELOW_HALF, fontsize=7)
     return fig

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.tables import method_label
+from helpers.tables import RATE_CELL, format_percent, method_label
 
 PAPER_DIR = Path(__file__).resolve().parents[1] / "data" / "paper"
 # Our metric name for each column of the paper's tables.
@@ -33,19 +33,50 @@ def _ours(rates: pd.DataFrame, noise: str, theta: float, metric: str) -> pd.Seri
     return hit.iloc[0] if len(hit) else None
 
 
-def side_by_side(rates: pd.DataFrame) -> pd.DataFrame:
-    """One row per noise and theta measured; for each of the paper's columns (OSPA, FGSM, C&W-L2)
-    the paper's 'VGG16 / ResNet50' values and ours as 'value [95% CI]', all in percent."""
-    paper = paper_tables_1_3().pivot_table(index=["noise", "theta", "metric"], columns="model", values="value")
-    rows = {}
-    for (noise, theta, metric), values in paper.iterrows():
+PAPER_MODELS = {"vgg16": "VGG16", "resnet50": "ResNet50"}
+SIDE_BY_SIDE_COLUMNS = {"ospa": "OSPA", "fgsm": "FGSM", "cw_l2": "C&W-L2"}
+
+
+def side_by_side_tidy(rates: pd.DataFrame) -> pd.DataFrame:
+    """The numbers of :func:`side_by_side`: noise, theta, metric (ospa, fgsm, cw_l2), source ('paper
+    VGG16', 'paper ResNet50', 'ours'), value, ci_low, ci_high, n, unit (percent), interval (ours:
+    Wilson 95%; the paper gives no interval or n). Only cells we measured."""
+    paper = paper_tables_1_3()
+    rows = []
+    for (noise, theta, metric), group in paper.groupby(["noise", "theta", "metric"], sort=False):
         ours = _ours(rates, noise, theta, metric)
         if ours is None:
             continue
+        key = {"noise": noise, "theta": theta, "metric": metric}
+        for model, label in PAPER_MODELS.items():
+            value = group.loc[group["model"] == model, "value"]
+            rows.append({**key, "source": f"paper {label}", "value": float(value.iloc[0]) if len(value) else np.nan,
+                         "ci_low": np.nan, "ci_high": np.nan, "n": np.nan, "unit": "%", "interval": ""})
+        rows.append({**key, "source": "ours", "value": 100 * ours["value"], "ci_low": 100 * ours["ci_low"],
+                     "ci_high": 100 * ours["ci_high"], "n": ours["n"], "unit": "%", "interval": "Wilson 95%"})
+    return pd.DataFrame(rows, columns=["noise", "theta", "metric", "source", "value", "ci_low", "ci_high", "n",
+                                       "unit", "interval"])
+
+
+def side_by_side(rates: pd.DataFrame) -> pd.DataFrame:
+    """One row per noise and theta measured; for each of the paper's columns (OSPA, FGSM, C&W-L2)
+    the paper's values as 'VGG16 / ResNet50' and ours as 'value [95% CI] (n)', all in percent
+    (formatted from :func:`side_by_side_tidy`; the column headers say which is which)."""
+    tidy = side_by_side_tidy(rates)
+    rows = {}
+    for (noise, theta, metric), g in tidy.groupby(["noise", "theta", "metric"], sort=False):
         row = rows.setdefault((noise, theta), {"noise": noise, "theta": theta})
-        row[f"{metric} paper"] = f"{values['vgg16']:.1f} / {values['resnet50']:.1f}"
-        row[f"{metric} ours"] = f"{100 * ours['value']:.1f} [{100 * ours['ci_low']:.0f}, {100 * ours['ci_high']:.0f}]"
+        paper = g[g["source"] != "ours"].set_index("source")["value"]
+        ours = g[g["source"] == "ours"].iloc[0]
+        name = SIDE_BY_SIDE_COLUMNS[metric]
+        row[f"{name} paper (VGG16 / ResNet50), %"] = " / ".join(f"{v:.1f}" for v in paper)
+        row[f"{name} ours, {RATE_CELL}"] = format_percent(ours["value"], ours["ci_low"], ours["ci_high"], ours["n"])
     return pd.DataFrame(list(rows.values()))
+
+
+SIDE_BY_SIDE_CAPTION = ("The paper's Tables I-III (VGG16 / ResNet50, percent, no intervals or sample sizes "
+                        "published) next to ours: rate in percent [Wilson 95% confidence interval] (n = clean "
+                        "inputs for OSPA, successful adversarial examples for an attack).")
 
 
 def _claims() -> list[tuple[str, Callable[[Callable], tuple[float, float]]]]:

@@ -1,8 +1,13 @@
-"""One figure style for the whole suite (colour-blind-safe, vector PDF + PNG export) and an
-image-grid helper used by the paper figures."""
+"""One figure style for the whole suite (colour-blind-safe, journal sizes, vector PDF + PNG export)
+and an image-grid helper used by the paper figures.
+
+Every figure is one of two print widths, :data:`SINGLE_COLUMN` (3.5 in) or :data:`DOUBLE_COLUMN`
+(7.16 in), drawn at its print size (no ``bbox_inches="tight"`` cropping), so every text of at least
+:data:`MIN_FONT_PT` points in matplotlib is at least that size on the page."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,35 +15,67 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+from matplotlib.text import Text
 
 from helpers.runtime import write_atomically
 
 SALIENCY_CMAP = "inferno"  # perceptually uniform and colour-blind-safe, for showing H itself
 FIGURE_FORMATS = ("pdf", "png")
+SINGLE_COLUMN = 3.5  # inches: one column of a two-column journal page
+DOUBLE_COLUMN = 7.16  # inches: the full text width of a two-column page
+FIGURE_WIDTHS = (SINGLE_COLUMN, DOUBLE_COLUMN)
+MIN_FONT_PT = 7.0  # the smallest text size journals accept at print size
+SMALL_FONT_PT = 7.0  # tick labels, legends, panel titles of image grids
+BODY_FONT_PT = 8.0  # axis labels, axes titles
 
 
 def use_style() -> None:
-    """The suite's figure style: seaborn 'paper' context, colour-blind palette, embeddable fonts."""
+    """The suite's figure style: seaborn 'paper' look, colour-blind palette, embeddable fonts, every
+    text at least :data:`MIN_FONT_PT` points."""
     sns.set_theme(context="paper", style="ticks", palette="colorblind")
     mpl.rcParams.update({
-        "pdf.fonttype": 42, "ps.fonttype": 42, "savefig.dpi": 150, "savefig.bbox": "tight",
-        "figure.dpi": 100, "axes.titlesize": 8, "axes.labelsize": 9, "font.size": 8,
+        "pdf.fonttype": 42, "ps.fonttype": 42, "savefig.dpi": 300, "savefig.bbox": "standard",
+        "figure.dpi": 100, "font.size": BODY_FONT_PT, "axes.titlesize": BODY_FONT_PT,
+        "axes.labelsize": BODY_FONT_PT, "xtick.labelsize": SMALL_FONT_PT, "ytick.labelsize": SMALL_FONT_PT,
+        "legend.fontsize": SMALL_FONT_PT, "legend.title_fontsize": SMALL_FONT_PT,
+        "figure.titlesize": BODY_FONT_PT, "figure.labelsize": SMALL_FONT_PT,
         "image.interpolation": "nearest",
     })
 
 
+def figure(width: float, height: float, **subplots) -> tuple[plt.Figure, np.ndarray]:
+    """``plt.subplots`` at a journal width (:data:`FIGURE_WIDTHS`) and the given height, constrained layout."""
+    if width not in FIGURE_WIDTHS:
+        raise ValueError(f"figure width must be one of {FIGURE_WIDTHS} inches, got {width}")
+    return plt.subplots(figsize=(width, height), layout="constrained", squeeze=False, **subplots)
+
+
 def save_figure(fig: plt.Figure, name: str, folder: str | Path = "figures") -> list[Path]:
-    """Write ``name.pdf`` and ``name.png`` into ``folder``, each through a temporary file and a rename."""
+    """Write ``name.pdf`` and ``name.png`` into ``folder`` at the figure's own size, each through a
+    temporary file and a rename."""
     paths = []
     for fmt in FIGURE_FORMATS:
         # Fixed metadata (no creation date) keeps the bytes identical across re-runs.
         metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
 
         def write(tmp: str, fmt: str = fmt, metadata: dict = metadata) -> None:
-            fig.savefig(tmp, format=fmt, metadata=metadata)
+            fig.savefig(tmp, format=fmt, metadata=metadata, bbox_inches=None)
 
         paths.append(write_atomically(Path(folder) / f"{name}.{fmt}", write))
     return paths
+
+
+def visible_texts(fig: plt.Figure) -> list[Text]:
+    """Every visible, non-empty text of a drawn figure: titles, labels, tick labels, legends,
+    colour bars and annotations."""
+    fig.canvas.draw()
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()
+            and (t.axes is None or t.axes.get_visible())]
+
+
+def smallest_font(fig: plt.Figure) -> float:
+    """The smallest font size (points) of the figure's visible texts."""
+    return min(t.get_fontsize() for t in visible_texts(fig))
 
 
 @dataclass(frozen=True)
@@ -51,31 +88,56 @@ class Cell:
     saliency: np.ndarray | None = None
 
 
-def image_grid(cells: list[list[Cell]], col_labels: list[str], row_labels: list[str] | None = None,
-               panel_size: float = 1.7, colorbar_label: str | None = None) -> plt.Figure:
-    """A grid of image panels; with ``colorbar_label`` a shared saliency colour bar is added."""
+@dataclass(frozen=True)
+class ColourBar:
+    """A colour bar of an image grid: colour map, label (with units) and the columns it sits under
+    (``None``: at the right of the whole grid). The scale is 0 to 1 unless ``limits`` says otherwise."""
+
+    cmap: str
+    label: str
+    columns: Sequence[int] | None = None
+    limits: tuple[float, float] = (0.0, 1.0)
+
+
+def image_grid(cells: list[list[Cell | None]], col_labels: list[str], row_labels: list[str] | None = None,
+               width: float = DOUBLE_COLUMN, colorbar_label: str | None = None,
+               colorbars: Sequence[ColourBar] = (), note: str | None = None, title_lines: int = 2) -> plt.Figure:
+    """A grid of image panels ``width`` inches wide (``None`` cells are left empty). With
+    ``colorbar_label`` a saliency colour bar (0-1, :data:`SALIENCY_CMAP`) is added at the right;
+    ``colorbars`` adds more; ``note`` is printed under the grid (explanations of markers, scales)."""
     rows, cols = len(cells), len(col_labels)
-    fig, axes = plt.subplots(rows, cols, figsize=(panel_size * cols + (0.6 if colorbar_label else 0),
-                                                  panel_size * rows + 0.4), squeeze=False, layout="constrained")
-    mappable = None
+    bars = [ColourBar(SALIENCY_CMAP, colorbar_label)] if colorbar_label else []
+    bars += list(colorbars)
+    right = 0.75 if any(b.columns is None for b in bars) else 0.0
+    panel = (width - right - (0.25 if row_labels else 0.05)) / cols
+    height = rows * (panel + 0.13 * title_lines) + 0.3 + 0.55 * any(b.columns is not None for b in bars)
+    height += 0.15 * (note.count("\n") + 1) if note else 0.0
+    fig, axes = figure(width, height, nrows=rows, ncols=cols)
     for r, row in enumerate(cells):
         for c, cell in enumerate(row):
             ax = axes[r, c]
-            ax.imshow(np.clip(cell.image, 0, 255).astype(np.uint8))
-            if cell.saliency is not None:
-                mappable = ax.imshow(cell.saliency, cmap=SALIENCY_CMAP, alpha=0.55, vmin=0, vmax=1,
-                                     interpolation="bilinear")
-            ax.set_title(cell.title, fontsize=7)
             ax.set_xticks([])
             ax.set_yticks([])
             sns.despine(ax=ax, left=True, bottom=True)
+            if cell is None:
+                continue
+            ax.imshow(np.clip(cell.image, 0, 255).astype(np.uint8))
+            if cell.saliency is not None:
+                ax.imshow(cell.saliency, cmap=SALIENCY_CMAP, alpha=0.55, vmin=0, vmax=1, interpolation="bilinear")
+            ax.set_title(cell.title, fontsize=SMALL_FONT_PT)
         if row_labels:
-            axes[r, 0].set_ylabel(row_labels[r], fontsize=8)
+            axes[r, 0].set_ylabel(row_labels[r], fontsize=SMALL_FONT_PT)
     for c, label in enumerate(col_labels):
-        axes[0, c].annotate(label, (0.5, 1.25), xycoords="axes fraction", ha="center", fontsize=9,
+        axes[0, c].annotate(label, (0.5, 1.0), xycoords="axes fraction", xytext=(0, 4 + 9 * title_lines),
+                            textcoords="offset points", ha="center", va="bottom", fontsize=BODY_FONT_PT,
                             fontweight="bold")
-    if colorbar_label and mappable is not None:
-        bar = fig.colorbar(mappable, ax=axes, fraction=0.025, pad=0.02)
-        bar.set_label(colorbar_label)
-        bar.solids.set(alpha=1.0)
+    for bar in bars:
+        mappable = mpl.cm.ScalarMappable(mpl.colors.Normalize(*bar.limits), bar.cmap)
+        where = axes if bar.columns is None else axes[:, list(bar.columns)]
+        cb = fig.colorbar(mappable, ax=where, location="right" if bar.columns is None else "bottom",
+                          fraction=0.05 if bar.columns is None else 0.04, shrink=0.9, aspect=25)
+        cb.set_label(bar.label, fontsize=SMALL_FONT_PT)
+        cb.ax.tick_params(labelsize=SMALL_FONT_PT)
+    if note:
+        fig.supxlabel(note, fontsize=SMALL_FONT_PT, ha="center")
     return fig

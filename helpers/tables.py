@@ -1,41 +1,36 @@
-"""Result tables: rates formatted with their Wilson intervals, the layouts of the paper's tables
-and of detector comparisons (from :func:`helpers.scores.rate_table`'s numbers), and export as CSV
-and LaTeX (atomic writes). Formatting only: every number comes from a rate table."""
+"""Result tables, data first and formatted last: each layout is built from a *tidy* numeric table
+(value, ci_low, ci_high, n, unit, interval and the identifying columns), then formatted as
+'87.5 [64, 97] (16)'. :func:`export_table` writes the formatted table (CSV and ASCII-only booktabs
+LaTeX with a caption stating units, interval method, n, model, images and seed) and its tidy twin
+``<name>_tidy.csv`` next to it, all atomically."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from helpers.runtime import write_atomically
 from helpers.validation import check_choice
 
-
-def format_cell(value: float, ci_low: float, ci_high: float, n: int) -> str:
-    """A rate as '87.5 [64, 97] (16)': percent, Wilson 95% interval, number of cases; '– (0)' when n = 0."""
-    if pd.isna(value):
-        return "– (0)"
-    return f"{100 * value:.1f} [{100 * ci_low:.0f}, {100 * ci_high:.0f}] ({int(n)})"
-
-
-def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = False,
-                 float_format: str = "%.4g", formats: tuple[str, ...] = ("csv", "tex")) -> list[Path]:
-    """Write ``name.csv`` and ``name.tex`` (booktabs LaTeX) into ``folder``, each atomically."""
-    render = {"csv": lambda: df.to_csv(index=index, float_format=float_format),
-              "tex": lambda: df.to_latex(index=index, float_format=float_format, escape=True)}
-    return [write_atomically(Path(folder) / f"{name}.{ext}", lambda tmp, ext=ext: Path(tmp).write_text(render[ext]()))
-            for ext in formats]
-
-
+TIDY_COLUMNS = ["value", "ci_low", "ci_high", "n", "unit", "interval"]
+PERCENT, AUC_UNIT, GREY_LEVELS = "%", "AUC (0-1)", "grey levels of 255"
+WILSON, BOOTSTRAP = "Wilson 95%", "bootstrap 95%"
+PERCENT_METRICS = ("ospa", "detection_rate", "tpr_at_fpr", "fpr_heldout", "success_rate")
+RATE_CELL = "% [95% CI] (n)"  # the header suffix of a column of formatted rates
+ATTACK_LABELS = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD", "pgd_l2": "PGD-L2", "cw_l2": "C&W-L2",
+                 "deepfool": "DeepFool", "clean": "clean"}
 NOISE_LABELS = {"none": "", "color_reverse": "colour reversing", "zero_mean": "zero mean"}
 BASELINE_LABEL = "1 − max softmax (baseline)"
 
 
-def format_auc(value: float, ci_low: float, ci_high: float) -> str:
-    """An AUC as '0.92 [0.85, 0.97]' (bootstrap 95% interval)."""
-    return f"{value:.2f} [{ci_low:.2f}, {ci_high:.2f}]"
+def attack_label(attack: str) -> str:
+    """An attack's display name: 'cw_l2' -> 'C&W-L2'; unknown names are upper-cased."""
+    return ATTACK_LABELS.get(attack, attack.upper())
 
 
 def method_label(detector: str, noise: str = "", theta: float = float("nan"), squeezer: str = "") -> str:
@@ -48,58 +43,282 @@ def method_label(detector: str, noise: str = "", theta: float = float("nan"), sq
     return BASELINE_LABEL
 
 
-def _cell(hit: pd.DataFrame, auc: bool = False) -> str:
-    if not len(hit):
-        return "–"
-    v, lo, hi, n = hit.iloc[0][["value", "ci_low", "ci_high", "n"]]
-    return format_auc(v, lo, hi) if auc else format_cell(v, lo, hi, n)
+def format_percent(value: float, ci_low: float, ci_high: float, n: int) -> str:
+    """A rate already in percent as '87.5 [64, 97] (16)'; '– (0)' when there is no value."""
+    if pd.isna(value):
+        return "– (0)"
+    return f"{value:.1f} [{ci_low:.0f}, {ci_high:.0f}] ({int(n)})"
+
+
+def format_cell(value: float, ci_low: float, ci_high: float, n: int) -> str:
+    """A rate in [0, 1] as '87.5 [64, 97] (16)': percent, Wilson 95% interval, number of cases; '– (0)' when n = 0."""
+    return format_percent(100 * value, 100 * ci_low, 100 * ci_high, n)
+
+
+def format_auc(value: float, ci_low: float, ci_high: float) -> str:
+    """An AUC as '0.92 [0.85, 0.97]' (bootstrap 95% interval)."""
+    return f"{value:.2f} [{ci_low:.2f}, {ci_high:.2f}]"
+
+
+def format_tidy(row: pd.Series) -> str:
+    """A tidy row's cell text: a percent rate with its interval and n, an AUC with its interval, or
+    a plain number."""
+    if row["unit"] == PERCENT:
+        return format_percent(row["value"], row["ci_low"], row["ci_high"], row["n"])
+    if row["unit"] == AUC_UNIT:
+        return format_auc(row["value"], row["ci_low"], row["ci_high"])
+    return f"{row['value']:.2f}"
+
+
+def rates_tidy(rates: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a rate table (fractions) with units: rates in percent with Wilson intervals, AUCs in
+    0-1 with bootstrap intervals (columns ``unit`` and ``interval`` added)."""
+    percent = rates["metric"].isin(PERCENT_METRICS).to_numpy()
+    scale = np.where(percent, 100.0, 1.0)
+    return rates.assign(value=rates["value"] * scale, ci_low=rates["ci_low"] * scale,
+                        ci_high=rates["ci_high"] * scale, unit=np.where(percent, PERCENT, AUC_UNIT),
+                        interval=np.where(percent, WILSON, BOOTSTRAP)).reset_index(drop=True)
+
+
+def _with_cells(tidy: pd.DataFrame) -> pd.DataFrame:
+    return tidy.assign(cell=[format_tidy(r) for _, r in tidy.iterrows()] if len(tidy) else [])
+
+
+def run_caption(metadata: dict | None) -> str:
+    """'Model: efficientnet_lite0; images: 32 views of ...; seed: 0.' from
+    :func:`helpers.scores.run_metadata` (empty without metadata)."""
+    if not metadata:
+        return ""
+    seed = metadata.get("parameters", {}).get("seed", "not set")
+    return f"Model: {metadata['model']}; images: {metadata['images']}; seed: {seed}."
+
+
+def generic_tidy(df: pd.DataFrame, index: bool = False) -> pd.DataFrame:
+    """The tidy twin of a table built without one: every numeric column melted into ``value``
+    (``metric`` = its column name), the other columns identifying the row; no interval, no unit."""
+    frame = df.reset_index() if index else df
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
+               and not pd.api.types.is_bool_dtype(frame[c])]
+    ids = [c for c in frame.columns if c not in numeric]
+    long = frame.melt(id_vars=ids, value_vars=numeric, var_name="metric", value_name="value")
+    return long.assign(ci_low=np.nan, ci_high=np.nan, n=np.nan, unit="", interval="")
+
+
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "θ": r"$\theta$", "−": "$-$",
+          "–": "--", "—": "---", "∞": r"$\infty$", "≠": r"$\neq$", "×": r"$\times$", "ε": r"$\varepsilon$",
+          "…": r"\ldots{}", "→": r"$\rightarrow$", "≤": r"$\leq$", "≥": r"$\geq$", "±": r"$\pm$", "·": r"$\cdot$",
+          "°": r"$^\circ$"}
+_LATEX_PATTERN = re.compile("|".join(re.escape(k) for k in _LATEX))
+
+
+def latex_text(text: object) -> str:
+    """``text`` as ASCII LaTeX: special characters escaped, θ, −, ∞, ≠ ... as math, accents dropped.
+    Raises ValueError for a character with no ASCII form."""
+    out = _LATEX_PATTERN.sub(lambda m: _LATEX[m.group()], str(text))
+    out = "".join(c for c in unicodedata.normalize("NFKD", out) if not unicodedata.combining(c))
+    bad = sorted({c for c in out if ord(c) > 127})
+    if bad:
+        raise ValueError(f"no ASCII LaTeX form for {bad!r} in {text!r}")
+    return out
+
+
+def _latex_label(name: object) -> str:
+    """A header in LaTeX: the column 'theta' as $\\theta$, anything else through :func:`latex_text`."""
+    return r"$\theta$" if name == "theta" else latex_text(name)
+
+
+def to_latex(df: pd.DataFrame, index: bool = False, float_format: str = "%.4g", caption: str = "",
+             label: str = "") -> str:
+    """An ASCII-only booktabs table (a ``table`` float with ``caption`` when one is given), headed by
+    a comment listing the LaTeX packages it needs."""
+    escaped = df.rename(index=latex_text, columns=_latex_label)
+    escaped.index.names = [None if n is None else _latex_label(n) for n in escaped.index.names]
+    escaped.columns.names = [None if n is None else _latex_label(n) for n in escaped.columns.names]
+    for col in escaped.columns:
+        if not pd.api.types.is_numeric_dtype(escaped[col]) or pd.api.types.is_bool_dtype(escaped[col]):
+            escaped[col] = escaped[col].map(lambda v: "--" if pd.isna(v) else latex_text(v))
+    body = escaped.to_latex(index=index, float_format=float_format, escape=False, na_rep="--")
+    head = "% requires \\usepackage{booktabs} (\\toprule, \\midrule, \\bottomrule)\n"
+    if not caption:
+        return head + body
+    return (f"{head}\\begin{{table}}\n\\centering\n\\caption{{{latex_text(caption)}}}\n"
+            + (f"\\label{{tab:{latex_text(label)}}}\n" if label else "") + body + "\\end{table}\n")
+
+
+def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = False,
+                 float_format: str = "%.4g", formats: tuple[str, ...] = ("csv", "tex"), *,
+                 tidy: pd.DataFrame | None = None, caption: str = "", metadata: dict | None = None,
+                 header: dict[str, str] | None = None) -> list[Path]:
+    """Write ``name.csv`` and ``name.tex`` (ASCII booktabs LaTeX) into ``folder`` and the numeric
+    twin ``name_tidy.csv``, each atomically.
+
+    ``tidy``: the numbers the table was formatted from (default: ``df`` itself when it has tidy
+    columns, else :func:`generic_tidy`); ``caption`` (LaTeX) is followed by the run's model, images
+    and seed from ``metadata`` (:func:`helpers.scores.run_metadata`), which also become columns of the
+    twin; ``header`` renames columns for export (units in the header)."""
+    shown = df.rename(columns=header or {})
+    if tidy is None:
+        tidy = rates_tidy(df) if {"metric", "value", "ci_low", "ci_high", "n"} <= set(df.columns) \
+            and "unit" not in df.columns else generic_tidy(df, index)
+    if metadata:
+        tidy = tidy.assign(model=metadata["model"], images=metadata["images"],
+                           seed=metadata.get("parameters", {}).get("seed"))
+    full_caption = " ".join(part for part in (caption, run_caption(metadata)) if part)
+    render = {"csv": lambda: shown.to_csv(index=index, float_format=float_format),
+              "tex": lambda: to_latex(shown, index, float_format, full_caption, name)}
+    paths = [write_atomically(Path(folder) / f"{name}.{ext}", lambda tmp, ext=ext: Path(tmp).write_text(render[ext]()))
+             for ext in formats]
+    twin = tidy.to_csv(index=False, float_format="%.6g")
+    paths.append(write_atomically(Path(folder) / f"{name}_tidy.csv", lambda tmp: Path(tmp).write_text(twin)))
+    return paths
+
+
+def rate_header(columns: Sequence[str], first: str = "OSPA") -> dict[str, str]:
+    """Export headers stating units: each attack column -> 'FGSM, % [95% CI] (n)'; ``first`` likewise."""
+    return {c: f"{c if c == first else attack_label(c)}, {RATE_CELL}" for c in columns}
+
+
+def auc_header(columns: Sequence[str]) -> dict[str, str]:
+    """Export headers for AUC columns: 'FGSM, AUC [95% CI]'."""
+    return {c: f"{attack_label(c)}, AUC [95% CI]" for c in columns}
+
+
+def rate_caption(what: str) -> str:
+    """A caption stating the cell format: '<what> Cells: rate in percent [Wilson 95% interval] (n).'"""
+    return (f"{what} Cells: rate in percent [Wilson 95% confidence interval] (n = number of inputs the rate "
+            "is computed on; attack columns count successful adversarial examples only).")
+
+
+def _saliency_rows(rates: pd.DataFrame, noise: str, attacks: Sequence[str]) -> pd.DataFrame:
+    return rates[(rates["detector"] == "saliency") & (rates["noise"] == noise)
+                 & rates["metric"].isin(["ospa", "detection_rate"]) & rates["attack"].isin(["clean", *attacks])]
+
+
+def paper_tidy(rates: pd.DataFrame, noise: str, attacks: Sequence[str]) -> pd.DataFrame:
+    """The numbers of one of Tables I-III (percent, Wilson intervals): saliency rows of ``noise``."""
+    return rates_tidy(_saliency_rows(rates, noise, attacks))
 
 
 def paper_layout(rates: pd.DataFrame, noise: str, attacks: Sequence[str]) -> pd.DataFrame:
     """One of Tables I-III from a rate table: rows theta; columns OSPA and each attack's detection
-    rate, as 'value [low, high] (n)' in percent."""
-    sub = rates[(rates["detector"] == "saliency") & (rates["noise"] == noise)
-                & rates["metric"].isin(["ospa", "detection_rate"])]
-    cells = [format_cell(v, lo, hi, n) for v, lo, hi, n in sub[["value", "ci_low", "ci_high", "n"]].values]
-    table = sub.assign(cell=cells).pivot(index="theta", columns="attack", values="cell")
+    rate, as 'value [low, high] (n)' in percent (formatted from :func:`paper_tidy`)."""
+    tidy = _with_cells(paper_tidy(rates, noise, attacks))
+    table = tidy.pivot(index="theta", columns="attack", values="cell")
     table = table[["clean"] + [a for a in attacks if a in table.columns]]
+    table.columns.name = None
     return table.rename(columns={"clean": "OSPA"})
+
+
+_MODES = {"own": ("detection_rate", ("ospa", "OSPA")), "matched": ("tpr_at_fpr", ("fpr_heldout", "held-out FPR")),
+          "auc": ("auc", None)}
+
+
+def method_tidy(rates: pd.DataFrame, attacks: Sequence[str], mode: str = "own") -> pd.DataFrame:
+    """The numbers of :func:`method_layout` (rates in percent, AUCs in 0-1, with intervals), with
+    the configuration's display name in ``method``."""
+    check_choice(mode, tuple(_MODES), "layout mode")
+    metric, first = _MODES[mode]
+    keep = rates["metric"].eq(metric) & rates["attack"].isin(attacks)
+    if first is not None:
+        keep |= rates["metric"].eq(first[0])
+    rows = rates[keep]
+    if mode == "own":  # a score-only configuration has no own decision rule
+        ruled = rates[rates["metric"] == "ospa"][["detector", "noise", "theta", "squeezer"]]
+        keys = set(map(tuple, ruled.astype(str).values))
+        rows = rows[[tuple(k) in keys for k in rows[["detector", "noise", "theta", "squeezer"]].astype(str).values]]
+    tidy = rates_tidy(rows)
+    names = [method_label(*k) for k in tidy[["detector", "noise", "theta", "squeezer"]].values]
+    return tidy.assign(method=names)
 
 
 def method_layout(rates: pd.DataFrame, attacks: Sequence[str], mode: str = "own") -> pd.DataFrame:
     """Rows = configurations (named by :func:`method_label`). ``"own"``: OSPA and each attack's
     detection rate at the detector's own rule; ``"matched"``: held-out FPR and each attack's held-out
-    TPR at the threshold fitted for the target FPR; ``"auc"``: each attack's AUC [bootstrap 95% CI]."""
-    check_choice(mode, ("own", "matched", "auc"), "layout mode")
-    metric, first = {"own": ("detection_rate", ("ospa", "OSPA")),
-                     "matched": ("tpr_at_fpr", ("fpr_heldout", "held-out FPR")), "auc": ("auc", None)}[mode]
+    TPR at the threshold fitted for the target FPR; ``"auc"``: each attack's AUC [bootstrap 95% CI].
+    Formatted from :func:`method_tidy`; '–' where a configuration has no number."""
+    tidy = _with_cells(method_tidy(rates, attacks, mode))
+    first = _MODES[mode][1]
     rows = []
-    for key, g in rates.groupby(["detector", "noise", "theta", "squeezer"], sort=False, dropna=False):
-        if mode == "own" and not (g["metric"] == "ospa").any():
-            continue  # a score-only configuration has no own decision rule
-        row = {"method": method_label(*key)}
+    for name, g in tidy.groupby("method", sort=False):
+        row = {"method": name}
         if first is not None:
-            row[first[1]] = _cell(g[g["metric"] == first[0]])
+            hit = g[g["metric"] == first[0]]
+            row[first[1]] = hit["cell"].iloc[0] if len(hit) else "–"
         for attack in attacks:
-            row[attack] = _cell(g[(g["attack"] == attack) & (g["metric"] == metric)], auc=mode == "auc")
+            hit = g[(g["attack"] == attack) & (g["metric"] == _MODES[mode][0])]
+            row[attack] = hit["cell"].iloc[0] if len(hit) else "–"
         rows.append(row)
     return pd.DataFrame(rows)
 
 
+def method_header(columns: Sequence[str], mode: str) -> dict[str, str]:
+    """Export headers of a :func:`method_layout` table in ``mode``, with units."""
+    if mode == "auc":
+        return auc_header([c for c in columns if c != "method"])
+    first = _MODES[mode][1][1]
+    return rate_header([c for c in columns if c != "method"], first)
+
+
 def auc_by_theta(rates: pd.DataFrame, attacks: Sequence[str]) -> pd.DataFrame:
     """AUC [bootstrap 95% CI] of the saliency score by noise and theta (and the baseline's), columns = attacks."""
-    auc = rates[rates["metric"] == "auc"]
-    auc = auc.assign(cell=[format_auc(v, lo, hi) for v, lo, hi in auc[["value", "ci_low", "ci_high"]].values],
-                     noise=auc["noise"].where(auc["detector"] == "saliency", auc["detector"]))
+    auc = _with_cells(rates_tidy(rates[rates["metric"] == "auc"]))
+    auc = auc.assign(noise=auc["noise"].where(auc["detector"] == "saliency", auc["detector"]))
     table = auc.pivot_table(index=["noise", "theta"], columns="attack", values="cell", aggfunc="first", dropna=False)
     return table.dropna(how="all")[[a for a in attacks if a in table.columns]]
 
 
 def selected_theta_layout(selected: pd.DataFrame, attacks: Sequence[str]) -> pd.DataFrame:
-    """:func:`helpers.scores.select_theta`'s rows as one row per noise: theta, OSPA and detection rates."""
+    """:func:`helpers.scores.select_theta`'s rows as one row per noise: theta, OSPA and detection rates
+    (formatted from :func:`rates_tidy` of them)."""
+    tidy = _with_cells(rates_tidy(selected))
     rows = []
-    for (noise, theta), g in selected.groupby(["noise", "theta"], sort=False):
-        row = {"noise": noise, "theta": theta, "OSPA": _cell(g[g["attack"] == "clean"])}
-        row |= {a: _cell(g[g["attack"] == a]) for a in attacks if (g["attack"] == a).any()}
+    for (noise, theta), g in tidy.groupby(["noise", "theta"], sort=False):
+        row = {"noise": noise, "theta": theta, "OSPA": _first(g[g["attack"] == "clean"])}
+        row |= {a: _first(g[g["attack"] == a]) for a in attacks if (g["attack"] == a).any()}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _first(hit: pd.DataFrame) -> str:
+    return hit["cell"].iloc[0] if len(hit) else "–"
+
+
+# summary column -> (metric, header, factor to grey levels of 255)
+_ATTACK_SIZES = {"l2_mean": ("l2_mean", "L2 mean", 255.0), "l2_median": ("l2_median", "L2 median", 255.0),
+                 "linf_mean": ("linf_mean", "L∞ mean", 255.0), "linf_median_255": ("linf_median", "L∞ median", 1.0)}
+
+
+def attack_tidy(summary: pd.DataFrame) -> pd.DataFrame:
+    """The numbers of :func:`helpers.attack_report.attack_summary` with units: success rate in percent
+    (Wilson 95%, n = inputs) and perturbation sizes of the successful examples in grey levels of 255
+    (n = successful examples)."""
+    rows = []
+    for _, s in summary.iterrows():
+        rows.append({"attack": s["attack"], "metric": "success_rate", "value": 100 * s["success_rate"],
+                     "ci_low": 100 * s["success_rate_ci_low"], "ci_high": 100 * s["success_rate_ci_high"],
+                     "n": s["n"], "unit": PERCENT, "interval": WILSON})
+        rows += [{"attack": s["attack"], "metric": metric, "value": s[column] * factor, "ci_low": np.nan,
+                  "ci_high": np.nan, "n": s["successes"], "unit": GREY_LEVELS, "interval": ""}
+                 for column, (metric, _, factor) in _ATTACK_SIZES.items()]
+    return pd.DataFrame(rows)
+
+
+def attack_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per attack: success in percent [Wilson 95% CI] (n) and the L2 / L∞ sizes of the
+    successful examples in grey levels of 255 (formatted from :func:`attack_tidy`)."""
+    tidy = attack_tidy(summary)
+    rows = []
+    for attack, g in tidy.groupby("attack", sort=False):
+        values = g.set_index("metric")
+        row = {"attack": attack_label(attack), f"success, {RATE_CELL}": format_tidy(values.loc["success_rate"])}
+        row |= {f"{header} (/255)": round(float(values.loc[metric, "value"]), 2)
+                for metric, header, _ in _ATTACK_SIZES.values()}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+ATTACK_TABLE_CAPTION = ("Attacks on the undefended model. Success: share of inputs whose label the attack "
+                        "changed, in percent [Wilson 95% confidence interval] (n = inputs). Perturbation sizes "
+                        "(L2 and L∞ norms of x_adv - x) of the successful examples only, in grey levels of 255 "
+                        "(a [0, 1]-unit norm times 255).")

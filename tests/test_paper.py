@@ -7,6 +7,7 @@ from helpers.paper import (
     paper_tables_1_3,
     paper_tables_4_5,
     side_by_side,
+    side_by_side_tidy,
     table_iv_side_by_side,
     table_v,
 )
@@ -36,7 +37,11 @@ def test_claims_and_side_by_side_read_only_saliency_rows():
     assert claims.iloc[0]["ours"] == "no (90.0 vs 95.0)"
     assert claims.iloc[1]["ours"].startswith("n/a")
     table = side_by_side(ours)
-    assert table.iloc[0]["ospa paper"] == "94.8 / 85.2" and table.iloc[0]["ospa ours"] == "90.0 [80, 95]"
+    assert table.iloc[0]["OSPA paper (VGG16 / ResNet50), %"] == "94.8 / 85.2"
+    assert table.iloc[0]["OSPA ours, % [95% CI] (n)"] == "90.0 [80, 95] (10)"
+    tidy = side_by_side_tidy(ours).query("theta == 0.1").set_index("source")
+    assert tidy.loc["paper VGG16", "value"] == 94.8 and np.isnan(tidy.loc["paper ResNet50", "n"])
+    assert tidy.loc["ours", ["value", "ci_low", "ci_high", "n", "unit"]].tolist() == [90, 80, 95, 10, "%"]
 
 
 def test_table_iv_and_v_side_by_side():

@@ -1,16 +1,42 @@
+import re
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from helpers.tables import (
+    attack_label,
+    attack_table,
+    attack_tidy,
     auc_by_theta,
     export_table,
     format_auc,
     format_cell,
+    latex_text,
     method_label,
     method_layout,
+    method_tidy,
     paper_layout,
+    paper_tidy,
+    rate_header,
     selected_theta_layout,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
+METADATA = {"model": "tiny_model", "images": "4 views of 1 photograph", "parameters": {"seed": 7}}
+
+
+def latex_problems(tex: str) -> list[str]:
+    """Non-ASCII characters and unbalanced braces (escaped \\{ and \\} do not count) of a LaTeX text."""
+    problems = [f"non-ASCII {c!r}" for c in sorted(set(tex)) if ord(c) > 127]
+    depth = 0
+    for c in re.sub(r"\\[{}]", "", tex):
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth < 0:
+            problems.append("a '}' closes nothing")
+            break
+    return problems + (["unclosed '{'"] if depth > 0 else [])
 
 
 def test_format_cell():
@@ -18,14 +44,51 @@ def test_format_cell():
     assert format_cell(float("nan"), float("nan"), float("nan"), 0) == "– (0)"
 
 
-def test_export_table_writes_csv_and_latex(tmp_path):
+def test_export_table_writes_csv_latex_and_a_tidy_twin(tmp_path):
     df = pd.DataFrame({"attack": ["fgsm", "c&w_l2"], "rate": [0.5, 1 / 3]})
     paths = export_table(df, "t", tmp_path)
-    assert [p.name for p in paths] == ["t.csv", "t.tex"]
+    assert [p.name for p in paths] == ["t.csv", "t.tex", "t_tidy.csv"]
     pd.testing.assert_frame_equal(pd.read_csv(paths[0]), df.assign(rate=[0.5, 0.3333]))
     tex = paths[1].read_text()
-    assert "\\toprule" in tex and "c\\&w\\_l2" in tex
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.tex"]
+    assert "\\toprule" in tex and "c\\&w\\_l2" in tex and tex.startswith("% requires \\usepackage{booktabs}")
+    twin = pd.read_csv(paths[2])  # without a tidy table, each numeric column is melted into value
+    assert twin[["attack", "metric"]].values.tolist() == [["fgsm", "rate"], ["c&w_l2", "rate"]]
+    assert twin["value"].tolist() == [0.5, pytest.approx(1 / 3)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.tex", "t_tidy.csv"]
+
+
+def test_exported_table_states_units_method_and_run(tmp_path):
+    rates = rates_fixture()
+    table = paper_layout(rates, "zero_mean", ["fgsm"])
+    paths = export_table(table, "t1", tmp_path, index=True, tidy=paper_tidy(rates, "zero_mean", ["fgsm"]),
+                         caption="Table I.", metadata=METADATA, header=rate_header(table.columns))
+    csv, tex, twin = (p.read_text() for p in paths)
+    assert csv.splitlines()[0] == "theta,\"OSPA, % [95% CI] (n)\",\"FGSM, % [95% CI] (n)\""
+    assert "Table I." in tex and "Model: tiny\\_model; images: 4 views of 1 photograph; seed: 7." in tex
+    assert "$\\theta$" in tex and latex_problems(tex) == []
+    tidy = pd.read_csv(paths[2])
+    assert {"value", "ci_low", "ci_high", "n", "unit", "interval", "theta", "attack", "model", "seed"} <= set(tidy)
+    fgsm = tidy[(tidy["attack"] == "fgsm") & (tidy["theta"] == 0.3)].iloc[0]
+    assert (fgsm["value"], fgsm["ci_low"], fgsm["ci_high"], fgsm["n"], fgsm["unit"]) == (50, 40, 60, 8, "%")
+    assert fgsm["interval"] == "Wilson 95%" and fgsm["model"] == "tiny_model" and fgsm["seed"] == 7
+
+
+def test_latex_text_is_ascii():
+    assert latex_text("θ=0.1, 1 − max softmax, L∞ – ≠ 50%") == \
+        "$\\theta$=0.1, 1 $-$ max softmax, L$\\infty$ -- $\\neq$ 50\\%"
+    assert latex_text("café {x}_1") == "cafe \\{x\\}\\_1"
+    with pytest.raises(ValueError, match="no ASCII LaTeX form"):
+        latex_text("日本")
+    assert latex_problems("a { b } \\{") == [] and latex_problems("θ {") == ["non-ASCII 'θ'", "unclosed '{'"]
+
+
+def test_committed_latex_tables_are_ascii_with_balanced_braces():
+    texs = sorted((ROOT / "figures").glob("*.tex"))
+    assert texs
+    for tex in texs:
+        assert latex_problems(tex.read_text()) == [], tex.name
+        assert tex.read_text().startswith("% requires \\usepackage{booktabs}"), tex.name
+        assert (tex.parent / f"{tex.stem}_tidy.csv").exists(), f"{tex.stem} has no tidy twin"
 
 
 def rates_fixture() -> pd.DataFrame:
@@ -48,6 +111,7 @@ def rates_fixture() -> pd.DataFrame:
 
 
 def test_method_labels():
+    assert attack_label("cw_l2") == "C&W-L2" and attack_label("new") == "NEW"
     assert method_label("saliency", "color_reverse", 0.1) == "saliency + colour reversing, θ=0.1"
     assert method_label("saliency", "none", 0.3) == "saliency, θ=0.3"
     assert method_label("feature_squeezing", squeezer="joint (a, b)") == "joint (a, b)"
@@ -79,3 +143,26 @@ def test_layouts_place_each_number_once():
                              "fgsm": "100.0 [50, 100] (3)"}
     with pytest.raises(ValueError, match="unknown layout mode 'best'"):
         method_layout(rates, ["fgsm"], "best")
+
+
+def test_tables_are_formatted_from_their_tidy_numbers():
+    rates = rates_fixture()
+    tidy = method_tidy(rates, ["fgsm"], "auc")
+    base = tidy[tidy["detector"] == "baseline"].iloc[0]
+    assert (base["value"], base["unit"], base["interval"]) == (0.9, "AUC (0-1)", "bootstrap 95%")
+    own = method_tidy(rates, ["fgsm"], "own")
+    assert set(own["detector"]) == {"saliency", "feature_squeezing"}  # the baseline has no own rule
+    assert own[own["metric"] == "ospa"]["value"].tolist() == [90, 60, 80]  # percent
+
+
+def test_attack_table_in_percent_and_grey_levels():
+    summary = pd.DataFrame([{"attack": "cw_l2", "n": 16, "successes": 12, "success_rate": 0.75,
+                             "success_rate_ci_low": 0.5, "success_rate_ci_high": 0.9, "l2_mean": 0.2,
+                             "l2_median": 0.1, "linf_mean": 2 / 255, "linf_median_255": 1.5}])
+    tidy = attack_tidy(summary).set_index("metric")
+    assert tidy.loc["success_rate", ["value", "n", "unit"]].tolist() == [75, 16, "%"]
+    assert tidy.loc["l2_mean", ["value", "n", "unit"]].tolist() == [pytest.approx(51), 12, "grey levels of 255"]
+    row = attack_table(summary).iloc[0]
+    assert row["attack"] == "C&W-L2" and row["success, % [95% CI] (n)"] == "75.0 [50, 90] (16)"
+    assert row["L2 mean (/255)"] == 51.0 and row["L∞ mean (/255)"] == 2.0 and row["L∞ median (/255)"] == 1.5
+    assert np.isclose(row["L2 median (/255)"], 25.5)

@@ -1,0 +1,139 @@
+"""Each figure, built from small synthetic inputs and saved, is a journal width (3.5 or 7.16 in) and
+has no visible text below 7 pt; the committed figures have journal widths too."""
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.legend import Legend
+from PIL import Image
+
+from helpers import figures
+from helpers.plotting import FIGURE_WIDTHS, MIN_FONT_PT, figure, save_figure, smallest_font, use_style, visible_texts
+from helpers.scores import rate_table
+
+ROOT = Path(__file__).resolve().parents[1]
+RNG = np.random.default_rng(0)
+N, SIZE = 3, 16
+
+
+def fake_bundle():
+    names = ["tiger cat, Felis", "espresso", "a very long class name indeed, x", "tabby"]
+    return SimpleNamespace(class_names=names, predict=lambda x: (np.ones(len(x), int), np.full(len(x), 0.5)))
+
+
+def images(n=N):
+    return RNG.uniform(0, 255, (n, SIZE, SIZE, 3)).astype(np.float32)
+
+
+def score_table():
+    """A score table: saliency (two noises, thetas 0 and 0.3), a squeezer and the baseline on two attacks."""
+    rows = []
+    configs = [{"detector": "saliency", "noise": noise, "theta": t, "squeezer": ""}
+               for noise in ("none", "zero_mean") for t in (0.0, 0.3)]
+    configs += [{"detector": "feature_squeezing", "noise": "", "theta": np.nan,
+                 "squeezer": "feature squeezing (bit_depth:5, median:2x2, nlm:11-3-4)"},
+                {"detector": "baseline", "noise": "", "theta": np.nan, "squeezer": ""}]
+    for method in configs:
+        for attack, shift, n in (("clean", 0.0, 8), ("fgsm", 0.5, 6), ("pgd", -0.5, 5)):
+            score = RNG.normal(shift, 1.0, n)
+            rows += [{**method, "image": i, "image_id": f"img{i}", "true_label": 0, "attack": attack, "label": 0,
+                      "transformed_label": 0, "score": s, "flag": (s > 0.3) if method["detector"] != "baseline"
+                      else pd.NA} for i, s in enumerate(score)]
+    return pd.DataFrame(rows).astype({"theta": "float64", "flag": "boolean"})
+
+
+def result(name, scale, x):
+    delta = RNG.uniform(-scale, scale, x.shape).astype(np.float32)
+    return SimpleNamespace(name=name, x_adv=x + delta, success=np.array([True, False]), adv_labels=np.array([2, 0]),
+                           l2=np.array([0.5, 0.4]), linf=np.abs(delta).reshape(2, -1).max(1) / 255)
+
+
+def builders():
+    bundle, x, maps = fake_bundle(), images(), RNG.uniform(0, 1, (N, SIZE, SIZE))
+    pred = (np.array([0, 1, 2]), np.array([0.9, 0.8, 0.7]))
+    other = (np.array([0, 3, 2]), np.array([0.4, 0.3, 0.2]))
+    ids = [f"dir/image_{i}" for i in range(N)]
+    thetas = [0.1, 0.3, 0.5]
+    scores = score_table()
+    rates = rate_table(scores)
+    sweep = pd.DataFrame([{"attack": a, "eps_255": e, "n": 16, "success_rate": r, "success_rate_ci_low": r / 2,
+                           "success_rate_ci_high": min(1, r + 0.2)} for a in ("fgsm", "pgd")
+                          for e, r in ((1, 0.2), (2, 0.5), (4, 1.0))])
+    x2 = images(2)
+    results = {name: result(name, s, x2) for name, s in (("fgsm", 2), ("pgd", 2), ("cw_l2", 0.5), ("deepfool", 4))}
+    return {
+        "figure1": lambda: figures.saliency_pairs_figure(bundle, x, x, maps, maps, pred, other, ids, maps, other, x),
+        "figure2": lambda: figures.emphasis_figure(bundle, x, maps, RNG.uniform(0, 1, (N, SIZE, SIZE, 3)),
+                                                   np.stack([x] * 3), thetas, pred,
+                                                   (np.stack([other[0]] * 3), np.stack([other[1]] * 3)), ids),
+        "figure4": lambda: figures.noise_figure(bundle, {k: x for k in ("none", "color_reverse", "zero_mean")},
+                                                {k: pred for k in ("none", "color_reverse", "zero_mean")},
+                                                ["a benign", "a adv.", "b benign"]),
+        "epsilon": lambda: figures.epsilon_sweep_figure(sweep),
+        "examples": lambda: figures.attack_examples_figure(bundle, x2, results, 0),
+        "tradeoff": lambda: figures.tradeoff_figure(rates, ["fgsm", "pgd"]),
+        "roc_theta": lambda: figures.roc_figure(scores, [0.3], ["fgsm", "pgd"]),
+        "roc_comparison": lambda: figures.roc_comparison_figure(scores, ["fgsm", "pgd"]),
+    }
+
+
+@pytest.mark.parametrize("name", list(builders()))
+def test_saved_figure_has_a_journal_width_and_no_text_below_7pt(name, tmp_path):
+    use_style()
+    fig = builders()[name]()
+    assert smallest_font(fig) >= MIN_FONT_PT, [(t.get_text(), t.get_fontsize()) for t in visible_texts(fig)
+                                               if t.get_fontsize() < MIN_FONT_PT]
+    pdf, png = save_figure(fig, name, tmp_path)
+    width_pt = float(re.search(rb"/MediaBox \[ *0 0 ([\d.]+)", pdf.read_bytes()).group(1))
+    assert any(np.isclose(width_pt / 72, w, atol=0.01) for w in FIGURE_WIDTHS), width_pt / 72
+    with Image.open(png) as image:
+        assert any(abs(image.size[0] - w * 300) <= 1 for w in FIGURE_WIDTHS), image.size
+    plt.close(fig)
+
+
+def test_roc_legends_give_auc_with_interval_and_short_names():
+    use_style()
+    fig = builders()["roc_comparison"]()
+    legends = [t.get_text() for ax in fig.axes for leg in [ax.get_legend()] if leg for t in leg.get_texts()]
+    assert all(re.search(r"AUC \d\.\d\d \[\d\.\d\d, \d\.\d\d\]", t) for t in legends)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0].startswith("FGSM") and "n = 8 clean, 6 adversarial" in titles[0]
+    assert not any("CW_L2" in t.get_text() for t in visible_texts(fig))
+    assert any(isinstance(c, Legend) for ax in fig.axes for c in ax.get_children())
+    plt.close(fig)
+
+
+def test_smallest_font_sees_legends_and_ticks():
+    use_style()
+    fig, axes = figure(3.5, 2.0)
+    axes[0, 0].plot([0, 1], label="x")
+    axes[0, 0].legend(fontsize=6)
+    assert smallest_font(fig) == 6
+    axes[0, 0].legend(fontsize=8)
+    axes[0, 0].tick_params(labelsize=5)
+    assert smallest_font(fig) == 5
+    plt.close(fig)
+    with pytest.raises(ValueError, match="figure width must be one of"):
+        figure(5.0, 2.0)
+
+
+def test_attack_examples_use_one_shared_scale():
+    use_style()
+    x = images(2)
+    results = {name: result(name, s, x) for name, s in (("fgsm", 2), ("deepfool", 4))}
+    fig = figures.attack_examples_figure(fake_bundle(), x, results, 0)
+    largest = float(np.abs(results["deepfool"].x_adv[0] - x[0]).max())  # the larger perturbation sets the scale
+    texts = " ".join(t.get_text() for t in visible_texts(fig))
+    assert f"perturbation ×{127.5 / largest:.0f}" in texts and f"shared scale ±{largest:.1f}" in texts
+    plt.close(fig)
+
+
+def test_committed_figures_are_journal_widths():
+    for pdf in sorted((ROOT / "figures").glob("*.pdf")):
+        width_pt = float(re.search(rb"/MediaBox \[ *0 0 ([\d.]+)", pdf.read_bytes()).group(1))
+        assert any(np.isclose(width_pt / 72, w, atol=0.01) for w in FIGURE_WIDTHS), (pdf.name, width_pt / 72)
