@@ -176,13 +176,14 @@ NOISE_NAMES = {"none": "saliency only", "color_reverse": "+ colour reversing", "
 
 def tradeoff_figure(rates, attacks: Sequence[str]) -> plt.Figure:
     """OSPA against detection success rate from a rate table (double column), one panel per attack,
-    one curve per noise through the thetas (the first and last theta labelled), Wilson 95% intervals
-    as thin translucent bars in both directions."""
+    one curve per noise through the thetas in order (hollow marker: first theta, large marker: last),
+    Wilson 95% intervals as thin translucent bars in both directions."""
     tidy = rates[rates["detector"] == "saliency"]
-    fig, axes = figure(DOUBLE_COLUMN, 2.9, ncols=len(attacks), sharey=True)
+    thetas = sorted(tidy["theta"].unique())
+    fig, axes = figure(DOUBLE_COLUMN, 3.3, ncols=len(attacks), sharey=True)
     for ax, attack in zip(axes[0], attacks, strict=True):
         n_clean = n_adv = 0
-        for k, (noise, marker) in enumerate(zip(NOISE_NAMES, "osD", strict=True)):
+        for noise, marker in zip(NOISE_NAMES, "osD", strict=True):
             o = tidy[(tidy["noise"] == noise) & (tidy["metric"] == "ospa")].sort_values("theta")
             d = tidy[(tidy["noise"] == noise) & (tidy["attack"] == attack)
                      & (tidy["metric"] == "detection_rate")].sort_values("theta")
@@ -196,18 +197,21 @@ def tradeoff_figure(rates, attacks: Sequence[str]) -> plt.Figure:
                                         elinewidth=0.6, label=NOISE_NAMES[noise])
             for b in bars:
                 b.set_alpha(0.35)
-            thetas = o["theta"].to_numpy()
-            for j in (0, len(thetas) - 1):  # label only the ends, offset per noise so they do not collide
-                ax.annotate(f"θ={thetas[j]:g}", (x[j], y[j]), textcoords="offset points",
-                            xytext=(-6 if j == 0 else 5, (-9, 2, 11)[k]), ha="right" if j == 0 else "left",
-                            fontsize=7, color=line.get_color())
+            # theta order without text labels (they collide): hollow marker at the first theta, large at the last
+            ax.plot(x[0], y[0], marker=marker, ms=6, color=line.get_color(), mfc="white", mew=1.2, ls="none")
+            ax.plot(x[-1], y[-1], marker=marker, ms=7, color=line.get_color(), ls="none")
         ax.set_title(f"{attack_label(attack)} (n = {n_adv} successful)")
         ax.set_xlabel(f"OSPA (%), n = {n_clean} clean")
         ax.set_xlim(-5, 108)
         ax.set_ylim(-5, 105)
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("detection success rate (%)")
-    axes[0, -1].legend(frameon=False, loc="best", title="bars: Wilson 95% CI")
+    handles, labels = axes[0, -1].get_legend_handles_labels()
+    handles += [plt.Line2D([], [], marker="o", ms=6, mfc="white", mec="0.3", ls="none"),
+                plt.Line2D([], [], marker="o", ms=7, color="0.3", ls="none")]
+    labels += [f"θ = {thetas[0]:g} (first)", f"θ = {thetas[-1]:g} (last)"]
+    fig.legend(handles, labels, frameon=False, loc="outside lower center", ncols=len(labels),
+               title="curves through θ = " + ", ".join(f"{t:g}" for t in thetas) + "; bars: Wilson 95% CI")
     return fig
 
 
@@ -254,7 +258,7 @@ def roc_comparison_figure(scores, attacks: Sequence[str], seed: int = 0) -> plt.
     """ROC curves of every configuration in a score table on the same inputs (double column), one
     panel per attack, AUC [bootstrap 95% CI] in the legend under each panel, n in the titles; the
     baseline is drawn dashed black."""
-    fig, axes = figure(DOUBLE_COLUMN, 4.4, ncols=len(attacks), sharey=True)
+    fig, axes = figure(DOUBLE_COLUMN, 4.55, ncols=len(attacks), sharey=True)
     below_half = False
     for ax, attack in zip(axes[0], attacks, strict=True):
         n_clean = n_adv = 0
@@ -263,7 +267,7 @@ def roc_comparison_figure(scores, attacks: Sequence[str], seed: int = 0) -> plt.
             if attack not in adv:
                 continue
             n_clean, n_adv = len(clean), len(adv[attack])
-            name = fill(method_label(**method), 30)
+            name = fill(method_label(**method), 34)
             fpr, tpr, label, auc = _roc_label(name, clean["score"], adv[attack]["score"], seed)
             below_half |= auc < 0.5
             style = {"color": "k", "ls": "--", "lw": 1} if method["detector"] == "baseline" else {"lw": 1.2}

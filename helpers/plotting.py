@@ -69,7 +69,15 @@ def visible_texts(fig: plt.Figure) -> list[Text]:
     """Every visible, non-empty text of a drawn figure: titles, labels, tick labels, legends,
     colour bars and annotations."""
     fig.canvas.draw()
-    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()
+    hidden = set()  # labels of ticks outside the view limits: matplotlib keeps them but does not draw them
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            span = 1e-9 * max(abs(hi - lo), 1.0)
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                if not lo - span <= tick.get_loc() <= hi + span:
+                    hidden |= {id(tick.label1), id(tick.label2)}
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip() and id(t) not in hidden
             and (t.axes is None or t.axes.get_visible())]
 
 

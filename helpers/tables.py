@@ -143,7 +143,7 @@ def to_latex(df: pd.DataFrame, index: bool = False, float_format: str = "%.4g", 
     if not caption:
         return head + body
     return (f"{head}\\begin{{table}}\n\\centering\n\\caption{{{latex_text(caption)}}}\n"
-            + (f"\\label{{tab:{latex_text(label)}}}\n" if label else "") + body + "\\end{table}\n")
+            + (f"\\label{{tab:{re.sub(r'[^A-Za-z0-9_:-]', '-', label)}}}\n" if label else "") + body + "\\end{table}\n")
 
 
 def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = False,

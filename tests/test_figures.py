@@ -88,6 +88,11 @@ def test_saved_figure_has_a_journal_width_and_no_text_below_7pt(name, tmp_path):
     fig = builders()[name]()
     assert smallest_font(fig) >= MIN_FONT_PT, [(t.get_text(), t.get_fontsize()) for t in visible_texts(fig)
                                                if t.get_fontsize() < MIN_FONT_PT]
+    page = fig.bbox.padded(1)  # every text lies on the page (constrained layout did not run out of room)
+    renderer = fig.canvas.get_renderer()
+    outside = [t.get_text() for t in visible_texts(fig) if not page.contains(*t.get_window_extent(renderer).p0)
+               or not page.contains(*t.get_window_extent(renderer).p1)]
+    assert outside == []
     pdf, png = save_figure(fig, name, tmp_path)
     width_pt = float(re.search(rb"/MediaBox \[ *0 0 ([\d.]+)", pdf.read_bytes()).group(1))
     assert any(np.isclose(width_pt / 72, w, atol=0.01) for w in FIGURE_WIDTHS), width_pt / 72
