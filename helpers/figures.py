@@ -122,8 +122,7 @@ def noise_figure(bundle: ModelBundle, images: dict[str, np.ndarray], preds: dict
     if "zero_mean" in images:
         note += ("\n*zero mean shown per channel standardised (±3 s.d. to full range) for visibility; "
                  "the model sees the unscaled image.")
-    grid = image_grid(cells, list(row_labels), [names[k] for k in images], DOUBLE_COLUMN, note=note)
-    return grid
+    return image_grid(cells, list(row_labels), [names[k] for k in images], DOUBLE_COLUMN, note=note)
 
 
 def epsilon_sweep_figure(sweep) -> plt.Figure:
