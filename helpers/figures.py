@@ -280,3 +280,59 @@ def roc_comparison_figure(scores, attacks: Sequence[str], seed: int = 0) -> plt.
     if below_half:
         fig.supxlabel(AUC_BELOW_HALF, fontsize=7)
     return fig
+
+
+DOUBLE_COLUMN = 7.16  # inches: a two-column journal figure
+
+
+def saliency_methods_figure(bundle: ModelBundle, x: np.ndarray, maps: dict[str, np.ndarray],
+                            pred: tuple[np.ndarray, np.ndarray], ids: Sequence[str],
+                            titles: dict[str, Sequence[str]] | None = None, width: float = DOUBLE_COLUMN) -> plt.Figure:
+    """The same inputs under each saliency method: rows images, columns the input then one map per
+    method (``maps[name]``: upsampled maps (N, H, W) in [0, 1]), one colour bar; ``titles[name]``: a
+    caption per image (e.g. the correlation with Grad-CAM's map). ``width`` in inches."""
+    titles = titles or {}
+    cells = [[Cell(x[i], label_text(bundle, pred[0][i], pred[1][i]))]
+             + [Cell(x[i], titles[name][i] if name in titles else "", m[i]) for name, m in maps.items()]
+             for i in range(len(x))]
+    panel = (width - 0.6) / (len(maps) + 1)
+    return image_grid(cells, ["input x", *maps], [i.split("/")[-1] for i in ids], panel_size=panel,
+                      colorbar_label="saliency H (normalised, 0-1)")
+
+
+def auc_by_method_figure(rates, attacks: Sequence[str], titles: dict[str, str], width: float = DOUBLE_COLUMN
+                         ) -> plt.Figure:
+    """ROC-AUC with bootstrap 95% intervals per saliency method (x axis), one marker per (noise, θ),
+    rows = models, columns = attacks; the 1 − max softmax baseline as a dashed line in a grey band.
+    ``rates``: a rate table with ``model`` and ``saliency_method`` columns; ``titles``: method -> name."""
+    auc = rates[rates["metric"] == "auc"]
+    models = list(dict.fromkeys(auc["model"]))
+    methods = [m for m in titles if (auc["saliency_method"] == m).any()]
+    fig, axes = plt.subplots(len(models), len(attacks), figsize=(width, 2.1 * len(models) + 0.5), squeeze=False,
+                             layout="constrained", sharex=True, sharey=True)
+    for r, model in enumerate(models):
+        for c, attack in enumerate(attacks):
+            ax, here = axes[r, c], auc[(auc["model"] == model) & (auc["attack"] == attack)]
+            base = here[here["detector"] == "baseline"]
+            if len(base):
+                ax.axhspan(base["ci_low"].iloc[0], base["ci_high"].iloc[0], color="0.9", zorder=0)
+                ax.axhline(base["value"].iloc[0], color="k", ls="--", lw=0.8, label="1 − max softmax")
+            saliency = here[here["detector"] == "saliency"]
+            configs = list(dict.fromkeys(zip(saliency["noise"], saliency["theta"], strict=True)))
+            for k, ((noise, theta), marker) in enumerate(zip(configs, "osD^v<>ph*", strict=False)):
+                g = saliency[(saliency["noise"] == noise) & np.isclose(saliency["theta"], theta)]
+                g = g.set_index("saliency_method").reindex(methods)
+                pos = np.arange(len(methods)) + 0.12 * (k - (len(configs) - 1) / 2)
+                ax.errorbar(pos, g["value"], yerr=[g["value"] - g["ci_low"], g["ci_high"] - g["value"]],
+                            fmt=marker, ms=3.5, capsize=2, elinewidth=0.7,
+                            label=f"{NOISE_NAMES.get(noise, noise)}, θ = {theta:g}")
+            ax.set_title(f"{model}, {attack.upper()}", fontsize=8)
+            ax.set_xticks(range(len(methods)), [titles[m] for m in methods], fontsize=7, rotation=20)
+            ax.tick_params(labelsize=7)
+            ax.set_xlim(-0.5, len(methods) - 0.5)
+            ax.set_ylim(-0.03, 1.03)
+            ax.grid(alpha=0.3, axis="y")
+        axes[r, 0].set_ylabel("ROC-AUC [95% CI]", fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False, fontsize=7)
+    return fig

@@ -169,6 +169,11 @@ PARAMS: dict[str, Spec] = {
     "figures_dir": _FOLDER,
     "cache_dir": _FOLDER,
     "results_dir": _FOLDER,
+    "models": Spec(f"a non-empty list of distinct models from {_names(MODEL_NAMES)}", LIST,
+                   item=Spec(f"one of {_names(MODEL_NAMES)}", (str,), choices=MODEL_NAMES)),
+    "saliency_methods": Spec(f"a non-empty list of distinct saliency methods from {_names(SALIENCY_METHODS)}", LIST,
+                             item=Spec(f"one of {_names(SALIENCY_METHODS)}", (str,), choices=tuple(SALIENCY_METHODS))),
+    "figure_images": _POSITIVE_INT,
 }
 
 

@@ -93,6 +93,7 @@ class CAM:
     """
 
     method = ""  # the name in SALIENCY_METHODS
+    title = ""  # the name in figures and tables
 
     def __init__(self, model: keras.Model, layer: str | None = None):
         self.model = model
@@ -136,6 +137,7 @@ class GradCAM(CAM):
     """Grad-CAM: w_k = mean_ij G^k_ij."""
 
     method = "gradcam"
+    title = "Grad-CAM"
 
     def weights(self, activations, grads):
         return tf.reduce_mean(grads, axis=(1, 2))
@@ -145,6 +147,7 @@ class GradCAMPlusPlus(CAM):
     """Grad-CAM++: w_k = sum_ij alpha^k_ij ReLU(G^k_ij), alpha = G^2 / (2 G^2 + sum_ij A^k * G^3)."""
 
     method = "gradcam++"
+    title = "Grad-CAM++"
     epsilon = 1e-6  # pytorch-grad-cam's
 
     def weights(self, activations, grads):
@@ -160,6 +163,7 @@ class XGradCAM(CAM):
     """XGrad-CAM: w_k = sum_ij G^k_ij A^k_ij / sum_ij A^k_ij."""
 
     method = "xgradcam"
+    title = "XGrad-CAM"
     epsilon = 1e-7  # pytorch-grad-cam's
 
     def weights(self, activations, grads):
@@ -171,12 +175,14 @@ class LayerCAM(CAM):
     """LayerCAM: H = ReLU(sum_k ReLU(G^k) * A^k), a weight per position instead of per channel."""
 
     method = "layercam"
+    title = "LayerCAM"
 
     def cam(self, activations, grads):
         return tf.nn.relu(tf.reduce_sum(tf.nn.relu(grads) * activations, axis=-1))
 
 
 SALIENCY_METHODS: dict[str, type[CAM]] = {c.method: c for c in (GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM)}
+SALIENCY_TITLES: dict[str, str] = {name: c.title for name, c in SALIENCY_METHODS.items()}
 
 
 def make_saliency(method: str, model: keras.Model, layer: str | None = None) -> CAM:

@@ -4,7 +4,8 @@ One row per (image, input set, detector configuration). Input sets (``attack``) 
 and each attack's *successful* adversarial examples; ``image`` is the clean image an input came
 from, so rows of one image share a calibration half. A configuration is ``METHOD``:
 ``detector`` (``"saliency"``, ``"feature_squeezing"``, ``"baseline"``), ``noise`` and ``theta``
-(saliency), ``squeezer`` (a squeezer spec or a joint detector's name). Each row holds the
+(saliency), ``squeezer`` (a squeezer spec or a joint detector's name); saliency rows also name
+their ``saliency_method`` (``""`` on other rows). Each row holds the
 continuous ``score``, the ``flag`` at the detector's own rule (label change; missing for the
 score-only baseline), the model's ``label`` on the input and ``transformed_label`` on the
 emphasised or squeezed input (-1 where there is none), and the image's ``true_label`` (-1 unknown).
@@ -34,7 +35,8 @@ from helpers.models import ModelBundle
 from helpers.runtime import versions, write_atomically
 
 METHOD = ["detector", "noise", "theta", "squeezer"]
-COLUMNS = ["image", "image_id", "true_label", "attack", *METHOD, "label", "transformed_label", "score", "flag"]
+COLUMNS = ["image", "image_id", "true_label", "attack", *METHOD, "saliency_method", "label", "transformed_label",
+           "score", "flag"]
 RATE_COLUMNS = [*METHOD, "attack", "metric", "value", "ci_low", "ci_high", "n"]
 _METADATA_KEY = b"saliency_detector_run"
 
@@ -58,6 +60,7 @@ def _rows(images: ImageSet, attack: str, source: np.ndarray, method: dict, label
         "image": source, "image_id": np.asarray(images.ids, dtype=object)[source],
         "true_label": images.labels[source], "attack": attack,
         **{k: [method.get(k, np.nan if k == "theta" else "")] * n for k in METHOD},
+        "saliency_method": method.get("saliency_method", ""),
         "label": label, "transformed_label": transformed_label, "score": score,
         "flag": pd.array(flag if flag is not None else [pd.NA] * n, dtype="boolean"),
     }, columns=COLUMNS)
@@ -82,7 +85,7 @@ def saliency_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, At
         r = evaluator(x, batch_size, progress)
         for k, noise in enumerate(evaluator.noises):
             for t, theta in enumerate(evaluator.thetas):
-                method = {"detector": "saliency", "noise": noise, "theta": theta}
+                method = {"detector": "saliency", "noise": noise, "theta": theta, "saliency_method": saliency_method}
                 parts.append(_rows(images, attack, source, method, r["labels"], r["emphasis_labels"][k, t],
                                    r["score"][k, t], r["label_changed"][k, t]))
     return _table(parts)
@@ -230,12 +233,28 @@ def save_scores(scores: pd.DataFrame, path: str | Path, metadata: dict) -> Path:
 
 
 def load_scores(path: str | Path) -> tuple[pd.DataFrame, dict]:
-    """A saved score table and the run's parameters."""
+    """A saved score table and the run's parameters. Tables saved before ``saliency_method`` was a
+    column get it back: Grad-CAM, the only map they could have used, on their saliency rows."""
     table = pq.read_table(path)
     metadata = json.loads((table.schema.metadata or {}).get(_METADATA_KEY, b"{}"))
-    return table.to_pandas(), metadata
+    scores = table.to_pandas()
+    if "saliency_method" not in scores:
+        scores["saliency_method"] = np.where(scores["detector"] == "saliency", "gradcam", "")
+    return scores[COLUMNS], metadata
 
 
 def configurations(scores: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
-    """Each configuration (a ``METHOD`` dict) and its rows, in table order."""
+    """Each configuration (a ``METHOD`` dict) and its rows, in table order. Rows of several saliency
+    methods are refused (split them with :func:`rates_by_saliency_method`), never pooled."""
+    methods = set(scores["saliency_method"]) - {""} if "saliency_method" in scores else set()
+    if len(methods) > 1:
+        raise ValueError(f"the score table mixes saliency methods {sorted(methods)}: analyse each on its own "
+                         "(rates_by_saliency_method)")
     return [(dict(zip(METHOD, key, strict=True)), g) for key, g in scores.groupby(METHOD, sort=False, dropna=False)]
+
+
+def rates_by_saliency_method(scores: pd.DataFrame, fpr: float = 0.05, seed: int = 0) -> pd.DataFrame:
+    """:func:`rate_table` for each saliency method of a score table on its own, with a
+    ``saliency_method`` column; rows of the other detectors (``""``) come once, as their own group."""
+    return pd.concat([rate_table(group, fpr, seed).assign(saliency_method=method)
+                      for method, group in scores.groupby("saliency_method", sort=False)], ignore_index=True)

@@ -8,6 +8,7 @@ from helpers.findings import (
     comparison_findings,
     emphasis_findings,
     percent,
+    saliency_ablation_findings,
     saliency_shift_findings,
     theta_sweep_findings,
 )
@@ -69,3 +70,28 @@ def test_small_findings():
     assert "100% at 0.5/255 but not at every larger budget" in attack_findings(summary,
                                                                               sweep.assign(successes=[2, 4, 3]))
     assert percent(None) == "not measured"
+
+
+def ablation_rates(layercam_auc: float, baseline_auc: float = 0.5) -> pd.DataFrame:
+    """AUCs of Grad-CAM (0.6 [0.4, 0.7]) and LayerCAM on one model, attack and theta, and the baseline."""
+    rows = [{**row("saliency", "fgsm", "auc", 0.6, "none", 0.1), "saliency_method": "gradcam"},
+            {**row("saliency", "fgsm", "auc", layercam_auc, "none", 0.1), "saliency_method": "layercam"},
+            {**row("baseline", "fgsm", "auc", baseline_auc), "saliency_method": ""}]
+    return pd.DataFrame(rows).assign(model="m")
+
+
+def test_saliency_ablation_verdict_follows_the_intervals():
+    titles = {"gradcam": "Grad-CAM", "layercam": "LayerCAM"}
+    overlapping = saliency_ablation_findings(ablation_rates(0.75), titles)
+    assert "Does any method beat Grad-CAM?** No" in overlapping
+    assert "LayerCAM above in 0, below in 0 of 1" in overlapping
+    assert "baseline?** No method" in overlapping
+    above = saliency_ablation_findings(ablation_rates(0.95, baseline_auc=0.2), titles)  # [0.75, 1] vs [0.4, 0.7]
+    assert "Does any method beat Grad-CAM?** Yes" in above and "m: LayerCAM (FGSM, none, θ = 0.1)" in above
+    assert "LayerCAM above in 1, below in 0 of 1" in above
+    # baseline [0, 0.3]: both intervals lie above it
+    assert "baseline?** Yes, in m: Grad-CAM (FGSM, none, θ = 0.1); m: LayerCAM (FGSM, none, θ = 0.1)." in above
+    assert "Grad-CAM above in 1, below in 0 of 1" in above
+    costs = pd.DataFrame({"model": ["m", "m"], "saliency_method": ["gradcam", "layercam"],
+                          "ratio_to_inference": [2.0, 2.25]})
+    assert "Grad-CAM 2.00, LayerCAM 2.25" in saliency_ablation_findings(ablation_rates(0.5), titles, costs)

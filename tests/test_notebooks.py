@@ -27,6 +27,11 @@ SMALL = {
     "07_comparison.ipynb": ({"n_images": 4, "attacks": ["fgsm"], "squeezers": ["bit_depth:5", "median:2x2"],
                              "cost_images": 2, "cache_dir": "{tmp}/cache",
                              "results_dir": "{tmp}/results"}, ["figure_roc_comparison"]),
+    "10_saliency_ablation.ipynb": ({"n_images": 4, "models": ["efficientnet_lite0"], "saliency_methods": ["gradcam",
+                                    "layercam"], "attacks": ["fgsm"], "thetas": [0.3], "figure_images": 2,
+                                    "cost_images": 2, "cache_dir": "{tmp}/cache", "results_dir": "{tmp}/results"},
+                                   ["figure_saliency_methods", "figure_auc_by_saliency_method",
+                                    "table_saliency_ablation_auc.csv", "table_saliency_ablation_detection.tex"]),
 }
 
 

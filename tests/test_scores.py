@@ -3,6 +3,8 @@ direct count on its rows."""
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import roc_auc_score
 
@@ -17,6 +19,7 @@ from helpers.scores import (
     baseline_scores,
     load_scores,
     rate_table,
+    rates_by_saliency_method,
     saliency_added_value,
     saliency_scores,
     save_scores,
@@ -153,3 +156,34 @@ def test_saliency_scores_pass_the_saliency_method_on(tiny, rng):
         np.testing.assert_array_equal(clean["flag"].to_numpy(bool), flags[t])
     with pytest.raises(ValueError, match="unknown saliency method 'cam'"):
         saliency_scores(tiny, images, {}, [0.3], ["none"], saliency_method="cam")
+
+
+def test_rows_name_their_saliency_method_and_methods_are_analysed_apart(tiny, rng):
+    x = rng.uniform(0, 255, (6, 16, 16, 3)).astype(np.float32)
+    images = ImageSet(x, tuple("abcdef"), np.full(6, -1, np.int32), "6 random images")
+    attacks = {"fgsm": run_attack("fgsm", tiny, x, eps=8 / 255)}
+    parts = {m: saliency_scores(tiny, images, attacks, [0.3], ["none"], saliency_method=m)
+             for m in ("gradcam", "layercam")}
+    scores = pd.concat([*parts.values(), baseline_scores(tiny, images, attacks)], ignore_index=True)
+    assert list(scores.columns) == COLUMNS
+    assert set(parts["layercam"]["saliency_method"]) == {"layercam"}
+    assert set(scores[scores.detector == "baseline"]["saliency_method"]) == {""}
+    with pytest.raises(ValueError, match="mixes saliency methods"):
+        rate_table(scores)
+    rates = rates_by_saliency_method(scores, fpr=0.2, seed=0)
+    for method, expected in [("gradcam", rate_table(parts["gradcam"], 0.2, 0)),
+                             ("layercam", rate_table(parts["layercam"], 0.2, 0)),
+                             ("", rate_table(scores[scores.detector == "baseline"], 0.2, 0))]:
+        mine = rates[rates.saliency_method == method].drop(columns="saliency_method").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, expected, check_dtype=False)  # object vs string columns
+
+
+def test_tables_saved_before_the_saliency_method_column_still_load(setup, tmp_path):
+    _, _, scores, rates = setup
+    old = pa.Table.from_pandas(scores.drop(columns="saliency_method"), preserve_index=False)
+    pq.write_table(old.replace_schema_metadata({**old.schema.metadata, b"saliency_detector_run": b'{"seed": 0}'}),
+                   tmp_path / "old.parquet")
+    loaded, meta = load_scores(tmp_path / "old.parquet")
+    assert meta == {"seed": 0}
+    pd.testing.assert_frame_equal(loaded, scores)  # saliency rows: gradcam, the others: ""
+    pd.testing.assert_frame_equal(rate_table(loaded, fpr=0.2, seed=0), rates)
