@@ -27,6 +27,14 @@ SMALL = {
     "07_comparison.ipynb": ({"n_images": 4, "attacks": ["fgsm"], "squeezers": ["bit_depth:5", "median:2x2"],
                              "cost_images": 2, "cache_dir": "{tmp}/cache",
                              "results_dir": "{tmp}/results"}, ["figure_roc_comparison"]),
+    "08_adaptive_attacks.ipynb": ({"n_images": 1, "calibration_images": 2, "sweep_eps_255": [16], "variants": ["bpda"],
+                                   "thetas": [0.1], "squeezers": ["bit_depth:5"], "cache_dir": "{tmp}/cache",
+                                   "results_dir": "{tmp}/results",
+                                   "attack_params": {"pgd": {"max_iter": 2}, "pgd_l2": {"max_iter": 2},
+                                                     "cw_l2": {"max_iter": 2}, "square": {"max_iter": 5},
+                                                     "hopskipjump": {"max_iter": 1, "max_eval": 5, "init_eval": 2,
+                                                                     "init_size": 2}}},
+                                  ["figure_adaptive_bypass_vs_eps", "table_adaptive_paper_vs_adaptive.csv"]),
 }
 
 
