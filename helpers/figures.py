@@ -207,12 +207,14 @@ def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd") ->
         rows = sub[(sub["defence"] == defence) & ((sub["mode"] == "non-adaptive") | (sub["target"] == defence))]
         for r, (rule, title) in enumerate(rules.items()):
             ax = axes[r, c]
-            for (mode, g), marker in zip(rows.groupby("mode", sort=False), "osD^", strict=False):
+            modes = list(rows.groupby("mode", sort=False))
+            for i, ((mode, g), marker) in enumerate(zip(modes, "osD^", strict=False)):
                 g = g.sort_values("eps")
+                dodge = 2 ** (0.07 * (i - (len(modes) - 1) / 2))  # side by side on the log axis
                 value = 100 * g[f"bypass_{rule}"].to_numpy()
                 err = [value - 100 * g[f"bypass_{rule}_ci_low"].to_numpy(),
                        100 * g[f"bypass_{rule}_ci_high"].to_numpy() - value]
-                ax.errorbar(255 * g["eps"], value, yerr=err, marker=marker, capsize=2, elinewidth=0.7,
+                ax.errorbar(255 * g["eps"] * dodge, value, yerr=err, marker=marker, capsize=2, elinewidth=0.7,
                             label=f"{mode} (n = {int(g['n'].max())})")
             ax.set_xscale("log", base=2)
             ax.set_xticks(255 * np.sort(sub["eps"].unique()), [f"{e:g}" for e in 255 * np.sort(sub["eps"].unique())])

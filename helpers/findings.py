@@ -290,7 +290,7 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
             cells = "; ".join(f"{r['label'].replace(' vs ' + d, '')} {rate_text(r, 'bypass_own')} (L2 median "
                               f"{r['l2_median']:.3f})" for _, r in rows.iterrows())
             lines.append(f"- *C&W-L2 against {d}* (bypass at its own operating point): {cells}.")
-    for d, g in cw.groupby("defence", sort=False):
+    for d, g in cw[cw["target"] == ""].groupby("defence", sort=False):  # C&W on f, at confidence 0 and kappa
         if not g["bypass_own_n"].any():  # a score-only detector: the matched rate is its only rule
             cells = "; ".join(f"{r['label']} {rate_text(r, 'bypass_matched')} (success "
                               f"{rate_text(r, 'success')}, L2 median {r['l2_median']:.3f})" for _, r in g.iterrows())
@@ -298,7 +298,8 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
                          f"false-positive rate): {cells}.")
     for label, g in table[table["queries_median"].notna()].groupby("label", sort=False):
         r = g.iloc[0]
-        budget = f" within ε = {r['eps']:g} ({r['norm']})" if not np.isnan(r["eps"]) else ""
+        size = f"{255 * r['eps']:g}/255 (L∞)" if r["norm"] == "linf" else f"{r['eps']:g} (L2)"
+        budget = f" within ε = {size}" if not np.isnan(r["eps"]) else ""
         text = (f"- *{label}* (black box, median {r['queries_median']:.0f} queries): success{budget} "
                 f"{rate_text(r, 'success')}")
         if r["target"]:

@@ -163,7 +163,8 @@ def test_hold_out():
 
 
 def synthetic_table(adaptive_bypass: float) -> pd.DataFrame:
-    rows = []
+    rows = [{"label": "clean", "attack": "clean", "mode": "", "target": "", "norm": "", "eps": np.nan, "defence": "s",
+             "n": 4, "fpr_own": 0.5, "fpr_matched": 0.0}]
     for eps in (2 / 255, 16 / 255):
         for mode, target, by in ((NON_ADAPTIVE, "", 0.25), (BPDA, "s", adaptive_bypass if eps > 0.05 else 0.5)):
             rows.append({"label": f"{mode} {eps}", "attack": "pgd", "mode": mode, "target": target, "norm": "linf",
@@ -179,11 +180,12 @@ def test_carlini_checks_pass_and_fail():
     checks = carlini_checks(synthetic_table(0.0), -down).set_index("check")
     assert not checks["passed"].iloc[1:].any() and checks["passed"].iloc[0]
     assert "0% vs 25%" in checks["detail"].iloc[3]
+    assert "s: 0% (its rule flags 50% of the same images' clean versions)" == checks["detail"].iloc[2]
 
 
 def test_layouts_and_round_trip(tmp_path):
     table = full_table()
-    assert len(bypass_layout(table)) == 4
+    assert len(bypass_layout(table)) == 4  # the clean row is left out
     versus = paper_vs_adaptive(table)
     assert list(versus["ε"]) == ["2/255", "16/255"] and "bypass (own): adaptive (BPDA)" in versus.columns
     path = save_bypass_table(table, tmp_path / "t.csv")
