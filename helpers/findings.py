@@ -245,11 +245,6 @@ def update_readme(readme: str | Path, results_dir: str | Path) -> bool:
     return new != text
 
 
-if __name__ == "__main__":  # python -m helpers.findings README.md data/results
-    import sys
-
-    print("README findings", "updated" if update_readme(sys.argv[1], sys.argv[2]) else "unchanged")
-
 
 def rate_text(row: pd.Series, metric: str) -> str:
     """A rate column of :func:`helpers.adaptive_report.bypass_table` ('bypass_own', ...) as
@@ -326,3 +321,9 @@ def adaptive_readme_lines(table: pd.DataFrame) -> list[str]:
                      f"undefended model bypasses it (fools f, not flagged) in {rate_text(plain, 'bypass_own')}; "
                      f"adapted to it ({best['mode']}), in {rate_text(best, 'bypass_own')}.")
     return lines
+
+
+if __name__ == "__main__":  # python -m helpers.findings README.md data/results
+    import sys
+
+    print("README findings", "updated" if update_readme(sys.argv[1], sys.argv[2]) else "unchanged")
