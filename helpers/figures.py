@@ -336,3 +336,37 @@ def auc_by_method_figure(rates, attacks: Sequence[str], titles: dict[str, str], 
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False, fontsize=7)
     return fig
+
+
+def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd") -> plt.Figure:
+    """Bypass rate against the L-inf budget from :func:`helpers.adaptive_report.bypass_table`: one column
+    per defence, rows = its own operating point and the matched false-positive rate; one line per mode
+    (the non-adaptive attack transferred, and each attack adapted to that defence), Wilson 95% bars."""
+    rules = {"own": "own operating point (label change)", "matched": "matched false-positive rate"}
+    sub = table[(table["attack"] == attack) & (table["norm"] == "linf")]
+    fig, axes = plt.subplots(len(rules), len(defences), figsize=(3.4 * len(defences), 5.6), squeeze=False,
+                             layout="constrained", sharex=True, sharey=True)
+    for c, defence in enumerate(defences):
+        rows = sub[(sub["defence"] == defence) & ((sub["mode"] == "non-adaptive") | (sub["target"] == defence))]
+        for r, (rule, title) in enumerate(rules.items()):
+            ax = axes[r, c]
+            modes = list(rows.groupby("mode", sort=False))
+            for i, ((mode, g), marker) in enumerate(zip(modes, "osD^", strict=False)):
+                g = g.sort_values("eps")
+                dodge = 2 ** (0.07 * (i - (len(modes) - 1) / 2))  # side by side on the log axis
+                value = 100 * g[f"bypass_{rule}"].to_numpy()
+                err = [value - 100 * g[f"bypass_{rule}_ci_low"].to_numpy(),
+                       100 * g[f"bypass_{rule}_ci_high"].to_numpy() - value]
+                ax.errorbar(255 * g["eps"] * dodge, value, yerr=err, marker=marker, capsize=2, elinewidth=0.7,
+                            label=f"{mode} (n = {int(g['n'].max())})")
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(255 * np.sort(sub["eps"].unique()), [f"{e:g}" for e in 255 * np.sort(sub["eps"].unique())])
+            ax.set_ylim(-3, 103)
+            ax.grid(alpha=0.3)
+            ax.set_title(f"{defence}\n{title}")
+            if r == len(rules) - 1:
+                ax.set_xlabel(f"{attack.upper()} L∞ budget ε (grey levels, /255)")
+            if c == 0:
+                ax.set_ylabel("bypass rate (%): fooled f, not flagged")
+            ax.legend(frameon=False, fontsize=6, loc="lower right")
+    return fig

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.adaptive_report import load_bypass_table
 from helpers.paper import claims_check
 from helpers.runtime import write_atomically
 from helpers.scores import load_scores, rate_table, saliency_added_value
@@ -227,6 +228,9 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
                           for _, r in tpr.iterrows())
         lines.append(f"- {attack_name(a)} at a matched {100 * p['fpr']:g}% false-positive rate (held-out half): "
                      f"{cells}.")
+    adaptive = Path(results_dir) / f"adaptive_{model}.csv"
+    if adaptive.is_file():  # notebook 08's bypass table
+        lines += adaptive_readme_lines(load_bypass_table(adaptive))
     return "\n".join(lines)
 
 
@@ -239,6 +243,84 @@ def update_readme(readme: str | Path, results_dir: str | Path) -> bool:
     if new != text:
         write_atomically(readme, lambda tmp: Path(tmp).write_text(new))
     return new != text
+
+
+
+def rate_text(row: pd.Series, metric: str) -> str:
+    """A rate column of :func:`helpers.adaptive_report.bypass_table` ('bypass_own', ...) as
+    '62.5% [31, 86] (n = 8)'."""
+    return percent(pd.Series({"value": row[metric], "ci_low": row[f"{metric}_ci_low"],
+                              "ci_high": row[f"{metric}_ci_high"], "n": row[f"{metric}_n"]}))
+
+
+def _pgd_line(table: pd.DataFrame, defence: str, attack: str, rule: str) -> str:
+    rows = table[(table["attack"] == attack) & (table["defence"] == defence)
+                 & ((table["mode"] == "non-adaptive") | (table["target"] == defence))]
+    parts = []
+    for eps, g in rows.groupby("eps"):
+        cells = ", ".join(f"{r['mode']} {rate_text(r, f'bypass_{rule}')}" for _, r in g.iterrows())
+        unit = f"{255 * eps:g}/255" if attack == "pgd" else f"{eps:g} (L2)"
+        parts.append(f"ε = {unit}: {cells}")
+    return "; ".join(parts)
+
+
+def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Sequence[str], fpr: float) -> str:
+    """Notebook 08: bypass rates of transferred and adaptive attacks per defence and budget, the
+    high-confidence C&W against the baseline, the black-box attacks, and the Carlini et al. checks."""
+    lines = []
+    for d in defences:
+        for attack in ("pgd", "pgd_l2"):
+            if ((table["attack"] == attack) & (table["target"] == d)).any():
+                lines.append(f"- *{d}, {attack_name(attack)}, bypass at its own operating point* (fooled f and not "
+                             f"flagged, over all attacked images): {_pgd_line(table, d, attack, 'own')}.")
+        pgd = table[(table["attack"] == "pgd") & (table["defence"] == d) & (table["target"] == d)]
+        if len(pgd):
+            top = pgd[pgd["eps"] == pgd["eps"].max()].sort_values("bypass_matched").iloc[-1]
+            lines.append(f"- *{d} at a matched {100 * fpr:g}% false-positive rate:* the strongest adaptive PGD at "
+                         f"ε = {255 * top['eps']:g}/255 ({top['mode']}) bypasses {rate_text(top, 'bypass_matched')}.")
+    cw = table[table["attack"] == "cw_l2"]
+    for d in defences:
+        rows = cw[(cw["defence"] == d) & ((cw["mode"] == "non-adaptive") | (cw["target"] == d))]
+        if (rows["target"] == d).any():
+            cells = "; ".join(f"{r['label'].replace(' vs ' + d, '')} {rate_text(r, 'bypass_own')} (L2 median "
+                              f"{r['l2_median']:.3f})" for _, r in rows.iterrows())
+            lines.append(f"- *C&W-L2 against {d}* (bypass at its own operating point): {cells}.")
+    for d, g in cw[cw["target"] == ""].groupby("defence", sort=False):  # C&W on f, at confidence 0 and kappa
+        if not g["bypass_own_n"].any():  # a score-only detector: the matched rate is its only rule
+            cells = "; ".join(f"{r['label']} {rate_text(r, 'bypass_matched')} (success "
+                              f"{rate_text(r, 'success')}, L2 median {r['l2_median']:.3f})" for _, r in g.iterrows())
+            lines.append(f"- *High-confidence C&W against {d}* (bypass at a matched {100 * fpr:g}% "
+                         f"false-positive rate): {cells}.")
+    for label, g in table[table["queries_median"].notna()].groupby("label", sort=False):
+        r = g.iloc[0]
+        size = f"{255 * r['eps']:g}/255 (L∞)" if r["norm"] == "linf" else f"{r['eps']:g} (L2)"
+        budget = f" within ε = {size}" if not np.isnan(r["eps"]) else ""
+        text = (f"- *{label}* (black box, median {r['queries_median']:.0f} queries): success{budget} "
+                f"{rate_text(r, 'success')}")
+        if r["target"]:
+            hit = g[g["defence"] == r["target"]].iloc[0]
+            text += f"; bypass of {r['target']} {rate_text(hit, 'bypass_own')}"
+        lines.append(text + ".")
+    passed = int(checks["passed"].sum())
+    lines.append(f"- *Sanity checks (Carlini et al. 2019):* {passed} of {len(checks)} pass. " + " ".join(
+        f"{c['check'].capitalize()}: {'yes' if c['passed'] else 'no'} ({c['detail']})." for _, c in checks.iterrows()))
+    return "\n".join(lines)
+
+
+def adaptive_readme_lines(table: pd.DataFrame) -> list[str]:
+    """README lines from notebook 08's bypass table: per defence, the transferred and the strongest adaptive
+    PGD at the largest L-inf budget, at the defence's own operating point."""
+    pgd = table[table["attack"] == "pgd"]
+    eps = pgd["eps"].max()
+    lines = []
+    for d in dict.fromkeys(pgd.loc[pgd["target"] != "", "target"]):
+        rows = pgd[(pgd["eps"] == eps) & (pgd["defence"] == d)]
+        plain = rows[rows["mode"] == "non-adaptive"].iloc[0]
+        best = rows[rows["target"] == d].sort_values("bypass_own").iloc[-1]
+        lines.append(f"- Adaptive attacks (notebook 08), {d}: PGD at ε = {255 * eps:g}/255 transferred from the "
+                     f"undefended model bypasses it (fools f, not flagged) in {rate_text(plain, 'bypass_own')}; "
+                     f"adapted to it ({best['mode']}), in {rate_text(best, 'bypass_own')}.")
+    return lines
 
 
 if __name__ == "__main__":  # python -m helpers.findings README.md data/results

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from helpers.adaptive import VARIANTS
 from helpers.attacks import ATTACKS, SETTINGS, resolve_params
 from helpers.data import VIEWS, list_photographs
 from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS
@@ -166,6 +167,15 @@ PARAMS: dict[str, Spec] = {
     "squeezers": Spec(_SQUEEZERS, LIST, item=_SQUEEZER),
     "joint": Spec(_SQUEEZERS, LIST, item=_SQUEEZER),
     "channel_order": Spec(f"one of {_names(CHANNEL_ORDERS)}", (str,), choices=CHANNEL_ORDERS),
+    "calibration_images": Spec("an integer >= 1: clean images held apart to fit the matched-FPR thresholds", INT,
+                               low=1),
+    "noise": Spec(f"one of {_names(NOISES)}", (str,), choices=NOISES),
+    "variants": Spec(f"a non-empty list of distinct adaptive variants from {_names(VARIANTS)}", LIST,
+                     item=Spec(f"one of {_names(VARIANTS)}", (str,), choices=VARIANTS)),
+    "eps_l2": Spec("a number > 0, an L2 budget in [0, 1] units", NUMBER, low=0, open_low=True),
+    "cw_confidence": Spec("a number >= 1: C&W's confidence kappa (a logit margin)", NUMBER, low=1),
+    "black_box_eps_255": Spec("a number in (0, 255], an L-inf budget in grey levels", NUMBER, low=0, high=255,
+                              open_low=True),
     "figures_dir": _FOLDER,
     "cache_dir": _FOLDER,
     "results_dir": _FOLDER,

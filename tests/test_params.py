@@ -144,6 +144,12 @@ BAD = [
     ("figures_dir", None, TypeError, ["None", "folder"]),
     ("cache_dir", 3, TypeError, ["folder"]),
     ("results_dir", Path("x"), TypeError, ["folder"]),
+    ("calibration_images", 0, ValueError, ["integer >= 1"]),
+    ("noise", "blur", ValueError, ["'blur'", *_names(NOISES)]),
+    ("variants", ["exact"], ValueError, ["'exact'", "'bpda'", "'gradcam'"]),
+    ("eps_l2", 0, ValueError, ["L2 budget"]),
+    ("cw_confidence", 0.5, ValueError, [">= 1"]),
+    ("black_box_eps_255", 300, ValueError, ["grey levels"]),
 ]
 VALID = {"model": "efficientnet_lite0", "weights": "imagenet", "model_options": {}, "image_source": "samples",
          "n_images": 4, "attacks": ["fgsm"], "attack_settings": "default", "attack_params": {}}

@@ -1,0 +1,348 @@
+"""The adaptive evaluation of notebook 08: which attack sets to run, how each detector judges them
+(at its own rule and at a matched false-positive rate), the bypass table, the attacker's loss per
+step, and the sanity checks of Carlini et al. 2019 ("On evaluating adversarial robustness").
+
+A *defence* here is one detector with ART's contract guarding the undefended model f. It flags x at
+its own operating point (the paper's label-change rule, any of its configurations; none for a
+score-only detector) and at a matched false-positive rate: its largest score over its
+configurations above a threshold fitted on clean images held apart from the reported ones.
+An example *bypasses* a defence when it fools f (within the attack's budget) and is not flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers.adaptive import detector_aware_bundle
+from helpers.art_classifier import art_classifier
+from helpers.attacks import AttackResult
+from helpers.cache import cached_attack
+from helpers.data import ImageSet
+from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector
+from helpers.metrics import Rate, rate_row, threshold_at_fpr
+from helpers.models import ModelBundle
+from helpers.runtime import write_atomically
+from helpers.tables import format_cell
+from helpers.validation import check_count, check_images, check_labels, check_number
+
+# Attack budgets of notebook 08 by ``attack_settings``; eps is set per run, and a PGD step is
+# 2.5 * eps / max_iter (Madry et al.). "default" fits a 2-core CPU; "paper" is full scale (GPU).
+ADAPTIVE_SETTINGS: dict[str, dict[str, dict]] = {
+    "default": {
+        "pgd": {"max_iter": 5, "num_random_init": 0},
+        "pgd_l2": {"max_iter": 5, "num_random_init": 0},
+        "cw_l2": {"targeted": False, "binary_search_steps": 1, "max_iter": 10, "initial_const": 1.0},
+        "square": {"max_iter": 50},
+        "hopskipjump": {"norm": 2, "max_iter": 3, "max_eval": 50, "init_eval": 10, "init_size": 20},
+    },
+    "paper": {
+        "pgd": {"max_iter": 100, "num_random_init": 1},
+        "pgd_l2": {"max_iter": 100, "num_random_init": 1},
+        "cw_l2": {"targeted": False, "binary_search_steps": 9, "max_iter": 100, "initial_const": 0.01},
+        "square": {"max_iter": 5000},
+        "hopskipjump": {"norm": 2, "max_iter": 50, "max_eval": 10000, "init_eval": 100, "init_size": 100},
+    },
+}
+NON_ADAPTIVE, BPDA, GRADCAM = "non-adaptive", "adaptive (BPDA)", "adaptive (through Grad-CAM)"
+HIGH_CONFIDENCE = "non-adaptive, high confidence"
+# C&W's confidence on an adaptive model: a margin in the consensus' log-probability units; at 0 C&W stops
+# at the consensus' boundary, where the views still disagree (helpers.adaptive)
+ADAPTIVE_CW_CONFIDENCE = 1.0
+
+
+def pgd_params(settings: dict, eps: float) -> dict:
+    """PGD parameters at budget ``eps``: the settings' iterations, step 2.5 * eps / max_iter."""
+    return {**settings, "eps": eps, "eps_step": 2.5 * eps / settings["max_iter"]}
+
+
+@dataclass(frozen=True)
+class AttackRun:
+    """One adversarial set of the evaluation: ``attack`` (``helpers.attacks`` name) with ``params``, run
+    on ``model`` (f, or an adaptive model of ``helpers.adaptive``), ``mode`` (``NON_ADAPTIVE``, ``BPDA``,
+    ``GRADCAM``, or a black-box description), ``target`` (the defence it adapts to, ``""`` for none),
+    ``norm`` (``"linf"``/``"l2"``) and ``eps``: the budget within which success counts (nan: none);
+    ``detector``: the detector that a black box answers through (HopSkipJump), else ``None``."""
+
+    label: str
+    attack: str
+    mode: str
+    target: str
+    norm: str
+    eps: float
+    model: ModelBundle
+    params: dict = field(default_factory=dict)
+    detector: object = None
+
+
+class Defence:
+    """A detector guarding f: flags at its own rule and at a threshold matched to ``fpr`` on clean images."""
+
+    def __init__(self, name: str, detector, batch_size: int = 16):
+        self.name, self.detector, self.batch_size = name, detector, batch_size
+        self.has_own_rule = "label_change" in detector.decisions and detector.decision == "label_change"
+        self.threshold: float | None = None
+
+    def scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(own_flags, score)`` per image: label change in any configuration (all False without an own
+        rule), and the largest score over the configurations."""
+        report = self.detector.evaluate(x, self.batch_size)
+        own = np.asarray(report["label_changed"], bool).reshape(-1, len(x)).any(axis=0)
+        return own & self.has_own_rule, np.asarray(report["score"], float).reshape(-1, len(x)).max(axis=0)
+
+    def fit(self, x_clean: np.ndarray, fpr: float = 0.05) -> Defence:
+        """The matched threshold: at most ``fpr`` of ``x_clean`` (held apart from reported images) above it."""
+        check_number(fpr, "fpr", 0.0, 1.0, high_open=True)
+        self.threshold = threshold_at_fpr(self.scores(x_clean)[1], fpr)
+        return self
+
+    def flags(self, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """``(own, matched)`` flags per image; ``own`` is ``None`` for a score-only detector."""
+        if self.threshold is None:
+            raise RuntimeError(f"defence {self.name!r}: call fit(x_clean) for the matched threshold first")
+        own, score = self.scores(x)
+        return (own if self.has_own_rule else None), score > self.threshold
+
+
+def within_budget(result: AttackResult, norm: str, eps: float) -> np.ndarray:
+    """Success on f and, when ``eps`` is a number, the perturbation within it (L2 or L-inf, [0, 1] units)."""
+    if np.isnan(eps):
+        return result.success.copy()
+    size = result.l2 if norm == "l2" else result.linf
+    return result.success & (size <= eps * (1 + 1e-4))
+
+
+def _rate(prefix: str, k: int, n: int) -> dict:
+    r = rate_row(Rate(int(k), int(n)))
+    return {prefix: r["value"], f"{prefix}_ci_low": r["ci_low"], f"{prefix}_ci_high": r["ci_high"], f"{prefix}_n": n}
+
+
+def bypass_table(bundle: ModelBundle, runs: Sequence[AttackRun], results: dict[str, AttackResult],
+                 defences: Sequence[Defence], x_clean: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+    """One row per (attack set, defence), plus a ``clean`` row per defence (its false-positive rates on the
+    reported clean images): ``success`` (fooled f within the budget, over n), ``detection_own`` /
+    ``detection_matched`` (flagged, over the successful examples), ``bypass_own`` / ``bypass_matched``
+    (successful and not flagged, over n), each with Wilson 95% intervals and its n; median L2 and L-inf
+    (grey levels) of the successful examples; median queries of black-box attacks. ``results`` are
+    keyed by ``run.label``; success is judged on f (``bundle``) against ``y``, never on an adaptive model."""
+    x_clean = check_images(x_clean, "x_clean", bundle.input_size)
+    y = check_labels(y, len(x_clean), bundle.n_classes)
+    rows = []
+    for d in defences:
+        own, matched = d.flags(x_clean)
+        row = {"label": "clean", "attack": "clean", "mode": "", "target": "", "norm": "", "eps": np.nan,
+               "defence": d.name, "n": len(x_clean)}
+        row |= _rate("fpr_own", own.sum(), len(x_clean)) if own is not None else _rate("fpr_own", 0, 0)
+        rows.append(row | _rate("fpr_matched", matched.sum(), len(x_clean)))
+    for run in runs:
+        r = results[run.label]
+        labels = bundle.predict(r.x_adv)[0]
+        fooled = AttackResult(r.name, r.x_adv, labels != y, y, labels, None, r.l2, r.linf, r.params, r.seconds)
+        ok = within_budget(fooled, run.norm, run.eps)
+        n, k = len(ok), int(ok.sum())
+        sizes = {"l2_median": float(np.median(r.l2[ok])) if k else np.nan,
+                 "linf_median_255": float(np.median(r.linf[ok]) * 255) if k else np.nan,
+                 "queries_median": float(np.median(r.queries)) if r.queries is not None else np.nan}
+        for d in defences:
+            own, matched = d.flags(r.x_adv)
+            row = {"label": run.label, "attack": run.attack, "mode": run.mode, "target": run.target,
+                   "norm": run.norm, "eps": run.eps, "defence": d.name, "n": n, **_rate("success", k, n)}
+            for rule, flags in (("own", own), ("matched", matched)):
+                if flags is None:
+                    row |= _rate(f"detection_{rule}", 0, 0) | _rate(f"bypass_{rule}", 0, 0)
+                else:
+                    row |= _rate(f"detection_{rule}", (flags & ok).sum(), k)
+                    row |= _rate(f"bypass_{rule}", (ok & ~flags).sum(), n)
+            rows.append(row | sizes)
+    return pd.DataFrame(rows)
+
+
+def loss_trace(model: ModelBundle, x: np.ndarray, y: np.ndarray, eps: float, steps: int,
+               eps_step: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The attacker's loss at every step of an L-inf PGD without random start (ART's BIM update on the
+    [0, 1] view: ascend the cross-entropy of ``y`` by ``eps_step`` times its gradient's sign, project
+    onto the ``eps`` ball and [0, 1]). Returns the examples (RGB 0..255) and the loss, (steps + 1, N):
+    the log-probability of ``y`` under ``model`` (log softmax of its logits), which the attacker drives
+    down; on an adaptive model, the consensus of f and of every view."""
+    x = check_images(x, size=model.input_size)
+    y = check_labels(y, len(x), model.n_classes)
+    eps_step = 2.5 * eps / steps if eps_step is None else eps_step
+    classifier = art_classifier(model)
+    onehot = np.eye(model.n_classes, dtype=np.float32)[y]
+    x0 = (x / 255.0).astype(np.float32)
+    x01, trace = x0.copy(), []
+    for step in range(steps + 1):
+        z = model.logits(x01 * np.float32(255.0))
+        z = z - z.max(axis=1, keepdims=True)
+        trace.append((z - np.log(np.exp(z).sum(axis=1, keepdims=True)))[np.arange(len(y)), y])
+        if step == steps:
+            break
+        grad = classifier.loss_gradient(x01, onehot)
+        x01 = np.clip(x01 + np.float32(eps_step) * np.sign(grad), 0.0, 1.0)
+        x01 = np.clip(x01, x0 - np.float32(eps), x0 + np.float32(eps)).astype(np.float32)
+    return x01 * np.float32(255.0), np.array(trace)
+
+
+def carlini_checks(table: pd.DataFrame, trace: np.ndarray, rule: str = "own") -> pd.DataFrame:
+    """The sanity checks of Carlini et al. 2019 from :func:`bypass_table` and :func:`loss_trace`: one row
+    per check with ``passed`` (bool) and the numbers behind it (``detail``). ``rule``: ``"own"`` or
+    ``"matched"`` operating point for the bypass checks."""
+    pgd = table[(table["attack"] == "pgd") & (table["mode"] != "")]
+    rows = []
+    top = pgd[pgd["eps"] == pgd["eps"].max()].drop_duplicates("label")
+    full = top[top["success"] == 1.0]
+    rows.append({"check": "success reaches 100% as ε grows", "passed": len(full) == len(top),
+                 "detail": f"at ε = {255 * pgd['eps'].max():g}/255: " + "; ".join(
+                     f"{m} vs {t or 'f'} {int(round(s * n))}/{n}" for m, t, s, n in
+                     top[["mode", "target", "success", "n"]].itertuples(index=False))})
+    mean = trace.mean(axis=1)
+    rows.append({"check": "the adaptive loss goes down", "passed": bool(mean[-1] < mean[0]),
+                 "detail": f"mean log-probability of the true label {mean[0]:.2f} → {mean[-1]:.2f} over "
+                           f"{len(mean) - 1} steps, non-increasing at {int((np.diff(mean) <= 0).sum())} of "
+                           f"{len(mean) - 1}"})
+    adaptive = pgd[pgd["mode"].isin([BPDA, GRADCAM]) & (pgd["target"] == pgd["defence"])]
+    best = adaptive.groupby(["defence", "eps"])[f"bypass_{rule}"].max()
+    large = best.xs(best.index.get_level_values("eps").max(), level="eps")
+    clean = table[table["attack"] == "clean"]
+    clean = clean.set_index("defence")[f"fpr_{rule}"] if len(clean) else pd.Series(dtype=float)
+    why = {d: f" (its rule flags {100 * clean[d]:.0f}% of the same images' clean versions)"
+           for d, v in large.items() if v < 1 and clean.get(d, 0) > 0}
+    rows.append({"check": "at large ε the adaptive attack bypasses the detector", "passed": bool((large == 1).all()),
+                 "detail": "; ".join(f"{d}: {100 * v:.0f}%{why.get(d, '')}" for d, v in large.items())})
+    plain = pgd[(pgd["mode"] == NON_ADAPTIVE)].groupby(["defence", "eps"])[f"bypass_{rule}"].max()
+    plain = plain.reindex(best.index)
+    holds = best >= plain
+    rows.append({"check": "adaptive at least as strong as the best transferred non-adaptive attack",
+                 "passed": bool(holds.all()),
+                 "detail": f"holds for {int(holds.sum())} of {len(holds)} (defence, ε) pairs" + "".join(
+                     f"; not for {d} at {255 * e:g}/255 ({100 * best[d, e]:.0f}% vs {100 * plain[d, e]:.0f}%)"
+                     for d, e in holds.index[~holds.to_numpy()])})
+    return pd.DataFrame(rows)
+
+
+def save_bypass_table(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write the tidy bypass table as CSV (atomically)."""
+    return write_atomically(Path(path), lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
+
+
+def load_bypass_table(path: str | Path) -> pd.DataFrame:
+    """A table written by :func:`save_bypass_table` (empty text columns read back as "")."""
+    return pd.read_csv(path).fillna({c: "" for c in ("mode", "target", "norm")})
+
+
+def _cells(table: pd.DataFrame, metric: str) -> list[str]:
+    cols = [metric, f"{metric}_ci_low", f"{metric}_ci_high", f"{metric}_n"]
+    return [format_cell(*values) for values in table[cols].to_numpy()]
+
+
+def bypass_layout(table: pd.DataFrame) -> pd.DataFrame:
+    """The bypass table for reading: rates as 'value [CI] (n)' in percent, sizes rounded."""
+    sets = table[table["attack"] != "clean"]
+    out = pd.DataFrame({"attack set": sets["label"], "defence": sets["defence"],
+                        "success": _cells(sets, "success")})
+    for metric in ("detection_own", "bypass_own", "detection_matched", "bypass_matched"):
+        out[metric.replace("_", " ")] = _cells(sets, metric)
+    out["L2 median"] = sets["l2_median"].round(3).to_numpy()
+    out["L∞ median /255"] = sets["linf_median_255"].round(2).to_numpy()
+    out["queries median"] = sets["queries_median"].to_numpy()
+    return out.reset_index(drop=True)
+
+
+def paper_vs_adaptive(table: pd.DataFrame, attack: str = "pgd") -> pd.DataFrame:
+    """"The paper's setting vs adaptive": per defence and budget, the detection rate of the attack made
+    on the undefended model (the paper's evaluation), and the bypass rate of that attack and of each
+    attack adapted to the defence, at the defence's own operating point and at the matched FPR."""
+    rows = []
+    sub = table[table["attack"] == attack]
+    for (defence, eps), g in sub.groupby(["defence", "eps"], sort=False, dropna=False):
+        g = g[(g["mode"] == NON_ADAPTIVE) | (g["target"] == defence)]
+        plain = g[g["mode"] == NON_ADAPTIVE]
+        if plain.empty or len(g) == 1:
+            continue
+        unit = "none (minimal L2)" if np.isnan(eps) else f"{255 * eps:g}/255" if g["norm"].iloc[0] == "linf" \
+            else f"{eps:g} (L2)"
+        row = {"defence": defence, "attack": attack_label(attack), "ε": unit,
+               "paper's setting: detection (own)": _cells(plain, "detection_own")[0],
+               "paper's setting: detection (matched FPR)": _cells(plain, "detection_matched")[0]}
+        for rule in ("own", "matched"):
+            row |= {f"bypass ({rule}): {m}": c for m, c in zip(g["mode"], _cells(g, f"bypass_{rule}"), strict=True)}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def hold_out(images: ImageSet, n: int) -> tuple[ImageSet, ImageSet]:
+    """The first ``n`` images (attacked and reported) and the rest (clean, for the matched thresholds only)."""
+    check_count(n, "n")
+    if n >= len(images):
+        raise ValueError(f"need more than n = {n} images to hold some apart, got {len(images)}")
+    part = [ImageSet(images.x[s], images.ids[s], images.labels[s], f"{len(images.x[s])} of {images.description}")
+            for s in (slice(None, n), slice(n, None))]
+    return part[0], part[1]
+
+
+def evaluation_runs(bundle: ModelBundle, adaptive: dict[str, dict[str, ModelBundle]], settings: dict[str, dict],
+                    eps_linf: Sequence[float], eps_l2: float, cw_confidence: float, black_box_eps: float,
+                    guarded: tuple[str, object]) -> list[AttackRun]:
+    """Notebook 08's attack sets. ``adaptive``: defence name -> mode -> adaptive model. White box: PGD at each
+    L-inf budget and PGD-L2 at ``eps_l2``, on f (non-adaptive) and on each adaptive model; C&W-L2 on f
+    with confidence 0 and ``cw_confidence``. Black box: SquareAttack (L-inf ``black_box_eps``) and
+    HopSkipJump (success within ``eps_l2``) on f, and HopSkipJump on f guarded by ``guarded`` =
+    (defence name, detector). ``settings``: the attacks' parameters (``ADAPTIVE_SETTINGS[...]``)."""
+    runs = []
+    for attack, norm, budgets in (("pgd", "linf", eps_linf), ("pgd_l2", "l2", [eps_l2])):
+        for eps in budgets:
+            budget = f"{255 * eps:g}/255" if norm == "linf" else f"{eps:g}"
+            name = f"{attack_label(attack)} ε={budget}"
+            params = pgd_params(settings[attack], eps)
+            runs.append(AttackRun(name, attack, NON_ADAPTIVE, "", norm, eps, bundle, params))
+            runs += [AttackRun(f"{name} {mode} vs {defence}", attack, mode, defence, norm, eps, model, params)
+                     for defence, models in adaptive.items() for mode, model in models.items()]
+    for kappa, mode in ((0.0, NON_ADAPTIVE), (cw_confidence, HIGH_CONFIDENCE)):
+        runs.append(AttackRun(f"C&W-L2 κ={kappa:g}", "cw_l2", mode, "", "l2", np.nan, bundle,
+                              {**settings["cw_l2"], "confidence": kappa}))
+    cw = {**settings["cw_l2"], "confidence": ADAPTIVE_CW_CONFIDENCE}
+    runs += [AttackRun(f"C&W-L2 κ={ADAPTIVE_CW_CONFIDENCE:g} {mode} vs {defence}", "cw_l2", mode, defence, "l2",
+                       np.nan, model, cw) for defence, models in adaptive.items() for mode, model in
+             list(models.items())[:1]]
+    runs.append(AttackRun(f"Square ε={255 * black_box_eps:g}/255", "square", "black box (scores)", "", "linf",
+                          black_box_eps, bundle, {**settings["square"], "eps": black_box_eps}))
+    runs.append(AttackRun("HopSkipJump", "hopskipjump", "black box (labels)", "", "l2", eps_l2, bundle,
+                          settings["hopskipjump"]))
+    name, detector = guarded
+    runs.append(AttackRun(f"HopSkipJump vs {name}", "hopskipjump", "black box (labels + rejected)", name, "l2",
+                          eps_l2, bundle, settings["hopskipjump"], detector))
+    return runs
+
+
+def attack_label(attack: str) -> str:
+    """The attack's name in labels and tables."""
+    return {"pgd": "PGD", "pgd_l2": "PGD-L2", "cw_l2": "C&W-L2"}.get(attack, attack)
+
+
+def run_all(runs: Sequence[AttackRun], images: ImageSet, y: np.ndarray, cache_dir: str | Path, seed: int = 0,
+            batch_size: int = 16) -> dict[str, AttackResult]:
+    """Each run's adversarial set through the attack cache (keyed on the attacked model, which names the
+    adaptive settings, and on the guarding detector), attacking f's labels ``y``."""
+    return {run.label: cached_attack(run.attack, run.model, images, cache_dir, y, seed=seed, batch_size=batch_size,
+                                     detector=run.detector, **run.params) for run in runs}
+
+
+MODES = {"bpda": BPDA, "gradcam": GRADCAM}  # adaptive variant -> mode label
+
+
+def adaptive_models(bundle: ModelBundle, detectors: dict[str, object],
+                    variants: Sequence[str] = ("bpda", "gradcam")) -> dict[str, dict[str, ModelBundle]]:
+    """Defence name -> mode -> the detector-aware model (``helpers.adaptive``): each variant for a saliency
+    detector (every theta and its noise), BPDA through the squeezers for Feature Squeezing; none for a
+    detector without views (the 1 - max softmax baseline: its attack is a high-confidence C&W)."""
+    models = {}
+    for name, d in detectors.items():
+        if isinstance(d, SaliencyDetector):
+            models[name] = {MODES[v]: detector_aware_bundle(bundle, d, v) for v in variants}
+        elif isinstance(d, FeatureSqueezingDetector):
+            models[name] = {BPDA: detector_aware_bundle(bundle, d)}
+    return models

@@ -1,0 +1,224 @@
+"""The adaptive evaluation's report against per-image computations with the non-adaptive helpers."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import stripes
+from scipy.special import log_softmax, softmax
+
+from helpers.adaptive_report import (
+    BPDA,
+    GRADCAM,
+    NON_ADAPTIVE,
+    AttackRun,
+    Defence,
+    adaptive_models,
+    bypass_layout,
+    bypass_table,
+    carlini_checks,
+    evaluation_runs,
+    hold_out,
+    load_bypass_table,
+    loss_trace,
+    paper_vs_adaptive,
+    save_bypass_table,
+    within_budget,
+)
+from helpers.attacks import AttackResult, bypass, run_attack
+from helpers.data import ImageSet
+from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, SaliencyDetector
+from helpers.emphasis import emphasis_images
+from helpers.figures import bypass_vs_eps_figure
+from helpers.findings import adaptive_findings, adaptive_readme_lines, readme_findings
+from helpers.metrics import wilson_interval
+from helpers.saliency import GradCAM
+from helpers.squeeze import squeezer
+from helpers.transforms import apply_noise
+
+THETAS = (0.1, 0.3)
+
+
+@pytest.fixture(scope="module")
+def data(toy):
+    x, _ = stripes(40, seed=3)
+    return x[:8], x[8:], toy.predict(x[:8])[0]
+
+
+def saliency_score(bundle, x, thetas, noise):
+    """max over theta of the L1 distance between softmax(f(x)) and softmax(f(E_theta(x))), image by image."""
+    cam = GradCAM(bundle.model, bundle.gradcam_layer)(x).coarse
+    p = softmax(bundle.logits(x), axis=1)
+    views = [emphasis_images(apply_noise(x, noise), cam, t) for t in thetas]
+    return np.max([np.abs(softmax(bundle.logits(v), axis=1) - p).sum(1) for v in views], axis=0), \
+        np.any([bundle.predict(v)[0] != p.argmax(1) for v in views], axis=0)
+
+
+def test_defence_flags_match_a_per_image_computation(toy, data):
+    x, calib, _ = data
+    defence = Defence("s", SaliencyDetector(toy, THETAS, "color_reverse")).fit(calib, fpr=0.25)
+    calib_score, _ = saliency_score(toy, calib, THETAS, "color_reverse")
+    k = int(np.floor(0.25 * len(calib)))  # at most this many clean calibration scores above the threshold
+    assert defence.threshold == pytest.approx(np.sort(calib_score)[-k - 1], rel=1e-5)
+    score, changed = saliency_score(toy, x, THETAS, "color_reverse")
+    own, matched = defence.flags(x)
+    np.testing.assert_array_equal(own, changed)
+    np.testing.assert_array_equal(matched, score > defence.threshold)
+    np.testing.assert_array_equal(own, bypass(toy, SaliencyDetector(toy, THETAS, "color_reverse"), x,
+                                              toy.predict(x)[0] + 0).flagged)
+
+
+def test_score_only_and_squeezing_defences(toy, data):
+    x, calib, _ = data
+    baseline = Defence("b", ConfidenceDetector(toy)).fit(calib, fpr=0.1)
+    own, matched = baseline.flags(x)
+    assert own is None
+    confidence = softmax(toy.logits(x), axis=1).max(1)
+    np.testing.assert_array_equal(matched, 1 - confidence > baseline.threshold)
+    specs = ("bit_depth:4", "median:2x2")
+    squeezing = Defence("fs", FeatureSqueezingDetector(toy, specs, "label_change")).fit(calib)
+    labels = toy.predict(x)[0]
+    changed = np.any([toy.predict(squeezer(s)(x))[0] != labels for s in specs], axis=0)
+    np.testing.assert_array_equal(squeezing.flags(x)[0], changed)
+    with pytest.raises(RuntimeError, match="call fit"):
+        Defence("b", ConfidenceDetector(toy)).flags(x)
+
+
+def fake_result(x_adv, l2, linf, queries=None):
+    n = len(x_adv)
+    return AttackResult("a", x_adv, np.ones(n, bool), np.zeros(n, np.int32), np.zeros(n, np.int32), None,
+                        np.asarray(l2, np.float32), np.asarray(linf, np.float32), {}, 1.0, queries)
+
+
+def test_bypass_table_against_a_per_image_count(toy, data):
+    x, calib, y = data
+    rng = np.random.default_rng(0)
+    x_adv = np.clip(x + rng.normal(0, 60, x.shape), 0, 255).astype(np.float32)  # some fool f, some do not
+    l2 = np.linspace(0.5, 2.0, len(x))
+    runs = [AttackRun("noise", "pgd_l2", NON_ADAPTIVE, "", "l2", 1.2, toy),
+            AttackRun("free", "hopskipjump", "black box", "", "l2", np.nan, toy)]
+    results = {"noise": fake_result(x_adv, l2, l2 / 10), "free": fake_result(x_adv, l2, l2 / 10, np.arange(8))}
+    defence = Defence("s", SaliencyDetector(toy, THETAS)).fit(calib, fpr=0.25)
+    table = bypass_table(toy, runs, results, [defence], x, y)
+    fooled = toy.predict(x_adv)[0] != y
+    own, matched = defence.flags(x_adv)
+    for label, ok in (("noise", fooled & (l2 <= 1.2)), ("free", fooled)):
+        row = table[table["label"] == label].iloc[0]
+        assert row["success"] == ok.mean() and row["success_n"] == len(x)
+        assert row["bypass_own"] == (ok & ~own).mean() and row["bypass_matched"] == (ok & ~matched).mean()
+        assert row["detection_own_n"] == ok.sum()
+        if ok.any():
+            assert row["detection_own"] == (own & ok).sum() / ok.sum()
+            assert row["l2_median"] == pytest.approx(np.median(l2[ok]))
+        lo, hi = wilson_interval(int((ok & ~own).sum()), len(x))
+        assert (row["bypass_own_ci_low"], row["bypass_own_ci_high"]) == pytest.approx((lo, hi))
+    assert 0 < table.loc[table["label"] == "noise", "success"].iloc[0] < 1  # the budget cut some successes
+    assert table.loc[table["label"] == "free", "queries_median"].iloc[0] == 3.5
+    clean = table[table["label"] == "clean"].iloc[0]
+    assert clean["fpr_own"] == defence.flags(x)[0].mean() and clean["fpr_matched"] == defence.flags(x)[1].mean()
+
+
+def test_within_budget():
+    r = fake_result(np.zeros((3, 2, 2, 3), np.float32), [0.5, 1.0, 1.5], [0.1, 0.2, 0.3])
+    np.testing.assert_array_equal(within_budget(r, "l2", 1.0), [True, True, False])
+    np.testing.assert_array_equal(within_budget(r, "linf", 0.15), [True, False, False])
+    np.testing.assert_array_equal(within_budget(r, "l2", np.nan), [True, True, True])
+
+
+def test_loss_trace_follows_art_bim_and_records_the_loss(toy, data):
+    x, _, y = data
+    model = adaptive_models(toy, {"s": SaliencyDetector(toy, THETAS)}, ["bpda"])["s"][BPDA]
+    x_adv, trace = loss_trace(model, x, y, eps=8 / 255, steps=4, eps_step=2 / 255)
+    art = run_attack("bim", model, x, y, eps=8 / 255, eps_step=2 / 255, max_iter=4)
+    assert np.mean(np.abs(x_adv - art.x_adv) > 1e-3) < 0.01  # the same iterates as ART's BIM
+    assert trace.shape == (5, len(x))
+    np.testing.assert_allclose(trace[0], log_softmax(model.logits(x), axis=1)[np.arange(8), y], atol=1e-4)
+    np.testing.assert_allclose(trace[-1], log_softmax(model.logits(x_adv), axis=1)[np.arange(8), y], atol=1e-4)
+    assert trace.mean(axis=1)[-1] < trace.mean(axis=1)[0] - 0.3  # the attacker drives it down
+    assert np.abs(x_adv - x).max() <= 8 + 1e-3
+
+
+def test_evaluation_runs_and_adaptive_models(toy):
+    detectors = {"s": SaliencyDetector(toy, THETAS), "fs": FeatureSqueezingDetector(toy, ("median:2x2",)),
+                 "b": ConfidenceDetector(toy)}
+    models = adaptive_models(toy, detectors, ["bpda", "gradcam"])
+    assert list(models) == ["s", "fs"] and list(models["s"]) == [BPDA, GRADCAM] and list(models["fs"]) == [BPDA]
+    settings = {"pgd": {"max_iter": 4}, "pgd_l2": {"max_iter": 4}, "cw_l2": {}, "square": {}, "hopskipjump": {}}
+    runs = evaluation_runs(toy, models, settings, [2 / 255, 8 / 255], 1.0, 5.0, 8 / 255, ("s", detectors["s"]))
+    labels = [r.label for r in runs]
+    assert len(labels) == len(set(labels)) == 3 * 4 + 2 + 2 + 1 + 2
+    pgd = [r for r in runs if r.attack == "pgd" and r.eps == 8 / 255]
+    assert [r.mode for r in pgd] == [NON_ADAPTIVE, BPDA, GRADCAM, BPDA]
+    assert all(r.params["eps_step"] == pytest.approx(2.5 * 8 / 255 / 4) for r in pgd)
+    assert runs[-1].detector is detectors["s"] and runs[-1].target == "s"
+
+
+def test_hold_out():
+    images = ImageSet(np.zeros((5, 2, 2, 3), np.float32), tuple("abcde"), np.arange(5), "5 images")
+    attacked, calibration = hold_out(images, 2)
+    assert attacked.ids == ("a", "b") and calibration.ids == ("c", "d", "e")
+    with pytest.raises(ValueError, match="more than n = 5"):
+        hold_out(images, 5)
+
+
+def synthetic_table(adaptive_bypass: float) -> pd.DataFrame:
+    rows = [{"label": "clean", "attack": "clean", "mode": "", "target": "", "norm": "", "eps": np.nan, "defence": "s",
+             "n": 4, "fpr_own": 0.5, "fpr_matched": 0.0}]
+    for eps in (2 / 255, 16 / 255):
+        for mode, target, by in ((NON_ADAPTIVE, "", 0.25), (BPDA, "s", adaptive_bypass if eps > 0.05 else 0.5)):
+            rows.append({"label": f"{mode} {eps}", "attack": "pgd", "mode": mode, "target": target, "norm": "linf",
+                         "eps": eps, "defence": "s", "n": 4, "success": 1.0 if eps > 0.05 else 0.5,
+                         "bypass_own": by, "bypass_matched": by})
+    return pd.DataFrame(rows)
+
+
+def test_carlini_checks_pass_and_fail():
+    down = np.array([[-1.0, -1.0], [-3.0, -2.0]])
+    checks = carlini_checks(synthetic_table(1.0), down).set_index("check")["passed"]
+    assert checks.all()
+    checks = carlini_checks(synthetic_table(0.0), -down).set_index("check")
+    assert not checks["passed"].iloc[1:].any() and checks["passed"].iloc[0]
+    assert "0% vs 25%" in checks["detail"].iloc[3]
+    assert checks["detail"].iloc[2] == "s: 0% (its rule flags 50% of the same images' clean versions)"
+
+
+def test_layouts_and_round_trip(tmp_path):
+    table = full_table()
+    assert len(bypass_layout(table)) == 4  # the clean row is left out
+    versus = paper_vs_adaptive(table)
+    assert list(versus["ε"]) == ["2/255", "16/255"] and "bypass (own): adaptive (BPDA)" in versus.columns
+    path = save_bypass_table(table, tmp_path / "t.csv")
+    pd.testing.assert_frame_equal(load_bypass_table(path), table, check_dtype=False)
+
+
+def full_table() -> pd.DataFrame:
+    table = synthetic_table(1.0)
+    for metric in ("success", "detection_own", "bypass_own", "detection_matched", "bypass_matched"):
+        table[metric] = table.get(metric, 0.5)
+        table[f"{metric}_ci_low"], table[f"{metric}_ci_high"], table[f"{metric}_n"] = 0.0, 1.0, 4
+    table["l2_median"], table["linf_median_255"], table["queries_median"] = 1.0, 2.0, np.nan
+    return table
+
+
+def test_findings_figure_and_readme_lines(tmp_path):
+    table = full_table()
+    checks = carlini_checks(table, np.array([[-1.0], [-2.0]]))
+    text = adaptive_findings(table, checks, ["s"], 0.05)
+    assert "ε = 16/255: non-adaptive 25.0% [0, 100] (n = 4), adaptive (BPDA) 100.0% [0, 100] (n = 4)" in text
+    assert "4 of 4 pass" in text
+    assert adaptive_readme_lines(table) == [
+        "- Adaptive attacks (notebook 08), s: PGD at ε = 16/255 transferred from the undefended model bypasses it "
+        "(fools f, not flagged) in 25.0% [0, 100] (n = 4); adapted to it (adaptive (BPDA)), in 100.0% [0, 100] "
+        "(n = 4)."]
+    fig = bypass_vs_eps_figure(table, ["s"])
+    assert len(fig.axes) == 2 and "n = 4" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    assert "ε" in fig.axes[1].get_xlabel() and "%" in fig.axes[0].get_ylabel()
+    results = tmp_path / "results"
+    results.mkdir()
+    committed = Path(__file__).resolve().parents[1] / "data" / "results"
+    for name in ("scores_theta_sweep_efficientnet_lite0.parquet", "scores_comparison_efficientnet_lite0.parquet"):
+        (results / name).write_bytes((committed / name).read_bytes())
+    without = readme_findings(results)
+    save_bypass_table(table, results / "adaptive_efficientnet_lite0.csv")
+    assert readme_findings(results) == without + "\n" + adaptive_readme_lines(table)[0]
