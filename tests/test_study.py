@@ -1,6 +1,8 @@
 """The sharded study: any split of the images gives the same score table and rate table, finished shards
 are not recomputed, and a failing shard leaves no file behind."""
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -40,39 +42,46 @@ def test_config_is_checked_by_name_type_and_range():
     assert check_config({})["only_correct"] is False
 
 
+@pytest.fixture(scope="module")
+def split_run(client, tmp_path_factory):
+    """The same study as 1 shard in this process and as 3 shards on 2 workers, with separate attack
+    caches, so that the split run computes its attacks itself."""
+    tmp = tmp_path_factory.mktemp("study")
+    one = run_study({**SMALL, "cache_dir": str(tmp / "cache1")}, 1, tmp / "one", client=IN_PROCESS, progress=False)
+    three = run_study({**SMALL, "cache_dir": str(tmp / "cache3")}, 3, tmp / "three", client=client, progress=False)
+    return one, three, tmp
+
+
 @pytest.mark.notebook
-def test_one_shard_in_process_equals_three_shards_on_two_workers(client, tmp_path):
-    """Separate attack caches, so that the split run computes its attacks itself."""
-    one = run_study({**SMALL, "cache_dir": str(tmp_path / "cache1")}, 1, tmp_path / "one", client=IN_PROCESS,
-                    progress=False)
-    three = run_study({**SMALL, "cache_dir": str(tmp_path / "cache3")}, 3, tmp_path / "three", client=client,
-                      progress=False)
-    assert three.summary["computed"] == 3 and len(list((tmp_path / "three" / "shards").iterdir())) == 3
+def test_one_shard_in_process_equals_three_shards_on_two_workers(split_run):
+    one, three, tmp = split_run
+    assert three.summary["computed"] == 3 and len(list((tmp / "three" / "shards").iterdir())) == 3
     exact = [c for c in one.scores.columns if c != "score"]
     pd.testing.assert_frame_equal(one.scores[exact], three.scores[exact])
     np.testing.assert_allclose(one.scores["score"], three.scores["score"], rtol=1e-5, atol=1e-6)
     assert one.scores["attack"].eq("fgsm").sum() > 0  # the comparison covers adversarial rows
     pd.testing.assert_frame_equal(one.rates, three.rates)
-    saved, meta = load_scores(tmp_path / "three" / "scores.parquet")
+    saved, meta = load_scores(tmp / "three" / "scores.parquet")
     pd.testing.assert_frame_equal(saved, three.scores)
     assert meta["image_ids"][:2] == ["skimage/astronaut", "skimage/chelsea"]
-    assert pd.read_csv(tmp_path / "three" / "rates.csv").shape == three.rates.shape
+    assert pd.read_csv(tmp / "three" / "rates.csv").shape == three.rates.shape
 
 
 @pytest.mark.notebook
-def test_finished_shards_are_not_recomputed(tmp_path, monkeypatch):
-    config = {**SMALL, "n_images": 4, "cache_dir": str(tmp_path / "cache")}
-    first = run_study(config, 2, tmp_path, client=IN_PROCESS, progress=False)
-    stamp = shard_path(tmp_path, 1, 2).stat().st_mtime_ns
-    shard_path(tmp_path, 0, 2).unlink()
+def test_finished_shards_are_not_recomputed(split_run, tmp_path, monkeypatch):
+    _, three, tmp = split_run
+    shutil.copytree(tmp / "three", tmp_path, dirs_exist_ok=True)
+    config = {**SMALL, "cache_dir": str(tmp / "cache3")}
+    stamps = [shard_path(tmp_path, s, 3).stat().st_mtime_ns for s in (1, 2)]
+    shard_path(tmp_path, 0, 3).unlink()
     calls = []
     monkeypatch.setattr(study, "run_shard", lambda *a, **k: calls.append(a[1]) or run_shard(*a, **k))
-    again = run_study(config, 2, tmp_path, client=IN_PROCESS, progress=False)
-    assert calls == [0] and shard_path(tmp_path, 1, 2).stat().st_mtime_ns == stamp
-    assert (again.summary["computed"], again.summary["skipped"]) == (1, 1)
-    pd.testing.assert_frame_equal(first.scores, again.scores)
+    again = run_study(config, 3, tmp_path, client=IN_PROCESS, progress=False)
+    assert calls == [0] and [shard_path(tmp_path, s, 3).stat().st_mtime_ns for s in (1, 2)] == stamps
+    assert (again.summary["computed"], again.summary["skipped"]) == (1, 2)
+    pd.testing.assert_frame_equal(again.scores, three.scores)
     with pytest.raises(ValueError, match="made with other study parameters"):
-        run_study({**config, "thetas": [0.2]}, 2, tmp_path, client=IN_PROCESS, progress=False)
+        run_study({**config, "thetas": [0.2]}, 3, tmp_path, client=IN_PROCESS, progress=False)
 
 
 @pytest.mark.notebook
@@ -80,15 +89,14 @@ def test_a_failing_shard_is_retried_reported_and_leaves_nothing(client, tmp_path
     folder = tmp_path / "images"
     folder.mkdir()
     rng = np.random.default_rng(0)
-    for i in range(4):
+    for i in range(2):
         Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(folder / f"img{i}.png")
-    (folder / "img4.png").write_bytes((folder / "img0.png").read_bytes()[:60])  # truncated: shard 2 fails
-    config = {**SMALL, "n_images": 5, "image_source": str(folder), "cache_dir": str(tmp_path / "cache")}
-    with pytest.raises(RuntimeError, match=r"1 of 3 shards failed.*shard 2:.*cannot read image"):
-        run_study(config, 3, tmp_path / "out", client=client, retries=1, progress=False)
-    assert shard_path(tmp_path / "out", 0, 3).is_file() and shard_path(tmp_path / "out", 1, 3).is_file()
-    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == \
-        [shard_path(tmp_path, s, 3).name for s in (0, 1)]  # no shard 2, no temporary file, no merged table
+    (folder / "img2.png").write_bytes((folder / "img0.png").read_bytes()[:60])  # truncated: shard 1 fails
+    config = {**SMALL, "n_images": 3, "image_source": str(folder), "cache_dir": str(tmp_path / "cache")}
+    with pytest.raises(RuntimeError, match=r"1 of 2 shards failed.*shard 1:.*cannot read image"):
+        run_study(config, 2, tmp_path / "out", client=client, retries=1, progress=False)
+    files = [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert files == [shard_path(tmp_path, 0, 2).name]  # no shard 1, no temporary file, no merged table
 
 
 def test_merge_renumbers_the_kept_images():
