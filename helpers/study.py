@@ -273,6 +273,29 @@ def _run_on_dask(config, n_shards, todo, client, n_workers, retries, progress, w
             cluster.close()
 
 
+def compare_runs(a: pd.DataFrame, b: pd.DataFrame) -> dict:
+    """How two score tables of the same study differ: whether every column but ``score`` is identical
+    (images, inputs, configurations, labels, flags) and the largest absolute score difference."""
+    exact = [c for c in COLUMNS if c != "score"]
+    same = a.shape == b.shape and a[exact].reset_index(drop=True).equals(b[exact].reset_index(drop=True))
+    return {"identical": bool(same), "rows": len(a),
+            "max_score_difference": float(np.abs(a["score"].to_numpy() - b["score"].to_numpy()).max()) if same
+            else float("nan")}
+
+
+def study_findings(result: StudyResult, comparison: dict, n_workers: int) -> str:
+    """The scale-out notebook's result paragraph (Markdown), written from the run's numbers."""
+    s = result.summary
+    split = f"{s['n_shards']} shards on {n_workers} Dask worker{'s' if n_workers > 1 else ''}"
+    same = (f"equals the one-shard run in this process: identical images, inputs, labels and flags on all "
+            f"{comparison['rows']} rows, scores within {comparison['max_score_difference']:.1g}"
+            if comparison["identical"] else "**differs** from the one-shard run in this process")
+    dropped = f", {s['dropped']} dropped as misclassified (only_correct)" if s["dropped"] else ""
+    return (f"The score table of {s['kept']} of {s['n_images']} images{dropped}, computed as {split} "
+            f"({s['computed']} shards computed, {s['skipped']} already done), {same}. The rate table "
+            f"has {len(result.rates)} rows, every rate with its Wilson interval and n.")
+
+
 def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m helpers.study", description=__doc__.split("\n\n")[0])
     parser.add_argument("--image-source", help="'samples' or an image folder")

@@ -27,6 +27,9 @@ SMALL = {
     "07_comparison.ipynb": ({"n_images": 4, "attacks": ["fgsm"], "squeezers": ["bit_depth:5", "median:2x2"],
                              "cost_images": 2, "cache_dir": "{tmp}/cache",
                              "results_dir": "{tmp}/results"}, ["figure_roc_comparison"]),
+    "09_scale_out.ipynb": ({"n_images": 2, "batch_size": 1, "thetas": [0.1], "noises": ["none"],
+                            "joint": ["bit_depth:5"], "cache_dir": "{tmp}/cache", "out_dir": "{tmp}/study"},
+                           ["study/scores.parquet", "study/rates.csv"]),
 }
 
 
