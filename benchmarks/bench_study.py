@@ -14,6 +14,7 @@ the measured per-image cost and start-up time (no network or storage limits mode
 from __future__ import annotations
 
 import argparse
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -37,8 +38,8 @@ def timed_run(config: dict, n_shards: int, root: Path, workers: int | None) -> t
     if workers is None:
         result = run_study(config, n_shards, root / "out", client=IN_PROCESS, progress=False)
         return time.perf_counter() - start, 0.0, result
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-            Client(cluster) as client:
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         started = time.perf_counter() - start
         result = run_study(config, n_shards, root / "out", client=client, progress=False)
     return time.perf_counter() - start, started, result

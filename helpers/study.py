@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import logging
 import math
 import time
 from collections.abc import Mapping
@@ -64,11 +65,15 @@ IN_PROCESS = "in-process"  # run_study(client=IN_PROCESS): the shards one after 
 
 def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """``DEFAULTS`` updated by ``config``, checked by ``helpers.params`` (names, types, ranges), with
-    ``only_correct`` resolved: ``None`` means on for a folder whose images all have labels."""
+    ``only_correct`` resolved (``None`` means on for a folder whose images all have labels) and the
+    folders made absolute (workers may start elsewhere)."""
     unknown = sorted(set(config) - set(DEFAULTS))
     if unknown:
         raise ValueError(f"unknown study parameter(s) {unknown}; valid: {sorted(DEFAULTS)}")
     config = check_params({**DEFAULTS, **config})
+    config["cache_dir"] = str(Path(config["cache_dir"]).resolve())
+    if config["image_source"] != "samples":
+        config["image_source"] = str(Path(config["image_source"]).resolve())
     if config["only_correct"] is None:
         config["only_correct"] = is_labelled(config["image_source"], config["n_images"], config["seed"])
     elif config["only_correct"] and not is_labelled(config["image_source"], config["n_images"], config["seed"]):
@@ -253,7 +258,8 @@ def _run_on_dask(config, n_shards, todo, client, n_workers, retries, progress, w
     """Submit the shards to ``client`` (or a new LocalCluster) and write each as it completes."""
     cluster = None
     if client is None:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               silence_logs=logging.ERROR)
         client = Client(cluster)
     elif isinstance(client, str):
         client = Client(client)
@@ -264,8 +270,8 @@ def _run_on_dask(config, n_shards, todo, client, n_workers, retries, progress, w
             s = futures[future]
             if future.status == "finished":
                 write(s, *future.result())
-            else:
-                failed[s] = repr(future.exception())
+            else:  # an error after the retries, or cancelled (e.g. its workers kept dying)
+                failed[s] = repr(future.exception()) if future.status == "error" else future.status
             future.release()
     finally:
         if cluster is not None:
@@ -288,7 +294,7 @@ def study_findings(result: StudyResult, comparison: dict, n_workers: int) -> str
     s = result.summary
     split = f"{s['n_shards']} shards on {n_workers} Dask worker{'s' if n_workers > 1 else ''}"
     same = (f"equals the one-shard run in this process: identical images, inputs, labels and flags on all "
-            f"{comparison['rows']} rows, scores within {comparison['max_score_difference']:.1g}"
+            f"{comparison['rows']} rows, largest score difference {comparison['max_score_difference']:.1g}"
             if comparison["identical"] else "**differs** from the one-shard run in this process")
     dropped = f", {s['dropped']} dropped as misclassified (only_correct)" if s["dropped"] else ""
     return (f"The score table of {s['kept']} of {s['n_images']} images{dropped}, computed as {split} "
@@ -296,7 +302,7 @@ def study_findings(result: StudyResult, comparison: dict, n_workers: int) -> str
             f"has {len(result.rates)} rows, every rate with its Wilson interval and n.")
 
 
-def _parse(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m helpers.study", description=__doc__.split("\n\n")[0])
     parser.add_argument("--image-source", help="'samples' or an image folder")
     parser.add_argument("--n-images", type=int)
@@ -311,13 +317,19 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> StudyResult:
-    args = _parse(argv)
+def cli_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The checked study configuration of a command line: the YAML file, then ``-p`` values, then the
+    ``--image-source`` and ``--n-images`` options, each overriding the ones before."""
     config = (yaml.safe_load(Path(args.config).read_text()) or {}) if args.config else {}
     config.update({name: yaml.safe_load(value) for name, value in args.parameter})
     config.update({k: v for k, v in (("image_source", args.image_source), ("n_images", args.n_images))
                    if v is not None})
-    config = check_config(config)
+    return check_config(config)
+
+
+def main(argv: list[str] | None = None) -> StudyResult:
+    args = parse_args(argv)
+    config = cli_config(args)
     n_shards = args.n_shards or math.ceil(config["n_images"] / config["batch_size"] / 8)
     result = run_study(config, n_shards, args.out, client=args.scheduler, n_workers=args.workers,
                        retries=args.retries)

@@ -11,7 +11,17 @@ from PIL import Image
 
 from helpers import study
 from helpers.scores import load_scores
-from helpers.study import IN_PROCESS, check_config, merge_shards, run_shard, run_study, shard_blocks, shard_path
+from helpers.study import (
+    IN_PROCESS,
+    check_config,
+    cli_config,
+    merge_shards,
+    parse_args,
+    run_shard,
+    run_study,
+    shard_blocks,
+    shard_path,
+)
 
 SMALL = {"n_images": 6, "batch_size": 2, "attacks": ["fgsm"], "thetas": [0.1, 0.3],
          "joint": ["bit_depth:5", "median:2x2"]}
@@ -97,6 +107,17 @@ def test_a_failing_shard_is_retried_reported_and_leaves_nothing(client, tmp_path
         run_study(config, 2, tmp_path / "out", client=client, retries=1, progress=False)
     files = [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()]
     assert files == [shard_path(tmp_path, 0, 2).name]  # no shard 1, no temporary file, no merged table
+
+
+def test_command_line_config_file_then_parameters_then_options(tmp_path):
+    (tmp_path / "study.yaml").write_text("attacks: [fgsm, pgd]\nthetas: [0.1]\nn_images: 3\n")
+    args = parse_args(["--out", str(tmp_path), "--config", str(tmp_path / "study.yaml"), "-p", "thetas", "[0.2, 0.4]",
+                       "--n-images", "5", "-p", "batch_size", "4"])
+    config = cli_config(args)
+    assert (config["attacks"], config["thetas"], config["n_images"], config["batch_size"]) == \
+        (["fgsm", "pgd"], [0.2, 0.4], 5, 4)
+    with pytest.raises(TypeError, match="parameter n_images"):
+        cli_config(parse_args(["--out", "x", "-p", "n_images", "five"]))
 
 
 def test_merge_renumbers_the_kept_images():
