@@ -172,7 +172,7 @@ PARAMS: dict[str, Spec] = {
     "only_correct": Spec("True, False, or None (on for a folder whose images all have labels)", (bool, type(None))),
     "n_shards": _POSITIVE_INT,
     "n_workers": _POSITIVE_INT,
-    "scheduler": Spec("None (a LocalCluster) or a Dask scheduler address such as 'tcp://host:8786'",
+    "scheduler": Spec("'' or None (a LocalCluster), or a Dask scheduler address such as 'tcp://host:8786'",
                       (str, type(None))),
     "out_dir": _FOLDER,
 }
