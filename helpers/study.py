@@ -256,13 +256,10 @@ def _image_ids(scores: pd.DataFrame) -> list[str]:
 
 def _run_on_dask(config, n_shards, todo, client, n_workers, retries, progress, write, failed) -> None:
     """Submit the shards to ``client`` (or a new LocalCluster) and write each as it completes."""
-    cluster = None
-    if client is None:
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=logging.ERROR)
-        client = Client(cluster)
-    elif isinstance(client, str):
-        client = Client(client)
+    cluster = None if client is not None else LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
+    own = cluster is not None or isinstance(client, str)  # a client made here is closed here
+    client = Client(cluster or client) if own else client
     try:
         futures = {client.submit(_shard_task, config, s, n_shards, retries=retries, pure=False,
                                  key=f"shard-{s:04d}-of-{n_shards:04d}-{time.time_ns()}"): s for s in todo}
@@ -274,8 +271,9 @@ def _run_on_dask(config, n_shards, todo, client, n_workers, retries, progress, w
                 failed[s] = repr(future.exception()) if future.status == "error" else future.status
             future.release()
     finally:
-        if cluster is not None:
+        if own:
             client.close()
+        if cluster is not None:
             cluster.close()
 
 
