@@ -57,16 +57,15 @@ def main() -> None:
           f"{', '.join(args.attacks)}, thetas {config['thetas']}, noises {', '.join(config['noises'])}, joint "
           f"Feature Squeezing, baseline; cold attack cache; wall-clock, this machine, one run")
     rows = {}
+    print(f"{'':>24} {'s total':>8} {'start-up':>9} {'images/s':>9} {'vs one process':>15}  same table", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for label, workers in (("one process", None), ("LocalCluster, 1 worker", 1), ("LocalCluster, 2 workers", 2)):
-            rows[label] = timed_run(config, n_shards, Path(tmp) / label.replace(" ", "_"), workers)
-    reference = rows["one process"][2].scores
-    print(f"{'':>24} {'s total':>8} {'start-up':>9} {'images/s':>9} {'vs one process':>15}  same table")
-    for label, (seconds, startup, result) in rows.items():
-        same = compare_runs(reference, result.scores)
-        ratio = seconds / rows["one process"][0]
-        print(f"{label:>24} {seconds:8.1f} {startup:9.1f} {args.n / seconds:9.3f} {ratio:14.2f}x  "
-              f"{same['identical']} (max score diff {same['max_score_difference']:.1g})")
+            rows[label] = seconds, startup, result = timed_run(config, n_shards, Path(tmp) / label.replace(" ", "_"),
+                                                               workers)
+            same = compare_runs(rows["one process"][2].scores, result.scores)
+            print(f"{label:>24} {seconds:8.1f} {startup:9.1f} {args.n / seconds:9.3f} "
+                  f"{seconds / rows['one process'][0]:14.2f}x  {same['identical']} "
+                  f"(max score diff {same['max_score_difference']:.1g})", flush=True)
     seconds, startup, _ = rows["LocalCluster, 1 worker"]
     per_image = (seconds - startup) / args.n
     print(f"\nProjection for {PROJECTED_IMAGES:,} images from the 1-worker run ({per_image:.2f} s per image, "
