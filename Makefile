@@ -52,6 +52,17 @@ benchmark: $(STAMP)
 	$(PY) benchmarks/bench_detector.py
 	$(PY) benchmarks/bench_attacks.py
 	$(PY) benchmarks/bench_adaptive.py
+	$(PY) benchmarks/bench_study.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# The study in shards on a Dask LocalCluster: make study IMAGES=/path/to/imagenet/val N=5000 WORKERS=4
+IMAGES ?= samples
+N ?= 8
+WORKERS ?= 2
+OUT ?= data/study
+.PHONY: study
+study: $(STAMP)
+	$(PY) -m helpers.study --image-source $(IMAGES) --n-images $(N) --workers $(WORKERS) --out $(OUT) \
+		$(if $(SHARDS),--n-shards $(SHARDS))

@@ -14,10 +14,16 @@ RGBA (the high byte of each value).
 Every bad input gets an early error naming it: a missing folder, a file given as the folder, a
 folder without images, ``n`` that is not a whole number or exceeds the images found, and files that
 are empty, not images, truncated or larger than ``PIL.Image.MAX_IMAGE_PIXELS``.
+
+Labels of a folder (:func:`folder_labels`), by layout: a ``labels.csv`` at its top (columns
+``file``, the path relative to the folder, and ``label``, the class index) labels every image;
+else ImageNetV2's layout (every image in a top-level folder named ``0``..``999``, the class index);
+else each file's ILSVRC2012 validation name or a wnid in its file or folder name; -1 where none.
 """
 
 from __future__ import annotations
 
+import csv
 import itertools
 import re
 import warnings
@@ -34,6 +40,8 @@ GREY16_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # Pillow's 16-bit grey 
 RESIZE_METHODS = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 _WNID = re.compile(r"(?<![0-9a-z])(n\d{8})(?![0-9])")
 _VAL_NAME = re.compile(r"ILSVRC2012_val_\d{8}")
+_CLASS_INDEX = re.compile(r"0|[1-9]\d{0,2}")  # ImageNetV2's folder names: 0..999
+LABELS_CSV = "labels.csv"
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,11 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def take(self, index: np.ndarray, description: str | None = None) -> ImageSet:
+        """The images at ``index`` (positions or a boolean mask), in that order."""
+        ids = np.asarray(self.ids, dtype=object)[index]
+        return ImageSet(self.x[index], tuple(ids), self.labels[index], description or self.description)
 
 
 def list_photographs() -> dict[str, Path]:
@@ -160,19 +173,9 @@ def imagenet_label(path: Path) -> int:
     return -1
 
 
-def load_folder(folder: str | Path, size: tuple[int, int] = (224, 224), crop_fraction: float = 0.875,
-                resize_method: str = "bicubic", n: int | None = None, seed: int = 0, on_error: str = "raise",
-                color_policy: str = "convert") -> ImageSet:
-    """Load JPEG/PNG images under ``folder`` (recursively, sorted by path).
-
-    ``n``: ``None`` (the default) loads every image; a whole number loads a seeded random subset of
-    that many files (kept in path order), and more than the folder holds is an error.
-    ``on_error``: ``"raise"`` (an empty, unreadable, truncated or oversized file raises a ValueError
-    naming it) or ``"skip"`` (leave such files out with one warning that counts and names them).
-    ``color_policy``: see the module docstring.
-    """
-    check_choice(on_error, ("raise", "skip"), "on_error")
-    check_choice(color_policy, ("convert", "error"), "color_policy")
+def list_folder(folder: str | Path, n: int | None = None, seed: int = 0) -> list[Path]:
+    """The JPEG/PNG files under ``folder`` (recursively, sorted by path), or a seeded random subset
+    of ``n`` of them kept in path order (more than the folder holds is an error)."""
     if n is not None:
         n = check_count(n, "n")
         if n < 1:
@@ -185,13 +188,68 @@ def load_folder(folder: str | Path, size: tuple[int, int] = (224, 224), crop_fra
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise ValueError(f"no JPEG or PNG images in folder {folder}")
-    if n is not None:
-        if n > len(files):
-            raise ValueError(f"n={n} images requested but folder {folder} holds only {len(files)} JPEG/PNG images")
-        keep = np.sort(np.random.default_rng(seed).choice(len(files), n, replace=False))
-        files = [files[i] for i in keep]
+    if n is None:
+        return files
+    if n > len(files):
+        raise ValueError(f"n={n} images requested but folder {folder} holds only {len(files)} JPEG/PNG images")
+    return [files[i] for i in np.sort(np.random.default_rng(seed).choice(len(files), n, replace=False))]
+
+
+def _csv_labels(path: Path) -> dict[str, int]:
+    """``labels.csv``: relative file path -> class index (an integer >= 0)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"file", "label"} <= set(rows[0]):
+        raise ValueError(f"{path} must have a header with the columns 'file' and 'label' (class index), "
+                         f"got {list(rows[0]) if rows else 'no rows'}")
+    labels = {}
+    for i, row in enumerate(rows, start=2):
+        if not re.fullmatch(r"\d+", row["label"].strip()):
+            raise ValueError(f"{path}, line {i}: label {row['label']!r} is not a class index (an integer >= 0)")
+        labels[Path(row["file"].strip()).as_posix()] = int(row["label"])
+    return labels
+
+
+def folder_labels(folder: str | Path, files: list[Path]) -> tuple[np.ndarray, str]:
+    """The class index of each of ``files`` (under ``folder``; -1 unknown) and the layout that gave
+    them: ``"labels.csv"``, ``"imagenetv2"`` or ``"imagenet names"`` (see the module docstring).
+    An image that ``labels.csv`` does not list is an error naming it."""
+    folder = Path(folder)
+    relative = [p.relative_to(folder) for p in files]
+    if (folder / LABELS_CSV).is_file():
+        table = _csv_labels(folder / LABELS_CSV)
+        missing = [r.as_posix() for r in relative if r.as_posix() not in table]
+        if missing:
+            raise ValueError(f"{len(missing)} images are not listed in {folder / LABELS_CSV}: {missing[:5]}")
+        return np.array([table[r.as_posix()] for r in relative], np.int32), "labels.csv"
+    top = {p.name for p in folder.iterdir() if p.is_dir()}
+    if top and all(_CLASS_INDEX.fullmatch(name) for name in top) and all(len(r.parts) == 2 for r in relative):
+        return np.array([int(r.parts[0]) for r in relative], np.int32), "imagenetv2"
+    return np.array([imagenet_label(p) for p in files], np.int32), "imagenet names"
+
+
+def load_folder(folder: str | Path, size: tuple[int, int] = (224, 224), crop_fraction: float = 0.875,
+                resize_method: str = "bicubic", n: int | None = None, seed: int = 0, on_error: str = "raise",
+                color_policy: str = "convert", indices: np.ndarray | None = None) -> ImageSet:
+    """Load JPEG/PNG images under ``folder`` (recursively, sorted by path), labelled by
+    :func:`folder_labels`.
+
+    ``n``: ``None`` (the default) loads every image; a whole number loads a seeded random subset of
+    that many files (kept in path order), and more than the folder holds is an error.
+    ``indices``: load only these positions of that list (a shard of it).
+    ``on_error``: ``"raise"`` (an empty, unreadable, truncated or oversized file raises a ValueError
+    naming it) or ``"skip"`` (leave such files out with one warning that counts and names them).
+    ``color_policy``: see the module docstring.
+    """
+    check_choice(on_error, ("raise", "skip"), "on_error")
+    check_choice(color_policy, ("convert", "error"), "color_policy")
+    folder = Path(folder)
+    files = list_folder(folder, n, seed)
+    if indices is not None:
+        files = [files[i] for i in indices]
+    file_labels, _ = folder_labels(folder, files)
     xs, ids, labels, converted, skipped = [], [], [], 0, []
-    for path in files:
+    for path, label in zip(files, file_labels, strict=True):
         try:
             img, was_converted = _open_rgb(path, color_policy)
         except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -201,8 +259,8 @@ def load_folder(folder: str | Path, size: tuple[int, int] = (224, 224), crop_fra
             continue
         converted += was_converted
         xs.append(prepare_image(img, size, crop_fraction, resize_method))
-        ids.append(str(path.relative_to(folder)))
-        labels.append(imagenet_label(path))
+        ids.append(path.relative_to(folder).as_posix())
+        labels.append(label)
     if skipped:
         warnings.warn(f"skipping {len(skipped)} unreadable images of {len(files)} in {folder}: "
                       + "; ".join(skipped), stacklevel=2)
@@ -213,10 +271,29 @@ def load_folder(folder: str | Path, size: tuple[int, int] = (224, 224), crop_fra
     return ImageSet(np.stack(xs), tuple(ids), np.array(labels, np.int32), f"{len(xs)} images from {folder}")
 
 
-def load_images(source: str | Path, bundle, n: int | None, seed: int = 0, **kwargs) -> ImageSet:
+def keep_correct(images: ImageSet, bundle, batch_size: int = 32) -> tuple[ImageSet, np.ndarray]:
+    """The images that ``bundle`` classifies as their label (Feature Squeezing's protocol), with a
+    description that counts the dropped ones, and the mask of those kept. Every image needs a label."""
+    if (images.labels < 0).any():
+        raise ValueError(f"only_correct needs a label for every image: {int((images.labels < 0).sum())} of "
+                         f"{len(images)} have none (see helpers.data.folder_labels for the labelled layouts)")
+    keep = bundle.predict(images.x, batch_size)[0] == images.labels
+    dropped = int((~keep).sum())
+    return images.take(keep, f"{images.description}, {dropped} of {len(images)} misclassified dropped "
+                             "(only_correct)"), keep
+
+
+def load_images(source: str | Path, bundle, n: int | None, seed: int = 0, *, only_correct: bool = False,
+                indices: np.ndarray | None = None, **kwargs) -> ImageSet:
     """Images prepared for ``bundle``: ``source="samples"`` (``n`` offline photograph views) or a
-    folder path (``n`` images, ``None`` for all; ``kwargs`` go to :func:`load_folder`)."""
+    folder path (``n`` images, ``None`` for all; ``kwargs`` go to :func:`load_folder`).
+    ``indices``: only these positions of that list. ``only_correct``: keep only the images the model
+    classifies as their label (:func:`keep_correct`; the description counts the dropped ones)."""
     prep = {"size": bundle.input_size, "crop_fraction": bundle.crop_fraction, "resize_method": bundle.resize_method}
     if str(source) == "samples":
-        return sample_images(n, **prep)
-    return load_folder(source, n=n, seed=seed, **prep, **kwargs)
+        images = sample_images(n, **prep)
+        if indices is not None:
+            images = images.take(indices, f"{len(indices)} of {images.description}")
+    else:
+        images = load_folder(source, n=n, seed=seed, indices=indices, **prep, **kwargs)
+    return keep_correct(images, bundle)[0] if only_correct else images

@@ -184,6 +184,12 @@ PARAMS: dict[str, Spec] = {
     "saliency_methods": Spec(f"a non-empty list of distinct saliency methods from {_names(SALIENCY_METHODS)}", LIST,
                              item=Spec(f"one of {_names(SALIENCY_METHODS)}", (str,), choices=tuple(SALIENCY_METHODS))),
     "figure_images": _POSITIVE_INT,
+    "only_correct": Spec("True, False, or None (on for a folder whose images all have labels)", (bool, type(None))),
+    "n_shards": _POSITIVE_INT,
+    "n_workers": _POSITIVE_INT,
+    "scheduler": Spec("'' or None (a LocalCluster), or a Dask scheduler address such as 'tcp://host:8786'",
+                      (str, type(None))),
+    "out_dir": _FOLDER,
 }
 
 

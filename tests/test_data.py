@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.data import VIEWS, imagenet_label, list_photographs, load_folder, prepare_image, sample_images
+from helpers.data import (
+    VIEWS,
+    folder_labels,
+    imagenet_label,
+    keep_correct,
+    list_folder,
+    list_photographs,
+    load_folder,
+    load_images,
+    prepare_image,
+    sample_images,
+)
 
 
 def test_photographs_exist_and_are_colour():
@@ -280,3 +291,57 @@ def test_folder_that_is_a_file_or_empty(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no JPEG or PNG images in folder .*empty"):
         load_folder(tmp_path / "empty")
+
+
+def test_imagenetv2_folders_are_class_indices(tmp_path):
+    _save(tmp_path / "0" / "a.jpeg")
+    _save(tmp_path / "417" / "b.jpeg")
+    _save(tmp_path / "999" / "c.png")
+    s = load_folder(tmp_path, size=(8, 8))
+    assert dict(zip(s.ids, s.labels.tolist(), strict=True)) == {"0/a.jpeg": 0, "417/b.jpeg": 417, "999/c.png": 999}
+    assert folder_labels(tmp_path, list_folder(tmp_path))[1] == "imagenetv2"
+    _save(tmp_path / "extra" / "n01440764.png")  # a folder that is not a class index: not ImageNetV2
+    assert folder_labels(tmp_path, list_folder(tmp_path))[1] == "imagenet names"
+
+
+def test_labels_csv_labels_every_image(tmp_path):
+    _save(tmp_path / "x" / "one.png")
+    _save(tmp_path / "two.jpg")
+    _save(tmp_path / "n01440764_tench.JPEG")  # labels.csv wins over names
+    (tmp_path / "labels.csv").write_text("file,label\nx/one.png,7\ntwo.jpg,0\nn01440764_tench.JPEG,3\ngone.png,1\n")
+    s = load_folder(tmp_path, size=(8, 8))
+    assert dict(zip(s.ids, s.labels.tolist(), strict=True)) == {"n01440764_tench.JPEG": 3, "two.jpg": 0,
+                                                                 "x/one.png": 7}
+    (tmp_path / "labels.csv").write_text("file,label\nx/one.png,7\ntwo.jpg,0\n")
+    with pytest.raises(ValueError, match=r"1 images are not listed in .*labels.csv.*n01440764_tench"):
+        load_folder(tmp_path, size=(8, 8))
+    (tmp_path / "labels.csv").write_text("path,class\nx/one.png,7\n")
+    with pytest.raises(ValueError, match="columns 'file' and 'label'"):
+        load_folder(tmp_path, size=(8, 8))
+    (tmp_path / "labels.csv").write_text("file,label\nx/one.png,cat\n")
+    with pytest.raises(ValueError, match="line 2: label 'cat' is not a class index"):
+        load_folder(tmp_path, size=(8, 8))
+
+
+class _Predicts:
+    """A stand-in model whose prediction is the image's red value at the top-left pixel."""
+
+    input_size, crop_fraction, resize_method = (8, 8), 1.0, "bilinear"
+
+    def predict(self, x, batch_size=32):
+        return x[:, 0, 0, 0].round().astype(int), None
+
+
+def test_only_correct_keeps_the_correctly_classified_and_counts_the_dropped(tmp_path):
+    for name, red in (("a.png", 5), ("b.png", 9), ("c.png", 7)):  # labels 5, 6, 7: b is misclassified
+        Image.new("RGB", (8, 8), (red, 100, 100)).save(tmp_path / name)
+    (tmp_path / "labels.csv").write_text("file,label\na.png,5\nb.png,6\nc.png,7\n")
+    s = load_images(tmp_path, _Predicts(), None, only_correct=True)
+    assert s.ids == ("a.png", "c.png") and s.labels.tolist() == [5, 7]
+    assert s.description.endswith("1 of 3 misclassified dropped (only_correct)")
+    kept, keep = keep_correct(load_images(tmp_path, _Predicts(), None), _Predicts())
+    assert keep.tolist() == [True, False, True] and kept.ids == s.ids
+    assert load_images(tmp_path, _Predicts(), None, indices=np.array([2, 0])).ids == ("c.png", "a.png")
+    (tmp_path / "labels.csv").unlink()
+    with pytest.raises(ValueError, match="only_correct needs a label for every image: 3 of 3 have none"):
+        load_images(tmp_path, _Predicts(), None, only_correct=True)

@@ -14,7 +14,7 @@ LAYERS = [  # a module may import from its own layer or lower ones, never from a
     {"saliency", "emphasis", "transforms", "squeeze", "art_classifier", "attacks"},
     {"cache", "detectors"},
     {"scores", "attack_report", "tables", "params", "adaptive", "adaptive_report"},
-    {"paper", "plotting"},
+    {"paper", "plotting", "study"},
     {"figures", "findings"},
 ]
 LAYER = {module: i for i, layer in enumerate(LAYERS) for module in layer}

@@ -1,0 +1,342 @@
+"""Dataset-scale studies: the score table of notebooks 05-07, computed in shards on a Dask cluster.
+
+A study is one configuration, plain data with the notebooks' parameter names (``DEFAULTS``), checked
+by :func:`check_config` through ``helpers.params``. The sorted image list is cut into blocks of
+``batch_size`` images, the unit of determinism: each block is loaded, attacked through the cache
+with its own seed (derived from ``seed`` and the block's index) and scored by every detector (saliency
+for each noise and theta, joint Feature Squeezing, the 1 - max softmax baseline) on its own. A shard is
+a contiguous run of blocks (:func:`shard_blocks`), so any split gives the same rows as one shard.
+
+:func:`run_shard` computes one shard's rows of the score table (``image`` = the image's position in
+the full list). :func:`run_study` maps the shards onto a Dask cluster (a ``LocalCluster`` by
+default, or a scheduler address), writes each finished shard atomically to
+``out_dir/shards/shard-XXXX-of-YYYY.parquet``, skips the shards already there (resumable), retries a
+failed shard and reports it (no file, no merged table), then writes the merged ``scores.parquet``
+and ``rates.csv`` (:func:`helpers.scores.rate_table`). Command line: ``python -m helpers.study --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from distributed import Client, LocalCluster, as_completed
+
+from helpers.cache import attack_sets, model_fingerprint
+from helpers.data import ImageSet, folder_labels, keep_correct, list_folder, load_images
+from helpers.models import ModelBundle, load_model
+from helpers.params import check_params
+from helpers.runtime import progress_bar, versions, write_atomically
+from helpers.scores import (
+    COLUMNS,
+    baseline_scores,
+    load_scores,
+    rate_table,
+    saliency_scores,
+    save_scores,
+    squeezing_scores,
+)
+from helpers.transforms import NOISES
+
+DEFAULTS: dict[str, Any] = {
+    "model": "efficientnet_lite0", "weights": "imagenet", "model_options": {},
+    "image_source": "samples", "n_images": 8, "seed": 0, "only_correct": None,
+    "attacks": ["fgsm", "cw_l2", "pgd"], "attack_settings": "default", "attack_params": {},
+    "thetas": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5], "noises": list(NOISES),
+    "colormap": "jet", "overlay_order": "coarse", "zero_mean_reference": "imagenet", "saliency_method": "gradcam",
+    "joint": ["bit_depth:5", "median:2x2", "nlm:11-3-4"], "channel_order": "rgb",
+    "fpr": 0.05, "batch_size": 16, "cache_dir": "data/cache/attacks",
+}
+_DTYPES = {"image": "int64", "true_label": "int64", "label": "int64", "transformed_label": "int64",
+           "theta": "float64", "score": "float64", "flag": "boolean"}  # as helpers.scores makes them
+IN_PROCESS = "in-process"  # run_study(client=IN_PROCESS): the shards one after another here, without Dask
+
+
+def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``DEFAULTS`` updated by ``config``, checked by ``helpers.params`` (names, types, ranges), with
+    ``only_correct`` resolved (``None`` means on for a folder whose images all have labels) and the
+    folders made absolute (workers may start elsewhere)."""
+    unknown = sorted(set(config) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown study parameter(s) {unknown}; valid: {sorted(DEFAULTS)}")
+    config = check_params({**DEFAULTS, **config})
+    config["cache_dir"] = str(Path(config["cache_dir"]).resolve())
+    if config["image_source"] != "samples":
+        config["image_source"] = str(Path(config["image_source"]).resolve())
+    if config["only_correct"] is None:
+        config["only_correct"] = is_labelled(config["image_source"], config["n_images"], config["seed"])
+    elif config["only_correct"] and not is_labelled(config["image_source"], config["n_images"], config["seed"]):
+        raise ValueError(f"parameter only_correct = True needs labelled images; {config['image_source']!r} has "
+                         "images without a label (see helpers.data.folder_labels for the labelled layouts)")
+    return config
+
+
+def is_labelled(image_source: str, n_images: int, seed: int) -> bool:
+    """Whether every image of the study has a class label (never for the offline photographs)."""
+    if image_source == "samples":
+        return False
+    files = list_folder(image_source, n_images, seed)
+    return bool((folder_labels(image_source, files)[0] >= 0).all())
+
+
+def shard_blocks(n_images: int, batch_size: int, shard: int, n_shards: int) -> list[np.ndarray]:
+    """The image positions of each block (``batch_size`` consecutive images) of shard ``shard`` of
+    ``n_shards``: the blocks split into ``n_shards`` contiguous runs of near-equal length."""
+    n_blocks = math.ceil(n_images / batch_size)
+    if not (isinstance(n_shards, int) and 1 <= n_shards <= n_blocks):
+        raise ValueError(f"n_shards must be an integer in [1, {n_blocks}] (the {n_images} images make {n_blocks} "
+                         f"blocks of batch_size {batch_size}), got {n_shards!r}")
+    if not (isinstance(shard, int) and 0 <= shard < n_shards):
+        raise ValueError(f"shard must be an integer in [0, {n_shards - 1}], got {shard!r}")
+    blocks = np.array_split(np.arange(n_blocks), n_shards)[shard]
+    return [np.arange(b * batch_size, min((b + 1) * batch_size, n_images)) for b in blocks]
+
+
+def block_seed(seed: int, block: int) -> int:
+    """The attack seed of a block: independent streams per block, the same whatever the split."""
+    return int(np.random.SeedSequence([seed, block]).generate_state(1)[0])
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_model(model: str, weights: str, options: str) -> ModelBundle:
+    return load_model(model, weights, **json.loads(options))
+
+
+def study_model(config: Mapping[str, Any]) -> ModelBundle:
+    """The study's model, loaded once per process (so once per Dask worker, not once per task)."""
+    return _cached_model(config["model"], config["weights"], json.dumps(config["model_options"], sort_keys=True))
+
+
+def block_scores(bundle: ModelBundle, config: Mapping[str, Any], images: ImageSet, positions: np.ndarray,
+                 block: int) -> pd.DataFrame:
+    """The score-table rows of one block of images (``image``: their ``positions`` in the full list), as
+    notebooks 05-07 build them: saliency for each noise and theta, joint Feature Squeezing, the baseline."""
+    c, bs = config, config["batch_size"]
+    results = attack_sets(bundle, images, c["attacks"], c["cache_dir"], c["attack_settings"], c["attack_params"],
+                          seed=block_seed(c["seed"], block), batch_size=bs, progress=False)
+    table = pd.concat([
+        saliency_scores(bundle, images, results, c["thetas"], c["noises"], c["colormap"], c["overlay_order"],
+                        c["zero_mean_reference"], batch_size=bs, saliency_method=c["saliency_method"]),
+        squeezing_scores(bundle, images, results, joint={joint_name(c["joint"]): c["joint"]},
+                         channel_order=c["channel_order"], batch_size=bs),
+        baseline_scores(bundle, images, results, bs),
+    ], ignore_index=True)
+    table["image"] = positions[table["image"].to_numpy()]
+    return table
+
+
+def joint_name(joint: list[str]) -> str:
+    """The joint Feature Squeezing detector's name in the score table (as in notebook 07)."""
+    return "feature squeezing (" + ", ".join(joint) + ")"
+
+
+def run_shard(config: Mapping[str, Any], shard: int, n_shards: int, bundle: ModelBundle | None = None) -> pd.DataFrame:
+    """Shard ``shard`` of ``n_shards`` end to end: load its images (keeping only the correctly classified
+    ones if ``only_correct``), then attack and score them block by block. Returns its rows of the score
+    table, ``image`` being each image's position in the full sorted list (:func:`merge_shards` renumbers)."""
+    c = check_config(config)
+    bundle = bundle or study_model(c)
+    blocks = shard_blocks(c["n_images"], c["batch_size"], shard, n_shards)
+    positions = np.concatenate(blocks)
+    images = load_images(c["image_source"], bundle, c["n_images"], c["seed"], indices=positions)
+    keep = keep_correct(images, bundle, c["batch_size"])[1] if c["only_correct"] else np.ones(len(images), bool)
+    parts, first = [], int(positions[0]) // c["batch_size"]
+    for i, block in enumerate(blocks):
+        rows = np.flatnonzero(np.isin(positions, block) & keep)
+        if rows.size:
+            parts.append(block_scores(bundle, c, images.take(rows), positions[rows], first + i))
+    return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)).astype(_DTYPES)
+
+
+def merge_shards(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """The shards' rows, in shard order, with ``image`` renumbered 0..N-1 over the images kept (those
+    with clean rows), as the unsharded score table has it."""
+    scores = pd.concat(tables, ignore_index=True)
+    kept = np.unique(scores.loc[scores["attack"] == "clean", "image"].to_numpy())
+    scores["image"] = np.searchsorted(kept, scores["image"].to_numpy()).astype("int64")
+    return scores
+
+
+def shard_path(out_dir: str | Path, shard: int, n_shards: int) -> Path:
+    return Path(out_dir) / "shards" / f"shard-{shard:04d}-of-{n_shards:04d}.parquet"
+
+
+def _metadata(config: Mapping[str, Any], bundle: ModelBundle | None, **extra) -> dict:
+    return {"model": config["model"], "model_sha256": model_fingerprint(bundle) if bundle else None,
+            "parameters": dict(config), "versions": versions(), **extra}
+
+
+def _shard_task(config: dict, shard: int, n_shards: int) -> tuple[pd.DataFrame, str, float]:
+    """What a Dask worker runs: the shard's rows, the model hash, the seconds it took."""
+    start = time.perf_counter()
+    bundle = study_model(config)
+    table = run_shard(config, shard, n_shards, bundle)
+    return table, model_fingerprint(bundle), time.perf_counter() - start
+
+
+def _finished(path: Path, config: dict) -> bool:
+    """Whether a shard file of this study exists; one made with other parameters is an error."""
+    if not path.is_file():
+        return False
+    made_with = load_scores(path)[1].get("parameters")
+    if made_with != json.loads(json.dumps(config)):
+        raise ValueError(f"{path} was made with other study parameters ({made_with}): use another out_dir or "
+                         "delete that folder")
+    return True
+
+
+@dataclass
+class StudyResult:
+    """The merged score table, its rate table, and what the run did (``summary``)."""
+
+    scores: pd.DataFrame
+    rates: pd.DataFrame
+    summary: dict
+
+
+def run_study(config: Mapping[str, Any], n_shards: int, out_dir: str | Path, client=None, n_workers: int = 1,
+              retries: int = 2, progress: bool = True) -> StudyResult:
+    """Run the study's shards and merge them (see the module docstring).
+
+    ``client``: a ``distributed.Client``, a scheduler address, ``None`` (a ``LocalCluster`` of
+    ``n_workers`` processes with one thread each, closed afterwards) or ``IN_PROCESS``. Shards
+    already in ``out_dir/shards`` are skipped. A shard that still fails after ``retries`` retries is
+    reported in a ``RuntimeError`` after the others have finished; it leaves no file and no merged table."""
+    config = check_config(config)
+    shard_blocks(config["n_images"], config["batch_size"], 0, n_shards)  # checks n_shards
+    out_dir = Path(out_dir)
+    todo = [s for s in range(n_shards) if not _finished(shard_path(out_dir, s, n_shards), config)]
+    start, failed, seconds, model_sha = time.perf_counter(), {}, {}, None
+
+    def write(shard: int, table: pd.DataFrame, sha: str, took: float) -> None:
+        nonlocal model_sha
+        model_sha, seconds[shard] = sha, took
+        save_scores(table, shard_path(out_dir, shard, n_shards),
+                    _metadata(config, None, model_sha256=sha, shard=shard, n_shards=n_shards))
+
+    if todo and client == IN_PROCESS:
+        for s in progress_bar(todo, "shards", progress):
+            try:
+                write(s, *_shard_task(config, s, n_shards))
+            except Exception as exc:  # reported with the others at the end
+                failed[s] = repr(exc)
+    elif todo:
+        _run_on_dask(config, n_shards, todo, client, n_workers, retries, progress, write, failed)
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {n_shards} shards failed (no file written for them; re-run to retry "
+                           f"only those): " + "; ".join(f"shard {s}: {e}" for s, e in sorted(failed.items())))
+    scores = merge_shards([load_scores(shard_path(out_dir, s, n_shards))[0] for s in range(n_shards)])
+    kept = len(_image_ids(scores))
+    summary = {"n_images": config["n_images"], "kept": kept, "dropped": config["n_images"] - kept,
+               "n_shards": n_shards, "computed": len(todo), "skipped": n_shards - len(todo),
+               "seconds": time.perf_counter() - start, "shard_seconds": seconds}
+    meta = {**_metadata(config, None, model_sha256=model_sha), "image_ids": _image_ids(scores), "summary": summary}
+    save_scores(scores, out_dir / "scores.parquet", meta)
+    rates = rate_table(scores, fpr=config["fpr"], seed=config["seed"])
+    write_atomically(out_dir / "rates.csv", lambda tmp: rates.to_csv(tmp, index=False, float_format="%.6g"),
+                     suffix=".csv")
+    return StudyResult(scores, rates, summary)
+
+
+def _image_ids(scores: pd.DataFrame) -> list[str]:
+    clean = scores[scores["attack"] == "clean"].drop_duplicates("image").sort_values("image")
+    return clean["image_id"].tolist()
+
+
+def _run_on_dask(config, n_shards, todo, client, n_workers, retries, progress, write, failed) -> None:
+    """Submit the shards to ``client`` (or a new LocalCluster) and write each as it completes."""
+    cluster = None if client is not None else LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
+    own = cluster is not None or isinstance(client, str)  # a client made here is closed here
+    client = Client(cluster or client) if own else client
+    try:
+        futures = {client.submit(_shard_task, config, s, n_shards, retries=retries, pure=False,
+                                 key=f"shard-{s:04d}-of-{n_shards:04d}-{time.time_ns()}"): s for s in todo}
+        for future in progress_bar(as_completed(futures), "shards", progress):
+            s = futures[future]
+            if future.status == "finished":
+                write(s, *future.result())
+            else:  # an error after the retries, or cancelled (e.g. its workers kept dying)
+                failed[s] = repr(future.exception()) if future.status == "error" else future.status
+            future.release()
+    finally:
+        if own:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def compare_runs(a: pd.DataFrame, b: pd.DataFrame) -> dict:
+    """How two score tables of the same study differ: whether every column but ``score`` is identical
+    (images, inputs, configurations, labels, flags) and the largest absolute score difference."""
+    exact = [c for c in COLUMNS if c != "score"]
+    same = a.shape == b.shape and a[exact].reset_index(drop=True).equals(b[exact].reset_index(drop=True))
+    return {"identical": bool(same), "rows": len(a),
+            "max_score_difference": float(np.abs(a["score"].to_numpy() - b["score"].to_numpy()).max()) if same
+            else float("nan")}
+
+
+def study_findings(result: StudyResult, comparison: dict, n_workers: int) -> str:
+    """The scale-out notebook's result paragraph (Markdown), written from the run's numbers."""
+    s = result.summary
+    split = f"{s['n_shards']} shards on {n_workers} Dask worker{'s' if n_workers > 1 else ''}"
+    same = (f"equals the one-shard run in this process: identical images, inputs, labels and flags on all "
+            f"{comparison['rows']} rows, largest score difference {comparison['max_score_difference']:.1g}"
+            if comparison["identical"] else "**differs** from the one-shard run in this process")
+    dropped = f", {s['dropped']} dropped as misclassified (only_correct)" if s["dropped"] else ""
+    return (f"The score table of {s['kept']} of {s['n_images']} images{dropped}, computed as {split} "
+            f"({s['computed']} shards computed, {s['skipped']} already done), {same}. The rate table "
+            f"has {len(result.rates)} rows, every rate with its Wilson interval and n.")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m helpers.study", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--image-source", help="'samples' or an image folder")
+    parser.add_argument("--n-images", type=int)
+    parser.add_argument("--n-shards", type=int, help="default: one shard per 8 batches of images")
+    parser.add_argument("--workers", type=int, default=1, help="LocalCluster worker processes (without --scheduler)")
+    parser.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    parser.add_argument("--out", required=True, help="output folder: shards/, scores.parquet, rates.csv")
+    parser.add_argument("--config", help="a YAML file of study parameters (helpers.study.DEFAULTS)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a study parameter; VALUE is read as YAML, e.g. -p attacks '[fgsm]'")
+    parser.add_argument("--retries", type=int, default=2)
+    return parser.parse_args(argv)
+
+
+def cli_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The checked study configuration of a command line: the YAML file, then ``-p`` values, then the
+    ``--image-source`` and ``--n-images`` options, each overriding the ones before."""
+    config = (yaml.safe_load(Path(args.config).read_text()) or {}) if args.config else {}
+    config.update({name: yaml.safe_load(value) for name, value in args.parameter})
+    config.update({k: v for k, v in (("image_source", args.image_source), ("n_images", args.n_images))
+                   if v is not None})
+    return check_config(config)
+
+
+def main(argv: list[str] | None = None) -> StudyResult:
+    args = parse_args(argv)
+    config = cli_config(args)
+    n_shards = args.n_shards or math.ceil(config["n_images"] / config["batch_size"] / 8)
+    result = run_study(config, n_shards, args.out, client=args.scheduler, n_workers=args.workers,
+                       retries=args.retries)
+    s = result.summary
+    print(f"{s['kept']} of {s['n_images']} images kept ({s['dropped']} dropped by only_correct), {n_shards} shards "
+          f"({s['computed']} computed, {s['skipped']} already done) in {s['seconds']:.1f} s; "
+          f"wrote {Path(args.out) / 'scores.parquet'} and {Path(args.out) / 'rates.csv'}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
