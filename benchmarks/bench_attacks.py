@@ -5,8 +5,8 @@
    the script prints both times per image, the ratio, and whether the success masks are identical
    (C&W shortened: stock ART takes minutes per image at its default 5 x 20 iterations).
 2. C&W-L2 at its default settings (``helpers.attacks.DEFAULTS``): ART's own ``predict`` (the
-   compiled gradients only) against ours (compiled ``predict``, memoised line search), with the
-   largest relative difference of the perturbation norms and whether the examples are bitwise equal.
+   compiled gradients only) against ours (``predict`` compiled too), with the largest relative
+   difference of the perturbation norms and whether the examples are bitwise equal.
 3. Bytes per image of the FGSM, PGD and C&W-L2 sets in the attack cache: the earlier uncompressed
    ``.npz`` against the current HDF5 format (lossless, compressed, one chunk per image).
 

@@ -5,18 +5,13 @@ one backward pass per distinct label (per class when ``label=None``: 1000 for Im
 run as ``tf.function``: one forward and one backward pass per call, whatever the labels, with the
 same values as stock ART (the same loss object, the same per-sample logits). ``predict`` runs its
 preprocessing and forward pass as one ``tf.function`` traced once for any batch size (an attack's
-line search predicts on subsets of every size), in chunks of ``batch_size``, and can answer rows it
-has already seen from memory (:meth:`~CompiledTensorFlowV2Classifier.memoized_predictions`).
+line search predicts on subsets of every size), in chunks of ``batch_size``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 import weakref
-from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import keras
 import numpy as np
@@ -49,8 +44,6 @@ class CompiledTensorFlowV2Classifier(TensorFlowV2Classifier):
         self._compiled_class_gradient = tf.function(self._class_gradient_tf, reduce_retracing=True)
         any_batch = tf.TensorSpec((None, *self.input_shape), tf.float32)
         self._compiled_predict = tf.function(self._predict_tf, input_signature=[any_batch])
-        self._memo: OrderedDict[bytes, np.ndarray] | None = None
-        self._memo_rows = 0
 
     def _predict_tf(self, x: tf.Tensor) -> tf.Tensor:
         x_input, _ = self._apply_preprocessing(x, y=None, fit=False)
@@ -76,42 +69,15 @@ class CompiledTensorFlowV2Classifier(TensorFlowV2Classifier):
 
     def predict(self, x: np.ndarray, batch_size: int = 128, training_mode: bool = False, **kwargs) -> np.ndarray:
         """Model outputs for ``x``, by the compiled forward pass in chunks of ``batch_size`` (stock ART
-        ignores ``batch_size``); inside :meth:`memoized_predictions`, rows seen before come from memory."""
+        ignores ``batch_size``)."""
         if training_mode:
             return super().predict(x, batch_size=batch_size, training_mode=training_mode, **kwargs)
         x = np.asarray(x, dtype=np.float32)
-        if self._memo is None:
-            return self._apply_postprocessing(preds=self._forward(x, batch_size), fit=False)
-        keys = [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in x]
-        new = {k: i for i, k in enumerate(keys) if k not in self._memo}  # a repeated row is computed once
-        if new:
-            for k, row in zip(new, self._forward(x[list(new.values())], batch_size), strict=True):
-                self._memo[k] = row
-        for k in keys:
-            self._memo.move_to_end(k)
-        preds = np.stack([self._memo[k] for k in keys])
-        while len(self._memo) > self._memo_rows:
-            self._memo.popitem(last=False)
-        return self._apply_postprocessing(preds=preds, fit=False)
-
-    def _forward(self, x: np.ndarray, batch_size: int) -> np.ndarray:
         if len(x) == 0:
             return np.zeros((0, self.nb_classes), np.float32)
-        return np.concatenate([self._compiled_predict(tf.constant(x[i:i + batch_size])).numpy()
-                               for i in range(0, len(x), batch_size)])
-
-    @contextmanager
-    def memoized_predictions(self, rows: int) -> Iterator[None]:
-        """Within the block, :meth:`predict` answers an input row it has seen (the same bytes) from
-        memory, keeping the ``rows`` most recently used rows' outputs. Only for a fixed model: the
-        memory is emptied when the block ends."""
-        if self._memo is not None:
-            raise RuntimeError("memoized_predictions blocks do not nest")
-        self._memo, self._memo_rows = OrderedDict(), rows
-        try:
-            yield
-        finally:
-            self._memo = None
+        preds = np.concatenate([self._compiled_predict(tf.constant(x[i:i + batch_size])).numpy()
+                                for i in range(0, len(x), batch_size)])
+        return self._apply_postprocessing(preds=preds, fit=False)
 
     def loss_gradient(self, x, y, training_mode: bool = False, **kwargs):
         """Gradient of the loss w.r.t. ``x`` (numpy in, numpy out; tensor in, tensor out)."""

@@ -57,26 +57,6 @@ def test_compiled_predict_equals_stock_art(tiny, rng):
     assert ours.predict(x[:0]).shape == (0, 5)
 
 
-def test_memoized_predictions_answer_seen_rows_from_memory(tiny, rng, monkeypatch):
-    ours = art_classifier(tiny)
-    x = rng.random((6, 16, 16, 3)).astype(np.float32)
-    plain = ours.predict(x)
-    computed = []
-    forward = ours._forward
-    monkeypatch.setattr(ours, "_forward", lambda rows, size: computed.append(len(rows)) or forward(rows, size))
-    with ours.memoized_predictions(rows=4):
-        np.testing.assert_array_equal(ours.predict(x[:3]), plain[:3])
-        np.testing.assert_array_equal(ours.predict(x[[2, 3, 3, 0]]), plain[[2, 3, 3, 0]])  # only row 3 is new
-        assert computed == [3, 1]
-        ours.predict(x[4:])  # 5 rows seen, 4 kept: row 1, the least recently used, is forgotten
-        ours.predict(x[[1, 0]])
-        assert computed == [3, 1, 2, 1]
-        with pytest.raises(RuntimeError, match="do not nest"), ours.memoized_predictions(rows=4):
-            pass
-    ours.predict(x[:1])  # the memory ends with the block
-    assert computed == [3, 1, 2, 1, 1]
-
-
 def test_cw_on_the_compiled_classifier_gives_stock_arts_adversarials(toy):
     from conftest import stripes
 
