@@ -3,7 +3,9 @@
 Stock ART computes ``loss_gradient`` and ``class_gradient`` eagerly, and ``class_gradient`` runs
 one backward pass per distinct label (per class when ``label=None``: 1000 for ImageNet). Here both
 run as ``tf.function``: one forward and one backward pass per call, whatever the labels, with the
-same values as stock ART (the same loss object, the same per-sample logits).
+same values as stock ART (the same loss object, the same per-sample logits). ``predict`` runs its
+preprocessing and forward pass as one ``tf.function`` traced once for any batch size (an attack's
+line search predicts on subsets of every size), in chunks of ``batch_size``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ class CompiledTensorFlowV2Classifier(TensorFlowV2Classifier):
                              "use TensorFlowV2Classifier for numpy preprocessing defences")
         self._compiled_loss_gradient = tf.function(self._loss_gradient_tf, reduce_retracing=True)
         self._compiled_class_gradient = tf.function(self._class_gradient_tf, reduce_retracing=True)
+        any_batch = tf.TensorSpec((None, *self.input_shape), tf.float32)
+        self._compiled_predict = tf.function(self._predict_tf, input_signature=[any_batch])
+
+    def _predict_tf(self, x: tf.Tensor) -> tf.Tensor:
+        x_input, _ = self._apply_preprocessing(x, y=None, fit=False)
+        return self._model(x_input, training=False)
 
     def _loss_gradient_tf(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
@@ -58,6 +66,18 @@ class CompiledTensorFlowV2Classifier(TensorFlowV2Classifier):
             # Each sample's own selected output: summing over the batch keeps gradients per sample.
             selected = tf.reduce_sum(tf.gather(logits, labels, axis=1, batch_dims=1))
         return tape.gradient(selected, x)
+
+    def predict(self, x: np.ndarray, batch_size: int = 128, training_mode: bool = False, **kwargs) -> np.ndarray:
+        """Model outputs for ``x``, by the compiled forward pass in chunks of ``batch_size`` (stock ART
+        ignores ``batch_size``)."""
+        if training_mode:
+            return super().predict(x, batch_size=batch_size, training_mode=training_mode, **kwargs)
+        x = np.asarray(x, dtype=np.float32)
+        if len(x) == 0:
+            return np.zeros((0, self.nb_classes), np.float32)
+        preds = np.concatenate([self._compiled_predict(tf.constant(x[i:i + batch_size])).numpy()
+                                for i in range(0, len(x), batch_size)])
+        return self._apply_postprocessing(preds=preds, fit=False)
 
     def loss_gradient(self, x, y, training_mode: bool = False, **kwargs):
         """Gradient of the loss w.r.t. ``x`` (numpy in, numpy out; tensor in, tensor out)."""

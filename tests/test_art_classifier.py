@@ -45,3 +45,28 @@ def test_numpy_preprocessing_defences_are_refused(tiny):
     with pytest.raises(ValueError, match="TensorFlow-native"):
         CompiledTensorFlowV2Classifier(model=tiny.model, nb_classes=5, input_shape=(16, 16, 3),
                                        preprocessing_defences=[FeatureSqueezing(clip_values=(0, 1))])
+
+
+def test_compiled_predict_equals_stock_art(tiny, rng):
+    ours, stock = art_classifier(tiny), art_classifier(tiny, compiled=False)
+    x = rng.random((7, 16, 16, 3)).astype(np.float32)
+    expected = stock.predict(x)
+    for batch_size in (7, 3, 1):  # chunked, and one trace for every batch size
+        np.testing.assert_allclose(ours.predict(x, batch_size=batch_size), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(ours.predict(x.astype(np.float64)), ours.predict(x))
+    assert ours.predict(x[:0]).shape == (0, 5)
+
+
+def test_cw_on_the_compiled_classifier_gives_stock_arts_adversarials(toy):
+    from conftest import stripes
+
+    from helpers.attacks import run_attack
+
+    x = stripes(6, seed=4)[0]
+    params = {"binary_search_steps": 2, "max_iter": 5}
+    ours = run_attack("cw_l2", toy, x, batch_size=3, **params)
+    stock = run_attack("cw_l2", toy, x, batch_size=3, compiled=False, **params)
+    assert ours.success.any()
+    np.testing.assert_array_equal(ours.success, stock.success)
+    np.testing.assert_allclose(ours.l2, stock.l2, rtol=0.01)
+    np.testing.assert_allclose(ours.x_adv, stock.x_adv, atol=1e-3)

@@ -1,5 +1,6 @@
 import json
 
+import h5py
 import numpy as np
 import pytest
 
@@ -32,6 +33,32 @@ def test_second_call_reads_the_cache(tiny, images, tmp_path, monkeypatch):
     assert second.params == first.params and second.seconds == first.seconds
 
 
+def test_cached_examples_are_exact_compressed_and_readable_by_rows(toy, tmp_path, monkeypatch):
+    from conftest import stripes
+
+    x = stripes(5, seed=6)[0]
+    images = ImageSet(x, tuple("abcde"), np.full(5, -1, np.int32), "5 stripes")
+    fresh = cached_attack("fgsm", toy, images, tmp_path, eps=8 / 255, progress=False)
+    monkeypatch.setattr(cache, "run_attack", lambda *a, **k: pytest.fail("should have used the cache"))
+    loaded = cached_attack("fgsm", toy, images, tmp_path, eps=8 / 255, progress=False)
+    np.testing.assert_array_equal(loaded.x_adv, fresh.x_adv)  # lossless: the same bytes...
+    np.testing.assert_array_equal(toy.predict(loaded.x_adv)[0], fresh.adv_labels)  # ...hence the same labels
+    h5 = next(tmp_path.glob("fgsm-*.h5"))
+    with h5py.File(h5) as f:
+        assert f["x_adv"].chunks == (1, 16, 16, 3) and f["x_adv"].compression == "gzip" and f["x_adv"].shuffle
+    np.testing.assert_array_equal(cache.read_examples(h5, slice(1, 3)), fresh.x_adv[1:3])
+    np.testing.assert_array_equal(cache.read_examples(h5, [0, 4]), fresh.x_adv[[0, 4]])
+
+
+def test_entries_of_the_npz_format_are_cache_misses(tiny, images, tmp_path):
+    first = cached_attack("fgsm", tiny, images, tmp_path, progress=False)
+    stem = next(tmp_path.glob("*.h5")).with_suffix("")
+    stem.with_suffix(".h5").rename(stem.with_suffix(".npz"))  # as the earlier format left it
+    again = cached_attack("fgsm", tiny, images, tmp_path, progress=False)
+    np.testing.assert_array_equal(again.x_adv, first.x_adv)
+    assert stem.with_suffix(".h5").is_file()
+
+
 def test_any_change_of_key_regenerates(tiny, images, tmp_path):
     cached_attack("pgd", tiny, images, tmp_path, max_iter=2, progress=False)
     cached_attack("pgd", tiny, images, tmp_path, max_iter=3, progress=False)
@@ -43,8 +70,8 @@ def test_any_change_of_key_regenerates(tiny, images, tmp_path):
 
 def test_corrupt_or_partial_entries_are_regenerated(tiny, images, tmp_path):
     first = cached_attack("fgsm", tiny, images, tmp_path, progress=False)
-    npz = next(tmp_path.glob("*.npz"))
-    npz.write_bytes(npz.read_bytes()[:100])
+    h5 = next(tmp_path.glob("*.h5"))
+    h5.write_bytes(h5.read_bytes()[:100])
     with pytest.warns(UserWarning, match="ignoring unusable attack cache entry"):
         again = cached_attack("fgsm", tiny, images, tmp_path, progress=False)
     np.testing.assert_array_equal(again.x_adv, first.x_adv)
@@ -54,18 +81,18 @@ def test_corrupt_or_partial_entries_are_regenerated(tiny, images, tmp_path):
     js.write_text(json.dumps(record))
     with pytest.warns(UserWarning, match="mismatch"):
         cached_attack("fgsm", tiny, images, tmp_path, progress=False)
-    js.unlink()  # an npz without its JSON: treated as missing
+    js.unlink()  # arrays without their JSON: treated as missing
     cached_attack("fgsm", tiny, images, tmp_path, progress=False)
     assert len(entries(tmp_path)) == 2
 
 
 def test_interrupted_generation_leaves_no_partial_file(tiny, images, tmp_path, monkeypatch):
-    def interrupted(tmp):
+    def interrupted(tmp, arrays):
         with open(tmp, "wb") as f:
-            f.write(b"half an npz")
+            f.write(b"half an HDF5 file")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cache.np, "savez", lambda f, **arrays: interrupted(f.name))
+    monkeypatch.setattr(cache, "_write_arrays", interrupted)
     with pytest.raises(KeyboardInterrupt):
         cached_attack("fgsm", tiny, images, tmp_path, progress=False)
     assert entries(tmp_path) == []
