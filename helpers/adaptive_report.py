@@ -27,7 +27,7 @@ from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector
 from helpers.metrics import Rate, rate_row, threshold_at_fpr
 from helpers.models import ModelBundle
 from helpers.runtime import write_atomically
-from helpers.tables import format_cell
+from helpers.tables import attack_label, format_cell
 from helpers.validation import check_count, check_images, check_labels, check_number
 
 # Attack budgets of notebook 08 by ``attack_settings``; eps is set per run, and a PGD step is
@@ -316,11 +316,6 @@ def evaluation_runs(bundle: ModelBundle, adaptive: dict[str, dict[str, ModelBund
     runs.append(AttackRun(f"HopSkipJump vs {name}", "hopskipjump", "black box (labels + rejected)", name, "l2",
                           eps_l2, bundle, settings["hopskipjump"], detector))
     return runs
-
-
-def attack_label(attack: str) -> str:
-    """The attack's name in labels and tables."""
-    return {"pgd": "PGD", "pgd_l2": "PGD-L2", "cw_l2": "C&W-L2"}.get(attack, attack)
 
 
 def run_all(runs: Sequence[AttackRun], images: ImageSet, y: np.ndarray, cache_dir: str | Path, seed: int = 0,

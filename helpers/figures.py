@@ -282,8 +282,6 @@ def roc_comparison_figure(scores, attacks: Sequence[str], seed: int = 0) -> plt.
     return fig
 
 
-DOUBLE_COLUMN = 7.16  # inches: a two-column journal figure
-
 
 def saliency_methods_figure(bundle: ModelBundle, x: np.ndarray, maps: dict[str, np.ndarray],
                             pred: tuple[np.ndarray, np.ndarray], ids: Sequence[str],
@@ -295,8 +293,7 @@ def saliency_methods_figure(bundle: ModelBundle, x: np.ndarray, maps: dict[str, 
     cells = [[Cell(x[i], label_text(bundle, pred[0][i], pred[1][i]))]
              + [Cell(x[i], titles[name][i] if name in titles else "", m[i]) for name, m in maps.items()]
              for i in range(len(x))]
-    panel = (width - 0.6) / (len(maps) + 1)
-    return image_grid(cells, ["input x", *maps], [i.split("/")[-1] for i in ids], panel_size=panel,
+    return image_grid(cells, ["input x", *maps], [i.split("/")[-1] for i in ids], width,
                       colorbar_label="saliency H (normalised, 0-1)")
 
 
@@ -308,8 +305,8 @@ def auc_by_method_figure(rates, attacks: Sequence[str], titles: dict[str, str], 
     auc = rates[rates["metric"] == "auc"]
     models = list(dict.fromkeys(auc["model"]))
     methods = [m for m in titles if (auc["saliency_method"] == m).any()]
-    fig, axes = plt.subplots(len(models), len(attacks), figsize=(width, 2.1 * len(models) + 0.5), squeeze=False,
-                             layout="constrained", sharex=True, sharey=True)
+    fig, axes = figure(width, 2.1 * len(models) + 0.5, nrows=len(models), ncols=len(attacks), sharex=True,
+                       sharey=True)
     for r, model in enumerate(models):
         for c, attack in enumerate(attacks):
             ax, here = axes[r, c], auc[(auc["model"] == model) & (auc["attack"] == attack)]
@@ -326,15 +323,14 @@ def auc_by_method_figure(rates, attacks: Sequence[str], titles: dict[str, str], 
                 ax.errorbar(pos, g["value"], yerr=[g["value"] - g["ci_low"], g["ci_high"] - g["value"]],
                             fmt=marker, ms=3.5, capsize=2, elinewidth=0.7,
                             label=f"{NOISE_NAMES.get(noise, noise)}, θ = {theta:g}")
-            ax.set_title(f"{model}, {attack.upper()}", fontsize=8)
-            ax.set_xticks(range(len(methods)), [titles[m] for m in methods], fontsize=7, rotation=20)
-            ax.tick_params(labelsize=7)
+            ax.set_title(f"{model}, {attack_label(attack)}")
+            ax.set_xticks(range(len(methods)), [titles[m] for m in methods], rotation=20)
             ax.set_xlim(-0.5, len(methods) - 0.5)
             ax.set_ylim(-0.03, 1.03)
             ax.grid(alpha=0.3, axis="y")
-        axes[r, 0].set_ylabel("ROC-AUC [95% CI]", fontsize=8)
+        axes[r, 0].set_ylabel("ROC-AUC [95% CI]")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False, fontsize=7)
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False)
     return fig
 
 
@@ -344,8 +340,7 @@ def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd") ->
     (the non-adaptive attack transferred, and each attack adapted to that defence), Wilson 95% bars."""
     rules = {"own": "own operating point (label change)", "matched": "matched false-positive rate"}
     sub = table[(table["attack"] == attack) & (table["norm"] == "linf")]
-    fig, axes = plt.subplots(len(rules), len(defences), figsize=(3.4 * len(defences), 5.6), squeeze=False,
-                             layout="constrained", sharex=True, sharey=True)
+    fig, axes = figure(DOUBLE_COLUMN, 5.6, nrows=len(rules), ncols=len(defences), sharex=True, sharey=True)
     for c, defence in enumerate(defences):
         rows = sub[(sub["defence"] == defence) & ((sub["mode"] == "non-adaptive") | (sub["target"] == defence))]
         for r, (rule, title) in enumerate(rules.items()):
@@ -365,8 +360,8 @@ def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd") ->
             ax.grid(alpha=0.3)
             ax.set_title(f"{defence}\n{title}")
             if r == len(rules) - 1:
-                ax.set_xlabel(f"{attack.upper()} L∞ budget ε (grey levels, /255)")
+                ax.set_xlabel(f"{attack_label(attack)} L∞ budget ε (grey levels, /255)")
             if c == 0:
                 ax.set_ylabel("bypass rate (%): fooled f, not flagged")
-            ax.legend(frameon=False, fontsize=6, loc="lower right")
+            ax.legend(frameon=False, loc="lower right")
     return fig

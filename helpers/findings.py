@@ -15,14 +15,7 @@ from helpers.adaptive_report import load_bypass_table
 from helpers.paper import claims_check
 from helpers.runtime import write_atomically
 from helpers.scores import load_scores, rate_table, saliency_added_value
-from helpers.tables import method_label
-
-ATTACK_NAMES = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD", "pgd_l2": "PGD-L2", "cw_l2": "C&W-L2",
-                "deepfool": "DeepFool"}
-
-
-def attack_name(attack: str) -> str:
-    return ATTACK_NAMES.get(attack, attack)
+from helpers.tables import attack_label, method_label
 
 
 def percent(row: pd.Series | None) -> str:
@@ -58,12 +51,12 @@ def theta_sweep_findings(rates: pd.DataFrame, attacks: Sequence[str], added: pd.
         for a in attacks:
             d_lo, d_hi = (_get(saliency, "detection_rate", a, noise="none", theta=t) for t in (lo, hi))
             if d_lo is not None and d_hi is not None:
-                parts.append(f"{attack_name(a)} detection {_direction(d_lo['value'], d_hi['value'])} from "
+                parts.append(f"{attack_label(a)} detection {_direction(d_lo['value'], d_hi['value'])} from "
                              f"{100 * d_lo['value']:.1f}% to {100 * d_hi['value']:.1f}%")
         lines.append("- *Trade-off without noise.* " + "; ".join(parts) + ".")
     if len(added):
         beats_noise = int(added["overlay beats noise alone"].sum())
-        vs_base = [f"{attack_name(r['attack'])} with {r['noise']}: best AUC {r['AUC best θ>0']:.2f} (θ = "
+        vs_base = [f"{attack_label(r['attack'])} with {r['noise']}: best AUC {r['AUC best θ>0']:.2f} (θ = "
                    f"{r['best θ>0']:g}) vs {r['AUC 1-max softmax']:.2f}"
                    for _, r in added.iterrows() if r["overlay beats baseline"]]
         lines.append(f"- *Does the overlay add anything?* Over the noise alone (θ = 0) its best θ (chosen in "
@@ -75,7 +68,7 @@ def theta_sweep_findings(rates: pd.DataFrame, attacks: Sequence[str], added: pd.
                  f"here, {int((verdicts == 'no').sum())} fail, {int((verdicts == 'n/a').sum())} were not measured "
                  "(table above).")
     held = [f"{row['noise']}, θ = {row['theta']:g}: OSPA {row['OSPA']}, "
-            + ", ".join(f"{attack_name(a)} {row[a]}" for a in attacks if a in row and isinstance(row[a], str))
+            + ", ".join(f"{attack_label(a)} {row[a]}" for a in attacks if a in row and isinstance(row[a], str))
             for _, row in selected.iterrows()]
     if held:
         lines.append("- *θ chosen on the calibration half, reported on the held-out half* (rate [95% CI] (n)): "
@@ -86,10 +79,10 @@ def theta_sweep_findings(rates: pd.DataFrame, attacks: Sequence[str], added: pd.
 def squeezing_findings(rates: pd.DataFrame, attacks: Sequence[str], joint: str) -> str:
     """Notebook 06: the joint detector under the label-change rule, at a matched FPR, and its AUCs."""
     fs = {"detector": "feature_squeezing", "squeezer": joint}
-    own = [f"{attack_name(a)} {percent(_get(rates, 'detection_rate', a, **fs))}" for a in attacks]
-    matched = [f"{attack_name(a)} {percent(_get(rates, 'tpr_at_fpr', a, **fs))}" for a in attacks]
+    own = [f"{attack_label(a)} {percent(_get(rates, 'detection_rate', a, **fs))}" for a in attacks]
+    matched = [f"{attack_label(a)} {percent(_get(rates, 'tpr_at_fpr', a, **fs))}" for a in attacks]
     held_fpr = [r for a in attacks if (r := _get(rates, "fpr_heldout", a, **fs)) is not None]
-    auc = [f"{attack_name(a)} {r['value']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+    auc = [f"{attack_label(a)} {r['value']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
            for a in attacks if (r := _get(rates, "auc", a, **fs)) is not None]
     lines = [f"- *Label-change rule (the paper's Table IV):* the joint detector keeps "
              f"{percent(_get(rates, 'ospa', 'clean', **fs))} of clean labels and flags " + "; ".join(own) + "."]
@@ -115,13 +108,13 @@ def comparison_findings(rates: pd.DataFrame, attacks: Sequence[str], cost_ratio:
             det = _get(rates, "detection_rate", attacks[0], **{k: v for k, v in method.items() if not pd.isna(v)})
             own.append((label, ospa_row, det))
     lines.append("- *Own operating points (label change):* " + "; ".join(
-        f"{label}: OSPA {100 * o['value']:.1f}%, {attack_name(attacks[0])} {100 * d['value']:.1f}%"
+        f"{label}: OSPA {100 * o['value']:.1f}%, {attack_label(attacks[0])} {100 * d['value']:.1f}%"
         for label, o, d in own if d is not None) + ".")
     for a in attacks:
         tpr = rates[(rates["metric"] == "tpr_at_fpr") & (rates["attack"] == a)]
         if len(tpr):
             best = tpr[tpr["value"] == tpr["value"].max()]
-            lines.append(f"- *{attack_name(a)} at the matched FPR:* detected most by "
+            lines.append(f"- *{attack_label(a)} at the matched FPR:* detected most by "
                          f"{' and '.join(method_label(*r[keys]) for _, r in best.iterrows())} "
                          f"({percent(best.iloc[0])}); "
                          + ", ".join(f"{method_label(*r[keys])} {100 * r['value']:.1f}%" for _, r in tpr.iterrows())
@@ -132,8 +125,8 @@ def comparison_findings(rates: pd.DataFrame, attacks: Sequence[str], cost_ratio:
         wins = [label for label, o, d in sal
                 if all(o["value"] > fo["value"] and d["value"] > fd["value"] for _, fo, fd in fsq)]
         verdict = (f"seen here for {', '.join(wins)}" if wins else "not seen here: no saliency setting keeps more "
-                   f"clean labels and detects more {attack_name(attacks[0])} than Feature Squeezing at once")
-        lines.append(f"- *The paper's Table V advantage* (more OSPA and more {attack_name(attacks[0])} detection than "
+                   f"clean labels and detects more {attack_label(attacks[0])} than Feature Squeezing at once")
+        lines.append(f"- *The paper's Table V advantage* (more OSPA and more {attack_label(attacks[0])} detection than "
                      f"Feature Squeezing): {verdict}.")
     if cost_ratio is not None:
         lines.append(f"- *Cost:* Feature Squeezing takes {cost_ratio:.1f}× the saliency detector's time per image "
@@ -177,7 +170,8 @@ def noise_findings(labels: dict[str, np.ndarray], benign: np.ndarray, adversaria
 def attack_findings(summary: pd.DataFrame, sweep: pd.DataFrame) -> str:
     """Notebook 04: success of each attack and the budget at which the L-inf attacks reach 100%."""
     lines = ["- *Success at the default settings:* " + "; ".join(
-        f"{attack_name(r['attack'])} {int(r['successes'])}/{int(r['n'])} (L2 median {r['l2_median']:.3f})"
+        f"{attack_label(r['attack'])} {int(r['successes'])}/{int(r['n'])} "
+        f"(median L2 {255 * r['l2_median']:.1f} grey levels)"
         for _, r in summary.iterrows()) + "."]
     for attack, g in sweep.groupby("attack", sort=False):
         g = g.sort_values("eps_255")
@@ -189,7 +183,7 @@ def attack_findings(summary: pd.DataFrame, sweep: pd.DataFrame) -> str:
             reached = f"100% at {', '.join(f'{e:g}' for e in g['eps_255'][full])}/255 but not at every larger budget"
         else:
             reached = "never 100% in the budgets tried"
-        lines.append(f"- *{attack_name(attack)} against the budget:* {reached}"
+        lines.append(f"- *{attack_label(attack)} against the budget:* {reached}"
                      + f"; success at the budgets tried: {', '.join(f'{int(k)}' for k in g['successes'])} "
                      f"of {int(g['n'].iloc[0])}.")
     return "\n".join(lines)
@@ -211,7 +205,7 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
     detection = saliency[saliency["metric"] == "detection_rate"]
     for a in attacks:
         best = detection[detection["attack"] == a].sort_values("value").iloc[-1]
-        lines.append(f"- {attack_name(a)}: the highest detection rate over every θ and noise is {percent(best)} "
+        lines.append(f"- {attack_label(a)}: the highest detection rate over every θ and noise is {percent(best)} "
                      f"({method_label('saliency', best['noise'], best['theta'])}).")
     claims = claims_check(rates)["ours"].str.split(" ").str[0]
     lines.append(f"- Of the paper's six claims about Tables I-III, {int((claims == 'yes').sum())} hold on this model "
@@ -226,7 +220,7 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
         tpr = rates[(rates["metric"] == "tpr_at_fpr") & (rates["attack"] == a)]
         cells = ", ".join(f"{method_label(*r[['detector', 'noise', 'theta', 'squeezer']])} {100 * r['value']:.1f}%"
                           for _, r in tpr.iterrows())
-        lines.append(f"- {attack_name(a)} at a matched {100 * p['fpr']:g}% false-positive rate (held-out half): "
+        lines.append(f"- {attack_label(a)} at a matched {100 * p['fpr']:g}% false-positive rate (held-out half): "
                      f"{cells}.")
     adaptive = Path(results_dir) / f"adaptive_{model}.csv"
     if adaptive.is_file():  # notebook 08's bypass table
@@ -271,7 +265,7 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
     for d in defences:
         for attack in ("pgd", "pgd_l2"):
             if ((table["attack"] == attack) & (table["target"] == d)).any():
-                lines.append(f"- *{d}, {attack_name(attack)}, bypass at its own operating point* (fooled f and not "
+                lines.append(f"- *{d}, {attack_label(attack)}, bypass at its own operating point* (fooled f and not "
                              f"flagged, over all attacked images): {_pgd_line(table, d, attack, 'own')}.")
         pgd = table[(table["attack"] == "pgd") & (table["defence"] == d) & (table["target"] == d)]
         if len(pgd):
@@ -344,7 +338,7 @@ def _compare_intervals(rows: dict[tuple, pd.Series], reference: dict[tuple, pd.S
 
 def _cell_name(cell: tuple) -> str:
     noise, theta, attack = cell
-    return f"{attack_name(attack)}, {noise}, θ = {theta:g}"
+    return f"{attack_label(attack)}, {noise}, θ = {theta:g}"
 
 
 def saliency_ablation_findings(rates: pd.DataFrame, titles: dict[str, str], costs: pd.DataFrame | None = None,

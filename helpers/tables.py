@@ -23,7 +23,7 @@ WILSON, BOOTSTRAP = "Wilson 95%", "bootstrap 95%"
 PERCENT_METRICS = ("ospa", "detection_rate", "tpr_at_fpr", "fpr_heldout", "success_rate")
 RATE_CELL = "% [95% CI] (n)"  # the header suffix of a column of formatted rates
 ATTACK_LABELS = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD", "pgd_l2": "PGD-L2", "cw_l2": "C&W-L2",
-                 "deepfool": "DeepFool", "clean": "clean"}
+                 "deepfool": "DeepFool", "square": "SquareAttack", "hopskipjump": "HopSkipJump", "clean": "clean"}
 NOISE_LABELS = {"none": "", "color_reverse": "colour reversing", "zero_mean": "zero mean"}
 BASELINE_LABEL = "1 − max softmax (baseline)"
 

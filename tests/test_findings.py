@@ -65,7 +65,7 @@ def test_small_findings():
     summary = pd.DataFrame([{"attack": "pgd", "successes": 4, "n": 4, "l2_median": 2.31}])
     sweep = pd.DataFrame({"attack": ["pgd"] * 3, "eps_255": [0.25, 0.5, 1.0], "successes": [2, 4, 4], "n": [4] * 3})
     text = attack_findings(summary, sweep)
-    assert "PGD 4/4 (L2 median 2.310)" in text and "100% from 0.5/255 on" in text
+    assert "PGD 4/4 (median L2 589.1 grey levels)" in text and "100% from 0.5/255 on" in text
     assert "never 100%" in attack_findings(summary, sweep.assign(successes=[1, 2, 3]))
     assert "100% at 0.5/255 but not at every larger budget" in attack_findings(summary,
                                                                               sweep.assign(successes=[2, 4, 3]))
