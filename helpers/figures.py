@@ -340,7 +340,7 @@ def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd") ->
     (the non-adaptive attack transferred, and each attack adapted to that defence), Wilson 95% bars."""
     rules = {"own": "own operating point (label change)", "matched": "matched false-positive rate"}
     sub = table[(table["attack"] == attack) & (table["norm"] == "linf")]
-    fig, axes = figure(DOUBLE_COLUMN, 5.6, nrows=len(rules), ncols=len(defences), sharex=True, sharey=True)
+    fig, axes = figure(DOUBLE_COLUMN, 6.2, nrows=len(rules), ncols=len(defences), sharex=True, sharey=True)
     for c, defence in enumerate(defences):
         rows = sub[(sub["defence"] == defence) & ((sub["mode"] == "non-adaptive") | (sub["target"] == defence))]
         for r, (rule, title) in enumerate(rules.items()):
@@ -359,9 +359,8 @@ def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd") ->
             ax.set_ylim(-3, 103)
             ax.grid(alpha=0.3)
             ax.set_title(f"{defence}\n{title}")
-            if r == len(rules) - 1:
-                ax.set_xlabel(f"{attack_label(attack)} L∞ budget ε (grey levels, /255)")
             if c == 0:
                 ax.set_ylabel("bypass rate (%): fooled f, not flagged")
-            ax.legend(frameon=False, loc="lower right")
+        ax.set_xlabel(f"{attack_label(attack)} L∞ budget ε (grey levels, /255)")
+        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below the data, once per column
     return fig

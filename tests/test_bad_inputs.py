@@ -269,14 +269,14 @@ def flip_middle(path: Path, n: int = 64) -> None:
     path.write_bytes(bytes(data))
 
 
-ATTACK_CACHE_DAMAGE = {  # name: what it does to the (.npz, .json) pair
-    "truncated npz": lambda npz, js: npz.write_bytes(npz.read_bytes()[:100]),
-    "flipped npz bytes": lambda npz, js: flip_middle(npz),
-    "deleted npz": lambda npz, js: npz.unlink(),
-    "truncated JSON": lambda npz, js: js.write_text(js.read_text()[:20]),
-    "flipped JSON bytes": lambda npz, js: flip_middle(js, 4),
-    "deleted JSON": lambda npz, js: js.unlink(),
-    "stale JSON": lambda npz, js: js.write_text(js.read_text().replace('"max_iter": 2', '"max_iter": 3')),
+ATTACK_CACHE_DAMAGE = {  # name: what it does to the (.h5, .json) pair
+    "truncated HDF5": lambda h5, js: h5.write_bytes(h5.read_bytes()[:100]),
+    "flipped HDF5 bytes": lambda h5, js: flip_middle(h5),
+    "deleted HDF5": lambda h5, js: h5.unlink(),
+    "truncated JSON": lambda h5, js: js.write_text(js.read_text()[:20]),
+    "flipped JSON bytes": lambda h5, js: flip_middle(js, 4),
+    "deleted JSON": lambda h5, js: js.unlink(),
+    "stale JSON": lambda h5, js: js.write_text(js.read_text().replace('"max_iter": 2', '"max_iter": 3')),
 }
 
 
@@ -284,13 +284,13 @@ ATTACK_CACHE_DAMAGE = {  # name: what it does to the (.npz, .json) pair
 def test_a_damaged_attack_cache_entry_is_regenerated(env, tmp_path, damage):
     reference = run_attack("pgd", env.bundle, env.x, max_iter=2)  # independent of any cache
     cached_attack("pgd", env.bundle, env.images, tmp_path, max_iter=2, progress=False)
-    (npz,), (js,) = tmp_path.glob("*.npz"), tmp_path.glob("*.json")
-    ATTACK_CACHE_DAMAGE[damage](npz, js)
+    (h5,), (js,) = tmp_path.glob("*.h5"), tmp_path.glob("*.json")
+    ATTACK_CACHE_DAMAGE[damage](h5, js)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a damaged entry is reported, a missing one is not
         again = cached_attack("pgd", env.bundle, env.images, tmp_path, max_iter=2, progress=False)
     np.testing.assert_array_equal(again.x_adv, reference.x_adv)
-    assert cache_entries(tmp_path) == sorted([npz.name, js.name])
+    assert cache_entries(tmp_path) == sorted([h5.name, js.name])
     reread = cached_attack("pgd", env.bundle, env.images, tmp_path, max_iter=2, progress=False)
     np.testing.assert_array_equal(reread.x_adv, reference.x_adv)
 
@@ -338,13 +338,13 @@ mode, cache_dir, out = sys.argv[2:5]
 bundle = ModelBundle("tiny", tiny_cnn(), "conv2", (16, 16), 0.875, "bilinear", tuple(f"c{i}" for i in range(5)))
 x = np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
 images = ImageSet(x, ("a", "b", "c"), np.full(3, -1, np.int32), "3 test images")
-if mode == "hang-in-write":  # write the npz, then hang before the rename: the test kills us there
-    savez = np.savez
-    def savez_and_hang(f, **arrays):
-        savez(f, **arrays)
+if mode == "hang-in-write":  # write the arrays, then hang before the rename: the test kills us there
+    write_arrays = cache._write_arrays
+    def write_and_hang(path, arrays):
+        write_arrays(path, arrays)
         open(out + ".writing", "w").close()
         time.sleep(600)
-    cache.np.savez = savez_and_hang
+    cache._write_arrays = write_and_hang
 if mode == "count":  # wait for the go signal, and say whether this process computed the attack
     run_attack = cache.run_attack
     def counted(*args, **kwargs):
@@ -384,7 +384,7 @@ def test_a_kill_during_the_cache_write_leaves_nothing_behind(env, tmp_path):
     assert [n for n in cache_entries(folder) if ".tmp~" in n]  # the kill did leave a temporary file
     result = cached_attack("pgd", env.bundle, env.images, folder, max_iter=2, progress=False)
     np.testing.assert_array_equal(result.x_adv, run_attack("pgd", env.bundle, env.x, max_iter=2).x_adv)
-    assert [n.rsplit(".", 1)[1] for n in cache_entries(folder)] == ["json", "npz"]  # no stray files
+    assert [n.rsplit(".", 1)[1] for n in cache_entries(folder)] == ["h5", "json"]  # no stray files
 
 
 def test_concurrent_processes_compute_a_cache_entry_once(tmp_path):
@@ -395,4 +395,4 @@ def test_concurrent_processes_compute_a_cache_entry_once(tmp_path):
     assert [w.wait(300) for w in workers] == [0, 0]
     assert sum((tmp_path / f"w{i}.computed").exists() for i in range(2)) == 1  # one computed, one waited and read
     np.testing.assert_array_equal(np.load(tmp_path / "w0.npy"), np.load(tmp_path / "w1.npy"))
-    assert [n.rsplit(".", 1)[1] for n in cache_entries(tmp_path / "cache")] == ["json", "npz"]
+    assert [n.rsplit(".", 1)[1] for n in cache_entries(tmp_path / "cache")] == ["h5", "json"]
