@@ -212,7 +212,7 @@ def test_findings_figure_and_readme_lines(tmp_path):
         "(fools f, not flagged) in 25.0% [0, 100] (n = 4); adapted to it (adaptive (BPDA)), in 100.0% [0, 100] "
         "(n = 4)."]
     fig = bypass_vs_eps_figure(table, ["s"])
-    assert len(fig.axes) == 2 and "n = 4" in fig.axes[0].get_legend().get_texts()[0].get_text()
+    assert len(fig.axes) == 2 and "n = 4" in fig.axes[1].get_legend().get_texts()[0].get_text()  # below the column
     assert "ε" in fig.axes[1].get_xlabel() and "%" in fig.axes[0].get_ylabel()
     results = tmp_path / "results"
     results.mkdir()
