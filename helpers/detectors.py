@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import time
 import warnings
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -172,6 +173,22 @@ class EmphasisEvaluator:
                for j, (k, a) in enumerate(zip(names, axes, strict=True))}
         out["label_changed"] = out["emphasis_labels"] != out["labels"]
         return out
+
+
+_EVALUATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def emphasis_evaluator(bundle: ModelBundle, thetas: Sequence[float], noises: Sequence[str] = ("none",),
+                       colormap: str = "jet", overlay_order: str = "coarse", zero_mean_reference: str = "imagenet",
+                       saliency_method: str = "gradcam") -> EmphasisEvaluator:
+    """The :class:`EmphasisEvaluator` of these settings, one per model and settings in this process, so
+    that its compiled step is traced once: a study scores every block of images with the same one."""
+    key = (tuple(thetas), tuple(noises), colormap, overlay_order, zero_mean_reference,
+           saliency_method)
+    per_model = _EVALUATORS.setdefault(bundle.model, {})
+    if key not in per_model:
+        per_model[key] = EmphasisEvaluator(bundle, *key)
+    return per_model[key]
 
 
 class SaliencyDetector(Detector):

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from helpers.attacks import AttackResult
 from helpers.cache import model_fingerprint
 from helpers.data import ImageSet
-from helpers.detectors import ConfidenceDetector, EmphasisEvaluator, FeatureSqueezingDetector, joint_squeezing
+from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, emphasis_evaluator, joint_squeezing
 from helpers.metrics import calibration_split, detection_rate, ospa, rate_row, score_rows
 from helpers.models import ModelBundle
 from helpers.runtime import versions, write_atomically
@@ -78,8 +78,8 @@ def saliency_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, At
                     saliency_method: str = "gradcam") -> pd.DataFrame:
     """Rows of the saliency detector for every (noise, theta), from one saliency pass per input
     (``saliency_method``: see ``helpers.saliency.SALIENCY_METHODS``)."""
-    evaluator = EmphasisEvaluator(bundle, thetas, noises, colormap, overlay_order, zero_mean_reference,
-                                  saliency_method)
+    evaluator = emphasis_evaluator(bundle, thetas, noises, colormap, overlay_order, zero_mean_reference,
+                                   saliency_method)
     parts = []
     for attack, x, source in input_sets(images, attacks):
         r = evaluator(x, batch_size, progress)

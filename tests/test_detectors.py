@@ -5,9 +5,11 @@ import pytest
 from helpers.data import sample_images
 from helpers.detectors import (
     ConfidenceDetector,
+    EmphasisEvaluator,
     FeatureSqueezingDetector,
     SaliencyDetector,
     detector_costs,
+    emphasis_evaluator,
 )
 from helpers.emphasis import emphasis_images
 from helpers.models import ModelBundle, find_gradcam_layer, load_model
@@ -248,3 +250,16 @@ def test_whole_detector_on_a_non_square_input(tmp_path):
     for order in ("coarse", "upsampled"):
         assert emphasis_images(x, maps.coarse, 0.3, order=order).shape == x.shape
     check_whole_detector(bundle, x)
+
+
+def test_emphasis_evaluator_is_built_once_per_model_and_settings(tiny, rng):
+    """A study scores each block with the same evaluator (traced once), and gets what a fresh one gives."""
+    first = emphasis_evaluator(tiny, [0.1, 0.3], ("none", "zero_mean"))
+    assert emphasis_evaluator(tiny, (0.1, 0.3), ["none", "zero_mean"]) is first
+    assert emphasis_evaluator(tiny, [0.1, 0.3], ("none",)) is not first
+    assert emphasis_evaluator(tiny, [0.1, 0.3], ("none", "zero_mean"), saliency_method="layercam") is not first
+    x = rng.uniform(0, 255, (5, 16, 16, 3)).astype(np.float32)
+    for n in (5, 3, 2):  # blocks of several sizes through the shared one
+        shared, fresh = first(x[:n], 2), EmphasisEvaluator(tiny, [0.1, 0.3], ("none", "zero_mean"))(x[:n], 2)
+        for key in fresh:
+            np.testing.assert_array_equal(shared[key], fresh[key])
