@@ -171,7 +171,8 @@ def to_latex(df: pd.DataFrame, index: bool = False, float_format: str = "%.4g", 
         if not pd.api.types.is_numeric_dtype(escaped[col]) or pd.api.types.is_bool_dtype(escaped[col]):
             escaped[col] = escaped[col].map(lambda v: "--" if pd.isna(v) else latex_text(v))
     body = escaped.to_latex(index=index, float_format=float_format, escape=False, na_rep="--")
-    head = "% requires \\usepackage{booktabs} (\\toprule, \\midrule, \\bottomrule)\n"
+    head = "% requires \\usepackage{booktabs} (\\toprule, \\midrule, \\bottomrule)" + (
+        " and \\usepackage{multirow} (\\multirow)" if "\\multirow" in body else "") + "\n"
     if not caption:
         return head + body
     return (f"{head}\\begin{{table}}\n\\centering\n\\caption{{{latex_text(caption)}}}\n"

@@ -198,8 +198,8 @@ def synthetic_scores(seed: int, n: int = 8) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     adv = np.flatnonzero(rng.random(n) < 0.7)
     rows = []
-    for method in ({"detector": "saliency", "noise": "none", "theta": 0.0, "squeezer": "", "saliency_method": "gradcam"},
-                   {"detector": "saliency", "noise": "none", "theta": 0.3, "squeezer": "", "saliency_method": "gradcam"},
+    saliency = {"detector": "saliency", "noise": "none", "squeezer": "", "saliency_method": "gradcam"}
+    for method in ({**saliency, "theta": 0.0}, {**saliency, "theta": 0.3},
                    {"detector": "baseline", "noise": "", "theta": np.nan, "squeezer": "", "saliency_method": ""}):
         for attack, images, shift in (("clean", np.arange(n), 0.0), ("fgsm", adv, 0.8)):
             for i in images:
