@@ -14,7 +14,7 @@ from helpers.metrics import auc_interval, roc
 from helpers.models import ModelBundle
 from helpers.plotting import DOUBLE_COLUMN, SINGLE_COLUMN, Cell, ColourBar, figure, image_grid
 from helpers.scores import configurations, select, split_sets
-from helpers.tables import attack_label, format_auc, method_label
+from helpers.tables import attack_label, format_auc, method_label, one_model
 
 SALIENCY_LABEL = "Grad-CAM saliency H (normalised, 0-1)"
 AUC_BELOW_HALF = ("AUC < 0.5: the score ranks adversarial inputs below clean ones (e.g. PGD makes the "
@@ -176,7 +176,9 @@ NOISE_NAMES = {"none": "saliency only", "color_reverse": "+ colour reversing", "
 def tradeoff_figure(rates, attacks: Sequence[str]) -> plt.Figure:
     """OSPA against detection success rate from a rate table (double column), one panel per attack,
     one curve per noise through the thetas in order (hollow marker: first theta, large marker: last),
-    Wilson 95% intervals as thin translucent bars in both directions."""
+    Wilson 95% intervals as thin translucent bars in both directions. One model's rates (draw one
+    figure per model)."""
+    rates = one_model(rates)
     tidy = rates[rates["detector"] == "saliency"]
     thetas = sorted(tidy["theta"].unique())
     fig, axes = figure(DOUBLE_COLUMN, 3.3, ncols=len(attacks), sharey=True)

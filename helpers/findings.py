@@ -5,7 +5,8 @@ set rewrites them, so no sentence can go stale. Each function returns Markdown f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from helpers.adaptive_report import load_bypass_table
 from helpers.paper import claims_check
 from helpers.runtime import write_atomically
 from helpers.scores import load_scores, rate_table, saliency_added_value
-from helpers.tables import attack_label, method_label
+from helpers.tables import attack_label, method_label, selected_theta_layout, split_by_model
 
 
 def percent(row: pd.Series | None) -> str:
@@ -36,10 +37,34 @@ def _direction(lo: float, hi: float, up: str = "rises", down: str = "falls") -> 
     return up if hi > lo else down if hi < lo else "stays"
 
 
+def per_model(rates: pd.DataFrame, write: Callable[[pd.DataFrame, str], str]) -> str:
+    """``write(rates of one model, model)`` for each model of ``rates`` (its ``model`` column; rates
+    without one are the single model 'ours'); with several models each statement ('- ...') starts
+    with its model's name."""
+    texts = split_by_model(rates) if "model" in rates else {"ours": rates}
+    texts = {model: write(part, model) for model, part in texts.items()}
+    if len(texts) == 1:
+        return next(iter(texts.values()))
+    return "\n".join(re.sub(r"^- ", f"- **{model}:** ", text, flags=re.MULTILINE) for model, text in texts.items())
+
+
+def _of(table: pd.DataFrame, model: str) -> pd.DataFrame:
+    """The rows of ``model`` in a table with a ``model`` column (all rows of one without)."""
+    return table[table["model"] == model].drop(columns="model") if "model" in table else table
+
+
 def theta_sweep_findings(rates: pd.DataFrame, attacks: Sequence[str], added: pd.DataFrame,
                          claims: pd.DataFrame, selected: pd.DataFrame) -> str:
     """Notebook 05: the trade-off over theta, the overlay against the noise alone and the baseline,
-    the paper's claims, and the held-out choice of theta."""
+    the paper's claims, and the held-out choice of theta. ``added``: :func:`helpers.scores.saliency_added_value`,
+    ``claims``: :func:`helpers.paper.claims_check`, ``selected``: :func:`helpers.scores.select_theta`'s
+    rows; each per model (a ``model`` column; in ``claims`` a column per model) when ``rates`` has several."""
+    return per_model(rates, lambda r, m: _theta_sweep(r, attacks, _of(added, m), claims[m],
+                                                      selected_theta_layout(_of(selected, m), attacks)))
+
+
+def _theta_sweep(rates: pd.DataFrame, attacks: Sequence[str], added: pd.DataFrame, verdicts: pd.Series,
+                 selected: pd.DataFrame) -> str:
     saliency = rates[rates["detector"] == "saliency"]
     thetas = sorted(t for t in saliency["theta"].unique() if t > 0)
     lines = []
@@ -63,8 +88,8 @@ def theta_sweep_findings(rates: pd.DataFrame, attacks: Sequence[str], added: pd.
                      f"hindsight) raises the AUC in {beats_noise} of {len(added)} (noise, attack) pairs. It beats "
                      f"the 1 − max softmax baseline in {len(vs_base)} of {len(added)}"
                      + (f": {'; '.join(vs_base)}." if vs_base else "."))
-    verdicts = claims["ours"].str.split(" ").str[0]
-    lines.append(f"- *The paper's claims (Tables I-III):* {int((verdicts == 'yes').sum())} of {len(claims)} hold "
+    verdicts = verdicts.str.split(" ").str[0]
+    lines.append(f"- *The paper's claims (Tables I-III):* {int((verdicts == 'yes').sum())} of {len(verdicts)} hold "
                  f"here, {int((verdicts == 'no').sum())} fail, {int((verdicts == 'n/a').sum())} were not measured "
                  "(table above).")
     held = [f"{row['noise']}, θ = {row['theta']:g}: OSPA {row['OSPA']}, "
@@ -77,7 +102,12 @@ def theta_sweep_findings(rates: pd.DataFrame, attacks: Sequence[str], added: pd.
 
 
 def squeezing_findings(rates: pd.DataFrame, attacks: Sequence[str], joint: str) -> str:
-    """Notebook 06: the joint detector under the label-change rule, at a matched FPR, and its AUCs."""
+    """Notebook 06: the joint detector under the label-change rule, at a matched FPR, and its AUCs
+    (per model, named, for rates with several in a ``model`` column)."""
+    return per_model(rates, lambda r, _: _squeezing(r, attacks, joint))
+
+
+def _squeezing(rates: pd.DataFrame, attacks: Sequence[str], joint: str) -> str:
     fs = {"detector": "feature_squeezing", "squeezer": joint}
     own = [f"{attack_label(a)} {percent(_get(rates, 'detection_rate', a, **fs))}" for a in attacks]
     matched = [f"{attack_label(a)} {percent(_get(rates, 'tpr_at_fpr', a, **fs))}" for a in attacks]
@@ -93,9 +123,18 @@ def squeezing_findings(rates: pd.DataFrame, attacks: Sequence[str], joint: str) 
     return "\n".join(lines)
 
 
-def comparison_findings(rates: pd.DataFrame, attacks: Sequence[str], cost_ratio: float | None = None) -> str:
+def comparison_findings(rates: pd.DataFrame, attacks: Sequence[str],
+                        cost_ratio: float | Mapping[str, float] | None = None) -> str:
     """Notebook 07: each detector at its own operating point and at a matched FPR, the best AUC per
-    attack, and whether the saliency detector beats Feature Squeezing as the paper's Table V says."""
+    attack, and whether the saliency detector beats Feature Squeezing as the paper's Table V says
+    (per model, named, for rates with several in a ``model`` column; ``cost_ratio``: model -> ratio)."""
+    def ratio(model: str) -> float | None:
+        return cost_ratio.get(model) if isinstance(cost_ratio, Mapping) else cost_ratio
+
+    return per_model(rates, lambda r, m: _comparison(r, attacks, ratio(m)))
+
+
+def _comparison(rates: pd.DataFrame, attacks: Sequence[str], cost_ratio: float | None) -> str:
     keys = ["detector", "noise", "theta", "squeezer"]
     methods = rates[keys].drop_duplicates()
     labels = {tuple(m): method_label(*m) for m in methods.itertuples(index=False)}

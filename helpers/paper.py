@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.tables import RATE_CELL, format_percent, method_label
+from helpers.tables import RATE_CELL, format_percent, method_label, model_groups, split_by_model
 
 PAPER_DIR = Path(__file__).resolve().parents[1] / "data" / "paper"
 # Our metric name for each column of the paper's tables.
@@ -37,46 +37,59 @@ PAPER_MODELS = {"vgg16": "VGG16", "resnet50": "ResNet50"}
 SIDE_BY_SIDE_COLUMNS = {"ospa": "OSPA", "fgsm": "FGSM", "cw_l2": "C&W-L2"}
 
 
+def _our_models(rates: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Our rates per model (a ``model`` column), or all of them as 'ours' for rates without one."""
+    return split_by_model(rates) if "model" in rates else {"ours": rates}
+
+
 def side_by_side_tidy(rates: pd.DataFrame) -> pd.DataFrame:
     """The numbers of :func:`side_by_side`: noise, theta, metric (ospa, fgsm, cw_l2), source ('paper
-    VGG16', 'paper ResNet50', 'ours'), value, ci_low, ci_high, n, unit (percent), interval (ours:
-    Wilson 95%; the paper gives no interval or n). Only cells we measured."""
+    VGG16', 'paper ResNet50', 'ours'), model ('vgg16', 'resnet50', ours: the ``model`` column of
+    ``rates``, 'ours' without one), value, ci_low, ci_high, n, unit (percent), interval (ours: Wilson
+    95%; the paper gives no interval or n). Only cells we measured (on any of our models)."""
     paper = paper_tables_1_3()
+    ours_by_model = _our_models(rates)
     rows = []
     for (noise, theta, metric), group in paper.groupby(["noise", "theta", "metric"], sort=False):
-        ours = _ours(rates, noise, theta, metric)
-        if ours is None:
+        ours = {model: _ours(part, noise, theta, metric) for model, part in ours_by_model.items()}
+        if all(r is None for r in ours.values()):
             continue
         key = {"noise": noise, "theta": theta, "metric": metric}
         for model, label in PAPER_MODELS.items():
             value = group.loc[group["model"] == model, "value"]
-            rows.append({**key, "source": f"paper {label}", "value": float(value.iloc[0]) if len(value) else np.nan,
-                         "ci_low": np.nan, "ci_high": np.nan, "n": np.nan, "unit": "%", "interval": ""})
-        rows.append({**key, "source": "ours", "value": 100 * ours["value"], "ci_low": 100 * ours["ci_low"],
-                     "ci_high": 100 * ours["ci_high"], "n": ours["n"], "unit": "%", "interval": "Wilson 95%"})
-    return pd.DataFrame(rows, columns=["noise", "theta", "metric", "source", "value", "ci_low", "ci_high", "n",
-                                       "unit", "interval"])
+            rows.append({**key, "source": f"paper {label}", "model": model,
+                         "value": float(value.iloc[0]) if len(value) else np.nan, "ci_low": np.nan,
+                         "ci_high": np.nan, "n": np.nan, "unit": "%", "interval": ""})
+        rows += [{**key, "source": "ours", "model": model, "value": 100 * r["value"], "ci_low": 100 * r["ci_low"],
+                  "ci_high": 100 * r["ci_high"], "n": r["n"], "unit": "%", "interval": "Wilson 95%"}
+                 for model, r in ours.items() if r is not None]
+    return pd.DataFrame(rows, columns=["noise", "theta", "metric", "source", "model", "value", "ci_low", "ci_high",
+                                       "n", "unit", "interval"])
 
 
 def side_by_side(rates: pd.DataFrame) -> pd.DataFrame:
-    """One row per noise and theta measured; for each of the paper's columns (OSPA, FGSM, C&W-L2)
-    the paper's values as 'VGG16 / ResNet50' and ours as 'value [95% CI] (n)', all in percent
-    (formatted from :func:`side_by_side_tidy`; the column headers say which is which)."""
+    """Rows (noise, theta) measured; one column group per model as in the paper's Tables I-III: the
+    paper's VGG16 and ResNet50 ('VGG16 (paper), %': value in percent), then each of ours ('ours, %
+    [95% CI] (n)', or the model's name, for rates with a ``model`` column), each with the paper's
+    columns OSPA, FGSM, C&W-L2 (formatted from :func:`side_by_side_tidy`)."""
     tidy = side_by_side_tidy(rates)
-    rows = {}
-    for (noise, theta, metric), g in tidy.groupby(["noise", "theta", "metric"], sort=False):
-        row = rows.setdefault((noise, theta), {"noise": noise, "theta": theta})
-        paper = g[g["source"] != "ours"].set_index("source")["value"]
-        ours = g[g["source"] == "ours"].iloc[0]
-        name = SIDE_BY_SIDE_COLUMNS[metric]
-        row[f"{name} paper (VGG16 / ResNet50), %"] = " / ".join(f"{v:.1f}" for v in paper)
-        row[f"{name} ours, {RATE_CELL}"] = format_percent(ours["value"], ours["ci_low"], ours["ci_high"], ours["n"])
-    return pd.DataFrame(list(rows.values()))
+    paper = tidy["source"] != "ours"
+    group = np.where(paper, tidy["source"].str.removeprefix("paper ") + " (paper), %",
+                     tidy["model"] + f", {RATE_CELL}")
+    cells = [f"{r['value']:.1f}" if is_paper else format_percent(r["value"], r["ci_low"], r["ci_high"], r["n"])
+             for is_paper, (_, r) in zip(paper, tidy.iterrows(), strict=True)]
+    tidy = tidy.assign(group=group, column=tidy["metric"].map(SIDE_BY_SIDE_COLUMNS), cell=cells)
+    table = tidy.pivot(index=["noise", "theta"], columns=["group", "column"], values="cell")
+    columns = [(g, c) for g in dict.fromkeys(tidy["group"]) for c in SIDE_BY_SIDE_COLUMNS.values()
+               if (g, c) in table.columns]
+    rows = list(dict.fromkeys(zip(tidy["noise"], tidy["theta"], strict=True)))
+    return table.loc[rows, columns].rename_axis(columns=[None, None])
 
 
-SIDE_BY_SIDE_CAPTION = ("The paper's Tables I-III (VGG16 / ResNet50, percent, no intervals or sample sizes "
-                        "published) next to ours: rate in percent [Wilson 95% confidence interval] (n = clean "
-                        "inputs for OSPA, successful adversarial examples for an attack).")
+SIDE_BY_SIDE_CAPTION = ("The paper's Tables I-III (VGG16 and ResNet50, percent, no intervals or sample sizes "
+                        "published) next to ours, one column group per model: rate in percent [Wilson 95% "
+                        "confidence interval] (n = clean inputs for OSPA, successful adversarial examples for an "
+                        "attack).")
 
 
 def _claims() -> list[tuple[str, Callable[[Callable], tuple[float, float]]]]:
@@ -97,14 +110,16 @@ def _claims() -> list[tuple[str, Callable[[Callable], tuple[float, float]]]]:
 
 
 def claims_check(rates: pd.DataFrame) -> pd.DataFrame:
-    """Each claim of Tables I-III: whether it holds for VGG16, ResNet50 (paper) and for us, with
-    the two numbers compared (percent). 'n/a' where we did not measure the needed cells."""
+    """Each claim of Tables I-III: whether it holds for VGG16, ResNet50 (paper) and for us (a column
+    'ours', or one per model for rates with a ``model`` column), with the two numbers compared
+    (percent). 'n/a' where we did not measure the needed cells."""
     paper = paper_tables_1_3()
+    ours = _our_models(rates)
 
     def lookup(model: str) -> Callable:
         def get(noise, theta, metric):
-            if model == "ours":
-                r = _ours(rates, noise, theta, metric)
+            if model in ours:
+                r = _ours(ours[model], noise, theta, metric)
                 return np.nan if r is None else 100 * r["value"]
             hit = paper[(paper["noise"] == noise) & np.isclose(paper["theta"], theta) & (paper["model"] == model)
                         & (paper["metric"] == metric)]
@@ -114,7 +129,7 @@ def claims_check(rates: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for claim, compare in _claims():
         row = {"claim": claim}
-        for model in ("vgg16", "resnet50", "ours"):
+        for model in ("vgg16", "resnet50", *ours):
             left, right = compare(lookup(model))
             verdict = "n/a" if np.isnan(left) or np.isnan(right) else ("yes" if left > right else "no")
             row[model] = f"{verdict} ({left:.1f} vs {right:.1f})"
@@ -130,7 +145,10 @@ def paper_setting(squeezer: str) -> str:
 
 def table_iv_side_by_side(rates: pd.DataFrame, joint: dict[str, list[str]]) -> pd.DataFrame:
     """Table IV (VGG16, FGSM, label change) next to ours: OSPA and FGSM detection in percent, one row
-    per squeezer of the paper; ours for the squeezers and the ``joint`` detectors (name -> squeezers) we ran."""
+    per squeezer of the paper; ours for the squeezers and the ``joint`` detectors (name -> squeezers) we ran.
+    Rates with a ``model`` column: one column group (model, column) per model, rows by squeezer."""
+    if "model" in rates:
+        return model_groups(table_iv_side_by_side, rates, joint, index="squeezer")
     paper = paper_tables_4_5().query("table == 'IV'").pivot_table(index="setting", columns="metric", values="value",
                                                                    sort=False)
     fs = rates[(rates["detector"] == "feature_squeezing") & rates["attack"].isin(["clean", "fgsm"])
@@ -151,11 +169,17 @@ def table_iv_side_by_side(rates: pd.DataFrame, joint: dict[str, list[str]]) -> p
 
 def table_v(rates: pd.DataFrame, attacks: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table V as published (VGG16, percent) and ours: each configuration with its own decision rule,
-    OSPA and each attack's detection rate in percent (rows named by :func:`helpers.tables.method_label`)."""
+    OSPA and each attack's detection rate in percent (rows named by :func:`helpers.tables.method_label`;
+    rates with a ``model`` column: one column group per model)."""
     paper = paper_tables_4_5().query("table == 'V'").pivot_table(index="method", columns="metric", values="value",
                                                                   sort=False)[["ospa", "fgsm", "cw_l2"]]
+    ours = model_groups(_table_v_ours, rates, attacks) if "model" in rates else _table_v_ours(rates, attacks)
+    return paper, ours
+
+
+def _table_v_ours(rates: pd.DataFrame, attacks: list[str]) -> pd.DataFrame:
     own = rates[rates["metric"].isin(["ospa", "detection_rate"])]
     own = own.assign(column=own["attack"].where(own["attack"] != "clean", "ospa"),
                      method=[method_label(*k) for k in own[["detector", "noise", "theta", "squeezer"]].values])
     ours = 100 * own.pivot_table(index="method", columns="column", values="value", sort=False)
-    return paper, ours[["ospa", *[a for a in attacks if a in ours.columns]]]
+    return ours[["ospa", *[a for a in attacks if a in ours.columns]]]

@@ -179,7 +179,8 @@ PARAMS: dict[str, Spec] = {
     "figures_dir": _FOLDER,
     "cache_dir": _FOLDER,
     "results_dir": _FOLDER,
-    "models": Spec(f"a non-empty list of distinct models from {_names(MODEL_NAMES)}", LIST,
+    "models": Spec(f"a non-empty list of distinct models from {_names(MODEL_NAMES)} (notebooks 05-07: also [], "
+                   "which runs just `model`)", LIST, min_len=0,
                    item=Spec(f"one of {_names(MODEL_NAMES)}", (str,), choices=MODEL_NAMES)),
     "saliency_methods": Spec(f"a non-empty list of distinct saliency methods from {_names(SALIENCY_METHODS)}", LIST,
                              item=Spec(f"one of {_names(SALIENCY_METHODS)}", (str,), choices=tuple(SALIENCY_METHODS))),
@@ -198,18 +199,35 @@ def _fail(error: type[Exception], name: str, value: Any, reason: str) -> Excepti
     return error(f"parameter {name} = {shown}: {reason}. Valid: {PARAMS[name].valid}")
 
 
+def study_models(params: Mapping[str, Any]) -> list[str]:
+    """The models a notebook runs: ``models`` when it is non-empty (it wins over ``model``), else ``[model]``."""
+    return list(params.get("models") or [params["model"]])
+
+
 def _check_together(p: Mapping[str, Any]) -> None:
     """The checks across parameters, on values that passed their own checks."""
-    model = p.get("model")
+    if "models" in p and not p["models"] and "model" not in p:  # [] stands for `model`: only where there is one
+        raise _fail(ValueError, "models", p["models"], "needs at least 1 item(s)")
+    for model in study_models(p) if "models" in p or "model" in p else []:
+        _check_model(p, model)
+    _check_others(p)
+
+
+def _check_model(p: Mapping[str, Any], model: str) -> None:
+    """The checks of ``weights`` and ``model_options`` against one model that the notebook runs."""
     if model in LITE_MODELS and p.get("weights", "imagenet") != "imagenet":
         raise _fail(ValueError, "weights", p["weights"], f"{model} has only its 'imagenet' weights")
-    if model is not None and "model_options" in p:
+    if "model_options" in p:
         if model in MODEL_NAMES and p["model_options"]:
             raise _fail(ValueError, "model_options", p["model_options"], f"options are for a .keras model, "
                         f"not for model {model!r}")
         if model not in MODEL_NAMES and "preprocessing" not in p["model_options"]:
             raise _fail(ValueError, "model_options", p["model_options"], f"a .keras model needs a 'preprocessing' "
                         f"option, one of {_names(PREPROCESSING)}")
+
+
+def _check_others(p: Mapping[str, Any]) -> None:
+    """The checks across the other parameters."""
     if p.get("image_source") == "samples" and "n_images" in p:
         limit = len(list_photographs()) * len(VIEWS)
         if p["n_images"] > limit:

@@ -65,6 +65,16 @@ def save_figure(fig: plt.Figure, name: str, folder: str | Path = "figures") -> l
     return paths
 
 
+def save_model_figure(fig: plt.Figure, name: str, model: str, models: Sequence[str],
+                      folder: str | Path = "figures") -> list[Path]:
+    """:func:`save_figure` for one of several models' figures: a single model's is ``name``; with
+    several, each is titled with its model and named ``name_<model>``."""
+    if len(models) == 1:
+        return save_figure(fig, name, folder)
+    fig.suptitle(model)
+    return save_figure(fig, f"{name}_{model}", folder)
+
+
 def visible_texts(fig: plt.Figure) -> list[Text]:
     """Every visible, non-empty text of a drawn figure: titles, labels, tick labels, legends,
     colour bars and annotations."""

@@ -18,7 +18,7 @@ re-analysed without a model or attacks.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, emph
 from helpers.metrics import calibration_split, detection_rate, ospa, rate_row, score_rows
 from helpers.models import ModelBundle
 from helpers.runtime import versions, write_atomically
+from helpers.tables import split_by_model
 
 METHOD = ["detector", "noise", "theta", "squeezer"]
 COLUMNS = ["image", "image_id", "true_label", "attack", *METHOD, "saliency_method", "label", "transformed_label",
@@ -199,7 +200,10 @@ def select_theta(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 def saliency_added_value(rates: pd.DataFrame) -> pd.DataFrame:
     """Per noise and attack: AUC of the noise alone (theta = 0), the best AUC over theta > 0 (chosen in
-    hindsight, so an optimistic bound for the overlay), and the 1 - max softmax baseline."""
+    hindsight, so an optimistic bound for the overlay), and the 1 - max softmax baseline; per model
+    (a ``model`` column) for rates with one."""
+    if "model" in rates:
+        return by_model(saliency_added_value, split_by_model(rates))
     auc = rates[rates["metric"] == "auc"]
     saliency, baseline = auc[auc["detector"] == "saliency"], auc[auc["detector"] == "baseline"]
     rows = []
@@ -218,11 +222,37 @@ def saliency_added_value(rates: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def by_model(analysis: Callable[..., pd.DataFrame], tables: Mapping[str, pd.DataFrame], *args,
+             **kwargs) -> pd.DataFrame:
+    """``analysis(table, *args, **kwargs)`` of each model's table on its own (``tables``: model ->
+    table), the results stacked with a ``model`` column: never pooled across models."""
+    return pd.concat([analysis(table, *args, **kwargs).assign(model=model) for model, table in tables.items()],
+                     ignore_index=True)
+
+
+def rates_by_model(score_tables: Mapping[str, pd.DataFrame], fpr: float = 0.05, seed: int = 0) -> pd.DataFrame:
+    """:func:`rate_table` of each model's score table (model -> table) on its own, with a ``model``
+    column, as the paper reports VGG16 and ResNet50 side by side."""
+    return by_model(rate_table, score_tables, fpr=fpr, seed=seed)
+
+
 def run_metadata(bundle: ModelBundle, images: ImageSet, parameters: dict) -> dict:
     """What a saved score table was made with: the model and a hash of its weights, the images, the
     notebook's ``parameters`` (as checked by ``helpers.params.check_params``) and library versions."""
     return {"model": bundle.name, "model_sha256": model_fingerprint(bundle), "images": images.description,
             "image_ids": list(images.ids), "parameters": parameters, "versions": versions()}
+
+
+def models_metadata(metadata: Mapping[str, dict]) -> dict:
+    """One run's :func:`run_metadata` for tables of several models (model -> metadata): the models'
+    names and their images joined (a single model's metadata as it is)."""
+    if len(metadata) == 1:
+        return next(iter(metadata.values()))
+    images = list(dict.fromkeys(m["images"] for m in metadata.values()))
+    first = next(iter(metadata.values()))
+    return {"model": ", ".join(metadata), "images": images[0] if len(images) == 1 else "; ".join(
+        f"{model}: {m['images']}" for model, m in metadata.items()), "parameters": first["parameters"],
+        "versions": first["versions"]}
 
 
 def save_scores(scores: pd.DataFrame, path: str | Path, metadata: dict) -> Path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,38 @@ def method_label(detector: str, noise: str = "", theta: float = float("nan"), sq
     if detector == "feature_squeezing":
         return squeezer
     return BASELINE_LABEL
+
+
+def split_by_model(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Each model's rows of a table with a ``model`` column (e.g. from
+    :func:`helpers.scores.rates_by_model`), without that column, in order of first appearance."""
+    if "model" not in table:
+        raise ValueError("the table has no 'model' column (make one with helpers.scores.rates_by_model)")
+    return {model: g.drop(columns="model") for model, g in table.groupby("model", sort=False)}
+
+
+def one_model(rates: pd.DataFrame) -> pd.DataFrame:
+    """``rates`` of a single model (a ``model`` column, if any, dropped); rates of several models are
+    refused, never pooled (lay them out with :func:`model_groups`)."""
+    if "model" not in rates:
+        return rates
+    models = list(dict.fromkeys(rates["model"]))
+    if len(models) > 1:
+        raise ValueError(f"the rates are of several models {models}: lay them out per model (model_groups), "
+                         "never pooled")
+    return rates.drop(columns="model")
+
+
+def model_groups(layout: Callable[..., pd.DataFrame], rates: pd.DataFrame, *args, index: str | None = None,
+                 **kwargs) -> pd.DataFrame:
+    """``layout(rates of one model, *args, **kwargs)`` for each model of ``rates`` (its ``model``
+    column), side by side as the paper's Tables I-V have VGG16 | ResNet50: columns (model, column),
+    one column group per model, rows aligned on the layout's index (or on its column ``index``)."""
+    groups = {}
+    for model, part in split_by_model(rates).items():
+        table = layout(part, *args, **kwargs)
+        groups[model] = table.set_index(index) if index else table
+    return pd.concat(groups, axis=1, names=["model", None])
 
 
 def format_percent(value: float, ci_low: float, ci_high: float, n: int) -> str:
@@ -139,7 +171,8 @@ def to_latex(df: pd.DataFrame, index: bool = False, float_format: str = "%.4g", 
         if not pd.api.types.is_numeric_dtype(escaped[col]) or pd.api.types.is_bool_dtype(escaped[col]):
             escaped[col] = escaped[col].map(lambda v: "--" if pd.isna(v) else latex_text(v))
     body = escaped.to_latex(index=index, float_format=float_format, escape=False, na_rep="--")
-    head = "% requires \\usepackage{booktabs} (\\toprule, \\midrule, \\bottomrule)\n"
+    head = "% requires \\usepackage{booktabs} (\\toprule, \\midrule, \\bottomrule)" + (
+        " and \\usepackage{multirow} (\\multirow)" if "\\multirow" in body else "") + "\n"
     if not caption:
         return head + body
     return (f"{head}\\begin{{table}}\n\\centering\n\\caption{{{latex_text(caption)}}}\n"
@@ -161,8 +194,8 @@ def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = 
     if tidy is None:
         tidy = rates_tidy(df) if {"metric", "value", "ci_low", "ci_high", "n"} <= set(df.columns) \
             and "unit" not in df.columns else generic_tidy(df, index)
-    if metadata:
-        tidy = tidy.assign(model=metadata["model"], images=metadata["images"],
+    if metadata:  # a tidy table of several models keeps its own model column
+        tidy = tidy.assign(**({} if "model" in tidy else {"model": metadata["model"]}), images=metadata["images"],
                            seed=metadata.get("parameters", {}).get("seed"))
     full_caption = " ".join(part for part in (caption, run_caption(metadata)) if part)
     render = {"csv": lambda: shown.to_csv(index=index, float_format=float_format),
@@ -174,14 +207,24 @@ def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = 
     return paths
 
 
-def rate_header(columns: Sequence[str], first: str = "OSPA") -> dict[str, str]:
-    """Export headers stating units: each attack column -> 'FGSM, % [95% CI] (n)'; ``first`` likewise."""
-    return {c: f"{c if c == first else attack_label(c)}, {RATE_CELL}" for c in columns}
+KEY_COLUMNS = ("noise", "theta", "method", "squeezer")  # columns that name a row, not a rate
 
 
-def auc_header(columns: Sequence[str]) -> dict[str, str]:
+def _rate_columns(columns: Sequence[str] | pd.Index) -> list[str]:
+    """The rate columns among ``columns`` (of a model group's last level for (model, column) columns)."""
+    labels = columns.get_level_values(-1) if isinstance(columns, pd.MultiIndex) else columns
+    return [c for c in dict.fromkeys(labels) if c not in KEY_COLUMNS]
+
+
+def rate_header(columns: Sequence[str] | pd.Index, first: str = "OSPA") -> dict[str, str]:
+    """Export headers stating units: each attack column -> 'FGSM, % [95% CI] (n)'; ``first`` likewise
+    (``KEY_COLUMNS`` are left as they are; (model, column) columns: their columns)."""
+    return {c: f"{c if c == first else attack_label(c)}, {RATE_CELL}" for c in _rate_columns(columns)}
+
+
+def auc_header(columns: Sequence[str] | pd.Index) -> dict[str, str]:
     """Export headers for AUC columns: 'FGSM, AUC [95% CI]'."""
-    return {c: f"{attack_label(c)}, AUC [95% CI]" for c in columns}
+    return {c: f"{attack_label(c)}, AUC [95% CI]" for c in _rate_columns(columns)}
 
 
 def rate_caption(what: str) -> str:
@@ -203,7 +246,7 @@ def paper_tidy(rates: pd.DataFrame, noise: str, attacks: Sequence[str]) -> pd.Da
 def paper_layout(rates: pd.DataFrame, noise: str, attacks: Sequence[str]) -> pd.DataFrame:
     """One of Tables I-III from a rate table: rows theta; columns OSPA and each attack's detection
     rate, as 'value [low, high] (n)' in percent (formatted from :func:`paper_tidy`)."""
-    tidy = _with_cells(paper_tidy(rates, noise, attacks))
+    tidy = _with_cells(paper_tidy(one_model(rates), noise, attacks))
     table = tidy.pivot(index="theta", columns="attack", values="cell")
     table = table[["clean"] + [a for a in attacks if a in table.columns]]
     table.columns.name = None
@@ -237,7 +280,7 @@ def method_layout(rates: pd.DataFrame, attacks: Sequence[str], mode: str = "own"
     detection rate at the detector's own rule; ``"matched"``: held-out FPR and each attack's held-out
     TPR at the threshold fitted for the target FPR; ``"auc"``: each attack's AUC [bootstrap 95% CI].
     Formatted from :func:`method_tidy`; '–' where a configuration has no number."""
-    tidy = _with_cells(method_tidy(rates, attacks, mode))
+    tidy = _with_cells(method_tidy(one_model(rates), attacks, mode))
     first = _MODES[mode][1]
     rows = []
     for name, g in tidy.groupby("method", sort=False):
@@ -255,13 +298,13 @@ def method_layout(rates: pd.DataFrame, attacks: Sequence[str], mode: str = "own"
 def method_header(columns: Sequence[str], mode: str) -> dict[str, str]:
     """Export headers of a :func:`method_layout` table in ``mode``, with units."""
     if mode == "auc":
-        return auc_header([c for c in columns if c != "method"])
-    first = _MODES[mode][1][1]
-    return rate_header([c for c in columns if c != "method"], first)
+        return auc_header(columns)
+    return rate_header(columns, _MODES[mode][1][1])
 
 
 def auc_by_theta(rates: pd.DataFrame, attacks: Sequence[str]) -> pd.DataFrame:
     """AUC [bootstrap 95% CI] of the saliency score by noise and theta (and the baseline's), columns = attacks."""
+    rates = one_model(rates)
     auc = _with_cells(rates_tidy(rates[rates["metric"] == "auc"]))
     auc = auc.assign(noise=auc["noise"].where(auc["detector"] == "saliency", auc["detector"]))
     table = auc.pivot_table(index=["noise", "theta"], columns="attack", values="cell", aggfunc="first", dropna=False)
@@ -271,7 +314,7 @@ def auc_by_theta(rates: pd.DataFrame, attacks: Sequence[str]) -> pd.DataFrame:
 def selected_theta_layout(selected: pd.DataFrame, attacks: Sequence[str]) -> pd.DataFrame:
     """:func:`helpers.scores.select_theta`'s rows as one row per noise: theta, OSPA and detection rates
     (formatted from :func:`rates_tidy` of them)."""
-    tidy = _with_cells(rates_tidy(selected))
+    tidy = _with_cells(rates_tidy(one_model(selected)))
     rows = []
     for (noise, theta), g in tidy.groupby(["noise", "theta"], sort=False):
         row = {"noise": noise, "theta": theta, "OSPA": _first(g[g["attack"] == "clean"])}

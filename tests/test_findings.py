@@ -31,8 +31,10 @@ def test_theta_sweep_findings_follow_the_direction_of_the_numbers():
                            "AUC 1-max softmax": 0.7, "overlay beats noise alone": True,
                            "overlay beats baseline": False}])
     claims = pd.DataFrame({"ours": ["yes (1 vs 0)", "no (0 vs 1)", "n/a (nan vs 1)"]})
-    selected = pd.DataFrame([{"noise": "none", "theta": 0.1, "OSPA": "90.0 [70, 100] (10)",
-                              "fgsm": "20.0 [0, 30] (10)"}])
+    selected = pd.DataFrame([{"noise": "none", "theta": 0.1, "attack": "clean", "metric": "ospa", "value": 0.9,
+                              "ci_low": 0.7, "ci_high": 1.0, "n": 10},
+                             {"noise": "none", "theta": 0.1, "attack": "fgsm", "metric": "detection_rate",
+                              "value": 0.2, "ci_low": 0.0, "ci_high": 0.3, "n": 10}])
     text = theta_sweep_findings(sweep_rates(0.3), ["fgsm"], added, claims, selected)
     assert "OSPA falls from 90.0% [70, 100] (n = 10) at θ = 0.1 to 30.0%" in text
     assert "FGSM detection rises from 20.0% to 40.0%" in text
@@ -40,6 +42,30 @@ def test_theta_sweep_findings_follow_the_direction_of_the_numbers():
     assert "1 of 3 hold here, 1 fail, 1 were not measured" in text
     assert "none, θ = 0.1: OSPA 90.0 [70, 100] (10), FGSM 20.0 [0, 30] (10)" in text
     assert "OSPA rises" in theta_sweep_findings(sweep_rates(0.95), ["fgsm"], added.iloc[:0], claims, selected)
+
+
+def test_findings_of_several_models_name_the_model_of_each_statement():
+    added = pd.DataFrame([{"noise": "none", "attack": "fgsm", "AUC θ=0": 0.5, "best θ>0": 0.5, "AUC best θ>0": 0.6,
+                           "AUC 1-max softmax": 0.7, "overlay beats noise alone": True,
+                           "overlay beats baseline": False}])
+    claims = pd.DataFrame({"ours": ["yes (1 vs 0)", "no (0 vs 1)"]})
+    selected = pd.DataFrame([{"noise": "none", "theta": 0.1, "attack": "clean", "metric": "ospa", "value": 0.9,
+                              "ci_low": 0.7, "ci_high": 1.0, "n": 10}])
+    alone = {m: theta_sweep_findings(sweep_rates(hi), ["fgsm"], added, claims, selected)
+             for m, hi in (("lite0", 0.3), ("lite2", 0.95))}
+    both = theta_sweep_findings(pd.concat([sweep_rates(0.3).assign(model="lite0"),
+                                           sweep_rates(0.95).assign(model="lite2")]), ["fgsm"],
+                                pd.concat([added.assign(model="lite0"), added.assign(model="lite2")]),
+                                claims.rename(columns={"ours": "lite0"}).assign(lite2=["no (0 vs 1)", "no (0 vs 1)"]),
+                                pd.concat([selected.assign(model="lite0"), selected.assign(model="lite2")]))
+    lines = both.splitlines()
+    assert len(lines) == len(alone["lite0"].splitlines()) + len(alone["lite2"].splitlines())
+    assert all(line.startswith(("- **lite0:** ", "- **lite2:** ")) for line in lines)
+    assert "- **lite0:** *Trade-off without noise.* OSPA falls" in both
+    assert "- **lite2:** *Trade-off without noise.* OSPA rises" in both
+    assert "**lite0:** *The paper's claims (Tables I-III):* 1 of 2 hold" in both
+    assert "**lite2:** *The paper's claims (Tables I-III):* 0 of 2 hold" in both
+    assert both.replace("**lite0:** ", "").startswith(alone["lite0"])
 
 
 def test_comparison_verdict_depends_on_both_rates():
@@ -55,6 +81,11 @@ def test_comparison_verdict_depends_on_both_rates():
     text = comparison_findings(rates(0.7, 0.3), ["fgsm"], cost_ratio=4.66)
     assert "not seen here" in text and "detected most by fs (25.0%" in text and "4.7×" in text
     assert "seen here for saliency + colour reversing, θ=0.1" in comparison_findings(rates(0.9, 0.7), ["fgsm"])
+    both = comparison_findings(pd.concat([rates(0.7, 0.3).assign(model="a"), rates(0.9, 0.7).assign(model="b")]),
+                               ["fgsm"], cost_ratio={"a": 4.66, "b": 2.0})
+    assert "- **a:** *The paper's Table V advantage*" in both and "**a:** *Cost:* Feature Squeezing takes 4.7×" in both
+    assert "**b:** *The paper's Table V advantage* (more OSPA and more FGSM detection than Feature Squeezing): seen" \
+        in both and "**b:** *Cost:* Feature Squeezing takes 2.0×" in both
 
 
 def test_small_findings():

@@ -24,6 +24,8 @@ def test_wilson_matches_hand_computed_values():
     assert lo == 0.0 and hi == pytest.approx(0.16113, abs=1e-4)
     lo, hi = wilson_interval(20, 20)
     assert hi == 1.0 and lo == pytest.approx(0.83887, abs=1e-4)
+    assert wilson_interval(0, 3)[0] == 0.0  # not 5.6e-17 from rounding: error bars must not be negative
+    assert all(lo <= k / n <= hi for n in range(1, 60) for k in range(n + 1) for lo, hi in [wilson_interval(k, n)])
 
 
 def test_wilson_edge_cases():

@@ -3,6 +3,7 @@ and tables."""
 
 from pathlib import Path
 
+import pandas as pd
 import papermill as pm
 import pytest
 
@@ -45,6 +46,18 @@ SMALL = {
                                     "table_saliency_ablation_auc.csv", "table_saliency_ablation_detection.tex"]),
 }
 
+# Two models side by side (`models`): one column group per model in each table, a figure per model.
+LITES = ["efficientnet_lite0", "efficientnet_lite2"]
+SEVERAL_MODELS = {
+    "05_theta_sweep.ipynb": ({**SMALL["05_theta_sweep.ipynb"][0], "models": LITES},
+                             [*(f"{f}_{m}" for f in ("figure_tradeoff_ospa_vs_detection", "figure_roc_theta")
+                                for m in LITES), "table_none_theta_sweep.csv", "table_paper_side_by_side.tex",
+                              "results/scores_theta_sweep_efficientnet_lite2.parquet"]),
+    "07_comparison.ipynb": ({**SMALL["07_comparison.ipynb"][0], "models": LITES},
+                            [*(f"figure_roc_comparison_{m}" for m in LITES), "table5_comparison_auc.csv",
+                             "results/scores_comparison_efficientnet_lite0.parquet"]),
+}
+
 
 def test_every_notebook_is_covered():
     assert sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) == sorted(SMALL)
@@ -53,7 +66,23 @@ def test_every_notebook_is_covered():
 @pytest.mark.notebook
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_notebook_runs_with_small_parameters(name, tmp_path):
-    params, outputs = SMALL[name]
+    run(name, *SMALL[name], tmp_path)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", sorted(SEVERAL_MODELS))
+def test_notebook_runs_with_several_models(name, tmp_path):
+    run(name, *SEVERAL_MODELS[name], tmp_path)
+    tables = [t for t in tmp_path.glob("table*.csv") if not t.name.endswith("_tidy.csv")]
+    assert tables
+    for table in tables:  # a column group per model (the first header row names them), each model's rows in the twin
+        header = table.read_text().splitlines()[0]
+        assert [m for m in LITES if m in header] == LITES, table.name
+        assert set(pd.read_csv(table.with_name(f"{table.stem}_tidy.csv"))["model"]) >= set(LITES), table.name
+
+
+def run(name: str, params: dict, outputs: list[str], tmp_path: Path) -> None:
+    """Run notebook ``name`` with ``params`` into ``tmp_path`` and check that each of ``outputs`` is there."""
     params = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in params.items()}
     params["figures_dir"] = str(tmp_path)
     pm.execute_notebook(NOTEBOOKS / name, tmp_path / name, parameters=params,

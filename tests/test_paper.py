@@ -37,11 +37,29 @@ def test_claims_and_side_by_side_read_only_saliency_rows():
     assert claims.iloc[0]["ours"] == "no (90.0 vs 95.0)"
     assert claims.iloc[1]["ours"].startswith("n/a")
     table = side_by_side(ours)
-    assert table.iloc[0]["OSPA paper (VGG16 / ResNet50), %"] == "94.8 / 85.2"
-    assert table.iloc[0]["OSPA ours, % [95% CI] (n)"] == "90.0 [80, 95] (10)"
+    assert list(table.columns) == [("VGG16 (paper), %", "OSPA"), ("ResNet50 (paper), %", "OSPA"),
+                                   ("ours, % [95% CI] (n)", "OSPA")]
+    assert table.loc[("none", 0.1)].tolist() == ["94.8", "85.2", "90.0 [80, 95] (10)"]
     tidy = side_by_side_tidy(ours).query("theta == 0.1").set_index("source")
     assert tidy.loc["paper VGG16", "value"] == 94.8 and np.isnan(tidy.loc["paper ResNet50", "n"])
     assert tidy.loc["ours", ["value", "ci_low", "ci_high", "n", "unit"]].tolist() == [90, 80, 95, 10, "%"]
+
+
+def test_each_model_has_its_own_column_group_next_to_the_papers():
+    one = pd.DataFrame([rate(noise="none", theta=0.1, value=0.9), rate(noise="none", theta=0.5, value=0.95)])
+    other = one.assign(value=[0.6, 0.3], ci_low=[0.5, 0.2], ci_high=[0.7, 0.4])
+    both = pd.concat([one.assign(model="lite0"), other.assign(model="lite2")], ignore_index=True)
+    table = side_by_side(both)
+    assert list(table.columns.get_level_values(0)) == ["VGG16 (paper), %", "ResNet50 (paper), %",
+                                                       "lite0, % [95% CI] (n)", "lite2, % [95% CI] (n)"]
+    for model, alone in (("lite0", one), ("lite2", other)):  # each group: that model's rates on their own
+        assert table[f"{model}, % [95% CI] (n)"].equals(side_by_side(alone)["ours, % [95% CI] (n)"])
+    tidy = side_by_side_tidy(both)
+    assert tidy.query("source == 'ours'")["model"].tolist() == ["lite0", "lite2", "lite0", "lite2"]
+    claims = claims_check(both)
+    assert list(claims.columns) == ["claim", "vgg16", "resnet50", "lite0", "lite2"]
+    assert claims.iloc[0]["lite0"] == claims_check(one).iloc[0]["ours"] == "no (90.0 vs 95.0)"
+    assert claims.iloc[0]["lite2"] == claims_check(other).iloc[0]["ours"] == "yes (60.0 vs 30.0)"
 
 
 def test_table_iv_and_v_side_by_side():
@@ -58,3 +76,10 @@ def test_table_iv_and_v_side_by_side():
     paper, mine = table_v(ours[ours.squeezer == "joint"].assign(squeezer="feature squeezing"), ["fgsm"])
     assert paper.loc["feature_squeezing", "cw_l2"] == 91.5
     assert mine.loc["feature squeezing"].tolist() == [60.0, 45.0]
+    both = pd.concat([ours.assign(model="a"), ours.assign(model="b", value=ours["value"] / 2)], ignore_index=True)
+    grouped = table_iv_side_by_side(both, {"joint": ["bit_depth:5", "median:2x2", "nlm:11-3-4"]})
+    assert grouped.loc["bit_depth:1", ("a", "ours FGSM")] == 70.0
+    assert grouped.loc["bit_depth:1", ("b", "ours FGSM")] == 35.0
+    assert grouped.loc["bit_depth:1", ("b", "paper OSPA")] == 13.0
+    _, mine = table_v(both, ["fgsm"])
+    assert mine.loc["joint", "a"].tolist() == [60.0, 45.0] and mine.loc["joint", "b"].tolist() == [30.0, 22.5]

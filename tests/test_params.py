@@ -12,7 +12,7 @@ import pytest
 from helpers.attacks import ATTACKS
 from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS
 from helpers.models import MODEL_NAMES
-from helpers.params import CHANNEL_ORDERS, LINF_ATTACKS, PARAMS, check_params
+from helpers.params import CHANNEL_ORDERS, LINF_ATTACKS, PARAMS, check_params, study_models
 from helpers.saliency import SALIENCY_METHODS
 from helpers.transforms import NOISES, ZERO_MEAN_REFERENCES
 
@@ -196,3 +196,18 @@ def test_good_values(tmp_path):
     assert check_params(lite2) == lite2
     with pytest.raises(ValueError, match="'preprocessing' option"):
         check_params({"model": str(model), "model_options": {}})
+
+
+def test_models_wins_over_model_and_empty_models_means_model():
+    assert study_models(check_params({**VALID, "models": []})) == ["efficientnet_lite0"]
+    two = ["efficientnet_lite0", "efficientnet_lite2"]
+    assert study_models(check_params({**VALID, "model": "vgg16", "models": two})) == two
+    assert study_models({"models": ["vgg16"]}) == ["vgg16"]
+    with pytest.raises(ValueError, match=r"parameter models = \[\]: needs at least 1 item\(s\)"):
+        check_params({"models": []})  # notebook 10 has no `model` to stand for
+    with pytest.raises(ValueError, match="parameter models = .*'vgg'.*not one of the valid values"):
+        check_params({**VALID, "models": ["vgg"]})
+    with pytest.raises(ValueError, match="efficientnet_lite2 has only its 'imagenet' weights"):
+        check_params({**VALID, "model": "vgg16", "weights": __file__, "models": ["vgg16", "efficientnet_lite2"]})
+    with pytest.raises(ValueError, match="options are for a .keras model, not for model 'efficientnet_lite2'"):
+        check_params({**VALID, "models": ["efficientnet_lite2"], "model_options": {"preprocessing": "tf"}})

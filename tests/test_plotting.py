@@ -2,7 +2,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from helpers.figures import label_text, short_name
-from helpers.plotting import Cell, image_grid, save_figure, use_style
+from helpers.plotting import SINGLE_COLUMN, Cell, figure, image_grid, save_figure, save_model_figure, use_style
 
 
 def test_save_figure_writes_pdf_and_png_atomically(tmp_path):
@@ -32,3 +32,13 @@ def test_label_text(lite0):
     assert short_name(lite0, 967) == "espresso"
     assert label_text(lite0, 282, 0.384) == "tiger cat (0.38)"
     assert short_name(lite0, 0, width=3) == "te…"
+
+
+def test_a_figure_of_one_of_several_models_names_it(tmp_path):
+    use_style()
+    fig, _ = figure(SINGLE_COLUMN, 2)
+    assert [p.name for p in save_model_figure(fig, "f", "lite0", ["lite0"], tmp_path)] == ["f.pdf", "f.png"]
+    assert fig.get_suptitle() == ""
+    assert [p.name for p in save_model_figure(fig, "f", "lite2", ["lite0", "lite2"], tmp_path)] == \
+        ["f_lite2.pdf", "f_lite2.png"]
+    assert fig.get_suptitle() == "lite2"

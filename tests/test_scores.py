@@ -17,8 +17,11 @@ from helpers.scores import (
     COLUMNS,
     RATE_COLUMNS,
     baseline_scores,
+    by_model,
     load_scores,
+    models_metadata,
     rate_table,
+    rates_by_model,
     rates_by_saliency_method,
     saliency_added_value,
     saliency_scores,
@@ -187,3 +190,48 @@ def test_tables_saved_before_the_saliency_method_column_still_load(setup, tmp_pa
     assert meta == {"seed": 0}
     pd.testing.assert_frame_equal(loaded, scores)  # saliency rows: gradcam, the others: ""
     pd.testing.assert_frame_equal(rate_table(loaded, fpr=0.2, seed=0), rates)
+
+
+def synthetic_scores(seed: int, n: int = 8) -> pd.DataFrame:
+    """A score table without a model: saliency (none, thetas 0 and 0.3) and the baseline, on clean
+    inputs and FGSM's successful examples (a random subset of the images)."""
+    rng = np.random.default_rng(seed)
+    adv = np.flatnonzero(rng.random(n) < 0.7)
+    rows = []
+    saliency = {"detector": "saliency", "noise": "none", "squeezer": "", "saliency_method": "gradcam"}
+    for method in ({**saliency, "theta": 0.0}, {**saliency, "theta": 0.3},
+                   {"detector": "baseline", "noise": "", "theta": np.nan, "squeezer": "", "saliency_method": ""}):
+        for attack, images, shift in (("clean", np.arange(n), 0.0), ("fgsm", adv, 0.8)):
+            for i in images:
+                score = rng.normal(shift)
+                rows.append({**method, "image": i, "image_id": f"img{i}", "true_label": -1, "attack": attack,
+                             "label": 0, "transformed_label": 0, "score": score,
+                             "flag": pd.NA if method["detector"] == "baseline" else bool(score > 0.5)})
+    return pd.DataFrame(rows)[COLUMNS].astype({"theta": "float64", "flag": "boolean"})
+
+
+def test_rates_by_model_are_each_models_rate_table_never_pooled():
+    tables = {"lite0": synthetic_scores(0), "lite2": synthetic_scores(1, n=10)}
+    rates = rates_by_model(tables, fpr=0.2, seed=3)
+    assert list(dict.fromkeys(rates["model"])) == ["lite0", "lite2"]
+    for model, scores in tables.items():
+        alone = rate_table(scores, fpr=0.2, seed=3)
+        pd.testing.assert_frame_equal(rates[rates["model"] == model].drop(columns="model").reset_index(drop=True),
+                                      alone)
+    ospa = rates[(rates["metric"] == "ospa") & (rates["theta"] == 0.3)].set_index("model")["n"]
+    assert ospa.to_dict() == {"lite0": 8, "lite2": 10}  # each model's own clean images, not 18 pooled
+    added = saliency_added_value(rates)  # per model, as on each model's rates alone
+    for model in tables:
+        pd.testing.assert_frame_equal(added[added["model"] == model].drop(columns="model").reset_index(drop=True),
+                                      saliency_added_value(rates[rates["model"] == model].drop(columns="model")))
+    chosen = by_model(select_theta, tables, seed=3)
+    pd.testing.assert_frame_equal(chosen[chosen["model"] == "lite2"].drop(columns="model").reset_index(drop=True),
+                                  select_theta(tables["lite2"], seed=3))
+
+
+def test_metadata_of_several_models_names_each():
+    meta = {m: {"model": m, "images": f"4 views ({size}px)", "parameters": {"seed": 1}, "versions": {}}
+            for m, size in (("lite0", 224), ("lite2", 260))}
+    both = models_metadata(meta)
+    assert both["model"] == "lite0, lite2" and both["images"] == "lite0: 4 views (224px); lite2: 4 views (260px)"
+    assert both["parameters"] == {"seed": 1} and models_metadata({"lite0": meta["lite0"]}) is meta["lite0"]

@@ -17,10 +17,12 @@ from helpers.tables import (
     method_label,
     method_layout,
     method_tidy,
+    model_groups,
     paper_layout,
     paper_tidy,
     rate_header,
     selected_theta_layout,
+    to_latex,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,3 +168,47 @@ def test_attack_table_in_percent_and_grey_levels():
     assert row["attack"] == "C&W-L2" and row["success, % [95% CI] (n)"] == "75.0 [50, 90] (16)"
     assert row["L2 mean (/255)"] == 51.0 and row["L∞ mean (/255)"] == 2.0 and row["L∞ median (/255)"] == 1.5
     assert np.isclose(row["L2 median (/255)"], 25.5)
+
+
+def test_each_model_is_a_column_group_equal_to_its_own_layout(tmp_path):
+    one = rates_fixture()
+    other = one.assign(value=one["value"] / 2)
+    both = pd.concat([one.assign(model="lite0"), other.assign(model="lite2")], ignore_index=True)
+    table = model_groups(paper_layout, both, "zero_mean", ["fgsm"])
+    assert list(table.columns) == [("lite0", "OSPA"), ("lite0", "fgsm"), ("lite2", "OSPA"), ("lite2", "fgsm")]
+    for model, alone in (("lite0", one), ("lite2", other)):
+        pd.testing.assert_frame_equal(table[model], paper_layout(alone, "zero_mean", ["fgsm"]), check_names=False)
+    own = model_groups(method_layout, both, ["fgsm"], "own", index="method")
+    pd.testing.assert_frame_equal(own["lite2"], method_layout(other, ["fgsm"], "own").set_index("method"),
+                                  check_names=False)
+    auc = model_groups(auc_by_theta, both, ["fgsm"])
+    assert auc.loc[("zero_mean", 0.1), ("lite2", "fgsm")] == "0.35 [0.55, 0.82]"  # halved value, same interval
+    assert rate_header(table.columns) == {"OSPA": "OSPA, % [95% CI] (n)", "fgsm": "FGSM, % [95% CI] (n)"}
+    tidy = paper_tidy(both, "zero_mean", ["fgsm"])
+    paths = export_table(table, "t", tmp_path, index=True, tidy=tidy, header=rate_header(table.columns),
+                         metadata={**METADATA, "model": "lite0, lite2"}, caption="Table I.")
+    tex = paths[1].read_text()
+    assert "\\multicolumn{2}{r}{lite0} & \\multicolumn{2}{r}{lite2}" in tex and latex_problems(tex) == []
+    assert pd.read_csv(paths[0], header=[0, 1], index_col=0).shape == (2, 4)
+    twin = pd.read_csv(paths[2])  # the tidy twin keeps each row's model
+    assert twin.groupby("model").size().to_dict() == {"lite0": 4, "lite2": 4}
+    assert twin.query("model == 'lite2' and metric == 'ospa' and theta == 0.3")["value"].item() == 30
+
+
+def test_rates_of_several_models_are_refused_never_pooled():
+    rates = rates_fixture()
+    both = pd.concat([rates.assign(model="a"), rates.assign(model="b")], ignore_index=True)
+    for layout, args in ((paper_layout, ("zero_mean", ["fgsm"])), (method_layout, (["fgsm"],)),
+                         (auc_by_theta, (["fgsm"],))):
+        with pytest.raises(ValueError, match=r"several models \['a', 'b'\].*never pooled"):
+            layout(both, *args)
+        assert layout(rates.assign(model="a"), *args).equals(layout(rates, *args))  # one model: as without
+    with pytest.raises(ValueError, match="no 'model' column"):
+        model_groups(paper_layout, rates, "zero_mean", ["fgsm"])
+
+
+def test_latex_with_grouped_rows_names_the_multirow_package():
+    df = pd.DataFrame({"v": [1, 2, 3]}, index=pd.MultiIndex.from_tuples([("a", 1), ("a", 2), ("b", 1)]))
+    assert to_latex(df, index=True).startswith("% requires \\usepackage{booktabs} (\\toprule, \\midrule, "
+                                               "\\bottomrule) and \\usepackage{multirow} (\\multirow)\n")
+    assert "multirow" not in to_latex(df.reset_index(drop=True))
