@@ -7,6 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+TWO_MODEL_NOTEBOOKS := notebooks/05_theta_sweep.ipynb notebooks/06_feature_squeezing.ipynb notebooks/07_comparison.ipynb
+TWO_MODELS := ["efficientnet_lite0", "efficientnet_lite2"]
+TWO_MODELS_DIR := data/results/two_models
 # Quiet, reproducible TensorFlow (the defaults helpers sets too): no start-up chatter, oneDNN pinned on.
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 1
@@ -29,6 +32,15 @@ reproduce: $(STAMP)
 	@for nb in $(NOTEBOOKS); do \
 		echo "== $$nb"; \
 		$(PY) -m papermill --log-level WARNING -k python3 --cwd notebooks "$$nb" "$$nb" || exit 1; \
+	done
+	@# Notebooks 05-07 again with both offline models side by side (a column group each, as in the
+	@# paper's Tables I-V): a bigger run than the defaults nbval re-executes, kept in its own folders.
+	@mkdir -p $(TWO_MODELS_DIR)
+	@for nb in $(TWO_MODEL_NOTEBOOKS); do \
+		echo "== $$nb, models $(TWO_MODELS)"; \
+		$(PY) -m papermill --log-level WARNING -k python3 --cwd notebooks "$$nb" "$(TWO_MODELS_DIR)/$$(basename $$nb)" \
+			-y '{"models": $(TWO_MODELS), "figures_dir": "../figures/two_models", "results_dir": "../$(TWO_MODELS_DIR)"}' \
+			|| exit 1; \
 	done
 	$(PY) -m helpers.findings README.md data/results
 	@echo "Figures written to figures/, score tables to data/results/"
