@@ -16,7 +16,7 @@ from helpers.adaptive_report import load_bypass_table
 from helpers.paper import claims_check
 from helpers.runtime import write_atomically
 from helpers.scores import load_scores, rate_table, saliency_added_value
-from helpers.tables import attack_label, method_label, selected_theta_layout, split_by_model
+from helpers.tables import attack_label, method_label, ours_by_model, selected_theta_layout
 
 
 def percent(row: pd.Series | None) -> str:
@@ -41,8 +41,7 @@ def per_model(rates: pd.DataFrame, write: Callable[[pd.DataFrame, str], str]) ->
     """``write(rates of one model, model)`` for each model of ``rates`` (its ``model`` column; rates
     without one are the single model 'ours'); with several models each statement ('- ...') starts
     with its model's name."""
-    texts = split_by_model(rates) if "model" in rates else {"ours": rates}
-    texts = {model: write(part, model) for model, part in texts.items()}
+    texts = {model: write(part, model) for model, part in ours_by_model(rates).items()}
     if len(texts) == 1:
         return next(iter(texts.values()))
     return "\n".join(re.sub(r"^- ", f"- **{model}:** ", text, flags=re.MULTILINE) for model, text in texts.items())

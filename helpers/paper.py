@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.tables import RATE_CELL, format_percent, method_label, model_groups, split_by_model
+from helpers.tables import RATE_CELL, format_percent, method_label, model_groups, ours_by_model
 
 PAPER_DIR = Path(__file__).resolve().parents[1] / "data" / "paper"
 # Our metric name for each column of the paper's tables.
@@ -37,21 +37,16 @@ PAPER_MODELS = {"vgg16": "VGG16", "resnet50": "ResNet50"}
 SIDE_BY_SIDE_COLUMNS = {"ospa": "OSPA", "fgsm": "FGSM", "cw_l2": "C&W-L2"}
 
 
-def _our_models(rates: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Our rates per model (a ``model`` column), or all of them as 'ours' for rates without one."""
-    return split_by_model(rates) if "model" in rates else {"ours": rates}
-
-
 def side_by_side_tidy(rates: pd.DataFrame) -> pd.DataFrame:
     """The numbers of :func:`side_by_side`: noise, theta, metric (ospa, fgsm, cw_l2), source ('paper
     VGG16', 'paper ResNet50', 'ours'), model ('vgg16', 'resnet50', ours: the ``model`` column of
     ``rates``, 'ours' without one), value, ci_low, ci_high, n, unit (percent), interval (ours: Wilson
     95%; the paper gives no interval or n). Only cells we measured (on any of our models)."""
     paper = paper_tables_1_3()
-    ours_by_model = _our_models(rates)
+    our_rates = ours_by_model(rates)
     rows = []
     for (noise, theta, metric), group in paper.groupby(["noise", "theta", "metric"], sort=False):
-        ours = {model: _ours(part, noise, theta, metric) for model, part in ours_by_model.items()}
+        ours = {model: _ours(part, noise, theta, metric) for model, part in our_rates.items()}
         if all(r is None for r in ours.values()):
             continue
         key = {"noise": noise, "theta": theta, "metric": metric}
@@ -114,7 +109,7 @@ def claims_check(rates: pd.DataFrame) -> pd.DataFrame:
     'ours', or one per model for rates with a ``model`` column), with the two numbers compared
     (percent). 'n/a' where we did not measure the needed cells."""
     paper = paper_tables_1_3()
-    ours = _our_models(rates)
+    ours = ours_by_model(rates)
 
     def lookup(model: str) -> Callable:
         def get(noise, theta, metric):

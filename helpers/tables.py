@@ -51,6 +51,12 @@ def split_by_model(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {model: g.drop(columns="model") for model, g in table.groupby("model", sort=False)}
 
 
+def ours_by_model(rates: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Our rates per model (:func:`split_by_model`), or all of them as ``'ours'`` for rates without a
+    ``model`` column."""
+    return split_by_model(rates) if "model" in rates else {"ours": rates}
+
+
 def one_model(rates: pd.DataFrame) -> pd.DataFrame:
     """``rates`` of a single model (a ``model`` column, if any, dropped); rates of several models are
     refused, never pooled (lay them out with :func:`model_groups`)."""
