@@ -56,10 +56,21 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def photographs(self) -> np.ndarray:
+        """The photograph each image comes from (``photograph_of`` of its id): views of one
+        photograph share it, and every split keeps them together."""
+        return np.array([photograph_of(i) for i in self.ids], dtype=object)
+
     def take(self, index: np.ndarray, description: str | None = None) -> ImageSet:
         """The images at ``index`` (positions or a boolean mask), in that order."""
         ids = np.asarray(self.ids, dtype=object)[index]
         return ImageSet(self.x[index], tuple(ids), self.labels[index], description or self.description)
+
+
+def photograph_of(image_id: str) -> str:
+    """The photograph an image id names: extra views (``KEY#viewN``) belong to the photograph ``KEY``."""
+    return image_id.split("#view", 1)[0]
 
 
 def list_photographs() -> dict[str, Path]:

@@ -126,6 +126,25 @@ def calibration_split(n: int, seed: int) -> np.ndarray:
     return mask
 
 
+def grouped_split(groups, seed: int, fraction: float = 0.5) -> np.ndarray:
+    """A seeded boolean mask choosing ``fraction`` of the distinct ``groups`` (rounded down) with every
+    item of a chosen group: all views of one photograph fall on the same side.
+
+    Args:
+        groups: (N,) group of each item (e.g. ``ImageSet.photographs``).
+        seed: the permutation's seed.
+        fraction: the share of groups chosen, in [0, 1].
+
+    Returns:
+        (N,) bool mask, True for the chosen groups' items.
+    """
+    check_number(fraction, "fraction", 0.0, 1.0)
+    groups = np.asarray(groups, dtype=object).ravel()
+    distinct = np.array(sorted(set(groups.tolist())), dtype=object)
+    chosen = distinct[np.random.default_rng(seed).permutation(distinct.size)[: int(fraction * distinct.size)]]
+    return np.isin(groups, chosen)
+
+
 def rate_row(rate: Rate) -> dict:
     """A table row's value, Wilson interval and n for a rate."""
     lo, hi = rate.interval

@@ -345,3 +345,11 @@ def test_only_correct_keeps_the_correctly_classified_and_counts_the_dropped(tmp_
     (tmp_path / "labels.csv").unlink()
     with pytest.raises(ValueError, match="only_correct needs a label for every image: 3 of 3 have none"):
         load_images(tmp_path, _Predicts(), None, only_correct=True)
+
+
+def test_views_of_one_photograph_share_its_photograph():
+    from helpers.data import photograph_of
+
+    assert photograph_of("skimage/chelsea") == "skimage/chelsea"
+    assert photograph_of("skimage/chelsea#view3") == "skimage/chelsea"
+    assert photograph_of("n01440764_tench.JPEG") == "n01440764_tench.JPEG"

@@ -81,3 +81,22 @@ def test_calibration_split_is_seeded_and_half():
     a, b = calibration_split(11, 3), calibration_split(11, 3)
     np.testing.assert_array_equal(a, b)
     assert a.sum() == 5 and not np.array_equal(a, calibration_split(11, 4))
+
+
+def test_grouped_split_keeps_every_group_on_one_side_and_takes_half_the_groups():
+    from helpers.metrics import grouped_split
+
+    groups = np.array([f"photo{i % 5}" for i in range(17)], dtype=object)  # 5 groups of 3-4 views
+    for seed in range(20):
+        mask = grouped_split(groups, seed)
+        for g in set(groups):
+            assert len(set(mask[groups == g])) == 1, (seed, g)
+        assert len(set(groups[mask])) == 2  # floor(0.5 * 5) groups
+    assert np.array_equal(grouped_split(groups, 7), grouped_split(groups, 7))
+
+
+def test_grouped_split_with_one_item_per_group_chooses_that_many_items():
+    from helpers.metrics import grouped_split
+
+    mask = grouped_split(np.array([str(i) for i in range(10)], dtype=object), seed=1, fraction=0.3)
+    assert mask.sum() == 3
