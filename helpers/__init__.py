@@ -9,6 +9,7 @@ machine) or ``TF_ENABLE_ONEDNN_OPTS`` yourself to override them.
 """
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
@@ -30,6 +31,13 @@ def _import_tensorflow_quietly() -> None:
     tf.get_logger().setLevel("ERROR")
 
 
-_import_tensorflow_quietly()
+def _asks_for_help() -> bool:
+    """``python -m helpers.X --help`` (sys.argv[0] is "-m" while the package is imported): answered
+    without TensorFlow, so at once."""
+    return sys.argv[:1] == ["-m"] and bool({"-h", "--help"} & set(sys.argv[1:]))
+
+
+if not _asks_for_help():
+    _import_tensorflow_quietly()
 
 __version__ = "0.1.0"

@@ -13,10 +13,13 @@ RGBA (the high byte of each value).
 
 Every bad input gets an early error naming it: a missing folder, a file given as the folder, a
 folder without images, ``n`` that is not a whole number or exceeds the images found, and files that
-are empty, not images, truncated or larger than ``PIL.Image.MAX_IMAGE_PIXELS``.
+are empty, not images, truncated, dangling symbolic links or larger than ``PIL.Image.MAX_IMAGE_PIXELS``
+(the error says how to raise that limit). Images smaller than ``MIN_IMAGE_SIDE`` (32 px) on their
+short side are upscaled with a warning that counts and names them, like the colour conversions.
 
 Labels of a folder (:func:`folder_labels`), by layout: a ``labels.csv`` at its top (columns
-``file``, the path relative to the folder, and ``label``, the class index) labels every image;
+``file``, the path relative to the folder, and ``label``, the class index; UTF-8, a byte-order mark
+allowed; each file once) labels every image;
 else ImageNetV2's layout (every image in a top-level folder named ``0``..``999``, the class index);
 else each file's ILSVRC2012 validation name or a wnid in its file or folder name; -1 where none.
 """
@@ -42,6 +45,7 @@ _WNID = re.compile(r"(?<![0-9a-z])(n\d{8})(?![0-9])")
 _VAL_NAME = re.compile(r"ILSVRC2012_val_\d{8}")
 _CLASS_INDEX = re.compile(r"0|[1-9]\d{0,2}")  # ImageNetV2's folder names: 0..999
 LABELS_CSV = "labels.csv"
+MIN_IMAGE_SIDE = 32  # px: a shorter side is upscaled more than 7x to 224 px, with a warning
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,8 @@ def list_folder(folder: str | Path, n: int | None = None, seed: int = 0) -> list
         raise FileNotFoundError(f"image folder not found: {folder}")
     if not folder.is_dir():
         raise ValueError(f"image folder {folder} is a file, not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(p for p in folder.rglob("*")  # a dangling link is listed, and then reported as unreadable
+                   if p.suffix.lower() in IMAGE_SUFFIXES and (p.is_file() or (p.is_symlink() and not p.exists())))
     if not files:
         raise ValueError(f"no JPEG or PNG images in folder {folder}")
     if n is None:
@@ -208,23 +213,38 @@ def list_folder(folder: str | Path, n: int | None = None, seed: int = 0) -> list
 
 def _csv_labels(path: Path) -> dict[str, int]:
     """``labels.csv``: relative file path -> class index (an integer >= 0)."""
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: Excel's "CSV UTF-8" starts with a BOM
         rows = list(csv.DictReader(f))
     if not rows or not {"file", "label"} <= set(rows[0]):
         raise ValueError(f"{path} must have a header with the columns 'file' and 'label' (class index), "
                          f"got {list(rows[0]) if rows else 'no rows'}")
-    labels = {}
+    labels, lines = {}, {}
     for i, row in enumerate(rows, start=2):
         if not re.fullmatch(r"\d+", row["label"].strip()):
             raise ValueError(f"{path}, line {i}: label {row['label']!r} is not a class index (an integer >= 0)")
-        labels[Path(row["file"].strip()).as_posix()] = int(row["label"])
+        file = Path(row["file"].strip()).as_posix()
+        if file in labels:
+            raise ValueError(f"{path}, line {i}: file {file!r} is listed again (first on line {lines[file]}, label "
+                             f"{labels[file]}; here label {int(row['label'])}): list each file once")
+        labels[file], lines[file] = int(row["label"]), i
     return labels
 
 
-def folder_labels(folder: str | Path, files: list[Path]) -> tuple[np.ndarray, str]:
+def folder_labels(folder: str | Path, files: list[Path], n_classes: int | None = None) -> tuple[np.ndarray, str]:
     """The class index of each of ``files`` (under ``folder``; -1 unknown) and the layout that gave
     them: ``"labels.csv"``, ``"imagenetv2"`` or ``"imagenet names"`` (see the module docstring).
-    An image that ``labels.csv`` does not list is an error naming it."""
+    An image that ``labels.csv`` does not list is an error naming it, and so is a label that is not
+    one of the model's ``n_classes`` classes (checked when given)."""
+    labels, layout = _folder_labels(Path(folder), files)
+    if n_classes is not None and (labels >= n_classes).any():
+        bad = [f"{p.relative_to(folder).as_posix()}: {label}" for p, label in zip(files, labels, strict=True)
+               if label >= n_classes]
+        raise ValueError(f"{len(bad)} labels of folder {folder} ({layout}) are not classes of the model, which has "
+                         f"{n_classes} (0..{n_classes - 1}): {bad[:5]}")
+    return labels, layout
+
+
+def _folder_labels(folder: Path, files: list[Path]) -> tuple[np.ndarray, str]:
     folder = Path(folder)
     relative = [p.relative_to(folder) for p in files]
     if (folder / LABELS_CSV).is_file():
@@ -241,7 +261,8 @@ def folder_labels(folder: str | Path, files: list[Path]) -> tuple[np.ndarray, st
 
 def load_folder(folder: str | Path, size: tuple[int, int] = (224, 224), crop_fraction: float = 0.875,
                 resize_method: str = "bicubic", n: int | None = None, seed: int = 0, on_error: str = "raise",
-                color_policy: str = "convert", indices: np.ndarray | None = None) -> ImageSet:
+                color_policy: str = "convert", indices: np.ndarray | None = None,
+                n_classes: int | None = None) -> ImageSet:
     """Load JPEG/PNG images under ``folder`` (recursively, sorted by path), labelled by
     :func:`folder_labels`.
 
@@ -251,6 +272,7 @@ def load_folder(folder: str | Path, size: tuple[int, int] = (224, 224), crop_fra
     ``on_error``: ``"raise"`` (an empty, unreadable, truncated or oversized file raises a ValueError
     naming it) or ``"skip"`` (leave such files out with one warning that counts and names them).
     ``color_policy``: see the module docstring.
+    ``n_classes``: the model's number of classes; a label outside 0..n_classes-1 is an error.
     """
     check_choice(on_error, ("raise", "skip"), "on_error")
     check_choice(color_policy, ("convert", "error"), "color_policy")
@@ -258,17 +280,20 @@ def load_folder(folder: str | Path, size: tuple[int, int] = (224, 224), crop_fra
     files = list_folder(folder, n, seed)
     if indices is not None:
         files = [files[i] for i in indices]
-    file_labels, _ = folder_labels(folder, files)
-    xs, ids, labels, converted, skipped = [], [], [], 0, []
+    file_labels, _ = folder_labels(folder, files, n_classes)
+    xs, ids, labels, converted, skipped, small = [], [], [], 0, [], []
     for path, label in zip(files, file_labels, strict=True):
         try:
             img, was_converted = _open_rgb(path, color_policy)
         except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            reason = f"{exc}{_BOMB_HINT if isinstance(exc, _BOMBS) else ''}"
             if on_error == "raise":
-                raise ValueError(f"cannot read image {path}: {exc}") from exc
-            skipped.append(f"{path.relative_to(folder)} ({exc})")
+                raise ValueError(f"cannot read image {path}: {reason}") from exc
+            skipped.append(f"{path.relative_to(folder)} ({reason})")
             continue
         converted += was_converted
+        if min(img.size) < MIN_IMAGE_SIDE:
+            small.append(f"{path.relative_to(folder).as_posix()} ({img.size[0]}x{img.size[1]})")
         xs.append(prepare_image(img, size, crop_fraction, resize_method))
         ids.append(path.relative_to(folder).as_posix())
         labels.append(label)
@@ -277,9 +302,17 @@ def load_folder(folder: str | Path, size: tuple[int, int] = (224, 224), crop_fra
                       + "; ".join(skipped), stacklevel=2)
     if converted:
         warnings.warn(f"{converted} of {len(files)} images were not RGB and were converted to RGB", stacklevel=2)
+    if small:
+        warnings.warn(f"{len(small)} of {len(files)} images are smaller than {MIN_IMAGE_SIDE} px on their short "
+                      f"side and were upscaled to {size[0]}x{size[1]}: " + "; ".join(small[:10]), stacklevel=2)
     if not xs:
         raise ValueError(f"no readable images in folder {folder}")
     return ImageSet(np.stack(xs), tuple(ids), np.array(labels, np.int32), f"{len(xs)} images from {folder}")
+
+
+_BOMBS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+_BOMB_HINT = (". If you trust the file, raise Pillow's limit before loading: PIL.Image.MAX_IMAGE_PIXELS = "
+              "<pixels> (None removes it)")
 
 
 def keep_correct(images: ImageSet, bundle, batch_size: int = 32) -> tuple[ImageSet, np.ndarray]:
@@ -306,5 +339,5 @@ def load_images(source: str | Path, bundle, n: int | None, seed: int = 0, *, onl
         if indices is not None:
             images = images.take(indices, f"{len(indices)} of {images.description}")
     else:
-        images = load_folder(source, n=n, seed=seed, indices=indices, **prep, **kwargs)
+        images = load_folder(source, n=n, seed=seed, indices=indices, n_classes=bundle.n_classes, **prep, **kwargs)
     return keep_correct(images, bundle)[0] if only_correct else images

@@ -38,6 +38,7 @@ from helpers.validation import (
     check_batch_size,
     check_choice,
     check_images,
+    check_number,
     check_theta,
 )
 
@@ -82,8 +83,26 @@ class Detector(EvasionDetector, abc.ABC):
         self.threshold: np.ndarray | None = None
         self._check_params()
 
-    def _check_params(self) -> None:  # ART calls it from set_params
+    def _check_params(self) -> None:
         check_choice(self.decision, self.decisions, "decision")
+
+    def set_params(self, **kwargs) -> None:
+        """ART's contract, kept whole: only names in ``defence_params`` (the constructor's arguments)
+        are set, anything else is refused, and the detector is rebuilt from the new values, so that
+        what ``__init__`` built from them (the emphasis evaluator, the squeezers) follows. A fitted
+        threshold is kept when only ``decision`` changes (it belongs to the scores, not the rule).
+
+        Raises:
+            ValueError: a name that is not a parameter, or a value the constructor refuses (nothing
+                is changed then).
+        """
+        unknown = sorted(set(kwargs) - set(self.defence_params))
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no parameter(s) {unknown}; settable: {self.defence_params}")
+        rebuilt = type(self)(self.bundle, **{**self.get_params(), **kwargs})
+        if set(kwargs) <= {"decision"}:
+            rebuilt.threshold = self.threshold
+        self.__dict__.update(rebuilt.__dict__)
 
     @property
     def multi(self) -> bool:
@@ -98,21 +117,27 @@ class Detector(EvasionDetector, abc.ABC):
     def fit(self, x: np.ndarray, y: np.ndarray | None = None, batch_size: int = 32, nb_epochs: int = 0, *,
             fpr: float = 0.05, progress: bool = False, **kwargs) -> Detector:
         """Set a score threshold per configuration so that at most ``fpr`` of the clean inputs ``x``
-        score above it. ``y`` and ``nb_epochs`` (ART's signature) are ignored: nothing is trained."""
+        score above it. ``y`` and ``nb_epochs`` (ART's signature) are ignored: nothing is trained.
+
+        Raises:
+            TypeError, ValueError: ``fpr`` is not a number in [0, 1) (checked before any scoring).
+        """
+        check_number(fpr, "fpr", 0.0, 1.0, high_open=True)
         scores = self.evaluate(x, batch_size, progress)["score"]
         self.threshold = np.array([threshold_at_fpr(s, fpr) for s in scores])
         return self
 
     def detect(self, x: np.ndarray, batch_size: int = 32, progress: bool = False,
                **kwargs) -> tuple[dict, np.ndarray]:
-        """``(report, is_adversarial)``: the report holds :meth:`evaluate`'s entries and ``threshold``."""
+        """``(report, is_adversarial)``: the report holds :meth:`evaluate`'s entries and ``threshold``.
+
+        Raises:
+            RuntimeError: ``decision="score"`` before :meth:`fit` (checked before any scoring).
+        """
+        if self.decision == "score" and self.threshold is None:
+            raise RuntimeError("decision='score' needs a threshold: call fit(x_clean) first")
         report = self.evaluate(x, batch_size, progress)
-        if self.decision == "score":
-            if self.threshold is None:
-                raise RuntimeError("decision='score' needs a threshold: call fit(x_clean) first")
-            flags = report["score"] > self.threshold[:, None]
-        else:
-            flags = report["label_changed"]
+        flags = report["score"] > self.threshold[:, None] if self.decision == "score" else report["label_changed"]
         report["threshold"] = self.threshold
         if not self.multi:
             report = {k: v[0] if k in self._per_configuration else v for k, v in report.items()}
@@ -203,7 +228,7 @@ class SaliencyDetector(Detector):
     paper's), ``"gradcam++"``, ``"xgradcam"`` or ``"layercam"`` (see ``helpers.saliency``).
     """
 
-    defence_params = ["decision", "thetas", "noise", "colormap", "overlay_order", "zero_mean_reference",
+    defence_params = ["decision", "theta", "noise", "colormap", "overlay_order", "zero_mean_reference",
                       "saliency_method"]
     _per_configuration = ("score", "label_changed", "emphasis_labels", "emphasis_confidence")
 
@@ -219,7 +244,7 @@ class SaliencyDetector(Detector):
         self._multi = np.ndim(theta) != 0
         self.evaluator = EmphasisEvaluator(bundle, thetas, (noise,), colormap, overlay_order, zero_mean_reference,
                                            saliency_method)
-        self.bundle, self.thetas, self.noise = bundle, self.evaluator.thetas, noise
+        self.bundle, self.theta, self.thetas, self.noise = bundle, theta, self.evaluator.thetas, noise
         self.saliency_method = saliency_method
         self.colormap, self.overlay_order, self.zero_mean_reference = colormap, overlay_order, zero_mean_reference
 
@@ -271,8 +296,8 @@ class ConfidenceDetector(Detector):
 
     decisions = ("score",)
 
-    def __init__(self, bundle: ModelBundle):
-        super().__init__("score")
+    def __init__(self, bundle: ModelBundle, decision: str = "score"):
+        super().__init__(decision)
         self.bundle = bundle
 
     def evaluate(self, x: np.ndarray, batch_size: int = 32, progress: bool = False) -> dict[str, np.ndarray]:

@@ -246,10 +246,29 @@ def load_converted_weights(model: keras.Model, name: str, convert: Callable[[ker
             lock.release()
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first 8 bytes of an HDF5 file, hence of Keras .h5 weights
+
+
+def check_h5_file(path: Path, what: str) -> None:
+    """Refuse, before a model is built, a file that cannot hold Keras .h5 weights.
+
+    Raises:
+        WeightsUnavailableError: ``path`` is missing, not a file, or does not start with the HDF5
+            signature (e.g. empty, truncated, or another format); the message names it.
+    """
+    if not path.is_file():
+        raise WeightsUnavailableError(f"{what} not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(len(HDF5_SIGNATURE))
+    if head != HDF5_SIGNATURE:
+        raise WeightsUnavailableError(f"{what} {path} is not an HDF5 file (Keras .h5 weights): it has "
+                                      f"{path.stat().st_size} bytes and starts with {head[:8]!r}")
+
+
 def _keras_application(name: str, weights: str | Path | None) -> ModelBundle:
     ctor_name, layer, size, filename = _KERAS_APPS[name]
-    if weights not in ("imagenet", None) and not Path(weights).is_file():
-        raise WeightsUnavailableError(f"{name} weights file not found: {weights}")
+    if weights not in ("imagenet", None):
+        check_h5_file(Path(weights), f"{name} weights file")
     inputs = keras.Input((*size, 3), name="rgb_0_255")
     x = preprocessing_layers("caffe")[0](inputs)
     try:  # Keras downloads "imagenet" weights once and caches them in ~/.keras/models/

@@ -264,10 +264,16 @@ def save_scores(scores: pd.DataFrame, path: str | Path, metadata: dict) -> Path:
 
 def load_scores(path: str | Path) -> tuple[pd.DataFrame, dict]:
     """A saved score table and the run's parameters. Tables saved before ``saliency_method`` was a
-    column get it back: Grad-CAM, the only map they could have used, on their saliency rows."""
-    table = pq.read_table(path)
-    metadata = json.loads((table.schema.metadata or {}).get(_METADATA_KEY, b"{}"))
-    scores = table.to_pandas()
+    column get it back: Grad-CAM, the only map they could have used, on their saliency rows.
+    A file that cannot be read raises an OSError naming it."""
+    try:  # Arrow's errors (e.g. "Couldn't deserialize thrift") name no file
+        table = pq.read_table(path)
+        metadata = json.loads((table.schema.metadata or {}).get(_METADATA_KEY, b"{}"))
+        scores = table.to_pandas()
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise OSError(f"cannot read score table {path}: {exc}") from exc
     if "saliency_method" not in scores:
         scores["saliency_method"] = np.where(scores["detector"] == "saliency", "gradcam", "")
     return scores[COLUMNS], metadata

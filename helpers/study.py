@@ -10,35 +10,80 @@ a contiguous run of blocks (:func:`shard_blocks`), so any split gives the same r
 :func:`run_shard` computes one shard's rows of the score table (``image`` = the image's position in
 the full list). :func:`run_study` maps the shards onto a Dask cluster (a ``LocalCluster`` by
 default, or a scheduler address), writes each finished shard atomically to
-``out_dir/shards/shard-XXXX-of-YYYY.parquet``, skips the shards already there (resumable), retries a
-failed shard and reports it (no file, no merged table), then writes the merged ``scores.parquet``
-and ``rates.csv`` (:func:`helpers.scores.rate_table`). Command line: ``python -m helpers.study --help``.
+``out_dir/shards/shard-XXXX-of-YYYY.parquet`` with its SHA-256 beside it (``.parquet.sha256``), skips
+the shards already there whose checksum matches (resumable; a damaged shard is computed again with a
+warning, and so is one found damaged when merging), retries a failed shard and reports it (no file, no
+merged table), then writes the merged ``scores.parquet`` and ``rates.csv``
+(:func:`helpers.scores.rate_table`). Command line: ``python -m helpers.study --help`` (it answers before
+TensorFlow is imported).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import logging
 import math
+import os
+import sys
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import yaml
-from distributed import Client, LocalCluster, as_completed
 
-from helpers.cache import attack_sets, model_fingerprint
-from helpers.data import ImageSet, folder_labels, keep_correct, list_folder, load_images
-from helpers.models import ModelBundle, load_model
-from helpers.params import check_params
-from helpers.runtime import progress_bar, versions, write_atomically
-from helpers.scores import (
+DEFAULTS: dict[str, Any] = {
+    "model": "efficientnet_lite0", "weights": "imagenet", "model_options": {},
+    "image_source": "samples", "n_images": 8, "seed": 0, "only_correct": None,
+    "attacks": ["fgsm", "cw_l2", "pgd"], "attack_settings": "default", "attack_params": {},
+    "thetas": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5], "noises": ["none", "color_reverse", "zero_mean"],  # all of NOISES
+    "colormap": "jet", "overlay_order": "coarse", "zero_mean_reference": "imagenet", "saliency_method": "gradcam",
+    "joint": ["bit_depth:5", "median:2x2", "nlm:11-3-4"], "channel_order": "rgb",
+    "fpr": 0.05, "batch_size": 16, "cache_dir": "data/cache/attacks",
+}
+NOT_IDENTITY = ("cache_dir",)  # parameters that cannot change the results: not part of a study's identity
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; ``--help`` lists the study parameters that ``-p`` accepts, with their defaults."""
+    defaults = "\n".join(f"  {name} = {json.dumps(value)}" for name, value in DEFAULTS.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.study", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"study parameters (-p NAME VALUE, or keys of the --config file), with their defaults:\n{defaults}\n"
+               "valid values: helpers.params.PARAMS")
+    parser.add_argument("--image-source", help="'samples' or an image folder")
+    parser.add_argument("--n-images", type=int)
+    parser.add_argument("--n-shards", type=int, help="default: one shard per 8 batches of images, and at least one "
+                        "per worker while there are batches to share")
+    parser.add_argument("--workers", type=int, default=1, help="LocalCluster worker processes (without --scheduler)")
+    parser.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    parser.add_argument("--out", required=True, help="output folder: shards/, scores.parquet, rates.csv")
+    parser.add_argument("--config", help="a YAML file of study parameters (listed below)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a study parameter (listed below); VALUE is read as YAML, e.g. -p attacks '[fgsm]'")
+    parser.add_argument("--retries", type=int, default=2)
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":  # --help and usage errors answer here, before TensorFlow is imported below
+    parse_args()
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from distributed import Client, LocalCluster, as_completed  # noqa: E402
+
+from helpers.cache import attack_sets, model_fingerprint  # noqa: E402
+from helpers.data import ImageSet, folder_labels, keep_correct, list_folder, load_images  # noqa: E402
+from helpers.models import ModelBundle, load_model  # noqa: E402
+from helpers.params import check_params  # noqa: E402
+from helpers.runtime import progress_bar, versions, write_atomically  # noqa: E402
+from helpers.scores import (  # noqa: E402
     COLUMNS,
     baseline_scores,
     load_scores,
@@ -47,17 +92,7 @@ from helpers.scores import (
     save_scores,
     squeezing_scores,
 )
-from helpers.transforms import NOISES
 
-DEFAULTS: dict[str, Any] = {
-    "model": "efficientnet_lite0", "weights": "imagenet", "model_options": {},
-    "image_source": "samples", "n_images": 8, "seed": 0, "only_correct": None,
-    "attacks": ["fgsm", "cw_l2", "pgd"], "attack_settings": "default", "attack_params": {},
-    "thetas": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5], "noises": list(NOISES),
-    "colormap": "jet", "overlay_order": "coarse", "zero_mean_reference": "imagenet", "saliency_method": "gradcam",
-    "joint": ["bit_depth:5", "median:2x2", "nlm:11-3-4"], "channel_order": "rgb",
-    "fpr": 0.05, "batch_size": 16, "cache_dir": "data/cache/attacks",
-}
 _DTYPES = {"image": "int64", "true_label": "int64", "label": "int64", "transformed_label": "int64",
            "theta": "float64", "score": "float64", "flag": "boolean"}  # as helpers.scores makes them
 IN_PROCESS = "in-process"  # run_study(client=IN_PROCESS): the shards one after another here, without Dask
@@ -101,6 +136,13 @@ def shard_blocks(n_images: int, batch_size: int, shard: int, n_shards: int) -> l
         raise ValueError(f"shard must be an integer in [0, {n_shards - 1}], got {shard!r}")
     blocks = np.array_split(np.arange(n_blocks), n_shards)[shard]
     return [np.arange(b * batch_size, min((b + 1) * batch_size, n_images)) for b in blocks]
+
+
+def default_n_shards(config: Mapping[str, Any], workers: int = 1) -> int:
+    """One shard per 8 blocks of ``batch_size`` images, and at least one per worker while there are
+    blocks to share (a block is never split: it is the unit of determinism)."""
+    n_blocks = math.ceil(config["n_images"] / config["batch_size"])
+    return min(n_blocks, max(math.ceil(n_blocks / 8), workers))
 
 
 def block_seed(seed: int, block: int) -> int:
@@ -185,15 +227,81 @@ def _shard_task(config: dict, shard: int, n_shards: int) -> tuple[pd.DataFrame, 
     return table, model_fingerprint(bundle), time.perf_counter() - start
 
 
-def _finished(path: Path, config: dict) -> bool:
-    """Whether a shard file of this study exists; one made with other parameters is an error."""
+def checksum_path(path: Path) -> Path:
+    """Where a shard's SHA-256 is kept: beside it, ``NAME.parquet.sha256``."""
+    return path.with_name(path.name + ".sha256")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _save_shard(table: pd.DataFrame, path: Path, metadata: dict) -> None:
+    """The shard, then its checksum (both atomically): a shard without one counts as damaged."""
+    save_scores(table, path, metadata)
+    write_atomically(checksum_path(path), lambda tmp: Path(tmp).write_text(_sha256(path) + "\n"))
+
+
+def _intact(path: Path) -> bool:
+    """Whether a shard file exists and matches the checksum beside it; if not, say so and remove both,
+    so that the shard is computed again."""
     if not path.is_file():
         return False
-    made_with = load_scores(path)[1].get("parameters")
-    if made_with != json.loads(json.dumps(config)):
-        raise ValueError(f"{path} was made with other study parameters ({made_with}): use another out_dir or "
-                         "delete that folder")
+    record = checksum_path(path)
+    if record.is_file() and record.read_text().strip() == _sha256(path):
+        return True
+    why = "does not match its checksum" if record.is_file() else "has no checksum (its write was interrupted?)"
+    warnings.warn(f"shard {path} {why}: computing it again", stacklevel=3)
+    path.unlink()
+    record.unlink(missing_ok=True)
+    return False
+
+
+def identity(config: Mapping[str, Any]) -> dict:
+    """The parameters that make a study's results (as JSON has them): all but ``NOT_IDENTITY``."""
+    return {k: v for k, v in json.loads(json.dumps(dict(config))).items() if k not in NOT_IDENTITY}
+
+
+def _finished(path: Path, config: dict) -> bool:
+    """Whether an intact shard file of this study exists; one made with other parameters is an error
+    that names the parameters that differ."""
+    if not _intact(path):
+        return False
+    made_with, now = identity(load_scores(path)[1].get("parameters") or {}), identity(config)
+    differ = {k: (made_with.get(k, "(absent)"), now.get(k, "(absent)")) for k in sorted(made_with.keys() | now.keys())
+              if made_with.get(k, "(absent)") != now.get(k, "(absent)")}
+    if differ:
+        raise ValueError(f"{path} was made with other study parameters: "
+                         + "; ".join(f"{k} = {old!r} there, {new!r} now" for k, (old, new) in differ.items())
+                         + ". Use another out_dir, or delete that folder")
     return True
+
+
+def check_writable(out_dir: Path) -> None:
+    """Create ``out_dir/shards`` and write and remove a probe file there.
+
+    Raises:
+        OSError: naming the folder, when it cannot be created or written.
+    """
+    probe = out_dir / "shards" / f".write-probe-{os.getpid()}"
+    try:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OSError(f"cannot write the study's output folder {probe.parent} ({exc}): choose another out_dir") \
+            from exc
+
+
+SPAWN_HINT = ("Dask starts each worker process by importing your script again (multiprocessing 'spawn'): call "
+              "run_study under `if __name__ == \"__main__\":`, or pass client=IN_PROCESS (see docs/scale_out.md)")
+
+
+def _refuse_spawned_import() -> None:
+    """In a worker process that is importing the user's script again, a run_study at its top level
+    would start a cluster of its own: stop with what to do instead."""
+    if getattr(sys.modules.get("__main__"), "__name__", "") == "__mp_main__":
+        raise RuntimeError(f"run_study was called while a worker process was starting. {SPAWN_HINT}")
 
 
 @dataclass
@@ -213,33 +321,45 @@ def run_study(config: Mapping[str, Any], n_shards: int, out_dir: str | Path, cli
     ``n_workers`` processes with one thread each, closed afterwards) or ``IN_PROCESS``. Shards
     already in ``out_dir/shards`` are skipped. A shard that still fails after ``retries`` retries is
     reported in a ``RuntimeError`` after the others have finished; it leaves no file and no merged table."""
+    _refuse_spawned_import()
     config = check_config(config)
     shard_blocks(config["n_images"], config["batch_size"], 0, n_shards)  # checks n_shards
     out_dir = Path(out_dir)
+    check_writable(out_dir)
+    if client is None and n_workers > n_shards:
+        warnings.warn(f"{n_workers} workers for {n_shards} shards: {n_workers - n_shards} will be idle. A shard is "
+                      f"at least one block of batch_size {config['batch_size']} images (the {config['n_images']} "
+                      f"images make {math.ceil(config['n_images'] / config['batch_size'])}): use more shards, or a "
+                      "smaller batch_size", stacklevel=2)
     todo = [s for s in range(n_shards) if not _finished(shard_path(out_dir, s, n_shards), config)]
     start, failed, seconds, model_sha = time.perf_counter(), {}, {}, None
 
     def write(shard: int, table: pd.DataFrame, sha: str, took: float) -> None:
         nonlocal model_sha
         model_sha, seconds[shard] = sha, took
-        save_scores(table, shard_path(out_dir, shard, n_shards),
+        _save_shard(table, shard_path(out_dir, shard, n_shards),
                     _metadata(config, None, model_sha256=sha, shard=shard, n_shards=n_shards))
 
-    if todo and client == IN_PROCESS:
-        for s in progress_bar(todo, "shards", progress):
-            try:
-                write(s, *_shard_task(config, s, n_shards))
-            except Exception as exc:  # reported with the others at the end
-                failed[s] = repr(exc)
-    elif todo:
-        _run_on_dask(config, n_shards, todo, client, n_workers, retries, progress, write, failed)
-    if failed:
-        raise RuntimeError(f"{len(failed)} of {n_shards} shards failed (no file written for them; re-run to retry "
-                           f"only those): " + "; ".join(f"shard {s}: {e}" for s, e in sorted(failed.items())))
+    def compute(shards: list[int]) -> None:
+        if shards and client == IN_PROCESS:
+            for s in progress_bar(shards, "shards", progress):
+                try:
+                    write(s, *_shard_task(config, s, n_shards))
+                except Exception as exc:  # reported with the others at the end
+                    failed[s] = repr(exc)
+        elif shards:
+            _run_on_dask(config, n_shards, shards, client, n_workers, retries, progress, write, failed)
+        if failed:
+            raise RuntimeError(f"{len(failed)} of {n_shards} shards failed (no file written for them; re-run to "
+                               "retry only those): " + "; ".join(f"shard {s}: {e}" for s, e in sorted(failed.items())))
+
+    compute(todo)
+    damaged = [s for s in range(n_shards) if not _intact(shard_path(out_dir, s, n_shards))]  # checked again to merge
+    compute(damaged)
     scores = merge_shards([load_scores(shard_path(out_dir, s, n_shards))[0] for s in range(n_shards)])
     kept = len(_image_ids(scores))
     summary = {"n_images": config["n_images"], "kept": kept, "dropped": config["n_images"] - kept,
-               "n_shards": n_shards, "computed": len(todo), "skipped": n_shards - len(todo),
+               "n_shards": n_shards, "computed": len(set(todo) | set(damaged)), "skipped": n_shards - len(todo),
                "seconds": time.perf_counter() - start, "shard_seconds": seconds}
     meta = {**_metadata(config, None, model_sha256=model_sha), "image_ids": _image_ids(scores), "summary": summary}
     save_scores(scores, out_dir / "scores.parquet", meta)
@@ -256,8 +376,12 @@ def _image_ids(scores: pd.DataFrame) -> list[str]:
 
 def _run_on_dask(config, n_shards, todo, client, n_workers, retries, progress, write, failed) -> None:
     """Submit the shards to ``client`` (or a new LocalCluster) and write each as it completes."""
-    cluster = None if client is not None else LocalCluster(
-        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
+    try:
+        cluster = None if client is not None else LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+            silence_logs=logging.ERROR)
+    except RuntimeError as exc:  # e.g. "Nanny failed to start" when the script's workers re-ran run_study
+        raise RuntimeError(f"could not start the local Dask workers ({exc}). {SPAWN_HINT}") from exc
     own = cluster is not None or isinstance(client, str)  # a client made here is closed here
     client = Client(cluster or client) if own else client
     try:
@@ -300,21 +424,6 @@ def study_findings(result: StudyResult, comparison: dict, n_workers: int) -> str
             f"has {len(result.rates)} rows, every rate with its Wilson interval and n.")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m helpers.study", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--image-source", help="'samples' or an image folder")
-    parser.add_argument("--n-images", type=int)
-    parser.add_argument("--n-shards", type=int, help="default: one shard per 8 batches of images")
-    parser.add_argument("--workers", type=int, default=1, help="LocalCluster worker processes (without --scheduler)")
-    parser.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
-    parser.add_argument("--out", required=True, help="output folder: shards/, scores.parquet, rates.csv")
-    parser.add_argument("--config", help="a YAML file of study parameters (helpers.study.DEFAULTS)")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="a study parameter; VALUE is read as YAML, e.g. -p attacks '[fgsm]'")
-    parser.add_argument("--retries", type=int, default=2)
-    return parser.parse_args(argv)
-
-
 def cli_config(args: argparse.Namespace) -> dict[str, Any]:
     """The checked study configuration of a command line: the YAML file, then ``-p`` values, then the
     ``--image-source`` and ``--n-images`` options, each overriding the ones before."""
@@ -328,7 +437,7 @@ def cli_config(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> StudyResult:
     args = parse_args(argv)
     config = cli_config(args)
-    n_shards = args.n_shards or math.ceil(config["n_images"] / config["batch_size"] / 8)
+    n_shards = args.n_shards or default_n_shards(config, 1 if args.scheduler else args.workers)
     result = run_study(config, n_shards, args.out, client=args.scheduler, n_workers=args.workers,
                        retries=args.retries)
     s = result.summary
