@@ -5,10 +5,16 @@ choices (taken from the helpers' own constants) and a description of its valid v
 :func:`check_params` checks the known names in a mapping (a notebook passes ``globals()``), then
 the parameters that depend on each other, and raises ``TypeError`` (wrong type) or ``ValueError``
 (wrong value) whose message names the parameter, the bad value and the valid values.
+
+In a notebook run by papermill, :func:`check_params` also refuses a name that ``-p`` passed but the
+notebook does not declare (papermill itself only logs "Passed unknown parameter" and runs the
+defaults): :func:`undeclared_parameters` reads the injected cell from IPython's input history ``In``.
 """
 
 from __future__ import annotations
 
+import ast
+import difflib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -245,10 +251,52 @@ def _check_others(p: Mapping[str, Any]) -> None:
             raise _fail(ValueError, "roc_thetas", p["roc_thetas"], f"{missing} not in thetas = {p['thetas']}")
 
 
+PAPERMILL_HEADER = "# Parameters\n"  # the first line of the cell papermill injects (its translators' comment)
+
+
+def _assigned(source: str) -> set[str]:
+    """The names a cell's source assigns at its top level."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    targets = [t for node in tree.body if isinstance(node, ast.Assign) for t in node.targets]
+    targets += [node.target for node in tree.body if isinstance(node, ast.AnnAssign)]
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def undeclared_parameters(namespace: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The names papermill injected that no cell before the injected one assigns (the notebook does
+    not declare them), each with the closest declared name (or all of them when none is close);
+    ``{}`` outside papermill.
+
+    ``namespace``: a notebook's ``globals()``, whose ``In`` is IPython's list of the executed cells."""
+    history = namespace.get("In")
+    if not isinstance(history, list):
+        return {}
+    for i, source in enumerate(history):
+        if isinstance(source, str) and source.startswith(PAPERMILL_HEADER):
+            declared = set().union(*(_assigned(s) for s in history[:i] if isinstance(s, str)))
+            known = sorted(declared & set(PARAMS)) or sorted(declared)
+            return {name: difflib.get_close_matches(name, known, n=1, cutoff=0.5) or known
+                    for name in sorted(_assigned(source) - declared)}
+    return {}
+
+
 def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Check the notebook parameters among ``params`` (names not in ``PARAMS`` are ignored, so a
     notebook can pass ``globals()``) and return them; raise TypeError/ValueError naming the
-    parameter, its value and the valid values at the first bad one."""
+    parameter, its value and the valid values at the first bad one.
+
+    Raises:
+        ValueError: also for a name papermill injected that the notebook does not declare
+            (:func:`undeclared_parameters`), suggesting the closest declared one.
+    """
+    undeclared = undeclared_parameters(params)
+    if undeclared:
+        raise ValueError("this notebook has no parameter(s) " + "; ".join(
+            f"{name!r} (did you mean {near[0]!r}?)" if len(near) == 1 else f"{name!r} (its parameters: {near})"
+            for name, near in undeclared.items()) + ": papermill would have run the defaults instead")
     found = {name: params[name] for name in PARAMS if name in params}
     for name, value in found.items():
         try:

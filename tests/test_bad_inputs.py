@@ -9,6 +9,9 @@ independent computation below the matrix. Adding a case is adding one line to a 
 from __future__ import annotations
 
 import hashlib
+import inspect
+import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,21 +23,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+import keras
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
+from helpers import study
 from helpers.attacks import resolve_params, run_attack
 from helpers.cache import cached_attack
-from helpers.data import ImageSet, load_folder, sample_images
-from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector
+from helpers.data import ImageSet, load_folder, load_images, sample_images
+from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, SaliencyDetector
 from helpers.emphasis import emphasis_images
 from helpers.metrics import threshold_at_fpr
 from helpers.models import WeightsUnavailableError, load_model
 from helpers.params import check_params
 from helpers.saliency import GradCAM
+from helpers.scores import COLUMNS, load_scores, save_scores
 from helpers.squeeze import squeezer
-from helpers.transforms import apply_noise
+from helpers.transforms import NOISES, apply_noise
 
 TESTS = Path(__file__).resolve().parent
 
@@ -396,3 +403,241 @@ def test_concurrent_processes_compute_a_cache_entry_once(tmp_path):
     assert sum((tmp_path / f"w{i}.computed").exists() for i in range(2)) == 1  # one computed, one waited and read
     np.testing.assert_array_equal(np.load(tmp_path / "w0.npy"), np.load(tmp_path / "w1.npy"))
     assert [n.rsplit(".", 1)[1] for n in cache_entries(tmp_path / "cache")] == ["h5", "json"]
+
+
+# Issue 18: the next 22 bad inputs, each a line below (numbered as in the issue), and the ART parameter contract.
+@pytest.fixture(scope="module")
+def more(tmp_path_factory):
+    """One folder per file case: labels.csv variants, a dangling link, a 1x1 image."""
+    folders = {}
+
+    def folder(name: str, labels: str | None = None, encoding: str = "utf-8") -> Path:
+        path = folders[name] = tmp_path_factory.mktemp(name.replace(" ", "_"))
+        Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(path / "good.png")
+        if labels is not None:
+            (path / "labels.csv").write_text(labels, encoding=encoding)
+        return path
+
+    folder("label 5000", "file,label\ngood.png,5000\n")
+    folder("listed twice", "file,label\ngood.png,3\nother.png,1\ngood.png,4\n")
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(folders["listed twice"] / "other.png")
+    folder("BOM", "file,label\ngood.png,3\n", encoding="utf-8-sig")
+    (folder("dangling link") / "gone.png").symlink_to(folders["dangling link"] / "deleted.png")
+    Image.fromarray(np.full((1, 1, 3), 90, np.uint8)).save(folder("1x1") / "dot.png")
+    return folders
+
+
+def never_scores(detector):
+    """The detector, failing the test if it scores anything (arguments are checked before any work)."""
+    detector.evaluate = lambda *a, **k: pytest.fail("scored before checking its arguments")
+    return detector
+
+
+ISSUE_18 = {
+    "4 label 5000": Bad(lambda e: load_images(e.more["label 5000"], e.bundle, None), ValueError,
+                        r"not classes of the model, which has 5 \(0..4\): \['good.png: 5000'\]"),
+    "5 a file listed twice": Bad(lambda e: load_folder(e.more["listed twice"]), ValueError,
+                                 r"line 4: file 'good.png' is listed again \(first on line 2, label 3; here label 4\)"),
+    "6 dangling link": Bad(lambda e: load_folder(e.more["dangling link"]), ValueError, "cannot read image .*gone.png"),
+    "11 decompression bomb": Bad(lambda e: load_folder(e.one_file["huge.png"]), ValueError,
+                                 r"huge.png.*PIL.Image.MAX_IMAGE_PIXELS = <pixels>"),
+    "12 decision score, no fit": Bad(lambda e: never_scores(SaliencyDetector(e.bundle, decision="score")).detect(e.x),
+                                     RuntimeError, "needs a threshold: call fit"),
+    "13 fpr -0.1": Bad(lambda e: never_scores(SaliencyDetector(e.bundle)).fit(e.x, fpr=-0.1), ValueError,
+                       r"fpr must lie in \[0, 1\), got -0.1"),
+    "14 fpr 1.0": Bad(lambda e: never_scores(SaliencyDetector(e.bundle)).fit(e.x, fpr=1.0), ValueError, "fpr must lie"),
+    "15 fpr 1.5": Bad(lambda e: never_scores(SaliencyDetector(e.bundle)).fit(e.x, fpr=1.5), ValueError, "fpr must lie"),
+    "16 fpr NaN": Bad(lambda e: never_scores(SaliencyDetector(e.bundle)).fit(e.x, fpr=np.nan), ValueError, "got nan"),
+    "17 fpr '0.05'": Bad(lambda e: never_scores(SaliencyDetector(e.bundle)).fit(e.x, fpr="0.05"), TypeError,
+                         "fpr must be a number, got '0.05'"),
+    "18 squeezing fpr -0.1": Bad(lambda e: never_scores(FeatureSqueezingDetector(e.bundle, ["median:2x2"]))
+                                 .fit(e.x, fpr=-0.1), ValueError, "fpr must lie"),
+    "18 squeezing fpr 1.5": Bad(lambda e: never_scores(FeatureSqueezingDetector(e.bundle, ["median:2x2"]))
+                                .fit(e.x, fpr=1.5), ValueError, "fpr must lie"),
+    "19 a 1-byte weights file": Bad(lambda e: load_model("vgg16", weights=e.one_byte), WeightsUnavailableError,
+                                    r"one_byte.h5 is not an HDF5 file .*1 bytes"),
+    "set_params: unknown name": Bad(lambda e: SaliencyDetector(e.bundle).set_params(thetas=[0.3]), ValueError,
+                                    r"no parameter\(s\) \['thetas'\]; settable: \['decision', 'theta'"),
+}
+
+
+@pytest.fixture
+def env18(env, more, monkeypatch):
+    """``env`` with the issue-18 folders, and a model constructor that fails the test if a model is built."""
+    one_byte = env.tmp / "one_byte.h5"
+    one_byte.write_bytes(b"g")
+    monkeypatch.setattr(keras.applications, "VGG16", lambda *a, **k: pytest.fail("built the model first"))
+    return SimpleNamespace(**vars(env), more=more, one_byte=one_byte)
+
+
+@pytest.mark.parametrize("case", cases(ISSUE_18))
+def test_issue_18_bad_input_gets_a_clear_error_before_any_work(env18, case):
+    with pytest.raises(case.error, match=case.match):
+        case.call(env18)
+
+
+def test_3_an_image_below_the_minimum_size_is_counted_and_named(more):
+    with pytest.warns(UserWarning, match=r"1 of 2 images are smaller than 32 px on their short side .*dot.png \(1x1\)"):
+        load_folder(more["1x1"], size=(16, 16))
+
+
+def test_6_a_dangling_link_is_skipped_like_any_unreadable_file(more):
+    with pytest.warns(UserWarning, match=r"skipping 1 unreadable images of 2 .*gone.png"):
+        assert load_folder(more["dangling link"], size=(16, 16), on_error="skip").ids == ("good.png",)
+
+
+def test_9_labels_csv_with_a_byte_order_mark(more):
+    assert load_folder(more["BOM"], size=(16, 16)).labels.tolist() == [3]
+
+
+def test_2_a_misspelled_papermill_parameter_is_refused_with_the_closest_name():
+    history = ["", "import numpy as np\n", "n_images = 8\nthetas = [0.1]\nseed = 0\n",
+               "# Parameters\nn_imagse = 2\nthetaz = [0.9]\n", "check_params(globals())\n"]
+    with pytest.raises(ValueError, match=r"'n_imagse' \(did you mean 'n_images'\?\); 'thetaz' \(did you mean "
+                                         r"'thetas'\?\)"):
+        check_params({"In": history, "n_images": 8, "thetas": [0.1], "seed": 0, "n_imagse": 2, "thetaz": [0.9]})
+    history[3] = "# Parameters\nn_images = 2\n"  # a declared name passes
+    assert check_params({"In": history, "n_images": 2, "thetas": [0.1], "seed": 0})["n_images"] == 2
+
+
+def test_2_papermill_fails_on_a_misspelled_parameter(tmp_path, monkeypatch):
+    import nbformat
+    import papermill as pm
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("n_images = 8\nthetas = [0.1]", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("from helpers.params import check_params\nparams = check_params(globals())")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "tiny.ipynb")
+    monkeypatch.setenv("PYTHONPATH", str(TESTS.parent))
+    with pytest.raises(pm.PapermillExecutionError, match=r"'n_imagse' \(did you mean 'n_images'\?\)"):
+        pm.execute_notebook(tmp_path / "tiny.ipynb", tmp_path / "out.ipynb", parameters={"n_imagse": 2},
+                            kernel_name="python3", progress_bar=False)
+
+
+def test_set_params_names_the_constructor_arguments_and_rebuilds(tiny, env):
+    for cls in (SaliencyDetector, FeatureSqueezingDetector, ConfidenceDetector):
+        assert set(cls.defence_params) <= set(inspect.signature(cls).parameters), cls.__name__
+    detector = SaliencyDetector(tiny, theta=0.2).fit(env.x, fpr=0.0)
+    before = detector.evaluate(env.x)["score"]
+    detector.set_params(noise="zero_mean")
+    expected = SaliencyDetector(tiny, theta=0.2, noise="zero_mean").evaluate(env.x)["score"]
+    assert np.abs(expected - before).max() > 1e-3  # the noise changes the scores: the check below can fail
+    np.testing.assert_allclose(detector.evaluate(env.x)["score"], expected, rtol=1e-6)
+    assert detector.get_params()["noise"] == "zero_mean" and detector.threshold is None  # fitted for the old noise
+    with pytest.raises(ValueError, match="unknown noise 'blur'"):
+        detector.set_params(noise="blur")
+    assert detector.noise == "zero_mean"  # a refused value changes nothing
+    squeezing = FeatureSqueezingDetector(tiny, ["bit_depth:1"])
+    squeezing.set_params(squeezers=["median:2x2"])
+    np.testing.assert_array_equal(squeezing.evaluate(env.x)["distances"],
+                                  FeatureSqueezingDetector(tiny, ["median:2x2"]).evaluate(env.x)["distances"])
+
+
+def test_7_a_damaged_score_table_is_named(tmp_path):
+    table = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+    path = save_scores(table, tmp_path / "shard.parquet", {"parameters": {}})
+    data = bytearray(path.read_bytes())
+    data[-40:-8] = bytes(b ^ 0xFF for b in data[-40:-8])  # the footer (schema, metadata) before its length
+    path.write_bytes(bytes(data))
+    with pytest.raises(OSError, match="cannot read score table .*shard.parquet"):
+        load_scores(path)
+
+
+def test_21_study_help_is_instant_and_lists_the_parameters():
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "helpers.study", "--help"], cwd=TESTS.parent,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "tensorflow" not in run.stderr  # -X importtime lists every module imported
+    for name, value in study.DEFAULTS.items():
+        assert f"  {name} = {json.dumps(value)}\n" in run.stdout
+    assert study.DEFAULTS["noises"] == list(NOISES)
+
+
+def test_22_more_workers_than_blocks_get_a_shard_each_or_a_warning(tmp_path, monkeypatch):
+    assert [study.default_n_shards({"n_images": 4, "batch_size": b}, 2) for b in (1, 16)] == [2, 1]
+    assert study.default_n_shards({"n_images": 160, "batch_size": 1}, 2) == 20  # one shard per 8 blocks
+    monkeypatch.setattr(study, "_run_on_dask", lambda *a: pytest.fail("work started"))
+    with pytest.warns(UserWarning, match=r"2 workers for 1 shards: 1 will be idle.*4 images make 1\)"), \
+            pytest.raises(pytest.fail.Exception, match="work started"):
+        study.run_study({"n_images": 4, "attacks": ["fgsm"]}, 1, tmp_path, n_workers=2)
+
+
+def test_20_an_unwritable_out_dir_is_refused_before_any_work(tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setattr(study, "_shard_task", lambda *a: pytest.fail("work started"))
+    with pytest.raises(OSError, match=r"cannot write the study's output folder .*a_file/out/shards"):
+        study.run_study({"n_images": 1, "attacks": ["fgsm"]}, 1, tmp_path / "a_file" / "out",
+                        client=study.IN_PROCESS)
+
+
+def test_10_run_study_in_an_unguarded_script_says_what_to_do(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(f"import sys\nsys.path.insert(0, {str(TESTS.parent)!r})\nfrom helpers.study import run_study\n"
+                      f"run_study({{'n_images': 1, 'attacks': ['fgsm']}}, 1, {str(tmp_path / 'out')!r}, n_workers=1, "
+                      "progress=False)\n")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    assert 'call run_study under `if __name__ == "__main__":`' in run.stderr.splitlines()[-1]
+
+
+# A study of 4 images in 4 shards on the tiny model (saved as a .keras file), in this process: seconds.
+@pytest.fixture(scope="module")
+def tiny_study(tiny, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tiny_study")
+    tiny.model.save(tmp / "tiny.keras")
+    config = {"model": str(tmp / "tiny.keras"), "model_options": {"preprocessing": "none"}, "n_images": 4,
+              "batch_size": 1, "attacks": ["fgsm"], "thetas": [0.1], "noises": ["none"], "joint": ["bit_depth:5"],
+              "cache_dir": str(tmp / "cache")}
+    return config, tmp / "out", study.run_study(config, 4, tmp / "out", client=study.IN_PROCESS, progress=False)
+
+
+def rerun(tiny_study, folder: Path, damage: Callable[[Path], None] = lambda out: None, **changes):
+    """The tiny study copied to ``folder``, damaged, run again with ``changes`` to its parameters."""
+    config, out, _ = tiny_study
+    shutil.copytree(out, folder)
+    damage(folder)
+    return study.run_study({**config, **changes}, 4, folder, client=study.IN_PROCESS, progress=False)
+
+
+def flip_bit(path: Path, byte: int = 25) -> None:
+    data = bytearray(path.read_bytes())
+    data[byte] ^= 1
+    path.write_bytes(bytes(data))
+
+
+def same_scores(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    exact = [c for c in COLUMNS if c != "score"]
+    pd.testing.assert_frame_equal(a[exact], b[exact])
+    np.testing.assert_allclose(a["score"], b["score"], rtol=1e-5, atol=1e-6)  # recomputed: last bits may differ
+
+
+def test_1_a_flipped_bit_in_a_finished_shard_recomputes_it(tiny_study, tmp_path):
+    first = tiny_study[2]
+    with pytest.warns(UserWarning, match=r"shard-0002-of-0004.parquet does not match its checksum: computing it"):
+        again = rerun(tiny_study, tmp_path / "s", lambda out: flip_bit(study.shard_path(out, 2, 4)))
+    assert (again.summary["computed"], again.summary["skipped"]) == (1, 3)
+    same_scores(again.scores, first.scores)
+    pd.testing.assert_frame_equal(again.rates, first.rates, rtol=1e-5)
+
+
+def test_1_a_shard_damaged_after_its_check_is_recomputed_when_merging(tiny_study, tmp_path, monkeypatch):
+    task = study._shard_task
+
+    def damage_shard_2_meanwhile(config, shard, n_shards):
+        if shard == 0:
+            flip_bit(study.shard_path(tmp_path / "s", 2, 4))
+        return task(config, shard, n_shards)
+
+    monkeypatch.setattr(study, "_shard_task", damage_shard_2_meanwhile)
+    with pytest.warns(UserWarning, match=r"shard-0002-of-0004.parquet does not match its checksum"):
+        again = rerun(tiny_study, tmp_path / "s", lambda out: study.shard_path(out, 0, 4).unlink())
+    assert again.summary["computed"] == 2
+    same_scores(again.scores, tiny_study[2].scores)
+
+
+def test_8_the_attack_cache_is_not_part_of_the_identity_and_a_refusal_names_what_differs(tiny_study, tmp_path):
+    again = rerun(tiny_study, tmp_path / "a", cache_dir=str(tmp_path / "other_cache"))
+    assert again.summary["skipped"] == 4
+    with pytest.raises(ValueError, match=r"other study parameters: thetas = \[0.1\] there, \[0.2\] now\. Use"):
+        rerun(tiny_study, tmp_path / "b", thetas=[0.2])
