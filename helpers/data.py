@@ -14,8 +14,9 @@ RGBA (the high byte of each value).
 Every bad input gets an early error naming it: a missing folder, a file given as the folder, a
 folder without images, ``n`` that is not a whole number or exceeds the images found, and files that
 are empty, not images, truncated, dangling symbolic links or larger than ``PIL.Image.MAX_IMAGE_PIXELS``
-(the error says how to raise that limit). Images smaller than ``MIN_IMAGE_SIDE`` (32 px) on their
-short side are upscaled with a warning that counts and names them, like the colour conversions.
+(the error says how to raise that limit). Images whose short side is below ``MIN_IMAGE_SIDE`` (32 px)
+and below the model's input size are upscaled with a warning that counts and names them, like the
+colour conversions.
 
 Labels of a folder (:func:`folder_labels`), by layout: a ``labels.csv`` at its top (columns
 ``file``, the path relative to the folder, and ``label``, the class index; UTF-8, a byte-order mark
@@ -45,7 +46,7 @@ _WNID = re.compile(r"(?<![0-9a-z])(n\d{8})(?![0-9])")
 _VAL_NAME = re.compile(r"ILSVRC2012_val_\d{8}")
 _CLASS_INDEX = re.compile(r"0|[1-9]\d{0,2}")  # ImageNetV2's folder names: 0..999
 LABELS_CSV = "labels.csv"
-MIN_IMAGE_SIDE = 32  # px: a shorter side is upscaled more than 7x to 224 px, with a warning
+MIN_IMAGE_SIDE = 32  # px: a shorter side (below the model's input too) is upscaled with a warning: 7x to 224 px
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,7 @@ def load_folder(folder: str | Path, size: tuple[int, int] = (224, 224), crop_fra
             skipped.append(f"{path.relative_to(folder)} ({reason})")
             continue
         converted += was_converted
-        if min(img.size) < MIN_IMAGE_SIDE:
+        if min(img.size) < min(MIN_IMAGE_SIDE, *size):  # upscaled, and from a very small image
             small.append(f"{path.relative_to(folder).as_posix()} ({img.size[0]}x{img.size[1]})")
         xs.append(prepare_image(img, size, crop_fraction, resize_method))
         ids.append(path.relative_to(folder).as_posix())

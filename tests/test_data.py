@@ -326,7 +326,7 @@ def test_labels_csv_labels_every_image(tmp_path):
 class _Predicts:
     """A stand-in model whose prediction is the image's red value at the top-left pixel."""
 
-    input_size, crop_fraction, resize_method = (8, 8), 1.0, "bilinear"
+    input_size, crop_fraction, resize_method, n_classes = (8, 8), 1.0, "bilinear", 10
 
     def predict(self, x, batch_size=32):
         return x[:, 0, 0, 0].round().astype(int), None
