@@ -500,6 +500,7 @@ def test_2_a_misspelled_papermill_parameter_is_refused_with_the_closest_name():
     assert check_params({"In": history, "n_images": 2, "thetas": [0.1], "seed": 0})["n_images"] == 2
 
 
+@pytest.mark.notebook
 def test_2_papermill_fails_on_a_misspelled_parameter(tmp_path, monkeypatch):
     import nbformat
     import papermill as pm
