@@ -320,7 +320,14 @@ def run_study(config: Mapping[str, Any], n_shards: int, out_dir: str | Path, cli
     ``client``: a ``distributed.Client``, a scheduler address, ``None`` (a ``LocalCluster`` of
     ``n_workers`` processes with one thread each, closed afterwards) or ``IN_PROCESS``. Shards
     already in ``out_dir/shards`` are skipped. A shard that still fails after ``retries`` retries is
-    reported in a ``RuntimeError`` after the others have finished; it leaves no file and no merged table."""
+    reported in a ``RuntimeError`` after the others have finished; it leaves no file and no merged table.
+
+    Raises:
+        OSError: ``out_dir`` cannot be written (checked before any work).
+        ValueError: bad parameters, or ``out_dir`` holds shards of a study with other parameters.
+        RuntimeError: failed shards, or worker processes that could not start (e.g. a script calling
+            run_study without ``if __name__ == "__main__":``; see docs/scale_out.md).
+    """
     _refuse_spawned_import()
     config = check_config(config)
     shard_blocks(config["n_images"], config["batch_size"], 0, n_shards)  # checks n_shards
