@@ -100,7 +100,9 @@ def format_auc(value: float, ci_low: float, ci_high: float) -> str:
 
 def format_tidy(row: pd.Series) -> str:
     """A tidy row's cell text: a percent rate with its interval and n, an AUC with its interval, or
-    a plain number."""
+    a plain number; a rate's ``note`` (e.g. 'not resolvable at n = 12') instead of its number."""
+    if isinstance(row.get("note"), str) and row["note"]:
+        return row["note"]
     if row["unit"] == PERCENT:
         return format_percent(row["value"], row["ci_low"], row["ci_high"], row["n"])
     if row["unit"] == AUC_UNIT:
