@@ -126,3 +126,15 @@ def test_saliency_ablation_verdict_follows_the_intervals():
     costs = pd.DataFrame({"model": ["m", "m"], "saliency_method": ["gradcam", "layercam"],
                           "ratio_to_inference": [2.0, 2.25]})
     assert "Grad-CAM 2.00, LayerCAM 2.25" in saliency_ablation_findings(ablation_rates(0.5), titles, costs)
+
+
+def test_noise_findings_count_only_successful_adversarial_examples():
+    from helpers.findings import noise_findings
+
+    benign, adversarial = np.array([1, 2, 3, 4]), np.array([5, 6, 3, 7])  # image 2: the attack failed
+    success = adversarial != benign
+    labels = {"none": np.array([1, 5, 2, 6, 3, 3, 4, 7]),
+              "color_reverse": np.array([1, 1, 2, 6, 3, 8, 9, 4])}  # images 0 and 3 leave; 2 changes but failed
+    text = noise_findings(labels, benign, adversarial, success)
+    assert text.startswith("color_reverse: 3 of 4 benign images keep their label, 2 of 3 adversarial examples "
+                           "leave their adversarial label (1 of 4 attacks failed and are not counted).")
