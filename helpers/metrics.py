@@ -101,6 +101,18 @@ def format_rate(successes: int, n: int, confidence: float = 0.95) -> str:
     return f"{successes}/{n} = {100 * successes / n:.1f}% ({100 * confidence:.0f}% CI {100 * lo:.1f}-{100 * hi:.1f}%)"
 
 
+def format_share(flags, groups=None) -> str:
+    """'14/16 = 87.5% (95% CI 58.6-97.6%, 8 photographs)': the share of True ``flags`` with its
+    interval counting views of one photograph as such (``groups``: each item's photograph; the
+    photographs are named where they are fewer than the items)."""
+    rate = detection_rate(flags, groups)
+    if rate.n == 0:
+        return "0/0 (no cases)"
+    lo, hi = rate.interval
+    photos = f", {rate.photographs} photographs" if rate.photographs != rate.n else ""
+    return f"{rate.k}/{rate.n} = {100 * rate.value:.1f}% (95% CI {100 * lo:.1f}-{100 * hi:.1f}%{photos})"
+
+
 @dataclass(frozen=True)
 class Rate:
     """A proportion k/n over ``n_photographs`` photographs (None: one each) with its design effect

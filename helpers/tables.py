@@ -348,7 +348,8 @@ def attack_tidy(summary: pd.DataFrame) -> pd.DataFrame:
     for _, s in summary.iterrows():
         rows.append({"attack": s["attack"], "metric": "success_rate", "value": 100 * s["success_rate"],
                      "ci_low": 100 * s["success_rate_ci_low"], "ci_high": 100 * s["success_rate_ci_high"],
-                     "n": s["n"], "unit": PERCENT, "interval": WILSON})
+                     "n": s["n"], "n_photographs": s.get("n_photographs", s["n"]), "unit": PERCENT,
+                     "interval": WILSON})
         rows += [{"attack": s["attack"], "metric": metric, "value": s[column] * factor, "ci_low": np.nan,
                   "ci_high": np.nan, "n": s["successes"], "unit": GREY_LEVELS, "interval": ""}
                  for column, (metric, _, factor) in _ATTACK_SIZES.items()]
