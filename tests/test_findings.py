@@ -138,3 +138,13 @@ def test_noise_findings_count_only_successful_adversarial_examples():
     text = noise_findings(labels, benign, adversarial, success)
     assert text.startswith("color_reverse: 3 of 4 benign images keep their label, 2 of 3 adversarial examples "
                            "leave their adversarial label (1 of 4 attacks failed and are not counted).")
+
+
+def test_percent_names_views_and_photographs_and_shows_a_note_instead_of_a_number():
+    from helpers.findings import percent
+
+    row = pd.Series({"value": 0.5, "ci_low": 0.24, "ci_high": 0.76, "n": 16, "n_photographs": 8, "note": ""})
+    assert percent(row) == "50.0% [24, 76] (n = 16 views of 8 photographs)"
+    assert percent(pd.Series({**row, "n_photographs": 16})) == "50.0% [24, 76] (n = 16)"
+    assert percent(pd.Series({**row, "value": np.nan, "note": "not resolvable at n = 8"})) == "not resolvable at n = 8"
+    assert percent(pd.Series({"value": 0.25, "ci_low": 0.1, "ci_high": 0.5, "n": 4})) == "25.0% [10, 50] (n = 4)"
