@@ -11,18 +11,21 @@ import pandas as pd
 from helpers.attacks import AttackResult
 from helpers.cache import cached_attack
 from helpers.data import ImageSet
-from helpers.metrics import Rate, rate_row
+from helpers.metrics import detection_rate, rate_row
 from helpers.models import ModelBundle
 
 
-def _success_columns(success: np.ndarray) -> dict[str, float]:
-    """success_rate and its Wilson 95% interval as success_rate_ci_low / _ci_high."""
-    r = rate_row(Rate(int(success.sum()), len(success)))
-    return {"success_rate": r["value"], "success_rate_ci_low": r["ci_low"], "success_rate_ci_high": r["ci_high"]}
+def _success_columns(success: np.ndarray, photographs: np.ndarray | None = None) -> dict[str, float]:
+    """success_rate and its Wilson 95% interval (views of one photograph counted as such) as
+    success_rate_ci_low / _ci_high, and n_photographs."""
+    r = rate_row(detection_rate(np.asarray(success, bool), photographs))
+    return {"success_rate": r["value"], "success_rate_ci_low": r["ci_low"], "success_rate_ci_high": r["ci_high"],
+            "n_photographs": r["n_photographs"]}
 
 
-def attack_summary(results: dict[str, AttackResult]) -> pd.DataFrame:
-    """One row per attack: n, success rate (Wilson 95% CI), L2 and L-inf sizes of the successful
+def attack_summary(results: dict[str, AttackResult], photographs: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per attack: n, success rate (Wilson 95% CI counting views of one photograph as such;
+    ``photographs``: each image's photograph, None: all distinct), L2 and L-inf sizes of the successful
     examples in [0, 1] units (L-inf also in grey levels). No timings: they change from run to run
     and belong in ``make benchmark``, not in a committed result table."""
     rows = []
@@ -30,7 +33,7 @@ def attack_summary(results: dict[str, AttackResult]) -> pd.DataFrame:
         ok = r.success
         rows.append({
             "attack": label, "n": len(ok), "successes": int(ok.sum()),
-            **_success_columns(ok),
+            **_success_columns(ok, photographs),
             "l2_mean": float(r.l2[ok].mean()) if ok.any() else np.nan,
             "l2_median": float(np.median(r.l2[ok])) if ok.any() else np.nan,
             "linf_mean": float(r.linf[ok].mean()) if ok.any() else np.nan,
@@ -48,5 +51,5 @@ def epsilon_sweep(bundle: ModelBundle, images: ImageSet, attacks: dict[str, dict
         for eps in eps_values:
             r = cached_attack(name, bundle, images, cache_dir, seed=seed, batch_size=batch_size, eps=eps, **params)
             rows.append({"attack": name, "eps": eps, "eps_255": eps * 255, "n": len(r.success),
-                         "successes": int(r.success.sum()), **_success_columns(r.success)})
+                         "successes": int(r.success.sum()), **_success_columns(r.success, images.photographs)})
     return pd.DataFrame(rows)

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from helpers.metrics import Rate, detection_rate
 from helpers.validation import check_choice, check_count
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -326,6 +327,58 @@ def keep_correct(images: ImageSet, bundle, batch_size: int = 32) -> tuple[ImageS
     dropped = int((~keep).sum())
     return images.take(keep, f"{images.description}, {dropped} of {len(images)} misclassified dropped "
                              "(only_correct)"), keep
+
+
+def clean_accuracy(images: ImageSet, bundle, batch_size: int = 32) -> tuple[Rate, np.ndarray]:
+    """The model's clean top-1 accuracy on labelled ``images`` (its interval counts views of one
+    photograph as such) and the mask of the correctly classified images.
+
+    Raises:
+        ValueError: an image without a label.
+    """
+    if (images.labels < 0).any():
+        raise ValueError(f"top-1 accuracy needs a label for every image: {int((images.labels < 0).sum())} of "
+                         f"{len(images)} have none (see helpers.data.folder_labels for the labelled layouts)")
+    correct = bundle.predict(images.x, batch_size)[0] == images.labels
+    return detection_rate(correct, images.photographs), correct
+
+
+def image_protocol(images: ImageSet, bundle, only_correct: bool | None,
+                   batch_size: int = 32) -> tuple[ImageSet, list[str]]:
+    """The study's image protocol for a notebook: on labelled images the clean top-1 accuracy comes
+    first, and with ``only_correct`` (``None``: on when every image has a label, as in
+    ``helpers.study``) the misclassified images are dropped; the number dropped is always stated.
+
+    Args:
+        images: the loaded images.
+        bundle: the model.
+        only_correct: keep only correctly classified images; None: on for labelled images.
+        batch_size: images per forward pass.
+
+    Returns:
+        The images to use (description counting the dropped ones) and the lines to print.
+
+    Raises:
+        ValueError: ``only_correct`` True on images without labels.
+    """
+    labelled = bool((images.labels >= 0).all())
+    if only_correct and not labelled:
+        raise ValueError(f"parameter only_correct = True needs labelled images; {images.description} has "
+                         "images without a label (see helpers.data.folder_labels for the labelled layouts)")
+    if not labelled:
+        return images, [f"clean top-1 accuracy: not measured (images without labels); 0 of {len(images)} dropped"]
+    accuracy, correct = clean_accuracy(images, bundle, batch_size)
+    lo, hi = accuracy.interval
+    views = f", {accuracy.photographs} photographs" if accuracy.photographs != accuracy.n else ""
+    lines = [f"clean top-1 accuracy: {accuracy.k}/{accuracy.n} = {100 * accuracy.value:.1f}% "
+             f"(95% CI {100 * lo:.1f}-{100 * hi:.1f}%{views})"]
+    if only_correct is None or only_correct:
+        dropped = int((~correct).sum())
+        lines.append(f"only_correct: {dropped} of {len(images)} misclassified images dropped")
+        return images.take(correct, f"{images.description}, {dropped} of {len(images)} misclassified dropped "
+                                    "(only_correct)"), lines
+    lines.append(f"only_correct off: 0 of {len(images)} dropped ({int((~correct).sum())} misclassified kept)")
+    return images, lines
 
 
 def load_images(source: str | Path, bundle, n: int | None, seed: int = 0, *, only_correct: bool = False,

@@ -9,6 +9,7 @@ from textwrap import fill
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from helpers.metrics import auc_interval, roc
 from helpers.models import ModelBundle
@@ -37,11 +38,13 @@ def panel_title(bundle: ModelBundle, label: int, confidence: float, marker: str 
     return f"{short_name(bundle, label, 15)}\n({confidence:.2f}){' ' + marker if marker else ''}"
 
 
-def _roc_label(name: str, clean: np.ndarray, adv: np.ndarray,
+def _roc_label(name: str, clean: pd.DataFrame, adv: pd.DataFrame,
                seed: int = 0) -> tuple[np.ndarray, np.ndarray, str, float]:
-    """ROC curve of one score and its legend entry 'name: AUC 0.92 [0.85, 0.97]' (bootstrap 95%, as in the tables)."""
-    fpr, tpr, auc = roc(clean, adv)
-    lo, hi = auc_interval(clean, adv, seed=seed)
+    """ROC curve of one score (score-table rows) and its legend entry 'name: AUC 0.92 [0.85, 0.97]'
+    (bootstrap 95% over photographs, as in the tables)."""
+    fpr, tpr, auc = roc(clean["score"], adv["score"])
+    lo, hi = auc_interval(clean["score"], adv["score"], seed=seed, groups_clean=clean["photograph"],
+                          groups_adv=adv["photograph"])
     return fpr, tpr, f"{name}: AUC {format_auc(auc, lo, hi)}", auc
 
 
@@ -233,11 +236,10 @@ def roc_figure(scores, thetas_show: Sequence[float], attacks: Sequence[str], see
             ax = axes[r, c]
             for t in shown:
                 clean, adv = split_sets(select(scores, "saliency", noise, t))
-                fpr, tpr, label, auc = _roc_label(f"θ={t:g}", clean["score"], adv[attack]["score"], seed)
+                fpr, tpr, label, auc = _roc_label(f"θ={t:g}", clean, adv[attack], seed)
                 ax.plot(100 * fpr, 100 * tpr, lw=1.2, label=label.replace(": AUC", ":"))
                 below_half |= auc < 0.5
-            fpr, tpr, label, auc = _roc_label("1 − max softmax", clean_baseline["score"], baseline[attack]["score"],
-                                              seed)
+            fpr, tpr, label, auc = _roc_label("1 − max softmax", clean_baseline, baseline[attack], seed)
             below_half |= auc < 0.5
             ax.plot(100 * fpr, 100 * tpr, "k--", lw=1, label=label.replace(": AUC", ":"))
             ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
@@ -269,7 +271,7 @@ def roc_comparison_figure(scores, attacks: Sequence[str], seed: int = 0) -> plt.
                 continue
             n_clean, n_adv = len(clean), len(adv[attack])
             name = fill(method_label(**method), 34)
-            fpr, tpr, label, auc = _roc_label(name, clean["score"], adv[attack]["score"], seed)
+            fpr, tpr, label, auc = _roc_label(name, clean, adv[attack], seed)
             below_half |= auc < 0.5
             style = {"color": "k", "ls": "--", "lw": 1} if method["detector"] == "baseline" else {"lw": 1.2}
             ax.plot(100 * fpr, 100 * tpr, label=label.replace(": AUC", "\nAUC"), **style)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.adaptive_report import load_bypass_table
+from helpers.metrics import MIN_EXPECTED_FALSE_POSITIVES
 from helpers.paper import claims_check
 from helpers.runtime import write_atomically
 from helpers.scores import load_scores, rate_table, saliency_added_value
@@ -20,10 +21,16 @@ from helpers.tables import attack_label, method_label, ours_by_model, selected_t
 
 
 def percent(row: pd.Series | None) -> str:
-    """'31.2% [18, 49] (n = 32)': a rate with its interval and n; 'not measured' when missing."""
+    """'31.2% [18, 49] (n = 32)': a rate with its interval and n ('n = 32 views of 16 photographs' where
+    they differ); its note (e.g. 'not resolvable at n = 12') when it has one; 'not measured' when missing."""
+    if row is not None and isinstance(row.get("note"), str) and row["note"]:
+        return row["note"]
     if row is None or pd.isna(row["value"]):
         return "not measured"
-    return f"{100 * row['value']:.1f}% [{100 * row['ci_low']:.0f}, {100 * row['ci_high']:.0f}] (n = {int(row['n'])})"
+    photos = row.get("n_photographs")
+    n = f"{int(row['n'])} views of {int(photos)} photographs" if pd.notna(photos) and photos != row["n"] \
+        else f"{int(row['n'])}"
+    return f"{100 * row['value']:.1f}% [{100 * row['ci_low']:.0f}, {100 * row['ci_high']:.0f}] (n = {n})"
 
 
 def _get(rates: pd.DataFrame, metric: str, attack: str, **method) -> pd.Series | None:
@@ -150,7 +157,9 @@ def _comparison(rates: pd.DataFrame, attacks: Sequence[str], cost_ratio: float |
         for label, o, d in own if d is not None) + ".")
     for a in attacks:
         tpr = rates[(rates["metric"] == "tpr_at_fpr") & (rates["attack"] == a)]
-        if len(tpr):
+        if len(tpr) and tpr["value"].isna().all():
+            lines.append(f"- *{attack_label(a)} at the matched FPR:* {tpr['note'].iloc[0] or 'not measured'}.")
+        elif len(tpr):
             best = tpr[tpr["value"] == tpr["value"].max()]
             lines.append(f"- *{attack_label(a)} at the matched FPR:* detected most by "
                          f"{' and '.join(method_label(*r[keys]) for _, r in best.iterrows())} "
@@ -190,19 +199,24 @@ def emphasis_findings(thetas: Sequence[float], flagged: np.ndarray) -> str:
             "The θ sweep (notebook 05) measures this trade-off with intervals.")
 
 
-def noise_findings(labels: dict[str, np.ndarray], benign: np.ndarray, adversarial: np.ndarray) -> str:
-    """Notebook 03: per noise, benign images that keep their label and adversarial ones that lose theirs
-    (``labels[noise]`` interleaves benign and adversarial inputs; ``benign``/``adversarial``: their
-    labels without noise)."""
+def noise_findings(labels: dict[str, np.ndarray], benign: np.ndarray, adversarial: np.ndarray,
+                   success: np.ndarray) -> str:
+    """Notebook 03: per noise, benign images that keep their label and *successful* adversarial
+    examples that lose their adversarial label (``labels[noise]`` interleaves benign and adversarial
+    inputs; ``benign``/``adversarial``: their labels without noise; ``success``: whether the attack
+    fooled the model on each image: a failed attack's output is no adversarial example)."""
+    success = np.asarray(success, bool)
     parts = []
     for noise, lab in labels.items():
         if noise == "none":
             continue
         kept = int((lab[::2] == benign).sum())
-        left = int((lab[1::2] != adversarial).sum())
+        left = int(((lab[1::2] != adversarial) & success).sum())
         parts.append(f"{noise}: {kept} of {len(benign)} benign images keep their label, {left} of "
-                     f"{len(adversarial)} adversarial images leave their adversarial label")
-    return "; ".join(parts) + ". An illustration on a few images; rates with intervals are in notebook 05."
+                     f"{int(success.sum())} adversarial examples leave their adversarial label")
+    failed = int((~success).sum())
+    counted = f" ({failed} of {success.size} attacks failed and are not counted)" if failed else ""
+    return "; ".join(parts) + f"{counted}. An illustration on a few images; rates with intervals are in notebook 05."
 
 
 def attack_findings(summary: pd.DataFrame, sweep: pd.DataFrame) -> str:
@@ -255,9 +269,15 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
     p = meta["parameters"]
     rates = rate_table(comparison, p["fpr"], p["seed"])
     for a in p["attacks"]:
+        keys = ["detector", "noise", "theta", "squeezer"]
         tpr = rates[(rates["metric"] == "tpr_at_fpr") & (rates["attack"] == a)]
-        cells = ", ".join(f"{method_label(*r[['detector', 'noise', 'theta', 'squeezer']])} {100 * r['value']:.1f}%"
-                          for _, r in tpr.iterrows())
+        held = rates[(rates["metric"] == "fpr_heldout") & (rates["attack"] == a)]
+        notes = set(tpr["note"])
+        cells = (f"{notes.pop()} calibration images for every detector ({100 * p['fpr']:g}% of them is under "
+                 f"{MIN_EXPECTED_FALSE_POSITIVES} expected false positives)") if len(notes) == 1 and "" not in notes \
+            else ", ".join(f"{method_label(*r[keys])} "
+                           + (r["note"] if r["note"] else f"{100 * r['value']:.1f}% (held-out FPR {100 * f:.1f}%)")
+                           for (_, r), f in zip(tpr.iterrows(), held["value"], strict=True))
         lines.append(f"- {attack_label(a)} at a matched {100 * p['fpr']:g}% false-positive rate (held-out half): "
                      f"{cells}.")
     adaptive = Path(results_dir) / f"adaptive_{model}.csv"

@@ -2,9 +2,14 @@
 
 - OSPA (original samples prediction accuracy): share of clean inputs *not* flagged.
 - Detection success rate: share of *successful* adversarial examples flagged.
-- Rates come with Wilson 95% intervals; ROC-AUC with a stratified bootstrap interval.
-- A score threshold at a target false-positive rate is fitted on one half of the clean inputs
-  and evaluated on the other half (seeded split), never on the data it reports.
+- Rates come with Wilson 95% intervals; ROC-AUC with a bootstrap interval.
+- Views of one photograph (crops, mirror images) are not independent samples. Given each input's
+  photograph (``groups``), a rate's interval is Wilson's at the effective sample size n / deff,
+  deff the design effect from the intra-cluster correlation (:func:`design_effect`), and the AUC
+  bootstrap resamples photographs with all their clean and adversarial inputs. With one input per
+  photograph both equal the plain ones (deff = 1 exactly).
+- A score threshold at a target false-positive rate is fitted on one half of the photographs' clean
+  inputs and evaluated on the other half (seeded :func:`grouped_split`), never on the data it reports.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm, rankdata
+from scipy.stats import norm
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from helpers.validation import check_number
@@ -21,17 +26,71 @@ from helpers.validation import check_number
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion; (nan, nan) when n = 0."""
+    _check_proportion(successes, n, confidence)
+    if n == 0:
+        return math.nan, math.nan
+    return _wilson(successes / n, n, norm.ppf(0.5 + confidence / 2))
+
+
+def _check_proportion(successes: int, n: int, confidence: float) -> None:
     if n < 0 or not 0 <= successes <= n:
         raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    if n == 0:
-        return math.nan, math.nan
-    z = norm.ppf(0.5 + confidence / 2)
-    p = successes / n
+
+
+def _wilson(p: float, n: float, z: float) -> tuple[float, float]:
+    """Wilson's interval around the proportion ``p`` for a sample size ``n`` (> 0, possibly effective)."""
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))  # contains p despite rounding
+
+
+def design_effect(flags, groups) -> float:
+    """Design effect of a proportion over clustered binary outcomes: deff = 1 + (sum n_i^2 / n - 1) rho
+    (n_i the items of cluster i), rho the one-way ANOVA intra-cluster correlation, clipped to [0, 1].
+    Exactly 1 when every cluster has one item; rho = 1 (views as copies: the cautious choice) when it
+    cannot be estimated because every outcome is the same.
+
+    Args:
+        flags: (N,) booleans.
+        groups: (N,) cluster of each item (e.g. its photograph).
+
+    Returns:
+        deff >= 1: the variance of the proportion relative to N independent items.
+
+    Raises:
+        ValueError: flags not 1-D boolean, or groups of another length.
+    """
+    flags = _flags(flags)
+    _, cluster = _cluster_index(groups, flags.size)
+    sizes = np.bincount(cluster)
+    n, m = flags.size, sizes.size
+    if m == n:
+        return 1.0
+    k = np.bincount(cluster, weights=flags)
+    p, p_i = k.sum() / n, k / sizes
+    between = float(np.sum(sizes * (p_i - p) ** 2)) / (m - 1) if m > 1 else 0.0
+    within = float(np.sum(sizes * p_i * (1 - p_i))) / (n - m)
+    n0 = (n - float(np.sum(sizes ** 2)) / n) / (m - 1) if m > 1 else float(n)
+    denominator = between + (n0 - 1) * within
+    rho = 1.0 if denominator <= 0 else min(1.0, max(0.0, (between - within) / denominator))
+    return 1.0 + (float(np.sum(sizes ** 2)) / n - 1.0) * rho
+
+
+def clustered_interval(successes: int, n: int, deff: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson's interval at the effective sample size ``n / deff`` (equal to :func:`wilson_interval`
+    when deff = 1); (nan, nan) when n = 0.
+
+    Raises:
+        ValueError: deff < 1, or the checks of :func:`wilson_interval`.
+    """
+    if not deff >= 1:
+        raise ValueError(f"the design effect must be >= 1, got {deff}")
+    if deff == 1 or n == 0:
+        return wilson_interval(successes, n, confidence)
+    _check_proportion(successes, n, confidence)
+    return _wilson(successes / n, n / deff, norm.ppf(0.5 + confidence / 2))
 
 
 def format_rate(successes: int, n: int, confidence: float = 0.95) -> str:
@@ -42,20 +101,39 @@ def format_rate(successes: int, n: int, confidence: float = 0.95) -> str:
     return f"{successes}/{n} = {100 * successes / n:.1f}% ({100 * confidence:.0f}% CI {100 * lo:.1f}-{100 * hi:.1f}%)"
 
 
+def format_share(flags, groups=None) -> str:
+    """'14/16 = 87.5% (95% CI 58.6-97.6%, 8 photographs)': the share of True ``flags`` with its
+    interval counting views of one photograph as such (``groups``: each item's photograph; the
+    photographs are named where they are fewer than the items)."""
+    rate = detection_rate(flags, groups)
+    if rate.n == 0:
+        return "0/0 (no cases)"
+    lo, hi = rate.interval
+    photos = f", {rate.photographs} photographs" if rate.photographs != rate.n else ""
+    return f"{rate.k}/{rate.n} = {100 * rate.value:.1f}% (95% CI {100 * lo:.1f}-{100 * hi:.1f}%{photos})"
+
+
 @dataclass(frozen=True)
 class Rate:
-    """A proportion k/n with its Wilson 95% interval (nan when n = 0)."""
+    """A proportion k/n over ``n_photographs`` photographs (None: one each) with its design effect
+    ``deff`` and its 95% interval: Wilson's at the effective size n / deff (nan when n = 0)."""
 
     k: int
     n: int
+    n_photographs: int | None = None
+    deff: float = 1.0
 
     @property
     def value(self) -> float:
         return self.k / self.n if self.n else math.nan
 
     @property
+    def photographs(self) -> int:
+        return self.n if self.n_photographs is None else self.n_photographs
+
+    @property
     def interval(self) -> tuple[float, float]:
-        return wilson_interval(self.k, self.n)
+        return clustered_interval(self.k, self.n, self.deff)
 
 
 def _flags(flags) -> np.ndarray:
@@ -65,16 +143,33 @@ def _flags(flags) -> np.ndarray:
     return flags
 
 
-def ospa(flags_clean) -> Rate:
-    """Share of clean inputs the detector leaves alone (not flagged)."""
+def _cluster_index(groups, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct groups (sorted) and each item's position among them."""
+    groups = np.asarray(groups, dtype=object)
+    if groups.shape != (n,):
+        raise ValueError(f"groups must have one entry per item ({n}), got shape {groups.shape}")
+    distinct, cluster = np.unique(groups.astype(str), return_inverse=True)
+    return distinct, cluster.ravel()
+
+
+def _rate(k: int, flags: np.ndarray, groups) -> Rate:
+    if groups is None:
+        return Rate(k, flags.size)
+    distinct, _ = _cluster_index(groups, flags.size)
+    return Rate(k, flags.size, int(distinct.size), design_effect(flags, groups))
+
+
+def ospa(flags_clean, groups=None) -> Rate:
+    """Share of clean inputs the detector leaves alone (not flagged); ``groups``: each input's
+    photograph, for an interval that counts views of one photograph as such (None: all distinct)."""
     flags = _flags(flags_clean)
-    return Rate(int((~flags).sum()), flags.size)
+    return _rate(int((~flags).sum()), ~flags, groups)
 
 
-def detection_rate(flags_adversarial) -> Rate:
-    """Share of successful adversarial examples the detector flags."""
+def detection_rate(flags_adversarial, groups=None) -> Rate:
+    """Share of successful adversarial examples the detector flags (``groups``: as in :func:`ospa`)."""
     flags = _flags(flags_adversarial)
-    return Rate(int(flags.sum()), flags.size)
+    return _rate(int(flags.sum()), flags, groups)
 
 
 def roc(scores_clean, scores_adv) -> tuple[np.ndarray, np.ndarray, float]:
@@ -93,19 +188,83 @@ def _labelled(scores_clean, scores_adv) -> tuple[np.ndarray, np.ndarray]:
     return np.r_[np.zeros(clean.size), np.ones(adv.size)], np.r_[clean, adv]
 
 
-def auc_interval(scores_clean, scores_adv, n_boot: int = 1000, seed: int = 0,
-                 confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile interval of the ROC-AUC over a bootstrap that resamples each class separately
-    (all resamples at once: AUC as the Mann-Whitney statistic of average ranks)."""
+def auc_interval(scores_clean, scores_adv, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95,
+                 groups_clean=None, groups_adv=None) -> tuple[float, float]:
+    """Percentile bootstrap interval of the ROC-AUC (AUC as the Mann-Whitney statistic; all
+    resamples at once).
+
+    Args:
+        scores_clean, scores_adv: the two classes' scores.
+        n_boot: bootstrap resamples.
+        seed: the resampling seed.
+        confidence: the interval's level.
+        groups_clean, groups_adv: each score's photograph. Given, the bootstrap resamples photographs
+            with all their clean and adversarial inputs (views and clean/adversarial pairs of one
+            photograph stay together; resamples without both classes are skipped); None: each class
+            resampled on its own, every input its own photograph.
+
+    Returns:
+        (low, high).
+
+    Raises:
+        ValueError: empty or non-finite scores, groups given for one class only or of another length.
+    """
     clean, adv = np.asarray(scores_clean, float).ravel(), np.asarray(scores_adv, float).ravel()
     _labelled(clean, adv)
-    rng = np.random.default_rng(seed)
-    boot_clean = clean[rng.integers(0, clean.size, (n_boot, clean.size))]
-    boot_adv = adv[rng.integers(0, adv.size, (n_boot, adv.size))]
-    ranks = rankdata(np.concatenate([boot_clean, boot_adv], axis=1), axis=1)[:, clean.size:]
-    aucs = (ranks.sum(axis=1) - adv.size * (adv.size + 1) / 2) / (clean.size * adv.size)
-    lo, hi = np.quantile(aucs, [(1 - confidence) / 2, (1 + confidence) / 2])
+    if (groups_clean is None) != (groups_adv is None):
+        raise ValueError("give the photographs of both classes' scores, or of neither")
+    if groups_clean is None:
+        rng = np.random.default_rng(seed)
+        weights_clean = _multinomial_counts(rng, n_boot, clean.size)
+        weights_adv = _multinomial_counts(rng, n_boot, adv.size)
+    else:
+        sizes = np.asarray(groups_clean, dtype=object).size, np.asarray(groups_adv, dtype=object).size
+        if sizes != (clean.size, adv.size):
+            raise ValueError(f"need one photograph per score: {sizes[0]} for {clean.size} clean, "
+                             f"{sizes[1]} for {adv.size} adversarial scores")
+        weights_clean, weights_adv = photograph_bootstrap(groups_clean, groups_adv, n_boot, seed)
+    aucs = weighted_auc(clean, adv, weights_clean, weights_adv)
+    lo, hi = np.nanquantile(aucs, [(1 - confidence) / 2, (1 + confidence) / 2])
     return float(lo), float(hi)
+
+
+def photograph_bootstrap(groups_clean, groups_adv, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap resamples of photographs as weights on inputs: each resample draws as many
+    photographs as there are, with replacement, and every clean and adversarial input of a drawn
+    photograph counts as often as it was drawn.
+
+    Args:
+        groups_clean, groups_adv: the photograph of each clean and of each adversarial input.
+        n_boot: resamples.
+        seed: the resampling seed.
+
+    Returns:
+        (n_boot, n_clean) and (n_boot, n_adv) integer weights.
+    """
+    groups_clean, groups_adv = (np.asarray(g, dtype=object).ravel() for g in (groups_clean, groups_adv))
+    distinct, cluster = _cluster_index(np.r_[groups_clean, groups_adv], groups_clean.size + groups_adv.size)
+    counts = _multinomial_counts(np.random.default_rng(seed), n_boot, distinct.size)
+    return counts[:, cluster[:groups_clean.size]], counts[:, cluster[groups_clean.size:]]
+
+
+def _multinomial_counts(rng: np.random.Generator, n_boot: int, n: int) -> np.ndarray:
+    """(n_boot, n) how often each of ``n`` units is drawn in each bootstrap resample of size ``n``."""
+    return rng.multinomial(n, np.full(n, 1 / n), size=n_boot)
+
+
+def weighted_auc(clean: np.ndarray, adv: np.ndarray, weights_clean: np.ndarray,
+                 weights_adv: np.ndarray) -> np.ndarray:
+    """The Mann-Whitney AUC (ties count one half) of each row of weights: (B, n_clean) and (B, n_adv)
+    multiplicities of the scores; nan for a row without clean or adversarial weight."""
+    order = np.argsort(clean, kind="stable")
+    sorted_clean = clean[order]
+    cumulative = np.concatenate([np.zeros((len(weights_clean), 1)), np.cumsum(weights_clean[:, order], axis=1)],
+                                axis=1)
+    below, up_to = np.searchsorted(sorted_clean, adv, "left"), np.searchsorted(sorted_clean, adv, "right")
+    wins = cumulative[:, below] + 0.5 * (cumulative[:, up_to] - cumulative[:, below])
+    total = weights_clean.sum(axis=1) * weights_adv.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (weights_adv * wins).sum(axis=1) / total, np.nan)
 
 
 def threshold_at_fpr(scores_clean, fpr: float) -> float:
@@ -117,13 +276,6 @@ def threshold_at_fpr(scores_clean, fpr: float) -> float:
         raise ValueError("need at least one clean score to set a threshold")
     allowed = int(np.floor(fpr * scores.size))
     return float(scores[scores.size - allowed - 1])
-
-
-def calibration_split(n: int, seed: int) -> np.ndarray:
-    """A seeded boolean mask choosing half of ``n`` items (rounded down) for calibration."""
-    mask = np.zeros(n, bool)
-    mask[np.random.default_rng(seed).permutation(n)[: n // 2]] = True
-    return mask
 
 
 def grouped_split(groups, seed: int, fraction: float = 0.5) -> np.ndarray:
@@ -145,23 +297,53 @@ def grouped_split(groups, seed: int, fraction: float = 0.5) -> np.ndarray:
     return np.isin(groups, chosen)
 
 
+MIN_EXPECTED_FALSE_POSITIVES = 5  # fpr x n_calibration below this: a matched-FPR threshold is not resolvable
+
+
 def rate_row(rate: Rate) -> dict:
-    """A table row's value, Wilson interval and n for a rate."""
+    """A table row's value, interval (Wilson at the effective sample size), n (inputs) and
+    n_photographs for a rate."""
     lo, hi = rate.interval
-    return {"value": rate.value, "ci_low": lo, "ci_high": hi, "n": rate.n}
+    return {"value": rate.value, "ci_low": lo, "ci_high": hi, "n": rate.n, "n_photographs": rate.photographs}
+
+
+def resolvable(fpr: float, n_calibration: int) -> bool:
+    """Whether ``n_calibration`` clean scores can place a threshold at ``fpr``: at least
+    ``MIN_EXPECTED_FALSE_POSITIVES`` expected false positives among them (else the threshold is the
+    largest score, nominally 0% FPR)."""
+    return fpr * n_calibration >= MIN_EXPECTED_FALSE_POSITIVES
 
 
 def score_rows(clean: np.ndarray, adv: np.ndarray, calib_clean: np.ndarray, calib_adv: np.ndarray,
-               fpr: float, seed: int) -> list[dict]:
+               fpr: float, seed: int, groups_clean=None, groups_adv=None) -> list[dict]:
     """Rows for a continuous score: ROC-AUC with its bootstrap interval, and the held-out TPR and FPR
-    at a threshold fitted at ``fpr`` on the calibration half (``calib_*`` masks) of the clean scores."""
+    at a threshold fitted at ``fpr`` on the calibration half (``calib_*`` masks) of the clean scores.
+
+    With ``groups_*`` (each score's photograph) the AUC bootstrap resamples photographs and the rates
+    count views of one photograph as such (:class:`Rate`). Where ``fpr`` x the calibration clean
+    scores < ``MIN_EXPECTED_FALSE_POSITIVES`` the ``tpr_at_fpr`` row has no value (nan) and its
+    ``note`` says "not resolvable at n = N"; the realised held-out FPR (``fpr_heldout``) is given
+    either way. Every row has ``n_calibration``, the clean scores the threshold was fitted on."""
     _, _, auc = roc(clean, adv)
-    lo, hi = auc_interval(clean, adv, seed=seed)
-    rows = [{"metric": "auc", "value": auc, "ci_low": lo, "ci_high": hi, "n": clean.size + adv.size}]
+    lo, hi = auc_interval(clean, adv, seed=seed, groups_clean=groups_clean, groups_adv=groups_adv)
+    n_photographs = clean.size + adv.size if groups_clean is None else \
+        len(set(np.asarray(groups_clean).tolist()) | set(np.asarray(groups_adv).tolist()))
+    n_calibration = int(calib_clean.sum())
+    rows = [{"metric": "auc", "value": auc, "ci_low": lo, "ci_high": hi, "n": clean.size + adv.size,
+             "n_photographs": n_photographs, "n_calibration": n_calibration, "note": ""}]
     if calib_clean.any() and (~calib_clean).any():
         threshold = threshold_at_fpr(clean[calib_clean], fpr)
-        rows.append({"metric": "tpr_at_fpr", **rate_row(Rate(int((adv[~calib_adv] > threshold).sum()),
-                                                              int((~calib_adv).sum())))})
-        rows.append({"metric": "fpr_heldout", **rate_row(Rate(int((clean[~calib_clean] > threshold).sum()),
-                                                               int((~calib_clean).sum())))})
+        held_adv, held_clean = ~calib_adv, ~calib_clean
+        tpr = _rate(int((adv[held_adv] > threshold).sum()), adv[held_adv] > threshold, _part(groups_adv, held_adv))
+        row = {"metric": "tpr_at_fpr", **rate_row(tpr), "n_calibration": n_calibration, "note": ""}
+        if not resolvable(fpr, n_calibration):
+            row.update(value=np.nan, ci_low=np.nan, ci_high=np.nan, note=f"not resolvable at n = {n_calibration}")
+        realised = clean[held_clean] > threshold
+        rows += [row, {"metric": "fpr_heldout", **rate_row(_rate(int(realised.sum()), realised,
+                                                                 _part(groups_clean, held_clean))),
+                       "n_calibration": n_calibration, "note": ""}]
     return rows
+
+
+def _part(groups, mask: np.ndarray):
+    return None if groups is None else np.asarray(groups, dtype=object)[mask]

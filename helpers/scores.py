@@ -9,6 +9,8 @@ their ``saliency_method`` (``""`` on other rows). Each row holds the
 continuous ``score``, the ``flag`` at the detector's own rule (label change; missing for the
 score-only baseline), the model's ``label`` on the input and ``transformed_label`` on the
 emphasised or squeezed input (-1 where there is none), and the image's ``true_label`` (-1 unknown).
+``photograph`` names the photograph an image is a view of (:func:`helpers.data.photograph_of`): every
+split keeps a photograph's views on one side and every interval counts them as one photograph.
 
 Every rate, interval, AUC and held-out threshold is computed from this table by :func:`rate_table`
 and :func:`select_theta`; a saved table (Parquet, with the run's parameters in its metadata) is
@@ -28,17 +30,19 @@ import pyarrow.parquet as pq
 
 from helpers.attacks import AttackResult
 from helpers.cache import model_fingerprint
-from helpers.data import ImageSet
+from helpers.data import ImageSet, photograph_of
 from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, emphasis_evaluator, joint_squeezing
-from helpers.metrics import calibration_split, detection_rate, ospa, rate_row, score_rows
+from helpers.metrics import detection_rate, grouped_split, ospa, rate_row, score_rows
 from helpers.models import ModelBundle
 from helpers.runtime import versions, write_atomically
 from helpers.tables import split_by_model
 
 METHOD = ["detector", "noise", "theta", "squeezer"]
-COLUMNS = ["image", "image_id", "true_label", "attack", *METHOD, "saliency_method", "label", "transformed_label",
-           "score", "flag"]
-RATE_COLUMNS = [*METHOD, "attack", "metric", "value", "ci_low", "ci_high", "n"]
+COLUMNS = ["image", "image_id", "photograph", "true_label", "attack", *METHOD, "saliency_method", "label",
+           "transformed_label", "score", "flag"]
+RATE_COLUMNS = [*METHOD, "attack", "metric", "value", "ci_low", "ci_high", "n", "n_photographs", "n_calibration",
+                "note"]
+SELECTED_COLUMNS = ["noise", "theta", "attack", "metric", "value", "ci_low", "ci_high", "n", "n_photographs"]
 _METADATA_KEY = b"saliency_detector_run"
 
 
@@ -59,6 +63,7 @@ def _rows(images: ImageSet, attack: str, source: np.ndarray, method: dict, label
     n = len(source)
     return pd.DataFrame({
         "image": source, "image_id": np.asarray(images.ids, dtype=object)[source],
+        "photograph": images.photographs[source],
         "true_label": images.labels[source], "attack": attack,
         **{k: [method.get(k, np.nan if k == "theta" else "")] * n for k in METHOD},
         "saliency_method": method.get("saliency_method", ""),
@@ -145,33 +150,47 @@ def split_sets(group: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFram
     return clean, by_attack
 
 
+def calibration_half(clean: pd.DataFrame, seed: int) -> np.ndarray:
+    """The calibration half of a configuration's clean rows (in image order): a seeded
+    :func:`helpers.metrics.grouped_split` of their photographs, so all views of one photograph fall
+    on one side. Index it with an adversarial row's ``image`` for that row's side."""
+    return grouped_split(clean["photograph"].to_numpy(), seed)
+
+
 def rate_table(scores: pd.DataFrame, fpr: float = 0.05, seed: int = 0) -> pd.DataFrame:
     """Tidy numbers per configuration and input set (``RATE_COLUMNS``): ``ospa`` (clean) and
-    ``detection_rate`` at the detector's own rule, with Wilson 95% intervals; ``auc`` of the score
-    with a stratified-bootstrap interval; ``tpr_at_fpr`` and ``fpr_heldout`` at a threshold fitted at
-    ``fpr`` on a seeded calibration half of the images, measured on the other half."""
+    ``detection_rate`` at the detector's own rule; ``auc`` of the score with a bootstrap interval
+    over photographs; ``tpr_at_fpr`` and ``fpr_heldout`` at a threshold fitted at ``fpr`` on a seeded
+    calibration half of the photographs, measured on the other half. Intervals count views of one
+    photograph as such (Wilson at the effective sample size, :class:`helpers.metrics.Rate`); ``n`` is
+    the inputs, ``n_photographs`` their photographs. ``tpr_at_fpr`` is nan, with ``note`` "not
+    resolvable at n = N", where ``fpr`` x the ``n_calibration`` clean calibration images < 5
+    (:func:`helpers.metrics.resolvable`)."""
     rows = []
     for method, group in configurations(scores):
         clean, adversarial = split_sets(group)
-        calib = calibration_split(len(clean), seed)
+        calib = calibration_half(clean, seed)
+        photos = clean["photograph"].to_numpy()
         has_flags = not clean["flag"].isna().any()
         if has_flags:
             rows.append({**method, "attack": "clean", "metric": "ospa",
-                         **rate_row(ospa(clean["flag"].to_numpy(bool)))})
+                         **rate_row(ospa(clean["flag"].to_numpy(bool), photos))})
         for attack, adv in adversarial.items():
+            adv_photos = adv["photograph"].to_numpy()
             if has_flags:
                 rows.append({**method, "attack": attack, "metric": "detection_rate",
-                             **rate_row(detection_rate(adv["flag"].to_numpy(bool)))})
+                             **rate_row(detection_rate(adv["flag"].to_numpy(bool), adv_photos))})
             rows += [{**method, "attack": attack, **r} for r in score_rows(
-                clean["score"].to_numpy(), adv["score"].to_numpy(), calib, calib[adv["image"].to_numpy()], fpr, seed)]
-    return pd.DataFrame(rows, columns=RATE_COLUMNS)
+                clean["score"].to_numpy(), adv["score"].to_numpy(), calib, calib[adv["image"].to_numpy()], fpr, seed,
+                photos, adv_photos)]
+    return pd.DataFrame(rows, columns=RATE_COLUMNS).astype({"n_calibration": "Int64"}).fillna({"note": ""})
 
 
 def select_theta(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per noise, the theta chosen on the calibration half of the images (highest balanced accuracy
-    of the label-change rule: mean of OSPA and the attacks' mean detection rate), and its OSPA and
-    detection rates on the held-out half (tidy: noise, theta, attack, metric, value, ci_low, ci_high,
-    n). Never tuned on what it reports."""
+    """Per noise, the theta chosen on the calibration half of the photographs (highest balanced
+    accuracy of the label-change rule: mean of OSPA and the attacks' mean detection rate), and its
+    OSPA and detection rates on the held-out half (``SELECTED_COLUMNS``; intervals as in
+    :func:`rate_table`). Never tuned on what it reports."""
     saliency = scores[scores["detector"] == "saliency"]
     rows = []
     for noise, by_noise in saliency.groupby("noise", sort=False):
@@ -179,7 +198,7 @@ def select_theta(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         for theta, group in by_noise.groupby("theta", sort=False):
             clean, adversarial = split_sets(group)
             candidates.append((theta, clean, adversarial))
-        calib = calibration_split(len(candidates[0][1]), seed)
+        calib = calibration_half(candidates[0][1], seed)
 
         def balanced(clean, adversarial, keep):
             detect = [detection_rate(a["flag"].to_numpy(bool)[keep[a["image"].to_numpy()]]).value
@@ -189,13 +208,14 @@ def select_theta(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         best = int(np.nanargmax([balanced(c, a, calib) for _, c, a in candidates]))
         theta, clean, adversarial = candidates[best]
         key = {"noise": noise, "theta": theta}
-        held_out_clean = clean["flag"].to_numpy(bool)[~calib]
-        rows.append({**key, "attack": "clean", "metric": "ospa", **rate_row(ospa(held_out_clean))})
+        rows.append({**key, "attack": "clean", "metric": "ospa",
+                     **rate_row(ospa(clean["flag"].to_numpy(bool)[~calib], clean["photograph"].to_numpy()[~calib]))})
         for attack, adv in adversarial.items():
             held_out = ~calib[adv["image"].to_numpy()]
             rows.append({**key, "attack": attack, "metric": "detection_rate",
-                         **rate_row(detection_rate(adv["flag"].to_numpy(bool)[held_out]))})
-    return pd.DataFrame(rows, columns=["noise", "theta", "attack", "metric", "value", "ci_low", "ci_high", "n"])
+                         **rate_row(detection_rate(adv["flag"].to_numpy(bool)[held_out],
+                                                   adv["photograph"].to_numpy()[held_out]))})
+    return pd.DataFrame(rows, columns=SELECTED_COLUMNS)
 
 
 def saliency_added_value(rates: pd.DataFrame) -> pd.DataFrame:
@@ -264,7 +284,8 @@ def save_scores(scores: pd.DataFrame, path: str | Path, metadata: dict) -> Path:
 
 def load_scores(path: str | Path) -> tuple[pd.DataFrame, dict]:
     """A saved score table and the run's parameters. Tables saved before ``saliency_method`` was a
-    column get it back: Grad-CAM, the only map they could have used, on their saliency rows.
+    column get it back: Grad-CAM, the only map they could have used, on their saliency rows; tables
+    saved before ``photograph`` was a column get each image id's photograph (its id less ``#viewN``).
     A file that cannot be read raises an OSError naming it."""
     try:  # Arrow's errors (e.g. "Couldn't deserialize thrift") name no file
         table = pq.read_table(path)
@@ -276,12 +297,18 @@ def load_scores(path: str | Path) -> tuple[pd.DataFrame, dict]:
         raise OSError(f"cannot read score table {path}: {exc}") from exc
     if "saliency_method" not in scores:
         scores["saliency_method"] = np.where(scores["detector"] == "saliency", "gradcam", "")
+    if "photograph" not in scores:
+        scores["photograph"] = [photograph_of(i) for i in scores["image_id"]]
     return scores[COLUMNS], metadata
 
 
 def configurations(scores: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
-    """Each configuration (a ``METHOD`` dict) and its rows, in table order. Rows of several saliency
-    methods are refused (split them with :func:`rates_by_saliency_method`), never pooled."""
+    """Each configuration (a ``METHOD`` dict) and its rows, in table order. A table without the
+    ``photograph`` column is refused, and so are rows of several saliency methods (split them with
+    :func:`rates_by_saliency_method`), never pooled."""
+    if "photograph" not in scores:
+        raise ValueError("the score table has no 'photograph' column (tables saved before it get it back from "
+                         "load_scores): every split and interval needs each image's photograph")
     methods = set(scores["saliency_method"]) - {""} if "saliency_method" in scores else set()
     if len(methods) > 1:
         raise ValueError(f"the score table mixes saliency methods {sorted(methods)}: analyse each on its own "

@@ -100,7 +100,9 @@ def format_auc(value: float, ci_low: float, ci_high: float) -> str:
 
 def format_tidy(row: pd.Series) -> str:
     """A tidy row's cell text: a percent rate with its interval and n, an AUC with its interval, or
-    a plain number."""
+    a plain number; a rate's ``note`` (e.g. 'not resolvable at n = 12') instead of its number."""
+    if isinstance(row.get("note"), str) and row["note"]:
+        return row["note"]
     if row["unit"] == PERCENT:
         return format_percent(row["value"], row["ci_low"], row["ci_high"], row["n"])
     if row["unit"] == AUC_UNIT:
@@ -346,7 +348,8 @@ def attack_tidy(summary: pd.DataFrame) -> pd.DataFrame:
     for _, s in summary.iterrows():
         rows.append({"attack": s["attack"], "metric": "success_rate", "value": 100 * s["success_rate"],
                      "ci_low": 100 * s["success_rate_ci_low"], "ci_high": 100 * s["success_rate_ci_high"],
-                     "n": s["n"], "unit": PERCENT, "interval": WILSON})
+                     "n": s["n"], "n_photographs": s.get("n_photographs", s["n"]), "unit": PERCENT,
+                     "interval": WILSON})
         rows += [{"attack": s["attack"], "metric": metric, "value": s[column] * factor, "ci_low": np.nan,
                   "ci_high": np.nan, "n": s["successes"], "unit": GREY_LEVELS, "interval": ""}
                  for column, (metric, _, factor) in _ATTACK_SIZES.items()]

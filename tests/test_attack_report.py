@@ -23,3 +23,26 @@ def test_attack_summary_uses_successful_examples_only():
     assert not any("second" in column for column in summary.columns)  # timings belong in make benchmark
     assert 0.3 < a["success_rate_ci_low"] < 0.75 < a["success_rate_ci_high"] <= 1.0
     assert none["success_rate"] == 0.0 and math.isnan(none["l2_mean"])
+
+
+def test_attack_success_interval_counts_views_of_a_photograph():
+    from helpers.metrics import clustered_interval, design_effect, wilson_interval
+
+    success = [True, True, False, False, True, True]  # views agree within each of 3 photographs
+    photos = np.array(["p", "p", "q", "q", "r", "r"], dtype=object)
+    row = attack_summary({"a": result(success, [1.0] * 6, [0.01] * 6)}, photos).iloc[0]
+    assert row["n"] == 6 and row["n_photographs"] == 3
+    expected = clustered_interval(4, 6, design_effect(np.array(success), photos))
+    assert (row["success_rate_ci_low"], row["success_rate_ci_high"]) == expected
+    assert expected == pytest.approx(wilson_interval(2, 3), abs=1e-12)  # identical views: 3 photographs' worth
+    single = attack_summary({"a": result(success, [1.0] * 6, [0.01] * 6)}).iloc[0]
+    assert (single["success_rate_ci_low"], single["success_rate_ci_high"]) == wilson_interval(4, 6)
+
+
+def test_format_share_names_the_photographs():
+    from helpers.metrics import format_rate, format_share
+
+    flags = np.array([True, False, True, True, False])
+    assert format_share(flags) == format_rate(3, 5)
+    assert format_share(np.array([True, True, False, False]), ["a", "a", "b", "b"]).endswith(", 2 photographs)")
+    assert format_share(np.zeros(0, bool)) == "0/0 (no cases)"

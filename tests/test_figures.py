@@ -41,9 +41,9 @@ def score_table():
     for method in configs:
         for attack, shift, n in (("clean", 0.0, 8), ("fgsm", 0.5, 6), ("pgd", -0.5, 5)):
             score = RNG.normal(shift, 1.0, n)
-            rows += [{**method, "image": i, "image_id": f"img{i}", "true_label": 0, "attack": attack, "label": 0,
-                      "transformed_label": 0, "score": s, "flag": (s > 0.3) if method["detector"] != "baseline"
-                      else pd.NA} for i, s in enumerate(score)]
+            rows += [{**method, "image": i, "image_id": f"img{i}", "photograph": f"img{i}", "true_label": 0,
+                      "attack": attack, "label": 0, "transformed_label": 0, "score": s,
+                      "flag": (s > 0.3) if method["detector"] != "baseline" else pd.NA} for i, s in enumerate(score)]
     return pd.DataFrame(rows).astype({"theta": "float64", "flag": "boolean"})
 
 

@@ -126,3 +126,25 @@ def test_saliency_ablation_verdict_follows_the_intervals():
     costs = pd.DataFrame({"model": ["m", "m"], "saliency_method": ["gradcam", "layercam"],
                           "ratio_to_inference": [2.0, 2.25]})
     assert "Grad-CAM 2.00, LayerCAM 2.25" in saliency_ablation_findings(ablation_rates(0.5), titles, costs)
+
+
+def test_noise_findings_count_only_successful_adversarial_examples():
+    from helpers.findings import noise_findings
+
+    benign, adversarial = np.array([1, 2, 3, 4]), np.array([5, 6, 3, 7])  # image 2: the attack failed
+    success = adversarial != benign
+    labels = {"none": np.array([1, 5, 2, 6, 3, 3, 4, 7]),
+              "color_reverse": np.array([1, 1, 2, 6, 3, 8, 9, 4])}  # images 0 and 3 leave; 2 changes but failed
+    text = noise_findings(labels, benign, adversarial, success)
+    assert text.startswith("color_reverse: 3 of 4 benign images keep their label, 2 of 3 adversarial examples "
+                           "leave their adversarial label (1 of 4 attacks failed and are not counted).")
+
+
+def test_percent_names_views_and_photographs_and_shows_a_note_instead_of_a_number():
+    from helpers.findings import percent
+
+    row = pd.Series({"value": 0.5, "ci_low": 0.24, "ci_high": 0.76, "n": 16, "n_photographs": 8, "note": ""})
+    assert percent(row) == "50.0% [24, 76] (n = 16 views of 8 photographs)"
+    assert percent(pd.Series({**row, "n_photographs": 16})) == "50.0% [24, 76] (n = 16)"
+    assert percent(pd.Series({**row, "value": np.nan, "note": "not resolvable at n = 8"})) == "not resolvable at n = 8"
+    assert percent(pd.Series({"value": 0.25, "ci_low": 0.1, "ci_high": 0.5, "n": 4})) == "25.0% [10, 50] (n = 4)"

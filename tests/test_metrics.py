@@ -6,12 +6,18 @@ import pytest
 from helpers.metrics import (
     Rate,
     auc_interval,
-    calibration_split,
+    clustered_interval,
+    design_effect,
     detection_rate,
     format_rate,
+    grouped_split,
     ospa,
+    rate_row,
+    resolvable,
     roc,
+    score_rows,
     threshold_at_fpr,
+    weighted_auc,
     wilson_interval,
 )
 
@@ -77,15 +83,7 @@ def test_threshold_at_fpr():
         threshold_at_fpr([], 0.1)
 
 
-def test_calibration_split_is_seeded_and_half():
-    a, b = calibration_split(11, 3), calibration_split(11, 3)
-    np.testing.assert_array_equal(a, b)
-    assert a.sum() == 5 and not np.array_equal(a, calibration_split(11, 4))
-
-
 def test_grouped_split_keeps_every_group_on_one_side_and_takes_half_the_groups():
-    from helpers.metrics import grouped_split
-
     groups = np.array([f"photo{i % 5}" for i in range(17)], dtype=object)  # 5 groups of 3-4 views
     for seed in range(20):
         mask = grouped_split(groups, seed)
@@ -96,7 +94,114 @@ def test_grouped_split_keeps_every_group_on_one_side_and_takes_half_the_groups()
 
 
 def test_grouped_split_with_one_item_per_group_chooses_that_many_items():
-    from helpers.metrics import grouped_split
-
     mask = grouped_split(np.array([str(i) for i in range(10)], dtype=object), seed=1, fraction=0.3)
     assert mask.sum() == 3
+
+
+def test_one_view_per_photograph_gives_plain_wilson_exactly():
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 16, 200):
+        flags = rng.random(n) < 0.3
+        groups = np.array([f"photo{i}" for i in range(n)], dtype=object)
+        assert design_effect(flags, groups) == 1.0
+        rate = detection_rate(flags, groups)
+        assert rate.interval == wilson_interval(int(flags.sum()), n)  # exact, not approximately
+        assert rate_row(rate)["n"] == rate_row(rate)["n_photographs"] == n
+        assert ospa(flags, groups).interval == wilson_interval(int((~flags).sum()), n)
+
+
+def test_design_effect_by_hand():
+    groups = np.repeat(["a", "b", "c", "d"], 2)
+    copies = np.array([1, 1, 0, 0, 1, 1, 0, 0], bool)  # both views of a photograph always agree: rho = 1
+    assert design_effect(copies, groups) == 2.0
+    assert clustered_interval(4, 8, 2.0) == pytest.approx(wilson_interval(2, 4), abs=1e-12)  # n_eff = 4
+    assert detection_rate(copies, groups) == Rate(4, 8, 4, 2.0)
+    # Views that disagree as often as chance allows: MSB = 0 < MSW, rho clipped to 0.
+    assert design_effect(np.array([1, 0, 0, 1, 1, 0, 0, 1], bool), groups) == 1.0
+    # Unequal clusters (3, 2, 1 views), k = (2, 0, 1): p = 1/2; MSB = (3/36 + 2/4 + 1/4) / 2 = 5/12,
+    # MSW = (3 * 2/9) / 3 = 2/9, n0 = (6 - 14/6) / 2 = 11/6, rho = (5/12 - 2/9) / (5/12 + 5/6 * 2/9) = 21/65;
+    # deff = 1 + (14/6 - 1) * rho = 1 + 4/3 * 21/65 = 93/65.
+    flags = np.array([1, 1, 0, 0, 0, 1], bool)
+    assert design_effect(flags, ["x", "x", "x", "y", "y", "z"]) == pytest.approx(93 / 65, rel=1e-12)
+    assert design_effect(np.ones(4, bool), ["a", "a", "b", "b"]) == 2.0  # no spread: views taken as copies
+    with pytest.raises(ValueError, match="one entry per item"):
+        design_effect(copies, groups[:3])
+    with pytest.raises(ValueError, match="design effect must be >= 1"):
+        clustered_interval(2, 4, 0.5)
+
+
+def _beta_binomial_clusters(rng, reps: int, m: int, size: int, p: float, rho: float) -> np.ndarray:
+    """(reps, m * size) outcomes: m photographs of ``size`` views each, views of a photograph
+    correlated with intra-cluster correlation ``rho`` (a photograph's own rate drawn from a beta)."""
+    s = (1 - rho) / rho
+    own = rng.beta(p * s, (1 - p) * s, (reps, m))
+    return (rng.random((reps, m, size)) < own[..., None]).reshape(reps, m * size)
+
+
+@pytest.mark.parametrize(("m", "size", "p", "rho"), [(30, 2, 0.3, 0.5), (100, 2, 0.3, 0.7), (40, 4, 0.3, 0.5)])
+def test_clustered_interval_covers_95_percent_on_simulated_views(m, size, p, rho):
+    rng = np.random.default_rng(20)
+    outcomes = _beta_binomial_clusters(rng, 3000, m, size, p, rho)
+    groups = np.repeat(np.arange(m).astype(str), size)
+    covered, covered_plain = [], []
+    for flags in outcomes:
+        k, n = int(flags.sum()), flags.size
+        lo, hi = clustered_interval(k, n, design_effect(flags, groups))
+        covered.append(lo <= p <= hi)
+        lo, hi = wilson_interval(k, n)
+        covered_plain.append(lo <= p <= hi)
+    assert abs(np.mean(covered) - 0.95) <= 0.02
+    assert np.mean(covered_plain) < 0.90  # plain Wilson, views counted as photographs, is too narrow
+
+
+def test_weighted_auc_equals_auc_of_the_expanded_sample():
+    rng = np.random.default_rng(3)
+    clean, adv = rng.normal(size=7).round(1), rng.normal(0.5, size=5).round(1)  # rounded: ties
+    w_clean, w_adv = rng.integers(0, 3, (20, 7)), rng.integers(0, 3, (20, 5))
+    w_adv[0] = 0
+    got = weighted_auc(clean, adv, w_clean, w_adv)
+    assert np.isnan(got[0])
+    for b in range(1, 20):
+        c, a = np.repeat(clean, w_clean[b]), np.repeat(adv, w_adv[b])
+        if c.size:
+            assert got[b] == pytest.approx(roc(c, a)[2], abs=1e-12)
+
+
+def test_auc_bootstrap_over_photographs_keeps_views_and_pairs_together():
+    rng = np.random.default_rng(5)
+    photos = np.repeat([f"p{i}" for i in range(6)], 2)  # 6 photographs x 2 views
+    clean = rng.normal(size=12)
+    adv_rows = np.array([0, 1, 2, 3, 6, 7, 10])  # the views with a successful adversarial example
+    adv = rng.normal(1.0, size=adv_rows.size)
+    lo, hi = auc_interval(clean, adv, n_boot=400, seed=2, groups_clean=photos, groups_adv=photos[adv_rows])
+    # The same by hand: draw photographs, take every clean and adversarial row of each drawn photograph.
+    boot = np.random.default_rng(2).multinomial(6, np.full(6, 1 / 6), size=400)
+    distinct = sorted(set(photos))
+    aucs = []
+    for counts in boot:
+        c = np.concatenate([np.repeat(clean[photos == g], counts[j]) for j, g in enumerate(distinct)])
+        a = np.concatenate([np.repeat(adv[photos[adv_rows] == g], counts[j]) for j, g in enumerate(distinct)])
+        if a.size:
+            aucs.append(np.mean((a[:, None] > c) + 0.5 * (a[:, None] == c)))  # Mann-Whitney by pairs
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(aucs, [0.025, 0.975])), abs=1e-12)
+    with pytest.raises(ValueError, match="both classes"):
+        auc_interval(clean, adv, groups_clean=photos)
+    with pytest.raises(ValueError, match="one photograph per score"):
+        auc_interval(clean, adv, groups_clean=photos, groups_adv=photos)
+
+
+def test_matched_fpr_needs_five_expected_false_positives():
+    assert resolvable(0.05, 100) and not resolvable(0.05, 99) and not resolvable(0.05, 12)
+    rng = np.random.default_rng(1)
+    clean, adv = rng.normal(size=24), rng.normal(2, size=24)
+    photos = np.repeat([f"p{i}" for i in range(12)], 2)
+    calib = grouped_split(photos, 0)
+    rows = {r["metric"]: r for r in score_rows(clean, adv, calib, calib, 0.05, 0, photos, photos)}
+    assert rows["tpr_at_fpr"]["note"] == "not resolvable at n = 12" and np.isnan(rows["tpr_at_fpr"]["value"])
+    threshold = clean[calib].max()  # nominally 0% FPR: the largest calibration score
+    assert rows["fpr_heldout"]["value"] == np.mean(clean[~calib] > threshold)
+    assert rows["fpr_heldout"]["n"] == 12 and rows["fpr_heldout"]["n_photographs"] == 6
+    assert rows["auc"]["n"] == 48 and rows["auc"]["n_photographs"] == 12
+    rows = {r["metric"]: r for r in score_rows(clean, adv, calib, calib, 0.5, 0, photos, photos)}
+    assert rows["tpr_at_fpr"]["note"] == "" and rows["tpr_at_fpr"]["n_calibration"] == 12
+    assert rows["tpr_at_fpr"]["value"] == np.mean(adv[~calib] > threshold_at_fpr(clean[calib], 0.5))

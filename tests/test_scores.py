@@ -11,13 +11,14 @@ from sklearn.metrics import roc_auc_score
 from helpers.attacks import run_attack
 from helpers.data import ImageSet
 from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector
-from helpers.metrics import calibration_split, threshold_at_fpr
+from helpers.metrics import grouped_split, photograph_bootstrap, threshold_at_fpr, wilson_interval
 from helpers.models import softmax
 from helpers.scores import (
     COLUMNS,
     RATE_COLUMNS,
     baseline_scores,
     by_model,
+    calibration_half,
     load_scores,
     models_metadata,
     rate_table,
@@ -84,9 +85,9 @@ def test_squeezing_and_baseline_rows(lite0, setup):
 
 
 def test_rates_match_direct_counts_on_the_rows(setup):
-    _, attacks, scores, rates = setup
+    images, attacks, scores, rates = setup
     assert list(rates.columns) == RATE_COLUMNS
-    calib = calibration_split(6, 0)
+    calib = grouped_split(np.array(images.ids, dtype=object), 0)  # one view per photograph
     for noise in NOISES:
         for theta in THETAS:
             clean, by_attack = split_sets(select(scores, "saliency", noise, theta))
@@ -100,10 +101,15 @@ def test_rates_match_direct_counts_on_the_rows(setup):
             assert get.loc[("fgsm", "auc"), "value"] == pytest.approx(roc_auc_score(y, np.r_[clean["score"],
                                                                                              adv["score"]]))
             threshold = threshold_at_fpr(clean["score"].to_numpy()[calib], 0.2)
-            held_out = ~calib[adv["image"].to_numpy()]
-            assert get.loc[("fgsm", "tpr_at_fpr"), "value"] == pytest.approx(
-                np.mean(adv["score"].to_numpy()[held_out] > threshold))
+            # 0.2 x 3 calibration images < 5 expected false positives: no matched-FPR rate, the realised FPR.
+            assert np.isnan(get.loc[("fgsm", "tpr_at_fpr"), "value"])
+            assert get.loc[("fgsm", "tpr_at_fpr"), "note"] == "not resolvable at n = 3"
+            assert get.loc[("fgsm", "fpr_heldout"), "value"] == pytest.approx(
+                np.mean(clean["score"].to_numpy()[~calib] > threshold))
             assert get.loc[("fgsm", "fpr_heldout"), "n"] == 3
+            k, n = int((~clean["flag"].to_numpy(bool)).sum()), 6  # one view per photograph: plain Wilson, exactly
+            assert (get.loc[("clean", "ospa"), ["ci_low", "ci_high"]].tolist() == list(wilson_interval(k, n)))
+            assert (get.loc[("clean", "ospa"), "n_photographs"] == 6)
     none0 = rates[(rates.noise == "none") & (rates.theta == 0.0)]
     assert (none0[none0.metric == "ospa"]["value"] == 1.0).all()  # E = x: nothing flagged
     base = rates[rates.detector == "baseline"]
@@ -111,9 +117,9 @@ def test_rates_match_direct_counts_on_the_rows(setup):
 
 
 def test_theta_selected_on_the_calibration_half_is_reported_on_the_other(setup):
-    _, _, scores, rates = setup
+    images, _, scores, rates = setup
     chosen = select_theta(scores, seed=0)
-    calib = calibration_split(6, 0)
+    calib = grouped_split(np.array(images.ids, dtype=object), 0)  # one view per photograph
     for noise in NOISES:
         def balanced(theta, keep, noise=noise):
             clean, by_attack = split_sets(select(scores, "saliency", noise, theta))
@@ -192,9 +198,10 @@ def test_tables_saved_before_the_saliency_method_column_still_load(setup, tmp_pa
     pd.testing.assert_frame_equal(rate_table(loaded, fpr=0.2, seed=0), rates)
 
 
-def synthetic_scores(seed: int, n: int = 8) -> pd.DataFrame:
+def synthetic_scores(seed: int, n: int = 8, views: int = 1) -> pd.DataFrame:
     """A score table without a model: saliency (none, thetas 0 and 0.3) and the baseline, on clean
-    inputs and FGSM's successful examples (a random subset of the images)."""
+    inputs and FGSM's successful examples (a random subset of the images); ``views`` consecutive
+    images are views of one photograph."""
     rng = np.random.default_rng(seed)
     adv = np.flatnonzero(rng.random(n) < 0.7)
     rows = []
@@ -204,7 +211,9 @@ def synthetic_scores(seed: int, n: int = 8) -> pd.DataFrame:
         for attack, images, shift in (("clean", np.arange(n), 0.0), ("fgsm", adv, 0.8)):
             for i in images:
                 score = rng.normal(shift)
-                rows.append({**method, "image": i, "image_id": f"img{i}", "true_label": -1, "attack": attack,
+                photo = f"img{i // views}"
+                rows.append({**method, "image": i, "image_id": f"{photo}#view{i % views}" if i % views else photo,
+                             "photograph": photo, "true_label": -1, "attack": attack,
                              "label": 0, "transformed_label": 0, "score": score,
                              "flag": pd.NA if method["detector"] == "baseline" else bool(score > 0.5)})
     return pd.DataFrame(rows)[COLUMNS].astype({"theta": "float64", "flag": "boolean"})
@@ -235,3 +244,41 @@ def test_metadata_of_several_models_names_each():
     both = models_metadata(meta)
     assert both["model"] == "lite0, lite2" and both["images"] == "lite0: 4 views (224px); lite2: 4 views (260px)"
     assert both["parameters"] == {"seed": 1} and models_metadata({"lite0": meta["lite0"]}) is meta["lite0"]
+
+
+def test_no_split_or_resample_separates_two_views_of_a_photograph(tmp_path):
+    scores = synthetic_scores(4, n=60, views=3)  # 20 photographs x 3 views
+    clean = split_sets(select(scores, "saliency", "none", 0.3))[0]
+    photos = clean["photograph"].to_numpy()
+    for seed in range(10):
+        calib = calibration_half(clean, seed)
+        assert all(len(set(calib[photos == p])) == 1 for p in set(photos)) and calib.sum() == 30
+    calib = calibration_half(clean, 0)
+    # select_theta reports on the held-out photographs' views only: 10 photographs, 30 views.
+    chosen = select_theta(scores, seed=0)
+    assert (chosen[chosen.attack == "clean"][["n", "n_photographs"]].to_numpy() == [30, 10]).all()
+    # The matched-FPR threshold comes from the calibration photographs: fpr 0.2 x 30 = 6 >= 5, resolvable.
+    rates = rate_table(scores, fpr=0.2, seed=0)
+    for theta in (0.0, 0.3):
+        clean, by_attack = split_sets(select(scores, "saliency", "none", theta))
+        adv = by_attack["fgsm"]
+        threshold = threshold_at_fpr(clean["score"].to_numpy()[calib], 0.2)
+        held = ~calib[adv["image"].to_numpy()]
+        row = rates[(rates.theta == theta) & (rates.metric == "tpr_at_fpr")].iloc[0]
+        assert row["value"] == np.mean(adv["score"].to_numpy()[held] > threshold) and row["note"] == ""
+        assert row["n_calibration"] == 30 and row["n_photographs"] == len(set(adv["photograph"][held]))
+    # Every bootstrap resample weighs all views of a photograph, clean and adversarial, alike.
+    adv = by_attack["fgsm"]
+    w_clean, w_adv = photograph_bootstrap(clean["photograph"], adv["photograph"], 200, 0)
+    for p in set(photos):
+        same = np.c_[w_clean[:, photos == p], w_adv[:, adv["photograph"].to_numpy() == p]]
+        assert (same == same[:, :1]).all()
+    # Views widen the intervals: n = 60 views of 20 photographs is never narrower than plain Wilson.
+    ospa_row = rates[(rates.theta == 0.3) & (rates.metric == "ospa")].iloc[0]
+    lo, hi = wilson_interval(round(ospa_row["value"] * 60), 60)
+    assert ospa_row["ci_low"] <= lo and ospa_row["ci_high"] >= hi and ospa_row["n_photographs"] == 20
+    # An old table without the photograph column gets it back from the image ids.
+    path = save_scores(scores, tmp_path / "s.parquet", {})
+    old = pq.read_table(path).drop_columns(["photograph"])
+    pq.write_table(old, tmp_path / "old.parquet")
+    pd.testing.assert_frame_equal(load_scores(tmp_path / "old.parquet")[0], scores)
