@@ -141,7 +141,7 @@ def noise_figure(bundle: ModelBundle, images: dict[str, np.ndarray], preds: dict
     if "none" not in images or "none" not in preds:
         raise ValueError("noise_figure needs the un-noised inputs ('none') to compare each label with")
     names = {"none": "original", "color_reverse": "colour reversing", "zero_mean": "zero mean*"}
-    shown, paging = page_items(len(column_labels), MAX_GRID_COLUMNS, page)
+    shown, paging = page_items(len(column_labels), MAX_GRID_COLUMNS, page, "Columns")
     reference = preds["none"][0]
     cells = []
     for noise, x in images.items():

@@ -75,18 +75,19 @@ def page_count(n: int, per_page: int) -> int:
     return max(1, -(-n // per_page))
 
 
-def page_items(n: int, per_page: int, page: int) -> tuple[range, str]:
+def page_items(n: int, per_page: int, page: int, what: str = "Images") -> tuple[range, str]:
     """The items of page ``page`` (from 0) of ``n`` items at ``per_page`` a page, and a sentence that
-    states the paging ('Images 7-12 of 16 (page 2 of 3).'; empty when everything fits on one page).
+    states the paging ('Images 7-12 of 16 (page 2 of 3).', ``what`` naming the items; empty when
+    everything fits on one page).
 
     Raises:
         ValueError: for a page that does not exist."""
     pages = page_count(n, per_page)
     if not 0 <= page < pages:
-        raise ValueError(f"page {page} does not exist: {n} images make {pages} page(s) of {per_page} (pages 0-"
+        raise ValueError(f"page {page} does not exist: {n} {what.lower()} make {pages} page(s) of {per_page} (pages 0-"
                          f"{pages - 1})")
     items = range(page * per_page, min(n, (page + 1) * per_page))
-    note = "" if pages == 1 else f"Images {items.start + 1}-{items.stop} of {n} (page {page + 1} of {pages})."
+    note = "" if pages == 1 else f"{what} {items.start + 1}-{items.stop} of {n} (page {page + 1} of {pages})."
     return items, note
 
 
