@@ -13,7 +13,18 @@ import pandas as pd
 
 from helpers.metrics import auc_interval, roc
 from helpers.models import ModelBundle
-from helpers.plotting import DOUBLE_COLUMN, SINGLE_COLUMN, Cell, ColourBar, figure, image_grid
+from helpers.plotting import (
+    DOUBLE_COLUMN,
+    MAX_GRID_COLUMNS,
+    MAX_GRID_ROWS,
+    SINGLE_COLUMN,
+    Cell,
+    ColourBar,
+    figure,
+    image_grid,
+    image_label,
+    page_items,
+)
 from helpers.scores import configurations, select, split_sets
 from helpers.tables import attack_label, format_auc, method_label, one_model
 
@@ -53,12 +64,15 @@ def saliency_pairs_figure(bundle: ModelBundle, x: np.ndarray, x_adv: np.ndarray,
                           pred_adv: tuple[np.ndarray, np.ndarray], ids: Sequence[str],
                           maps_noise: np.ndarray | None = None,
                           pred_noise: tuple[np.ndarray, np.ndarray] | None = None,
-                          x_noise: np.ndarray | None = None, noise_label: str = "random-noise control") -> plt.Figure:
+                          x_noise: np.ndarray | None = None, noise_label: str = "random-noise control",
+                          page: int = 0) -> plt.Figure:
     """Figure 1 (double column): each benign input and its adversarial version, with their Grad-CAM
     maps (upsampled, in [0, 1]) and the model's label and confidence for each; with ``maps_noise``
-    (and ``pred_noise``, ``x_noise``) a last column shows the random-noise control's map."""
+    (and ``pred_noise``, ``x_noise``) a last column shows the random-noise control's map. One row per
+    image, :data:`MAX_GRID_ROWS` a page: ``page`` (from 0) picks the page, the note states it."""
+    shown, paging = page_items(len(x), MAX_GRID_ROWS, page)
     cells = []
-    for i in range(len(x)):
+    for i in shown:
         benign = panel_title(bundle, pred[0][i], pred[1][i])
         adv = panel_title(bundle, pred_adv[0][i], pred_adv[1][i], "" if pred_adv[0][i] == pred[0][i] else "≠")
         row = [Cell(x[i], benign), Cell(x[i], benign, maps[i]), Cell(x_adv[i], adv), Cell(x_adv[i], adv, maps_adv[i])]
@@ -69,33 +83,41 @@ def saliency_pairs_figure(bundle: ModelBundle, x: np.ndarray, x_adv: np.ndarray,
         cells.append(row)
     cols = ["benign input", "benign H", "adversarial input", "adversarial H"]
     cols += [noise_label] if maps_noise is not None else []
-    note = "Panel titles: predicted class (softmax confidence); ≠: label differs from the benign input's."
-    return image_grid(cells, cols, [i.split("/")[-1] for i in ids], DOUBLE_COLUMN, colorbar_label=SALIENCY_LABEL,
-                      note=note)
+    note = " ".join(filter(None, ["Panel titles: predicted class (softmax confidence); ≠: label differs from the "
+                                  "benign input's.", paging]))
+    return image_grid(cells, cols, [image_label(ids[i]) for i in shown], DOUBLE_COLUMN,
+                      colorbar_label=SALIENCY_LABEL, note=note)
 
 
 def emphasis_figure(bundle: ModelBundle, x: np.ndarray, maps: np.ndarray, overlays: np.ndarray,
                     emphasis: np.ndarray, thetas: Sequence[float], pred: tuple[np.ndarray, np.ndarray],
-                    pred_emph: tuple[np.ndarray, np.ndarray], ids: Sequence[str], colormap: str = "jet") -> plt.Figure:
+                    pred_emph: tuple[np.ndarray, np.ndarray], ids: Sequence[str], colormap: str = "jet",
+                    page: int = 0) -> plt.Figure:
     """Figure 2 (double column): x -> H -> overlay(H) -> E(theta) for several thetas, with the label of
     each E; colour bars for H (inferno, drawn over x) and for the overlay's ``colormap`` (also in E).
+    At most ``MAX_GRID_COLUMNS - 3`` thetas are drawn (evenly spread, first and last included; the
+    note names the others); one row per image, :data:`MAX_GRID_ROWS` a page (``page`` from 0).
 
     ``emphasis`` and ``pred_emph`` arrays have a leading theta axis."""
+    shown, paging = page_items(len(x), MAX_GRID_ROWS, page)
+    keep = np.unique(np.linspace(0, len(thetas) - 1, min(len(thetas), MAX_GRID_COLUMNS - 3)).round().astype(int))
+    left_out = [f"{thetas[t]:g}" for t in range(len(thetas)) if t not in keep]
     cells = []
-    for i in range(len(x)):
+    for i in shown:
         row = [Cell(x[i], panel_title(bundle, pred[0][i], pred[1][i])), Cell(x[i], "", maps[i]),
                Cell(overlays[i] * 255.0, "")]
-        for t in range(len(thetas)):
+        for t in keep:
             changed = "≠" if pred_emph[0][t, i] != pred[0][i] else ""
             row.append(Cell(emphasis[t, i], panel_title(bundle, pred_emph[0][t, i], pred_emph[1][t, i], changed)))
         cells.append(row)
-    cols = ["input x", "saliency H", "overlay(H)"] + [f"E, θ = {t:g}" for t in thetas]
+    cols = ["input x", "saliency H", "overlay(H)"] + [f"E, θ = {thetas[t]:g}" for t in keep]
     bars = [ColourBar("inferno", "Grad-CAM H (0-1), drawn over x", [1]),
             ColourBar(colormap, f"overlay colour ({colormap}) of Grad-CAM H (0-1); E = x + θ·255·overlay",
                       list(range(2, len(cols))))]
     note = ("Titles: predicted class (softmax confidence); ≠: the label of E differs from the label of x, "
-            "so the detector flags x as adversarial.")
-    return image_grid(cells, cols, [i.split("/")[-1] for i in ids], DOUBLE_COLUMN, colorbars=bars, note=note)
+            "so the detector flags x as adversarial."
+            + (f" Not drawn: θ = {', '.join(left_out)}." if left_out else "") + (f" {paging}" if paging else ""))
+    return image_grid(cells, cols, [image_label(ids[i]) for i in shown], DOUBLE_COLUMN, colorbars=bars, note=note)
 
 
 def _standardised(image: np.ndarray) -> np.ndarray:
@@ -106,26 +128,37 @@ def _standardised(image: np.ndarray) -> np.ndarray:
 
 
 def noise_figure(bundle: ModelBundle, images: dict[str, np.ndarray], preds: dict[str, tuple[np.ndarray, np.ndarray]],
-                 row_labels: Sequence[str], reference: np.ndarray | None = None) -> plt.Figure:
-    """Figure 4 (double column): the same inputs (columns) under each noise (rows: 'none',
-    'color_reverse', 'zero_mean'), each titled with its label and '=' / '≠' against ``reference``
-    (default: the un-noised input's label). The zero-mean row is shown per-channel standardised, so it
-    can be told from the original (the note under the figure says so).
+                 column_labels: Sequence[str], page: int = 0) -> plt.Figure:
+    """Figure 4 (double column): the same inputs (columns, e.g. each benign image and its adversarial
+    version) under each noise (rows: 'none', 'color_reverse', 'zero_mean'), each titled with its label
+    and '=' / '≠' against the label of the same column's un-noised input: in a benign column the
+    benign label, in an adversarial column the adversarial label, the comparison the detector makes.
+    The zero-mean row is shown per-channel standardised, so it can be told from the original (the
+    note under the figure says so). :data:`MAX_GRID_COLUMNS` columns a page (``page`` from 0).
 
-    ``images[noise]`` is (N, H, W, 3); ``preds[noise]`` the (labels, confidences) for it."""
+    ``images[noise]`` is (N, H, W, 3); ``preds[noise]`` the (labels, confidences) for it; ``images``
+    must include 'none'.
+
+    Raises:
+        ValueError: without the un-noised inputs ('none') to compare with."""
+    if "none" not in images or "none" not in preds:
+        raise ValueError("noise_figure needs the un-noised inputs ('none') to compare each label with")
     names = {"none": "original", "color_reverse": "colour reversing", "zero_mean": "zero mean*"}
-    reference = preds["none"][0] if reference is None else np.asarray(reference)
+    shown, paging = page_items(len(column_labels), MAX_GRID_COLUMNS, page, "Columns")
+    reference = preds["none"][0]
     cells = []
     for noise, x in images.items():
         labels, conf = preds[noise]
-        shown = [_standardised(v) if noise == "zero_mean" else v for v in x]
-        cells.append([Cell(shown[i], panel_title(bundle, labels[i], conf[i], "=" if labels[i] == reference[i] else "≠"))
-                      for i in range(len(row_labels))])
-    note = "=: same label as the benign input; ≠: a different label."
+        marks = ["" if noise == "none" else "=" if labels[i] == reference[i] else "≠" for i in shown]
+        cells.append([Cell(_standardised(x[i]) if noise == "zero_mean" else x[i], panel_title(bundle, labels[i],
+                                                                                                conf[i], mark))
+                      for i, mark in zip(shown, marks, strict=True)])
+    note = "=: the same label as the column's un-noised input (the detector's comparison); ≠: a different label."
     if "zero_mean" in images:
         note += ("\n*zero mean shown per channel standardised (±3 s.d. to full range) for visibility; "
                  "the model sees the unscaled image.")
-    return image_grid(cells, list(row_labels), [names[k] for k in images], DOUBLE_COLUMN, note=note)
+    note += f" {paging}" if paging else ""
+    return image_grid(cells, [column_labels[i] for i in shown], [names[k] for k in images], DOUBLE_COLUMN, note=note)
 
 
 def epsilon_sweep_figure(sweep) -> plt.Figure:
@@ -226,7 +259,7 @@ def roc_figure(scores, thetas_show: Sequence[float], attacks: Sequence[str], see
     saliency = scores[scores["detector"] == "saliency"]
     noises = list(dict.fromkeys(saliency["noise"]))
     attacks = [a for a in attacks if (saliency["attack"] == a).any()]
-    fig, axes = figure(DOUBLE_COLUMN, 0.6 + 2.55 * len(noises), nrows=len(noises), ncols=len(attacks),
+    fig, axes = figure(DOUBLE_COLUMN, 0.6 + 3.2 * len(noises), nrows=len(noises), ncols=len(attacks),
                        sharex=True, sharey=True)
     shown = [t for t in dict.fromkeys(saliency["theta"]) if t == 0 or any(np.isclose(t, thetas_show))]
     clean_baseline, baseline = split_sets(select(scores, "baseline"))
@@ -245,8 +278,9 @@ def roc_figure(scores, thetas_show: Sequence[float], attacks: Sequence[str], see
             ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
             ax.set_title(f"{NOISE_NAMES[noise]}, {attack_label(attack)}\n"
                          f"n = {len(clean)} clean, {len(adv[attack])} adversarial")
-            ax.legend(title="AUC [95% CI]", loc="lower right", handlelength=1.2, borderaxespad=0.2,
-                      labelspacing=0.2, frameon=True, framealpha=0.85, edgecolor="none", borderpad=0.2)
+            ax.legend(title="AUC [95% CI]", loc="upper center", bbox_to_anchor=(0.5, -0.24 if r == len(noises) - 1
+                                                                                 else -0.08),
+                      handlelength=1.2, borderaxespad=0.0, labelspacing=0.2, frameon=False)  # under the panel
             ax.set_aspect("equal")
     for ax in axes[-1]:
         ax.set_xlabel("false-positive rate (%)")
@@ -289,16 +323,19 @@ def roc_comparison_figure(scores, attacks: Sequence[str], seed: int = 0) -> plt.
 
 def saliency_methods_figure(bundle: ModelBundle, x: np.ndarray, maps: dict[str, np.ndarray],
                             pred: tuple[np.ndarray, np.ndarray], ids: Sequence[str],
-                            titles: dict[str, Sequence[str]] | None = None, width: float = DOUBLE_COLUMN) -> plt.Figure:
+                            titles: dict[str, Sequence[str]] | None = None, width: float = DOUBLE_COLUMN,
+                            page: int = 0) -> plt.Figure:
     """The same inputs under each saliency method: rows images, columns the input then one map per
     method (``maps[name]``: upsampled maps (N, H, W) in [0, 1]), one colour bar; ``titles[name]``: a
-    caption per image (e.g. the correlation with Grad-CAM's map). ``width`` in inches."""
+    caption per image (e.g. the correlation with Grad-CAM's map). ``width`` in inches;
+    :data:`MAX_GRID_ROWS` images a page (``page`` from 0, stated under the grid)."""
     titles = titles or {}
+    shown, paging = page_items(len(x), MAX_GRID_ROWS, page)
     cells = [[Cell(x[i], label_text(bundle, pred[0][i], pred[1][i]))]
              + [Cell(x[i], titles[name][i] if name in titles else "", m[i]) for name, m in maps.items()]
-             for i in range(len(x))]
-    return image_grid(cells, ["input x", *maps], [i.split("/")[-1] for i in ids], width,
-                      colorbar_label="saliency H (normalised, 0-1)")
+             for i in shown]
+    return image_grid(cells, ["input x", *maps], [image_label(ids[i]) for i in shown], width,
+                      colorbar_label="saliency H (normalised, 0-1)", note=paging or None)
 
 
 def auc_by_method_figure(rates, attacks: Sequence[str], titles: dict[str, str], width: float = DOUBLE_COLUMN

@@ -44,6 +44,11 @@ def _direction(lo: float, hi: float, up: str = "rises", down: str = "falls") -> 
     return up if hi > lo else down if hi < lo else "stays"
 
 
+def _verb(count: int, singular: str, plural: str) -> str:
+    """The verb agreeing with a count: 1 holds, 0 or 2 hold."""
+    return singular if count == 1 else plural
+
+
 def per_model(rates: pd.DataFrame, write: Callable[[pd.DataFrame, str], str]) -> str:
     """``write(rates of one model, model)`` for each model of ``rates`` (its ``model`` column; rates
     without one are the single model 'ours'); with several models each statement ('- ...') starts
@@ -95,9 +100,10 @@ def _theta_sweep(rates: pd.DataFrame, attacks: Sequence[str], added: pd.DataFram
                      f"the 1 − max softmax baseline in {len(vs_base)} of {len(added)}"
                      + (f": {'; '.join(vs_base)}." if vs_base else "."))
     verdicts = verdicts.str.split(" ").str[0]
-    lines.append(f"- *The paper's claims (Tables I-III):* {int((verdicts == 'yes').sum())} of {len(verdicts)} hold "
-                 f"here, {int((verdicts == 'no').sum())} fail, {int((verdicts == 'n/a').sum())} were not measured "
-                 "(table above).")
+    held_up, failed, missing = (int((verdicts == v).sum()) for v in ("yes", "no", "n/a"))
+    lines.append(f"- *The paper's claims (Tables I-III):* {held_up} of {len(verdicts)} "
+                 f"{_verb(held_up, 'holds', 'hold')} here, {failed} {_verb(failed, 'fails', 'fail')}, {missing} "
+                 f"{_verb(missing, 'was', 'were')} not measured (table above).")
     held = [f"{row['noise']}, θ = {row['theta']:g}: OSPA {row['OSPA']}, "
             + ", ".join(f"{attack_label(a)} {row[a]}" for a in attacks if a in row and isinstance(row[a], str))
             for _, row in selected.iterrows()]

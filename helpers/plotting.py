@@ -7,9 +7,11 @@ Every figure is one of two print widths, :data:`SINGLE_COLUMN` (3.5 in) or :data
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from textwrap import fill, wrap
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -27,6 +29,9 @@ FIGURE_WIDTHS = (SINGLE_COLUMN, DOUBLE_COLUMN)
 MIN_FONT_PT = 7.0  # the smallest text size journals accept at print size
 SMALL_FONT_PT = 7.0  # tick labels, legends, panel titles of image grids
 BODY_FONT_PT = 8.0  # axis labels, axes titles
+MAX_GRID_ROWS = 6  # image rows on one page of an image-grid figure (the rest on further pages)
+MAX_GRID_COLUMNS = 8  # image columns on one page of a double-column image grid
+_CHAR_EM = 0.6  # a character's width in em, generous for DejaVu Sans: labels are cut to fit their panel
 
 
 def use_style() -> None:
@@ -63,6 +68,66 @@ def save_figure(fig: plt.Figure, name: str, folder: str | Path = "figures") -> l
 
         paths.append(write_atomically(Path(folder) / f"{name}.{fmt}", write))
     return paths
+
+
+def page_count(n: int, per_page: int) -> int:
+    """How many pages ``n`` items take at ``per_page`` a page (at least one)."""
+    return max(1, -(-n // per_page))
+
+
+def page_items(n: int, per_page: int, page: int, what: str = "Images") -> tuple[range, str]:
+    """The items of page ``page`` (from 0) of ``n`` items at ``per_page`` a page, and a sentence that
+    states the paging ('Images 7-12 of 16 (page 2 of 3).', ``what`` naming the items; empty when
+    everything fits on one page).
+
+    Raises:
+        ValueError: for a page that does not exist."""
+    pages = page_count(n, per_page)
+    if not 0 <= page < pages:
+        raise ValueError(f"page {page} does not exist: {n} {what.lower()} make {pages} page(s) of {per_page} (pages 0-"
+                         f"{pages - 1})")
+    items = range(page * per_page, min(n, (page + 1) * per_page))
+    note = "" if pages == 1 else f"{what} {items.start + 1}-{items.stop} of {n} (page {page + 1} of {pages})."
+    return items, note
+
+
+def save_pages(make: Callable[[int], plt.Figure], pages: int, name: str,
+               folder: str | Path = "figures") -> list[plt.Figure]:
+    """``make(page)`` for each page, saved by :func:`save_figure` as ``name`` (the first page) and
+    ``name_page2``, ``name_page3`` ... (the others); returns the figures."""
+    figures = []
+    for page in range(pages):
+        fig = make(page)
+        save_figure(fig, name if page == 0 else f"{name}_page{page + 1}", folder)
+        figures.append(fig)
+    return figures
+
+
+def image_label(image_id: str, width: int = 14) -> str:
+    """A short row label for an image id: its file stem without a WordNet-id prefix and with spaces
+    for underscores ('val/n02977058_cash_machine.JPEG' -> 'cash machine'), cut to ``width`` characters."""
+    stem = Path(image_id.replace("\\", "/")).name
+    stem = re.sub(r"\.(jpe?g|png|bmp|gif|tiff?|webp)$", "", stem, flags=re.IGNORECASE)
+    label = re.sub(r"^n\d{8}_", "", stem).replace("_", " ")
+    return label if len(label) <= width else label[:width - 1] + "…"
+
+
+def fit_text(text: str, width: int, lines: int = 2) -> str:
+    """``text`` wrapped at ``width`` characters into at most ``lines`` lines (per paragraph), an
+    ellipsis marking a cut."""
+    width = max(width, 2)
+    out = []
+    for paragraph in text.split("\n"):
+        wrapped = wrap(paragraph, width) or [""]
+        if len(wrapped) > lines:  # the last line takes what it can of the rest
+            wrapped = wrapped[:lines - 1] + [" ".join(wrapped[lines - 1:])[:width - 1].rstrip() + "…"]
+        out += wrapped
+    return "\n".join(out)
+
+
+def _chars(length_in: float, font_pt: float) -> int:
+    """How many characters of ``font_pt`` fit in ``length_in`` inches."""
+    return int(length_in * 72 / (_CHAR_EM * font_pt))
 
 
 def save_model_figure(fig: plt.Figure, name: str, model: str, models: Sequence[str],
@@ -120,16 +185,29 @@ class ColourBar:
 def image_grid(cells: list[list[Cell | None]], col_labels: list[str], row_labels: list[str] | None = None,
                width: float = DOUBLE_COLUMN, colorbar_label: str | None = None,
                colorbars: Sequence[ColourBar] = (), note: str | None = None, title_lines: int = 2) -> plt.Figure:
-    """A grid of image panels ``width`` inches wide (``None`` cells are left empty). With
+    """A grid of image panels ``width`` inches wide (``None`` cells are left empty), at most
+    :data:`MAX_GRID_ROWS` rows and :data:`MAX_GRID_COLUMNS` columns (double column; half as many at a
+    single column's width), every label cut to fit its panel (:func:`fit_text`). With
     ``colorbar_label`` a saliency colour bar (0-1, :data:`SALIENCY_CMAP`) is added at the right;
     ``colorbars`` adds more; ``note`` is printed under the grid (explanations of markers, scales)."""
     rows, cols = len(cells), len(col_labels)
+    if rows > MAX_GRID_ROWS or cols > MAX_GRID_COLUMNS * width / DOUBLE_COLUMN:
+        raise ValueError(f"an image grid of {rows} x {cols} panels does not fit a {width} in page (at most "
+                         f"{MAX_GRID_ROWS} rows and {int(MAX_GRID_COLUMNS * width / DOUBLE_COLUMN)} columns): "
+                         "page it (helpers.plotting.page_items)")
     bars = [ColourBar(SALIENCY_CMAP, colorbar_label)] if colorbar_label else []
     bars += list(colorbars)
     right = 0.75 if any(b.columns is None for b in bars) else 0.0
-    panel = (width - right - (0.25 if row_labels else 0.05)) / cols
-    height = rows * (panel + 0.13 * title_lines) + 0.3 + 0.55 * any(b.columns is not None for b in bars)
-    height += 0.15 * (note.count("\n") + 1) if note else 0.0
+    panel = (width - right - (0.35 if row_labels else 0.05)) / cols
+    if note:
+        note = "\n".join(fill(line, _chars(0.95 * width, SMALL_FONT_PT)) for line in note.split("\n"))
+    lines = max([title_lines] + [c.title.count("\n") + 1 for row in cells for c in row if c is not None and c.title])
+    col_labels = [fit_text(str(c), _chars(0.85 * panel, BODY_FONT_PT), lines=1 if "\n" in str(c) else 2)
+                  for c in col_labels]
+    label_lines = max(c.count("\n") + 1 for c in col_labels)
+    height = (rows * (min(panel, 1.6) + 0.13 * lines + 0.04) + 0.15 * label_lines + 0.2
+              + 0.55 * any(b.columns is not None for b in bars))
+    height += 0.14 * (note.count("\n") + 1) if note else 0.0
     fig, axes = figure(width, height, nrows=rows, ncols=cols)
     for r, row in enumerate(cells):
         for c, cell in enumerate(row):
@@ -142,11 +220,15 @@ def image_grid(cells: list[list[Cell | None]], col_labels: list[str], row_labels
             ax.imshow(np.clip(cell.image, 0, 255).astype(np.uint8))
             if cell.saliency is not None:
                 ax.imshow(cell.saliency, cmap=SALIENCY_CMAP, alpha=0.55, vmin=0, vmax=1, interpolation="bilinear")
-            ax.set_title(cell.title, fontsize=SMALL_FONT_PT)
+            ax.set_title(fit_text(cell.title, _chars(0.85 * panel, SMALL_FONT_PT), lines=1),
+                         fontsize=SMALL_FONT_PT)
         if row_labels:
-            axes[r, 0].set_ylabel(row_labels[r], fontsize=SMALL_FONT_PT)
+            axes[r, 0].set_ylabel(fit_text(row_labels[r], _chars(0.8 * min(panel, 1.6), SMALL_FONT_PT)),
+                                  fontsize=SMALL_FONT_PT)
     for c, label in enumerate(col_labels):
-        axes[0, c].annotate(label, (0.5, 1.0), xycoords="axes fraction", xytext=(0, 4 + 9 * title_lines),
+        axes[0, c].annotate(label, (0.5, 1.0),
+                            xycoords="axes fraction",
+                            xytext=(0, 4 + 9 * lines),
                             textcoords="offset points", ha="center", va="bottom", fontsize=BODY_FONT_PT,
                             fontweight="bold")
     for bar in bars:
@@ -154,7 +236,8 @@ def image_grid(cells: list[list[Cell | None]], col_labels: list[str], row_labels
         where = axes if bar.columns is None else axes[:, list(bar.columns)]
         cb = fig.colorbar(mappable, ax=where, location="right" if bar.columns is None else "bottom",
                           fraction=0.05 if bar.columns is None else 0.04, shrink=0.9, aspect=25)
-        cb.set_label(bar.label, fontsize=SMALL_FONT_PT)
+        room = 0.8 * height if bar.columns is None else 0.9 * panel * len(bar.columns)  # along the bar
+        cb.set_label(fill(bar.label, max(_chars(room, SMALL_FONT_PT), 12)), fontsize=SMALL_FONT_PT)
         cb.ax.tick_params(labelsize=SMALL_FONT_PT)
     if note:
         fig.supxlabel(note, fontsize=SMALL_FONT_PT, ha="center")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
+from IPython import get_ipython
 from tqdm.auto import tqdm
 
 _PACKAGES = ("tensorflow", "keras", "adversarial-robustness-toolbox", "numpy")
@@ -29,10 +30,21 @@ def versions() -> dict[str, str]:
     return {"python": platform.python_version(), **{p: version(p) for p in _PACKAGES}}
 
 
+def interactive() -> bool:
+    """Whether a progress bar can be watched live: yes in a script or terminal; in a Jupyter kernel
+    only when the cell was sent by a front end that takes input (JupyterLab, Notebook, VS Code). An
+    executed notebook (papermill, nbclient, ``jupyter nbconvert --execute``) is run with stdin off,
+    and a widget drawn there would be saved frozen at its first state ('fgsm: 0%| | 0/1')."""
+    kernel = getattr(get_ipython(), "kernel", None)
+    return kernel is None or bool(getattr(kernel, "_allow_stdin", False))
+
+
 def progress_bar(iterable: Iterable, desc: str, enabled: bool = True) -> Iterable:
-    """A ``tqdm.auto`` progress bar, off when ``enabled`` is false or ``$TQDM_DISABLE`` is set
-    (``make reproduce`` sets it, so executed notebooks keep no progress widgets)."""
-    return tqdm(iterable, desc=desc, leave=False, disable=not enabled or bool(os.environ.get("TQDM_DISABLE")))
+    """A ``tqdm.auto`` progress bar, off when ``enabled`` is false, ``$TQDM_DISABLE`` is set, or the
+    notebook is being executed rather than watched (:func:`interactive`), so that executed notebooks
+    keep no progress widgets however they are run."""
+    off = not enabled or bool(os.environ.get("TQDM_DISABLE")) or not interactive()
+    return tqdm(iterable, desc=desc, leave=False, disable=off)
 
 
 # Temporary files of write_atomically: ".NAME.tmp~HOST~PID~RANDOM<suffix>", next to NAME.

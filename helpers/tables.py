@@ -1,7 +1,8 @@
 """Result tables, data first and formatted last: each layout is built from a *tidy* numeric table
 (value, ci_low, ci_high, n, unit, interval and the identifying columns), then formatted as
-'87.5 [64, 97] (16)'. :func:`export_table` writes the formatted table (CSV and ASCII-only booktabs
-LaTeX with a caption stating units, interval method, n, model, images and seed) and its tidy twin
+'87.5 [64, 97] (16)'. :func:`export_table` writes the formatted table (CSV and an ASCII-only booktabs
+LaTeX ``table`` with a caption stating units, interval method, n, model, images and seed, display names
+instead of identifiers, optionally compact) and its tidy twin
 ``<name>_tidy.csv`` next to it, all atomically."""
 
 from __future__ import annotations
@@ -126,11 +127,11 @@ def _with_cells(tidy: pd.DataFrame) -> pd.DataFrame:
 
 def run_caption(metadata: dict | None) -> str:
     """'Model: efficientnet_lite0; images: 32 views of ...; seed: 0.' from
-    :func:`helpers.scores.run_metadata` (empty without metadata)."""
+    :func:`helpers.scores.run_metadata` (empty without metadata); a folder is named, never its path."""
     if not metadata:
         return ""
     seed = metadata.get("parameters", {}).get("seed", "not set")
-    return f"Model: {metadata['model']}; images: {metadata['images']}; seed: {seed}."
+    return f"Model: {metadata['model']}; images: {folder_names(metadata['images'])}; seed: {seed}."
 
 
 def generic_tidy(df: pd.DataFrame, index: bool = False) -> pd.DataFrame:
@@ -163,41 +164,195 @@ def latex_text(text: object) -> str:
     return out
 
 
-def _latex_label(name: object) -> str:
-    """A header in LaTeX: the column 'theta' as $\\theta$, anything else through :func:`latex_text`."""
-    return r"$\theta$" if name == "theta" else latex_text(name)
+# Identifiers -> the names the figures use, inside any text of an exported LaTeX table.
+_DISPLAY_TOKENS = [(re.compile(r"\bbit_depth:(\d+)"), r"bit depth \1"),
+                   (re.compile(r"\bmedian:(\d+)x(\d+)"), "median \\1×\\2"),
+                   (re.compile(r"\bnlm:(\d+)-(\d+)-(\d+)"), r"non-local means \1-\2-\3"),
+                   (re.compile(r"\bcolor_reverse\b"), "colour reversing"), (re.compile(r"\bzero_mean\b"), "zero mean"),
+                   (re.compile(r"\befficientnet_lite(\d)\b"), r"EfficientNet-Lite\1")]
+_DISPLAY_CELLS = {**{k: v for k, v in ATTACK_LABELS.items() if k != "clean"}, "none": "no noise", "theta": "θ"}
+_PAPER_TABLE = re.compile(r"^(Tables? [IVX]+(?:\s*[-–]\s*[IVX]+)?):\s*")
+_PATH = re.compile(r"(?<![\w.:/])(?:~|\.{1,2}|[A-Za-z]:)?[/\\][^\s;,()]*")
+_CELL_N = re.compile(r"^(.*\]) \((\d+)\)$")  # the ' (n)' that format_percent ends a rate with
+
+
+def display_name(text: object) -> str:
+    """An identifier as the figures name it: 'fgsm' -> 'FGSM', 'none' -> 'no noise', 'theta' -> 'θ';
+    inside any text 'color_reverse' -> 'colour reversing', 'bit_depth:5' -> 'bit depth 5',
+    'median:2x2' -> 'median 2×2', 'nlm:11-3-4' -> 'non-local means 11-3-4',
+    'efficientnet_lite0' -> 'EfficientNet-Lite0'."""
+    text = str(text)
+    if text in _DISPLAY_CELLS:
+        return _DISPLAY_CELLS[text]
+    for pattern, repl in _DISPLAY_TOKENS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def folder_names(text: str) -> str:
+    """``text`` with every file-system path ('/home/me/images', '../shared/x', 'C:\\data') cut to its
+    last component, so that no caption carries a local path."""
+    return _PATH.sub(lambda m: Path(m.group().replace("\\", "/").rstrip("/")).name or m.group(), text)
+
+
+def paper_reference(caption: str) -> str:
+    """A caption that begins with the paper's table number ('Table II: saliency map ...') rewritten so
+    that LaTeX's own numbering cannot clash: 'Saliency map ... (the paper's Table II).'"""
+    hit = _PAPER_TABLE.match(caption)
+    if not hit:
+        return caption
+    rest = caption[hit.end():]
+    rest = rest[:1].upper() + rest[1:]
+    end = re.search(r"\.(\s|$)", rest)
+    cut = end.start() if end else len(rest)
+    return f"{rest[:cut]} (the paper's {hit.group(1)}){rest[cut:] if end else '.'}"
+
+
+def compact_cells(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The compact layout of a table of rates formatted by :func:`format_percent`: '87.5 [64, 97] (16)'
+    becomes '87.5 [64, 97]'. When n is the same in every rate cell it goes into the returned caption
+    sentence ('n = 16 in every cell.'); when it is constant per column, into that column's header; a
+    column whose n varies keeps it per cell."""
+    cells = {c: df[c].map(lambda v: _CELL_N.match(v) if isinstance(v, str) else None) for c in df.columns}
+    per_column = {c: {int(m.group(2)) for m in hits if m} for c, hits in cells.items()}
+    rated = {c: ns for c, ns in per_column.items() if ns}
+    every = set().union(*rated.values()) if rated else set()
+    out, names = df.copy(), []
+    for c in df.columns:
+        ns = rated.get(c, set())
+        if len(ns) == 1:
+            out[c] = [m.group(1) if m else v for v, m in zip(df[c], cells[c], strict=True)]
+        names.append(_strip_n(c) if len(every) == 1 else _with_n(c, min(ns)) if len(ns) == 1 else c)
+    out.columns = pd.MultiIndex.from_tuples(names, names=df.columns.names) \
+        if isinstance(df.columns, pd.MultiIndex) else names
+    return out, (f"n = {min(every)} in every cell." if len(every) == 1 else "")
+
+
+def _strip_n(column: object) -> object:
+    if isinstance(column, tuple):
+        return tuple(_strip_n(level) for level in column)
+    return str(column).removesuffix(" (n)")
+
+
+def _with_n(column: object, n: int) -> object:
+    if isinstance(column, tuple):
+        return (*_strip_n(column[:-1]), _with_n(column[-1], n))
+    return f"{_strip_n(column)} (n = {n})"
+
+
+def grouped_columns(columns: pd.Index) -> pd.Index:
+    """Flat labels 'group: column' shared by two or more columns as two header levels (group, column),
+    so that LaTeX sets the group once over a \\cmidrule; other labels and grouped columns unchanged."""
+    if isinstance(columns, pd.MultiIndex):
+        return columns
+    parts = [str(c).split(": ", 1) if ": " in str(c) else ["", str(c)] for c in columns]
+    prefixes = [p[0] for p in parts if p[0]]
+    if not any(prefixes.count(p) > 1 for p in prefixes):
+        return columns
+    return pd.MultiIndex.from_tuples([tuple(p) if prefixes.count(p[0]) > 1 else ("", ":".join(p).lstrip(":"))
+                                      for p in parts])
+
+
+def _latex_cell(value: object, float_format: str) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "--"
+    if isinstance(value, float | np.floating):
+        return latex_text(float_format % value)
+    return latex_text(display_name(value))
+
+
+def _header_rows(columns: pd.Index, n_index: int, index_names: list[str]) -> list[str]:
+    """Header lines: one per column level, grouped levels as \\multicolumn with a \\cmidrule under each
+    group; the index names on the last line (no separate row for them)."""
+    levels = [list(columns.get_level_values(i)) for i in range(columns.nlevels)]
+    lines = []
+    for depth, labels in enumerate(levels[:-1]):
+        name = columns.names[depth]
+        cells = [_latex_cell(name, "%s") if name and n_index else ""] + [""] * (n_index - 1) if n_index else []
+        rules, col = [], n_index + 1
+        prefixes = [tuple(level[i] for level in levels[:depth + 1]) for i in range(len(labels))]
+        i = 0
+        while i < len(labels):
+            j = i
+            while j + 1 < len(labels) and prefixes[j + 1] == prefixes[i]:
+                j += 1
+            width = j - i + 1
+            text = _latex_cell(labels[i], "%s") if str(labels[i]) else ""
+            cells += [f"\\multicolumn{{{width}}}{{c}}{{{text}}}"] if text and width > 1 else [text] + [""] * (width - 1)
+            if text:
+                rules.append(f"\\cmidrule(lr){{{col}-{col + width - 1}}}")
+            col += width
+            i = j + 1
+        lines.append(" & ".join(cells) + " \\\\")
+        if rules:
+            lines.append(" ".join(rules))
+    leaves = [_latex_cell(n, "%s") if n else "" for n in index_names] + [_latex_cell(c, "%s") for c in levels[-1]]
+    return lines + [" & ".join(leaves) + " \\\\"]
 
 
 def to_latex(df: pd.DataFrame, index: bool = False, float_format: str = "%.4g", caption: str = "",
              label: str = "") -> str:
-    """An ASCII-only booktabs table (a ``table`` float with ``caption`` when one is given), headed by
-    a comment listing the LaTeX packages it needs."""
-    escaped = df.rename(index=latex_text, columns=_latex_label)
-    escaped.index.names = [None if n is None else _latex_label(n) for n in escaped.index.names]
-    escaped.columns.names = [None if n is None else _latex_label(n) for n in escaped.columns.names]
-    for col in escaped.columns:
-        if not pd.api.types.is_numeric_dtype(escaped[col]) or pd.api.types.is_bool_dtype(escaped[col]):
-            escaped[col] = escaped[col].map(lambda v: "--" if pd.isna(v) else latex_text(v))
-    body = escaped.to_latex(index=index, float_format=float_format, escape=False, na_rep="--")
-    head = "% requires \\usepackage{booktabs} (\\toprule, \\midrule, \\bottomrule)" + (
-        " and \\usepackage{multirow} (\\multirow)" if "\\multirow" in body else "") + "\n"
-    if not caption:
-        return head + body
-    return (f"{head}\\begin{{table}}\n\\centering\n\\caption{{{latex_text(caption)}}}\n"
-            + (f"\\label{{tab:{re.sub(r'[^A-Za-z0-9_:-]', '-', label)}}}\n" if label else "") + body + "\\end{table}\n")
+    """An ASCII-only booktabs ``table`` float: caption (see :func:`paper_reference`,
+    :func:`folder_names`) and ``\\label{tab:<label>}``; column groups as ``\\multicolumn`` with a
+    ``\\cmidrule`` under each; index levels as leading columns, a repeated outer level left blank and
+    its groups separated by ``\\addlinespace``; identifiers shown by :func:`display_name`. Headed by a
+    comment naming the LaTeX package it needs (booktabs).
+
+    Raises:
+        ValueError: without a caption, or for a character with no ASCII LaTeX form."""
+    if not caption.strip():
+        raise ValueError("a LaTeX table needs a caption (units, n, model, images, seed)")
+    df = df.set_axis(grouped_columns(df.columns), axis=1)
+    frame = df.reset_index() if index else df
+    n_index = df.index.nlevels if index else 0
+    index_names = [str(n) if n is not None else "" for n in df.index.names] if index else []
+    body = []
+    previous: tuple = ()
+    for row in frame.itertuples(index=False):
+        keys = tuple(row[:n_index])
+        shown = list(keys)
+        for level in range(n_index - 1):  # an outer level is written once per group
+            if previous[:level + 1] == keys[:level + 1]:
+                shown[level] = ""
+        if n_index > 1 and previous and previous[0] != keys[0]:
+            body.append("\\addlinespace")
+        previous = keys
+        cells = [_latex_cell(v, "%g") if v != "" else "" for v in shown]
+        cells += [_latex_cell(v, float_format) for v in row[n_index:]]
+        body.append(" & ".join(cells) + " \\\\")
+    numeric = [pd.api.types.is_numeric_dtype(frame.iloc[:, i]) and not pd.api.types.is_bool_dtype(frame.iloc[:, i])
+               for i in range(n_index, frame.shape[1])]
+    spec = "l" * n_index + "".join("r" if num else "l" for num in numeric)
+    caption = latex_text(display_name(folder_names(paper_reference(caption.strip()))))
+    label = re.sub(r"[^A-Za-z0-9_:-]", "-", label or "table")
+    return "\n".join(["% requires \\usepackage{booktabs} (\\toprule, \\midrule, \\cmidrule, \\addlinespace, "
+                      "\\bottomrule)", "\\begin{table}", "\\centering", f"\\caption{{{caption}}}",
+                      f"\\label{{tab:{label}}}", f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
+                      *_header_rows(df.columns, n_index, index_names), "\\midrule", *body, "\\bottomrule",
+                      "\\end{tabular}", "\\end{table}"]) + "\n"
 
 
 def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = False,
                  float_format: str = "%.4g", formats: tuple[str, ...] = ("csv", "tex"), *,
                  tidy: pd.DataFrame | None = None, caption: str = "", metadata: dict | None = None,
-                 header: dict[str, str] | None = None) -> list[Path]:
-    """Write ``name.csv`` and ``name.tex`` (ASCII booktabs LaTeX) into ``folder`` and the numeric
-    twin ``name_tidy.csv``, each atomically.
+                 header: dict[str, str] | None = None, compact: bool = False) -> list[Path]:
+    """Write ``name.csv`` and ``name.tex`` (ASCII booktabs LaTeX, :func:`to_latex`) into ``folder``
+    and the numeric twin ``name_tidy.csv``, each atomically.
 
-    ``tidy``: the numbers the table was formatted from (default: ``df`` itself when it has tidy
-    columns, else :func:`generic_tidy`); ``caption`` (LaTeX) is followed by the run's model, images
-    and seed from ``metadata`` (:func:`helpers.scores.run_metadata`), which also become columns of the
-    twin; ``header`` renames columns for export (units in the header)."""
+    Args:
+        tidy: the numbers the table was formatted from (default: ``df`` itself when it has tidy
+            columns, else :func:`generic_tidy`).
+        caption: what the table shows (required for LaTeX), followed by the run's model, images and
+            seed from ``metadata`` (:func:`helpers.scores.run_metadata`), which also become columns
+            of the twin.
+        header: renames columns for export (units in the header).
+        compact: the LaTeX without each rate's '(n)' (:func:`compact_cells`): n goes into the caption
+            when it is constant, else into the column headers; the CSV keeps every n.
+
+    Raises:
+        ValueError: a LaTeX table without a caption (checked before anything is written)."""
+    if "tex" in formats and not caption.strip():
+        raise ValueError(f"table {name!r}: a LaTeX table needs a caption (what it shows, units, n)")
     shown = df.rename(columns=header or {})
     if tidy is None:
         tidy = rates_tidy(df) if {"metric", "value", "ci_low", "ci_high", "n"} <= set(df.columns) \
@@ -205,9 +360,10 @@ def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = 
     if metadata:  # a tidy table of several models keeps its own model column
         tidy = tidy.assign(**({} if "model" in tidy else {"model": metadata["model"]}), images=metadata["images"],
                            seed=metadata.get("parameters", {}).get("seed"))
-    full_caption = " ".join(part for part in (caption, run_caption(metadata)) if part)
+    latex, n_sentence = compact_cells(shown) if compact else (shown, "")
+    full_caption = " ".join(part for part in (caption, n_sentence, run_caption(metadata)) if part)
     render = {"csv": lambda: shown.to_csv(index=index, float_format=float_format),
-              "tex": lambda: to_latex(shown, index, float_format, full_caption, name)}
+              "tex": lambda: to_latex(latex, index, float_format, full_caption, name)}
     paths = [write_atomically(Path(folder) / f"{name}.{ext}", lambda tmp, ext=ext: Path(tmp).write_text(render[ext]()))
              for ext in formats]
     twin = tidy.to_csv(index=False, float_format="%.6g")

@@ -2,6 +2,7 @@
 has no visible text below 7 pt; the committed figures have journal widths too."""
 
 import re
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,8 +13,17 @@ import pytest
 from matplotlib.legend import Legend
 from PIL import Image
 
-from helpers import figures
-from helpers.plotting import FIGURE_WIDTHS, MIN_FONT_PT, figure, save_figure, smallest_font, use_style, visible_texts
+from helpers import figures, plotting
+from helpers.plotting import (
+    FIGURE_WIDTHS,
+    MIN_FONT_PT,
+    SINGLE_COLUMN,
+    figure,
+    save_figure,
+    smallest_font,
+    use_style,
+    visible_texts,
+)
 from helpers.scores import rate_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,3 +152,126 @@ def test_committed_figures_are_journal_widths():
     for pdf in sorted((ROOT / "figures").glob("*.pdf")):
         width_pt = float(re.search(rb"/MediaBox \[ *0 0 ([\d.]+)", pdf.read_bytes()).group(1))
         assert any(np.isclose(width_pt / 72, w, atol=0.01) for w in FIGURE_WIDTHS), (pdf.name, width_pt / 72)
+
+
+def long_ids(n):
+    """ImageNet-style file names, long enough to run into the next panel if not cut."""
+    return [f"/data/imagenet/val/n0{2977058 + i}_cash_machine_with_a_long_name_{i}.JPEG" for i in range(n)]
+
+
+def grid_builders(n):
+    """Every image-grid figure for ``n`` images, as page -> Figure, with its number of pages."""
+    bundle, x, maps = fake_bundle(), images(n), RNG.uniform(0, 1, (n, SIZE, SIZE))
+    pred = (np.arange(n) % 4, np.full(n, 0.9))
+    other = ((np.arange(n) + 1) % 4, np.full(n, 0.4))
+    ids, thetas = long_ids(n), [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    pairs = np.stack([v for pair in zip(x, x[::-1], strict=True) for v in pair])
+    labels = np.repeat(pred[0], 2), np.repeat(pred[1], 2)
+    columns = [f"{plotting.image_label(i)}\n{kind}" for i in ids for kind in ("benign", "adv.")]
+    rows_pages = plotting.page_count(n, plotting.MAX_GRID_ROWS)
+    return {
+        "figure1": (lambda p: figures.saliency_pairs_figure(bundle, x, x, maps, maps, pred, other, ids, maps, other,
+                                                            x, page=p), rows_pages),
+        "figure2": (lambda p: figures.emphasis_figure(bundle, x, maps, RNG.uniform(0, 1, (n, SIZE, SIZE, 3)),
+                                                      np.stack([x] * len(thetas)), thetas, pred,
+                                                      (np.stack([other[0]] * len(thetas)),
+                                                       np.stack([other[1]] * len(thetas))), ids, page=p), rows_pages),
+        "figure4": (lambda p: figures.noise_figure(bundle, {k: pairs for k in ("none", "color_reverse", "zero_mean")},
+                                                   {k: labels for k in ("none", "color_reverse", "zero_mean")},
+                                                   columns, page=p),
+                    plotting.page_count(2 * n, plotting.MAX_GRID_COLUMNS)),
+        "saliency_methods": (lambda p: figures.saliency_methods_figure(
+            bundle, x, {"Grad-CAM": maps, "Grad-CAM++": maps, "LayerCAM": maps}, pred, ids,
+            {"Grad-CAM++": [f"r = {v:.2f} with Grad-CAM" for v in RNG.uniform(-1, 1, n)]}, page=p), rows_pages),
+    }
+
+
+def layout_problems(fig) -> list[str]:
+    """Overlapping texts (renderer bounding boxes, 1 px of slack), texts off the page and axes that
+    collapsed (an image panel narrower or lower than 10 px, any axes shorter than 10 px) in a drawn figure."""
+    renderer = fig.canvas.get_renderer()
+    texts = [(t.get_text(), t.get_window_extent(renderer).shrunk(0.98, 0.98)) for t in visible_texts(fig)]
+    problems = [f"{a!r} overlaps {b!r}" for k, (a, box_a) in enumerate(texts) for b, box_b in texts[k + 1:]
+                if box_a.x0 + 1 < box_b.x1 and box_b.x0 + 1 < box_a.x1 and box_a.y0 + 1 < box_b.y1
+                and box_b.y0 + 1 < box_a.y1]
+    page = fig.bbox.padded(1)
+    problems += [f"{t!r} off the page" for t, box in texts if not (page.contains(box.x0, box.y0)
+                                                                    and page.contains(box.x1, box.y1))]
+    problems += [f"axes {k} collapsed to {box.width:.0f} x {box.height:.0f} px" for k, ax in enumerate(fig.axes)
+                 for box in [ax.get_window_extent(renderer)]
+                 if max(box.width, box.height) < 10 or (ax.images and min(box.width, box.height) < 10)]
+    return problems
+
+
+@pytest.mark.parametrize("n", [1, 4, 16, 64])
+def test_image_grids_lay_themselves_out_for_any_number_of_images(n):
+    use_style()
+    for name, (make, pages) in grid_builders(n).items():
+        for page in sorted({0, pages - 1}):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # e.g. 'constrained_layout not applied because axes sizes collapsed'
+                fig = make(page)
+                fig.canvas.draw()
+            assert layout_problems(fig) == [], (name, n, page)
+            assert len(fig.axes) <= plotting.MAX_GRID_ROWS * plotting.MAX_GRID_COLUMNS + 2
+            texts = " ".join(" ".join(t.get_text() for t in visible_texts(fig)).split())
+            if pages > 1:  # the paging is stated
+                assert f"of {2 * n if name == 'figure4' else n} (page {page + 1} of {pages})" in texts, name
+            assert ".JPEG" not in texts and "n0297" not in texts  # short row labels
+            plt.close(fig)
+        with pytest.raises(ValueError, match=f"page {pages} does not exist"):
+            make(pages)
+
+
+def test_layout_check_sees_overlaps_and_collapsed_axes():
+    use_style()
+    fig, axes = figure(SINGLE_COLUMN, 2.0)
+    axes[0, 0].text(0.5, 0.5, "one text")
+    axes[0, 0].text(0.5, 0.5, "another")
+    fig.canvas.draw()
+    assert layout_problems(fig) == ["'one text' overlaps 'another'"]
+    plt.close(fig)
+    fig = plt.figure(figsize=(SINGLE_COLUMN, 2.0))
+    thin = fig.add_axes((0.1, 0.1, 0.01, 0.8))
+    thin.imshow(np.zeros((2, 2)))
+    thin.set_xticks([])
+    thin.set_yticks([])
+    fig.canvas.draw()
+    assert len(layout_problems(fig)) == 1 and layout_problems(fig)[0].startswith("axes 0 collapsed to ")
+    plt.close(fig)
+
+
+def test_row_labels_are_short_and_paging_is_stated():
+    assert plotting.image_label("/data/val/n02977058_cash_machine.JPEG") == "cash machine"
+    assert plotting.image_label("skimage/chelsea#view2") == "chelsea#view2"
+    assert plotting.image_label("C:\\pics\\a_very_long_photograph_name.png", 10) == "a very lo…"
+    assert plotting.page_items(16, 6, 2) == (range(12, 16), "Images 13-16 of 16 (page 3 of 3).")
+    assert plotting.page_items(3, 6, 0) == (range(0, 3), "")
+    with pytest.raises(ValueError, match="page 1 does not exist: 3 images make 1 page"):
+        plotting.page_items(3, 6, 1)
+
+
+def test_figure4_marks_compare_each_column_with_its_unnoised_input():
+    use_style()
+    x = images(4)  # columns: benign a, adversarial a, benign b, adversarial b
+    preds = {"none": (np.array([0, 1, 2, 3]), np.full(4, 0.9)),  # the attack changed a's label (0 -> 1)
+             "color_reverse": (np.array([0, 1, 2, 2]), np.full(4, 0.9))}  # adversarial a keeps its label 1
+    fig = figures.noise_figure(fake_bundle(), {k: x for k in preds}, preds, ["a", "a adv.", "b", "b adv."])
+    titles = [ax.get_title().split("\n")[-1] for ax in fig.axes[4:8]]
+    assert titles == ["(0.90) =", "(0.90) =", "(0.90) =", "(0.90) ≠"]  # not ≠ against the benign label 0
+    plt.close(fig)
+    with pytest.raises(ValueError, match="un-noised inputs"):
+        figures.noise_figure(fake_bundle(), {"color_reverse": x}, {"color_reverse": preds["none"]}, list("abcd"))
+
+
+def test_roc_theta_legends_lie_outside_the_data():
+    use_style()
+    fig = builders()["roc_theta"]()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is not None:
+            assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+    assert layout_problems(fig) == []
+    plt.close(fig)

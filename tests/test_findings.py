@@ -39,7 +39,10 @@ def test_theta_sweep_findings_follow_the_direction_of_the_numbers():
     assert "OSPA falls from 90.0% [70, 100] (n = 10) at θ = 0.1 to 30.0%" in text
     assert "FGSM detection rises from 20.0% to 40.0%" in text
     assert "raises the AUC in 1 of 1" in text and "beats the 1 − max softmax baseline in 0 of 1." in text
-    assert "1 of 3 hold here, 1 fail, 1 were not measured" in text
+    assert "1 of 3 holds here, 1 fails, 1 was not measured" in text
+    two = pd.DataFrame({"ours": ["yes (1 vs 0)", "yes (1 vs 0)", "no (0 vs 1)", "no (0 vs 1)"]})
+    assert "2 of 4 hold here, 2 fail, 0 were not measured" in theta_sweep_findings(sweep_rates(0.3), ["fgsm"],
+                                                                                  added, two, selected)
     assert "none, θ = 0.1: OSPA 90.0 [70, 100] (10), FGSM 20.0 [0, 30] (10)" in text
     assert "OSPA rises" in theta_sweep_findings(sweep_rates(0.95), ["fgsm"], added.iloc[:0], claims, selected)
 

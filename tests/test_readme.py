@@ -1,5 +1,6 @@
 """The README's findings are the committed results' findings, word for word."""
 
+import re
 from pathlib import Path
 
 from helpers.findings import README_END, README_START, readme_findings
@@ -12,3 +13,18 @@ def test_readme_findings_match_the_committed_score_tables():
     block = text[text.index(README_START) + len(README_START):text.index(README_END)].strip()
     assert block == readme_findings(ROOT / "data" / "results").strip(), "run `make reproduce` (or python -m " \
         "helpers.findings README.md data/results) to rewrite the README's findings from the results"
+
+
+def test_readme_is_short_with_contents_and_working_links():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) < 250
+    headings = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+                for h in re.findall(r"^## (.+)$", text, flags=re.MULTILINE)}
+    anchors = re.findall(r"\]\(#([^)]+)\)", text)
+    assert len(anchors) >= 5 and set(anchors) <= headings, set(anchors) - headings
+    for link in re.findall(r"\]\((docs/[^)#]+)", text):
+        assert (ROOT / link).is_file(), link
+    for page in (ROOT / "docs").glob("*.md"):  # and the pages link back to files that exist
+        for link in re.findall(r"\]\(([^)#:]+)\)", page.read_text()):
+            assert (page.parent / link).exists(), (page.name, link)
+    assert "OWNER/REPO" not in text

@@ -4,11 +4,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import runtime
 from helpers.runtime import progress_bar, set_seed, versions, write_atomically
 
 
@@ -29,6 +31,30 @@ def test_progress_bar_honours_tqdm_disable(monkeypatch):
     assert not progress_bar(range(3), "x").disable
     assert progress_bar(range(3), "x", enabled=False).disable
     assert list(progress_bar(range(3), "x", enabled=False)) == [0, 1, 2]
+
+
+def test_progress_bar_is_off_in_an_executed_notebook(monkeypatch):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    for allow_stdin, shown in ((True, True), (False, False)):  # a front end (JupyterLab) or papermill/nbclient
+        kernel = SimpleNamespace(kernel=SimpleNamespace(_allow_stdin=allow_stdin))
+        monkeypatch.setattr(runtime, "get_ipython", lambda kernel=kernel: kernel)
+        assert runtime.interactive() is shown and progress_bar(range(3), "x").disable is not shown
+    monkeypatch.setattr(runtime, "get_ipython", lambda: None)  # a script or a terminal
+    assert runtime.interactive() and not progress_bar(range(3), "x").disable
+
+
+def test_a_notebook_executed_by_nbclient_keeps_no_progress_bar(monkeypatch, tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)  # as with plain papermill, not through make
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from helpers.runtime import interactive, progress_bar\n"
+        "print(sum(progress_bar(range(50), 'fgsm')), interactive())")])
+    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": tmp_path}})
+    client.execute()
+    outputs = nb.cells[0].outputs
+    assert [(o["output_type"], o.get("name"), o.get("text")) for o in outputs] == [("stream", "stdout", "1225 False\n")]
 
 
 def test_versions_lists_the_key_libraries():

@@ -4,13 +4,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pylatexenc.latexwalker import LatexEnvironmentNode, LatexMacroNode, LatexWalker, LatexWalkerError
 
 from helpers.tables import (
     attack_label,
     attack_table,
     attack_tidy,
     auc_by_theta,
+    compact_cells,
+    display_name,
     export_table,
+    folder_names,
     format_auc,
     format_cell,
     latex_text,
@@ -19,6 +23,7 @@ from helpers.tables import (
     method_tidy,
     model_groups,
     paper_layout,
+    paper_reference,
     paper_tidy,
     rate_header,
     selected_theta_layout,
@@ -48,7 +53,7 @@ def test_format_cell():
 
 def test_export_table_writes_csv_latex_and_a_tidy_twin(tmp_path):
     df = pd.DataFrame({"attack": ["fgsm", "c&w_l2"], "rate": [0.5, 1 / 3]})
-    paths = export_table(df, "t", tmp_path)
+    paths = export_table(df, "t", tmp_path, caption="Two rates.")
     assert [p.name for p in paths] == ["t.csv", "t.tex", "t_tidy.csv"]
     pd.testing.assert_frame_equal(pd.read_csv(paths[0]), df.assign(rate=[0.5, 0.3333]))
     tex = paths[1].read_text()
@@ -63,10 +68,10 @@ def test_exported_table_states_units_method_and_run(tmp_path):
     rates = rates_fixture()
     table = paper_layout(rates, "zero_mean", ["fgsm"])
     paths = export_table(table, "t1", tmp_path, index=True, tidy=paper_tidy(rates, "zero_mean", ["fgsm"]),
-                         caption="Table I.", metadata=METADATA, header=rate_header(table.columns))
+                         caption="Rates by θ.", metadata=METADATA, header=rate_header(table.columns))
     csv, tex, twin = (p.read_text() for p in paths)
     assert csv.splitlines()[0] == "theta,\"OSPA, % [95% CI] (n)\",\"FGSM, % [95% CI] (n)\""
-    assert "Table I." in tex and "Model: tiny\\_model; images: 4 views of 1 photograph; seed: 7." in tex
+    assert "Rates by $\\theta$." in tex and "Model: tiny\\_model; images: 4 views of 1 photograph; seed: 7." in tex
     assert "$\\theta$" in tex and latex_problems(tex) == []
     tidy = pd.read_csv(paths[2])
     assert {"value", "ci_low", "ci_high", "n", "unit", "interval", "theta", "attack", "model", "seed"} <= set(tidy)
@@ -85,7 +90,7 @@ def test_latex_text_is_ascii():
 
 
 def test_committed_latex_tables_are_ascii_with_balanced_braces():
-    texs = sorted((ROOT / "figures").glob("*.tex"))
+    texs = sorted((ROOT / "figures").glob("**/*.tex"))
     assert texs
     for tex in texs:
         assert latex_problems(tex.read_text()) == [], tex.name
@@ -188,7 +193,9 @@ def test_each_model_is_a_column_group_equal_to_its_own_layout(tmp_path):
     paths = export_table(table, "t", tmp_path, index=True, tidy=tidy, header=rate_header(table.columns),
                          metadata={**METADATA, "model": "lite0, lite2"}, caption="Table I.")
     tex = paths[1].read_text()
-    assert "\\multicolumn{2}{r}{lite0} & \\multicolumn{2}{r}{lite2}" in tex and latex_problems(tex) == []
+    assert "\\multicolumn{2}{c}{lite0} & \\multicolumn{2}{c}{lite2} \\\\\n" \
+        "\\cmidrule(lr){2-3} \\cmidrule(lr){4-5}" in tex
+    assert latex_problems(tex) == [] and latex_structure(tex) == []
     assert pd.read_csv(paths[0], header=[0, 1], index_col=0).shape == (2, 4)
     twin = pd.read_csv(paths[2])  # the tidy twin keeps each row's model
     assert twin.groupby("model").size().to_dict() == {"lite0": 4, "lite2": 4}
@@ -207,8 +214,109 @@ def test_rates_of_several_models_are_refused_never_pooled():
         model_groups(paper_layout, rates, "zero_mean", ["fgsm"])
 
 
-def test_latex_with_grouped_rows_names_the_multirow_package():
-    df = pd.DataFrame({"v": [1, 2, 3]}, index=pd.MultiIndex.from_tuples([("a", 1), ("a", 2), ("b", 1)]))
-    assert to_latex(df, index=True).startswith("% requires \\usepackage{booktabs} (\\toprule, \\midrule, "
-                                               "\\bottomrule) and \\usepackage{multirow} (\\multirow)\n")
-    assert "multirow" not in to_latex(df.reset_index(drop=True))
+def latex_structure(tex: str) -> list[str]:
+    """What a LaTeX parser (pylatexenc, strict) finds wrong with an exported table: unbalanced
+    environments or braces, not exactly one table / tabular / caption / label, a rule other than
+    booktabs', or rules out of the order toprule, (cmidrule), midrule, ..., bottomrule."""
+    try:
+        nodes, _, _ = LatexWalker(tex, tolerant_parsing=False).get_latex_nodes()
+    except LatexWalkerError as exc:
+        return [f"does not parse: {exc}"]
+    environments, macros = [], []
+
+    def walk(node_list):
+        for node in node_list or []:
+            if node.isNodeType(LatexEnvironmentNode):
+                environments.append(node.environmentname)
+            if node.isNodeType(LatexMacroNode):
+                macros.append(node.macroname)
+            for child in ("nodelist", "nodeargs"):
+                walk([n for n in getattr(node, child, None) or [] if n is not None])
+            if node.isNodeType(LatexMacroNode) and node.nodeargd is not None:
+                walk([n for n in node.nodeargd.argnlist if n is not None])
+
+    walk(nodes)
+    problems = [f"{env!r} environments: {environments.count(env)}" for env in ("table", "tabular")
+                if environments.count(env) != 1]
+    problems += [f"\\{m} appears {macros.count(m)} times" for m in ("caption", "label", "toprule", "bottomrule")
+                 if macros.count(m) != 1]
+    problems += [f"non-booktabs rule \\{m}" for m in ("cline", "hline") if m in macros]
+    rules = [m for m in macros if m in ("toprule", "midrule", "cmidrule", "bottomrule")]
+    if not rules or rules[0] != "toprule" or rules[-1] != "bottomrule" or "midrule" not in rules:
+        problems.append(f"rules out of order: {rules}")
+    elif "cmidrule" in rules and rules.index("cmidrule") > rules.index("midrule"):
+        problems.append("a \\cmidrule below the header")
+    return problems
+
+
+def test_latex_structure_check_finds_what_is_wrong():
+    good = to_latex(pd.DataFrame({"a": [1.5]}), caption="A.")
+    assert latex_structure(good) == []
+    assert "does not parse" in latex_structure(good.replace("\\end{tabular}", ""))[0]
+    assert latex_structure(good.replace("\n\\midrule\n", "\n\\midrule\n\\cline{1-1}\n")) == \
+        ["non-booktabs rule \\cline"]
+    assert latex_structure(good.replace("\n\\midrule\n", "\n")) == ["rules out of order: ['toprule', 'bottomrule']"]
+    assert latex_structure(good.replace("\\caption{A.}", "")) == ["\\caption appears 0 times"]
+
+
+def test_committed_latex_tables_parse_as_booktabs_tables():
+    texs = sorted((ROOT / "figures").glob("**/*.tex"))
+    assert texs
+    for tex in texs:
+        text = tex.read_text()
+        assert latex_structure(text) == [], tex.name
+        caption = re.search(r"\\caption\{(.*)\}", text).group(1)
+        assert not re.match(r"Tables? [IVX]", caption), f"{tex.name}: a hand-numbered caption"
+        assert not re.search(r"(^|\s)(/|~/|\.\./)\S", caption), f"{tex.name}: a path in the caption"
+        assert not re.search(r"bit\\_depth|color\\_reverse|zero\\_mean|nlm:", text), f"{tex.name}: an identifier"
+
+
+def test_latex_table_groups_headers_shows_names_and_keeps_paths_out():
+    columns = pd.MultiIndex.from_tuples([("efficientnet_lite0", "OSPA"), ("efficientnet_lite0", "fgsm"),
+                                         ("other", "OSPA")], names=["model", None])
+    index = pd.MultiIndex.from_tuples([("color_reverse", 0.1), ("color_reverse", 0.3), ("zero_mean", 0.1)],
+                                      names=["noise", "theta"])
+    df = pd.DataFrame([["90.0 [60, 98] (8)", "1", "2"]] * 3, index=index, columns=columns)
+    tex = to_latex(df, index=True, caption="Table II: saliency map & colour reversing. Model: efficientnet_lite0; "
+                   "images: 8 images from /home/me/images/; seed: 0.", label="t 2")
+    assert latex_structure(tex) == []
+    lines = tex.splitlines()
+    header = lines[lines.index("\\toprule") + 1:lines.index("\\midrule")]
+    assert header == ["model &  & \\multicolumn{2}{c}{EfficientNet-Lite0} & other \\\\",
+                      "\\cmidrule(lr){3-4} \\cmidrule(lr){5-5}", "noise & $\\theta$ & OSPA & FGSM & OSPA \\\\"]
+    body = lines[lines.index("\\midrule") + 1:lines.index("\\bottomrule")]
+    assert body[0].startswith("colour reversing & 0.1 &") and body[1].startswith(" & 0.3 &")  # written once
+    assert body[2] == "\\addlinespace" and body[3].startswith("zero mean & 0.1 &")
+    assert "\\caption{Saliency map \\& colour reversing (the paper's Table II). Model: EfficientNet-Lite0; " \
+        "images: 8 images from images; seed: 0.}" in tex
+    assert "\\label{tab:t-2}" in tex
+    with pytest.raises(ValueError, match="needs a caption"):
+        to_latex(df, caption=" ")
+
+
+def test_display_names_paths_and_paper_references():
+    assert [display_name(s) for s in ("fgsm", "none", "theta", "joint (bit_depth:5, median:2x2, nlm:11-3-4)")] \
+        == ["FGSM", "no noise", "θ", "joint (bit depth 5, median 2×2, non-local means 11-3-4)"]
+    assert display_name("saliency + color_reverse") == "saliency + colour reversing"
+    assert folder_names("16 images from /data/imagenet/val; eps 2/255; ../shared/sample-200/ and C:\\x\\pics") == \
+        "16 images from val; eps 2/255; sample-200 and pics"
+    assert paper_reference("Tables I-III: ours. More.") == "Ours (the paper's Tables I-III). More."
+    assert paper_reference("Table IV: each squeezer") == "Each squeezer (the paper's Table IV)."
+    assert paper_reference("The paper's Table II next to ours.") == "The paper's Table II next to ours."
+
+
+def test_compact_layout_moves_a_constant_n_to_the_caption(tmp_path):
+    df = pd.DataFrame({"a, % [95% CI] (n)": ["50.0 [20, 80] (4)", "– (0)"], "b": ["75.0 [30, 95] (4)", "x"]})
+    compact, sentence = compact_cells(df)
+    assert sentence == "n = 4 in every cell."
+    assert compact.to_dict("list") == {"a, % [95% CI]": ["50.0 [20, 80]", "– (0)"], "b": ["75.0 [30, 95]", "x"]}
+    varied = pd.DataFrame({"a (n)": ["1.0 [0, 3] (4)", "2.0 [1, 3] (4)"], "c": ["1.0 [0, 3] (5)", "1.0 [0, 3] (6)"]})
+    compact, sentence = compact_cells(varied)  # n constant per column: into its header; else kept per cell
+    assert sentence == "" and compact.to_dict("list") == {"a (n = 4)": ["1.0 [0, 3]", "2.0 [1, 3]"],
+                                                          "c": ["1.0 [0, 3] (5)", "1.0 [0, 3] (6)"]}
+    paths = export_table(df, "t", tmp_path, caption="Rates.", compact=True)
+    assert "\\caption{Rates. n = 4 in every cell.}" in paths[1].read_text()
+    assert pd.read_csv(paths[0])["a, % [95% CI] (n)"].tolist() == ["50.0 [20, 80] (4)", "– (0)"]  # CSV keeps n
+    with pytest.raises(ValueError, match="'u': a LaTeX table needs a caption"):
+        export_table(df, "u", tmp_path)
+    assert not (tmp_path / "u.csv").exists()  # refused before anything is written
