@@ -177,6 +177,27 @@ def detector_flags(detector, x: np.ndarray, batch_size: int = 32) -> tuple[dict,
     return report, flags.reshape(-1, len(x)).any(axis=0)
 
 
+GREY_LEVEL_SNAP = 1e-4  # grey levels: a float32 [0, 1] round trip errs by at most ~3e-5 of a level
+
+
+def grey_levels(x01: np.ndarray) -> np.ndarray:
+    """[0, 1] images back to RGB 0..255 float32, giving the detector the bytes it would see directly.
+
+    ``x / 255`` and back does not return ``x`` to the last bit; a value within ``GREY_LEVEL_SNAP`` of an
+    integer grey level is that grey level (pixels an attack left alone, a query of a clean image), any
+    other value is ``255 * x01``, so an attack's sub-level steps pass unchanged.
+
+    Args:
+        x01: images in [0, 1] (values outside are clipped), any float dtype.
+
+    Returns:
+        float32 array of the same shape in 0..255.
+    """
+    x = np.clip(np.asarray(x01, np.float64), 0.0, 1.0) * 255.0
+    level = np.rint(x)
+    return np.where(np.abs(x - level) <= GREY_LEVEL_SNAP, level, x).astype(np.float32)
+
+
 def _succeeded(labels: np.ndarray, y: np.ndarray, targets: np.ndarray | None) -> np.ndarray:
     return labels == targets if targets is not None else labels != y
 
@@ -199,7 +220,7 @@ class BlackBox:
 
     def _images(self, x01: np.ndarray) -> np.ndarray:
         self.queries += len(x01)
-        return np.clip(x01, 0.0, 1.0).astype(np.float32) * 255.0
+        return grey_levels(x01)
 
     def scores(self, x01: np.ndarray) -> np.ndarray:
         """Logits (N, n_classes)."""
@@ -324,7 +345,7 @@ def run_attack(name: str, bundle: ModelBundle, x: np.ndarray, y: np.ndarray | No
         x_adv01 = np.concatenate(chunks)
     seconds = time.perf_counter() - start
     x_adv01 = np.clip(x_adv01, 0.0, 1.0)
-    x_adv = x_adv01 * 255.0
+    x_adv = grey_levels(x_adv01)
     adv_labels = bundle.predict(x_adv, batch_size)[0]
     success = _succeeded(adv_labels, y, targets if targeted else None)
     if detector is not None:
