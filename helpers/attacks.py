@@ -183,17 +183,20 @@ GREY_LEVEL_SNAP = 1e-4  # grey levels: a float32 [0, 1] round trip errs by at mo
 def grey_levels(x01: np.ndarray) -> np.ndarray:
     """[0, 1] images back to RGB 0..255 float32, giving the detector the bytes it would see directly.
 
-    ``x / 255`` and back does not return ``x`` to the last bit; a value within ``GREY_LEVEL_SNAP`` of an
-    integer grey level is that grey level (pixels an attack left alone, a query of a clean image), any
-    other value is ``255 * x01``, so an attack's sub-level steps pass unchanged.
+    float64 holds every float32 image exactly, so ``x / 255`` in float64 comes back as ``x``. float32 does
+    not: there a value within ``GREY_LEVEL_SNAP`` of a whole grey level (a loaded photograph's pixels, those
+    an attack left alone) is that level, and any other value is ``255 * x01`` (an attack's steps pass).
 
     Args:
-        x01: images in [0, 1] (values outside are clipped), any float dtype.
+        x01: images in [0, 1] (values outside are clipped), float32 or float64.
 
     Returns:
         float32 array of the same shape in 0..255.
     """
-    x = np.clip(np.asarray(x01, np.float64), 0.0, 1.0) * 255.0
+    x01 = np.clip(np.asarray(x01), 0.0, 1.0)
+    x = x01.astype(np.float64) * 255.0
+    if x01.dtype == np.float64:
+        return x.astype(np.float32)
     level = np.rint(x)
     return np.where(np.abs(x - level) <= GREY_LEVEL_SNAP, level, x).astype(np.float32)
 
