@@ -19,7 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 STATS = ["value", "ci_low", "ci_high", "n"]
-NORM_RTOL = 0.05  # a mean or median norm of 16 examples: two of them moving by 40% of their size
+NORM_RTOL = 0.10  # a median of 16 norms moves to a neighbouring order statistic; an L2 attack's L∞ is one
+# pixel's change (6.5% seen with oneDNN off: notebook 04's PGD-L2 L∞ median 7.17 vs 7.64)
 MOVING_KEYS = {"table_selected_theta_heldout": ["theta"]}  # θ is chosen on the calibration half: ties move it
 
 
