@@ -36,13 +36,18 @@ def differences(fresh: pd.DataFrame, committed: pd.DataFrame, moving: tuple[str,
     """Rows of a tidy table (``value``, ``ci_low``, ``ci_high``, ``n`` and key columns) that differ beyond
     :func:`tolerance`: rates in % or AUCs with an interval; values without one (norms, the paper's numbers)
     within ``NORM_RTOL``; ``n`` within max(1, n/8). Every committed row must be there, and no other."""
-    keys = [c for c in committed.columns if c not in STATS and c not in moving]
+    keys = [c for c in committed.columns if c not in STATS]
     if set(fresh.columns) != set(committed.columns):
         return [f"columns differ: {sorted(set(fresh.columns) ^ set(committed.columns))}"]
     merged = committed.merge(fresh, on=keys, how="outer", suffixes=("", "_fresh"), indicator=True)
-    problems = [f"row only in the {'committed' if m == 'left_only' else 'fresh'} table: "
-                f"{dict(zip(keys, r, strict=True))}" for *r, m in merged[[*keys, "_merge"]].itertuples(index=False)
-                if m != "both"]
+    fixed = [c for c in keys if c not in moving]  # a row whose moving key (a selected θ) moved measures another
+    both = {tuple(r) for r in committed[fixed].astype(str).itertuples(index=False)} & \
+        {tuple(r) for r in fresh[fixed].astype(str).itertuples(index=False)}  # setting: not compared, not missing
+    problems = []
+    for *r, m in merged.loc[merged["_merge"] != "both", [*keys, "_merge"]].itertuples(index=False):
+        row = dict(zip(keys, r, strict=True))
+        if not (moving and tuple(str(row[k]) for k in fixed) in both):
+            problems.append(f"row only in the {'committed' if m == 'left_only' else 'fresh'} table: {row}")
     for row in merged[merged["_merge"] == "both"].to_dict("records"):
         where = ", ".join(f"{k}={row[k]}" for k in keys if not pd.isna(row[k]))
         a, b = row["value"], row["value_fresh"]
@@ -142,6 +147,17 @@ def test_tables_of_formatted_results_are_left_out():
     table = pd.read_csv(ROOT / "figures" / "table_saliency_ablation_auc_tidy.csv")
     assert formatted(table["fgsm"]) and not formatted(table["model"])
     assert "table_saliency_ablation_auc_tidy.csv" not in [p.name for p in tidy_tables(ROOT / "figures")]
+
+
+def test_a_selected_theta_may_move_and_its_rates_are_then_not_compared():
+    committed = pd.read_csv(ROOT / "figures" / "table_selected_theta_heldout_tidy.csv")
+    moved = committed.copy()
+    first = moved["noise"] == moved["noise"].iloc[0]
+    moved.loc[first, "theta"] += 0.1
+    moved.loc[first, "value"] = 100 - moved.loc[first, "value"]  # another detector's rates
+    assert differences(moved, committed, ("theta",)) == []
+    assert len(differences(moved, committed)) == 2 * first.sum()  # without the moving key: all unmatched
+    assert differences(moved[~first], committed, ("theta",))  # a missing noise is still missing
 
 
 def test_the_adaptive_table_is_read_in_long_form():
