@@ -5,8 +5,8 @@ Attack trajectories differ in the last bits between CPUs (and with oneDNN on or 
 adversarial examples can land on the other side of a decision boundary: a rate may move by about half
 its interval, never by the whole of it. ``make test`` re-executes the notebooks (nbval) into a temporary
 tree and then runs this module with ``FRESH_TABLES`` set to that tree's ``figures/`` and
-``FRESH_RESULTS`` to its ``data/results/`` (not compared yet: see below); without them the comparisons are skipped and only the
-comparator's own tests run.
+``FRESH_RESULTS`` to its ``data/results/`` (not compared yet: see below); without them the
+comparisons are skipped and only the comparator's own tests run.
 """
 
 import math
