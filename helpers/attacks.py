@@ -177,6 +177,30 @@ def detector_flags(detector, x: np.ndarray, batch_size: int = 32) -> tuple[dict,
     return report, flags.reshape(-1, len(x)).any(axis=0)
 
 
+GREY_LEVEL_SNAP = 1e-4  # grey levels: a float32 [0, 1] round trip errs by at most ~3e-5 of a level
+
+
+def grey_levels(x01: np.ndarray) -> np.ndarray:
+    """[0, 1] images back to RGB 0..255 float32, giving the detector the bytes it would see directly.
+
+    float64 holds every float32 image exactly, so ``x / 255`` in float64 comes back as ``x``. float32 does
+    not: there a value within ``GREY_LEVEL_SNAP`` of a whole grey level (a loaded photograph's pixels, those
+    an attack left alone) is that level, and any other value is ``255 * x01`` (an attack's steps pass).
+
+    Args:
+        x01: images in [0, 1] (values outside are clipped), float32 or float64.
+
+    Returns:
+        float32 array of the same shape in 0..255.
+    """
+    x01 = np.clip(np.asarray(x01), 0.0, 1.0)
+    x = x01.astype(np.float64) * 255.0
+    if x01.dtype == np.float64:
+        return x.astype(np.float32)
+    level = np.rint(x)
+    return np.where(np.abs(x - level) <= GREY_LEVEL_SNAP, level, x).astype(np.float32)
+
+
 def _succeeded(labels: np.ndarray, y: np.ndarray, targets: np.ndarray | None) -> np.ndarray:
     return labels == targets if targets is not None else labels != y
 
@@ -199,7 +223,7 @@ class BlackBox:
 
     def _images(self, x01: np.ndarray) -> np.ndarray:
         self.queries += len(x01)
-        return np.clip(x01, 0.0, 1.0).astype(np.float32) * 255.0
+        return grey_levels(x01)
 
     def scores(self, x01: np.ndarray) -> np.ndarray:
         """Logits (N, n_classes)."""
@@ -324,7 +348,7 @@ def run_attack(name: str, bundle: ModelBundle, x: np.ndarray, y: np.ndarray | No
         x_adv01 = np.concatenate(chunks)
     seconds = time.perf_counter() - start
     x_adv01 = np.clip(x_adv01, 0.0, 1.0)
-    x_adv = x_adv01 * 255.0
+    x_adv = grey_levels(x_adv01)
     adv_labels = bundle.predict(x_adv, batch_size)[0]
     success = _succeeded(adv_labels, y, targets if targeted else None)
     if detector is not None:

@@ -64,6 +64,7 @@ def test_defence_flags_match_a_per_image_computation(toy, data):
     score, changed = saliency_score(toy, x, THETAS, "color_reverse")
     own, matched = defence.flags(x)
     np.testing.assert_array_equal(own, changed)
+    assert np.abs(score - defence.threshold).min() > 1e-4  # a margin: the two computations differ in the last bits
     np.testing.assert_array_equal(matched, score > defence.threshold)
     np.testing.assert_array_equal(own, bypass(toy, SaliencyDetector(toy, THETAS, "color_reverse"), x,
                                               toy.predict(x)[0] + 0).flagged)
@@ -75,6 +76,7 @@ def test_score_only_and_squeezing_defences(toy, data):
     own, matched = baseline.flags(x)
     assert own is None
     confidence = softmax(toy.logits(x), axis=1).max(1)
+    assert np.abs(1 - confidence - baseline.threshold).min() > 1e-5  # a margin from the threshold, as above
     np.testing.assert_array_equal(matched, 1 - confidence > baseline.threshold)
     specs = ("bit_depth:4", "median:2x2")
     squeezing = Defence("fs", FeatureSqueezingDetector(toy, specs, "label_change")).fit(calib)

@@ -1,6 +1,8 @@
 """The notebooks run end to end through papermill with small parameters and export their figures
 and tables. Those whose defaults are already small (``RUN_BY_NBVAL``) are executed by ``make test``'s
-nbval step instead, at their defaults, in a temporary copy of the tree: a run here would repeat it."""
+nbval step instead, at their defaults, in a temporary copy of the tree: a run here would repeat it.
+Every run uses the notebooks' default attack cache (``data/cache/attacks``), the one nbval's copy links to:
+an attack set is computed once per ``make test``."""
 
 from pathlib import Path
 
@@ -11,11 +13,11 @@ import pytest
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SMALL = {
     "04_attacks.ipynb": ({"n_images": 2, "attacks": ["fgsm", "cw_l2"], "sweep_attacks": ["fgsm"],
-                          "sweep_eps_255": [1, 2], "cache_dir": "{tmp}/cache",
+                          "sweep_eps_255": [1, 2],
                           "attack_params": {"cw_l2": {"binary_search_steps": 1, "max_iter": 2}}},
                          ["figure_attack_success_vs_eps", "figure_attack_examples"]),
     "08_adaptive_attacks.ipynb": ({"n_images": 1, "calibration_images": 2, "sweep_eps_255": [16], "variants": ["bpda"],
-                                   "thetas": [0.1], "squeezers": ["bit_depth:5"], "cache_dir": "{tmp}/cache",
+                                   "thetas": [0.1], "squeezers": ["bit_depth:5"],
                                    "results_dir": "{tmp}/results",
                                    "attack_params": {"pgd": {"max_iter": 2}, "pgd_l2": {"max_iter": 2},
                                                      "cw_l2": {"max_iter": 2}, "square": {"max_iter": 5},
@@ -24,7 +26,7 @@ SMALL = {
                                   ["figure_adaptive_bypass_vs_eps", "table_adaptive_paper_vs_adaptive.csv"]),
     "10_saliency_ablation.ipynb": ({"n_images": 4, "models": ["efficientnet_lite0"], "saliency_methods": ["gradcam",
                                     "layercam"], "attacks": ["fgsm"], "thetas": [0.3], "figure_images": 2,
-                                    "cost_images": 2, "cache_dir": "{tmp}/cache", "results_dir": "{tmp}/results"},
+                                    "cost_images": 2, "results_dir": "{tmp}/results"},
                                    ["figure_saliency_methods", "figure_auc_by_saliency_method",
                                     "table_saliency_ablation_auc.csv", "table_saliency_ablation_detection.tex"]),
 }
@@ -36,13 +38,13 @@ RUN_BY_NBVAL = {"01_gradcam_saliency.ipynb", "02_emphasis_image.ipynb", "03_nois
 LITES = ["efficientnet_lite0", "efficientnet_lite2"]
 SEVERAL_MODELS = {
     "05_theta_sweep.ipynb": ({"n_images": 4, "models": LITES, "attacks": ["fgsm"], "thetas": [0.0, 0.3],
-                              "noises": ["none", "zero_mean"], "roc_thetas": [0.3], "cache_dir": "{tmp}/cache",
+                              "noises": ["none", "zero_mean"], "roc_thetas": [0.3],
                               "results_dir": "{tmp}/results"},
                              [*(f"{f}_{m}" for f in ("figure_tradeoff_ospa_vs_detection", "figure_roc_theta")
                                 for m in LITES), "table_none_theta_sweep.csv", "table_paper_side_by_side.tex",
                               "results/scores_theta_sweep_efficientnet_lite2.parquet"]),
     "07_comparison.ipynb": ({"n_images": 4, "models": LITES, "attacks": ["fgsm"], "squeezers": ["bit_depth:5",
-                             "median:2x2"], "cost_images": 2, "cache_dir": "{tmp}/cache",
+                             "median:2x2"], "cost_images": 2,
                              "results_dir": "{tmp}/results"},
                             [*(f"figure_roc_comparison_{m}" for m in LITES), "table5_comparison_auc.csv",
                              "results/scores_comparison_efficientnet_lite0.parquet"]),

@@ -48,6 +48,7 @@ def setup(lite0, photos):
     return images, attacks, scores, rate_table(scores, fpr=0.2, seed=0)
 
 
+@pytest.mark.slow  # 3.4 of make unit's 27 minutes on a busy 2-core machine: make test only
 def test_saliency_rows_equal_one_detector_per_noise(lite0, setup):
     images, attacks, scores, _ = setup
     assert list(scores.columns) == COLUMNS
