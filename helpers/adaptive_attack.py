@@ -17,9 +17,9 @@ and gating the result (:attr:`AdaptiveEvaluation.valid`):
 - ``unbounded``: at eps = 1 (L-inf, the whole image space) every image is bypassed;
 - ``iterations``: bypass does not decrease over the iteration sweep (same seed, more steps);
 - ``budget``: bypass does not decrease over the eps sweep;
-- ``plateau``: on the images still not bypassed, each member's best loss improved in the last quarter of
-  its loss evaluations by at most ``PLATEAU_TOLERANCE`` of its whole improvement (otherwise more steps
-  were needed);
+- ``plateau``: on the images still not bypassed, per loss, the running best loss improved in the last
+  quarter of its evaluations by at most ``PLATEAU_TOLERANCE`` of its whole improvement (summed over the
+  members and images; otherwise more steps were needed);
 - ``transferred``: every adaptive variant bypasses at least as many images as APGD-CE made on f alone;
 - ``black box``: the white-box ensemble bypasses at least as many images as Square on f.
 """
@@ -52,7 +52,7 @@ with warnings.catch_warnings():  # ART warns that its PyTorch-only certification
 LOSSES = ("ce", "dlr")
 NORMS = ("linf", "l2")
 RULES = ("own", "matched")
-PLATEAU_TOLERANCE = 0.10  # share of a member's total loss improvement still allowed in its last quarter
+PLATEAU_TOLERANCE = 0.10  # share of the loss improvement still allowed in the last quarter (see plateaued)
 CHECKS = ("unbounded", "iterations", "budget", "plateau", "transferred", "black box")
 
 
@@ -212,9 +212,10 @@ class AttackBudget:
 
 @dataclass
 class MemberTrace:
-    """What one member saw: per image, its loss at every evaluation (a list per image)."""
+    """What one member (label, ``loss``) saw: per image, its loss at every evaluation (a list per image)."""
 
     member: str
+    loss: str
     losses: dict[int, list[float]] = field(default_factory=dict)
 
 
@@ -242,7 +243,7 @@ def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members:
                 judge.judge(np.clip(out, 0, 1).astype(np.float32) * np.float32(255.0), idx)
         finally:
             classifier.observer = None
-        traces.append(MemberTrace(m.label, judge.losses))
+        traces.append(MemberTrace(m.label, m.loss, judge.losses))
     return traces
 
 
@@ -323,22 +324,24 @@ def square_attack(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarra
 
 def plateaued(traces: Sequence[MemberTrace], open_images: np.ndarray, tolerance: float = PLATEAU_TOLERANCE
               ) -> tuple[bool, str]:
-    """The plateau rule: for each member and image in ``open_images`` (not bypassed), the running best of its
-    loss (minimised) gains at most ``tolerance`` of its whole gain in the last quarter of its evaluations.
+    """The plateau rule, per loss (CE and DLR have different scales): over the members with that loss and the
+    images in ``open_images`` (not bypassed), the running best of the loss (minimised) gains at most
+    ``tolerance`` of its whole gain in the last quarter of its evaluations (sums over the traces).
     Returns (passed, detail)."""
-    worst, checked = 0.0, 0
+    late, total, count = {}, {}, {}
     for t in traces:
         for i in open_images:
-            values = t.losses.get(int(i))
-            if not values or len(values) < 2:
+            values = t.losses.get(int(i), [])
+            if len(values) < 2:
                 continue
             best = np.minimum.accumulate(values)
-            gain = best[0] - best[-1]
-            late = best[max(0, int(np.floor(0.75 * (len(best) - 1))))] - best[-1]
-            checked += 1
-            worst = max(worst, late / gain if gain > 0 else 0.0)
-    return worst <= tolerance, (f"largest late gain {100 * worst:.0f}% of the total (rule: at most "
-                                f"{100 * tolerance:.0f}%) over {checked} (attack, image) traces")
+            late[t.loss] = late.get(t.loss, 0.0) + best[int(np.floor(0.75 * (len(best) - 1)))] - best[-1]
+            total[t.loss] = total.get(t.loss, 0.0) + best[0] - best[-1]
+            count[t.loss] = count.get(t.loss, 0) + 1
+    share = {k: late[k] / total[k] if total[k] > 0 else 0.0 for k in late}
+    detail = "; ".join(f"{k.upper()}: last quarter {100 * v:.0f}% of the gain over {count[k]} (attack, image) traces"
+                       for k, v in share.items()) or "every image bypassed: nothing to check"
+    return all(v <= tolerance for v in share.values()), f"{detail} (rule: at most {100 * tolerance:.0f}%)"
 
 
 def rate_columns(prefix: str, k: int, n: int) -> dict:
@@ -347,8 +350,32 @@ def rate_columns(prefix: str, k: int, n: int) -> dict:
     return {prefix: r["value"], f"{prefix}_ci_low": r["ci_low"], f"{prefix}_ci_high": r["ci_high"], f"{prefix}_n": n}
 
 
-def nondecreasing(counts: Sequence[int]) -> bool:
-    return bool(np.all(np.diff(np.asarray(counts)) >= 0))
+def check_unbounded(outcome: AttackOutcome, rule: str = "own") -> dict:
+    """Check row: at an unbounded budget (eps = 1) every image is bypassed."""
+    k, n = outcome.count(rule), len(outcome.bypassed[rule])
+    return {"check": "unbounded", "passed": k == n, "detail": f"{k} of {n} bypassed at eps = {outcome.budget.eps:g}"}
+
+
+def check_nondecreasing(name: str, outcomes: Sequence[AttackOutcome], rule: str = "own") -> dict:
+    """Check row ``name``: bypass counts do not decrease along ``outcomes`` (ordered by a growing budget)."""
+    counts = [o.count(rule) for o in outcomes]
+    steps = ", ".join(f"{o.budget.max_iter} it. {255 * o.budget.eps:g}/255: {c}" for o, c in
+                      zip(outcomes, counts, strict=True))
+    return {"check": name, "passed": bool(np.all(np.diff(counts) >= 0)), "detail": steps}
+
+
+def check_at_least(name: str, strong: dict[str, AttackOutcome], weak: AttackOutcome, rule: str = "own") -> dict:
+    """Check row ``name``: each of ``strong`` bypasses at least as many images as ``weak``."""
+    below = {v: o.count(rule) for v, o in strong.items() if o.count(rule) < weak.count(rule)}
+    return {"check": name, "passed": not below,
+            "detail": "; ".join(f"{v or o.label}: {o.count(rule)}" for v, o in strong.items())
+            + f" vs {weak.label}: {weak.count(rule)} of {len(weak.bypassed[rule])}"}
+
+
+def check_plateau(outcome: AttackOutcome, rule: str = "own", tolerance: float = PLATEAU_TOLERANCE) -> dict:
+    """Check row: :func:`plateaued` on the images ``outcome`` did not bypass."""
+    passed, detail = plateaued(outcome.traces, np.flatnonzero(~outcome.bypassed[rule]), tolerance)
+    return {"check": "plateau", "passed": passed, "detail": detail}
 
 
 @dataclass(frozen=True)
@@ -430,43 +457,31 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
     outcomes += [o for o in per_variant.values() if o is not main]
     transferred = transferred_attack(bundle, defences, x, y, budget, batch_size, seed)
     outcomes.append(transferred)
-    weaker = [o.count(rule) for o in per_variant.values() if o.count(rule) < transferred.count(rule)]
-    checks.append({"check": "transferred", "passed": not weaker,
-                   "detail": "; ".join(f"{v}: {o.count(rule)}" for v, o in per_variant.items())
-                   + f" vs transferred {transferred.count(rule)} of {n}"})
-    if square_queries:
-        square = square_attack(bundle, defences, x, y, budget.eps, square_queries, seed) \
-            if budget.norm == "linf" else None
-        if square is not None:
-            outcomes.append(square)
-            checks.append({"check": "black box", "passed": main.count(rule) >= square.count(rule),
-                           "detail": f"white box {main.count(rule)} vs Square {square.count(rule)} of {n}"})
+    checks.append(check_at_least("transferred", per_variant, transferred, rule))
+    if square_queries and budget.norm == "linf":
+        square = square_attack(bundle, defences, x, y, budget.eps, square_queries, seed)
+        outcomes.append(square)
+        checks.append(check_at_least("black box", {main.label: main}, square, rule))
     if iteration_sweep:
         sweep = [adaptive_attack(bundle, adaptive, defences, x, y, AttackBudget(budget.norm, budget.eps, it),
                                  label=f"adaptive APGD, {it} iterations", **kw)
                  for it in sorted(set(iteration_sweep) - {budget.max_iter})]
         outcomes += sweep
-        counts = [o.count(rule) for o in sweep] + [main.count(rule)]
-        checks.append({"check": "iterations", "passed": nondecreasing(counts),
-                       "detail": ", ".join(f"{o.budget.max_iter}: {o.count(rule)}" for o in [*sweep, main])})
+        checks.append(check_nondecreasing("iterations", [*sweep, main], rule))
     if eps_sweep:
         sweep = {e: adaptive_attack(bundle, adaptive, defences, x, y, AttackBudget(budget.norm, e, budget.max_iter),
                                     label=f"adaptive APGD, eps {255 * e:g}/255", **kw)
                  for e in sorted(set(eps_sweep) - {budget.eps})}
         outcomes += list(sweep.values())
         sweep[budget.eps] = main
-        counts = [sweep[e].count(rule) for e in sorted(sweep)]
-        checks.append({"check": "budget", "passed": nondecreasing(counts),
-                       "detail": ", ".join(f"{255 * e:g}/255: {sweep[e].count(rule)}" for e in sorted(sweep))})
+        checks.append(check_nondecreasing("budget", [sweep[e] for e in sorted(sweep)], rule))
     if n_unbounded:
         k = min(n_unbounded, n)
         free = adaptive_attack(bundle, adaptive, defences, x[:k], y[:k], AttackBudget("linf", 1.0, budget.max_iter),
                                label="adaptive APGD, eps = 1", **{**kw, "batch_size": 1})
         outcomes.append(free)
-        checks.append({"check": "unbounded", "passed": free.count(rule) == k,
-                       "detail": f"{free.count(rule)} of {k} bypassed at eps = 1"})
-    passed, detail = plateaued(main.traces, np.flatnonzero(~main.bypassed[rule]))
-    checks.append({"check": "plateau", "passed": passed, "detail": detail})
+        checks.append(check_unbounded(free, rule))
+    checks.append(check_plateau(main, rule))
     table = pd.DataFrame([_row(o, len(o.bypassed[rule])) for o in outcomes])
     flagged_clean = Judge(bundle, defences, x, y).flags(x)
     correct = bundle.predict(x, batch_size)[0] == y
