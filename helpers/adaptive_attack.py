@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import keras
@@ -420,7 +420,8 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
                       x: np.ndarray, y: np.ndarray, budget: AttackBudget = AttackBudget(),
                       iteration_sweep: Sequence[int] = (), eps_sweep: Sequence[float] = (), n_unbounded: int = 2,
                       square_queries: int = 100, n_targets: int = 3, losses: Sequence[str] = LOSSES,
-                      batch_size: int = 8, seed: int = 0, rule: str = "own") -> AdaptiveEvaluation:
+                      batch_size: int = 8, seed: int = 0, rule: str = "own",
+                      log: Callable[[str], None] | None = None) -> AdaptiveEvaluation:
     """The adaptive evaluation with its checks (module docstring), gated: :attr:`AdaptiveEvaluation.valid`.
 
     Args:
@@ -432,6 +433,7 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         n_unbounded: images attacked at eps = 1 (must all be bypassed; 0 skips the check).
         square_queries: Square's query budget on f (0 skips the black-box check).
         rule: the rule (``RULES``) the checks judge.
+        log: called with a line per finished attack set (e.g. ``print``), or ``None``.
     Returns:
         The :class:`AdaptiveEvaluation`.
     Raises:
@@ -450,35 +452,44 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
     check_count(square_queries, "square_queries", minimum=0)
     kw = {"n_targets": n_targets, "losses": losses, "batch_size": batch_size, "seed": seed}
     n = len(x)
-    main = adaptive_attack(bundle, adaptive, defences, x, y, budget, **kw)
+
+    def logged(o: AttackOutcome) -> AttackOutcome:
+        if log is not None:
+            log(f"{o.label}: {o.count(rule)} of {len(o.bypassed[rule])} bypassed ({rule} rule), {o.seconds:.0f} s")
+        return o
+
+    main = logged(adaptive_attack(bundle, adaptive, defences, x, y, budget, **kw))
     outcomes, checks = [main], []
-    per_variant = {v: adaptive_attack(bundle, {v: m}, defences, x, y, budget, label=f"adaptive APGD ({v})", **kw)
+    per_variant = {v: logged(adaptive_attack(bundle, {v: m}, defences, x, y, budget, label=f"adaptive APGD ({v})",
+                                             **kw))
                    for v, m in adaptive.items()} if len(adaptive) > 1 else {next(iter(adaptive)): main}
     outcomes += [o for o in per_variant.values() if o is not main]
-    transferred = transferred_attack(bundle, defences, x, y, budget, batch_size, seed)
+    transferred = logged(transferred_attack(bundle, defences, x, y, budget, batch_size, seed))
     outcomes.append(transferred)
     checks.append(check_at_least("transferred", per_variant, transferred, rule))
     if square_queries and budget.norm == "linf":
-        square = square_attack(bundle, defences, x, y, budget.eps, square_queries, seed)
+        square = logged(square_attack(bundle, defences, x, y, budget.eps, square_queries, seed))
         outcomes.append(square)
         checks.append(check_at_least("black box", {main.label: main}, square, rule))
     if iteration_sweep:
-        sweep = [adaptive_attack(bundle, adaptive, defences, x, y, AttackBudget(budget.norm, budget.eps, it),
-                                 label=f"adaptive APGD, {it} iterations", **kw)
+        sweep = [logged(adaptive_attack(bundle, adaptive, defences, x, y, AttackBudget(budget.norm, budget.eps, it),
+                                        label=f"adaptive APGD, {it} iterations", **kw))
                  for it in sorted(set(iteration_sweep) - {budget.max_iter})]
         outcomes += sweep
         checks.append(check_nondecreasing("iterations", [*sweep, main], rule))
     if eps_sweep:
-        sweep = {e: adaptive_attack(bundle, adaptive, defences, x, y, AttackBudget(budget.norm, e, budget.max_iter),
-                                    label=f"adaptive APGD, eps {255 * e:g}/255", **kw)
+        sweep = {e: logged(adaptive_attack(bundle, adaptive, defences, x, y,
+                                           AttackBudget(budget.norm, e, budget.max_iter),
+                                           label=f"adaptive APGD, eps {255 * e:g}/255", **kw))
                  for e in sorted(set(eps_sweep) - {budget.eps})}
         outcomes += list(sweep.values())
         sweep[budget.eps] = main
         checks.append(check_nondecreasing("budget", [sweep[e] for e in sorted(sweep)], rule))
     if n_unbounded:
         k = min(n_unbounded, n)
-        free = adaptive_attack(bundle, adaptive, defences, x[:k], y[:k], AttackBudget("linf", 1.0, budget.max_iter),
-                               label="adaptive APGD, eps = 1", **{**kw, "batch_size": 1})
+        free = logged(adaptive_attack(bundle, adaptive, defences, x[:k], y[:k],
+                                      AttackBudget("linf", 1.0, budget.max_iter), label="adaptive APGD, eps = 1",
+                                      **{**kw, "batch_size": 1}))
         outcomes.append(free)
         checks.append(check_unbounded(free, rule))
     checks.append(check_plateau(main, rule))
