@@ -31,6 +31,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -42,7 +43,7 @@ from helpers.art_classifier import CompiledTensorFlowV2Classifier, art_classifie
 from helpers.attacks import run_attack
 from helpers.metrics import Rate, rate_row
 from helpers.models import ModelBundle
-from helpers.runtime import set_seed
+from helpers.runtime import set_seed, write_atomically
 from helpers.validation import accept_dark_images, check_choice, check_count, check_images, check_labels, check_number
 
 with warnings.catch_warnings():  # ART warns that its PyTorch-only certification tools are missing
@@ -399,13 +400,16 @@ class AdaptiveEvaluation:
         return list(self.checks.loc[~self.checks["passed"], "check"])
 
     def summary(self, rule: str = "own") -> str:
-        """"evaluation invalid: <checks>" when a check failed, else the bypass rate with its interval."""
+        """"evaluation invalid: <checks>" when a check failed, else the bypass rate with its interval,
+        the robust accuracy and the clean utility."""
         if not self.valid:
-            return "evaluation invalid: " + ", ".join(self.failed)
+            return invalid_message(self.checks)
         row = self.table[self.table["attack"] == self.outcome.label].iloc[0]
+        robust, utility = self.robust_accuracy[rule], self.clean_utility[rule]
         return (f"adaptive bypass ({rule} rule): {row[f'bypass_{rule}_k']}/{row['n']} = "
                 f"{100 * row[f'bypass_{rule}']:.1f}% [{100 * row[f'bypass_{rule}_ci_low']:.1f}, "
-                f"{100 * row[f'bypass_{rule}_ci_high']:.1f}]")
+                f"{100 * row[f'bypass_{rule}_ci_high']:.1f}]; robust accuracy {robust.k}/{robust.n}, "
+                f"clean utility {utility.k}/{utility.n}")
 
 
 def _row(o: AttackOutcome, n: int) -> dict:
@@ -499,3 +503,21 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
     utility = {r: Rate(int((correct & ~flagged_clean[r]).sum()), n) for r in main.bypassed}
     robust = {r: Rate(int((correct & ~flagged_clean[r] & ~main.bypassed[r]).sum()), n) for r in main.bypassed}
     return AdaptiveEvaluation(table, pd.DataFrame(checks), main, utility, robust)
+
+
+def save_evaluation(evaluation: AdaptiveEvaluation, results_dir: str | Path, model: str) -> tuple[Path, Path]:
+    """Write the evaluation's table and checks as ``adaptive_ensemble_<model>.csv`` and
+    ``adaptive_checks_<model>.csv`` in ``results_dir`` (atomically); the README's findings read the checks."""
+    folder = Path(results_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = write_atomically(folder / f"adaptive_ensemble_{model}.csv",
+                             lambda tmp: evaluation.table.to_csv(tmp, index=False, float_format="%.6g"))
+    checks = write_atomically(folder / f"adaptive_checks_{model}.csv",
+                              lambda tmp: evaluation.checks.to_csv(tmp, index=False))
+    return table, checks
+
+
+def invalid_message(checks: pd.DataFrame) -> str | None:
+    """"evaluation invalid: <checks>" when any check failed, else ``None``: the gate on every finding."""
+    failed = list(checks.loc[~checks["passed"].astype(bool), "check"])
+    return "evaluation invalid: " + ", ".join(failed) if failed else None
