@@ -246,3 +246,22 @@ def test_findings_figure_and_readme_lines(tmp_path):
     without = readme_findings(results)
     save_bypass_table(table, results / "adaptive_efficientnet_lite0.csv")
     assert readme_findings(results) == without + "\n" + adaptive_readme_lines(table)[0]
+
+
+def test_a_failed_check_replaces_every_rate_by_evaluation_invalid(tmp_path):
+    table = full_table()
+    checks = pd.DataFrame({"check": ["unbounded", "plateau", "budget"], "passed": [True, False, False],
+                           "detail": ["", "", ""]})
+    assert adaptive_findings(table, checks, ["s"], 0.05) == "evaluation invalid: plateau, budget"
+    results = tmp_path / "results"
+    results.mkdir()
+    committed = Path(__file__).resolve().parents[1] / "data" / "results"
+    for name in ("scores_theta_sweep_efficientnet_lite0.parquet", "scores_comparison_efficientnet_lite0.parquet"):
+        (results / name).write_bytes((committed / name).read_bytes())
+    without = readme_findings(results)
+    save_bypass_table(table, results / "adaptive_efficientnet_lite0.csv")
+    checks.to_csv(results / "adaptive_checks_efficientnet_lite0.csv", index=False)
+    invalid = "\n- Adaptive attacks (notebook 08): evaluation invalid: plateau, budget."
+    assert readme_findings(results) == without + invalid
+    checks.assign(passed=True).to_csv(results / "adaptive_checks_efficientnet_lite0.csv", index=False)
+    assert readme_findings(results) == without + "\n" + adaptive_readme_lines(table)[0]
