@@ -9,12 +9,17 @@ views); variant ``gradcam`` adds the backward pass through Grad-CAM. It also tim
 run (``--iters`` steps) of each, per step: that includes ART's fixed costs per run (the random
 start, its eager ``predict`` calls on x and on the result), which weigh more in short runs.
 
+It then times ART's APGD (``helpers.adaptive_attack``, the adaptive ensemble's optimiser) per iteration:
+plain on f, on the one-view adaptive model, and on it judged by the real detector at every iterate
+(the evaluation's cost), each as a ratio to the plain APGD iteration (floor: 1 + views' forward passes).
+
     python benchmarks/bench_adaptive.py [--model efficientnet_lite0] [--n 8] [--repeats 5] [--iters 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 # isort: off
 import helpers  # noqa: F401  (before TensorFlow: its quiet, deterministic defaults)
@@ -22,12 +27,16 @@ import helpers  # noqa: F401  (before TensorFlow: its quiet, deterministic defau
 # isort: on
 import numpy as np
 import tensorflow as tf
+from art.attacks.evasion import AutoProjectedGradientDescent
 from bench_detector import best_times
 
 from helpers.adaptive import adaptive_bundle
+from helpers.adaptive_attack import Judge, consensus_targets, observed_classifier
+from helpers.adaptive_report import Defence
 from helpers.art_classifier import art_classifier
 from helpers.attacks import run_attack
 from helpers.data import sample_images
+from helpers.detectors import SaliencyDetector
 from helpers.models import load_model
 
 VIEWS = {"1 view": ([0.1], ["none"]), "4 views": ([0.1, 0.3], ["color_reverse", "zero_mean"])}
@@ -62,6 +71,36 @@ def main() -> None:
         print(f"{name:>18} {timings[name]:7.3f} {timings[name] / timings['plain']:6.2f}   "
               f"{runs[name]:10.3f} {runs[name] / runs['plain']:6.2f}")
     print("floor: 1 + number of views (2.0 for one view, 5.0 for four); goal <= 3 for one view")
+    apgd = apgd_per_iteration(bundle, bundles["bpda, 1 view"], x, y, args.iters)
+    print(f"\nART APGD (CE, targeted), {args.iters} iterations, s/iteration and ratio to plain APGD on f")
+    for name, seconds in apgd.items():
+        print(f"{name:>30} {seconds:7.3f} {seconds / apgd['plain on f']:6.2f}")
+
+
+def apgd_seconds(model, x: np.ndarray, targets: np.ndarray, iters: int, observer=None) -> float:
+    """Seconds per iteration of one targeted APGD-CE run on ``model`` (after a 1-iteration warm-up run)."""
+    classifier = observed_classifier(model, "ce")
+    onehot = np.eye(model.n_classes, dtype=np.float32)[targets]
+    classifier.observer = observer
+    try:
+        for steps in (1, iters):
+            attack = AutoProjectedGradientDescent(classifier, norm=np.inf, eps=2 / 255, eps_step=4 / 255,
+                                                  max_iter=steps, targeted=True, nb_random_init=1,
+                                                  batch_size=len(x), verbose=False)
+            start = time.perf_counter()
+            attack.generate(x / np.float32(255.0), y=onehot)
+    finally:
+        classifier.observer = None
+    return (time.perf_counter() - start) / iters
+
+
+def apgd_per_iteration(bundle, adaptive, x: np.ndarray, y: np.ndarray, iters: int) -> dict[str, float]:
+    """Seconds per APGD iteration: plain on f, on the adaptive model, and judged by the real detector."""
+    targets = consensus_targets(adaptive, x, y, 1)[:, 0]
+    judge = Judge(bundle, [Defence("saliency", SaliencyDetector(bundle, [0.1], "none"))], x, y, len(x))
+    return {"plain on f": apgd_seconds(bundle, x, targets, iters),
+            "adaptive, 1 view": apgd_seconds(adaptive, x, targets, iters),
+            "adaptive, judged at each step": apgd_seconds(adaptive, x, targets, iters, judge)}
 
 
 if __name__ == "__main__":

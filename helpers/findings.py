@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.adaptive_attack import invalid_message
 from helpers.adaptive_report import load_bypass_table
 from helpers.metrics import MIN_EXPECTED_FALSE_POSITIVES
 from helpers.paper import claims_check
@@ -287,7 +288,11 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
         lines.append(f"- {attack_label(a)} at a matched {100 * p['fpr']:g}% false-positive rate (held-out half): "
                      f"{cells}.")
     adaptive = Path(results_dir) / f"adaptive_{model}.csv"
-    if adaptive.is_file():  # notebook 08's bypass table
+    checks = Path(results_dir) / f"adaptive_checks_{model}.csv"
+    invalid = invalid_message(pd.read_csv(checks)) if checks.is_file() else None
+    if invalid:  # notebook 08's checks failed: no rates
+        lines.append(f"- Adaptive attacks (notebook 08): {invalid}.")
+    elif adaptive.is_file():  # notebook 08's bypass table
         lines += adaptive_readme_lines(load_bypass_table(adaptive))
     return "\n".join(lines)
 
@@ -324,7 +329,11 @@ def _pgd_line(table: pd.DataFrame, defence: str, attack: str, rule: str) -> str:
 
 def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Sequence[str], fpr: float) -> str:
     """Notebook 08: bypass rates of transferred and adaptive attacks per defence and budget, the
-    high-confidence C&W against the baseline, the black-box attacks, and the Carlini et al. checks."""
+    high-confidence C&W against the baseline, the black-box attacks, and the Carlini et al. checks; only
+    "evaluation invalid: <checks>" when a check failed (``checks``: rows with ``check`` and ``passed``)."""
+    invalid = invalid_message(checks)
+    if invalid:
+        return invalid
     lines = []
     for d in defences:
         for attack in ("pgd", "pgd_l2"):

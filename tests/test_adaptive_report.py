@@ -23,6 +23,7 @@ from helpers.adaptive_report import (
     load_bypass_table,
     loss_trace,
     paper_vs_adaptive,
+    realised_fpr,
     save_bypass_table,
     within_budget,
 )
@@ -72,14 +73,14 @@ def test_defence_flags_match_a_per_image_computation(toy, data):
 
 def test_score_only_and_squeezing_defences(toy, data):
     x, calib, _ = data
-    baseline = Defence("b", ConfidenceDetector(toy)).fit(calib, fpr=0.1)
+    baseline = Defence("b", ConfidenceDetector(toy)).fit(calib, fpr=0.2)
     own, matched = baseline.flags(x)
     assert own is None
     confidence = softmax(toy.logits(x), axis=1).max(1)
     assert np.abs(1 - confidence - baseline.threshold).min() > 1e-5  # a margin from the threshold, as above
     np.testing.assert_array_equal(matched, 1 - confidence > baseline.threshold)
     specs = ("bit_depth:4", "median:2x2")
-    squeezing = Defence("fs", FeatureSqueezingDetector(toy, specs, "label_change")).fit(calib)
+    squeezing = Defence("fs", FeatureSqueezingDetector(toy, specs, "label_change")).fit(calib, fpr=0.2)
     labels = toy.predict(x)[0]
     changed = np.any([toy.predict(squeezer(s)(x))[0] != labels for s in specs], axis=0)
     np.testing.assert_array_equal(squeezing.flags(x)[0], changed)
@@ -156,12 +157,35 @@ def test_evaluation_runs_and_adaptive_models(toy):
     assert runs[-1].detector is detectors["s"] and runs[-1].target == "s"
 
 
-def test_hold_out():
-    images = ImageSet(np.zeros((5, 2, 2, 3), np.float32), tuple("abcde"), np.arange(5), "5 images")
-    attacked, calibration = hold_out(images, 2)
-    assert attacked.ids == ("a", "b") and calibration.ids == ("c", "d", "e")
-    with pytest.raises(ValueError, match="more than n = 5"):
-        hold_out(images, 5)
+def test_hold_out_keeps_each_photograph_on_one_side():
+    ids = ("a", "b", "c", "d", "a#view1", "b#view1", "c#view1", "d#view1", "e", "e#view1")
+    images = ImageSet(np.zeros((10, 2, 2, 3), np.float32), ids, np.arange(10), "10 images")
+    attacked, calibration, test = hold_out(images, 2, seed=0)
+    assert attacked.ids == ("a", "b")
+    sides = [{i.split("#")[0] for i in part.ids} for part in (attacked, calibration, test)]
+    assert not (sides[0] & sides[1]) and not (sides[0] & sides[2]) and not (sides[1] & sides[2])
+    assert sides[1] | sides[2] == {"c", "d", "e"}  # the attacked photographs' other views are dropped
+    assert len(calibration) + len(test) == 6
+    with pytest.raises(ValueError, match="more than n = 10"):
+        hold_out(images, 10)
+    with pytest.raises(ValueError, match="at least 2 photographs"):
+        hold_out(images.take(np.array([0, 1, 2, 4, 5, 6])), 2)
+
+
+def test_matched_threshold_refuses_too_few_calibration_images(toy, data):
+    _, calib, _ = data
+    with pytest.raises(ValueError, match=r"fpr = 0.05 needs fpr x n_calibration >= 5; got n_calibration = 32"):
+        Defence("b", ConfidenceDetector(toy)).fit(calib, fpr=0.05)
+    Defence("b", ConfidenceDetector(toy)).fit(calib, fpr=5 / 32)  # exactly 5 expected false positives
+
+
+def test_realised_fpr_counts_flags_on_the_test_split(toy, data):
+    x, calib, _ = data
+    defence = Defence("b", ConfidenceDetector(toy)).fit(calib, fpr=0.25)
+    table = realised_fpr([defence], x)
+    _, matched = defence.flags(x)
+    assert table.loc[0, "fpr_matched"] == matched.mean() and table.loc[0, "n"] == len(x)
+    assert np.isnan(table.loc[0, "fpr_own"])  # a score-only detector has no own rule
 
 
 def synthetic_table(adaptive_bypass: float) -> pd.DataFrame:
@@ -182,7 +206,7 @@ def test_carlini_checks_pass_and_fail():
     checks = carlini_checks(synthetic_table(0.0), -down).set_index("check")
     assert not checks["passed"].iloc[1:].any() and checks["passed"].iloc[0]
     assert "0% vs 25%" in checks["detail"].iloc[3]
-    assert checks["detail"].iloc[2] == "s: 0% (its rule flags 50% of the same images' clean versions)"
+    assert checks["detail"].iloc[2] == "s: 0%"  # no excuse text: a failed check stays failed
 
 
 def test_layouts_and_round_trip(tmp_path):
@@ -223,4 +247,23 @@ def test_findings_figure_and_readme_lines(tmp_path):
         (results / name).write_bytes((committed / name).read_bytes())
     without = readme_findings(results)
     save_bypass_table(table, results / "adaptive_efficientnet_lite0.csv")
+    assert readme_findings(results) == without + "\n" + adaptive_readme_lines(table)[0]
+
+
+def test_a_failed_check_replaces_every_rate_by_evaluation_invalid(tmp_path):
+    table = full_table()
+    checks = pd.DataFrame({"check": ["unbounded", "plateau", "budget"], "passed": [True, False, False],
+                           "detail": ["", "", ""]})
+    assert adaptive_findings(table, checks, ["s"], 0.05) == "evaluation invalid: plateau, budget"
+    results = tmp_path / "results"
+    results.mkdir()
+    committed = Path(__file__).resolve().parents[1] / "data" / "results"
+    for name in ("scores_theta_sweep_efficientnet_lite0.parquet", "scores_comparison_efficientnet_lite0.parquet"):
+        (results / name).write_bytes((committed / name).read_bytes())
+    without = readme_findings(results)
+    save_bypass_table(table, results / "adaptive_efficientnet_lite0.csv")
+    checks.to_csv(results / "adaptive_checks_efficientnet_lite0.csv", index=False)
+    invalid = "\n- Adaptive attacks (notebook 08): evaluation invalid: plateau, budget."
+    assert readme_findings(results) == without + invalid
+    checks.assign(passed=True).to_csv(results / "adaptive_checks_efficientnet_lite0.csv", index=False)
     assert readme_findings(results) == without + "\n" + adaptive_readme_lines(table)[0]

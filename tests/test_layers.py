@@ -13,7 +13,7 @@ LAYERS = [  # a module may import from its own layer or lower ones, never from a
     {"efficientnet_lite", "models", "data"},
     {"saliency", "emphasis", "transforms", "squeeze", "art_classifier", "attacks"},
     {"cache", "detectors"},
-    {"scores", "attack_report", "tables", "params", "adaptive", "adaptive_report"},
+    {"scores", "attack_report", "tables", "params", "adaptive", "adaptive_report", "adaptive_attack"},
     {"paper", "plotting", "study"},
     {"figures", "findings"},
 ]

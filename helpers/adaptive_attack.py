@@ -1,0 +1,523 @@
+"""The adaptive attacker (issue 19): ART's AutoProjectedGradientDescent (APGD, Croce & Hein 2020) on the
+detector-aware model of :mod:`helpers.adaptive`, targeted and judged at every iterate by the real detector.
+
+The ensemble, as AutoAttack composes it: for each of the ``n_targets`` best wrong classes of the
+consensus (the detector-aware model's logits, f's label excluded; the 2nd and 3rd act as restarts),
+APGD with the cross-entropy loss and with the targeted difference-of-logits-ratio loss (DLR,
+``(max_{j != t} z_j - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)``, minimised), L-inf or L2, first step 2 eps.
+Every point at which APGD evaluates its loss is also shown to a :class:`Judge`: the real detectors
+(:class:`helpers.adaptive_report.Defence`, at their own rule and at the matched threshold) and f.
+Per image the judge keeps the first example that fools f (label != y) and is not flagged; an image
+is bypassed when any member of the ensemble bypassed (the per-image worst case). The attack never
+relies on the last iterate, nor on the consensus' own idea of success.
+
+Checks that can fail (Carlini et al. 2019; Tramer et al. 2020), computed by :func:`evaluate_adaptive`
+and gating the result (:attr:`AdaptiveEvaluation.valid`):
+
+- ``unbounded``: at eps = 1 (L-inf, the whole image space) every image is bypassed;
+- ``iterations``: bypass does not decrease over the iteration sweep (same seed, more steps);
+- ``budget``: bypass does not decrease over the eps sweep;
+- ``plateau``: on the images still not bypassed, per loss, the running best loss improved in the last
+  quarter of its evaluations by at most ``PLATEAU_TOLERANCE`` of its whole improvement (summed over the
+  members and images; otherwise more steps were needed);
+- ``transferred``: every adaptive variant bypasses at least as many images as APGD-CE made on f alone;
+- ``black box``: the white-box ensemble bypasses at least as many images as Square on f.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from helpers.adaptive_report import Defence
+from helpers.art_classifier import CompiledTensorFlowV2Classifier, art_classifier
+from helpers.attacks import run_attack
+from helpers.metrics import Rate, rate_row
+from helpers.models import ModelBundle
+from helpers.runtime import set_seed, write_atomically
+from helpers.validation import accept_dark_images, check_choice, check_count, check_images, check_labels, check_number
+
+with warnings.catch_warnings():  # ART warns that its PyTorch-only certification tools are missing
+    warnings.filterwarnings("ignore", message="PyTorch not found")
+    from art.attacks.evasion import AutoProjectedGradientDescent
+
+LOSSES = ("ce", "dlr")
+NORMS = ("linf", "l2")
+RULES = ("own", "matched")
+PLATEAU_TOLERANCE = 0.10  # share of the loss improvement still allowed in the last quarter (see plateaued)
+CHECKS = ("unbounded", "iterations", "budget", "plateau", "transferred", "black box")
+
+
+class TargetedDLR(keras.losses.Loss):
+    """Targeted DLR on logits, to minimise: ``(max_{j != t} z_j - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)``
+    (Croce & Hein 2020 with the best other class in place of the true one; needs 4 classes or more)."""
+
+    def __init__(self, reduction: str = "sum_over_batch_size", name: str = "targeted_dlr"):
+        super().__init__(reduction=reduction, name=name)
+
+    def call(self, y_true, y_pred):
+        y_true = tf.cast(y_true, y_pred.dtype)
+        z_t = tf.reduce_sum(y_pred * y_true, axis=1)
+        z_other = tf.reduce_max(y_pred - 1e9 * y_true, axis=1)
+        top = tf.sort(y_pred, axis=1, direction="DESCENDING")
+        return (z_other - z_t) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
+
+
+def _loss_object(loss: str):
+    check_choice(loss, LOSSES, "loss")
+    return keras.losses.CategoricalCrossentropy(from_logits=True) if loss == "ce" else TargetedDLR()
+
+
+class ObservedClassifier(CompiledTensorFlowV2Classifier):
+    """The compiled ART classifier whose ``compute_loss`` also shows each point and its loss to ``observer``
+    (APGD evaluates its loss at every iterate it may keep)."""
+
+    observer = None
+
+    def compute_loss(self, x, y, reduction: str = "none", training_mode: bool = False, **kwargs):
+        loss = super().compute_loss(x, y, reduction=reduction, training_mode=training_mode, **kwargs)
+        if self.observer is not None:
+            self.observer(np.asarray(x), np.asarray(loss))
+        return loss
+
+
+_OBSERVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def observed_classifier(bundle: ModelBundle, loss: str) -> ObservedClassifier:
+    """One :class:`ObservedClassifier` per (model, loss) over the [0, 1] view of ``bundle`` (traced once)."""
+    per_model = _OBSERVED.setdefault(bundle.model, {})
+    if loss not in per_model:
+        base = art_classifier(bundle)
+        per_model[loss] = ObservedClassifier(model=base.model, nb_classes=bundle.n_classes,
+                                             input_shape=base.input_shape, clip_values=(0.0, 1.0),
+                                             loss_object=_loss_object(loss))
+    return per_model[loss]
+
+
+def consensus_targets(adaptive: ModelBundle, x: np.ndarray, y: np.ndarray, n_targets: int = 3) -> np.ndarray:
+    """(N, n_targets): the consensus' best wrong classes (``y`` excluded), best first."""
+    z = adaptive.logits(x).copy()
+    z[np.arange(len(y)), y] = -np.inf
+    return np.argsort(-z, axis=1, kind="stable")[:, :n_targets].astype(np.int32)
+
+
+class Judge:
+    """The real detectors and f, shown every point an attack reaches: per image and rule (``RULES``), the
+    first example that fools f (label != ``y``) and is not flagged, and which attack found it.
+
+    ``defences``: :class:`~helpers.adaptive_report.Defence` objects; the matched rule is judged only when all
+    are fitted, the own rule only when one has an own rule. Points are matched to their image by L-inf
+    distance among ``current`` (the indices under attack), within ``eps`` (L-inf) of the original."""
+
+    def __init__(self, bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray,
+                 batch_size: int = 16):
+        self.bundle, self.defences, self.batch_size = bundle, list(defences), batch_size
+        self.x, self.y = x, y
+        self.rules = [r for r, on in (("own", any(d.has_own_rule for d in defences)),
+                                      ("matched", all(d.threshold is not None for d in defences))) if on]
+        if not self.rules:
+            raise ValueError("the judge needs a defence with an own rule or fitted matched thresholds")
+        n = len(x)
+        self.found = {r: np.zeros(n, bool) for r in self.rules}
+        self.x_found = {r: x.copy() for r in self.rules}
+        self.found_by = {r: np.full(n, "", object) for r in self.rules}
+        self.current: np.ndarray = np.arange(n)
+        self.attack = ""
+        self.losses: dict[int, list[float]] = {}
+
+    @property
+    def done(self) -> np.ndarray:
+        """Images bypassed at every rule judged."""
+        return np.logical_and.reduce([self.found[r] for r in self.rules])
+
+    def flags(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Flags per rule of RGB 0..255 images: any defence flags them."""
+        own, matched = np.zeros(len(x), bool), np.zeros(len(x), bool)
+        for d in self.defences:
+            o, score = d.scores(x)
+            own |= o
+            if d.threshold is not None:
+                matched |= score > d.threshold
+        return {"own": own, "matched": matched}
+
+    def origins(self, x01: np.ndarray) -> np.ndarray:
+        """The image (index into ``x``) each [0, 1] point belongs to: the nearest of ``current`` (L-inf)."""
+        cand = self.x[self.current] / np.float32(255.0)
+        dist = np.abs(x01[:, None] - cand[None]).reshape(len(x01), len(cand), -1).max(axis=2)
+        return self.current[dist.argmin(axis=1)]
+
+    def judge(self, x_adv: np.ndarray, index: np.ndarray, label: str | None = None) -> None:
+        """Judge RGB 0..255 examples ``x_adv`` of images ``index``; keep each image's first bypass per rule."""
+        with accept_dark_images():
+            fooled = self.bundle.predict(x_adv, self.batch_size)[0] != self.y[index]
+            flags = self.flags(x_adv) if fooled.any() else {r: np.ones(len(x_adv), bool) for r in RULES}
+        for r in self.rules:
+            for row in np.flatnonzero(fooled & ~flags[r]):
+                i = index[row]
+                if not self.found[r][i]:
+                    self.found[r][i], self.x_found[r][i] = True, x_adv[row]
+                    self.found_by[r][i] = label or self.attack
+
+    def __call__(self, x01: np.ndarray, loss: np.ndarray) -> None:
+        """The observer of :class:`ObservedClassifier`: record each point's loss and judge it."""
+        index = self.origins(x01)
+        for i, v in zip(index, np.ravel(loss), strict=True):
+            self.losses.setdefault(int(i), []).append(float(v))
+        self.judge(np.clip(x01, 0.0, 1.0).astype(np.float32) * np.float32(255.0), index)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One APGD run of the ensemble: its ``loss`` (``LOSSES``) and the consensus ``rank`` of its target
+    (1: the best wrong class)."""
+
+    loss: str
+    rank: int
+
+    @property
+    def label(self) -> str:
+        return f"APGD-{self.loss.upper()} target {self.rank}"
+
+
+def ensemble(n_targets: int = 3, losses: Sequence[str] = LOSSES) -> list[Member]:
+    """AutoAttack's order: for each target rank, each loss."""
+    check_count(n_targets, "n_targets")
+    return [Member(check_choice(loss, LOSSES, "loss"), r) for r in range(1, n_targets + 1) for loss in losses]
+
+
+@dataclass(frozen=True)
+class AttackBudget:
+    """``norm`` (``NORMS``), ``eps`` ([0, 1] units), APGD ``max_iter``; the first step is 2 eps (Croce & Hein)."""
+
+    norm: str = "linf"
+    eps: float = 2 / 255
+    max_iter: int = 20
+
+    def __post_init__(self):
+        check_choice(self.norm, NORMS, "norm")
+        check_number(self.eps, "eps", 0.0, np.inf, low_open=True)
+        check_count(self.max_iter, "max_iter")
+        if self.norm == "linf" and self.eps > 1:
+            raise ValueError(f"an L-inf eps is in [0, 1] units (2/255 = 2 grey levels); got {self.eps}")
+
+
+@dataclass
+class MemberTrace:
+    """What one member (label, ``loss``) saw: per image, its loss at every evaluation (a list per image)."""
+
+    member: str
+    loss: str
+    losses: dict[int, list[float]] = field(default_factory=dict)
+
+
+def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members: Sequence[Member],
+             targets: np.ndarray, batch_size: int = 8, seed: int = 0) -> list[MemberTrace]:
+    """Run ``members`` on the adaptive model, each on the images ``judge`` has not bypassed yet, in batches;
+    every loss evaluation goes to ``judge``. Returns each member's loss traces."""
+    x01 = judge.x / np.float32(255.0)
+    traces = []
+    for m in members:
+        classifier = observed_classifier(adaptive, m.loss)
+        attack = AutoProjectedGradientDescent(classifier, norm=np.inf if budget.norm == "linf" else 2, eps=budget.eps,
+                                              eps_step=2 * budget.eps, max_iter=budget.max_iter, targeted=True,
+                                              nb_random_init=1, batch_size=batch_size, loss_type=None, verbose=False)
+        todo = np.flatnonzero(~judge.done)
+        judge.attack, judge.losses = m.label, {}
+        classifier.observer = judge
+        try:
+            for start in range(0, len(todo), batch_size):
+                idx = todo[start:start + batch_size]
+                judge.current = idx
+                set_seed(seed)
+                onehot = np.eye(adaptive.n_classes, dtype=np.float32)[targets[idx, m.rank - 1]]
+                out = attack.generate(x01[idx], y=onehot)
+                judge.judge(np.clip(out, 0, 1).astype(np.float32) * np.float32(255.0), idx)
+        finally:
+            classifier.observer = None
+        traces.append(MemberTrace(m.label, m.loss, judge.losses))
+    return traces
+
+
+@dataclass(frozen=True)
+class AttackOutcome:
+    """One attack set's per-image outcome: ``bypassed`` per rule, ``found_by`` per rule, seconds, traces."""
+
+    label: str
+    budget: AttackBudget
+    bypassed: dict[str, np.ndarray]
+    found_by: dict[str, np.ndarray]
+    seconds: float
+    traces: tuple[MemberTrace, ...] = ()
+
+    def count(self, rule: str = "own") -> int:
+        return int(self.bypassed[rule].sum())
+
+
+def adaptive_attack(bundle: ModelBundle, adaptive: ModelBundle | dict[str, ModelBundle], defences: Sequence[Defence],
+                    x: np.ndarray, y: np.ndarray, budget: AttackBudget = AttackBudget(), n_targets: int = 3,
+                    losses: Sequence[str] = LOSSES, batch_size: int = 8, seed: int = 0,
+                    label: str = "adaptive APGD ensemble") -> AttackOutcome:
+    """The per-image worst case over the ensemble (:func:`ensemble`) run on each adaptive model (a bundle, or
+    a dict variant -> bundle, e.g. BPDA and through Grad-CAM), judged by ``defences`` on f (``bundle``).
+
+    Args:
+        bundle: f, the undefended model.
+        adaptive: the detector-aware model(s) of :mod:`helpers.adaptive`.
+        defences: the real detectors (fitted for the matched rule).
+        x: (N, H, W, 3) float32 RGB 0..255; y: (N,) the labels attacked (true labels, f correct on them).
+        budget: norm, eps and iterations.
+    Returns:
+        The :class:`AttackOutcome` (per image and rule: bypassed by any member of any variant).
+    """
+    x = check_images(x, size=bundle.input_size)
+    y = check_labels(y, len(x), bundle.n_classes)
+    models = adaptive if isinstance(adaptive, dict) else {"": adaptive}
+    judge = Judge(bundle, defences, x, y, batch_size)
+    start, traces = time.perf_counter(), []
+    for model in models.values():
+        targets = consensus_targets(model, x, y, n_targets)
+        traces += run_apgd(model, judge, budget, ensemble(n_targets, losses), targets, batch_size, seed)
+    return AttackOutcome(label, budget, {r: judge.found[r].copy() for r in judge.rules},
+                         {r: judge.found_by[r].copy() for r in judge.rules}, time.perf_counter() - start, tuple(traces))
+
+
+def judged_outputs(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray,
+                   x_adv: np.ndarray, label: str, budget: AttackBudget, seconds: float) -> AttackOutcome:
+    """A non-adaptive attack's outcome: its final examples only, judged by f and the detectors."""
+    judge = Judge(bundle, defences, x, y)
+    judge.judge(x_adv, np.arange(len(x)), label)
+    return AttackOutcome(label, budget, {r: judge.found[r].copy() for r in judge.rules},
+                         {r: judge.found_by[r].copy() for r in judge.rules}, seconds)
+
+
+def transferred_attack(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray,
+                       budget: AttackBudget, batch_size: int = 8, seed: int = 0) -> AttackOutcome:
+    """APGD-CE, untargeted, made on f alone (the detector unknown to it), its output judged."""
+    set_seed(seed)
+    attack = AutoProjectedGradientDescent(art_classifier(bundle), norm=np.inf if budget.norm == "linf" else 2,
+                                          eps=budget.eps, eps_step=2 * budget.eps, max_iter=budget.max_iter,
+                                          targeted=False, nb_random_init=1, batch_size=batch_size, loss_type=None,
+                                          verbose=False)
+    start = time.perf_counter()
+    out = attack.generate(x / np.float32(255.0), y=np.eye(bundle.n_classes, dtype=np.float32)[y])
+    x_adv = np.clip(out, 0, 1).astype(np.float32) * np.float32(255.0)
+    return judged_outputs(bundle, defences, x, y, x_adv, "transferred APGD-CE on f", budget,
+                          time.perf_counter() - start)
+
+
+def square_attack(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray, eps: float,
+                  max_iter: int, seed: int = 0) -> AttackOutcome:
+    """Square (score-based black box, L-inf ``eps``, ``max_iter`` queries) on f, its output judged."""
+    r = run_attack("square", bundle, x, y, seed=seed, eps=eps, max_iter=max_iter)
+    return judged_outputs(bundle, defences, x, y, r.x_adv, f"Square on f ({max_iter} queries)",
+                          AttackBudget("linf", eps, max_iter), r.seconds)
+
+
+def plateaued(traces: Sequence[MemberTrace], open_images: np.ndarray, tolerance: float = PLATEAU_TOLERANCE
+              ) -> tuple[bool, str]:
+    """The plateau rule, per loss (CE and DLR have different scales): over the members with that loss and the
+    images in ``open_images`` (not bypassed), the running best of the loss (minimised) gains at most
+    ``tolerance`` of its whole gain in the last quarter of its evaluations (sums over the traces).
+    Returns (passed, detail)."""
+    late, total, count = {}, {}, {}
+    for t in traces:
+        for i in open_images:
+            values = t.losses.get(int(i), [])
+            if len(values) < 2:
+                continue
+            best = np.minimum.accumulate(values)
+            late[t.loss] = late.get(t.loss, 0.0) + best[int(np.floor(0.75 * (len(best) - 1)))] - best[-1]
+            total[t.loss] = total.get(t.loss, 0.0) + best[0] - best[-1]
+            count[t.loss] = count.get(t.loss, 0) + 1
+    share = {k: late[k] / total[k] if total[k] > 0 else 0.0 for k in late}
+    detail = "; ".join(f"{k.upper()}: last quarter {100 * v:.0f}% of the gain over {count[k]} (attack, image) traces"
+                       for k, v in share.items()) or "every image bypassed: nothing to check"
+    return all(v <= tolerance for v in share.values()), f"{detail} (rule: at most {100 * tolerance:.0f}%)"
+
+
+def rate_columns(prefix: str, k: int, n: int) -> dict:
+    """A rate with its Wilson 95% interval and n as columns ``prefix``, ``prefix_ci_low``, ..."""
+    r = rate_row(Rate(int(k), int(n)))
+    return {prefix: r["value"], f"{prefix}_ci_low": r["ci_low"], f"{prefix}_ci_high": r["ci_high"], f"{prefix}_n": n}
+
+
+def check_unbounded(outcome: AttackOutcome, rule: str = "own") -> dict:
+    """Check row: at an unbounded budget (eps = 1) every image is bypassed."""
+    k, n = outcome.count(rule), len(outcome.bypassed[rule])
+    return {"check": "unbounded", "passed": k == n, "detail": f"{k} of {n} bypassed at eps = {outcome.budget.eps:g}"}
+
+
+def check_nondecreasing(name: str, outcomes: Sequence[AttackOutcome], rule: str = "own") -> dict:
+    """Check row ``name``: bypass counts do not decrease along ``outcomes`` (ordered by a growing budget)."""
+    counts = [o.count(rule) for o in outcomes]
+    steps = ", ".join(f"{o.budget.max_iter} it. {255 * o.budget.eps:g}/255: {c}" for o, c in
+                      zip(outcomes, counts, strict=True))
+    return {"check": name, "passed": bool(np.all(np.diff(counts) >= 0)), "detail": steps}
+
+
+def check_at_least(name: str, strong: dict[str, AttackOutcome], weak: AttackOutcome, rule: str = "own") -> dict:
+    """Check row ``name``: each of ``strong`` bypasses at least as many images as ``weak``."""
+    below = {v: o.count(rule) for v, o in strong.items() if o.count(rule) < weak.count(rule)}
+    return {"check": name, "passed": not below,
+            "detail": "; ".join(f"{v or o.label}: {o.count(rule)}" for v, o in strong.items())
+            + f" vs {weak.label}: {weak.count(rule)} of {len(weak.bypassed[rule])}"}
+
+
+def check_plateau(outcome: AttackOutcome, rule: str = "own", tolerance: float = PLATEAU_TOLERANCE) -> dict:
+    """Check row: :func:`plateaued` on the images ``outcome`` did not bypass."""
+    passed, detail = plateaued(outcome.traces, np.flatnonzero(~outcome.bypassed[rule]), tolerance)
+    return {"check": "plateau", "passed": passed, "detail": detail}
+
+
+@dataclass(frozen=True)
+class AdaptiveEvaluation:
+    """The outcome of :func:`evaluate_adaptive`: ``table`` (one row per attack set: bypass per rule with
+    Wilson intervals), ``checks`` (check, passed, detail), ``clean_utility`` / ``robust_accuracy``
+    (per rule, rates over n) and the main ``outcome``."""
+
+    table: pd.DataFrame
+    checks: pd.DataFrame
+    outcome: AttackOutcome
+    clean_utility: dict[str, Rate]
+    robust_accuracy: dict[str, Rate]
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.checks["passed"].all())
+
+    @property
+    def failed(self) -> list[str]:
+        return list(self.checks.loc[~self.checks["passed"], "check"])
+
+    def summary(self, rule: str = "own") -> str:
+        """"evaluation invalid: <checks>" when a check failed, else the bypass rate with its interval,
+        the robust accuracy and the clean utility."""
+        if not self.valid:
+            return invalid_message(self.checks)
+        row = self.table[self.table["attack"] == self.outcome.label].iloc[0]
+        robust, utility = self.robust_accuracy[rule], self.clean_utility[rule]
+        return (f"adaptive bypass ({rule} rule): {row[f'bypass_{rule}_k']}/{row['n']} = "
+                f"{100 * row[f'bypass_{rule}']:.1f}% [{100 * row[f'bypass_{rule}_ci_low']:.1f}, "
+                f"{100 * row[f'bypass_{rule}_ci_high']:.1f}]; robust accuracy {robust.k}/{robust.n}, "
+                f"clean utility {utility.k}/{utility.n}")
+
+
+def _row(o: AttackOutcome, n: int) -> dict:
+    row = {"attack": o.label, "norm": o.budget.norm, "eps_255": 255 * o.budget.eps, "max_iter": o.budget.max_iter,
+           "n": n, "seconds": o.seconds}
+    for r, b in o.bypassed.items():
+        row |= rate_columns(f"bypass_{r}", b.sum(), n) | {f"bypass_{r}_k": int(b.sum())}
+    return row
+
+
+def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], defences: Sequence[Defence],
+                      x: np.ndarray, y: np.ndarray, budget: AttackBudget = AttackBudget(),
+                      iteration_sweep: Sequence[int] = (), eps_sweep: Sequence[float] = (), n_unbounded: int = 2,
+                      square_queries: int = 100, n_targets: int = 3, losses: Sequence[str] = LOSSES,
+                      batch_size: int = 8, seed: int = 0, rule: str = "own",
+                      log: Callable[[str], None] | None = None) -> AdaptiveEvaluation:
+    """The adaptive evaluation with its checks (module docstring), gated: :attr:`AdaptiveEvaluation.valid`.
+
+    Args:
+        bundle: f; adaptive: variant name -> detector-aware model; defences: the real detectors.
+        x, y: the attacked images (RGB 0..255) and their true labels (f correct on them).
+        budget: the main attack's norm, eps and iterations.
+        iteration_sweep: smaller ``max_iter`` values run too (bypass must not decrease up to ``budget``).
+        eps_sweep: other budgets run too (bypass must not decrease with eps; ``budget.eps`` included).
+        n_unbounded: images attacked at eps = 1 (must all be bypassed; 0 skips the check).
+        square_queries: Square's query budget on f (0 skips the black-box check).
+        rule: the rule (``RULES``) the checks judge.
+        log: called with a line per finished attack set (e.g. ``print``), or ``None``.
+    Returns:
+        The :class:`AdaptiveEvaluation`.
+    Raises:
+        ValueError: bad inputs, before any attack.
+    """
+    x = check_images(x, size=bundle.input_size)
+    y = check_labels(y, len(x), bundle.n_classes)
+    check_choice(rule, RULES, "rule")
+    if not isinstance(adaptive, dict) or not adaptive:
+        raise ValueError("adaptive must be a non-empty dict: variant name -> detector-aware model")
+    for it in iteration_sweep:
+        check_count(it, "iteration_sweep value")
+    for e in eps_sweep:
+        AttackBudget(budget.norm, e, budget.max_iter)
+    check_count(n_unbounded, "n_unbounded", minimum=0)
+    check_count(square_queries, "square_queries", minimum=0)
+    kw = {"n_targets": n_targets, "losses": losses, "batch_size": batch_size, "seed": seed}
+    n = len(x)
+
+    def logged(o: AttackOutcome) -> AttackOutcome:
+        if log is not None:
+            log(f"{o.label}: {o.count(rule)} of {len(o.bypassed[rule])} bypassed ({rule} rule), {o.seconds:.0f} s")
+        return o
+
+    main = logged(adaptive_attack(bundle, adaptive, defences, x, y, budget, **kw))
+    outcomes, checks = [main], []
+    per_variant = {v: logged(adaptive_attack(bundle, {v: m}, defences, x, y, budget, label=f"adaptive APGD ({v})",
+                                             **kw))
+                   for v, m in adaptive.items()} if len(adaptive) > 1 else {next(iter(adaptive)): main}
+    outcomes += [o for o in per_variant.values() if o is not main]
+    transferred = logged(transferred_attack(bundle, defences, x, y, budget, batch_size, seed))
+    outcomes.append(transferred)
+    checks.append(check_at_least("transferred", per_variant, transferred, rule))
+    if square_queries and budget.norm == "linf":
+        square = logged(square_attack(bundle, defences, x, y, budget.eps, square_queries, seed))
+        outcomes.append(square)
+        checks.append(check_at_least("black box", {main.label: main}, square, rule))
+    if iteration_sweep:
+        sweep = [logged(adaptive_attack(bundle, adaptive, defences, x, y, AttackBudget(budget.norm, budget.eps, it),
+                                        label=f"adaptive APGD, {it} iterations", **kw))
+                 for it in sorted(set(iteration_sweep) - {budget.max_iter})]
+        outcomes += sweep
+        checks.append(check_nondecreasing("iterations", [*sweep, main], rule))
+    if eps_sweep:
+        sweep = {e: logged(adaptive_attack(bundle, adaptive, defences, x, y,
+                                           AttackBudget(budget.norm, e, budget.max_iter),
+                                           label=f"adaptive APGD, eps {255 * e:g}/255", **kw))
+                 for e in sorted(set(eps_sweep) - {budget.eps})}
+        outcomes += list(sweep.values())
+        sweep[budget.eps] = main
+        checks.append(check_nondecreasing("budget", [sweep[e] for e in sorted(sweep)], rule))
+    if n_unbounded:
+        k = min(n_unbounded, n)
+        free = logged(adaptive_attack(bundle, adaptive, defences, x[:k], y[:k],
+                                      AttackBudget("linf", 1.0, budget.max_iter), label="adaptive APGD, eps = 1",
+                                      **{**kw, "batch_size": 1}))
+        outcomes.append(free)
+        checks.append(check_unbounded(free, rule))
+    checks.append(check_plateau(main, rule))
+    table = pd.DataFrame([_row(o, len(o.bypassed[rule])) for o in outcomes])
+    flagged_clean = Judge(bundle, defences, x, y).flags(x)
+    correct = bundle.predict(x, batch_size)[0] == y
+    utility = {r: Rate(int((correct & ~flagged_clean[r]).sum()), n) for r in main.bypassed}
+    robust = {r: Rate(int((correct & ~flagged_clean[r] & ~main.bypassed[r]).sum()), n) for r in main.bypassed}
+    return AdaptiveEvaluation(table, pd.DataFrame(checks), main, utility, robust)
+
+
+def save_evaluation(evaluation: AdaptiveEvaluation, results_dir: str | Path, model: str) -> tuple[Path, Path]:
+    """Write the evaluation's table and checks as ``adaptive_ensemble_<model>.csv`` and
+    ``adaptive_checks_<model>.csv`` in ``results_dir`` (atomically); the README's findings read the checks."""
+    folder = Path(results_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = write_atomically(folder / f"adaptive_ensemble_{model}.csv",
+                             lambda tmp: evaluation.table.to_csv(tmp, index=False, float_format="%.6g"))
+    checks = write_atomically(folder / f"adaptive_checks_{model}.csv",
+                              lambda tmp: evaluation.checks.to_csv(tmp, index=False))
+    return table, checks
+
+
+def invalid_message(checks: pd.DataFrame) -> str | None:
+    """"evaluation invalid: <checks>" when any check failed, else ``None``: the gate on every finding."""
+    failed = list(checks.loc[~checks["passed"].astype(bool), "check"])
+    return "evaluation invalid: " + ", ".join(failed) if failed else None

@@ -1,0 +1,184 @@
+"""The adaptive attacker and its checks on the toy model (16x16 stripes), against independent computations."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import stripes
+
+from helpers.adaptive import detector_aware_bundle
+from helpers.adaptive_attack import (
+    AttackBudget,
+    AttackOutcome,
+    Judge,
+    MemberTrace,
+    TargetedDLR,
+    adaptive_attack,
+    check_at_least,
+    check_nondecreasing,
+    check_plateau,
+    check_unbounded,
+    consensus_targets,
+    ensemble,
+    evaluate_adaptive,
+    observed_classifier,
+    run_apgd,
+    transferred_attack,
+)
+from helpers.adaptive_report import Defence
+from helpers.attacks import bypass, run_attack
+from helpers.detectors import SaliencyDetector
+
+EPS = 8 / 255  # the toy model resists 2/255; at 8/255 the attacks succeed on most images
+
+
+@pytest.fixture(scope="module")
+def setup(toy):
+    x, y = stripes(80, seed=3)
+    keep = toy.predict(x)[0] == y
+    x, y = x[keep], y[keep]
+    detector = SaliencyDetector(toy, [0.1], "none")
+    defence = Defence("saliency", detector).fit(x[8:48], fpr=0.2)
+    adaptive = detector_aware_bundle(toy, detector)
+    return x[:8], y[:8], detector, defence, adaptive
+
+
+@pytest.fixture(scope="module")
+def strong(toy, setup):
+    x, y, _, defence, adaptive = setup
+    return adaptive_attack(toy, {"bpda": adaptive}, [defence], x, y, AttackBudget("linf", EPS, 20))
+
+
+@pytest.fixture(scope="module")
+def weak(toy, setup):
+    """The deliberately weakened attack: 1 step, one target, one loss (no restarts)."""
+    x, y, _, defence, adaptive = setup
+    return adaptive_attack(toy, {"bpda": adaptive}, [defence], x, y, AttackBudget("linf", EPS, 1), n_targets=1,
+                           losses=("ce",), label="weak")
+
+
+def test_targeted_dlr_matches_a_hand_computation():
+    z = np.array([[3.0, 1.0, 0.5, -1.0, 2.0], [0.0, 4.0, 1.0, 2.0, -3.0]], np.float32)
+    t = np.array([1, 1])
+    loss = TargetedDLR(reduction="none")(tf.one_hot(t, 5), tf.constant(z)).numpy()
+    # row 0: best other 3, z_t 1, sorted 3 2 1 0.5 -> (3 - 1) / (3 - (1 + 0.5) / 2)
+    # row 1: best other 2, z_t 4, sorted 4 2 1 0 -> (2 - 4) / (4 - (1 + 0) / 2)
+    np.testing.assert_allclose(loss, [2 / 2.25, -2 / 3.5], rtol=1e-6)
+
+
+def test_consensus_targets_are_the_best_wrong_classes(toy, setup):
+    x, y, _, _, adaptive = setup
+    targets = consensus_targets(adaptive, x, y, 3)
+    z = adaptive.logits(x)
+    for i in range(len(x)):
+        order = [c for c in np.argsort(-z[i]) if c != y[i]]
+        assert list(targets[i]) == order[:3]
+
+
+def test_ensemble_order_is_autoattacks():
+    assert [m.label for m in ensemble(2)] == ["APGD-CE target 1", "APGD-DLR target 1", "APGD-CE target 2",
+                                              "APGD-DLR target 2"]
+    with pytest.raises(ValueError, match="loss"):
+        ensemble(1, ["hinge"])
+
+
+def test_observed_classifier_shows_every_loss_evaluation(toy, setup):
+    x, y, _, _, adaptive = setup
+    seen = []
+    clf = observed_classifier(adaptive, "ce")
+    clf.observer = lambda pts, loss: seen.append((pts, loss))
+    try:
+        onehot = np.eye(5, dtype=np.float32)[y]
+        loss = clf.compute_loss(x / 255.0, onehot)
+    finally:
+        clf.observer = None
+    z = adaptive.logits((x / 255.0).astype(np.float32) * np.float32(255))
+    expected = -(z - np.log(np.exp(z).sum(1, keepdims=True)))[np.arange(len(y)), y]
+    np.testing.assert_allclose(loss, expected, atol=1e-4)
+    assert len(seen) == 1 and np.allclose(seen[0][0], x / 255.0)
+
+
+def test_judge_agrees_with_the_bypass_helper(toy, setup):
+    x, y, detector, defence, _ = setup
+    x_adv = run_attack("pgd", toy, x, y, eps=EPS, eps_step=EPS / 4, max_iter=10).x_adv
+    judge = Judge(toy, [defence], x, y)
+    judge.judge(x_adv, np.arange(len(x)), "pgd")
+    expected = bypass(toy, detector, x_adv, y).bypassed
+    np.testing.assert_array_equal(judge.found["own"], expected)
+    assert 0 < expected.sum() < len(x)  # the fixture exercises both outcomes
+
+
+def test_kept_examples_fool_f_within_budget_and_pass_the_detector(toy, setup, strong):
+    x, y, detector, defence, _ = setup
+    judge_x = strong.bypassed["own"]
+    assert judge_x.sum() >= 4
+    assert set(strong.found_by["own"][judge_x]) <= {m.label for m in ensemble()}
+
+
+def test_adaptive_examples_are_checked_independently(toy, setup):
+    x, y, detector, defence, adaptive = setup
+    judge = Judge(toy, [defence], x, y)
+    run_apgd(adaptive, judge, AttackBudget("linf", EPS, 10), ensemble(1), consensus_targets(adaptive, x, y, 1))
+    kept = judge.found["own"]
+    assert kept.any()
+    x_adv = judge.x_found["own"][kept]
+    assert np.abs(x_adv - x[kept]).max() <= 255 * EPS * (1 + 1e-4)
+    result = bypass(toy, detector, x_adv, y[kept])
+    assert result.bypassed.all()
+
+
+def test_the_ensemble_is_the_worst_case_over_its_members(toy, setup, strong, weak):
+    assert strong.count() >= weak.count()
+    assert (strong.bypassed["own"] | weak.bypassed["own"]).sum() >= strong.count()
+
+
+def outcome(label, bypassed, eps=EPS, iters=20, traces=()):
+    b = np.asarray(bypassed, bool)
+    return AttackOutcome(label, AttackBudget("linf", eps, iters), {"own": b}, {"own": np.full(len(b), "")}, 0.0,
+                         tuple(traces))
+
+
+def test_checks_fail_on_the_weakened_attack_and_pass_on_the_real_one(toy, setup, strong, weak):
+    x, y, _, defence, adaptive = setup
+    transferred = transferred_attack(toy, [defence], x, y, AttackBudget("linf", EPS, 20))
+    assert check_at_least("transferred", {"bpda": strong}, transferred)["passed"]
+    assert not check_at_least("transferred", {"bpda": weak}, transferred)["passed"]
+    assert check_nondecreasing("iterations", [weak, strong])["passed"]
+    assert not check_nondecreasing("iterations", [strong, weak])["passed"]  # more steps, fewer bypasses
+    assert check_plateau(strong)["passed"]
+    assert not check_plateau(weak)["passed"]
+    free_strong = adaptive_attack(toy, {"bpda": adaptive}, [defence], x[:2], y[:2], AttackBudget("linf", 1.0, 20),
+                                  batch_size=1)
+    assert check_unbounded(free_strong)["passed"]
+
+
+def test_check_rows_on_hand_made_outcomes():
+    a, b = outcome("a", [1, 0, 0]), outcome("b", [1, 1, 0])
+    assert check_at_least("x", {"a": a}, b) == {"check": "x", "passed": False, "detail": "a: 1 vs b: 2 of 3"}
+    assert check_nondecreasing("eps", [a, b])["passed"] and not check_nondecreasing("eps", [b, a])["passed"]
+    assert not check_unbounded(outcome("u", [1, 0], eps=1.0))["passed"]
+    still_falling = MemberTrace("m", "ce", {1: [5.0, 4.0, 3.0, 2.0, 1.0]})
+    flat = MemberTrace("m", "ce", {1: [5.0, 1.2, 1.05, 1.0, 1.0]})
+    assert not check_plateau(outcome("p", [1, 0, 1], traces=[still_falling]))["passed"]
+    assert check_plateau(outcome("p", [1, 0, 1], traces=[flat]))["passed"]
+    assert check_plateau(outcome("p", [1, 1, 1], traces=[still_falling]))["passed"]  # image 1 bypassed: not judged
+
+
+def test_evaluation_is_invalid_when_a_check_fails(toy, setup):
+    x, y, _, defence, adaptive = setup
+    ev = evaluate_adaptive(toy, {"bpda": adaptive}, [defence], x[:4], y[:4], AttackBudget("linf", EPS, 1),
+                           n_targets=1, losses=("ce",), n_unbounded=0, square_queries=0)
+    assert not ev.valid and "plateau" in ev.failed
+    assert ev.summary().startswith("evaluation invalid: ") and "plateau" in ev.summary()
+    assert ev.clean_utility["own"].n == 4 and ev.robust_accuracy["own"].k <= ev.clean_utility["own"].k
+
+
+def test_bad_inputs_are_refused_before_any_attack(toy, setup):
+    x, y, _, defence, adaptive = setup
+    with pytest.raises(ValueError, match="eps"):
+        AttackBudget("linf", 2.0)
+    with pytest.raises(ValueError, match="norm"):
+        AttackBudget("l1")
+    with pytest.raises(ValueError, match="adaptive"):
+        evaluate_adaptive(toy, adaptive, [defence], x, y)
+    with pytest.raises(ValueError, match="judge"):
+        Judge(toy, [Defence("c", SaliencyDetector(toy, [0.1], "none", decision="score"))], x, y)
