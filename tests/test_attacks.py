@@ -36,8 +36,11 @@ def test_fgsm_matches_a_direct_computation(lite0, photos):
     labels = lite0.predict(x)[0]
     np.testing.assert_array_equal(result.y, labels)
     expected, grad = reference_fgsm(lite0, x, labels, eps)
-    decided = np.abs(grad) > 1e-6 * np.abs(grad).max()  # where the gradient's sign is not float noise
-    np.testing.assert_allclose(result.x_adv[decided], expected[decided], atol=1e-2)
+    # Equal pixel for pixel, except where the gradient is so close to 0 that another CPU's kernels (oneDNN
+    # on or off) flip its sign: 60 of 601,733 pixels with oneDNN off. A wrong sign or scale moves them all.
+    mismatched = np.abs(result.x_adv - expected) > 1e-2
+    assert mismatched.mean() < 1e-3, f"{mismatched.sum()} of {mismatched.size} pixels differ from the direct FGSM"
+    assert np.abs(result.x_adv - x).max() <= eps * 255 + 1e-3
     assert result.success.all()  # 2/255 fools Lite0 on these photographs
     assert result.params == {"eps": eps} and result.targets is None
 
