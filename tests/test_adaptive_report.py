@@ -227,6 +227,16 @@ def full_table() -> pd.DataFrame:
     return table
 
 
+def committed_scores(tmp_path: Path) -> Path:
+    """A results folder holding copies of the committed score tables the README findings read."""
+    results = tmp_path / "results"
+    results.mkdir()
+    committed = Path(__file__).resolve().parents[1] / "data" / "results"
+    for name in ("scores_theta_sweep_efficientnet_lite0.parquet", "scores_comparison_efficientnet_lite0.parquet"):
+        (results / name).write_bytes((committed / name).read_bytes())
+    return results
+
+
 def test_findings_figure_and_readme_lines(tmp_path):
     table = full_table()
     checks = carlini_checks(table, np.array([[-1.0], [-2.0]]))
@@ -240,11 +250,7 @@ def test_findings_figure_and_readme_lines(tmp_path):
     fig = bypass_vs_eps_figure(table, ["s"])
     assert len(fig.axes) == 2 and "n = 4" in fig.axes[1].get_legend().get_texts()[0].get_text()  # below the column
     assert "ε" in fig.axes[1].get_xlabel() and "%" in fig.axes[0].get_ylabel()
-    results = tmp_path / "results"
-    results.mkdir()
-    committed = Path(__file__).resolve().parents[1] / "data" / "results"
-    for name in ("scores_theta_sweep_efficientnet_lite0.parquet", "scores_comparison_efficientnet_lite0.parquet"):
-        (results / name).write_bytes((committed / name).read_bytes())
+    results = committed_scores(tmp_path)
     without = readme_findings(results)
     save_bypass_table(table, results / "adaptive_efficientnet_lite0.csv")
     assert readme_findings(results) == without + "\n" + adaptive_readme_lines(table)[0]
@@ -255,11 +261,7 @@ def test_a_failed_check_replaces_every_rate_by_evaluation_invalid(tmp_path):
     checks = pd.DataFrame({"check": ["unbounded", "plateau", "budget"], "passed": [True, False, False],
                            "detail": ["", "", ""]})
     assert adaptive_findings(table, checks, ["s"], 0.05) == "evaluation invalid: plateau, budget"
-    results = tmp_path / "results"
-    results.mkdir()
-    committed = Path(__file__).resolve().parents[1] / "data" / "results"
-    for name in ("scores_theta_sweep_efficientnet_lite0.parquet", "scores_comparison_efficientnet_lite0.parquet"):
-        (results / name).write_bytes((committed / name).read_bytes())
+    results = committed_scores(tmp_path)
     without = readme_findings(results)
     save_bypass_table(table, results / "adaptive_efficientnet_lite0.csv")
     checks.to_csv(results / "adaptive_checks_efficientnet_lite0.csv", index=False)
