@@ -55,6 +55,8 @@ HIGH_CONFIDENCE = "non-adaptive, high confidence"
 # C&W's confidence on an adaptive model: a margin in the consensus' log-probability units; at 0 C&W stops
 # at the consensus' boundary, where the views still disagree (helpers.adaptive)
 ADAPTIVE_CW_CONFIDENCE = 1.0
+# The paper's attacks that may also run on the detector-aware models, per defence (notebook 08's first table)
+ADAPTIVE_ATTACKS = ("pgd", "pgd_l2", "cw_l2")
 
 
 def pgd_params(settings: dict, eps: float) -> dict:
@@ -319,12 +321,18 @@ def realised_fpr(defences: Sequence[Defence], x_test: np.ndarray) -> pd.DataFram
 
 def evaluation_runs(bundle: ModelBundle, adaptive: dict[str, dict[str, ModelBundle]], settings: dict[str, dict],
                     eps_linf: Sequence[float], eps_l2: float, cw_confidence: float, black_box_eps: float,
-                    guarded: tuple[str, object]) -> list[AttackRun]:
+                    guarded: tuple[str, object], adaptive_attacks: Sequence[str] = ADAPTIVE_ATTACKS
+                    ) -> list[AttackRun]:
     """Notebook 08's attack sets. ``adaptive``: defence name -> mode -> adaptive model. White box: PGD at each
     L-inf budget and PGD-L2 at ``eps_l2``, on f (non-adaptive) and on each adaptive model; C&W-L2 on f
     with confidence 0 and ``cw_confidence``. Black box: SquareAttack (L-inf ``black_box_eps``) and
     HopSkipJump (success within ``eps_l2``) on f, and HopSkipJump on f guarded by ``guarded`` =
-    (defence name, detector). ``settings``: the attacks' parameters (``ADAPTIVE_SETTINGS[...]``)."""
+    (defence name, detector). ``settings``: the attacks' parameters (``ADAPTIVE_SETTINGS[...]``).
+    ``adaptive_attacks``: which of ``ADAPTIVE_ATTACKS`` also run on the adaptive models (the per-defence
+    adaptive attacks; the ensemble of :mod:`helpers.adaptive_attack` is the strong one)."""
+    unknown = sorted(set(adaptive_attacks) - set(ADAPTIVE_ATTACKS))
+    if unknown:
+        raise ValueError(f"adaptive_attacks: unknown {unknown}; expected some of {list(ADAPTIVE_ATTACKS)}")
     runs = []
     for attack, norm, budgets in (("pgd", "linf", eps_linf), ("pgd_l2", "l2", [eps_l2])):
         for eps in budgets:
@@ -333,14 +341,15 @@ def evaluation_runs(bundle: ModelBundle, adaptive: dict[str, dict[str, ModelBund
             params = pgd_params(settings[attack], eps)
             runs.append(AttackRun(name, attack, NON_ADAPTIVE, "", norm, eps, bundle, params))
             runs += [AttackRun(f"{name} {mode} vs {defence}", attack, mode, defence, norm, eps, model, params)
-                     for defence, models in adaptive.items() for mode, model in models.items()]
+                     for defence, models in adaptive.items() for mode, model in models.items()
+                     if attack in adaptive_attacks]
     for kappa, mode in ((0.0, NON_ADAPTIVE), (cw_confidence, HIGH_CONFIDENCE)):
         runs.append(AttackRun(f"C&W-L2 κ={kappa:g}", "cw_l2", mode, "", "l2", np.nan, bundle,
                               {**settings["cw_l2"], "confidence": kappa}))
     cw = {**settings["cw_l2"], "confidence": ADAPTIVE_CW_CONFIDENCE}
     runs += [AttackRun(f"C&W-L2 κ={ADAPTIVE_CW_CONFIDENCE:g} {mode} vs {defence}", "cw_l2", mode, defence, "l2",
                        np.nan, model, cw) for defence, models in adaptive.items() for mode, model in
-             list(models.items())[:1]]
+             list(models.items())[:1] if "cw_l2" in adaptive_attacks]
     runs.append(AttackRun(f"Square ε={255 * black_box_eps:g}/255", "square", "black box (scores)", "", "linf",
                           black_box_eps, bundle, {**settings["square"], "eps": black_box_eps}))
     runs.append(AttackRun("HopSkipJump", "hopskipjump", "black box (labels)", "", "l2", eps_l2, bundle,

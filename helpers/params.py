@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from helpers.adaptive import VARIANTS
+from helpers.adaptive_report import ADAPTIVE_ATTACKS
 from helpers.attacks import ATTACKS, SETTINGS, resolve_params
 from helpers.data import VIEWS, list_photographs
 from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS
@@ -178,6 +179,8 @@ PARAMS: dict[str, Spec] = {
     "noise": Spec(f"one of {_names(NOISES)}", (str,), choices=NOISES),
     "variants": Spec(f"a non-empty list of distinct adaptive variants from {_names(VARIANTS)}", LIST,
                      item=Spec(f"one of {_names(VARIANTS)}", (str,), choices=VARIANTS)),
+    "adaptive_attacks": Spec(f"a list of distinct attacks from {_names(ADAPTIVE_ATTACKS)} ([]: none)", LIST, min_len=0,
+                             item=Spec(f"one of {_names(ADAPTIVE_ATTACKS)}", (str,), choices=ADAPTIVE_ATTACKS)),
     "eps_l2": Spec("a number > 0, an L2 budget in [0, 1] units", NUMBER, low=0, open_low=True),
     "cw_confidence": Spec("a number >= 1: C&W's confidence kappa (a logit margin)", NUMBER, low=1),
     "black_box_eps_255": Spec("a number in (0, 255], an L-inf budget in grey levels", NUMBER, low=0, high=255,

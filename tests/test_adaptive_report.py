@@ -155,6 +155,14 @@ def test_evaluation_runs_and_adaptive_models(toy):
     assert [r.mode for r in pgd] == [NON_ADAPTIVE, BPDA, GRADCAM, BPDA]
     assert all(r.params["eps_step"] == pytest.approx(2.5 * 8 / 255 / 4) for r in pgd)
     assert runs[-1].detector is detectors["s"] and runs[-1].target == "s"
+    # adaptive_attacks: only the named paper attacks run on the adaptive models; the attacks on f stay
+    fewer = evaluation_runs(toy, models, settings, [2 / 255, 8 / 255], 1.0, 5.0, 8 / 255, ("s", detectors["s"]),
+                            adaptive_attacks=["pgd"])
+    assert [r.label for r in fewer if r.mode in (BPDA, GRADCAM)] == [
+        r.label for r in runs if r.attack == "pgd" and r.mode in (BPDA, GRADCAM)]
+    assert {r.label for r in runs if r.model is toy} == {r.label for r in fewer if r.model is toy}
+    with pytest.raises(ValueError, match=r"unknown \['fgsm'\]"):
+        evaluation_runs(toy, models, settings, [2 / 255], 1.0, 5.0, 8 / 255, ("s", detectors["s"]), ["pgd", "fgsm"])
 
 
 def test_hold_out_keeps_each_photograph_on_one_side():
