@@ -133,6 +133,7 @@ class Judge:
         self.found_by = {r: np.full(n, "", object) for r in self.rules}
         self.current: np.ndarray = np.arange(n)
         self.attack = ""
+        self.stop_early = False
         self.losses: dict[int, list[float]] = {}
 
     @property
@@ -169,11 +170,23 @@ class Judge:
                     self.found_by[r][i] = label or self.attack
 
     def __call__(self, x01: np.ndarray, loss: np.ndarray) -> None:
-        """The observer of :class:`ObservedClassifier`: record each point's loss and judge it."""
+        """The observer of :class:`ObservedClassifier`: record each point's loss and judge it.
+
+        Raises:
+            BatchBypassed: once every image under attack (``current``) is bypassed at every rule, when
+                ``stop_early`` is set: the rest of the run could not change what is kept.
+        """
         index = self.origins(x01)
         for i, v in zip(index, np.ravel(loss), strict=True):
             self.losses.setdefault(int(i), []).append(float(v))
         self.judge(np.clip(x01, 0.0, 1.0).astype(np.float32) * np.float32(255.0), index)
+        if self.stop_early and self.done[self.current].all():
+            raise BatchBypassed
+
+
+class BatchBypassed(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised by :class:`Judge` inside an APGD run whose images are all bypassed: the judge keeps the first
+    bypass per image and rule, so the remaining iterations could not change the outcome."""
 
 
 @dataclass(frozen=True)
@@ -221,9 +234,11 @@ class MemberTrace:
 
 
 def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members: Sequence[Member],
-             targets: np.ndarray, batch_size: int = 8, seed: int = 0) -> list[MemberTrace]:
+             targets: np.ndarray, batch_size: int = 8, seed: int = 0, stop_early: bool = True) -> list[MemberTrace]:
     """Run ``members`` on the adaptive model, each on the images ``judge`` has not bypassed yet, in batches;
-    every loss evaluation goes to ``judge``. Returns each member's loss traces."""
+    every loss evaluation goes to ``judge``. ``stop_early``: end a batch's run as soon as all its images are
+    bypassed at every rule (the outcome is the same; the traces are shorter). Returns each member's loss
+    traces."""
     x01 = judge.x / np.float32(255.0)
     traces = []
     for m in members:
@@ -233,17 +248,20 @@ def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members:
                                               nb_random_init=1, batch_size=batch_size, loss_type=None, verbose=False)
         todo = np.flatnonzero(~judge.done)
         judge.attack, judge.losses = m.label, {}
-        classifier.observer = judge
+        classifier.observer, judge.stop_early = judge, stop_early
         try:
             for start in range(0, len(todo), batch_size):
                 idx = todo[start:start + batch_size]
                 judge.current = idx
                 set_seed(seed)
                 onehot = np.eye(adaptive.n_classes, dtype=np.float32)[targets[idx, m.rank - 1]]
-                out = attack.generate(x01[idx], y=onehot)
+                try:
+                    out = attack.generate(x01[idx], y=onehot)
+                except BatchBypassed:  # every image of the batch is bypassed: nothing left to find
+                    continue
                 judge.judge(np.clip(out, 0, 1).astype(np.float32) * np.float32(255.0), idx)
         finally:
-            classifier.observer = None
+            classifier.observer, judge.stop_early = None, False
         traces.append(MemberTrace(m.label, m.loss, judge.losses))
     return traces
 

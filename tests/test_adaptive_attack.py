@@ -126,6 +126,25 @@ def test_adaptive_examples_are_checked_independently(toy, setup):
     assert result.bypassed.all()
 
 
+def test_stopping_a_bypassed_batch_early_changes_nothing_but_the_cost(toy, setup):
+    x, y, detector, _, adaptive = setup
+    x, y = x[:6], y[:6]
+    targets, members = consensus_targets(adaptive, x, y, 1), ensemble(1, ("ce",))
+    judges, evaluations = [], []
+    for stop in (False, True):
+        judge = Judge(toy, [Defence("saliency", detector)], x, y)  # the own rule only
+        traces = run_apgd(adaptive, judge, AttackBudget("linf", EPS, 10), members, targets, batch_size=1,
+                          stop_early=stop)
+        judges.append(judge)
+        evaluations.append(sum(len(v) for t in traces for v in t.losses.values()))
+    full, early = judges
+    for r in full.rules:
+        np.testing.assert_array_equal(early.found[r], full.found[r])
+        np.testing.assert_array_equal(early.x_found[r], full.x_found[r])
+    assert full.done.any() and not full.done.all()  # both kinds of batch (one image each) are exercised
+    assert evaluations[1] < evaluations[0]
+
+
 def test_the_ensemble_is_the_worst_case_over_its_members(toy, setup, strong, weak):
     assert strong.count() >= weak.count()
     assert (strong.bypassed["own"] | weak.bypassed["own"]).sum() >= strong.count()
