@@ -55,7 +55,13 @@ def squeezer_label(spec: str) -> str:
 
 
 def _blank(value: object) -> bool:
-    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+    """Whether a table cell is empty: None, '', nan, or pandas' NA (which has no float value)."""
+    if value is None or isinstance(value, str):
+        return not value
+    try:
+        return math.isnan(value)
+    except TypeError:
+        return True
 
 
 @dataclass(frozen=True)
