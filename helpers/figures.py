@@ -63,14 +63,14 @@ def panel_title(bundle: ModelBundle, label: int, confidence: float, marker: str 
     return f"{short_name(bundle, label, 15)}\n({confidence:.2f}){' ' + marker if marker else ''}"
 
 
-def _roc_label(name: str, clean: pd.DataFrame, adv: pd.DataFrame,
-               seed: int = 0) -> tuple[np.ndarray, np.ndarray, str, float]:
-    """ROC curve of one score (score-table rows) and its legend entry 'name: AUC 0.92 [0.85, 0.97]'
-    (bootstrap 95% over photographs, as in the tables)."""
+def _roc_label(name: str, clean: pd.DataFrame, adv: pd.DataFrame, seed: int,
+               between: str) -> tuple[np.ndarray, np.ndarray, str, float]:
+    """ROC curve of one score (score-table rows) and its legend entry: ``name``, ``between`` (e.g.
+    '\nAUC '), the AUC and its bootstrap 95% interval over photographs (as in the tables)."""
     fpr, tpr, auc = roc(clean["score"], adv["score"])
     lo, hi = auc_interval(clean["score"], adv["score"], seed=seed, groups_clean=clean["photograph"],
                           groups_adv=adv["photograph"])
-    return fpr, tpr, f"{name}: AUC {auc_text(auc, lo, hi)}", auc
+    return fpr, tpr, f"{name}{between}{auc_text(auc, lo, hi)}", auc
 
 
 def saliency_pairs_figure(bundle: ModelBundle, x: np.ndarray, x_adv: np.ndarray, maps: np.ndarray,
@@ -304,12 +304,12 @@ def _roc(scores: pd.DataFrame, thetas_show: Sequence[float], attacks: Sequence[s
             ax = axes[r, c]
             for t in shown:
                 clean, adv = split_sets(select(scores, "saliency", noise, t))
-                fpr, tpr, label, auc = _roc_label(f"θ={t:g}", clean, adv[attack], seed)
-                ax.plot(100 * fpr, 100 * tpr, lw=1.2, label=label.replace(": AUC", ":"))
+                fpr, tpr, label, auc = _roc_label(f"θ={t:g}", clean, adv[attack], seed, ": ")
+                ax.plot(100 * fpr, 100 * tpr, lw=1.2, label=label)
                 below_half |= auc < 0.5
-            fpr, tpr, label, auc = _roc_label("1 − max softmax", clean_baseline, baseline[attack], seed)
+            fpr, tpr, label, auc = _roc_label("1 − max softmax", clean_baseline, baseline[attack], seed, ": ")
             below_half |= auc < 0.5
-            ax.plot(100 * fpr, 100 * tpr, "k--", lw=1, label=label.replace(": AUC", ":"))
+            ax.plot(100 * fpr, 100 * tpr, "k--", lw=1, label=label)
             ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
             ax.set_title(f"{NOISE_NAMES[noise]}, {attack_label(attack)}\n"
                          f"n = {len(clean)} clean, {len(adv[attack])} adversarial")
@@ -352,10 +352,10 @@ def _roc_comparison(scores: pd.DataFrame, attacks: Sequence[str], seed: int) -> 
                 continue
             n_clean, n_adv = len(clean), len(adv[attack])
             name = fill(method_label(**method), 34)
-            fpr, tpr, label, auc = _roc_label(name, clean, adv[attack], seed)
+            fpr, tpr, label, auc = _roc_label(name, clean, adv[attack], seed, "\nAUC ")
             below_half |= auc < 0.5
             style = {"color": "k", "ls": "--", "lw": 1} if method["detector"] == "baseline" else {"lw": 1.2}
-            ax.plot(100 * fpr, 100 * tpr, label=label.replace(": AUC", "\nAUC"), **style)
+            ax.plot(100 * fpr, 100 * tpr, label=label, **style)
         ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
         ax.set_title(f"{attack_label(attack)}\nn = {n_clean} clean, {n_adv} adversarial")
         ax.set_xlabel("false-positive rate (%)")
