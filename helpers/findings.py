@@ -283,7 +283,14 @@ README_START, README_END = "<!-- findings: start -->", "<!-- findings: end -->"
 
 def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") -> str:
     """The README's findings, from the score tables that notebooks 05 and 07 saved in ``results_dir``
-    (re-analysed with the fpr and seed stored in their metadata)."""
+    (re-analysed with the fpr and seed stored in their metadata).
+
+    Args:
+        results_dir: the notebooks' ``results_dir``.
+        model: the model whose tables are read.
+
+    Returns:
+        Markdown lines."""
     sweep, meta = load_scores(Path(results_dir) / f"scores_theta_sweep_{model}.parquet")
     p = meta["parameters"]
     rates = rate_table(sweep, p["fpr"], p["seed"])
@@ -357,8 +364,16 @@ def _pgd_line(table: pd.DataFrame, defence: str, attack: str, rule: str) -> str:
 
 def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Sequence[str], fpr: float) -> str:
     """Notebook 08: bypass rates of transferred and adaptive attacks per defence and budget, the
-    high-confidence C&W against the baseline, the black-box attacks, and the Carlini et al. checks; only
-    "evaluation invalid: <checks>" when a check failed (``checks``: rows with ``check`` and ``passed``)."""
+    high-confidence C&W against the baseline, the black-box attacks, and the Carlini et al. checks.
+
+    Args:
+        table: :func:`helpers.adaptive_report.bypass_table`.
+        checks: rows with ``check``, ``passed`` and ``detail``.
+        defences: the defences' names, in order.
+        fpr: the matched false-positive rate.
+
+    Returns:
+        Markdown statements; only "evaluation invalid: <checks>" when a check failed."""
     invalid = invalid_message(checks)
     if invalid:
         return invalid

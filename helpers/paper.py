@@ -150,8 +150,14 @@ def claims_check(rates: pd.DataFrame) -> pd.DataFrame:
 
 
 def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
-    """:func:`claims_check` for reading: one row per claim, a column per model, cells 'yes (81.0 vs
-    62.5)', 'no (...)' or 'n/a (...)'."""
+    """:func:`claims_check` for reading.
+
+    Args:
+        claims: :func:`claims_check`'s rows.
+
+    Returns:
+        one row per claim, a column per model (the paper's, then ours), cells 'yes (81.0 vs 62.5)',
+        'no (...)' or 'n/a (...)'."""
     verdict = claims["holds"].map({True: "yes", False: "no"}).fillna("n/a")
     cells = [f"{v} ({left:.1f} vs {right:.1f})" for v, left, right in
              zip(verdict, claims["left"], claims["right"], strict=True)]

@@ -103,8 +103,20 @@ def squeezing_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, A
                      squeezers: Sequence[str] = (), joint: Sequence[Sequence[str]] = (),
                      channel_order: str = "rgb", batch_size: int = 32, progress: bool = False) -> pd.DataFrame:
     """Rows of Feature Squeezing for each squeezer in ``squeezers`` and each joint detector in
-    ``joint`` (each a list of squeezer specs; its rows' ``squeezer``: the specs joined by '+'); every
-    distinct squeezer runs once per input."""
+    ``joint``; every distinct squeezer runs once per input.
+
+    Args:
+        bundle, images, attacks: the model, its clean images and each attack's result on them.
+        squeezers: squeezer specs, each a detector of its own (its rows' ``squeezer``: the spec).
+        joint: joint detectors, each a list of specs (its rows' ``squeezer``: the specs joined by '+',
+            :attr:`helpers.labels.DetectorKey.squeezer`).
+        channel_order, batch_size, progress: as for :class:`helpers.detectors.FeatureSqueezingDetector`.
+
+    Returns:
+        the rows (``COLUMNS``), ``model`` = ``bundle.name``.
+
+    Raises:
+        ValueError: for an attack result of another length than ``images``, or an unknown squeezer."""
     joint = [list(members) for members in joint]
     specs = list(dict.fromkeys([*squeezers, *(s for members in joint for s in members)]))
     detector = FeatureSqueezingDetector(bundle, specs, decision="label_change", channel_order=channel_order)
@@ -298,7 +310,15 @@ def load_scores(path: str | Path) -> tuple[pd.DataFrame, dict]:
     column get it back: Grad-CAM, the only map they could have used, on their saliency rows; tables
     saved before ``photograph`` was a column get each image id's photograph (its id less ``#viewN``);
     tables saved before ``model`` was a column get the run's model (its metadata).
-    A file that cannot be read raises an OSError naming it."""
+
+    Args:
+        path: a file written by :func:`save_scores`.
+
+    Returns:
+        (the score table, ``COLUMNS``; the run's metadata).
+
+    Raises:
+        FileNotFoundError: for no file; OSError naming the file for one that cannot be read."""
     try:  # Arrow's errors (e.g. "Couldn't deserialize thrift") name no file
         table = pq.read_table(path)
         metadata = json.loads((table.schema.metadata or {}).get(_METADATA_KEY, b"{}"))
@@ -338,6 +358,13 @@ def configurations(scores: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
 
 def rates_by_saliency_method(scores: pd.DataFrame, fpr: float = 0.05, seed: int = 0) -> pd.DataFrame:
     """:func:`rate_table` for each saliency method of a score table on its own, with a
-    ``saliency_method`` column; rows of the other detectors (``""``) come once, as their own group."""
+    ``saliency_method`` column; rows of the other detectors (``""``) come once, as their own group.
+
+    Args:
+        scores: a score table of one or several models and saliency methods.
+        fpr, seed: as for :func:`rate_table`.
+
+    Returns:
+        the rate tables stacked, ``RATE_COLUMNS`` and ``saliency_method``."""
     return pd.concat([rate_table(group, fpr, seed).assign(saliency_method=method)
                       for method, group in scores.groupby("saliency_method", sort=False)], ignore_index=True)

@@ -151,7 +151,13 @@ def display_name(text: object) -> str:
     """An identifier as the figures name it: 'fgsm' -> 'FGSM', 'none' -> 'no noise', 'theta' -> 'θ';
     inside any text 'color_reverse' -> 'colour reversing', 'bit_depth:5' -> 'bit depth 5',
     'median:2x2' -> 'median 2×2', 'nlm:11-3-4' -> 'non-local means 11-3-4',
-    'efficientnet_lite0' -> 'EfficientNet-Lite0'."""
+    'efficientnet_lite0' -> 'EfficientNet-Lite0' (the names of :mod:`helpers.labels`).
+
+    Args:
+        text: a cell or caption of an exported table.
+
+    Returns:
+        the text as LaTeX tables show it."""
     text = str(text)
     if text in _DISPLAY_CELLS:
         return _DISPLAY_CELLS[text]
@@ -378,7 +384,15 @@ def _saliency_rows(rates: pd.DataFrame, noise: str, attacks: Sequence[str]) -> p
 
 
 def paper_tidy(rates: pd.DataFrame, noise: str, attacks: Sequence[str]) -> pd.DataFrame:
-    """The numbers of one of Tables I-III (percent, Wilson intervals): saliency rows of ``noise``."""
+    """The numbers of one of Tables I-III (percent, Wilson intervals): saliency rows of ``noise``.
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table` of one or several models (its ``model`` column kept).
+        noise: the table's noise.
+        attacks: the attacks whose detection rates it shows.
+
+    Returns:
+        the tidy rows (:func:`rates_tidy`)."""
     return rates_tidy(_saliency_rows(rates, noise, attacks))
 
 
@@ -493,6 +507,10 @@ def selected_theta_layout(selected: pd.DataFrame, attacks: Sequence[str]) -> pd.
     """:func:`helpers.scores.select_theta`'s rows as one row per noise, a column group per model: theta,
     OSPA and detection rates (formatted from :func:`rates_tidy` of them).
 
+    Args:
+        selected: :func:`helpers.scores.select_theta`'s rows, of one or several models.
+        attacks: the attack columns, in order (those measured).
+
     Returns:
         the layout, index ``noise``, columns (model, column)."""
     def layout(of_model: pd.DataFrame) -> pd.DataFrame:
@@ -544,7 +562,13 @@ def _attack_rows(summary: pd.DataFrame) -> pd.DataFrame:
 
 def attack_table(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per attack: success in percent [Wilson 95% CI] (n) and the L2 / L∞ sizes of the
-    successful examples in grey levels of 255 (formatted from :func:`attack_tidy`)."""
+    successful examples in grey levels of 255 (formatted from :func:`attack_tidy`'s numbers).
+
+    Args:
+        summary: :func:`helpers.attack_report.attack_summary` of one model.
+
+    Returns:
+        the table, attacks by display name."""
     tidy = _attack_rows(summary)
     rows = []
     for attack, g in tidy.groupby("attack", sort=False):
