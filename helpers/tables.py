@@ -94,15 +94,15 @@ def run_caption(metadata: Mapping[str, dict] | None) -> str:
 
 
 def _run_columns(tidy: pd.DataFrame, metadata: Mapping[str, dict], name: str) -> pd.DataFrame:
-    """``tidy`` with each row's ``images`` and ``seed`` from its model's metadata.
+    """``tidy`` with each row's ``images`` and ``seed`` from its model's metadata (empty on rows of a
+    model that was not run here, e.g. the paper's VGG16 next to ours).
 
     Raises:
-        ValueError: for a tidy table without a ``model`` column, or of a model ``metadata`` does not name."""
+        ValueError: for a tidy table without a ``model`` column, or none of whose models ``metadata`` names."""
     if "model" not in tidy.columns.tolist():
         raise ValueError(f"table {name!r}: its tidy twin has no 'model' column to attach the run metadata to")
-    unknown = sorted(set(tidy["model"]) - set(metadata))
-    if unknown:
-        raise ValueError(f"table {name!r}: no metadata for model(s) {unknown}")
+    if not set(tidy["model"]) & set(metadata):
+        raise ValueError(f"table {name!r}: no metadata for any of its models {sorted(set(tidy['model']))}")
     return tidy.assign(images=tidy["model"].map({m: v["images"] for m, v in metadata.items()}),
                        seed=tidy["model"].map({m: v.get("parameters", {}).get("seed") for m, v in metadata.items()}))
 

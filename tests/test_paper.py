@@ -12,6 +12,7 @@ from helpers.paper import (
     table_iv_side_by_side,
     table_v,
 )
+from helpers.tables import export_table
 
 
 def rate(detector="saliency", noise="", theta=np.nan, squeezer="", attack="clean", metric="ospa", value=0.5,
@@ -53,7 +54,7 @@ def test_claims_and_side_by_side_read_only_saliency_rows():
     assert tidy.loc["ours", ["value", "ci_low", "ci_high", "n", "unit"]].tolist() == [90, 80, 95, 10, "%"]
 
 
-def test_each_model_has_its_own_column_group_next_to_the_papers():
+def test_each_model_has_its_own_column_group_next_to_the_papers(tmp_path):
     one = pd.DataFrame([rate(noise="none", theta=0.1, value=0.9), rate(noise="none", theta=0.5, value=0.95)])
     other = one.assign(value=[0.6, 0.3], ci_low=[0.5, 0.2], ci_high=[0.7, 0.4])
     both = pd.concat([one.assign(model="lite0"), other.assign(model="lite2")], ignore_index=True)
@@ -65,6 +66,12 @@ def test_each_model_has_its_own_column_group_next_to_the_papers():
         assert table[f"{model}, % [95% CI] (n)"].equals(side_by_side(alone)[f"{model}, % [95% CI] (n)"])
     tidy = side_by_side_tidy(both)
     assert tidy.query("source == 'ours'")["model"].tolist() == ["lite0", "lite2", "lite0", "lite2"]
+    run = {"images": "4 views", "parameters": {"seed": 3}}
+    twin = pd.read_csv(export_table(table, "t", tmp_path, index=True, tidy=tidy, caption="T.",
+                                    metadata={"lite0": run, "lite2": run})[2])
+    assert twin.query("source == 'ours'").groupby("model")["images"].first().to_dict() == {"lite0": "4 views",
+                                                                                      "lite2": "4 views"}
+    assert twin[twin["source"] != "ours"][["images", "seed"]].isna().all().all()  # the paper's rows: not our run
     claims = claims_table(claims_check(both))
     assert list(claims.columns) == ["claim", "vgg16", "resnet50", "lite0", "lite2"]
     assert claims.iloc[0]["lite0"] == claims_table(claims_check(one)).iloc[0]["lite0"] == "no (90.0 vs 95.0)"

@@ -201,7 +201,7 @@ def test_each_model_is_a_column_group_equal_to_its_own_layout(tmp_path):
 def test_metadata_needs_the_models_of_the_twin():
     rates = rates_fixture()
     table = paper_layout(rates, "zero_mean", ["fgsm"])
-    with pytest.raises(ValueError, match=r"no metadata for model\(s\) \['tiny_model'\]"):
+    with pytest.raises(ValueError, match=r"no metadata for any of its models \['tiny_model'\]"):
         export_table(table, "t", "unused", index=True, tidy=paper_tidy(rates, "zero_mean", ["fgsm"]),
                      caption="T.", metadata={"other": RUN})
     with pytest.raises(ValueError, match="no 'model' column"):
