@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from helpers.data import sample_images
 from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector
+from helpers.labels import DetectorKey
 from helpers.models import LITE_MODELS, load_model
 from helpers.saliency import SALIENCY_METHODS, make_saliency
 from helpers.squeeze import JOINT_IMAGENET
@@ -74,7 +75,7 @@ def main() -> None:
     detector = timings["detector, gradcam"]
     print(f"detector (1 theta, Grad-CAM) / inference = {detector / base:.2f} (floor 2.0, goal <= 2.2); "
           + ", ".join(f"{m} {timings[f'detector, {m}'] / base:.2f}" for m in SALIENCY_METHODS if m != "gradcam"))
-    print(f"feature squeezing ({', '.join(JOINT_IMAGENET)}) / saliency detector = "
+    print(f"{DetectorKey('feature_squeezing', squeezers=tuple(JOINT_IMAGENET)).label} / saliency detector = "
           f"{timings['feature squeezing'] / detector:.2f} (goal >= 2.5)")
     if args.models:
         models_ratio(args.models.split(","), args.models_batch, args.repeats, args.theta)

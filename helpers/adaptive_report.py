@@ -20,34 +20,32 @@ import pandas as pd
 
 from helpers.adaptive import detector_aware_bundle
 from helpers.art_classifier import art_classifier
-from helpers.attacks import AttackResult
+from helpers.attacks import SETTINGS, AttackResult, with_overrides
 from helpers.cache import cached_attack
 from helpers.data import ImageSet
 from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector
+from helpers.labels import attack_label, rate_text
 from helpers.metrics import Rate, grouped_split, rate_row, threshold_at_fpr
 from helpers.models import ModelBundle
 from helpers.runtime import write_atomically
-from helpers.tables import attack_label, format_cell
 from helpers.validation import check_count, check_images, check_labels, check_number
 
-# Attack budgets of notebook 08 by ``attack_settings``; eps is set per run, and a PGD step is
-# 2.5 * eps / max_iter (Madry et al.). "default" fits a 2-core CPU; "paper" is full scale (GPU).
-ADAPTIVE_SETTINGS: dict[str, dict[str, dict]] = {
+# Attack budgets of notebook 08 by ``attack_settings``, as overrides on ``helpers.attacks.SETTINGS`` of the same
+# name; eps is set per run, and a PGD step is 2.5 * eps / max_iter (Madry et al.). "default" fits a 2-core CPU;
+# "paper" is full scale (GPU).
+ADAPTIVE_OVERRIDES: dict[str, dict[str, dict]] = {
     "default": {
         "pgd": {"max_iter": 5, "num_random_init": 0},
         "pgd_l2": {"max_iter": 5, "num_random_init": 0},
-        "cw_l2": {"targeted": False, "binary_search_steps": 1, "max_iter": 10, "initial_const": 1.0},
+        "cw_l2": {"targeted": False, "binary_search_steps": 1, "max_iter": 10},
         "square": {"max_iter": 50},
-        "hopskipjump": {"norm": 2, "max_iter": 3, "max_eval": 50, "init_eval": 10, "init_size": 20},
+        "hopskipjump": {"max_iter": 3, "max_eval": 50, "init_eval": 10, "init_size": 20},
     },
-    "paper": {
-        "pgd": {"max_iter": 100, "num_random_init": 1},
-        "pgd_l2": {"max_iter": 100, "num_random_init": 1},
-        "cw_l2": {"targeted": False, "binary_search_steps": 9, "max_iter": 100, "initial_const": 0.01},
-        "square": {"max_iter": 5000},
-        "hopskipjump": {"norm": 2, "max_iter": 50, "max_eval": 10000, "init_eval": 100, "init_size": 100},
-    },
+    "paper": {"pgd": {}, "pgd_l2": {}, "cw_l2": {"targeted": False}, "square": {"max_iter": 5000}, "hopskipjump": {}},
 }
+ADAPTIVE_SETTINGS: dict[str, dict[str, dict]] = {
+    name: {attack: p for attack, p in with_overrides(SETTINGS[name], overrides).items() if attack in overrides}
+    for name, overrides in ADAPTIVE_OVERRIDES.items()}
 # A matched threshold needs at least this many expected false positives among its calibration images
 MIN_CALIBRATION_FALSE_POSITIVES = 5
 NON_ADAPTIVE, BPDA, GRADCAM = "non-adaptive", "adaptive (BPDA)", "adaptive (through Grad-CAM)"
@@ -246,7 +244,7 @@ def load_bypass_table(path: str | Path) -> pd.DataFrame:
 
 def _cells(table: pd.DataFrame, metric: str) -> list[str]:
     cols = [metric, f"{metric}_ci_low", f"{metric}_ci_high", f"{metric}_n"]
-    return [format_cell(*values) for values in table[cols].to_numpy()]
+    return [rate_text(*values) for values in table[cols].to_numpy()]
 
 
 def bypass_layout(table: pd.DataFrame) -> pd.DataFrame:

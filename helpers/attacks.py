@@ -5,7 +5,8 @@ Images are RGB 0..255 everywhere in ``helpers``; ART sees a [0, 1] view of the m
 Budgets (``eps``) and the returned norms are in [0, 1] units: multiply by 255 for grey levels
 (eps = 2/255 ~ 0.0078 is 2 grey levels).
 
-Attacks and their defaults (``DEFAULTS``; ``PAPER_PARAMS`` are full-scale settings for a GPU):
+Attacks and their defaults (``DEFAULTS``; ``PAPER_PARAMS``, full-scale settings for a GPU, are
+``PAPER_OVERRIDES`` on them; ``ART_ATTACKS`` maps each white-box attack to its ART class):
 
 - ``fgsm``: untargeted L-inf FGSM (Goodfellow et al.), one gradient step.
 - ``bim``: untargeted L-inf Basic Iterative Method (Kurakin et al.), PGD without random start.
@@ -76,18 +77,39 @@ DEFAULTS: dict[str, dict] = {
     "square": {"eps": 2 / 255, "max_iter": 100, "p_init": 0.05, "nb_restarts": 1},
     "hopskipjump": {"norm": 2, "max_iter": 10, "max_eval": 1000, "init_eval": 100, "init_size": 100},
 }
-# Full-scale settings (GPU): the iterative attacks run longer and C&W searches its constant widely.
-PAPER_PARAMS: dict[str, dict] = {
-    "fgsm": {"eps": 2 / 255},
-    "bim": {"eps": 2 / 255, "eps_step": 0.25 / 255, "max_iter": 50},
-    "pgd": {"eps": 2 / 255, "eps_step": 0.25 / 255, "max_iter": 100, "num_random_init": 1},
-    "pgd_l2": {"eps": 1.0, "eps_step": 0.05, "max_iter": 100, "num_random_init": 1},
-    "cw_l2": {"targeted": True, "confidence": 0.0, "learning_rate": 0.01, "binary_search_steps": 9,
-              "max_iter": 100, "initial_const": 0.01, "max_halving": 5, "max_doubling": 5},
-    "deepfool": {"max_iter": 100, "epsilon": 0.02, "nb_grads": 10},
-    "square": {"eps": 2 / 255, "max_iter": 1000, "p_init": 0.05, "nb_restarts": 1},
-    "hopskipjump": {"norm": 2, "max_iter": 50, "max_eval": 10000, "init_eval": 100, "init_size": 100},
+# Full-scale settings (GPU), as overrides on DEFAULTS: the iterative attacks run longer and C&W searches its
+# constant widely.
+PAPER_OVERRIDES: dict[str, dict] = {
+    "bim": {"eps_step": 0.25 / 255, "max_iter": 50},
+    "pgd": {"eps_step": 0.25 / 255, "max_iter": 100},
+    "pgd_l2": {"eps_step": 0.05, "max_iter": 100},
+    "cw_l2": {"binary_search_steps": 9, "max_iter": 100, "initial_const": 0.01},
+    "deepfool": {"max_iter": 100},
+    "square": {"max_iter": 1000},
+    "hopskipjump": {"max_iter": 50, "max_eval": 10000},
 }
+
+
+def with_overrides(base: dict[str, dict], overrides: dict[str, dict]) -> dict[str, dict]:
+    """Each attack's settings of ``base`` updated with its ``overrides`` (attacks ``base`` lacks are refused).
+
+    Args:
+        base: attack -> parameters (e.g. ``DEFAULTS``).
+        overrides: attack -> the parameters that differ.
+
+    Returns:
+        attack -> the full parameters, for every attack of ``base``.
+
+    Raises:
+        ValueError: for an override of an unknown attack or parameter."""
+    for name, params in overrides.items():
+        unknown = sorted(set(params) - set(base.get(name, {})))
+        if name not in base or unknown:
+            raise ValueError(f"override of {name!r} names what its settings lack: {unknown or name}")
+    return {name: {**params, **overrides.get(name, {})} for name, params in base.items()}
+
+
+PAPER_PARAMS: dict[str, dict] = with_overrides(DEFAULTS, PAPER_OVERRIDES)
 ATTACKS = tuple(DEFAULTS)
 SETTINGS = {"default": DEFAULTS, "paper": PAPER_PARAMS}  # the notebooks' attack_settings
 BLACK_BOX = ("square", "hopskipjump")  # attacks that only query the model (AttackResult.queries)
@@ -154,19 +176,21 @@ def resolve_params(name: str, params: dict) -> dict:
     return resolved
 
 
+# The white-box attacks: ART class and the arguments fixed for each (``bim`` is exactly ART's
+# BasicIterativeMethod construction, measured faster when built directly).
+ART_ATTACKS: dict[str, tuple[type, dict]] = {
+    "fgsm": (FastGradientMethod, {"norm": np.inf}),
+    "bim": (ProjectedGradientDescent, {"norm": np.inf, "num_random_init": 0, "verbose": False}),
+    "pgd": (ProjectedGradientDescent, {"norm": np.inf, "verbose": False}),
+    "pgd_l2": (ProjectedGradientDescent, {"norm": 2, "verbose": False}),
+    "cw_l2": (CarliniL2Method, {"verbose": False}),
+    "deepfool": (DeepFool, {"verbose": False}),
+}
+
+
 def _art_attack(name: str, classifier, params: dict, batch_size: int):
-    p = dict(params)
-    if name == "fgsm":
-        return FastGradientMethod(classifier, norm=np.inf, eps=p["eps"], batch_size=batch_size)
-    if name == "bim":  # exactly ART's BasicIterativeMethod construction, measured faster when built directly
-        return ProjectedGradientDescent(classifier, norm=np.inf, num_random_init=0, batch_size=batch_size,
-                                        verbose=False, **p)
-    if name in ("pgd", "pgd_l2"):
-        norm = np.inf if name == "pgd" else 2
-        return ProjectedGradientDescent(classifier, norm=norm, batch_size=batch_size, verbose=False, **p)
-    if name == "cw_l2":
-        return CarliniL2Method(classifier, batch_size=batch_size, verbose=False, **p)
-    return DeepFool(classifier, batch_size=batch_size, verbose=False, **p)
+    attack, fixed = ART_ATTACKS[name]
+    return attack(classifier, batch_size=batch_size, **fixed, **params)
 
 
 def detector_flags(detector, x: np.ndarray, batch_size: int = 32) -> tuple[dict, np.ndarray]:

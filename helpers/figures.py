@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from helpers.labels import attack_label, auc_text, method_label
 from helpers.metrics import auc_interval, roc
 from helpers.models import ModelBundle
 from helpers.plotting import (
@@ -26,11 +27,24 @@ from helpers.plotting import (
     page_items,
 )
 from helpers.scores import configurations, select, split_sets
-from helpers.tables import attack_label, format_auc, method_label, one_model
 
 SALIENCY_LABEL = "Grad-CAM saliency H (normalised, 0-1)"
 AUC_BELOW_HALF = ("AUC < 0.5: the score ranks adversarial inputs below clean ones (e.g. PGD makes the "
                   "model more confident, so 1 − max softmax falls).")
+
+
+def error_bars(value, ci_low, ci_high, scale: float = 1.0) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``(values, yerr)`` for ``Axes.errorbar``: the values times ``scale`` and the distances down to
+    ``ci_low`` and up to ``ci_high`` (e.g. ``scale=100`` for fractions drawn in percent).
+
+    Args:
+        value, ci_low, ci_high: array-likes of one length.
+        scale: the factor of every number.
+
+    Returns:
+        the scaled values and [below, above], non-negative where the interval holds its value."""
+    v, lo, hi = (scale * np.asarray(a, float) for a in (value, ci_low, ci_high))
+    return v, [v - lo, hi - v]
 
 
 def short_name(bundle: ModelBundle, label: int, width: int = 18) -> str:
@@ -49,14 +63,14 @@ def panel_title(bundle: ModelBundle, label: int, confidence: float, marker: str 
     return f"{short_name(bundle, label, 15)}\n({confidence:.2f}){' ' + marker if marker else ''}"
 
 
-def _roc_label(name: str, clean: pd.DataFrame, adv: pd.DataFrame,
-               seed: int = 0) -> tuple[np.ndarray, np.ndarray, str, float]:
-    """ROC curve of one score (score-table rows) and its legend entry 'name: AUC 0.92 [0.85, 0.97]'
-    (bootstrap 95% over photographs, as in the tables)."""
+def _roc_label(name: str, clean: pd.DataFrame, adv: pd.DataFrame, seed: int,
+               between: str) -> tuple[np.ndarray, np.ndarray, str, float]:
+    """ROC curve of one score (score-table rows) and its legend entry: ``name``, ``between`` (e.g.
+    '\nAUC '), the AUC and its bootstrap 95% interval over photographs (as in the tables)."""
     fpr, tpr, auc = roc(clean["score"], adv["score"])
     lo, hi = auc_interval(clean["score"], adv["score"], seed=seed, groups_clean=clean["photograph"],
                           groups_adv=adv["photograph"])
-    return fpr, tpr, f"{name}: AUC {format_auc(auc, lo, hi)}", auc
+    return fpr, tpr, f"{name}{between}{auc_text(auc, lo, hi)}", auc
 
 
 def saliency_pairs_figure(bundle: ModelBundle, x: np.ndarray, x_adv: np.ndarray, maps: np.ndarray,
@@ -167,8 +181,7 @@ def epsilon_sweep_figure(sweep) -> plt.Figure:
     ax = axes[0, 0]
     groups = list(sweep.groupby("attack", sort=False))
     for k, ((name, group), marker) in enumerate(zip(groups, "osD^v", strict=False)):
-        rate = 100 * group["success_rate"]
-        err = [rate - 100 * group["success_rate_ci_low"], 100 * group["success_rate_ci_high"] - rate]
+        rate, err = error_bars(group["success_rate"], group["success_rate_ci_low"], group["success_rate_ci_high"], 100)
         dodge = 2 ** (0.07 * (k - (len(groups) - 1) / 2))  # side by side, so equal rates stay visible
         ax.errorbar(group["eps_255"] * dodge, rate, yerr=err, marker=marker, ms=4, capsize=2, elinewidth=0.8,
                     label=f"{attack_label(name)} (n = {int(group['n'].max())})")
@@ -209,12 +222,21 @@ def attack_examples_figure(bundle: ModelBundle, x: np.ndarray, results: dict, in
 NOISE_NAMES = {"none": "saliency only", "color_reverse": "+ colour reversing", "zero_mean": "+ zero mean"}
 
 
-def tradeoff_figure(rates, attacks: Sequence[str]) -> plt.Figure:
+def tradeoff_figure(rates: pd.DataFrame, attacks: Sequence[str]) -> dict[str, plt.Figure]:
     """OSPA against detection success rate from a rate table (double column), one panel per attack,
     one curve per noise through the thetas in order (hollow marker: first theta, large marker: last),
-    Wilson 95% intervals as thin translucent bars in both directions. One model's rates (draw one
-    figure per model)."""
-    rates = one_model(rates)
+    Wilson 95% intervals as thin translucent bars in both directions.
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table` of one or several models.
+        attacks: one panel each, in order.
+
+    Returns:
+        model -> its figure (save them with :func:`helpers.plotting.save_figures`)."""
+    return {model: _tradeoff(part, attacks) for model, part in rates.groupby("model", sort=False)}
+
+
+def _tradeoff(rates: pd.DataFrame, attacks: Sequence[str]) -> plt.Figure:
     tidy = rates[rates["detector"] == "saliency"]
     thetas = sorted(tidy["theta"].unique())
     fig, axes = figure(DOUBLE_COLUMN, 3.3, ncols=len(attacks), sharey=True)
@@ -227,9 +249,8 @@ def tradeoff_figure(rates, attacks: Sequence[str]) -> plt.Figure:
             if o.empty or d.empty:
                 continue
             n_clean, n_adv = int(o["n"].max()), int(d["n"].max())
-            x, y = 100 * o["value"].to_numpy(), 100 * d["value"].to_numpy()
-            xerr = [x - 100 * o["ci_low"].to_numpy(), 100 * o["ci_high"].to_numpy() - x]
-            yerr = [y - 100 * d["ci_low"].to_numpy(), 100 * d["ci_high"].to_numpy() - y]
+            x, xerr = error_bars(o["value"], o["ci_low"], o["ci_high"], 100)
+            y, yerr = error_bars(d["value"], d["ci_low"], d["ci_high"], 100)
             line, _, bars = ax.errorbar(x, y, xerr=xerr, yerr=yerr, marker=marker, ms=3.5, lw=1.2, capsize=0,
                                         elinewidth=0.6, label=NOISE_NAMES[noise])
             for b in bars:
@@ -252,10 +273,24 @@ def tradeoff_figure(rates, attacks: Sequence[str]) -> plt.Figure:
     return fig
 
 
-def roc_figure(scores, thetas_show: Sequence[float], attacks: Sequence[str], seed: int = 0) -> plt.Figure:
+def roc_figure(scores: pd.DataFrame, thetas_show: Sequence[float], attacks: Sequence[str],
+               seed: int = 0) -> dict[str, plt.Figure]:
     """ROC curves of the saliency score (L1 distance of softmax outputs) from a score table (double
     column), rows = noises, columns = attacks: theta = 0 (noise alone), the thetas in ``thetas_show``,
-    and the 1 - max softmax baseline; AUC [bootstrap 95% CI] in the legends, n in the titles."""
+    and the 1 - max softmax baseline; AUC [bootstrap 95% CI] in the legends, n in the titles.
+
+    Args:
+        scores: a score table of one or several models.
+        thetas_show: the thetas drawn besides 0.
+        attacks: one column of panels each (those measured).
+        seed: the bootstrap's seed.
+
+    Returns:
+        model -> its figure (save them with :func:`helpers.plotting.save_figures`)."""
+    return {model: _roc(part, thetas_show, attacks, seed) for model, part in scores.groupby("model", sort=False)}
+
+
+def _roc(scores: pd.DataFrame, thetas_show: Sequence[float], attacks: Sequence[str], seed: int) -> plt.Figure:
     saliency = scores[scores["detector"] == "saliency"]
     noises = list(dict.fromkeys(saliency["noise"]))
     attacks = [a for a in attacks if (saliency["attack"] == a).any()]
@@ -269,12 +304,12 @@ def roc_figure(scores, thetas_show: Sequence[float], attacks: Sequence[str], see
             ax = axes[r, c]
             for t in shown:
                 clean, adv = split_sets(select(scores, "saliency", noise, t))
-                fpr, tpr, label, auc = _roc_label(f"θ={t:g}", clean, adv[attack], seed)
-                ax.plot(100 * fpr, 100 * tpr, lw=1.2, label=label.replace(": AUC", ":"))
+                fpr, tpr, label, auc = _roc_label(f"θ={t:g}", clean, adv[attack], seed, ": ")
+                ax.plot(100 * fpr, 100 * tpr, lw=1.2, label=label)
                 below_half |= auc < 0.5
-            fpr, tpr, label, auc = _roc_label("1 − max softmax", clean_baseline, baseline[attack], seed)
+            fpr, tpr, label, auc = _roc_label("1 − max softmax", clean_baseline, baseline[attack], seed, ": ")
             below_half |= auc < 0.5
-            ax.plot(100 * fpr, 100 * tpr, "k--", lw=1, label=label.replace(": AUC", ":"))
+            ax.plot(100 * fpr, 100 * tpr, "k--", lw=1, label=label)
             ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
             ax.set_title(f"{NOISE_NAMES[noise]}, {attack_label(attack)}\n"
                          f"n = {len(clean)} clean, {len(adv[attack])} adversarial")
@@ -291,10 +326,22 @@ def roc_figure(scores, thetas_show: Sequence[float], attacks: Sequence[str], see
     return fig
 
 
-def roc_comparison_figure(scores, attacks: Sequence[str], seed: int = 0) -> plt.Figure:
+def roc_comparison_figure(scores: pd.DataFrame, attacks: Sequence[str], seed: int = 0) -> dict[str, plt.Figure]:
     """ROC curves of every configuration in a score table on the same inputs (double column), one
     panel per attack, AUC [bootstrap 95% CI] in the legend under each panel, n in the titles; the
-    baseline is drawn dashed black."""
+    baseline is drawn dashed black.
+
+    Args:
+        scores: a score table of one or several models.
+        attacks: one panel each, in order.
+        seed: the bootstrap's seed.
+
+    Returns:
+        model -> its figure (save them with :func:`helpers.plotting.save_figures`)."""
+    return {model: _roc_comparison(part, attacks, seed) for model, part in scores.groupby("model", sort=False)}
+
+
+def _roc_comparison(scores: pd.DataFrame, attacks: Sequence[str], seed: int) -> plt.Figure:
     fig, axes = figure(DOUBLE_COLUMN, 4.55, ncols=len(attacks), sharey=True)
     below_half = False
     for ax, attack in zip(axes[0], attacks, strict=True):
@@ -305,10 +352,10 @@ def roc_comparison_figure(scores, attacks: Sequence[str], seed: int = 0) -> plt.
                 continue
             n_clean, n_adv = len(clean), len(adv[attack])
             name = fill(method_label(**method), 34)
-            fpr, tpr, label, auc = _roc_label(name, clean, adv[attack], seed)
+            fpr, tpr, label, auc = _roc_label(name, clean, adv[attack], seed, "\nAUC ")
             below_half |= auc < 0.5
             style = {"color": "k", "ls": "--", "lw": 1} if method["detector"] == "baseline" else {"lw": 1.2}
-            ax.plot(100 * fpr, 100 * tpr, label=label.replace(": AUC", "\nAUC"), **style)
+            ax.plot(100 * fpr, 100 * tpr, label=label, **style)
         ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
         ax.set_title(f"{attack_label(attack)}\nn = {n_clean} clean, {n_adv} adversarial")
         ax.set_xlabel("false-positive rate (%)")
@@ -361,7 +408,8 @@ def auc_by_method_figure(rates, attacks: Sequence[str], titles: dict[str, str], 
                 g = saliency[(saliency["noise"] == noise) & np.isclose(saliency["theta"], theta)]
                 g = g.set_index("saliency_method").reindex(methods)
                 pos = np.arange(len(methods)) + 0.12 * (k - (len(configs) - 1) / 2)
-                ax.errorbar(pos, g["value"], yerr=[g["value"] - g["ci_low"], g["ci_high"] - g["value"]],
+                value, err = error_bars(g["value"], g["ci_low"], g["ci_high"])
+                ax.errorbar(pos, value, yerr=err,
                             fmt=marker, ms=3.5, capsize=2, elinewidth=0.7,
                             label=f"{NOISE_NAMES.get(noise, noise)}, θ = {theta:g}")
             ax.set_title(f"{model}, {attack_label(attack)}")
@@ -390,9 +438,8 @@ def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd") ->
             for i, ((mode, g), marker) in enumerate(zip(modes, "osD^", strict=False)):
                 g = g.sort_values("eps")
                 dodge = 2 ** (0.07 * (i - (len(modes) - 1) / 2))  # side by side on the log axis
-                value = 100 * g[f"bypass_{rule}"].to_numpy()
-                err = [value - 100 * g[f"bypass_{rule}_ci_low"].to_numpy(),
-                       100 * g[f"bypass_{rule}_ci_high"].to_numpy() - value]
+                value, err = error_bars(g[f"bypass_{rule}"], g[f"bypass_{rule}_ci_low"], g[f"bypass_{rule}_ci_high"],
+                                        100)
                 ax.errorbar(255 * g["eps"] * dodge, value, yerr=err, marker=marker, capsize=2, elinewidth=0.7,
                             label=f"{mode} (n = {int(g['n'].max())})")
             ax.set_xscale("log", base=2)

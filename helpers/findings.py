@@ -13,25 +13,21 @@ import numpy as np
 import pandas as pd
 
 from helpers.adaptive_attack import invalid_message
-from helpers.adaptive_report import load_bypass_table
+from helpers.adaptive_report import ADAPTIVE_CW_CONFIDENCE, load_bypass_table
+from helpers.labels import DetectorKey, attack_label, auc_text, method_label, noise_label, rate_text
 from helpers.metrics import MIN_EXPECTED_FALSE_POSITIVES
 from helpers.paper import claims_check
 from helpers.runtime import write_atomically
-from helpers.scores import load_scores, rate_table, saliency_added_value
-from helpers.tables import attack_label, method_label, ours_by_model, selected_theta_layout
+from helpers.scores import METHOD, load_scores, rate_table, saliency_added_value
+from helpers.tables import selected_theta_layout
 
 
-def percent(row: pd.Series | None) -> str:
-    """'31.2% [18, 49] (n = 32)': a rate with its interval and n ('n = 32 views of 16 photographs' where
-    they differ); its note (e.g. 'not resolvable at n = 12') when it has one; 'not measured' when missing."""
-    if row is not None and isinstance(row.get("note"), str) and row["note"]:
-        return row["note"]
-    if row is None or pd.isna(row["value"]):
+def _said(row: pd.Series | None) -> str:
+    """A rate-table row in prose (:func:`helpers.labels.rate_text`); 'not measured' for no row."""
+    if row is None:
         return "not measured"
-    photos = row.get("n_photographs")
-    n = f"{int(row['n'])} views of {int(photos)} photographs" if pd.notna(photos) and photos != row["n"] \
-        else f"{int(row['n'])}"
-    return f"{100 * row['value']:.1f}% [{100 * row['ci_low']:.0f}, {100 * row['ci_high']:.0f}] (n = {n})"
+    return rate_text(row["value"], row["ci_low"], row["ci_high"], row["n"], prose=True,
+                     n_photographs=row.get("n_photographs"), note=row.get("note") or "")
 
 
 def _get(rates: pd.DataFrame, metric: str, attack: str, **method) -> pd.Series | None:
@@ -50,32 +46,35 @@ def _verb(count: int, singular: str, plural: str) -> str:
     return singular if count == 1 else plural
 
 
-def per_model(rates: pd.DataFrame, write: Callable[[pd.DataFrame, str], str]) -> str:
-    """``write(rates of one model, model)`` for each model of ``rates`` (its ``model`` column; rates
-    without one are the single model 'ours'); with several models each statement ('- ...') starts
-    with its model's name."""
-    texts = {model: write(part, model) for model, part in ours_by_model(rates).items()}
+def _each_model(rates: pd.DataFrame, write: Callable[[pd.DataFrame, str], str]) -> str:
+    """``write(rates of one model, model)`` for each model of ``rates``; with several models each
+    statement ('- ...') starts with its model's name."""
+    texts = {model: write(part, model) for model, part in rates.groupby("model", sort=False)}
     if len(texts) == 1:
         return next(iter(texts.values()))
     return "\n".join(re.sub(r"^- ", f"- **{model}:** ", text, flags=re.MULTILINE) for model, text in texts.items())
 
 
-def _of(table: pd.DataFrame, model: str) -> pd.DataFrame:
-    """The rows of ``model`` in a table with a ``model`` column (all rows of one without)."""
-    return table[table["model"] == model].drop(columns="model") if "model" in table else table
-
-
 def theta_sweep_findings(rates: pd.DataFrame, attacks: Sequence[str], added: pd.DataFrame,
                          claims: pd.DataFrame, selected: pd.DataFrame) -> str:
     """Notebook 05: the trade-off over theta, the overlay against the noise alone and the baseline,
-    the paper's claims, and the held-out choice of theta. ``added``: :func:`helpers.scores.saliency_added_value`,
-    ``claims``: :func:`helpers.paper.claims_check`, ``selected``: :func:`helpers.scores.select_theta`'s
-    rows; each per model (a ``model`` column; in ``claims`` a column per model) when ``rates`` has several."""
-    return per_model(rates, lambda r, m: _theta_sweep(r, attacks, _of(added, m), claims[m],
-                                                      selected_theta_layout(_of(selected, m), attacks)))
+    the paper's claims, and the held-out choice of theta, per model.
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table`.
+        attacks: the attacks, in order.
+        added: :func:`helpers.scores.saliency_added_value` of ``rates``.
+        claims: :func:`helpers.paper.claims_check` of ``rates``.
+        selected: :func:`helpers.scores.select_theta`'s rows.
+
+    Returns:
+        Markdown statements."""
+    return _each_model(rates, lambda r, m: _theta_sweep(
+        r, attacks, added[added["model"] == m], claims[claims["model"] == m]["holds"],
+        selected_theta_layout(selected[selected["model"] == m], attacks)[m].reset_index()))
 
 
-def _theta_sweep(rates: pd.DataFrame, attacks: Sequence[str], added: pd.DataFrame, verdicts: pd.Series,
+def _theta_sweep(rates: pd.DataFrame, attacks: Sequence[str], added: pd.DataFrame, holds: pd.Series,
                  selected: pd.DataFrame) -> str:
     saliency = rates[rates["detector"] == "saliency"]
     thetas = sorted(t for t in saliency["theta"].unique() if t > 0)
@@ -83,8 +82,8 @@ def _theta_sweep(rates: pd.DataFrame, attacks: Sequence[str], added: pd.DataFram
     if "none" in set(saliency["noise"]) and len(thetas) >= 2:
         lo, hi = thetas[0], thetas[-1]
         o_lo, o_hi = (_get(saliency, "ospa", "clean", noise="none", theta=t) for t in (lo, hi))
-        parts = [f"OSPA {_direction(o_lo['value'], o_hi['value'])} from {percent(o_lo)} at θ = {lo:g} to "
-                 f"{percent(o_hi)} at θ = {hi:g}"]
+        parts = [f"OSPA {_direction(o_lo['value'], o_hi['value'])} from {_said(o_lo)} at θ = {lo:g} to "
+                 f"{_said(o_hi)} at θ = {hi:g}"]
         for a in attacks:
             d_lo, d_hi = (_get(saliency, "detection_rate", a, noise="none", theta=t) for t in (lo, hi))
             if d_lo is not None and d_hi is not None:
@@ -93,19 +92,18 @@ def _theta_sweep(rates: pd.DataFrame, attacks: Sequence[str], added: pd.DataFram
         lines.append("- *Trade-off without noise.* " + "; ".join(parts) + ".")
     if len(added):
         beats_noise = int(added["overlay beats noise alone"].sum())
-        vs_base = [f"{attack_label(r['attack'])} with {r['noise']}: best AUC {r['AUC best θ>0']:.2f} (θ = "
+        vs_base = [f"{attack_label(r['attack'])} with {noise_label(r['noise'])}: best AUC {r['AUC best θ>0']:.2f} (θ = "
                    f"{r['best θ>0']:g}) vs {r['AUC 1-max softmax']:.2f}"
                    for _, r in added.iterrows() if r["overlay beats baseline"]]
         lines.append(f"- *Does the overlay add anything?* Over the noise alone (θ = 0) its best θ (chosen in "
                      f"hindsight) raises the AUC in {beats_noise} of {len(added)} (noise, attack) pairs. It beats "
                      f"the 1 − max softmax baseline in {len(vs_base)} of {len(added)}"
                      + (f": {'; '.join(vs_base)}." if vs_base else "."))
-    verdicts = verdicts.str.split(" ").str[0]
-    held_up, failed, missing = (int((verdicts == v).sum()) for v in ("yes", "no", "n/a"))
-    lines.append(f"- *The paper's claims (Tables I-III):* {held_up} of {len(verdicts)} "
+    held_up, failed, missing = int(holds.eq(True).sum()), int(holds.eq(False).sum()), int(holds.isna().sum())
+    lines.append(f"- *The paper's claims (Tables I-III):* {held_up} of {len(holds)} "
                  f"{_verb(held_up, 'holds', 'hold')} here, {failed} {_verb(failed, 'fails', 'fail')}, {missing} "
                  f"{_verb(missing, 'was', 'were')} not measured (table above).")
-    held = [f"{row['noise']}, θ = {row['theta']:g}: OSPA {row['OSPA']}, "
+    held = [f"{noise_label(row['noise'])}, θ = {row['theta']:g}: OSPA {row['OSPA']}, "
             + ", ".join(f"{attack_label(a)} {row[a]}" for a in attacks if a in row and isinstance(row[a], str))
             for _, row in selected.iterrows()]
     if held:
@@ -114,54 +112,87 @@ def _theta_sweep(rates: pd.DataFrame, attacks: Sequence[str], added: pd.DataFram
     return "\n".join(lines)
 
 
-def squeezing_findings(rates: pd.DataFrame, attacks: Sequence[str], joint: str) -> str:
-    """Notebook 06: the joint detector under the label-change rule, at a matched FPR, and its AUCs
-    (per model, named, for rates with several in a ``model`` column)."""
-    return per_model(rates, lambda r, _: _squeezing(r, attacks, joint))
+def squeezing_findings(rates: pd.DataFrame, attacks: Sequence[str], joint: Sequence[str]) -> str:
+    """Notebook 06: the joint detector under the label-change rule, at a matched FPR, and its AUCs, per model.
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table`.
+        attacks: the attacks, in order.
+        joint: the joint detector's squeezer specs.
+
+    Returns:
+        Markdown statements."""
+    return _each_model(rates, lambda r, _: _squeezing(r, attacks, joint))
 
 
-def _squeezing(rates: pd.DataFrame, attacks: Sequence[str], joint: str) -> str:
-    fs = {"detector": "feature_squeezing", "squeezer": joint}
-    own = [f"{attack_label(a)} {percent(_get(rates, 'detection_rate', a, **fs))}" for a in attacks]
-    matched = [f"{attack_label(a)} {percent(_get(rates, 'tpr_at_fpr', a, **fs))}" for a in attacks]
+def _squeezing(rates: pd.DataFrame, attacks: Sequence[str], joint: Sequence[str]) -> str:
+    key = DetectorKey("feature_squeezing", squeezers=tuple(joint))
+    fs = {"detector": key.detector, "squeezer": key.squeezer}
+    own = [f"{attack_label(a)} {_said(_get(rates, 'detection_rate', a, **fs))}" for a in attacks]
+    matched = [f"{attack_label(a)} {_said(_get(rates, 'tpr_at_fpr', a, **fs))}" for a in attacks]
     held_fpr = [r for a in attacks if (r := _get(rates, "fpr_heldout", a, **fs)) is not None]
-    auc = [f"{attack_label(a)} {r['value']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+    auc = [f"{attack_label(a)} {auc_text(r['value'], r['ci_low'], r['ci_high'])}"
            for a in attacks if (r := _get(rates, "auc", a, **fs)) is not None]
     lines = [f"- *Label-change rule (the paper's Table IV):* the joint detector keeps "
-             f"{percent(_get(rates, 'ospa', 'clean', **fs))} of clean labels and flags " + "; ".join(own) + "."]
+             f"{_said(_get(rates, 'ospa', 'clean', **fs))} of clean labels and flags " + "; ".join(own) + "."]
     if held_fpr:
-        lines.append(f"- *Max-L1 score at the target FPR (Xu et al.):* held-out FPR {percent(held_fpr[0])}; "
+        lines.append(f"- *Max-L1 score at the target FPR (Xu et al.):* held-out FPR {_said(held_fpr[0])}; "
                      "detection on the held-out half: " + "; ".join(matched) + ".")
     lines.append("- *AUC [bootstrap 95% CI]:* " + "; ".join(auc) + ".")
     return "\n".join(lines)
 
 
 def comparison_findings(rates: pd.DataFrame, attacks: Sequence[str],
-                        cost_ratio: float | Mapping[str, float] | None = None) -> str:
+                        cost_ratio: Mapping[str, float] | None = None) -> str:
     """Notebook 07: each detector at its own operating point and at a matched FPR, the best AUC per
-    attack, and whether the saliency detector beats Feature Squeezing as the paper's Table V says
-    (per model, named, for rates with several in a ``model`` column; ``cost_ratio``: model -> ratio)."""
-    def ratio(model: str) -> float | None:
-        return cost_ratio.get(model) if isinstance(cost_ratio, Mapping) else cost_ratio
+    attack, and whether the saliency detector beats Feature Squeezing as the paper's Table V says, per model.
 
-    return per_model(rates, lambda r, m: _comparison(r, attacks, ratio(m)))
+    Args:
+        rates: a :func:`helpers.scores.rate_table`.
+        attacks: the attacks, in order (the first is the one Table V's verdict reads).
+        cost_ratio: model -> Feature Squeezing's time per image over the saliency detector's.
+
+    Returns:
+        Markdown statements."""
+    return _each_model(rates, lambda r, m: _comparison(r, attacks, (cost_ratio or {}).get(m)))
+
+
+def table_v_wins(rates: pd.DataFrame, attack: str) -> list[DetectorKey]:
+    """The saliency configurations of one model's rates that keep more clean labels (OSPA) *and* detect
+    more of ``attack`` than every Feature Squeezing configuration, at their own rules: the paper's
+    Table V advantage.
+
+    Args:
+        rates: one model's :func:`helpers.scores.rate_table`.
+        attack: the attack the detection rate is read on.
+
+    Returns:
+        the winning saliency configurations (empty when none wins, or without both kinds of detector)."""
+    own = _own_points(rates, attack)
+    saliency = [(k, o, d) for k, o, d in own if k.detector == "saliency"]
+    squeezing = [(k, o, d) for k, o, d in own if k.detector == "feature_squeezing"]
+    if not squeezing:
+        return []
+    return [k for k, o, d in saliency if all(o["value"] > fo["value"] and d["value"] > fd["value"]
+                                             for _, fo, fd in squeezing)]
+
+
+def _own_points(rates: pd.DataFrame, attack: str) -> list[tuple[DetectorKey, pd.Series, pd.Series]]:
+    """Each configuration with a rule of its own: its key, OSPA row and ``attack``'s detection-rate row."""
+    points = []
+    for m in rates[METHOD].drop_duplicates().itertuples(index=False):
+        method = {k: v for k, v in zip(METHOD, m, strict=True) if not pd.isna(v)}
+        ospa_row, det = _get(rates, "ospa", "clean", **method), _get(rates, "detection_rate", attack, **method)
+        if ospa_row is not None and det is not None:
+            points.append((DetectorKey.from_columns(*m), ospa_row, det))
+    return points
 
 
 def _comparison(rates: pd.DataFrame, attacks: Sequence[str], cost_ratio: float | None) -> str:
-    keys = ["detector", "noise", "theta", "squeezer"]
-    methods = rates[keys].drop_duplicates()
-    labels = {tuple(m): method_label(*m) for m in methods.itertuples(index=False)}
-    lines = []
-    own = []
-    for m, label in labels.items():
-        method = dict(zip(keys, m, strict=True))
-        ospa_row = _get(rates, "ospa", "clean", **{k: v for k, v in method.items() if not pd.isna(v)})
-        if ospa_row is not None:
-            det = _get(rates, "detection_rate", attacks[0], **{k: v for k, v in method.items() if not pd.isna(v)})
-            own.append((label, ospa_row, det))
-    lines.append("- *Own operating points (label change):* " + "; ".join(
-        f"{label}: OSPA {100 * o['value']:.1f}%, {attack_label(attacks[0])} {100 * d['value']:.1f}%"
-        for label, o, d in own if d is not None) + ".")
+    own = _own_points(rates, attacks[0])
+    lines = ["- *Own operating points (label change):* " + "; ".join(
+        f"{key.label}: OSPA {100 * o['value']:.1f}%, {attack_label(attacks[0])} {100 * d['value']:.1f}%"
+        for key, o, d in own) + "."]
     for a in attacks:
         tpr = rates[(rates["metric"] == "tpr_at_fpr") & (rates["attack"] == a)]
         if len(tpr) and tpr["value"].isna().all():
@@ -169,17 +200,16 @@ def _comparison(rates: pd.DataFrame, attacks: Sequence[str], cost_ratio: float |
         elif len(tpr):
             best = tpr[tpr["value"] == tpr["value"].max()]
             lines.append(f"- *{attack_label(a)} at the matched FPR:* detected most by "
-                         f"{' and '.join(method_label(*r[keys]) for _, r in best.iterrows())} "
-                         f"({percent(best.iloc[0])}); "
-                         + ", ".join(f"{method_label(*r[keys])} {100 * r['value']:.1f}%" for _, r in tpr.iterrows())
+                         f"{' and '.join(method_label(*r[METHOD]) for _, r in best.iterrows())} "
+                         f"({_said(best.iloc[0])}); "
+                         + ", ".join(f"{method_label(*r[METHOD])} {100 * r['value']:.1f}%" for _, r in tpr.iterrows())
                          + ".")
-    sal = [(label, o, d) for label, o, d in own if label.startswith("saliency") and d is not None]
-    fsq = [(label, o, d) for label, o, d in own if not label.startswith("saliency") and d is not None]
-    if sal and fsq:
-        wins = [label for label, o, d in sal
-                if all(o["value"] > fo["value"] and d["value"] > fd["value"] for _, fo, fd in fsq)]
-        verdict = (f"seen here for {', '.join(wins)}" if wins else "not seen here: no saliency setting keeps more "
-                   f"clean labels and detects more {attack_label(attacks[0])} than Feature Squeezing at once")
+    kinds = {key.detector for key, _, _ in own}
+    if {"saliency", "feature_squeezing"} <= kinds:
+        wins = table_v_wins(rates, attacks[0])
+        verdict = (f"seen here for {', '.join(k.label for k in wins)}" if wins else "not seen here: no saliency "
+                   f"setting keeps more clean labels and detects more {attack_label(attacks[0])} than Feature "
+                   "Squeezing at once")
         lines.append(f"- *The paper's Table V advantage* (more OSPA and more {attack_label(attacks[0])} detection than "
                      f"Feature Squeezing): {verdict}.")
     if cost_ratio is not None:
@@ -253,7 +283,14 @@ README_START, README_END = "<!-- findings: start -->", "<!-- findings: end -->"
 
 def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") -> str:
     """The README's findings, from the score tables that notebooks 05 and 07 saved in ``results_dir``
-    (re-analysed with the fpr and seed stored in their metadata)."""
+    (re-analysed with the fpr and seed stored in their metadata).
+
+    Args:
+        results_dir: the notebooks' ``results_dir``.
+        model: the model whose tables are read.
+
+    Returns:
+        Markdown lines."""
     sweep, meta = load_scores(Path(results_dir) / f"scores_theta_sweep_{model}.parquet")
     p = meta["parameters"]
     rates = rate_table(sweep, p["fpr"], p["seed"])
@@ -264,11 +301,12 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
     detection = saliency[saliency["metric"] == "detection_rate"]
     for a in attacks:
         best = detection[detection["attack"] == a].sort_values("value").iloc[-1]
-        lines.append(f"- {attack_label(a)}: the highest detection rate over every θ and noise is {percent(best)} "
-                     f"({method_label('saliency', best['noise'], best['theta'])}).")
-    claims = claims_check(rates)["ours"].str.split(" ").str[0]
-    lines.append(f"- Of the paper's six claims about Tables I-III, {int((claims == 'yes').sum())} hold on this model "
-                 f"and {int((claims == 'no').sum())} fail (notebook 05).")
+        lines.append(f"- {attack_label(a)}: the highest detection rate over every θ and noise is {_said(best)}, "
+                     f"by {method_label('saliency', best['noise'], best['theta'])}.")
+    claims = claims_check(rates)
+    holds = claims.loc[claims["model"] == model, "holds"]
+    lines.append(f"- Of the paper's six claims about Tables I-III, {int(holds.eq(True).sum())} hold on this model "
+                 f"and {int(holds.eq(False).sum())} fail (notebook 05).")
     added = saliency_added_value(rates)
     lines.append(f"- The overlay's best θ beats the trivial 1 − max softmax score's AUC in "
                  f"{int(added['overlay beats baseline'].sum())} of {len(added)} (noise, attack) pairs.")
@@ -276,13 +314,12 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
     p = meta["parameters"]
     rates = rate_table(comparison, p["fpr"], p["seed"])
     for a in p["attacks"]:
-        keys = ["detector", "noise", "theta", "squeezer"]
         tpr = rates[(rates["metric"] == "tpr_at_fpr") & (rates["attack"] == a)]
         held = rates[(rates["metric"] == "fpr_heldout") & (rates["attack"] == a)]
         notes = set(tpr["note"])
         cells = (f"{notes.pop()} calibration images for every detector ({100 * p['fpr']:g}% of them is under "
                  f"{MIN_EXPECTED_FALSE_POSITIVES} expected false positives)") if len(notes) == 1 and "" not in notes \
-            else ", ".join(f"{method_label(*r[keys])} "
+            else ", ".join(f"{method_label(*r[METHOD])} "
                            + (r["note"] if r["note"] else f"{100 * r['value']:.1f}% (held-out FPR {100 * f:.1f}%)")
                            for (_, r), f in zip(tpr.iterrows(), held["value"], strict=True))
         lines.append(f"- {attack_label(a)} at a matched {100 * p['fpr']:g}% false-positive rate (held-out half): "
@@ -309,11 +346,9 @@ def update_readme(readme: str | Path, results_dir: str | Path) -> bool:
 
 
 
-def rate_text(row: pd.Series, metric: str) -> str:
-    """A rate column of :func:`helpers.adaptive_report.bypass_table` ('bypass_own', ...) as
-    '62.5% [31, 86] (n = 8)'."""
-    return percent(pd.Series({"value": row[metric], "ci_low": row[f"{metric}_ci_low"],
-                              "ci_high": row[f"{metric}_ci_high"], "n": row[f"{metric}_n"]}))
+def _bypass(row: pd.Series, metric: str) -> str:
+    """A rate column of :func:`helpers.adaptive_report.bypass_table` ('bypass_own', ...) in prose."""
+    return rate_text(row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"], row[f"{metric}_n"], prose=True)
 
 
 def _pgd_line(table: pd.DataFrame, defence: str, attack: str, rule: str) -> str:
@@ -321,7 +356,7 @@ def _pgd_line(table: pd.DataFrame, defence: str, attack: str, rule: str) -> str:
                  & ((table["mode"] == "non-adaptive") | (table["target"] == defence))]
     parts = []
     for eps, g in rows.groupby("eps"):
-        cells = ", ".join(f"{r['mode']} {rate_text(r, f'bypass_{rule}')}" for _, r in g.iterrows())
+        cells = ", ".join(f"{r['mode']} {_bypass(r, f'bypass_{rule}')}" for _, r in g.iterrows())
         unit = f"{255 * eps:g}/255" if attack == "pgd" else f"{eps:g} (L2)"
         parts.append(f"ε = {unit}: {cells}")
     return "; ".join(parts)
@@ -329,8 +364,16 @@ def _pgd_line(table: pd.DataFrame, defence: str, attack: str, rule: str) -> str:
 
 def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Sequence[str], fpr: float) -> str:
     """Notebook 08: bypass rates of transferred and adaptive attacks per defence and budget, the
-    high-confidence C&W against the baseline, the black-box attacks, and the Carlini et al. checks; only
-    "evaluation invalid: <checks>" when a check failed (``checks``: rows with ``check`` and ``passed``)."""
+    high-confidence C&W against the baseline, the black-box attacks, and the Carlini et al. checks.
+
+    Args:
+        table: :func:`helpers.adaptive_report.bypass_table`.
+        checks: rows with ``check``, ``passed`` and ``detail``.
+        defences: the defences' names, in order.
+        fpr: the matched false-positive rate.
+
+    Returns:
+        Markdown statements; only "evaluation invalid: <checks>" when a check failed."""
     invalid = invalid_message(checks)
     if invalid:
         return invalid
@@ -344,18 +387,19 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
         if len(pgd):
             top = pgd[pgd["eps"] == pgd["eps"].max()].sort_values("bypass_matched").iloc[-1]
             lines.append(f"- *{d} at a matched {100 * fpr:g}% false-positive rate:* the strongest adaptive PGD at "
-                         f"ε = {255 * top['eps']:g}/255 ({top['mode']}) bypasses {rate_text(top, 'bypass_matched')}.")
+                         f"ε = {255 * top['eps']:g}/255 ({top['mode']}) bypasses {_bypass(top, 'bypass_matched')}.")
     cw = table[table["attack"] == "cw_l2"]
     for d in defences:
         rows = cw[(cw["defence"] == d) & ((cw["mode"] == "non-adaptive") | (cw["target"] == d))]
         if (rows["target"] == d).any():
-            cells = "; ".join(f"{r['label'].replace(' vs ' + d, '')} {rate_text(r, 'bypass_own')} (L2 median "
-                              f"{r['l2_median']:.3f})" for _, r in rows.iterrows())
-            lines.append(f"- *C&W-L2 against {d}* (bypass at its own operating point): {cells}.")
+            cells = "; ".join(f"{r['mode']} {_bypass(r, 'bypass_own')} (L2 median {r['l2_median']:.3f})"
+                              for _, r in rows.iterrows())
+            lines.append(f"- *C&W-L2 against {d}* (κ = 0 non-adaptive, κ = {ADAPTIVE_CW_CONFIDENCE:g} adaptive; "
+                         f"bypass at its own operating point): {cells}.")
     for d, g in cw[cw["target"] == ""].groupby("defence", sort=False):  # C&W on f, at confidence 0 and kappa
         if not g["bypass_own_n"].any():  # a score-only detector: the matched rate is its only rule
-            cells = "; ".join(f"{r['label']} {rate_text(r, 'bypass_matched')} (success "
-                              f"{rate_text(r, 'success')}, L2 median {r['l2_median']:.3f})" for _, r in g.iterrows())
+            cells = "; ".join(f"{r['label']} {_bypass(r, 'bypass_matched')} (success "
+                              f"{_bypass(r, 'success')}, L2 median {r['l2_median']:.3f})" for _, r in g.iterrows())
             lines.append(f"- *High-confidence C&W against {d}* (bypass at a matched {100 * fpr:g}% "
                          f"false-positive rate): {cells}.")
     for label, g in table[table["queries_median"].notna()].groupby("label", sort=False):
@@ -363,10 +407,10 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
         size = f"{255 * r['eps']:g}/255 (L∞)" if r["norm"] == "linf" else f"{r['eps']:g} (L2)"
         budget = f" within ε = {size}" if not np.isnan(r["eps"]) else ""
         text = (f"- *{label}* (black box, median {r['queries_median']:.0f} queries): success{budget} "
-                f"{rate_text(r, 'success')}")
+                f"{_bypass(r, 'success')}")
         if r["target"]:
             hit = g[g["defence"] == r["target"]].iloc[0]
-            text += f"; bypass of {r['target']} {rate_text(hit, 'bypass_own')}"
+            text += f"; bypass of {r['target']} {_bypass(hit, 'bypass_own')}"
         lines.append(text + ".")
     passed = int(checks["passed"].sum())
     lines.append(f"- *Sanity checks (Carlini et al. 2019):* {passed} of {len(checks)} pass. " + " ".join(
@@ -385,8 +429,8 @@ def adaptive_readme_lines(table: pd.DataFrame) -> list[str]:
         plain = rows[rows["mode"] == "non-adaptive"].iloc[0]
         best = rows[rows["target"] == d].sort_values("bypass_own").iloc[-1]
         lines.append(f"- Adaptive attacks (notebook 08), {d}: PGD at ε = {255 * eps:g}/255 transferred from the "
-                     f"undefended model bypasses it (fools f, not flagged) in {rate_text(plain, 'bypass_own')}; "
-                     f"adapted to it ({best['mode']}), in {rate_text(best, 'bypass_own')}.")
+                     f"undefended model bypasses it (fools f, not flagged) in {_bypass(plain, 'bypass_own')}; "
+                     f"adapted to it ({best['mode']}), in {_bypass(best, 'bypass_own')}.")
     return lines
 
 

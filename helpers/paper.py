@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from helpers.tables import RATE_CELL, format_percent, method_label, model_groups, ours_by_model
+from helpers.labels import DetectorKey, method_label, rate_text
+from helpers.tables import RATE_CELL, model_columns
 
 PAPER_DIR = Path(__file__).resolve().parents[1] / "data" / "paper"
 # Our metric name for each column of the paper's tables.
@@ -40,10 +41,16 @@ SIDE_BY_SIDE_COLUMNS = {"ospa": "OSPA", "fgsm": "FGSM", "cw_l2": "C&W-L2"}
 def side_by_side_tidy(rates: pd.DataFrame) -> pd.DataFrame:
     """The numbers of :func:`side_by_side`: noise, theta, metric (ospa, fgsm, cw_l2), source ('paper
     VGG16', 'paper ResNet50', 'ours'), model ('vgg16', 'resnet50', ours: the ``model`` column of
-    ``rates``, 'ours' without one), value, ci_low, ci_high, n, unit (percent), interval (ours: Wilson
-    95%; the paper gives no interval or n). Only cells we measured (on any of our models)."""
+    ``rates``), value, ci_low, ci_high, n, unit (percent), interval (ours: Wilson 95%; the paper gives
+    no interval or n). Only cells we measured (on any of our models).
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table` of one or several models.
+
+    Returns:
+        the tidy table."""
     paper = paper_tables_1_3()
-    our_rates = ours_by_model(rates)
+    our_rates = dict(tuple(rates.groupby("model", sort=False)))
     rows = []
     for (noise, theta, metric), group in paper.groupby(["noise", "theta", "metric"], sort=False):
         ours = {model: _ours(part, noise, theta, metric) for model, part in our_rates.items()}
@@ -66,12 +73,18 @@ def side_by_side(rates: pd.DataFrame) -> pd.DataFrame:
     """Rows (noise, theta) measured; one column group per model as in the paper's Tables I-III: the
     paper's VGG16 and ResNet50 ('VGG16 (paper), %': value in percent), then each of ours ('ours, %
     [95% CI] (n)', or the model's name, for rates with a ``model`` column), each with the paper's
-    columns OSPA, FGSM, C&W-L2 (formatted from :func:`side_by_side_tidy`)."""
+    columns OSPA, FGSM, C&W-L2 (formatted from :func:`side_by_side_tidy`).
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table` of one or several models.
+
+    Returns:
+        the table, index (noise, theta), columns (group, column)."""
     tidy = side_by_side_tidy(rates)
     paper = tidy["source"] != "ours"
     group = np.where(paper, tidy["source"].str.removeprefix("paper ") + " (paper), %",
                      tidy["model"] + f", {RATE_CELL}")
-    cells = [f"{r['value']:.1f}" if is_paper else format_percent(r["value"], r["ci_low"], r["ci_high"], r["n"])
+    cells = [f"{r['value']:.1f}" if is_paper else rate_text(r["value"], r["ci_low"], r["ci_high"], r["n"], percent=True)
              for is_paper, (_, r) in zip(paper, tidy.iterrows(), strict=True)]
     tidy = tidy.assign(group=group, column=tidy["metric"].map(SIDE_BY_SIDE_COLUMNS), cell=cells)
     table = tidy.pivot(index=["noise", "theta"], columns=["group", "column"], values="cell")
@@ -105,11 +118,17 @@ def _claims() -> list[tuple[str, Callable[[Callable], tuple[float, float]]]]:
 
 
 def claims_check(rates: pd.DataFrame) -> pd.DataFrame:
-    """Each claim of Tables I-III: whether it holds for VGG16, ResNet50 (paper) and for us (a column
-    'ours', or one per model for rates with a ``model`` column), with the two numbers compared
-    (percent). 'n/a' where we did not measure the needed cells."""
+    """Each claim of Tables I-III for VGG16 and ResNet50 (the paper's numbers) and for each of our
+    models: the two numbers compared (percent) and whether the claim holds (left > right).
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table` of one or several models.
+
+    Returns:
+        one row per (claim, model): claim, model ('vgg16', 'resnet50', then ours), left, right, and
+        ``holds`` (True, False, or missing where we did not measure the cells needed)."""
     paper = paper_tables_1_3()
-    ours = ours_by_model(rates)
+    ours = dict(tuple(rates.groupby("model", sort=False)))
 
     def lookup(model: str) -> Callable:
         def get(noise, theta, metric):
@@ -123,13 +142,28 @@ def claims_check(rates: pd.DataFrame) -> pd.DataFrame:
 
     rows = []
     for claim, compare in _claims():
-        row = {"claim": claim}
-        for model in ("vgg16", "resnet50", *ours):
+        for model in (*PAPER_MODELS, *ours):
             left, right = compare(lookup(model))
-            verdict = "n/a" if np.isnan(left) or np.isnan(right) else ("yes" if left > right else "no")
-            row[model] = f"{verdict} ({left:.1f} vs {right:.1f})"
-        rows.append(row)
-    return pd.DataFrame(rows)
+            holds = pd.NA if np.isnan(left) or np.isnan(right) else bool(left > right)
+            rows.append({"claim": claim, "model": model, "left": left, "right": right, "holds": holds})
+    return pd.DataFrame(rows).astype({"holds": "boolean"})
+
+
+def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
+    """:func:`claims_check` for reading.
+
+    Args:
+        claims: :func:`claims_check`'s rows.
+
+    Returns:
+        one row per claim, a column per model (the paper's, then ours), cells 'yes (81.0 vs 62.5)',
+        'no (...)' or 'n/a (...)'."""
+    verdict = claims["holds"].map({True: "yes", False: "no"}).fillna("n/a")
+    cells = [f"{v} ({left:.1f} vs {right:.1f})" for v, left, right in
+             zip(verdict, claims["left"], claims["right"], strict=True)]
+    table = claims.assign(cell=cells).pivot(index="claim", columns="model", values="cell")
+    table = table.loc[list(dict.fromkeys(claims["claim"])), list(dict.fromkeys(claims["model"]))]
+    return table.rename_axis(columns=None).reset_index()
 
 
 def paper_setting(squeezer: str) -> str:
@@ -138,38 +172,55 @@ def paper_setting(squeezer: str) -> str:
     return f"{arg}-bit" if kind == "bit_depth" else arg
 
 
-def table_iv_side_by_side(rates: pd.DataFrame, joint: dict[str, list[str]]) -> pd.DataFrame:
+def table_iv_side_by_side(rates: pd.DataFrame, joint: Sequence[str]) -> pd.DataFrame:
     """Table IV (VGG16, FGSM, label change) next to ours: OSPA and FGSM detection in percent, one row
-    per squeezer of the paper; ours for the squeezers and the ``joint`` detectors (name -> squeezers) we ran.
-    Rates with a ``model`` column: one column group (model, column) per model, rows by squeezer."""
-    if "model" in rates:
-        return model_groups(table_iv_side_by_side, rates, joint, index="squeezer")
+    per squeezer of the paper (named by :attr:`helpers.labels.DetectorKey.label`); ours for the
+    squeezers and the ``joint`` detector (its squeezer specs) we ran, a column group per model.
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table` of one or several models.
+        joint: the joint detector's squeezer specs.
+
+    Returns:
+        the table, index ``squeezer``, columns (model, column)."""
     paper = paper_tables_4_5().query("table == 'IV'").pivot_table(index="setting", columns="metric", values="value",
                                                                    sort=False)
-    fs = rates[(rates["detector"] == "feature_squeezing") & rates["attack"].isin(["clean", "fgsm"])
-               & rates["metric"].isin(["ospa", "detection_rate"])]
-    ours = (fs.pivot_table(index="squeezer", columns="metric", values="value", sort=False) * 100)
-    settings = {s: paper_setting(s) for s in ours.index if s not in joint}
-    settings |= {name: ", ".join(paper_setting(m) for m in members) for name, members in joint.items()}
-    rows = []
-    for setting in paper.index:
-        mine = [s for s, v in settings.items() if v == setting]
-        row = ours.loc[mine[0]] if mine else None
-        rows.append({"squeezer": mine[0] if mine else setting, "paper OSPA": paper.loc[setting, "ospa"],
-                     "ours OSPA": np.nan if row is None else row.get("ospa", np.nan),
-                     "paper FGSM": paper.loc[setting, "fgsm"],
-                     "ours FGSM": np.nan if row is None else row.get("detection_rate", np.nan)})
-    return pd.DataFrame(rows)
+    joint_key = DetectorKey("feature_squeezing", squeezers=tuple(joint))
+
+    def layout(of_model: pd.DataFrame) -> pd.DataFrame:
+        fs = of_model[(of_model["detector"] == "feature_squeezing") & of_model["attack"].isin(["clean", "fgsm"])
+                      & of_model["metric"].isin(["ospa", "detection_rate"])]
+        ours = fs.pivot_table(index="squeezer", columns="metric", values="value", sort=False) * 100
+        settings = {s: paper_setting(s) for s in ours.index if s != joint_key.squeezer}
+        settings[joint_key.squeezer] = ", ".join(paper_setting(m) for m in joint)
+        rows = []
+        for setting in paper.index:
+            mine = [s for s, v in settings.items() if v == setting and s in ours.index]
+            row = ours.loc[mine[0]] if mine else None
+            rows.append({"squeezer": method_label("feature_squeezing", squeezer=mine[0]) if mine else setting,
+                         "paper OSPA": paper.loc[setting, "ospa"],
+                         "ours OSPA": np.nan if row is None else row.get("ospa", np.nan),
+                         "paper FGSM": paper.loc[setting, "fgsm"],
+                         "ours FGSM": np.nan if row is None else row.get("detection_rate", np.nan)})
+        return pd.DataFrame(rows).set_index("squeezer")
+
+    return model_columns(rates, layout)
 
 
 def table_v(rates: pd.DataFrame, attacks: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table V as published (VGG16, percent) and ours: each configuration with its own decision rule,
-    OSPA and each attack's detection rate in percent (rows named by :func:`helpers.tables.method_label`;
-    rates with a ``model`` column: one column group per model)."""
+    OSPA and each attack's detection rate in percent (rows named by :func:`helpers.labels.method_label`;
+    a column group per model).
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table` of one or several models.
+        attacks: the attack columns, in order.
+
+    Returns:
+        (the paper's Table V, ours)."""
     paper = paper_tables_4_5().query("table == 'V'").pivot_table(index="method", columns="metric", values="value",
                                                                   sort=False)[["ospa", "fgsm", "cw_l2"]]
-    ours = model_groups(_table_v_ours, rates, attacks) if "model" in rates else _table_v_ours(rates, attacks)
-    return paper, ours
+    return paper, model_columns(rates, lambda r: _table_v_ours(r, attacks))
 
 
 def _table_v_ours(rates: pd.DataFrame, attacks: list[str]) -> pd.DataFrame:

@@ -226,7 +226,7 @@ def _check_together(p: Mapping[str, Any]) -> None:
     """The checks across parameters, on values that passed their own checks."""
     if "models" in p and not p["models"] and "model" not in p:  # [] stands for `model`: only where there is one
         raise _fail(ValueError, "models", p["models"], "needs at least 1 item(s)")
-    for model in study_models(p) if "models" in p or "model" in p else []:
+    for model in study_models(p) if {"models", "model"} & set(p) else []:  # the notebook's model parameters
         _check_model(p, model)
     _check_others(p)
 

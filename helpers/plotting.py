@@ -8,7 +8,7 @@ Every figure is one of two print widths, :data:`SINGLE_COLUMN` (3.5 in) or :data
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from textwrap import fill, wrap
@@ -130,14 +130,29 @@ def _chars(length_in: float, font_pt: float) -> int:
     return int(length_in * 72 / (_CHAR_EM * font_pt))
 
 
-def save_model_figure(fig: plt.Figure, name: str, model: str, models: Sequence[str],
-                      folder: str | Path = "figures") -> list[Path]:
-    """:func:`save_figure` for one of several models' figures: a single model's is ``name``; with
-    several, each is titled with its model and named ``name_<model>``."""
-    if len(models) == 1:
-        return save_figure(fig, name, folder)
-    fig.suptitle(model)
-    return save_figure(fig, f"{name}_{model}", folder)
+def save_figures(figures: Mapping[str, plt.Figure], name: str, folder: str | Path = "figures") -> list[Path]:
+    """:func:`save_figure` for a figure per model (e.g. from :func:`helpers.figures.tradeoff_figure`):
+    one model's is ``name``; with several, each is titled with its model and named ``name_<model>``.
+
+    Args:
+        figures: model -> its figure.
+        name: the file stem.
+        folder: where the files go.
+
+    Returns:
+        the paths written.
+
+    Raises:
+        ValueError: for no figure."""
+    if not figures:
+        raise ValueError(f"no figure to save as {name!r}")
+    if len(figures) == 1:
+        return save_figure(next(iter(figures.values())), name, folder)
+    paths = []
+    for model, fig in figures.items():
+        fig.suptitle(model)
+        paths += save_figure(fig, f"{name}_{model}", folder)
+    return paths
 
 
 def visible_texts(fig: plt.Figure) -> list[Text]:

@@ -2,13 +2,15 @@
 
 One row per (image, input set, detector configuration). Input sets (``attack``) are ``"clean"``
 and each attack's *successful* adversarial examples; ``image`` is the clean image an input came
-from, so rows of one image share a calibration half. A configuration is ``METHOD``:
-``detector`` (``"saliency"``, ``"feature_squeezing"``, ``"baseline"``), ``noise`` and ``theta``
-(saliency), ``squeezer`` (a squeezer spec or a joint detector's name); saliency rows also name
-their ``saliency_method`` (``""`` on other rows). Each row holds the
-continuous ``score``, the ``flag`` at the detector's own rule (label change; missing for the
-score-only baseline), the model's ``label`` on the input and ``transformed_label`` on the
-emphasised or squeezed input (-1 where there is none), and the image's ``true_label`` (-1 unknown).
+from, so rows of one image share a calibration half. Every row names its ``model``: a table of
+several models is analysed per model, never pooled (one model is a group of one). A configuration
+is ``METHOD``: ``detector`` (``"saliency"``, ``"feature_squeezing"``, ``"baseline"``), ``noise`` and
+``theta`` (saliency), ``squeezer`` (a squeezer spec, or a joint detector's specs joined by '+': the
+``squeezer`` of a :class:`helpers.labels.DetectorKey`); saliency rows also name their
+``saliency_method`` (``""`` on other rows). Each row holds the continuous ``score``, the ``flag`` at
+the detector's own rule (label change; missing for the score-only baseline), the model's ``label``
+on the input and ``transformed_label`` on the emphasised
+or squeezed input (-1 where there is none), and the image's ``true_label`` (-1 unknown).
 ``photograph`` names the photograph an image is a view of (:func:`helpers.data.photograph_of`): every
 split keeps a photograph's views on one side and every interval counts them as one photograph.
 
@@ -20,7 +22,7 @@ re-analysed without a model or attacks.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +34,17 @@ from helpers.attacks import AttackResult
 from helpers.cache import model_fingerprint
 from helpers.data import ImageSet, photograph_of
 from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, emphasis_evaluator, joint_squeezing
+from helpers.labels import JOINT_SEPARATOR
 from helpers.metrics import detection_rate, grouped_split, ospa, rate_row, score_rows
 from helpers.models import ModelBundle
 from helpers.runtime import versions, write_atomically
-from helpers.tables import split_by_model
 
 METHOD = ["detector", "noise", "theta", "squeezer"]
-COLUMNS = ["image", "image_id", "photograph", "true_label", "attack", *METHOD, "saliency_method", "label",
+COLUMNS = ["model", "image", "image_id", "photograph", "true_label", "attack", *METHOD, "saliency_method", "label",
            "transformed_label", "score", "flag"]
-RATE_COLUMNS = [*METHOD, "attack", "metric", "value", "ci_low", "ci_high", "n", "n_photographs", "n_calibration",
-                "note"]
-SELECTED_COLUMNS = ["noise", "theta", "attack", "metric", "value", "ci_low", "ci_high", "n", "n_photographs"]
+RATE_COLUMNS = ["model", *METHOD, "attack", "metric", "value", "ci_low", "ci_high", "n", "n_photographs",
+                "n_calibration", "note"]
+SELECTED_COLUMNS = ["model", "noise", "theta", "attack", "metric", "value", "ci_low", "ci_high", "n", "n_photographs"]
 _METADATA_KEY = b"saliency_detector_run"
 
 
@@ -58,11 +60,11 @@ def input_sets(images: ImageSet, attacks: dict[str, AttackResult]) -> list[tuple
     return sets
 
 
-def _rows(images: ImageSet, attack: str, source: np.ndarray, method: dict, label, transformed_label, score,
+def _rows(model: str, images: ImageSet, attack: str, source: np.ndarray, method: dict, label, transformed_label, score,
           flag) -> pd.DataFrame:
     n = len(source)
     return pd.DataFrame({
-        "image": source, "image_id": np.asarray(images.ids, dtype=object)[source],
+        "model": model, "image": source, "image_id": np.asarray(images.ids, dtype=object)[source],
         "photograph": images.photographs[source],
         "true_label": images.labels[source], "attack": attack,
         **{k: [method.get(k, np.nan if k == "theta" else "")] * n for k in METHOD},
@@ -92,18 +94,31 @@ def saliency_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, At
         for k, noise in enumerate(evaluator.noises):
             for t, theta in enumerate(evaluator.thetas):
                 method = {"detector": "saliency", "noise": noise, "theta": theta, "saliency_method": saliency_method}
-                parts.append(_rows(images, attack, source, method, r["labels"], r["emphasis_labels"][k, t],
+                parts.append(_rows(bundle.name, images, attack, source, method, r["labels"], r["emphasis_labels"][k, t],
                                    r["score"][k, t], r["label_changed"][k, t]))
     return _table(parts)
 
 
 def squeezing_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, AttackResult],
-                     squeezers: Sequence[str] = (), joint: dict[str, Sequence[str]] | None = None,
+                     squeezers: Sequence[str] = (), joint: Sequence[Sequence[str]] = (),
                      channel_order: str = "rgb", batch_size: int = 32, progress: bool = False) -> pd.DataFrame:
     """Rows of Feature Squeezing for each squeezer in ``squeezers`` and each joint detector in
-    ``joint`` (name -> squeezers); every distinct squeezer runs once per input."""
-    joint = dict(joint or {})
-    specs = list(dict.fromkeys([*squeezers, *(s for members in joint.values() for s in members)]))
+    ``joint``; every distinct squeezer runs once per input.
+
+    Args:
+        bundle, images, attacks: the model, its clean images and each attack's result on them.
+        squeezers: squeezer specs, each a detector of its own (its rows' ``squeezer``: the spec).
+        joint: joint detectors, each a list of specs (its rows' ``squeezer``: the specs joined by '+',
+            :attr:`helpers.labels.DetectorKey.squeezer`).
+        channel_order, batch_size, progress: as for :class:`helpers.detectors.FeatureSqueezingDetector`.
+
+    Returns:
+        the rows (``COLUMNS``), ``model`` = ``bundle.name``.
+
+    Raises:
+        ValueError: for an attack result of another length than ``images``, or an unknown squeezer."""
+    joint = [list(members) for members in joint]
+    specs = list(dict.fromkeys([*squeezers, *(s for members in joint for s in members)]))
     detector = FeatureSqueezingDetector(bundle, specs, decision="label_change", channel_order=channel_order)
     parts = []
     for attack, x, source in input_sets(images, attacks):
@@ -111,12 +126,13 @@ def squeezing_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, A
         changed = r["squeezer_changed"]
         for spec in squeezers:
             i = specs.index(spec)
-            parts.append(_rows(images, attack, source, {"detector": "feature_squeezing", "squeezer": spec},
+            parts.append(_rows(bundle.name, images, attack, source, {"detector": "feature_squeezing", "squeezer": spec},
                                r["labels"], r["squeezed_labels"][i], r["distances"][i], changed[i]))
-        for name, members in joint.items():
+        for members in joint:
             idx = [specs.index(s) for s in members]
             flag, score = joint_squeezing(changed[idx], r["distances"][idx])
-            parts.append(_rows(images, attack, source, {"detector": "feature_squeezing", "squeezer": name},
+            method = {"detector": "feature_squeezing", "squeezer": JOINT_SEPARATOR.join(members)}
+            parts.append(_rows(bundle.name, images, attack, source, method,
                                r["labels"], np.full(len(source), -1), score, flag))
     return _table(parts)
 
@@ -128,8 +144,8 @@ def baseline_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, At
     parts = []
     for attack, x, source in input_sets(images, attacks):
         r = detector.evaluate(x, batch_size)
-        parts.append(_rows(images, attack, source, {"detector": "baseline"}, r["labels"], np.full(len(source), -1),
-                           r["score"][0], None))
+        parts.append(_rows(bundle.name, images, attack, source, {"detector": "baseline"}, r["labels"],
+                           np.full(len(source), -1), r["score"][0], None))
     return _table(parts)
 
 
@@ -158,102 +174,121 @@ def calibration_half(clean: pd.DataFrame, seed: int) -> np.ndarray:
 
 
 def rate_table(scores: pd.DataFrame, fpr: float = 0.05, seed: int = 0) -> pd.DataFrame:
-    """Tidy numbers per configuration and input set (``RATE_COLUMNS``): ``ospa`` (clean) and
-    ``detection_rate`` at the detector's own rule; ``auc`` of the score with a bootstrap interval
-    over photographs; ``tpr_at_fpr`` and ``fpr_heldout`` at a threshold fitted at ``fpr`` on a seeded
-    calibration half of the photographs, measured on the other half. Intervals count views of one
-    photograph as such (Wilson at the effective sample size, :class:`helpers.metrics.Rate`); ``n`` is
-    the inputs, ``n_photographs`` their photographs. ``tpr_at_fpr`` is nan, with ``note`` "not
-    resolvable at n = N", where ``fpr`` x the ``n_calibration`` clean calibration images < 5
-    (:func:`helpers.metrics.resolvable`)."""
+    """Tidy numbers per model, configuration and input set (``RATE_COLUMNS``), each model's on its own:
+    ``ospa`` (clean) and ``detection_rate`` at the detector's own rule; ``auc`` of the score with a
+    bootstrap interval over photographs; ``tpr_at_fpr`` and ``fpr_heldout`` at a threshold fitted at
+    ``fpr`` on a seeded calibration half of the photographs, measured on the other half. Intervals
+    count views of one photograph as such (Wilson at the effective sample size,
+    :class:`helpers.metrics.Rate`); ``n`` is the inputs, ``n_photographs`` their photographs.
+    ``tpr_at_fpr`` is nan, with ``note`` "not resolvable at n = N", where ``fpr`` x the
+    ``n_calibration`` clean calibration images < 5 (:func:`helpers.metrics.resolvable`).
+
+    Args:
+        scores: a score table (``COLUMNS``) of one or several models.
+        fpr: the target false-positive rate of the held-out threshold.
+        seed: the seed of the calibration split and the bootstrap.
+
+    Returns:
+        the rate table, models in order of first appearance.
+
+    Raises:
+        ValueError: for a table without photographs, mixing saliency methods (see :func:`configurations`),
+            or whose clean rows do not cover each image once."""
     rows = []
-    for method, group in configurations(scores):
-        clean, adversarial = split_sets(group)
-        calib = calibration_half(clean, seed)
-        photos = clean["photograph"].to_numpy()
-        has_flags = not clean["flag"].isna().any()
-        if has_flags:
-            rows.append({**method, "attack": "clean", "metric": "ospa",
-                         **rate_row(ospa(clean["flag"].to_numpy(bool), photos))})
-        for attack, adv in adversarial.items():
-            adv_photos = adv["photograph"].to_numpy()
-            if has_flags:
-                rows.append({**method, "attack": attack, "metric": "detection_rate",
-                             **rate_row(detection_rate(adv["flag"].to_numpy(bool), adv_photos))})
-            rows += [{**method, "attack": attack, **r} for r in score_rows(
-                clean["score"].to_numpy(), adv["score"].to_numpy(), calib, calib[adv["image"].to_numpy()], fpr, seed,
-                photos, adv_photos)]
+    for model, of_model in scores.groupby("model", sort=False):
+        for method, group in configurations(of_model):
+            rows += [{"model": model, **method, **row} for row in _configuration_rates(group, fpr, seed)]
     return pd.DataFrame(rows, columns=RATE_COLUMNS).astype({"n_calibration": "Int64"}).fillna({"note": ""})
 
 
+def _configuration_rates(group: pd.DataFrame, fpr: float, seed: int) -> list[dict]:
+    clean, adversarial = split_sets(group)
+    calib = calibration_half(clean, seed)
+    photos = clean["photograph"].to_numpy()
+    has_flags = not clean["flag"].isna().any()
+    rows = []
+    if has_flags:
+        rows.append({"attack": "clean", "metric": "ospa", **rate_row(ospa(clean["flag"].to_numpy(bool), photos))})
+    for attack, adv in adversarial.items():
+        adv_photos = adv["photograph"].to_numpy()
+        if has_flags:
+            rows.append({"attack": attack, "metric": "detection_rate",
+                         **rate_row(detection_rate(adv["flag"].to_numpy(bool), adv_photos))})
+        rows += [{"attack": attack, **r} for r in score_rows(
+            clean["score"].to_numpy(), adv["score"].to_numpy(), calib, calib[adv["image"].to_numpy()], fpr, seed,
+            photos, adv_photos)]
+    return rows
+
+
 def select_theta(scores: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per noise, the theta chosen on the calibration half of the photographs (highest balanced
-    accuracy of the label-change rule: mean of OSPA and the attacks' mean detection rate), and its
-    OSPA and detection rates on the held-out half (``SELECTED_COLUMNS``; intervals as in
-    :func:`rate_table`). Never tuned on what it reports."""
+    """Per model and noise, the theta chosen on the calibration half of the photographs (highest
+    balanced accuracy of the label-change rule: mean of OSPA and the attacks' mean detection rate),
+    and its OSPA and detection rates on the held-out half (``SELECTED_COLUMNS``; intervals as in
+    :func:`rate_table`). Never tuned on what it reports.
+
+    Args:
+        scores: a score table of one or several models (each model's theta is chosen on its own).
+        seed: the seed of the calibration split.
+
+    Returns:
+        the rates of the chosen theta, one row per (model, noise, input set)."""
     saliency = scores[scores["detector"] == "saliency"]
     rows = []
-    for noise, by_noise in saliency.groupby("noise", sort=False):
-        candidates = []
-        for theta, group in by_noise.groupby("theta", sort=False):
-            clean, adversarial = split_sets(group)
-            candidates.append((theta, clean, adversarial))
-        calib = calibration_half(candidates[0][1], seed)
-
-        def balanced(clean, adversarial, keep):
-            detect = [detection_rate(a["flag"].to_numpy(bool)[keep[a["image"].to_numpy()]]).value
-                      for a in adversarial.values()]
-            return (ospa(clean["flag"].to_numpy(bool)[keep]).value + np.nanmean(detect)) / 2
-
-        best = int(np.nanargmax([balanced(c, a, calib) for _, c, a in candidates]))
-        theta, clean, adversarial = candidates[best]
-        key = {"noise": noise, "theta": theta}
-        rows.append({**key, "attack": "clean", "metric": "ospa",
-                     **rate_row(ospa(clean["flag"].to_numpy(bool)[~calib], clean["photograph"].to_numpy()[~calib]))})
-        for attack, adv in adversarial.items():
-            held_out = ~calib[adv["image"].to_numpy()]
-            rows.append({**key, "attack": attack, "metric": "detection_rate",
-                         **rate_row(detection_rate(adv["flag"].to_numpy(bool)[held_out],
-                                                   adv["photograph"].to_numpy()[held_out]))})
+    for (model, noise), by_noise in saliency.groupby(["model", "noise"], sort=False):
+        rows += [{"model": model, "noise": noise, **row} for row in _selected(by_noise, seed)]
     return pd.DataFrame(rows, columns=SELECTED_COLUMNS)
 
 
+def _selected(by_noise: pd.DataFrame, seed: int) -> list[dict]:
+    candidates = [(theta, *split_sets(group)) for theta, group in by_noise.groupby("theta", sort=False)]
+    calib = calibration_half(candidates[0][1], seed)
+
+    def balanced(clean, adversarial, keep):
+        detect = [detection_rate(a["flag"].to_numpy(bool)[keep[a["image"].to_numpy()]]).value
+                  for a in adversarial.values()]
+        return (ospa(clean["flag"].to_numpy(bool)[keep]).value + np.nanmean(detect)) / 2
+
+    best = int(np.nanargmax([balanced(c, a, calib) for _, c, a in candidates]))
+    theta, clean, adversarial = candidates[best]
+    rows = [{"theta": theta, "attack": "clean", "metric": "ospa",
+             **rate_row(ospa(clean["flag"].to_numpy(bool)[~calib], clean["photograph"].to_numpy()[~calib]))}]
+    for attack, adv in adversarial.items():
+        held_out = ~calib[adv["image"].to_numpy()]
+        rows.append({"theta": theta, "attack": attack, "metric": "detection_rate",
+                     **rate_row(detection_rate(adv["flag"].to_numpy(bool)[held_out],
+                                               adv["photograph"].to_numpy()[held_out]))})
+    return rows
+
+
+ADDED_VALUE_COLUMNS = ["noise", "attack", "AUC θ=0", "best θ>0", "AUC best θ>0", "AUC 1-max softmax",
+                       "overlay beats noise alone", "overlay beats baseline", "model"]
+
+
 def saliency_added_value(rates: pd.DataFrame) -> pd.DataFrame:
-    """Per noise and attack: AUC of the noise alone (theta = 0), the best AUC over theta > 0 (chosen in
-    hindsight, so an optimistic bound for the overlay), and the 1 - max softmax baseline; per model
-    (a ``model`` column) for rates with one."""
-    if "model" in rates:
-        return by_model(saliency_added_value, split_by_model(rates))
+    """Per model, noise and attack: AUC of the noise alone (theta = 0), the best AUC over theta > 0
+    (chosen in hindsight, so an optimistic bound for the overlay), and the 1 - max softmax baseline.
+
+    Args:
+        rates: a :func:`rate_table`.
+
+    Returns:
+        ``ADDED_VALUE_COLUMNS``, with whether the overlay's best AUC beats the noise alone and the baseline."""
     auc = rates[rates["metric"] == "auc"]
-    saliency, baseline = auc[auc["detector"] == "saliency"], auc[auc["detector"] == "baseline"]
     rows = []
-    for (noise, attack), g in saliency.groupby(["noise", "attack"], sort=False):
-        zero, positive = g[g["theta"] == 0], g[g["theta"] > 0]
-        base = baseline[baseline["attack"] == attack]["value"]
-        best = positive.loc[positive["value"].idxmax()] if len(positive) else None
-        rows.append({"noise": noise, "attack": attack,
-                     "AUC θ=0": zero["value"].iloc[0] if len(zero) else np.nan,
-                     "best θ>0": best["theta"] if best is not None else np.nan,
-                     "AUC best θ>0": best["value"] if best is not None else np.nan,
-                     "AUC 1-max softmax": base.iloc[0] if len(base) else np.nan})
-    out = pd.DataFrame(rows)
-    out["overlay beats noise alone"] = out["AUC best θ>0"] > out["AUC θ=0"]
-    out["overlay beats baseline"] = out["AUC best θ>0"] > out["AUC 1-max softmax"]
+    for model, of_model in auc.groupby("model", sort=False):
+        saliency, baseline = of_model[of_model["detector"] == "saliency"], of_model[of_model["detector"] == "baseline"]
+        for (noise, attack), g in saliency.groupby(["noise", "attack"], sort=False):
+            zero, positive = g[g["theta"] == 0], g[g["theta"] > 0]
+            base = baseline[baseline["attack"] == attack]["value"]
+            best = positive.loc[positive["value"].idxmax()] if len(positive) else None
+            rows.append({"noise": noise, "attack": attack, "AUC θ=0": zero["value"].iloc[0] if len(zero) else np.nan,
+                         "best θ>0": best["theta"] if best is not None else np.nan,
+                         "AUC best θ>0": best["value"] if best is not None else np.nan,
+                         "AUC 1-max softmax": base.iloc[0] if len(base) else np.nan, "model": model})
+    out = pd.DataFrame(rows, columns=[c for c in ADDED_VALUE_COLUMNS if "beats" not in c])
+    out.insert(6, "overlay beats noise alone", out["AUC best θ>0"] > out["AUC θ=0"])
+    out.insert(7, "overlay beats baseline", out["AUC best θ>0"] > out["AUC 1-max softmax"])
     return out
-
-
-def by_model(analysis: Callable[..., pd.DataFrame], tables: Mapping[str, pd.DataFrame], *args,
-             **kwargs) -> pd.DataFrame:
-    """``analysis(table, *args, **kwargs)`` of each model's table on its own (``tables``: model ->
-    table), the results stacked with a ``model`` column: never pooled across models."""
-    return pd.concat([analysis(table, *args, **kwargs).assign(model=model) for model, table in tables.items()],
-                     ignore_index=True)
-
-
-def rates_by_model(score_tables: Mapping[str, pd.DataFrame], fpr: float = 0.05, seed: int = 0) -> pd.DataFrame:
-    """:func:`rate_table` of each model's score table (model -> table) on its own, with a ``model``
-    column, as the paper reports VGG16 and ResNet50 side by side."""
-    return by_model(rate_table, score_tables, fpr=fpr, seed=seed)
 
 
 def run_metadata(bundle: ModelBundle, images: ImageSet, parameters: dict) -> dict:
@@ -261,18 +296,6 @@ def run_metadata(bundle: ModelBundle, images: ImageSet, parameters: dict) -> dic
     notebook's ``parameters`` (as checked by ``helpers.params.check_params``) and library versions."""
     return {"model": bundle.name, "model_sha256": model_fingerprint(bundle), "images": images.description,
             "image_ids": list(images.ids), "parameters": parameters, "versions": versions()}
-
-
-def models_metadata(metadata: Mapping[str, dict]) -> dict:
-    """One run's :func:`run_metadata` for tables of several models (model -> metadata): the models'
-    names and their images joined (a single model's metadata as it is)."""
-    if len(metadata) == 1:
-        return next(iter(metadata.values()))
-    images = list(dict.fromkeys(m["images"] for m in metadata.values()))
-    first = next(iter(metadata.values()))
-    return {"model": ", ".join(metadata), "images": images[0] if len(images) == 1 else "; ".join(
-        f"{model}: {m['images']}" for model, m in metadata.items()), "parameters": first["parameters"],
-        "versions": first["versions"]}
 
 
 def save_scores(scores: pd.DataFrame, path: str | Path, metadata: dict) -> Path:
@@ -285,8 +308,17 @@ def save_scores(scores: pd.DataFrame, path: str | Path, metadata: dict) -> Path:
 def load_scores(path: str | Path) -> tuple[pd.DataFrame, dict]:
     """A saved score table and the run's parameters. Tables saved before ``saliency_method`` was a
     column get it back: Grad-CAM, the only map they could have used, on their saliency rows; tables
-    saved before ``photograph`` was a column get each image id's photograph (its id less ``#viewN``).
-    A file that cannot be read raises an OSError naming it."""
+    saved before ``photograph`` was a column get each image id's photograph (its id less ``#viewN``);
+    tables saved before ``model`` was a column get the run's model (its metadata).
+
+    Args:
+        path: a file written by :func:`save_scores`.
+
+    Returns:
+        (the score table, ``COLUMNS``; the run's metadata).
+
+    Raises:
+        FileNotFoundError: for no file; OSError naming the file for one that cannot be read."""
     try:  # Arrow's errors (e.g. "Couldn't deserialize thrift") name no file
         table = pq.read_table(path)
         metadata = json.loads((table.schema.metadata or {}).get(_METADATA_KEY, b"{}"))
@@ -299,13 +331,21 @@ def load_scores(path: str | Path) -> tuple[pd.DataFrame, dict]:
         scores["saliency_method"] = np.where(scores["detector"] == "saliency", "gradcam", "")
     if "photograph" not in scores:
         scores["photograph"] = [photograph_of(i) for i in scores["image_id"]]
+    if "model" not in scores.columns:  # saved before every row named its model: the run's
+        scores.insert(0, "model", metadata.get("model", ""))
     return scores[COLUMNS], metadata
 
 
 def configurations(scores: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
-    """Each configuration (a ``METHOD`` dict) and its rows, in table order. A table without the
-    ``photograph`` column is refused, and so are rows of several saliency methods (split them with
-    :func:`rates_by_saliency_method`), never pooled."""
+    """Each configuration (a ``METHOD`` dict) and its rows, in table order, of one model's score table.
+
+    Raises:
+        ValueError: for a table without the ``photograph`` column, or with rows of several models or of
+            several saliency methods (split them with :func:`rate_table`, :func:`rates_by_saliency_method`):
+            never pooled."""
+    models = list(dict.fromkeys(scores["model"]))
+    if len(models) > 1:
+        raise ValueError(f"the score table mixes models {models}: analyse each on its own (rate_table)")
     if "photograph" not in scores:
         raise ValueError("the score table has no 'photograph' column (tables saved before it get it back from "
                          "load_scores): every split and interval needs each image's photograph")
@@ -318,6 +358,13 @@ def configurations(scores: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
 
 def rates_by_saliency_method(scores: pd.DataFrame, fpr: float = 0.05, seed: int = 0) -> pd.DataFrame:
     """:func:`rate_table` for each saliency method of a score table on its own, with a
-    ``saliency_method`` column; rows of the other detectors (``""``) come once, as their own group."""
+    ``saliency_method`` column; rows of the other detectors (``""``) come once, as their own group.
+
+    Args:
+        scores: a score table of one or several models and saliency methods.
+        fpr, seed: as for :func:`rate_table`.
+
+    Returns:
+        the rate tables stacked, ``RATE_COLUMNS`` and ``saliency_method``."""
     return pd.concat([rate_table(group, fpr, seed).assign(saliency_method=method)
                       for method, group in scores.groupby("saliency_method", sort=False)], ignore_index=True)

@@ -170,17 +170,12 @@ def block_scores(bundle: ModelBundle, config: Mapping[str, Any], images: ImageSe
     table = pd.concat([
         saliency_scores(bundle, images, results, c["thetas"], c["noises"], c["colormap"], c["overlay_order"],
                         c["zero_mean_reference"], batch_size=bs, saliency_method=c["saliency_method"]),
-        squeezing_scores(bundle, images, results, joint={joint_name(c["joint"]): c["joint"]},
+        squeezing_scores(bundle, images, results, joint=[c["joint"]],
                          channel_order=c["channel_order"], batch_size=bs),
         baseline_scores(bundle, images, results, bs),
     ], ignore_index=True)
     table["image"] = positions[table["image"].to_numpy()]
     return table
-
-
-def joint_name(joint: list[str]) -> str:
-    """The joint Feature Squeezing detector's name in the score table (as in notebook 07)."""
-    return "feature squeezing (" + ", ".join(joint) + ")"
 
 
 def run_shard(config: Mapping[str, Any], shard: int, n_shards: int, bundle: ModelBundle | None = None) -> pd.DataFrame:

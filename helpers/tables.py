@@ -1,6 +1,7 @@
 """Result tables, data first and formatted last: each layout is built from a *tidy* numeric table
-(value, ci_low, ci_high, n, unit, interval and the identifying columns), then formatted as
-'87.5 [64, 97] (16)'. :func:`export_table` writes the formatted table (CSV and an ASCII-only booktabs
+(value, ci_low, ci_high, n, unit, interval, model and the identifying columns), then formatted as
+'87.5 [64, 97] (16)' (:func:`helpers.labels.rate_text`). Every layout has one column group per model
+(one model is a group of one). :func:`export_table` writes the formatted table (CSV and an ASCII-only booktabs
 LaTeX ``table`` with a caption stating units, interval method, n, model, images and seed, display names
 instead of identifiers, optionally compact) and its tidy twin
 ``<name>_tidy.csv`` next to it, all atomically."""
@@ -9,12 +10,22 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from helpers.labels import (
+    ATTACK_LABELS,
+    attack_label,
+    auc_text,
+    method_label,
+    model_label,
+    noise_label,
+    rate_text,
+    squeezer_label,
+)
 from helpers.runtime import write_atomically
 from helpers.validation import check_choice
 
@@ -23,92 +34,31 @@ PERCENT, AUC_UNIT, GREY_LEVELS = "%", "AUC (0-1)", "grey levels of 255"
 WILSON, BOOTSTRAP = "Wilson 95%", "bootstrap 95%"
 PERCENT_METRICS = ("ospa", "detection_rate", "tpr_at_fpr", "fpr_heldout", "success_rate")
 RATE_CELL = "% [95% CI] (n)"  # the header suffix of a column of formatted rates
-ATTACK_LABELS = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD", "pgd_l2": "PGD-L2", "cw_l2": "C&W-L2",
-                 "deepfool": "DeepFool", "square": "SquareAttack", "hopskipjump": "HopSkipJump", "clean": "clean"}
-NOISE_LABELS = {"none": "", "color_reverse": "colour reversing", "zero_mean": "zero mean"}
-BASELINE_LABEL = "1 − max softmax (baseline)"
-
-
-def attack_label(attack: str) -> str:
-    """An attack's display name: 'cw_l2' -> 'C&W-L2'; unknown names are upper-cased."""
-    return ATTACK_LABELS.get(attack, attack.upper())
-
-
-def method_label(detector: str, noise: str = "", theta: float = float("nan"), squeezer: str = "") -> str:
-    """A configuration's name in tables and legends: 'saliency + zero mean, θ=0.1', a squeezer or
-    joint detector's name, or the baseline."""
-    if detector == "saliency":
-        return f"saliency{' + ' + NOISE_LABELS[noise] if NOISE_LABELS[noise] else ''}, θ={theta:g}"
-    if detector == "feature_squeezing":
-        return squeezer
-    return BASELINE_LABEL
-
-
-def split_by_model(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Each model's rows of a table with a ``model`` column (e.g. from
-    :func:`helpers.scores.rates_by_model`), without that column, in order of first appearance."""
-    if "model" not in table:
-        raise ValueError("the table has no 'model' column (make one with helpers.scores.rates_by_model)")
-    return {model: g.drop(columns="model") for model, g in table.groupby("model", sort=False)}
-
-
-def ours_by_model(rates: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Our rates per model (:func:`split_by_model`), or all of them as ``'ours'`` for rates without a
-    ``model`` column."""
-    return split_by_model(rates) if "model" in rates else {"ours": rates}
-
-
-def one_model(rates: pd.DataFrame) -> pd.DataFrame:
-    """``rates`` of a single model (a ``model`` column, if any, dropped); rates of several models are
-    refused, never pooled (lay them out with :func:`model_groups`)."""
-    if "model" not in rates:
-        return rates
-    models = list(dict.fromkeys(rates["model"]))
-    if len(models) > 1:
-        raise ValueError(f"the rates are of several models {models}: lay them out per model (model_groups), "
-                         "never pooled")
-    return rates.drop(columns="model")
-
-
-def model_groups(layout: Callable[..., pd.DataFrame], rates: pd.DataFrame, *args, index: str | None = None,
-                 **kwargs) -> pd.DataFrame:
-    """``layout(rates of one model, *args, **kwargs)`` for each model of ``rates`` (its ``model``
-    column), side by side as the paper's Tables I-V have VGG16 | ResNet50: columns (model, column),
-    one column group per model, rows aligned on the layout's index (or on its column ``index``)."""
-    groups = {}
-    for model, part in split_by_model(rates).items():
-        table = layout(part, *args, **kwargs)
-        groups[model] = table.set_index(index) if index else table
-    return pd.concat(groups, axis=1, names=["model", None])
-
-
-def format_percent(value: float, ci_low: float, ci_high: float, n: int) -> str:
-    """A rate already in percent as '87.5 [64, 97] (16)'; '– (0)' when there is no value."""
-    if pd.isna(value):
-        return "– (0)"
-    return f"{value:.1f} [{ci_low:.0f}, {ci_high:.0f}] ({int(n)})"
-
-
-def format_cell(value: float, ci_low: float, ci_high: float, n: int) -> str:
-    """A rate in [0, 1] as '87.5 [64, 97] (16)': percent, Wilson 95% interval, number of cases; '– (0)' when n = 0."""
-    return format_percent(100 * value, 100 * ci_low, 100 * ci_high, n)
-
-
-def format_auc(value: float, ci_low: float, ci_high: float) -> str:
-    """An AUC as '0.92 [0.85, 0.97]' (bootstrap 95% interval)."""
-    return f"{value:.2f} [{ci_low:.2f}, {ci_high:.2f}]"
 
 
 def format_tidy(row: pd.Series) -> str:
-    """A tidy row's cell text: a percent rate with its interval and n, an AUC with its interval, or
-    a plain number; a rate's ``note`` (e.g. 'not resolvable at n = 12') instead of its number."""
-    if isinstance(row.get("note"), str) and row["note"]:
-        return row["note"]
-    if row["unit"] == PERCENT:
-        return format_percent(row["value"], row["ci_low"], row["ci_high"], row["n"])
+    """A tidy row's cell text: a percent rate with its interval and n (:func:`helpers.labels.rate_text`),
+    an AUC with its interval, or a plain number; a rate's ``note`` (e.g. 'not resolvable at n = 12')
+    instead of its number."""
+    note = row.get("note")
+    if row["unit"] == PERCENT or (isinstance(note, str) and note):
+        return rate_text(row["value"], row["ci_low"], row["ci_high"], row["n"], percent=True,
+                         note=note if isinstance(note, str) else "")
     if row["unit"] == AUC_UNIT:
-        return format_auc(row["value"], row["ci_low"], row["ci_high"])
+        return auc_text(row["value"], row["ci_low"], row["ci_high"])
     return f"{row['value']:.2f}"
+
+
+def model_columns(rates: pd.DataFrame, layout: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
+    """``layout(rates of one model)`` for each model of ``rates`` (its ``model`` column), side by side as
+    the paper's Tables I-V have VGG16 | ResNet50: columns (model, column), rows aligned on the index.
+
+    Raises:
+        ValueError: for rates of no model."""
+    groups = {model: layout(part) for model, part in rates.groupby("model", sort=False)}
+    if not groups:
+        raise ValueError("no rates to lay out")
+    return pd.concat(groups, axis=1, names=["model", None])
 
 
 def rates_tidy(rates: pd.DataFrame) -> pd.DataFrame:
@@ -125,13 +75,36 @@ def _with_cells(tidy: pd.DataFrame) -> pd.DataFrame:
     return tidy.assign(cell=[format_tidy(r) for _, r in tidy.iterrows()] if len(tidy) else [])
 
 
-def run_caption(metadata: dict | None) -> str:
-    """'Model: efficientnet_lite0; images: 32 views of ...; seed: 0.' from
-    :func:`helpers.scores.run_metadata` (empty without metadata); a folder is named, never its path."""
+def run_caption(metadata: Mapping[str, dict] | None) -> str:
+    """'Model: efficientnet_lite0; images: 32 views of ...; seed: 0.' from each model's
+    :func:`helpers.scores.run_metadata` (empty without metadata); a folder is named, never its path.
+
+    Args:
+        metadata: model -> its run's metadata (one model: a mapping of one).
+
+    Returns:
+        one sentence for every model; images named once when every model saw the same ones."""
     if not metadata:
         return ""
-    seed = metadata.get("parameters", {}).get("seed", "not set")
-    return f"Model: {metadata['model']}; images: {folder_names(metadata['images'])}; seed: {seed}."
+    first = next(iter(metadata.values()))
+    seed = first.get("parameters", {}).get("seed", "not set")
+    images = list(dict.fromkeys(m["images"] for m in metadata.values()))
+    shown = images[0] if len(images) == 1 else "; ".join(f"{model}: {m['images']}" for model, m in metadata.items())
+    return f"Model: {', '.join(metadata)}; images: {folder_names(shown)}; seed: {seed}."
+
+
+def _run_columns(tidy: pd.DataFrame, metadata: Mapping[str, dict], name: str) -> pd.DataFrame:
+    """``tidy`` with each row's ``images`` and ``seed`` from its model's metadata (empty on rows of a
+    model that was not run here, e.g. the paper's VGG16 next to ours).
+
+    Raises:
+        ValueError: for a tidy table without a ``model`` column, or none of whose models ``metadata`` names."""
+    if "model" not in tidy.columns.tolist():
+        raise ValueError(f"table {name!r}: its tidy twin has no 'model' column to attach the run metadata to")
+    if not set(tidy["model"]) & set(metadata):
+        raise ValueError(f"table {name!r}: no metadata for any of its models {sorted(set(tidy['model']))}")
+    return tidy.assign(images=tidy["model"].map({m: v["images"] for m, v in metadata.items()}),
+                       seed=tidy["model"].map({m: v.get("parameters", {}).get("seed") for m, v in metadata.items()}))
 
 
 def generic_tidy(df: pd.DataFrame, index: bool = False) -> pd.DataFrame:
@@ -165,27 +138,31 @@ def latex_text(text: object) -> str:
 
 
 # Identifiers -> the names the figures use, inside any text of an exported LaTeX table.
-_DISPLAY_TOKENS = [(re.compile(r"\bbit_depth:(\d+)"), r"bit depth \1"),
-                   (re.compile(r"\bmedian:(\d+)x(\d+)"), "median \\1×\\2"),
-                   (re.compile(r"\bnlm:(\d+)-(\d+)-(\d+)"), r"non-local means \1-\2-\3"),
-                   (re.compile(r"\bcolor_reverse\b"), "colour reversing"), (re.compile(r"\bzero_mean\b"), "zero mean"),
-                   (re.compile(r"\befficientnet_lite(\d)\b"), r"EfficientNet-Lite\1")]
+_DISPLAY_TOKENS = [(re.compile(r"\b(?:bit_depth:\d+|median:\d+x\d+|nlm:\d+-\d+-\d+)"), squeezer_label),
+                   (re.compile(r"\b(?:color_reverse|zero_mean)\b"), noise_label),
+                   (re.compile(r"\befficientnet_lite\d\b"), model_label)]
 _DISPLAY_CELLS = {**{k: v for k, v in ATTACK_LABELS.items() if k != "clean"}, "none": "no noise", "theta": "θ"}
 _PAPER_TABLE = re.compile(r"^(Tables? [IVX]+(?:\s*[-–]\s*[IVX]+)?):\s*")
 _PATH = re.compile(r"(?<![\w.:/])(?:~|\.{1,2}|[A-Za-z]:)?[/\\][^\s;,()]*")
-_CELL_N = re.compile(r"^(.*\]) \((\d+)\)$")  # the ' (n)' that format_percent ends a rate with
+_CELL_N = re.compile(r"^(.*\]) \((\d+)\)$")  # the ' (n)' that rate_text ends a cell with
 
 
 def display_name(text: object) -> str:
     """An identifier as the figures name it: 'fgsm' -> 'FGSM', 'none' -> 'no noise', 'theta' -> 'θ';
     inside any text 'color_reverse' -> 'colour reversing', 'bit_depth:5' -> 'bit depth 5',
     'median:2x2' -> 'median 2×2', 'nlm:11-3-4' -> 'non-local means 11-3-4',
-    'efficientnet_lite0' -> 'EfficientNet-Lite0'."""
+    'efficientnet_lite0' -> 'EfficientNet-Lite0' (the names of :mod:`helpers.labels`).
+
+    Args:
+        text: a cell or caption of an exported table.
+
+    Returns:
+        the text as LaTeX tables show it."""
     text = str(text)
     if text in _DISPLAY_CELLS:
         return _DISPLAY_CELLS[text]
-    for pattern, repl in _DISPLAY_TOKENS:
-        text = pattern.sub(repl, text)
+    for pattern, label in _DISPLAY_TOKENS:
+        text = pattern.sub(lambda m, label=label: label(m.group()), text)
     return text
 
 
@@ -209,7 +186,7 @@ def paper_reference(caption: str) -> str:
 
 
 def compact_cells(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The compact layout of a table of rates formatted by :func:`format_percent`: '87.5 [64, 97] (16)'
+    """The compact layout of a table of rates formatted by :func:`helpers.labels.rate_text`: '87.5 [64, 97] (16)'
     becomes '87.5 [64, 97]'. When n is the same in every rate cell it goes into the returned caption
     sentence ('n = 16 in every cell.'); when it is constant per column, into that column's header; a
     column whose n varies keeps it per cell."""
@@ -334,7 +311,7 @@ def to_latex(df: pd.DataFrame, index: bool = False, float_format: str = "%.4g", 
 
 def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = False,
                  float_format: str = "%.4g", formats: tuple[str, ...] = ("csv", "tex"), *,
-                 tidy: pd.DataFrame | None = None, caption: str = "", metadata: dict | None = None,
+                 tidy: pd.DataFrame | None = None, caption: str = "", metadata: Mapping[str, dict] | None = None,
                  header: dict[str, str] | None = None, compact: bool = False) -> list[Path]:
     """Write ``name.csv`` and ``name.tex`` (ASCII booktabs LaTeX, :func:`to_latex`) into ``folder``
     and the numeric twin ``name_tidy.csv``, each atomically.
@@ -342,24 +319,28 @@ def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = 
     Args:
         tidy: the numbers the table was formatted from (default: ``df`` itself when it has tidy
             columns, else :func:`generic_tidy`).
-        caption: what the table shows (required for LaTeX), followed by the run's model, images and
-            seed from ``metadata`` (:func:`helpers.scores.run_metadata`), which also become columns
-            of the twin.
+        caption: what the table shows (required for LaTeX), followed by the models, images and seed
+            of ``metadata`` (:func:`run_caption`).
+        metadata: model -> its run's :func:`helpers.scores.run_metadata`; each row of the twin gets its
+            model's ``images`` and ``seed`` (the twin needs a ``model`` column).
         header: renames columns for export (units in the header).
         compact: the LaTeX without each rate's '(n)' (:func:`compact_cells`): n goes into the caption
             when it is constant, else into the column headers; the CSV keeps every n.
 
+    Returns:
+        the paths written.
+
     Raises:
-        ValueError: a LaTeX table without a caption (checked before anything is written)."""
+        ValueError: a LaTeX table without a caption, or metadata for a twin without its models (checked
+            before anything is written)."""
     if "tex" in formats and not caption.strip():
         raise ValueError(f"table {name!r}: a LaTeX table needs a caption (what it shows, units, n)")
     shown = df.rename(columns=header or {})
     if tidy is None:
         tidy = rates_tidy(df) if {"metric", "value", "ci_low", "ci_high", "n"} <= set(df.columns) \
             and "unit" not in df.columns else generic_tidy(df, index)
-    if metadata:  # a tidy table of several models keeps its own model column
-        tidy = tidy.assign(**({} if "model" in tidy else {"model": metadata["model"]}), images=metadata["images"],
-                           seed=metadata.get("parameters", {}).get("seed"))
+    if metadata:
+        tidy = _run_columns(tidy, metadata, name)
     latex, n_sentence = compact_cells(shown) if compact else (shown, "")
     full_caption = " ".join(part for part in (caption, n_sentence, run_caption(metadata)) if part)
     render = {"csv": lambda: shown.to_csv(index=index, float_format=float_format),
@@ -403,27 +384,51 @@ def _saliency_rows(rates: pd.DataFrame, noise: str, attacks: Sequence[str]) -> p
 
 
 def paper_tidy(rates: pd.DataFrame, noise: str, attacks: Sequence[str]) -> pd.DataFrame:
-    """The numbers of one of Tables I-III (percent, Wilson intervals): saliency rows of ``noise``."""
+    """The numbers of one of Tables I-III (percent, Wilson intervals): saliency rows of ``noise``.
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table` of one or several models (its ``model`` column kept).
+        noise: the table's noise.
+        attacks: the attacks whose detection rates it shows.
+
+    Returns:
+        the tidy rows (:func:`rates_tidy`)."""
     return rates_tidy(_saliency_rows(rates, noise, attacks))
 
 
 def paper_layout(rates: pd.DataFrame, noise: str, attacks: Sequence[str]) -> pd.DataFrame:
-    """One of Tables I-III from a rate table: rows theta; columns OSPA and each attack's detection
-    rate, as 'value [low, high] (n)' in percent (formatted from :func:`paper_tidy`)."""
-    tidy = _with_cells(paper_tidy(one_model(rates), noise, attacks))
-    table = tidy.pivot(index="theta", columns="attack", values="cell")
-    table = table[["clean"] + [a for a in attacks if a in table.columns]]
-    table.columns.name = None
-    return table.rename(columns={"clean": "OSPA"})
+    """One of Tables I-III from a rate table: rows theta; per model (a column group each) columns OSPA
+    and each attack's detection rate, as 'value [low, high] (n)' in percent (formatted from
+    :func:`paper_tidy`).
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table` of one or several models.
+        noise: the table's noise.
+        attacks: the attack columns, in order (those measured).
+
+    Returns:
+        the layout, columns (model, column)."""
+    def layout(of_model: pd.DataFrame) -> pd.DataFrame:
+        tidy = _with_cells(paper_tidy(of_model, noise, attacks))
+        table = tidy.pivot(index="theta", columns="attack", values="cell")
+        table = table[["clean"] + [a for a in attacks if a in table.columns]]
+        table.columns.name = None
+        return table.rename(columns={"clean": "OSPA"})
+
+    return model_columns(rates, layout)
 
 
 _MODES = {"own": ("detection_rate", ("ospa", "OSPA")), "matched": ("tpr_at_fpr", ("fpr_heldout", "held-out FPR")),
           "auc": ("auc", None)}
+_KEY = ["model", "detector", "noise", "theta", "squeezer"]
 
 
 def method_tidy(rates: pd.DataFrame, attacks: Sequence[str], mode: str = "own") -> pd.DataFrame:
     """The numbers of :func:`method_layout` (rates in percent, AUCs in 0-1, with intervals), with
-    the configuration's display name in ``method``."""
+    the configuration's display name in ``method``.
+
+    Raises:
+        ValueError: for an unknown ``mode``."""
     check_choice(mode, tuple(_MODES), "layout mode")
     metric, first = _MODES[mode]
     keep = rates["metric"].eq(metric) & rates["attack"].isin(attacks)
@@ -431,32 +436,43 @@ def method_tidy(rates: pd.DataFrame, attacks: Sequence[str], mode: str = "own") 
         keep |= rates["metric"].eq(first[0])
     rows = rates[keep]
     if mode == "own":  # a score-only configuration has no own decision rule
-        ruled = rates[rates["metric"] == "ospa"][["detector", "noise", "theta", "squeezer"]]
-        keys = set(map(tuple, ruled.astype(str).values))
-        rows = rows[[tuple(k) in keys for k in rows[["detector", "noise", "theta", "squeezer"]].astype(str).values]]
+        ruled = rates.loc[rates["metric"] == "ospa", _KEY].astype(str).drop_duplicates()
+        rows = rows[rows[_KEY].astype(str).merge(ruled, how="left", indicator=True)["_merge"].eq("both").to_numpy()]
     tidy = rates_tidy(rows)
-    names = [method_label(*k) for k in tidy[["detector", "noise", "theta", "squeezer"]].values]
-    return tidy.assign(method=names)
+    return tidy.assign(method=[method_label(*k) for k in tidy[_KEY[1:]].values])
 
 
 def method_layout(rates: pd.DataFrame, attacks: Sequence[str], mode: str = "own") -> pd.DataFrame:
-    """Rows = configurations (named by :func:`method_label`). ``"own"``: OSPA and each attack's
-    detection rate at the detector's own rule; ``"matched"``: held-out FPR and each attack's held-out
-    TPR at the threshold fitted for the target FPR; ``"auc"``: each attack's AUC [bootstrap 95% CI].
-    Formatted from :func:`method_tidy`; '–' where a configuration has no number."""
-    tidy = _with_cells(method_tidy(one_model(rates), attacks, mode))
+    """Rows = configurations (named by :func:`helpers.labels.method_label`), a column group per model.
+    ``"own"``: OSPA and each attack's detection rate at the detector's own rule; ``"matched"``:
+    held-out FPR and each attack's held-out TPR at the threshold fitted for the target FPR; ``"auc"``:
+    each attack's AUC [bootstrap 95% CI]. Formatted from :func:`method_tidy`; '–' where a configuration
+    has no number.
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table` of one or several models.
+        attacks: the attack columns, in order.
+        mode: ``"own"``, ``"matched"`` or ``"auc"``.
+
+    Returns:
+        the layout, index ``method``, columns (model, column).
+
+    Raises:
+        ValueError: for an unknown ``mode``."""
+    tidy = _with_cells(method_tidy(rates, attacks, mode))
     first = _MODES[mode][1]
-    rows = []
-    for name, g in tidy.groupby("method", sort=False):
-        row = {"method": name}
-        if first is not None:
-            hit = g[g["metric"] == first[0]]
-            row[first[1]] = hit["cell"].iloc[0] if len(hit) else "–"
-        for attack in attacks:
-            hit = g[(g["attack"] == attack) & (g["metric"] == _MODES[mode][0])]
-            row[attack] = hit["cell"].iloc[0] if len(hit) else "–"
-        rows.append(row)
-    return pd.DataFrame(rows)
+
+    def layout(of_model: pd.DataFrame) -> pd.DataFrame:
+        rows = []
+        for name, g in of_model.groupby("method", sort=False):
+            row = {"method": name}
+            if first is not None:
+                row[first[1]] = _first(g[g["metric"] == first[0]])
+            row |= {a: _first(g[(g["attack"] == a) & (g["metric"] == _MODES[mode][0])]) for a in attacks}
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("method")
+
+    return model_columns(tidy, layout)
 
 
 def method_header(columns: Sequence[str], mode: str) -> dict[str, str]:
@@ -467,24 +483,45 @@ def method_header(columns: Sequence[str], mode: str) -> dict[str, str]:
 
 
 def auc_by_theta(rates: pd.DataFrame, attacks: Sequence[str]) -> pd.DataFrame:
-    """AUC [bootstrap 95% CI] of the saliency score by noise and theta (and the baseline's), columns = attacks."""
-    rates = one_model(rates)
+    """AUC [bootstrap 95% CI] of the saliency score by noise and theta (and the baseline's, its noise
+    'baseline'), a column group per model, columns = attacks.
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table` of one or several models.
+        attacks: the attack columns, in order (those measured).
+
+    Returns:
+        the layout, index (noise, theta), columns (model, attack)."""
     auc = _with_cells(rates_tidy(rates[rates["metric"] == "auc"]))
     auc = auc.assign(noise=auc["noise"].where(auc["detector"] == "saliency", auc["detector"]))
-    table = auc.pivot_table(index=["noise", "theta"], columns="attack", values="cell", aggfunc="first", dropna=False)
-    return table.dropna(how="all")[[a for a in attacks if a in table.columns]]
+
+    def layout(of_model: pd.DataFrame) -> pd.DataFrame:
+        table = of_model.pivot_table(index=["noise", "theta"], columns="attack", values="cell", aggfunc="first",
+                                     dropna=False)
+        return table.dropna(how="all")[[a for a in attacks if a in table.columns]]
+
+    return model_columns(auc, layout)
 
 
 def selected_theta_layout(selected: pd.DataFrame, attacks: Sequence[str]) -> pd.DataFrame:
-    """:func:`helpers.scores.select_theta`'s rows as one row per noise: theta, OSPA and detection rates
-    (formatted from :func:`rates_tidy` of them)."""
-    tidy = _with_cells(rates_tidy(one_model(selected)))
-    rows = []
-    for (noise, theta), g in tidy.groupby(["noise", "theta"], sort=False):
-        row = {"noise": noise, "theta": theta, "OSPA": _first(g[g["attack"] == "clean"])}
-        row |= {a: _first(g[g["attack"] == a]) for a in attacks if (g["attack"] == a).any()}
-        rows.append(row)
-    return pd.DataFrame(rows)
+    """:func:`helpers.scores.select_theta`'s rows as one row per noise, a column group per model: theta,
+    OSPA and detection rates (formatted from :func:`rates_tidy` of them).
+
+    Args:
+        selected: :func:`helpers.scores.select_theta`'s rows, of one or several models.
+        attacks: the attack columns, in order (those measured).
+
+    Returns:
+        the layout, index ``noise``, columns (model, column)."""
+    def layout(of_model: pd.DataFrame) -> pd.DataFrame:
+        rows = []
+        for (noise, theta), g in of_model.groupby(["noise", "theta"], sort=False):
+            row = {"noise": noise, "theta": theta, "OSPA": _first(g[g["attack"] == "clean"])}
+            row |= {a: _first(g[g["attack"] == a]) for a in attacks if (g["attack"] == a).any()}
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("noise")
+
+    return model_columns(_with_cells(rates_tidy(selected)), layout)
 
 
 def _first(hit: pd.DataFrame) -> str:
@@ -496,10 +533,21 @@ _ATTACK_SIZES = {"l2_mean": ("l2_mean", "L2 mean", 255.0), "l2_median": ("l2_med
                  "linf_mean": ("linf_mean", "L∞ mean", 255.0), "linf_median_255": ("linf_median", "L∞ median", 1.0)}
 
 
-def attack_tidy(summary: pd.DataFrame) -> pd.DataFrame:
+def attack_tidy(summary: pd.DataFrame, model: str) -> pd.DataFrame:
     """The numbers of :func:`helpers.attack_report.attack_summary` with units: success rate in percent
     (Wilson 95%, n = inputs) and perturbation sizes of the successful examples in grey levels of 255
-    (n = successful examples)."""
+    (n = successful examples).
+
+    Args:
+        summary: the attack summary of one model.
+        model: that model's name (the twin's ``model`` column).
+
+    Returns:
+        one row per attack and metric."""
+    return _attack_rows(summary).assign(model=model)
+
+
+def _attack_rows(summary: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, s in summary.iterrows():
         rows.append({"attack": s["attack"], "metric": "success_rate", "value": 100 * s["success_rate"],
@@ -514,8 +562,14 @@ def attack_tidy(summary: pd.DataFrame) -> pd.DataFrame:
 
 def attack_table(summary: pd.DataFrame) -> pd.DataFrame:
     """One row per attack: success in percent [Wilson 95% CI] (n) and the L2 / L∞ sizes of the
-    successful examples in grey levels of 255 (formatted from :func:`attack_tidy`)."""
-    tidy = attack_tidy(summary)
+    successful examples in grey levels of 255 (formatted from :func:`attack_tidy`'s numbers).
+
+    Args:
+        summary: :func:`helpers.attack_report.attack_summary` of one model.
+
+    Returns:
+        the table, attacks by display name."""
+    tidy = _attack_rows(summary)
     rows = []
     for attack, g in tidy.groupby("attack", sort=False):
         values = g.set_index("metric")

@@ -267,3 +267,63 @@ def test_bypass_and_detector_flags_against_direct_computations(toy):
     np.testing.assert_array_equal(targeted.success, np.ones(10, bool))
     with pytest.raises(ValueError, match="y must have shape"):
         bypass(toy, one, x, y[:3])
+
+
+# The settings as they were written out in full before they became overrides (a dropped key fails here).
+PAPER_LITERAL = {
+    "fgsm": {"eps": 2 / 255},
+    "bim": {"eps": 2 / 255, "eps_step": 0.25 / 255, "max_iter": 50},
+    "pgd": {"eps": 2 / 255, "eps_step": 0.25 / 255, "max_iter": 100, "num_random_init": 1},
+    "pgd_l2": {"eps": 1.0, "eps_step": 0.05, "max_iter": 100, "num_random_init": 1},
+    "cw_l2": {"targeted": True, "confidence": 0.0, "learning_rate": 0.01, "binary_search_steps": 9,
+              "max_iter": 100, "initial_const": 0.01, "max_halving": 5, "max_doubling": 5},
+    "deepfool": {"max_iter": 100, "epsilon": 0.02, "nb_grads": 10},
+    "square": {"eps": 2 / 255, "max_iter": 1000, "p_init": 0.05, "nb_restarts": 1},
+    "hopskipjump": {"norm": 2, "max_iter": 50, "max_eval": 10000, "init_eval": 100, "init_size": 100},
+}
+ADAPTIVE_LITERAL = {
+    "default": {
+        "pgd": {"max_iter": 5, "num_random_init": 0},
+        "pgd_l2": {"max_iter": 5, "num_random_init": 0},
+        "cw_l2": {"targeted": False, "binary_search_steps": 1, "max_iter": 10, "initial_const": 1.0},
+        "square": {"max_iter": 50},
+        "hopskipjump": {"norm": 2, "max_iter": 3, "max_eval": 50, "init_eval": 10, "init_size": 20},
+    },
+    "paper": {
+        "pgd": {"max_iter": 100, "num_random_init": 1},
+        "pgd_l2": {"max_iter": 100, "num_random_init": 1},
+        "cw_l2": {"targeted": False, "binary_search_steps": 9, "max_iter": 100, "initial_const": 0.01},
+        "square": {"max_iter": 5000},
+        "hopskipjump": {"norm": 2, "max_iter": 50, "max_eval": 10000, "init_eval": 100, "init_size": 100},
+    },
+}
+
+
+def test_settings_written_as_overrides_resolve_to_the_full_settings():
+    from helpers.adaptive_report import ADAPTIVE_SETTINGS, pgd_params
+    from helpers.attacks import PAPER_PARAMS
+
+    def run_with(name, params):  # what notebook 08 runs: PGD's step is set from each budget
+        return resolve_params(name, pgd_params(params, 2 / 255) if name in ("pgd", "pgd_l2") else params)
+
+    assert PAPER_PARAMS == PAPER_LITERAL
+    assert {s: set(a) for s, a in ADAPTIVE_SETTINGS.items()} == {s: set(a) for s, a in ADAPTIVE_LITERAL.items()}
+    for setting, attacks in ADAPTIVE_LITERAL.items():
+        for name, params in attacks.items():
+            assert run_with(name, ADAPTIVE_SETTINGS[setting][name]) == run_with(name, params), (setting, name)
+
+
+def test_overrides_of_unknown_attacks_or_parameters_are_refused():
+    from helpers.attacks import with_overrides
+
+    assert with_overrides({"a": {"x": 1, "y": 2}}, {"a": {"y": 3}}) == {"a": {"x": 1, "y": 3}}
+    with pytest.raises(ValueError, match="'b'"):
+        with_overrides({"a": {"x": 1}}, {"b": {}})
+    with pytest.raises(ValueError, match="z"):
+        with_overrides({"a": {"x": 1}}, {"a": {"z": 1}})
+
+
+def test_every_white_box_attack_has_an_art_class():
+    from helpers.attacks import ART_ATTACKS, BLACK_BOX
+
+    assert set(ART_ATTACKS) == set(ATTACKS) - set(BLACK_BOX)

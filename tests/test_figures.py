@@ -46,13 +46,13 @@ def score_table():
     configs = [{"detector": "saliency", "noise": noise, "theta": t, "squeezer": ""}
                for noise in ("none", "zero_mean") for t in (0.0, 0.3)]
     configs += [{"detector": "feature_squeezing", "noise": "", "theta": np.nan,
-                 "squeezer": "feature squeezing (bit_depth:5, median:2x2, nlm:11-3-4)"},
+                 "squeezer": "bit_depth:5+median:2x2+nlm:11-3-4"},
                 {"detector": "baseline", "noise": "", "theta": np.nan, "squeezer": ""}]
     for method in configs:
         for attack, shift, n in (("clean", 0.0, 8), ("fgsm", 0.5, 6), ("pgd", -0.5, 5)):
             score = RNG.normal(shift, 1.0, n)
-            rows += [{**method, "image": i, "image_id": f"img{i}", "photograph": f"img{i}", "true_label": 0,
-                      "attack": attack, "label": 0, "transformed_label": 0, "score": s,
+            rows += [{**method, "model": "m", "image": i, "image_id": f"img{i}", "photograph": f"img{i}",
+                      "true_label": 0, "attack": attack, "label": 0, "transformed_label": 0, "score": s,
                       "flag": (s > 0.3) if method["detector"] != "baseline" else pd.NA} for i, s in enumerate(score)]
     return pd.DataFrame(rows).astype({"theta": "float64", "flag": "boolean"})
 
@@ -86,9 +86,9 @@ def builders():
                                                 ["a benign", "a adv.", "b benign"]),
         "epsilon": lambda: figures.epsilon_sweep_figure(sweep),
         "examples": lambda: figures.attack_examples_figure(bundle, x2, results, 0),
-        "tradeoff": lambda: figures.tradeoff_figure(rates, ["fgsm", "pgd"]),
-        "roc_theta": lambda: figures.roc_figure(scores, [0.3], ["fgsm", "pgd"]),
-        "roc_comparison": lambda: figures.roc_comparison_figure(scores, ["fgsm", "pgd"]),
+        "tradeoff": lambda: figures.tradeoff_figure(rates, ["fgsm", "pgd"])["m"],
+        "roc_theta": lambda: figures.roc_figure(scores, [0.3], ["fgsm", "pgd"])["m"],
+        "roc_comparison": lambda: figures.roc_comparison_figure(scores, ["fgsm", "pgd"])["m"],
     }
 
 
@@ -118,7 +118,7 @@ def test_roc_legends_give_auc_with_interval_and_short_names():
     assert all(re.search(r"AUC \d\.\d\d \[\d\.\d\d, \d\.\d\d\]", t) for t in legends)
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[0].startswith("FGSM") and "n = 8 clean, 6 adversarial" in titles[0]
-    assert not any("CW_L2" in t.get_text() for t in visible_texts(fig))
+    assert not any("CW_L2" in t.get_text() or "bit_depth" in t.get_text() for t in visible_texts(fig))
     assert any(isinstance(c, Legend) for ax in fig.axes for c in ax.get_children())
     plt.close(fig)
 
@@ -262,6 +262,27 @@ def test_figure4_marks_compare_each_column_with_its_unnoised_input():
     plt.close(fig)
     with pytest.raises(ValueError, match="un-noised inputs"):
         figures.noise_figure(fake_bundle(), {"color_reverse": x}, {"color_reverse": preds["none"]}, list("abcd"))
+
+
+def test_a_figure_per_model_each_from_its_own_rows():
+    scores = score_table()
+    two = pd.concat([scores, scores.assign(model="other", score=scores["score"] + 1)], ignore_index=True)
+    figs = figures.roc_comparison_figure(two, ["fgsm"])
+    assert list(figs) == ["m", "other"]
+    legends = {m: [t.get_text() for leg in [f.axes[0].get_legend()] for t in leg.get_texts()] for m, f in figs.items()}
+    assert legends["other"] == legends["m"]  # the same shift on every score: the same ROC curves and AUCs
+    alone = figures.roc_comparison_figure(scores, ["fgsm"])["m"]
+    assert [t.get_text() for t in alone.axes[0].get_legend().get_texts()] == legends["m"]
+    rates = rate_table(two)
+    assert list(figures.tradeoff_figure(rates, ["fgsm"])) == ["m", "other"]
+    plt.close("all")
+
+
+def test_error_bars_are_the_distances_to_the_interval():
+    value, (below, above) = figures.error_bars([0.5, 0.2], [0.25, 0.2], [0.75, 0.3], 100)
+    np.testing.assert_allclose(value, [50, 20])
+    np.testing.assert_allclose(below, [25, 0])
+    np.testing.assert_allclose(above, [25, 10])
 
 
 def test_roc_theta_legends_lie_outside_the_data():

@@ -7,16 +7,24 @@ from helpers.findings import (
     attack_findings,
     comparison_findings,
     emphasis_findings,
-    percent,
     saliency_ablation_findings,
     saliency_shift_findings,
+    table_v_wins,
     theta_sweep_findings,
 )
+from helpers.labels import DetectorKey
 
 
-def row(detector, attack, metric, value, noise="", theta=np.nan, squeezer="", n=10):
-    return {"detector": detector, "noise": noise, "theta": theta, "squeezer": squeezer, "attack": attack,
-            "metric": metric, "value": value, "ci_low": max(value - 0.2, 0), "ci_high": min(value + 0.1, 1), "n": n}
+def row(detector, attack, metric, value, noise="", theta=np.nan, squeezer="", n=10, model="m"):
+    return {"model": model, "detector": detector, "noise": noise, "theta": theta, "squeezer": squeezer,
+            "attack": attack, "metric": metric, "value": value, "ci_low": max(value - 0.2, 0),
+            "ci_high": min(value + 0.1, 1), "n": n}
+
+
+def claims(holds, model="m"):
+    """Rows of :func:`helpers.paper.claims_check` for one model: whether each claim holds (None: not measured)."""
+    return pd.DataFrame({"claim": [f"claim {i}" for i in range(len(holds))], "model": model, "left": 1.0,
+                         "right": 0.0, "holds": pd.array(holds, dtype="boolean")})
 
 
 def sweep_rates(ospa_hi: float) -> pd.DataFrame:
@@ -29,37 +37,38 @@ def sweep_rates(ospa_hi: float) -> pd.DataFrame:
 def test_theta_sweep_findings_follow_the_direction_of_the_numbers():
     added = pd.DataFrame([{"noise": "none", "attack": "fgsm", "AUC θ=0": 0.5, "best θ>0": 0.5, "AUC best θ>0": 0.6,
                            "AUC 1-max softmax": 0.7, "overlay beats noise alone": True,
-                           "overlay beats baseline": False}])
-    claims = pd.DataFrame({"ours": ["yes (1 vs 0)", "no (0 vs 1)", "n/a (nan vs 1)"]})
+                           "overlay beats baseline": False, "model": "m"}])
+    verdicts = claims([True, False, None])
     selected = pd.DataFrame([{"noise": "none", "theta": 0.1, "attack": "clean", "metric": "ospa", "value": 0.9,
                               "ci_low": 0.7, "ci_high": 1.0, "n": 10},
                              {"noise": "none", "theta": 0.1, "attack": "fgsm", "metric": "detection_rate",
-                              "value": 0.2, "ci_low": 0.0, "ci_high": 0.3, "n": 10}])
-    text = theta_sweep_findings(sweep_rates(0.3), ["fgsm"], added, claims, selected)
+                              "value": 0.2, "ci_low": 0.0, "ci_high": 0.3, "n": 10}]).assign(model="m")
+    text = theta_sweep_findings(sweep_rates(0.3), ["fgsm"], added, verdicts, selected)
     assert "OSPA falls from 90.0% [70, 100] (n = 10) at θ = 0.1 to 30.0%" in text
     assert "FGSM detection rises from 20.0% to 40.0%" in text
     assert "raises the AUC in 1 of 1" in text and "beats the 1 − max softmax baseline in 0 of 1." in text
     assert "1 of 3 holds here, 1 fails, 1 was not measured" in text
-    two = pd.DataFrame({"ours": ["yes (1 vs 0)", "yes (1 vs 0)", "no (0 vs 1)", "no (0 vs 1)"]})
+    two = claims([True, True, False, False])
     assert "2 of 4 hold here, 2 fail, 0 were not measured" in theta_sweep_findings(sweep_rates(0.3), ["fgsm"],
                                                                                   added, two, selected)
-    assert "none, θ = 0.1: OSPA 90.0 [70, 100] (10), FGSM 20.0 [0, 30] (10)" in text
-    assert "OSPA rises" in theta_sweep_findings(sweep_rates(0.95), ["fgsm"], added.iloc[:0], claims, selected)
+    assert "no noise, θ = 0.1: OSPA 90.0 [70, 100] (10), FGSM 20.0 [0, 30] (10)" in text
+    assert "OSPA rises" in theta_sweep_findings(sweep_rates(0.95), ["fgsm"], added.iloc[:0], verdicts, selected)
 
 
 def test_findings_of_several_models_name_the_model_of_each_statement():
     added = pd.DataFrame([{"noise": "none", "attack": "fgsm", "AUC θ=0": 0.5, "best θ>0": 0.5, "AUC best θ>0": 0.6,
                            "AUC 1-max softmax": 0.7, "overlay beats noise alone": True,
                            "overlay beats baseline": False}])
-    claims = pd.DataFrame({"ours": ["yes (1 vs 0)", "no (0 vs 1)"]})
+    verdicts = {"lite0": claims([True, False], "lite0"), "lite2": claims([False, False], "lite2")}
     selected = pd.DataFrame([{"noise": "none", "theta": 0.1, "attack": "clean", "metric": "ospa", "value": 0.9,
                               "ci_low": 0.7, "ci_high": 1.0, "n": 10}])
-    alone = {m: theta_sweep_findings(sweep_rates(hi), ["fgsm"], added, claims, selected)
+    alone = {m: theta_sweep_findings(sweep_rates(hi).assign(model=m), ["fgsm"], added.assign(model=m), verdicts[m],
+                                     selected.assign(model=m))
              for m, hi in (("lite0", 0.3), ("lite2", 0.95))}
     both = theta_sweep_findings(pd.concat([sweep_rates(0.3).assign(model="lite0"),
                                            sweep_rates(0.95).assign(model="lite2")]), ["fgsm"],
                                 pd.concat([added.assign(model="lite0"), added.assign(model="lite2")]),
-                                claims.rename(columns={"ours": "lite0"}).assign(lite2=["no (0 vs 1)", "no (0 vs 1)"]),
+                                pd.concat(verdicts.values()),
                                 pd.concat([selected.assign(model="lite0"), selected.assign(model="lite2")]))
     lines = both.splitlines()
     assert len(lines) == len(alone["lite0"].splitlines()) + len(alone["lite2"].splitlines())
@@ -81,9 +90,14 @@ def test_comparison_verdict_depends_on_both_rates():
                              row("feature_squeezing", "fgsm", "detection_rate", 0.45, squeezer="fs"),
                              row("feature_squeezing", "fgsm", "tpr_at_fpr", 0.25, squeezer="fs")])
 
-    text = comparison_findings(rates(0.7, 0.3), ["fgsm"], cost_ratio=4.66)
+    text = comparison_findings(rates(0.7, 0.3), ["fgsm"], cost_ratio={"m": 4.66})
     assert "not seen here" in text and "detected most by fs (25.0%" in text and "4.7×" in text
-    assert "seen here for saliency + colour reversing, θ=0.1" in comparison_findings(rates(0.9, 0.7), ["fgsm"])
+    assert "seen here for saliency (colour reversing, θ = 0.1)" in comparison_findings(rates(0.9, 0.7), ["fgsm"])
+    assert table_v_wins(rates(0.9, 0.7), "fgsm") == [DetectorKey("saliency", "color_reverse", 0.1)]
+    for ospa_, fgsm in ((0.7, 0.3), (0.9, 0.45), (0.6, 0.7)):  # each rate must beat Feature Squeezing's, strictly
+        assert table_v_wins(rates(ospa_, fgsm), "fgsm") == []
+    no_squeezing = rates(0.9, 0.7)
+    assert table_v_wins(no_squeezing[no_squeezing["detector"] == "saliency"], "fgsm") == []
     both = comparison_findings(pd.concat([rates(0.7, 0.3).assign(model="a"), rates(0.9, 0.7).assign(model="b")]),
                                ["fgsm"], cost_ratio={"a": 4.66, "b": 2.0})
     assert "- **a:** *The paper's Table V advantage*" in both and "**a:** *Cost:* Feature Squeezing takes 4.7×" in both
@@ -103,7 +117,6 @@ def test_small_findings():
     assert "never 100%" in attack_findings(summary, sweep.assign(successes=[1, 2, 3]))
     assert "100% at 0.5/255 but not at every larger budget" in attack_findings(summary,
                                                                               sweep.assign(successes=[2, 4, 3]))
-    assert percent(None) == "not measured"
 
 
 def ablation_rates(layercam_auc: float, baseline_auc: float = 0.5) -> pd.DataFrame:
@@ -141,13 +154,3 @@ def test_noise_findings_count_only_successful_adversarial_examples():
     text = noise_findings(labels, benign, adversarial, success)
     assert text.startswith("color_reverse: 3 of 4 benign images keep their label, 2 of 3 adversarial examples "
                            "leave their adversarial label (1 of 4 attacks failed and are not counted).")
-
-
-def test_percent_names_views_and_photographs_and_shows_a_note_instead_of_a_number():
-    from helpers.findings import percent
-
-    row = pd.Series({"value": 0.5, "ci_low": 0.24, "ci_high": 0.76, "n": 16, "n_photographs": 8, "note": ""})
-    assert percent(row) == "50.0% [24, 76] (n = 16 views of 8 photographs)"
-    assert percent(pd.Series({**row, "n_photographs": 16})) == "50.0% [24, 76] (n = 16)"
-    assert percent(pd.Series({**row, "value": np.nan, "note": "not resolvable at n = 8"})) == "not resolvable at n = 8"
-    assert percent(pd.Series({"value": 0.25, "ci_low": 0.1, "ci_high": 0.5, "n": 4})) == "25.0% [10, 50] (n = 4)"

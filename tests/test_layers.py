@@ -1,6 +1,7 @@
 """The package reads bottom to top: every module imports on its own, and only from lower layers."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,14 +10,17 @@ import pytest
 
 HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 LAYERS = [  # a module may import from its own layer or lower ones, never from a higher one
-    {"validation", "runtime", "metrics", "torch_legacy"},
+    {"validation", "runtime", "metrics", "torch_legacy", "labels"},
     {"efficientnet_lite", "models", "data"},
     {"saliency", "emphasis", "transforms", "squeeze", "art_classifier", "attacks"},
     {"cache", "detectors"},
-    {"scores", "attack_report", "tables", "params", "adaptive", "adaptive_report", "adaptive_attack"},
-    {"paper", "plotting", "study"},
-    {"figures", "findings"},
+    {"scores", "attack_report", "params", "adaptive"},
+    {"tables", "plotting", "adaptive_report", "adaptive_attack", "study"},
+    {"paper", "figures"},
+    {"findings"},
 ]
+# The presentation: tables, figures and prose, all above the score table they are computed from.
+PRESENTATION = {"tables", "plotting", "paper", "figures", "findings", "adaptive_report"}
 LAYER = {module: i for i, layer in enumerate(LAYERS) for module in layer}
 MODULES = sorted(p.stem for p in HELPERS.glob("*.py") if p.stem != "__init__")
 
@@ -35,6 +39,20 @@ def helper_imports(module: str) -> set[str]:
 
 def test_every_module_has_a_layer():
     assert sorted(LAYER) == MODULES
+
+
+def test_the_score_table_sits_below_every_presentation_module():
+    assert all(LAYER["scores"] < LAYER[m] for m in PRESENTATION)
+    assert LAYER["labels"] == 0  # the vocabulary: anything may name things
+
+
+def test_readme_layer_table_is_this_test():
+    """README's layer table lists, per layer from the bottom, exactly the modules of ``LAYERS``."""
+    readme = (HELPERS.parent / "README.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| (.+?) \|$", readme, flags=re.MULTILINE)
+    assert rows, "README.md has no layer table ('| 0 | `validation`, ... |')"
+    assert [int(i) for i, _ in rows] == list(range(len(LAYERS)))
+    assert [set(re.findall(r"`(\w+)`", modules)) for _, modules in rows] == LAYERS
 
 
 @pytest.mark.parametrize("module", MODULES)

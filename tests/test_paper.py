@@ -3,6 +3,7 @@ import pandas as pd
 
 from helpers.paper import (
     claims_check,
+    claims_table,
     paper_setting,
     paper_tables_1_3,
     paper_tables_4_5,
@@ -11,11 +12,14 @@ from helpers.paper import (
     table_iv_side_by_side,
     table_v,
 )
+from helpers.tables import export_table
 
 
-def rate(detector="saliency", noise="", theta=np.nan, squeezer="", attack="clean", metric="ospa", value=0.5):
-    return {"detector": detector, "noise": noise, "theta": theta, "squeezer": squeezer, "attack": attack,
-            "metric": metric, "value": value, "ci_low": value - 0.1, "ci_high": min(value + 0.05, 1.0), "n": 10}
+def rate(detector="saliency", noise="", theta=np.nan, squeezer="", attack="clean", metric="ospa", value=0.5,
+         model="ours"):
+    return {"model": model, "detector": detector, "noise": noise, "theta": theta, "squeezer": squeezer,
+            "attack": attack, "metric": metric, "value": value, "ci_low": value - 0.1,
+            "ci_high": min(value + 0.05, 1.0), "n": 10}
 
 
 def test_all_five_tables_are_transcribed():
@@ -32,10 +36,15 @@ def test_all_five_tables_are_transcribed():
 def test_claims_and_side_by_side_read_only_saliency_rows():
     ours = pd.DataFrame([rate(noise="none", theta=0.1, value=0.9), rate(noise="none", theta=0.5, value=0.95),
                          rate("feature_squeezing", squeezer="median:2x2", value=0.1)])
-    claims = claims_check(ours)
-    assert claims.iloc[0]["vgg16"] == "yes (94.8 vs 69.5)"
-    assert claims.iloc[0]["ours"] == "no (90.0 vs 95.0)"
-    assert claims.iloc[1]["ours"].startswith("n/a")
+    claims = claims_check(ours).set_index(["claim", "model"])
+    first = claims.index[0][0]
+    assert claims.loc[(first, "vgg16"), ["left", "right", "holds"]].tolist() == [94.8, 69.5, True]
+    assert claims.loc[(first, "ours"), ["left", "right", "holds"]].tolist() == [90.0, 95.0, False]
+    assert pd.isna(claims["holds"].iloc[5])  # the second claim, ours: FGSM detection not measured
+    table = claims_table(claims_check(ours))
+    assert list(table.columns) == ["claim", "vgg16", "resnet50", "ours"] and len(table) == 6
+    assert table.iloc[0]["vgg16"] == "yes (94.8 vs 69.5)" and table.iloc[0]["ours"] == "no (90.0 vs 95.0)"
+    assert table.iloc[1]["ours"].startswith("n/a")
     table = side_by_side(ours)
     assert list(table.columns) == [("VGG16 (paper), %", "OSPA"), ("ResNet50 (paper), %", "OSPA"),
                                    ("ours, % [95% CI] (n)", "OSPA")]
@@ -45,21 +54,32 @@ def test_claims_and_side_by_side_read_only_saliency_rows():
     assert tidy.loc["ours", ["value", "ci_low", "ci_high", "n", "unit"]].tolist() == [90, 80, 95, 10, "%"]
 
 
-def test_each_model_has_its_own_column_group_next_to_the_papers():
+def test_each_model_has_its_own_column_group_next_to_the_papers(tmp_path):
     one = pd.DataFrame([rate(noise="none", theta=0.1, value=0.9), rate(noise="none", theta=0.5, value=0.95)])
     other = one.assign(value=[0.6, 0.3], ci_low=[0.5, 0.2], ci_high=[0.7, 0.4])
     both = pd.concat([one.assign(model="lite0"), other.assign(model="lite2")], ignore_index=True)
+    one, other = one.assign(model="lite0"), other.assign(model="lite2")
     table = side_by_side(both)
     assert list(table.columns.get_level_values(0)) == ["VGG16 (paper), %", "ResNet50 (paper), %",
                                                        "lite0, % [95% CI] (n)", "lite2, % [95% CI] (n)"]
     for model, alone in (("lite0", one), ("lite2", other)):  # each group: that model's rates on their own
-        assert table[f"{model}, % [95% CI] (n)"].equals(side_by_side(alone)["ours, % [95% CI] (n)"])
+        assert table[f"{model}, % [95% CI] (n)"].equals(side_by_side(alone)[f"{model}, % [95% CI] (n)"])
     tidy = side_by_side_tidy(both)
     assert tidy.query("source == 'ours'")["model"].tolist() == ["lite0", "lite2", "lite0", "lite2"]
-    claims = claims_check(both)
+    run = {"images": "4 views", "parameters": {"seed": 3}}
+    twin = pd.read_csv(export_table(table, "t", tmp_path, index=True, tidy=tidy, caption="T.",
+                                    metadata={"lite0": run, "lite2": run})[2])
+    assert twin.query("source == 'ours'").groupby("model")["images"].first().to_dict() == {"lite0": "4 views",
+                                                                                      "lite2": "4 views"}
+    assert twin[twin["source"] != "ours"][["images", "seed"]].isna().all().all()  # the paper's rows: not our run
+    claims = claims_table(claims_check(both))
     assert list(claims.columns) == ["claim", "vgg16", "resnet50", "lite0", "lite2"]
-    assert claims.iloc[0]["lite0"] == claims_check(one).iloc[0]["ours"] == "no (90.0 vs 95.0)"
-    assert claims.iloc[0]["lite2"] == claims_check(other).iloc[0]["ours"] == "yes (60.0 vs 30.0)"
+    assert claims.iloc[0]["lite0"] == claims_table(claims_check(one)).iloc[0]["lite0"] == "no (90.0 vs 95.0)"
+    assert claims.iloc[0]["lite2"] == claims_table(claims_check(other)).iloc[0]["lite2"] == "yes (60.0 vs 30.0)"
+
+
+JOINT = ["bit_depth:5", "median:2x2", "nlm:11-3-4"]
+JOINT_ID, JOINT_LABEL = "+".join(JOINT), "feature squeezing (bit depth 5, median 2×2, non-local means 11-3-4)"
 
 
 def test_table_iv_and_v_side_by_side():
@@ -67,19 +87,19 @@ def test_table_iv_and_v_side_by_side():
     fs = {"detector": "feature_squeezing"}
     ours = pd.DataFrame([rate(**fs, squeezer="bit_depth:1", value=0.47),
                          rate(**fs, squeezer="bit_depth:1", attack="fgsm", metric="detection_rate", value=0.7),
-                         rate(**fs, squeezer="joint", value=0.6),
-                         rate(**fs, squeezer="joint", attack="fgsm", metric="detection_rate", value=0.45)])
-    side = table_iv_side_by_side(ours, {"joint": ["bit_depth:5", "median:2x2", "nlm:11-3-4"]}).set_index("squeezer")
-    assert side.loc["bit_depth:1", "paper OSPA"] == 13.0 and side.loc["bit_depth:1", "ours FGSM"] == 70.0
-    assert side.loc["joint", "paper FGSM"] == 50.6 and side.loc["joint", "ours OSPA"] == 60.0
+                         rate(**fs, squeezer=JOINT_ID, value=0.6),
+                         rate(**fs, squeezer=JOINT_ID, attack="fgsm", metric="detection_rate", value=0.45)])
+    side = table_iv_side_by_side(ours, JOINT)["ours"]
+    assert side.loc["bit depth 1", "paper OSPA"] == 13.0 and side.loc["bit depth 1", "ours FGSM"] == 70.0
+    assert side.loc[JOINT_LABEL, "paper FGSM"] == 50.6 and side.loc[JOINT_LABEL, "ours OSPA"] == 60.0
     assert np.isnan(side.loc["2x2", "ours OSPA"])  # a squeezer we did not run keeps the paper's name
-    paper, mine = table_v(ours[ours.squeezer == "joint"].assign(squeezer="feature squeezing"), ["fgsm"])
+    paper, mine = table_v(ours[ours.squeezer == JOINT_ID], ["fgsm"])
     assert paper.loc["feature_squeezing", "cw_l2"] == 91.5
-    assert mine.loc["feature squeezing"].tolist() == [60.0, 45.0]
+    assert mine.loc[JOINT_LABEL, "ours"].tolist() == [60.0, 45.0]
     both = pd.concat([ours.assign(model="a"), ours.assign(model="b", value=ours["value"] / 2)], ignore_index=True)
-    grouped = table_iv_side_by_side(both, {"joint": ["bit_depth:5", "median:2x2", "nlm:11-3-4"]})
-    assert grouped.loc["bit_depth:1", ("a", "ours FGSM")] == 70.0
-    assert grouped.loc["bit_depth:1", ("b", "ours FGSM")] == 35.0
-    assert grouped.loc["bit_depth:1", ("b", "paper OSPA")] == 13.0
+    grouped = table_iv_side_by_side(both, JOINT)
+    assert grouped.loc["bit depth 1", ("a", "ours FGSM")] == 70.0
+    assert grouped.loc["bit depth 1", ("b", "ours FGSM")] == 35.0
+    assert grouped.loc["bit depth 1", ("b", "paper OSPA")] == 13.0
     _, mine = table_v(both, ["fgsm"])
-    assert mine.loc["joint", "a"].tolist() == [60.0, 45.0] and mine.loc["joint", "b"].tolist() == [30.0, 22.5]
+    assert mine.loc[JOINT_LABEL, "a"].tolist() == [60.0, 45.0] and mine.loc[JOINT_LABEL, "b"].tolist() == [30.0, 22.5]

@@ -1,8 +1,9 @@
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 
 from helpers.figures import label_text, short_name
-from helpers.plotting import SINGLE_COLUMN, Cell, figure, image_grid, save_figure, save_model_figure, use_style
+from helpers.plotting import SINGLE_COLUMN, Cell, figure, image_grid, save_figure, save_figures, use_style
 
 
 def test_save_figure_writes_pdf_and_png_atomically(tmp_path):
@@ -37,8 +38,11 @@ def test_label_text(lite0):
 def test_a_figure_of_one_of_several_models_names_it(tmp_path):
     use_style()
     fig, _ = figure(SINGLE_COLUMN, 2)
-    assert [p.name for p in save_model_figure(fig, "f", "lite0", ["lite0"], tmp_path)] == ["f.pdf", "f.png"]
+    assert [p.name for p in save_figures({"lite0": fig}, "f", tmp_path)] == ["f.pdf", "f.png"]
     assert fig.get_suptitle() == ""
-    assert [p.name for p in save_model_figure(fig, "f", "lite2", ["lite0", "lite2"], tmp_path)] == \
-        ["f_lite2.pdf", "f_lite2.png"]
-    assert fig.get_suptitle() == "lite2"
+    two = {"lite0": figure(SINGLE_COLUMN, 2)[0], "lite2": figure(SINGLE_COLUMN, 2)[0]}
+    assert [p.name for p in save_figures(two, "f", tmp_path)] == ["f_lite0.pdf", "f_lite0.png", "f_lite2.pdf",
+                                                                 "f_lite2.png"]
+    assert [f.get_suptitle() for f in two.values()] == ["lite0", "lite2"]
+    with pytest.raises(ValueError, match="no figure"):
+        save_figures({}, "f", tmp_path)

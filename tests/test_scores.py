@@ -17,12 +17,10 @@ from helpers.scores import (
     COLUMNS,
     RATE_COLUMNS,
     baseline_scores,
-    by_model,
     calibration_half,
+    configurations,
     load_scores,
-    models_metadata,
     rate_table,
-    rates_by_model,
     rates_by_saliency_method,
     saliency_added_value,
     saliency_scores,
@@ -34,7 +32,7 @@ from helpers.scores import (
 )
 
 THETAS, NOISES = (0.0, 0.2, 0.5), ("none", "color_reverse", "zero_mean")
-JOINT = {"joint": ["bit_depth:4", "median:2x2"]}
+JOINT = ["bit_depth:4", "median:2x2"]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +41,7 @@ def setup(lite0, photos):
     attacks = {"fgsm": run_attack("fgsm", lite0, photos.x, eps=0.5 / 255),
                "pgd": run_attack("pgd", lite0, photos.x, eps=0.5 / 255, eps_step=0.25 / 255, max_iter=3)}
     scores = pd.concat([saliency_scores(lite0, images, attacks, THETAS, NOISES, batch_size=4),
-                        squeezing_scores(lite0, images, attacks, ["bit_depth:4", "median:2x2"], JOINT),
+                        squeezing_scores(lite0, images, attacks, ["bit_depth:4", "median:2x2"], [JOINT]),
                         baseline_scores(lite0, images, attacks)], ignore_index=True)
     return images, attacks, scores, rate_table(scores, fpr=0.2, seed=0)
 
@@ -51,7 +49,7 @@ def setup(lite0, photos):
 @pytest.mark.slow  # 3.4 of make unit's 27 minutes on a busy 2-core machine: make test only
 def test_saliency_rows_equal_one_detector_per_noise(lite0, setup):
     images, attacks, scores, _ = setup
-    assert list(scores.columns) == COLUMNS
+    assert list(scores.columns) == COLUMNS and set(scores["model"]) == {lite0.name}
     assert 0 < attacks["fgsm"].success.sum() < len(images)  # only successful examples have rows
     adv = attacks["fgsm"].x_adv[attacks["fgsm"].success]
     for noise in NOISES:
@@ -73,10 +71,10 @@ def test_saliency_rows_equal_one_detector_per_noise(lite0, setup):
 def test_squeezing_and_baseline_rows(lite0, setup):
     images, attacks, scores, _ = setup
     b4, m2, joint = (split_sets(select(scores, "feature_squeezing", squeezer=s))[0].reset_index(drop=True)
-                     for s in ("bit_depth:4", "median:2x2", "joint"))
+                     for s in ("bit_depth:4", "median:2x2", "bit_depth:4+median:2x2"))
     np.testing.assert_allclose(joint["score"], np.maximum(b4["score"], m2["score"]))
     np.testing.assert_array_equal(joint["flag"], b4["flag"] | m2["flag"])
-    report, flags = FeatureSqueezingDetector(lite0, JOINT["joint"], "label_change").detect(images.x)
+    report, flags = FeatureSqueezingDetector(lite0, JOINT, "label_change").detect(images.x)
     np.testing.assert_array_equal(joint["flag"].to_numpy(bool), flags)
     np.testing.assert_allclose(joint["score"], report["score"], atol=1e-6)
     np.testing.assert_array_equal(b4["transformed_label"], report["squeezed_labels"][0])
@@ -197,10 +195,14 @@ def test_tables_saved_before_the_saliency_method_column_still_load(setup, tmp_pa
     assert meta == {"seed": 0}
     pd.testing.assert_frame_equal(loaded, scores)  # saliency rows: gradcam, the others: ""
     pd.testing.assert_frame_equal(rate_table(loaded, fpr=0.2, seed=0), rates)
+    old = pa.Table.from_pandas(scores.drop(columns="model"), preserve_index=False)  # before every row named its model
+    pq.write_table(old.replace_schema_metadata({**old.schema.metadata, b"saliency_detector_run": b'{"model": "m"}'}),
+                   tmp_path / "older.parquet")
+    pd.testing.assert_frame_equal(load_scores(tmp_path / "older.parquet")[0], scores.assign(model="m"))
 
 
-def synthetic_scores(seed: int, n: int = 8, views: int = 1) -> pd.DataFrame:
-    """A score table without a model: saliency (none, thetas 0 and 0.3) and the baseline, on clean
+def synthetic_scores(seed: int, n: int = 8, views: int = 1, model: str = "m") -> pd.DataFrame:
+    """A score table of ``model`` (made up, no model run): saliency (none, thetas 0 and 0.3) and the baseline, on clean
     inputs and FGSM's successful examples (a random subset of the images); ``views`` consecutive
     images are views of one photograph."""
     rng = np.random.default_rng(seed)
@@ -213,38 +215,32 @@ def synthetic_scores(seed: int, n: int = 8, views: int = 1) -> pd.DataFrame:
             for i in images:
                 score = rng.normal(shift)
                 photo = f"img{i // views}"
-                rows.append({**method, "image": i, "image_id": f"{photo}#view{i % views}" if i % views else photo,
-                             "photograph": photo, "true_label": -1, "attack": attack,
-                             "label": 0, "transformed_label": 0, "score": score,
+                rows.append({**method, "model": model, "image": i,
+                             "image_id": f"{photo}#view{i % views}" if i % views else photo, "photograph": photo,
+                             "true_label": -1, "attack": attack, "label": 0, "transformed_label": 0, "score": score,
                              "flag": pd.NA if method["detector"] == "baseline" else bool(score > 0.5)})
     return pd.DataFrame(rows)[COLUMNS].astype({"theta": "float64", "flag": "boolean"})
 
 
-def test_rates_by_model_are_each_models_rate_table_never_pooled():
-    tables = {"lite0": synthetic_scores(0), "lite2": synthetic_scores(1, n=10)}
-    rates = rates_by_model(tables, fpr=0.2, seed=3)
+def test_rates_of_several_models_are_each_models_rate_table_never_pooled():
+    tables = {"lite0": synthetic_scores(0, model="lite0"), "lite2": synthetic_scores(1, n=10, model="lite2")}
+    both = pd.concat(tables.values(), ignore_index=True)
+    rates = rate_table(both, fpr=0.2, seed=3)
     assert list(dict.fromkeys(rates["model"])) == ["lite0", "lite2"]
     for model, scores in tables.items():
         alone = rate_table(scores, fpr=0.2, seed=3)
-        pd.testing.assert_frame_equal(rates[rates["model"] == model].drop(columns="model").reset_index(drop=True),
-                                      alone)
+        pd.testing.assert_frame_equal(rates[rates["model"] == model].reset_index(drop=True), alone)
     ospa = rates[(rates["metric"] == "ospa") & (rates["theta"] == 0.3)].set_index("model")["n"]
     assert ospa.to_dict() == {"lite0": 8, "lite2": 10}  # each model's own clean images, not 18 pooled
     added = saliency_added_value(rates)  # per model, as on each model's rates alone
     for model in tables:
-        pd.testing.assert_frame_equal(added[added["model"] == model].drop(columns="model").reset_index(drop=True),
-                                      saliency_added_value(rates[rates["model"] == model].drop(columns="model")))
-    chosen = by_model(select_theta, tables, seed=3)
-    pd.testing.assert_frame_equal(chosen[chosen["model"] == "lite2"].drop(columns="model").reset_index(drop=True),
+        pd.testing.assert_frame_equal(added[added["model"] == model].reset_index(drop=True),
+                                      saliency_added_value(rates[rates["model"] == model]))
+    chosen = select_theta(both, seed=3)
+    pd.testing.assert_frame_equal(chosen[chosen["model"] == "lite2"].reset_index(drop=True),
                                   select_theta(tables["lite2"], seed=3))
-
-
-def test_metadata_of_several_models_names_each():
-    meta = {m: {"model": m, "images": f"4 views ({size}px)", "parameters": {"seed": 1}, "versions": {}}
-            for m, size in (("lite0", 224), ("lite2", 260))}
-    both = models_metadata(meta)
-    assert both["model"] == "lite0, lite2" and both["images"] == "lite0: 4 views (224px); lite2: 4 views (260px)"
-    assert both["parameters"] == {"seed": 1} and models_metadata({"lite0": meta["lite0"]}) is meta["lite0"]
+    with pytest.raises(ValueError, match=r"mixes models \['lite0', 'lite2'\]"):
+        configurations(both)
 
 
 def test_no_split_or_resample_separates_two_views_of_a_photograph(tmp_path):

@@ -7,7 +7,6 @@ import pytest
 from pylatexenc.latexwalker import LatexEnvironmentNode, LatexMacroNode, LatexWalker, LatexWalkerError
 
 from helpers.tables import (
-    attack_label,
     attack_table,
     attack_tidy,
     auc_by_theta,
@@ -15,13 +14,10 @@ from helpers.tables import (
     display_name,
     export_table,
     folder_names,
-    format_auc,
-    format_cell,
+    format_tidy,
     latex_text,
-    method_label,
     method_layout,
     method_tidy,
-    model_groups,
     paper_layout,
     paper_reference,
     paper_tidy,
@@ -31,7 +27,8 @@ from helpers.tables import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-METADATA = {"model": "tiny_model", "images": "4 views of 1 photograph", "parameters": {"seed": 7}}
+RUN = {"model": "tiny_model", "images": "4 views of 1 photograph", "parameters": {"seed": 7}}
+METADATA = {"tiny_model": RUN}  # model -> its run's metadata
 
 
 def latex_problems(tex: str) -> list[str]:
@@ -46,9 +43,13 @@ def latex_problems(tex: str) -> list[str]:
     return problems + (["unclosed '{'"] if depth > 0 else [])
 
 
-def test_format_cell():
-    assert format_cell(0.8, 0.49016, 0.94332, 10) == "80.0 [49, 94] (10)"
-    assert format_cell(float("nan"), float("nan"), float("nan"), 0) == "– (0)"
+def test_format_tidy():
+    rate = {"value": 80.0, "ci_low": 49.016, "ci_high": 94.332, "n": 10, "unit": "%"}
+    assert format_tidy(pd.Series(rate)) == "80.0 [49, 94] (10)"
+    assert format_tidy(pd.Series({**rate, "value": np.nan, "n": 0})) == "– (0)"
+    assert format_tidy(pd.Series({**rate, "note": "not resolvable at n = 4"})) == "not resolvable at n = 4"
+    assert format_tidy(pd.Series({**rate, "value": 0.9234, "ci_low": 0.8, "ci_high": 0.97, "unit": "AUC (0-1)"})) \
+        == "0.92 [0.80, 0.97]"
 
 
 def test_export_table_writes_csv_latex_and_a_tidy_twin(tmp_path):
@@ -70,7 +71,8 @@ def test_exported_table_states_units_method_and_run(tmp_path):
     paths = export_table(table, "t1", tmp_path, index=True, tidy=paper_tidy(rates, "zero_mean", ["fgsm"]),
                          caption="Rates by θ.", metadata=METADATA, header=rate_header(table.columns))
     csv, tex, twin = (p.read_text() for p in paths)
-    assert csv.splitlines()[0] == "theta,\"OSPA, % [95% CI] (n)\",\"FGSM, % [95% CI] (n)\""
+    assert csv.splitlines()[:3] == ["model,tiny_model,tiny_model", ",\"OSPA, % [95% CI] (n)\",\"FGSM, % [95% CI] (n)\"",
+                                    "theta,,"]
     assert "Rates by $\\theta$." in tex and "Model: tiny\\_model; images: 4 views of 1 photograph; seed: 7." in tex
     assert "$\\theta$" in tex and latex_problems(tex) == []
     tidy = pd.read_csv(paths[2])
@@ -114,40 +116,31 @@ def rates_fixture() -> pd.DataFrame:
              {**fs, "attack": "fgsm", "metric": "tpr_at_fpr", "value": 0.25, "ci_low": 0.1, "ci_high": 0.5, "n": 4},
              {**fs, "attack": "clean", "metric": "fpr_heldout", "value": 0.0, "ci_low": 0.0, "ci_high": 0.4, "n": 5},
              {**base, "attack": "fgsm", "metric": "auc", "value": 0.9, "ci_low": 0.8, "ci_high": 0.97, "n": 18}]
-    return pd.DataFrame(rows)
-
-
-def test_method_labels():
-    assert attack_label("cw_l2") == "C&W-L2" and attack_label("new") == "NEW"
-    assert method_label("saliency", "color_reverse", 0.1) == "saliency + colour reversing, θ=0.1"
-    assert method_label("saliency", "none", 0.3) == "saliency, θ=0.3"
-    assert method_label("feature_squeezing", squeezer="joint (a, b)") == "joint (a, b)"
-    assert method_label("baseline") == "1 − max softmax (baseline)"
-    assert format_auc(0.9234, 0.8, 0.97) == "0.92 [0.80, 0.97]"
+    return pd.DataFrame(rows).assign(model="tiny_model")
 
 
 def test_layouts_place_each_number_once():
     rates = rates_fixture()
     table = paper_layout(rates, "zero_mean", ["fgsm", "pgd"])
-    assert list(table.columns) == ["OSPA", "fgsm"] and list(table.index) == [0.1, 0.3]
-    assert table.loc[0.3, "fgsm"] == "50.0 [40, 60] (8)"
-    own = method_layout(rates, ["fgsm"], "own")  # the baseline has no own rule: no row
-    assert list(own["method"]) == ["saliency + zero mean, θ=0.1", "saliency + zero mean, θ=0.3", "median:2x2"]
+    assert list(table.columns) == [("tiny_model", "OSPA"), ("tiny_model", "fgsm")] and list(table.index) == [0.1, 0.3]
+    assert table.loc[0.3, ("tiny_model", "fgsm")] == "50.0 [40, 60] (8)"
+    own = method_layout(rates, ["fgsm"], "own")["tiny_model"]  # the baseline has no own rule: no row
+    assert list(own.index) == ["saliency (zero mean, θ = 0.1)", "saliency (zero mean, θ = 0.3)", "median 2×2"]
     assert own.iloc[2]["OSPA"] == "80.0 [50, 90] (10)" and own.iloc[2]["fgsm"] == "–"
-    matched = method_layout(rates, ["fgsm"], "matched")
-    assert matched.set_index("method").loc["median:2x2", "fgsm"] == "25.0 [10, 50] (4)"
-    auc = method_layout(rates, ["fgsm"], "auc").set_index("method")
+    matched = method_layout(rates, ["fgsm"], "matched")["tiny_model"]
+    assert matched.loc["median 2×2", "fgsm"] == "25.0 [10, 50] (4)"
+    auc = method_layout(rates, ["fgsm"], "auc")["tiny_model"]
     assert auc.loc["1 − max softmax (baseline)", "fgsm"] == "0.90 [0.80, 0.97]"
-    by_theta = auc_by_theta(rates, ["fgsm"])
+    by_theta = auc_by_theta(rates, ["fgsm"])["tiny_model"]
     assert by_theta.loc[("zero_mean", 0.1), "fgsm"] == "0.70 [0.55, 0.82]"
     assert by_theta.xs("baseline", level="noise")["fgsm"].iloc[0] == "0.90 [0.80, 0.97]"
     selected = pd.DataFrame([{"noise": "none", "theta": 0.2, "attack": "clean", "metric": "ospa", "value": 0.5,
                               "ci_low": 0.2, "ci_high": 0.8, "n": 4},
                              {"noise": "none", "theta": 0.2, "attack": "fgsm", "metric": "detection_rate",
-                              "value": 1.0, "ci_low": 0.5, "ci_high": 1.0, "n": 3}])
-    row = selected_theta_layout(selected, ["fgsm", "pgd"]).iloc[0]
-    assert row.to_dict() == {"noise": "none", "theta": 0.2, "OSPA": "50.0 [20, 80] (4)",
-                             "fgsm": "100.0 [50, 100] (3)"}
+                              "value": 1.0, "ci_low": 0.5, "ci_high": 1.0, "n": 3}]).assign(model="m")
+    layout = selected_theta_layout(selected, ["fgsm", "pgd"])
+    assert layout.index.tolist() == ["none"]
+    assert layout["m"].iloc[0].to_dict() == {"theta": 0.2, "OSPA": "50.0 [20, 80] (4)", "fgsm": "100.0 [50, 100] (3)"}
     with pytest.raises(ValueError, match="unknown layout mode 'best'"):
         method_layout(rates, ["fgsm"], "best")
 
@@ -166,8 +159,8 @@ def test_attack_table_in_percent_and_grey_levels():
     summary = pd.DataFrame([{"attack": "cw_l2", "n": 16, "successes": 12, "success_rate": 0.75,
                              "success_rate_ci_low": 0.5, "success_rate_ci_high": 0.9, "l2_mean": 0.2,
                              "l2_median": 0.1, "linf_mean": 2 / 255, "linf_median_255": 1.5}])
-    tidy = attack_tidy(summary).set_index("metric")
-    assert tidy.loc["success_rate", ["value", "n", "unit"]].tolist() == [75, 16, "%"]
+    tidy = attack_tidy(summary, "m").set_index("metric")
+    assert tidy.loc["success_rate", ["value", "n", "unit", "model"]].tolist() == [75, 16, "%", "m"]
     assert tidy.loc["l2_mean", ["value", "n", "unit"]].tolist() == [pytest.approx(51), 12, "grey levels of 255"]
     row = attack_table(summary).iloc[0]
     assert row["attack"] == "C&W-L2" and row["success, % [95% CI] (n)"] == "75.0 [50, 90] (16)"
@@ -179,39 +172,43 @@ def test_each_model_is_a_column_group_equal_to_its_own_layout(tmp_path):
     one = rates_fixture()
     other = one.assign(value=one["value"] / 2)
     both = pd.concat([one.assign(model="lite0"), other.assign(model="lite2")], ignore_index=True)
-    table = model_groups(paper_layout, both, "zero_mean", ["fgsm"])
+    table = paper_layout(both, "zero_mean", ["fgsm"])
     assert list(table.columns) == [("lite0", "OSPA"), ("lite0", "fgsm"), ("lite2", "OSPA"), ("lite2", "fgsm")]
-    for model, alone in (("lite0", one), ("lite2", other)):
-        pd.testing.assert_frame_equal(table[model], paper_layout(alone, "zero_mean", ["fgsm"]), check_names=False)
-    own = model_groups(method_layout, both, ["fgsm"], "own", index="method")
-    pd.testing.assert_frame_equal(own["lite2"], method_layout(other, ["fgsm"], "own").set_index("method"),
-                                  check_names=False)
-    auc = model_groups(auc_by_theta, both, ["fgsm"])
+    for model, alone in (("lite0", one), ("lite2", other)):  # never pooled: a model's group is its own layout
+        pd.testing.assert_frame_equal(table[model], paper_layout(alone.assign(model=model), "zero_mean",
+                                                                 ["fgsm"])[model])
+    own = method_layout(both, ["fgsm"], "own")
+    pd.testing.assert_frame_equal(own["lite2"], method_layout(other.assign(model="lite2"), ["fgsm"], "own")["lite2"])
+    auc = auc_by_theta(both, ["fgsm"])
     assert auc.loc[("zero_mean", 0.1), ("lite2", "fgsm")] == "0.35 [0.55, 0.82]"  # halved value, same interval
     assert rate_header(table.columns) == {"OSPA": "OSPA, % [95% CI] (n)", "fgsm": "FGSM, % [95% CI] (n)"}
     tidy = paper_tidy(both, "zero_mean", ["fgsm"])
+    metadata = {"lite0": RUN, "lite2": {**RUN, "images": "8 views of 2 photographs"}}
     paths = export_table(table, "t", tmp_path, index=True, tidy=tidy, header=rate_header(table.columns),
-                         metadata={**METADATA, "model": "lite0, lite2"}, caption="Table I.")
+                         metadata=metadata, caption="Table I.")
     tex = paths[1].read_text()
     assert "\\multicolumn{2}{c}{lite0} & \\multicolumn{2}{c}{lite2} \\\\\n" \
         "\\cmidrule(lr){2-3} \\cmidrule(lr){4-5}" in tex
+    assert "Model: lite0, lite2; images: lite0: 4 views of 1 photograph; lite2: 8 views of 2 photographs" in tex
     assert latex_problems(tex) == [] and latex_structure(tex) == []
     assert pd.read_csv(paths[0], header=[0, 1], index_col=0).shape == (2, 4)
-    twin = pd.read_csv(paths[2])  # the tidy twin keeps each row's model
+    twin = pd.read_csv(paths[2])  # the tidy twin keeps each row's model, and its run's images
     assert twin.groupby("model").size().to_dict() == {"lite0": 4, "lite2": 4}
     assert twin.query("model == 'lite2' and metric == 'ospa' and theta == 0.3")["value"].item() == 30
+    assert twin.groupby("model")["images"].first().to_dict() == {m: v["images"] for m, v in metadata.items()}
 
 
-def test_rates_of_several_models_are_refused_never_pooled():
+def test_metadata_needs_the_models_of_the_twin():
     rates = rates_fixture()
-    both = pd.concat([rates.assign(model="a"), rates.assign(model="b")], ignore_index=True)
-    for layout, args in ((paper_layout, ("zero_mean", ["fgsm"])), (method_layout, (["fgsm"],)),
-                         (auc_by_theta, (["fgsm"],))):
-        with pytest.raises(ValueError, match=r"several models \['a', 'b'\].*never pooled"):
-            layout(both, *args)
-        assert layout(rates.assign(model="a"), *args).equals(layout(rates, *args))  # one model: as without
+    table = paper_layout(rates, "zero_mean", ["fgsm"])
+    with pytest.raises(ValueError, match=r"no metadata for any of its models \['tiny_model'\]"):
+        export_table(table, "t", "unused", index=True, tidy=paper_tidy(rates, "zero_mean", ["fgsm"]),
+                     caption="T.", metadata={"other": RUN})
     with pytest.raises(ValueError, match="no 'model' column"):
-        model_groups(paper_layout, rates, "zero_mean", ["fgsm"])
+        export_table(table, "t", "unused", index=True, tidy=paper_tidy(rates, "zero_mean", ["fgsm"]).drop(
+            columns="model"), caption="T.", metadata=METADATA)
+    with pytest.raises(ValueError, match="no rates"):
+        paper_layout(rates.iloc[:0], "zero_mean", ["fgsm"])
 
 
 def latex_structure(tex: str) -> list[str]:
@@ -295,8 +292,10 @@ def test_latex_table_groups_headers_shows_names_and_keeps_paths_out():
 
 
 def test_display_names_paths_and_paper_references():
-    assert [display_name(s) for s in ("fgsm", "none", "theta", "joint (bit_depth:5, median:2x2, nlm:11-3-4)")] \
-        == ["FGSM", "no noise", "θ", "joint (bit depth 5, median 2×2, non-local means 11-3-4)"]
+    assert [display_name(s) for s in ("fgsm", "none", "theta", "joint (bit_depth:5, median:2x2, nlm:11-3-4)",
+                                      "efficientnet_lite2 on vgg16")] \
+        == ["FGSM", "no noise", "θ", "joint (bit depth 5, median 2×2, non-local means 11-3-4)",
+            "EfficientNet-Lite2 on vgg16"]
     assert display_name("saliency + color_reverse") == "saliency + colour reversing"
     assert folder_names("16 images from /data/imagenet/val; eps 2/255; ../shared/sample-200/ and C:\\x\\pics") == \
         "16 images from val; eps 2/255; sample-200 and pics"
