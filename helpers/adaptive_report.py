@@ -282,6 +282,27 @@ def paper_vs_adaptive(table: pd.DataFrame, attack: str = "pgd") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+VERSUS_RATES = ("detection_own", "detection_matched", "bypass_own", "bypass_matched")
+
+
+def paper_vs_adaptive_tidy(table: pd.DataFrame, attacks: Sequence[str]) -> pd.DataFrame:
+    """The numbers behind :func:`paper_vs_adaptive` for ``attacks``, in long form: a row per attack set, defence
+    and rate (``VERSUS_RATES``), in percent with its Wilson 95% interval and n (the tidy twin of its table).
+
+    Args:
+        table: :func:`bypass_table`'s rows (fractions).
+        attacks: the attacks the table shows (e.g. ``("pgd", "pgd_l2", "cw_l2")``).
+
+    Returns:
+        Columns defence, attack, mode, target, norm, eps, metric, value, ci_low, ci_high, n, unit, interval."""
+    own_target = (table["mode"] == NON_ADAPTIVE) | (table["target"] == table["defence"])
+    sub = table[table["attack"].isin(attacks) & own_target]
+    ids = ["defence", "attack", "mode", "target", "norm", "eps"]
+    parts = [sub[ids].assign(metric=m, value=100 * sub[m], ci_low=100 * sub[f"{m}_ci_low"],
+                             ci_high=100 * sub[f"{m}_ci_high"], n=sub[f"{m}_n"]) for m in VERSUS_RATES]
+    return pd.concat(parts, ignore_index=True).assign(unit="%", interval="Wilson 95%")
+
+
 def hold_out(images: ImageSet, n: int, seed: int = 0) -> tuple[ImageSet, ImageSet, ImageSet]:
     """The first ``n`` images (attacked and reported), and the images of *other* photographs split by
     photograph (``helpers.metrics.grouped_split``) into calibration (matched thresholds only) and test (the

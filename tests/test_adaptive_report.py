@@ -12,6 +12,7 @@ from helpers.adaptive_report import (
     BPDA,
     GRADCAM,
     NON_ADAPTIVE,
+    VERSUS_RATES,
     AttackRun,
     Defence,
     adaptive_models,
@@ -23,6 +24,7 @@ from helpers.adaptive_report import (
     load_bypass_table,
     loss_trace,
     paper_vs_adaptive,
+    paper_vs_adaptive_tidy,
     realised_fpr,
     save_bypass_table,
     within_budget,
@@ -224,6 +226,13 @@ def test_layouts_and_round_trip(tmp_path):
     assert list(versus["ε"]) == ["2/255", "16/255"] and "bypass (own): adaptive (BPDA)" in versus.columns
     path = save_bypass_table(table, tmp_path / "t.csv")
     pd.testing.assert_frame_equal(load_bypass_table(path), table, check_dtype=False)
+    # the tidy twin: each cell of the wide table is a row with its number, in percent
+    tidy = paper_vs_adaptive_tidy(table, ["pgd"])
+    assert len(tidy) == 4 * len(VERSUS_RATES) and set(tidy["unit"]) == {"%"}
+    row = tidy[(tidy["mode"] == BPDA) & (tidy["metric"] == "bypass_own") & (tidy["eps"] == 16 / 255)].iloc[0]
+    assert (row["value"], row["ci_low"], row["ci_high"], row["n"]) == (100.0, 0.0, 100.0, 4)
+    assert versus.loc[1, "bypass (own): adaptive (BPDA)"].startswith("100")
+    assert paper_vs_adaptive_tidy(table, ["cw_l2"]).empty
 
 
 def full_table() -> pd.DataFrame:

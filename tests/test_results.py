@@ -21,6 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 STATS = ["value", "ci_low", "ci_high", "n"]
 NORM_RTOL = 0.10  # a median of 16 norms moves to a neighbouring order statistic; an L2 attack's L∞ is one
 # pixel's change (6.5% seen with oneDNN off: notebook 04's PGD-L2 L∞ median 7.17 vs 7.64)
+# Notebook 08's tables (the adaptive bypass table in data/results/, read by wide_to_tidy, and the paper-vs-adaptive
+# twin) are not compared: on n = 4 images an adaptive PGD through Grad-CAM moved 3 of 4 examples with oneDNN off,
+# its whole interval; they need more images before a tolerance means anything.
+NOT_COMPARED = ("table_adaptive_",)
 MOVING_KEYS = {"table_selected_theta_heldout": ["theta"]}  # θ is chosen on the calibration half: ties move it
 
 
@@ -78,7 +82,8 @@ def tidy_tables(folder: Path) -> list[Path]:
     """The committed long-format tables: those with the value, ci_low, ci_high and n columns, and no
     :func:`formatted` ones."""
     return sorted(p for p in folder.glob("*_tidy.csv") if set(STATS) <= set(pd.read_csv(p, nrows=0).columns)
-                  and not any(formatted(c) for _, c in pd.read_csv(p).items()))
+                  and not any(formatted(c) for _, c in pd.read_csv(p).items())
+                  and not p.name.startswith(NOT_COMPARED))
 
 
 def wide_to_tidy(table: pd.DataFrame) -> pd.DataFrame:
@@ -189,8 +194,6 @@ def test_fresh_tables_agree_with_the_committed_ones(name):
     assert not problems, f"{name}:\n" + "\n".join(problems)
 
 
-# Notebook 08's adaptive bypass table (data/results/adaptive_*.csv, read by wide_to_tidy) is not compared: on
-# n = 4 images an adaptive PGD through Grad-CAM moved 3 of 4 examples with oneDNN off, its whole interval.
 
 
 def test_tolerance_is_at_least_one_example():
