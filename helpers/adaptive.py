@@ -69,6 +69,8 @@ from helpers.transforms import NOISES, ZERO_MEAN_REFERENCES, noise_tf
 from helpers.validation import accept_dark_images, check_choice, check_theta
 
 VARIANTS = ("bpda", "gradcam")  # how the saliency overlay is differentiated (see the module docstring)
+# The paper's attacks that may also run on the detector-aware models, one defence at a time (notebook 08)
+ADAPTIVE_ATTACKS = ("pgd", "pgd_l2", "cw_l2")
 LINF_BUDGETS = (2 / 255, 4 / 255, 8 / 255, 16 / 255)  # the L-inf budgets of the adaptive evaluation, [0, 1] units
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.adaptive import detector_aware_bundle
+from helpers.adaptive import ADAPTIVE_ATTACKS, detector_aware_bundle
 from helpers.art_classifier import art_classifier
 from helpers.attacks import SETTINGS, AttackResult, with_overrides
 from helpers.cache import cached_attack
@@ -53,8 +53,6 @@ HIGH_CONFIDENCE = "non-adaptive, high confidence"
 # C&W's confidence on an adaptive model: a margin in the consensus' log-probability units; at 0 C&W stops
 # at the consensus' boundary, where the views still disagree (helpers.adaptive)
 ADAPTIVE_CW_CONFIDENCE = 1.0
-# The paper's attacks that may also run on the detector-aware models, per defence (notebook 08's first table)
-ADAPTIVE_ATTACKS = ("pgd", "pgd_l2", "cw_l2")
 
 
 def pgd_params(settings: dict, eps: float) -> dict:

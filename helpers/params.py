@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.adaptive import VARIANTS
-from helpers.adaptive_report import ADAPTIVE_ATTACKS
+from helpers.adaptive import ADAPTIVE_ATTACKS, VARIANTS
 from helpers.attacks import ATTACKS, SETTINGS, resolve_params
 from helpers.data import VIEWS, list_photographs
 from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS
