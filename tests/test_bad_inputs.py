@@ -394,6 +394,7 @@ def test_a_kill_during_the_cache_write_leaves_nothing_behind(env, tmp_path):
     assert [n.rsplit(".", 1)[1] for n in cache_entries(folder)] == ["h5", "json"]  # no stray files
 
 
+@pytest.mark.slow  # two fresh processes import TensorFlow: make test, not make unit
 def test_concurrent_processes_compute_a_cache_entry_once(tmp_path):
     workers = [start_worker(tmp_path, "count", f"w{i}") for i in range(2)]
     for i, w in enumerate(workers):
@@ -572,6 +573,7 @@ def test_20_an_unwritable_out_dir_is_refused_before_any_work(tmp_path, monkeypat
                         client=study.IN_PROCESS)
 
 
+@pytest.mark.slow  # a fresh process starts a Dask cluster: make test, not make unit
 def test_10_run_study_in_an_unguarded_script_says_what_to_do(tmp_path):
     script = tmp_path / "script.py"
     script.write_text(f"import sys\nsys.path.insert(0, {str(TESTS.parent)!r})\nfrom helpers.study import run_study\n"

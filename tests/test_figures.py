@@ -203,7 +203,8 @@ def layout_problems(fig) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("n", [1, 4, 16, 64])
+# 16 and 64 images (several pages) take most of make unit's time on 2 cores: make test only
+@pytest.mark.parametrize("n", [1, 4, *(pytest.param(n, marks=pytest.mark.slow) for n in (16, 64))])
 def test_image_grids_lay_themselves_out_for_any_number_of_images(n):
     use_style()
     for name, (make, pages) in grid_builders(n).items():
