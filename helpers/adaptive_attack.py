@@ -5,6 +5,10 @@ The ensemble, as AutoAttack composes it: for each of the ``n_targets`` best wron
 consensus (the detector-aware model's logits, f's label excluded; the 2nd and 3rd act as restarts),
 APGD with the cross-entropy loss and with the targeted difference-of-logits-ratio loss (DLR,
 ``(max_{j != t} z_j - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)``, minimised), L-inf or L2, first step 2 eps.
+Options (:class:`Objective`): the per-view margin loss (``"margin"``: sum over x and its views of
+max(max_{j != t} z_{v,j} - z_{v,t}, -kappa) on f's raw logits), and the detector's score term (``score_weight``
+times the L1 score a matched threshold is fitted on, :func:`helpers.adaptive.detector_score`), which
+:func:`ensemble` adds as further members, so that the matched-threshold rule is attacked too.
 Every point at which APGD evaluates its loss is also shown to a :class:`Judge`: the real detectors
 (:class:`helpers.adaptive_report.Defence`, at their own rule and at the matched threshold) and f.
 Per image the judge keeps the first example that fools f (label != y) and is not flagged; an image
@@ -38,6 +42,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from helpers.adaptive import consensus_layer, detector_score, per_view_margin
 from helpers.adaptive_report import Defence
 from helpers.art_classifier import CompiledTensorFlowV2Classifier, art_classifier
 from helpers.attacks import run_attack
@@ -50,7 +55,9 @@ with warnings.catch_warnings():  # ART warns that its PyTorch-only certification
     warnings.filterwarnings("ignore", message="PyTorch not found")
     from art.attacks.evasion import AutoProjectedGradientDescent
 
-LOSSES = ("ce", "dlr")
+LOSSES = ("ce", "dlr", "margin")
+DEFAULT_LOSSES = ("ce", "dlr")  # AutoAttack's; "margin" is an option
+MARGIN_KAPPA = 1.0  # the per-view margin loss stops at a logit margin of kappa (as ADAPTIVE_CW_CONFIDENCE)
 NORMS = ("linf", "l2")
 RULES = ("own", "matched")
 PLATEAU_TOLERANCE = 0.10  # share of the loss improvement still allowed in the last quarter (see plateaued)
@@ -72,36 +79,108 @@ class TargetedDLR(keras.losses.Loss):
         return (z_other - z_t) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
 
 
-def _loss_object(loss: str):
-    check_choice(loss, LOSSES, "loss")
-    return keras.losses.CategoricalCrossentropy(from_logits=True) if loss == "ce" else TargetedDLR()
+@dataclass(frozen=True)
+class Objective:
+    """The loss an APGD member minimises, per image, from f's raw logits on x and on every view
+    (:meth:`helpers.adaptive.ConsensusLogits.view_logits`, (1 + V, N, C)) and the one-hot target (N, C):
+
+    - ``loss`` ``"ce"``: the cross-entropy of the target under the consensus z (mean log-probability of x
+      and the views); ``"dlr"``: :class:`TargetedDLR` on z; ``"margin"``: :func:`helpers.adaptive.per_view_margin`
+      with ``kappa`` (every view must reach the target);
+    - plus ``score_weight`` times :func:`helpers.adaptive.detector_score` (0: no score term).
+    """
+
+    loss: str = "ce"
+    score_weight: float = 0.0
+    kappa: float = MARGIN_KAPPA
+
+    def __post_init__(self):
+        check_choice(self.loss, LOSSES, "loss")
+        check_number(self.score_weight, "score_weight", 0.0, np.inf)
+        check_number(self.kappa, "kappa", 0.0, np.inf)
+
+    @property
+    def name(self) -> str:
+        """e.g. ``"CE"``, ``"DLR+0.5L1"``, ``"MARGIN"``."""
+        weight = "" if self.score_weight == 1 else f"{self.score_weight:g}"
+        return self.loss.upper() + (f"+{weight}L1" if self.score_weight else "")
+
+    def __call__(self, view_logits: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+        target = tf.cast(target, view_logits.dtype)
+        if self.loss == "margin":
+            value = per_view_margin(view_logits, target, self.kappa)
+        else:
+            log_p = tf.nn.log_softmax(view_logits)
+            z = (log_p[0] + tf.reduce_sum(log_p[1:], axis=0)) / tf.cast(tf.shape(log_p)[0], log_p.dtype)
+            value = (-tf.reduce_sum(target * tf.nn.log_softmax(z), axis=-1) if self.loss == "ce"
+                     else TargetedDLR(reduction="none")(target, z))
+        if self.score_weight:
+            value += self.score_weight * detector_score(view_logits)
+        return value
+
+
+def view_logits_fn(bundle: ModelBundle) -> Callable[[tf.Tensor], tf.Tensor]:
+    """x (RGB 0..255) -> (1 + V, N, C) raw logits: a detector-aware model's x and views, or f alone (V = 0)."""
+    try:
+        return consensus_layer(bundle).view_logits
+    except TypeError:  # a plain model: x is its only view
+        return lambda x: bundle.model(x, training=False)[None]
 
 
 class ObservedClassifier(CompiledTensorFlowV2Classifier):
-    """The compiled ART classifier whose ``compute_loss`` also shows each point and its loss to ``observer``
-    (APGD evaluates its loss at every iterate it may keep)."""
+    """The compiled ART classifier whose loss is ``objective`` (:class:`Objective`) on ``view_logits``, and
+    whose ``compute_loss`` also shows each point and its loss to ``observer`` (APGD evaluates its loss at
+    every iterate it may keep)."""
 
     observer = None
 
+    def __init__(self, *args, objective: Objective, view_logits: Callable[[tf.Tensor], tf.Tensor], **kwargs):
+        self.objective, self._view_logits = objective, view_logits
+        super().__init__(*args, **kwargs)
+        self._compiled_losses = tf.function(self._losses_tf, reduce_retracing=True)
+
+    def _losses_tf(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        x_input, _ = self._apply_preprocessing(x, y=None, fit=False)
+        return self.objective(self._view_logits(x_input * 255.0), y)
+
+    def _loss_gradient_tf(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(self._losses_tf(x, y))  # a sum keeps each image's gradient its own
+        return tape.gradient(loss, x)
+
     def compute_loss(self, x, y, reduction: str = "none", training_mode: bool = False, **kwargs):
-        loss = super().compute_loss(x, y, reduction=reduction, training_mode=training_mode, **kwargs)
+        """Per-image ``objective`` values (``reduction`` ``"none"``), or their ``"mean"`` or ``"sum"``."""
+        check_choice(reduction, ("none", "mean", "sum"), "reduction")
+        loss = self._compiled_losses(tf.constant(np.asarray(x, np.float32)),
+                                     tf.constant(np.asarray(y, np.float32))).numpy()
         if self.observer is not None:
-            self.observer(np.asarray(x), np.asarray(loss))
-        return loss
+            self.observer(np.asarray(x), loss)
+        return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
 
 
 _OBSERVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def observed_classifier(bundle: ModelBundle, loss: str) -> ObservedClassifier:
-    """One :class:`ObservedClassifier` per (model, loss) over the [0, 1] view of ``bundle`` (traced once)."""
+def observed_classifier(bundle: ModelBundle, objective: str | Objective) -> ObservedClassifier:
+    """One :class:`ObservedClassifier` per (model, objective) over the [0, 1] view of ``bundle`` (traced once);
+    a loss name stands for ``Objective(loss)``.
+
+    Raises:
+        ValueError: a score term on a model without views (nothing to score).
+    """
+    objective = Objective(objective) if isinstance(objective, str) else objective
+    views = view_logits_fn(bundle)
+    if objective.score_weight and views(tf.zeros((1, *bundle.input_size, 3))).shape[0] == 1:
+        raise ValueError(f"a score term needs a detector-aware model with views; {bundle.name!r} has none")
     per_model = _OBSERVED.setdefault(bundle.model, {})
-    if loss not in per_model:
+    if objective not in per_model:
         base = art_classifier(bundle)
-        per_model[loss] = ObservedClassifier(model=base.model, nb_classes=bundle.n_classes,
-                                             input_shape=base.input_shape, clip_values=(0.0, 1.0),
-                                             loss_object=_loss_object(loss))
-    return per_model[loss]
+        per_model[objective] = ObservedClassifier(model=base.model, nb_classes=bundle.n_classes,
+                                                  input_shape=base.input_shape, clip_values=(0.0, 1.0),
+                                                  loss_object=keras.losses.CategoricalCrossentropy(from_logits=True),
+                                                  objective=objective, view_logits=views)
+    return per_model[objective]
 
 
 def consensus_targets(adaptive: ModelBundle, x: np.ndarray, y: np.ndarray, n_targets: int = 3) -> np.ndarray:
@@ -178,21 +257,25 @@ class Judge:
 
 @dataclass(frozen=True)
 class Member:
-    """One APGD run of the ensemble: its ``loss`` (``LOSSES``) and the consensus ``rank`` of its target
-    (1: the best wrong class)."""
+    """One APGD run of the ensemble: its ``objective`` (:class:`Objective`) and the consensus ``rank`` of its
+    target (1: the best wrong class)."""
 
-    loss: str
+    objective: Objective
     rank: int
 
     @property
     def label(self) -> str:
-        return f"APGD-{self.loss.upper()} target {self.rank}"
+        return f"APGD-{self.objective.name} target {self.rank}"
 
 
-def ensemble(n_targets: int = 3, losses: Sequence[str] = LOSSES) -> list[Member]:
-    """AutoAttack's order: for each target rank, each loss."""
+def ensemble(n_targets: int = 3, losses: Sequence[str] = DEFAULT_LOSSES, score_weight: float = 0.0,
+             kappa: float = MARGIN_KAPPA) -> list[Member]:
+    """AutoAttack's order: for each target rank, each loss; with ``score_weight`` > 0, then each loss again
+    with the detector's score term (further members, which attack the matched-threshold rule too)."""
     check_count(n_targets, "n_targets")
-    return [Member(check_choice(loss, LOSSES, "loss"), r) for r in range(1, n_targets + 1) for loss in losses]
+    objectives = [Objective(loss, 0.0, kappa) for loss in losses]
+    objectives += [Objective(loss, score_weight, kappa) for loss in losses] if score_weight else []
+    return [Member(o, r) for r in range(1, n_targets + 1) for o in objectives]
 
 
 @dataclass(frozen=True)
@@ -227,7 +310,7 @@ def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members:
     x01 = judge.x / np.float32(255.0)
     traces = []
     for m in members:
-        classifier = observed_classifier(adaptive, m.loss)
+        classifier = observed_classifier(adaptive, m.objective)
         attack = AutoProjectedGradientDescent(classifier, norm=np.inf if budget.norm == "linf" else 2, eps=budget.eps,
                                               eps_step=2 * budget.eps, max_iter=budget.max_iter, targeted=True,
                                               nb_random_init=1, batch_size=batch_size, loss_type=None, verbose=False)
@@ -244,7 +327,7 @@ def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members:
                 judge.judge(np.clip(out, 0, 1).astype(np.float32) * np.float32(255.0), idx)
         finally:
             classifier.observer = None
-        traces.append(MemberTrace(m.label, m.loss, judge.losses))
+        traces.append(MemberTrace(m.label, m.objective.name, judge.losses))
     return traces
 
 
@@ -265,8 +348,9 @@ class AttackOutcome:
 
 def adaptive_attack(bundle: ModelBundle, adaptive: ModelBundle | dict[str, ModelBundle], defences: Sequence[Defence],
                     x: np.ndarray, y: np.ndarray, budget: AttackBudget = AttackBudget(), n_targets: int = 3,
-                    losses: Sequence[str] = LOSSES, batch_size: int = 8, seed: int = 0,
-                    label: str = "adaptive APGD ensemble") -> AttackOutcome:
+                    losses: Sequence[str] = DEFAULT_LOSSES, batch_size: int = 8, seed: int = 0,
+                    label: str = "adaptive APGD ensemble", score_weight: float = 0.0,
+                    kappa: float = MARGIN_KAPPA) -> AttackOutcome:
     """The per-image worst case over the ensemble (:func:`ensemble`) run on each adaptive model (a bundle, or
     a dict variant -> bundle, e.g. BPDA and through Grad-CAM), judged by ``defences`` on f (``bundle``).
 
@@ -276,17 +360,19 @@ def adaptive_attack(bundle: ModelBundle, adaptive: ModelBundle | dict[str, Model
         defences: the real detectors (fitted for the matched rule).
         x: (N, H, W, 3) float32 RGB 0..255; y: (N,) the labels attacked (true labels, f correct on them).
         budget: norm, eps and iterations.
+        n_targets, losses, score_weight, kappa: the members (:func:`ensemble`).
     Returns:
         The :class:`AttackOutcome` (per image and rule: bypassed by any member of any variant).
     """
     x = check_images(x, size=bundle.input_size)
     y = check_labels(y, len(x), bundle.n_classes)
     models = adaptive if isinstance(adaptive, dict) else {"": adaptive}
+    members = ensemble(n_targets, losses, score_weight, kappa)
     judge = Judge(bundle, defences, x, y, batch_size)
     start, traces = time.perf_counter(), []
     for model in models.values():
         targets = consensus_targets(model, x, y, n_targets)
-        traces += run_apgd(model, judge, budget, ensemble(n_targets, losses), targets, batch_size, seed)
+        traces += run_apgd(model, judge, budget, members, targets, batch_size, seed)
     return AttackOutcome(label, budget, {r: judge.found[r].copy() for r in judge.rules},
                          {r: judge.found_by[r].copy() for r in judge.rules}, time.perf_counter() - start, tuple(traces))
 
@@ -423,8 +509,9 @@ def _row(o: AttackOutcome, n: int) -> dict:
 def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], defences: Sequence[Defence],
                       x: np.ndarray, y: np.ndarray, budget: AttackBudget = AttackBudget(),
                       iteration_sweep: Sequence[int] = (), eps_sweep: Sequence[float] = (), n_unbounded: int = 2,
-                      square_queries: int = 100, n_targets: int = 3, losses: Sequence[str] = LOSSES,
-                      batch_size: int = 8, seed: int = 0, rule: str = "own",
+                      square_queries: int = 100, n_targets: int = 3, losses: Sequence[str] = DEFAULT_LOSSES,
+                      score_weight: float = 0.0, kappa: float = MARGIN_KAPPA, batch_size: int = 8, seed: int = 0,
+                      rule: str = "own",
                       log: Callable[[str], None] | None = None) -> AdaptiveEvaluation:
     """The adaptive evaluation with its checks (module docstring), gated: :attr:`AdaptiveEvaluation.valid`.
 
@@ -436,6 +523,7 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         eps_sweep: other budgets run too (bypass must not decrease with eps; ``budget.eps`` included).
         n_unbounded: images attacked at eps = 1 (must all be bypassed; 0 skips the check).
         square_queries: Square's query budget on f (0 skips the black-box check).
+        n_targets, losses, score_weight, kappa: the ensemble's members (:func:`ensemble`).
         rule: the rule (``RULES``) the checks judge.
         log: called with a line per finished attack set (e.g. ``print``), or ``None``.
     Returns:
@@ -454,7 +542,9 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         AttackBudget(budget.norm, e, budget.max_iter)
     check_count(n_unbounded, "n_unbounded", minimum=0)
     check_count(square_queries, "square_queries", minimum=0)
-    kw = {"n_targets": n_targets, "losses": losses, "batch_size": batch_size, "seed": seed}
+    ensemble(n_targets, losses, score_weight, kappa)  # checks the members' settings before any attack
+    kw = {"n_targets": n_targets, "losses": losses, "score_weight": score_weight, "kappa": kappa,
+          "batch_size": batch_size, "seed": seed}
     n = len(x)
 
     def logged(o: AttackOutcome) -> AttackOutcome:
