@@ -171,11 +171,15 @@ def observed_classifier(bundle: ModelBundle, objective: str | Objective) -> Obse
         ValueError: a score term on a model without views (nothing to score).
     """
     objective = Objective(objective) if isinstance(objective, str) else objective
-    views = view_logits_fn(bundle)
-    if objective.score_weight and views(tf.zeros((1, *bundle.input_size, 3))).shape[0] == 1:
-        raise ValueError(f"a score term needs a detector-aware model with views; {bundle.name!r} has none")
     per_model = _OBSERVED.setdefault(bundle.model, {})
     if objective not in per_model:
+        if objective.score_weight:
+            try:
+                consensus_layer(bundle)
+            except TypeError:
+                raise ValueError(f"a score term needs a detector-aware model with views; {bundle.name!r} has none"
+                                 ) from None
+        views = view_logits_fn(bundle)
         base = art_classifier(bundle)
         per_model[objective] = ObservedClassifier(model=base.model, nb_classes=bundle.n_classes,
                                                   input_shape=base.input_shape, clip_values=(0.0, 1.0),
