@@ -44,6 +44,15 @@ Gradients of the views:
 - Squeezed views (BPDA, as He et al. 2017): the forward pass is the exact squeezer of
   :mod:`helpers.squeeze` (bit depth, SciPy's median filter, OpenCV's non-local means, run through
   ``tf.numpy_function``); the backward pass is the identity.
+- The clip of the emphasis image to 0..255 has a zero gradient wherever it saturates (many pixels
+  at theta = 0.3). ``emphasis_clip="straight_through"`` keeps the exact clip forward and passes the
+  gradient through it unchanged (the identity backward); ``"exact"`` (the default) differentiates it.
+
+Besides the consensus, the layer gives the attacker the raw logits of f on x and on every view
+(:meth:`ConsensusLogits.view_logits`, one forward pass; the consensus is computed from them), from which
+:func:`detector_score` (the detectors' L1 score, the quantity a matched threshold is fitted on) and
+:func:`per_view_margin` (a margin loss per view) are built for the losses of
+:mod:`helpers.adaptive_attack`.
 
 One forward + Grad-CAM pass on x serves every view; the views go through f as one batch.
 """
@@ -71,6 +80,7 @@ from helpers.validation import accept_dark_images, check_choice, check_theta
 VARIANTS = ("bpda", "gradcam")  # how the saliency overlay is differentiated (see the module docstring)
 # The paper's attacks that may also run on the detector-aware models, one defence at a time (notebook 08)
 ADAPTIVE_ATTACKS = ("pgd", "pgd_l2", "cw_l2")
+EMPHASIS_CLIPS = ("exact", "straight_through")  # how the emphasis image's clip is differentiated
 LINF_BUDGETS = (2 / 255, 4 / 255, 8 / 255, 16 / 255)  # the L-inf budgets of the adaptive evaluation, [0, 1] units
 
 
@@ -78,6 +88,36 @@ def colour_straight_through(cam: tf.Tensor, table: tf.Tensor) -> tf.Tensor:
     """The exact colour lookup forward; the derivative of linear interpolation into the table backward."""
     smooth = colour_interpolated(cam, table)
     return colour_lookup(cam, table) + (smooth - tf.stop_gradient(smooth))  # smooth - smooth is exactly 0
+
+
+def clip_straight_through(v: tf.Tensor) -> tf.Tensor:
+    """clip(v, 0, 255) forward, the identity backward (the forward value is exactly the clip: v - v is 0)."""
+    return tf.stop_gradient(tf.clip_by_value(v, 0.0, 255.0)) + (v - tf.stop_gradient(v))
+
+
+def _emphasis(x_noised: tf.Tensor, overlay: tf.Tensor, theta: float, emphasis_clip: str) -> tf.Tensor:
+    """:func:`helpers.emphasis.emphasis_tf`, with its clip differentiated as ``emphasis_clip`` says."""
+    if emphasis_clip == "exact":
+        return emphasis_tf(x_noised, overlay, theta)
+    return clip_straight_through(x_noised + (theta * 255.0) * overlay)
+
+
+def detector_score(view_logits: tf.Tensor) -> tf.Tensor:
+    """The detectors' score of each image from :meth:`ConsensusLogits.view_logits` (1 + V, N, C): the largest
+    over the views of the L1 distance between f's softmax on x and on the view (``l1_distance`` of
+    :mod:`helpers.detectors`, maximised over the configurations as a matched threshold sees them). (N,)."""
+    p = tf.nn.softmax(view_logits)
+    return tf.reduce_max(tf.reduce_sum(tf.abs(p[1:] - p[:1]), axis=-1), axis=0)
+
+
+def per_view_margin(view_logits: tf.Tensor, target: tf.Tensor, kappa: float) -> tf.Tensor:
+    """sum over x and its views v of max(max_{j != t} z_{v,j} - z_{v,t}, -kappa), to minimise: every view
+    pushed into the target t by a logit margin of ``kappa``, and no further (Carlini & Wagner's f_6 per
+    view). ``view_logits``: (1 + V, N, C) raw logits; ``target``: (N, C) one-hot. Returns (N,)."""
+    target = tf.cast(target, view_logits.dtype)[None]
+    z_t = tf.reduce_sum(view_logits * target, axis=-1)
+    z_other = tf.reduce_max(view_logits - 1e9 * target, axis=-1)
+    return tf.reduce_sum(tf.maximum(z_other - z_t, -kappa), axis=0)
 
 
 def _squeeze_bpda(x: tf.Tensor, squeeze_fn) -> tf.Tensor:
@@ -101,19 +141,21 @@ class ConsensusLogits(keras.layers.Layer):
     ``emphasis_views``: (noise, theta) pairs, each the emphasis image clip(n(x) + theta * 255 *
     overlay(H(x)), 0, 255) with H the Grad-CAM map of x for its predicted class (the detector's
     convention); ``squeezers``: Feature Squeezing specs (``helpers.squeeze.squeezer``). ``variant``:
-    how the overlay is differentiated (``VARIANTS``; see the module docstring).
+    how the overlay is differentiated (``VARIANTS``), ``emphasis_clip`` the emphasis image's clip
+    (``EMPHASIS_CLIPS``; see the module docstring).
     """
 
     def __init__(self, model: keras.Model, gradcam_layer: str, emphasis_views: Sequence[tuple[str, float]] = (),
                  squeezers: Sequence[str] = (), variant: str = "bpda", colormap: str = "jet",
                  overlay_order: str = "coarse", zero_mean_reference: str = "imagenet", channel_order: str = "rgb",
-                 **kwargs):
+                 emphasis_clip: str = "exact", **kwargs):
         super().__init__(**kwargs)
         self.model = model
         self.emphasis_views = tuple((n, float(t)) for n, t in emphasis_views)
         self.squeezers = tuple(squeezers)
         self.variant, self.colormap, self.overlay_order = variant, colormap, overlay_order
         self.zero_mean_reference, self.channel_order = zero_mean_reference, channel_order
+        self.emphasis_clip = emphasis_clip
         self.n_classes = int(model.output_shape[-1])
         self._gradcam = GradCAM(model, gradcam_layer) if self.emphasis_views else None
         self._squeeze_fns = [squeeze.squeezer(s, channel_order) for s in self.squeezers]
@@ -132,16 +174,25 @@ class ConsensusLogits(keras.layers.Layer):
     def call(self, x: tf.Tensor) -> tf.Tensor:
         return self._compiled(x)
 
-    def _consensus(self, x: tf.Tensor) -> tf.Tensor:
+    def views(self, x: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """f's logits on x (N, C) and the views of x (each (N, H, W, 3), RGB 0..255): the emphasis images in
+        ``emphasis_views`` order, then the squeezed images."""
         logits, overlay = self._logits_and_overlay(x)
         noised = {n: noise_tf(x, n, self.zero_mean_reference) for n in dict.fromkeys(n for n, _ in self.emphasis_views)}
-        views = [emphasis_tf(noised[n], overlay, t) for n, t in self.emphasis_views]
-        views += [_squeeze_bpda(x, fn) for fn in self._squeeze_fns]
-        z = tf.nn.log_softmax(logits)
-        if views:  # one batch through f for all the views
-            z_views = tf.nn.log_softmax(self.model(tf.concat(views, axis=0), training=False))
-            z += tf.reduce_sum(tf.reshape(z_views, (len(views), -1, self.n_classes)), axis=0)
-        return z / (1 + len(views))
+        views = [_emphasis(noised[n], overlay, t, self.emphasis_clip) for n, t in self.emphasis_views]
+        return logits, views + [_squeeze_bpda(x, fn) for fn in self._squeeze_fns]
+
+    def view_logits(self, x: tf.Tensor) -> tf.Tensor:
+        """(1 + V, N, C): f's raw logits on x, then on each of the V views (one batch through f for them)."""
+        logits, views = self.views(x)
+        if not views:
+            return logits[None]
+        z_views = tf.reshape(self.model(tf.concat(views, axis=0), training=False), (len(views), -1, self.n_classes))
+        return tf.concat([logits[None], z_views], axis=0)
+
+    def _consensus(self, x: tf.Tensor) -> tf.Tensor:
+        log_p = tf.nn.log_softmax(self.view_logits(x))
+        return (log_p[0] + tf.reduce_sum(log_p[1:], axis=0)) / tf.cast(tf.shape(log_p)[0], log_p.dtype)
 
     def compute_output_spec(self, x):
         return keras.KerasTensor((x.shape[0], self.n_classes), dtype="float32")
@@ -157,11 +208,24 @@ def _code_digest() -> str:
     return hashlib.sha256(b"".join([*sources, Path(__file__).read_bytes()])).hexdigest()[:10]
 
 
+def consensus_layer(adaptive: ModelBundle) -> ConsensusLogits:
+    """The :class:`ConsensusLogits` layer of a detector-aware model made here (its views, view logits).
+
+    Raises:
+        TypeError: ``adaptive`` is not one of this module's models.
+    """
+    layers = [layer for layer in getattr(adaptive, "model", keras.Model()).layers if isinstance(layer, ConsensusLogits)]
+    if not layers:
+        raise TypeError(f"{getattr(adaptive, 'name', adaptive)!r} is not a detector-aware model of helpers.adaptive")
+    return layers[0]
+
+
 def _consensus_bundle(bundle: ModelBundle, emphasis_views, squeezers, variant: str, colormap: str, overlay_order: str,
-                      zero_mean_reference: str, channel_order: str) -> ModelBundle:
+                      zero_mean_reference: str, channel_order: str, emphasis_clip: str = "exact") -> ModelBundle:
     if not isinstance(bundle, ModelBundle):
         raise TypeError(f"bundle must be a helpers.models.ModelBundle, got {type(bundle).__name__}")
     check_choice(variant, VARIANTS, "variant")
+    check_choice(emphasis_clip, EMPHASIS_CLIPS, "emphasis_clip")
     check_choice(colormap, COLORMAPS, "colour map")
     check_choice(overlay_order, OVERLAY_ORDERS, "overlay order")
     check_choice(zero_mean_reference, ZERO_MEAN_REFERENCES, "zero_mean_reference")
@@ -173,16 +237,17 @@ def _consensus_bundle(bundle: ModelBundle, emphasis_views, squeezers, variant: s
     if not emphasis_views and not squeezers:
         raise ValueError("an adaptive model needs at least one view: a (noise, theta) pair or a squeezer")
     layer = ConsensusLogits(bundle.model, bundle.gradcam_layer, emphasis_views, squeezers, variant, colormap,
-                            overlay_order, zero_mean_reference, channel_order, name="consensus_logits")
+                            overlay_order, zero_mean_reference, channel_order, emphasis_clip, name="consensus_logits")
     inputs = keras.Input((*bundle.input_size, 3), name="rgb_0_255")
     model = keras.Model(inputs, layer(inputs), name="adaptive")
-    return ModelBundle(_name(bundle.name, emphasis_views, squeezers, variant, colormap, overlay_order,
-                             zero_mean_reference, channel_order), model, bundle.gradcam_layer, bundle.input_size,
-                       bundle.crop_fraction, bundle.resize_method, bundle.class_names)
+    name = _name(bundle.name, emphasis_views, squeezers, variant, colormap, overlay_order, zero_mean_reference,
+                 channel_order, emphasis_clip)
+    return ModelBundle(name, model, bundle.gradcam_layer, bundle.input_size, bundle.crop_fraction, bundle.resize_method,
+                       bundle.class_names)
 
 
 def _name(base: str, emphasis_views, squeezers, variant, colormap, overlay_order, zero_mean_reference,
-          channel_order) -> str:
+          channel_order, emphasis_clip) -> str:
     """A readable name that changes with the settings and the code (the attack cache keys on it), in the
     characters TensorFlow allows in a name scope, e.g.
     ``tiny.bpda.none_0.1_none_0.3.jet_coarse_imagenet.<hash>``."""
@@ -190,6 +255,7 @@ def _name(base: str, emphasis_views, squeezers, variant, colormap, overlay_order
     if emphasis_views:
         parts += [variant, "_".join(f"{n}_{t:g}" for n, t in emphasis_views),
                   f"{colormap}_{overlay_order}_{zero_mean_reference}"]
+        parts += ["clip_st"] if emphasis_clip == "straight_through" else []
     if squeezers:
         parts += ["squeeze", "_".join(squeezers), channel_order]
     described = ".".join(parts)
@@ -199,16 +265,18 @@ def _name(base: str, emphasis_views, squeezers, variant, colormap, overlay_order
 
 def adaptive_bundle(bundle: ModelBundle, thetas: float | Sequence[float], noises: str | Sequence[str] = ("none",),
                     colormap: str = "jet", overlay_order: str = "coarse", zero_mean_reference: str = "imagenet",
-                    variant: str = "bpda") -> ModelBundle:
+                    variant: str = "bpda", emphasis_clip: str = "exact") -> ModelBundle:
     """The adaptive model against the saliency detector with every theta in ``thetas`` and every noise in
     ``noises`` (their product: one view per pair). ``colormap``, ``overlay_order`` and
-    ``zero_mean_reference`` as the detector's; ``variant``: ``"bpda"`` or ``"gradcam"``."""
+    ``zero_mean_reference`` as the detector's; ``variant``: ``"bpda"`` or ``"gradcam"``; ``emphasis_clip``:
+    ``"exact"`` or ``"straight_through"`` (module docstring)."""
     thetas = [thetas] if np.ndim(thetas) == 0 else list(thetas)
     noises = [noises] if isinstance(noises, str) else list(noises)
     if not thetas or not noises:
         raise ValueError("need at least one theta and one noise")
     views = [(n, t) for n in noises for t in thetas]
-    return _consensus_bundle(bundle, views, (), variant, colormap, overlay_order, zero_mean_reference, "rgb")
+    return _consensus_bundle(bundle, views, (), variant, colormap, overlay_order, zero_mean_reference, "rgb",
+                             emphasis_clip)
 
 
 def squeezing_bundle(bundle: ModelBundle, squeezers: Sequence[str] = JOINT_IMAGENET,
@@ -220,13 +288,15 @@ def squeezing_bundle(bundle: ModelBundle, squeezers: Sequence[str] = JOINT_IMAGE
     return _consensus_bundle(bundle, (), tuple(squeezers), "bpda", "jet", "coarse", "imagenet", channel_order)
 
 
-def detector_aware_bundle(bundle: ModelBundle, detectors, variant: str = "bpda") -> ModelBundle:
+def detector_aware_bundle(bundle: ModelBundle, detectors, variant: str = "bpda",
+                          emphasis_clip: str = "exact") -> ModelBundle:
     """The adaptive model against all of ``detectors`` at once (one detector or a sequence of
     ``SaliencyDetector``, ``FeatureSqueezingDetector`` and ``ConfidenceDetector``): a view for each
     (noise, theta) of each saliency detector, one for each squeezer. The saliency detectors must
     share their colour map, overlay order and zero-mean reference, the squeezing ones their channel
     order. A ``ConfidenceDetector`` adds no view (the f(x) term covers it; a high-confidence C&W,
-    ``confidence=kappa``, is the attack on it)."""
+    ``confidence=kappa``, is the attack on it). ``emphasis_clip``: ``"exact"`` or ``"straight_through"``
+    (module docstring)."""
     detectors = list(detectors) if isinstance(detectors, (list, tuple)) else [detectors]
     views, squeezers, settings, orders = [], [], set(), set()
     for d in detectors:
@@ -249,4 +319,4 @@ def detector_aware_bundle(bundle: ModelBundle, detectors, variant: str = "bpda")
     views = list(dict.fromkeys(views))  # the same (noise, theta) twice is one view
     squeezers = list(dict.fromkeys(squeezers))
     return _consensus_bundle(bundle, views, squeezers, variant, colormap, order, reference,
-                             orders.pop() if orders else "rgb")
+                             orders.pop() if orders else "rgb", emphasis_clip)

@@ -5,6 +5,10 @@ The ensemble, as AutoAttack composes it: for each of the ``n_targets`` best wron
 consensus (the detector-aware model's logits, f's label excluded; the 2nd and 3rd act as restarts),
 APGD with the cross-entropy loss and with the targeted difference-of-logits-ratio loss (DLR,
 ``(max_{j != t} z_j - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)``, minimised), L-inf or L2, first step 2 eps.
+Options (:class:`Objective`): the per-view margin loss (``"margin"``: sum over x and its views of
+max(max_{j != t} z_{v,j} - z_{v,t}, -kappa) on f's raw logits), and the detector's score term (``score_weight``
+times the L1 score a matched threshold is fitted on, :func:`helpers.adaptive.detector_score`), which
+:func:`ensemble` adds as further members, so that the matched-threshold rule is attacked too.
 Every point at which APGD evaluates its loss is also shown to a :class:`Judge`: the real detectors
 (:class:`helpers.adaptive_report.Defence`, at their own rule and at the matched threshold) and f.
 Per image the judge keeps the first example that fools f (label != y) and is not flagged; an image
@@ -26,6 +30,7 @@ and gating the result (:attr:`AdaptiveEvaluation.valid`):
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 import weakref
@@ -38,10 +43,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from helpers.adaptive_report import Defence
+from helpers.adaptive import consensus_layer, detector_score, per_view_margin
+from helpers.adaptive_report import MIN_CALIBRATION_FALSE_POSITIVES, Defence
 from helpers.art_classifier import CompiledTensorFlowV2Classifier, art_classifier
 from helpers.attacks import run_attack
-from helpers.metrics import Rate, rate_row
+from helpers.metrics import Rate, grouped_split, rate_row, threshold_at_fpr
 from helpers.models import ModelBundle
 from helpers.runtime import set_seed, write_atomically
 from helpers.validation import accept_dark_images, check_choice, check_count, check_images, check_labels, check_number
@@ -50,7 +56,9 @@ with warnings.catch_warnings():  # ART warns that its PyTorch-only certification
     warnings.filterwarnings("ignore", message="PyTorch not found")
     from art.attacks.evasion import AutoProjectedGradientDescent
 
-LOSSES = ("ce", "dlr")
+LOSSES = ("ce", "dlr", "margin")
+DEFAULT_LOSSES = ("ce", "dlr")  # AutoAttack's; "margin" is an option
+MARGIN_KAPPA = 1.0  # the per-view margin loss stops at a logit margin of kappa (as ADAPTIVE_CW_CONFIDENCE)
 NORMS = ("linf", "l2")
 RULES = ("own", "matched")
 PLATEAU_TOLERANCE = 0.10  # share of the loss improvement still allowed in the last quarter (see plateaued)
@@ -72,36 +80,112 @@ class TargetedDLR(keras.losses.Loss):
         return (z_other - z_t) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
 
 
-def _loss_object(loss: str):
-    check_choice(loss, LOSSES, "loss")
-    return keras.losses.CategoricalCrossentropy(from_logits=True) if loss == "ce" else TargetedDLR()
+@dataclass(frozen=True)
+class Objective:
+    """The loss an APGD member minimises, per image, from f's raw logits on x and on every view
+    (:meth:`helpers.adaptive.ConsensusLogits.view_logits`, (1 + V, N, C)) and the one-hot target (N, C):
+
+    - ``loss`` ``"ce"``: the cross-entropy of the target under the consensus z (mean log-probability of x
+      and the views); ``"dlr"``: :class:`TargetedDLR` on z; ``"margin"``: :func:`helpers.adaptive.per_view_margin`
+      with ``kappa`` (every view must reach the target);
+    - plus ``score_weight`` times :func:`helpers.adaptive.detector_score` (0: no score term).
+    """
+
+    loss: str = "ce"
+    score_weight: float = 0.0
+    kappa: float = MARGIN_KAPPA
+
+    def __post_init__(self):
+        check_choice(self.loss, LOSSES, "loss")
+        check_number(self.score_weight, "score_weight", 0.0, np.inf)
+        check_number(self.kappa, "kappa", 0.0, np.inf)
+
+    @property
+    def name(self) -> str:
+        """e.g. ``"CE"``, ``"DLR+0.5L1"``, ``"MARGIN"``."""
+        weight = "" if self.score_weight == 1 else f"{self.score_weight:g}"
+        return self.loss.upper() + (f"+{weight}L1" if self.score_weight else "")
+
+    def __call__(self, view_logits: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+        target = tf.cast(target, view_logits.dtype)
+        if self.loss == "margin":
+            value = per_view_margin(view_logits, target, self.kappa)
+        else:
+            log_p = tf.nn.log_softmax(view_logits)
+            z = (log_p[0] + tf.reduce_sum(log_p[1:], axis=0)) / tf.cast(tf.shape(log_p)[0], log_p.dtype)
+            value = (-tf.reduce_sum(target * tf.nn.log_softmax(z), axis=-1) if self.loss == "ce"
+                     else TargetedDLR(reduction="none")(target, z))
+        if self.score_weight:
+            value += self.score_weight * detector_score(view_logits)
+        return value
+
+
+def view_logits_fn(bundle: ModelBundle) -> Callable[[tf.Tensor], tf.Tensor]:
+    """x (RGB 0..255) -> (1 + V, N, C) raw logits: a detector-aware model's x and views, or f alone (V = 0)."""
+    try:
+        return consensus_layer(bundle).view_logits
+    except TypeError:  # a plain model: x is its only view
+        return lambda x: bundle.model(x, training=False)[None]
 
 
 class ObservedClassifier(CompiledTensorFlowV2Classifier):
-    """The compiled ART classifier whose ``compute_loss`` also shows each point and its loss to ``observer``
-    (APGD evaluates its loss at every iterate it may keep)."""
+    """The compiled ART classifier whose loss is ``objective`` (:class:`Objective`) on ``view_logits``, and
+    whose ``compute_loss`` also shows each point and its loss to ``observer`` (APGD evaluates its loss at
+    every iterate it may keep)."""
 
     observer = None
 
+    def __init__(self, *args, objective: Objective, view_logits: Callable[[tf.Tensor], tf.Tensor], **kwargs):
+        self.objective, self._view_logits = objective, view_logits
+        super().__init__(*args, **kwargs)
+        self._compiled_losses = tf.function(self._losses_tf, reduce_retracing=True)
+
+    def _losses_tf(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        x_input, _ = self._apply_preprocessing(x, y=None, fit=False)
+        return self.objective(self._view_logits(x_input * 255.0), y)
+
+    def _loss_gradient_tf(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(self._losses_tf(x, y))  # a sum keeps each image's gradient its own
+        return tape.gradient(loss, x)
+
     def compute_loss(self, x, y, reduction: str = "none", training_mode: bool = False, **kwargs):
-        loss = super().compute_loss(x, y, reduction=reduction, training_mode=training_mode, **kwargs)
+        """Per-image ``objective`` values (``reduction`` ``"none"``), or their ``"mean"`` or ``"sum"``."""
+        check_choice(reduction, ("none", "mean", "sum"), "reduction")
+        loss = self._compiled_losses(tf.constant(np.asarray(x, np.float32)),
+                                     tf.constant(np.asarray(y, np.float32))).numpy()
         if self.observer is not None:
-            self.observer(np.asarray(x), np.asarray(loss))
-        return loss
+            self.observer(np.asarray(x), loss)
+        return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
 
 
 _OBSERVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def observed_classifier(bundle: ModelBundle, loss: str) -> ObservedClassifier:
-    """One :class:`ObservedClassifier` per (model, loss) over the [0, 1] view of ``bundle`` (traced once)."""
+def observed_classifier(bundle: ModelBundle, objective: str | Objective) -> ObservedClassifier:
+    """One :class:`ObservedClassifier` per (model, objective) over the [0, 1] view of ``bundle`` (traced once);
+    a loss name stands for ``Objective(loss)``.
+
+    Raises:
+        ValueError: a score term on a model without views (nothing to score).
+    """
+    objective = Objective(objective) if isinstance(objective, str) else objective
     per_model = _OBSERVED.setdefault(bundle.model, {})
-    if loss not in per_model:
+    if objective not in per_model:
+        if objective.score_weight:
+            try:
+                consensus_layer(bundle)
+            except TypeError:
+                raise ValueError(f"a score term needs a detector-aware model with views; {bundle.name!r} has none"
+                                 ) from None
+        views = view_logits_fn(bundle)
         base = art_classifier(bundle)
-        per_model[loss] = ObservedClassifier(model=base.model, nb_classes=bundle.n_classes,
-                                             input_shape=base.input_shape, clip_values=(0.0, 1.0),
-                                             loss_object=_loss_object(loss))
-    return per_model[loss]
+        per_model[objective] = ObservedClassifier(model=base.model, nb_classes=bundle.n_classes,
+                                                  input_shape=base.input_shape, clip_values=(0.0, 1.0),
+                                                  loss_object=keras.losses.CategoricalCrossentropy(from_logits=True),
+                                                  objective=objective, view_logits=views)
+    return per_model[objective]
 
 
 def consensus_targets(adaptive: ModelBundle, x: np.ndarray, y: np.ndarray, n_targets: int = 3) -> np.ndarray:
@@ -117,12 +201,18 @@ class Judge:
 
     ``defences``: :class:`~helpers.adaptive_report.Defence` objects; the matched rule is judged only when all
     are fitted, the own rule only when one has an own rule. Points are matched to their image by L-inf
-    distance among ``current`` (the indices under attack), within ``eps`` (L-inf) of the original."""
+    distance among ``current`` (the indices under attack), within ``eps`` (L-inf) of the original.
+
+    Per image it also keeps the lowest detector score (the largest over the defences' configurations) of
+    the points that fool f, and which attack reached it (``lowest``, ``lowest_by``): the image bypasses any
+    matched threshold at or above it, so a threshold fitted later (a study, after the merge) still judges
+    every point seen. ``score_goal``: an image is done (no further member attacks it) only once a point
+    that fools f scores at most this (``None``: no such condition)."""
 
     def __init__(self, bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray,
-                 batch_size: int = 16):
+                 batch_size: int = 16, score_goal: float | None = None):
         self.bundle, self.defences, self.batch_size = bundle, list(defences), batch_size
-        self.x, self.y = x, y
+        self.x, self.y, self.score_goal = x, y, score_goal
         self.rules = [r for r, on in (("own", any(d.has_own_rule for d in defences)),
                                       ("matched", all(d.threshold is not None for d in defences))) if on]
         if not self.rules:
@@ -131,6 +221,7 @@ class Judge:
         self.found = {r: np.zeros(n, bool) for r in self.rules}
         self.x_found = {r: x.copy() for r in self.rules}
         self.found_by = {r: np.full(n, "", object) for r in self.rules}
+        self.lowest, self.lowest_by = np.full(n, np.inf), np.full(n, "", object)
         self.current: np.ndarray = np.arange(n)
         self.attack = ""
         self.stop_early = False
@@ -138,18 +229,20 @@ class Judge:
 
     @property
     def done(self) -> np.ndarray:
-        """Images bypassed at every rule judged."""
-        return np.logical_and.reduce([self.found[r] for r in self.rules])
+        """Images bypassed at every rule judged (and, with a ``score_goal``, reached it)."""
+        done = np.logical_and.reduce([self.found[r] for r in self.rules])
+        return done if self.score_goal is None else done & (self.lowest <= self.score_goal)
 
     def flags(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Flags per rule of RGB 0..255 images: any defence flags them."""
-        own, matched = np.zeros(len(x), bool), np.zeros(len(x), bool)
+        """Flags per rule of RGB 0..255 images (any defence flags them), and ``"score"``: the largest score."""
+        own, matched, score = np.zeros(len(x), bool), np.zeros(len(x), bool), np.full(len(x), -np.inf)
         for d in self.defences:
-            o, score = d.scores(x)
+            o, s = d.scores(x)
             own |= o
+            score = np.maximum(score, s)
             if d.threshold is not None:
-                matched |= score > d.threshold
-        return {"own": own, "matched": matched}
+                matched |= s > d.threshold
+        return {"own": own, "matched": matched, "score": score}
 
     def origins(self, x01: np.ndarray) -> np.ndarray:
         """The image (index into ``x``) each [0, 1] point belongs to: the nearest of ``current`` (L-inf)."""
@@ -162,6 +255,10 @@ class Judge:
         with accept_dark_images():
             fooled = self.bundle.predict(x_adv, self.batch_size)[0] != self.y[index]
             flags = self.flags(x_adv) if fooled.any() else {r: np.ones(len(x_adv), bool) for r in RULES}
+        for row in np.flatnonzero(fooled):
+            i = index[row]
+            if flags["score"][row] < self.lowest[i]:
+                self.lowest[i], self.lowest_by[i] = flags["score"][row], label or self.attack
         for r in self.rules:
             for row in np.flatnonzero(fooled & ~flags[r]):
                 i = index[row]
@@ -191,21 +288,25 @@ class BatchBypassed(Exception):  # noqa: N818 (a signal, not an error)
 
 @dataclass(frozen=True)
 class Member:
-    """One APGD run of the ensemble: its ``loss`` (``LOSSES``) and the consensus ``rank`` of its target
-    (1: the best wrong class)."""
+    """One APGD run of the ensemble: its ``objective`` (:class:`Objective`) and the consensus ``rank`` of its
+    target (1: the best wrong class)."""
 
-    loss: str
+    objective: Objective
     rank: int
 
     @property
     def label(self) -> str:
-        return f"APGD-{self.loss.upper()} target {self.rank}"
+        return f"APGD-{self.objective.name} target {self.rank}"
 
 
-def ensemble(n_targets: int = 3, losses: Sequence[str] = LOSSES) -> list[Member]:
-    """AutoAttack's order: for each target rank, each loss."""
+def ensemble(n_targets: int = 3, losses: Sequence[str] = DEFAULT_LOSSES, score_weight: float = 0.0,
+             kappa: float = MARGIN_KAPPA) -> list[Member]:
+    """AutoAttack's order: for each target rank, each loss; with ``score_weight`` > 0, then each loss again
+    with the detector's score term (further members, which attack the matched-threshold rule too)."""
     check_count(n_targets, "n_targets")
-    return [Member(check_choice(loss, LOSSES, "loss"), r) for r in range(1, n_targets + 1) for loss in losses]
+    objectives = [Objective(loss, 0.0, kappa) for loss in losses]
+    objectives += [Objective(loss, score_weight, kappa) for loss in losses] if score_weight else []
+    return [Member(o, r) for r in range(1, n_targets + 1) for o in objectives]
 
 
 @dataclass(frozen=True)
@@ -242,7 +343,7 @@ def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members:
     x01 = judge.x / np.float32(255.0)
     traces = []
     for m in members:
-        classifier = observed_classifier(adaptive, m.loss)
+        classifier = observed_classifier(adaptive, m.objective)
         attack = AutoProjectedGradientDescent(classifier, norm=np.inf if budget.norm == "linf" else 2, eps=budget.eps,
                                               eps_step=2 * budget.eps, max_iter=budget.max_iter, targeted=True,
                                               nb_random_init=1, batch_size=batch_size, loss_type=None, verbose=False)
@@ -262,13 +363,14 @@ def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members:
                 judge.judge(np.clip(out, 0, 1).astype(np.float32) * np.float32(255.0), idx)
         finally:
             classifier.observer, judge.stop_early = None, False
-        traces.append(MemberTrace(m.label, m.loss, judge.losses))
+        traces.append(MemberTrace(m.label, m.objective.name, judge.losses))
     return traces
 
 
 @dataclass(frozen=True)
 class AttackOutcome:
-    """One attack set's per-image outcome: ``bypassed`` per rule, ``found_by`` per rule, seconds, traces."""
+    """One attack set's per-image outcome: ``bypassed`` per rule, ``found_by`` per rule, seconds, traces, and
+    the lowest detector score of a point that fooled f (inf: none) with the attack that reached it."""
 
     label: str
     budget: AttackBudget
@@ -276,6 +378,8 @@ class AttackOutcome:
     found_by: dict[str, np.ndarray]
     seconds: float
     traces: tuple[MemberTrace, ...] = ()
+    lowest: np.ndarray | None = None
+    lowest_by: np.ndarray | None = None
 
     def count(self, rule: str = "own") -> int:
         return int(self.bypassed[rule].sum())
@@ -283,8 +387,9 @@ class AttackOutcome:
 
 def adaptive_attack(bundle: ModelBundle, adaptive: ModelBundle | dict[str, ModelBundle], defences: Sequence[Defence],
                     x: np.ndarray, y: np.ndarray, budget: AttackBudget = AttackBudget(), n_targets: int = 3,
-                    losses: Sequence[str] = LOSSES, batch_size: int = 8, seed: int = 0,
-                    label: str = "adaptive APGD ensemble") -> AttackOutcome:
+                    losses: Sequence[str] = DEFAULT_LOSSES, batch_size: int = 8, seed: int = 0,
+                    label: str = "adaptive APGD ensemble", score_weight: float = 0.0,
+                    kappa: float = MARGIN_KAPPA, score_goal: float | None = None) -> AttackOutcome:
     """The per-image worst case over the ensemble (:func:`ensemble`) run on each adaptive model (a bundle, or
     a dict variant -> bundle, e.g. BPDA and through Grad-CAM), judged by ``defences`` on f (``bundle``).
 
@@ -294,19 +399,27 @@ def adaptive_attack(bundle: ModelBundle, adaptive: ModelBundle | dict[str, Model
         defences: the real detectors (fitted for the matched rule).
         x: (N, H, W, 3) float32 RGB 0..255; y: (N,) the labels attacked (true labels, f correct on them).
         budget: norm, eps and iterations.
+        n_targets, losses, score_weight, kappa: the members (:func:`ensemble`).
+        score_goal: see :class:`Judge` (``None``: an image is done once bypassed at every rule judged).
     Returns:
         The :class:`AttackOutcome` (per image and rule: bypassed by any member of any variant).
     """
     x = check_images(x, size=bundle.input_size)
     y = check_labels(y, len(x), bundle.n_classes)
     models = adaptive if isinstance(adaptive, dict) else {"": adaptive}
-    judge = Judge(bundle, defences, x, y, batch_size)
+    members = ensemble(n_targets, losses, score_weight, kappa)
+    judge = Judge(bundle, defences, x, y, batch_size, score_goal)
     start, traces = time.perf_counter(), []
     for model in models.values():
         targets = consensus_targets(model, x, y, n_targets)
-        traces += run_apgd(model, judge, budget, ensemble(n_targets, losses), targets, batch_size, seed)
+        traces += run_apgd(model, judge, budget, members, targets, batch_size, seed)
+    return _outcome(judge, label, budget, time.perf_counter() - start, tuple(traces))
+
+
+def _outcome(judge: Judge, label: str, budget: AttackBudget, seconds: float, traces=()) -> AttackOutcome:
     return AttackOutcome(label, budget, {r: judge.found[r].copy() for r in judge.rules},
-                         {r: judge.found_by[r].copy() for r in judge.rules}, time.perf_counter() - start, tuple(traces))
+                         {r: judge.found_by[r].copy() for r in judge.rules}, seconds, traces, judge.lowest.copy(),
+                         judge.lowest_by.copy())
 
 
 def judged_outputs(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray,
@@ -314,8 +427,7 @@ def judged_outputs(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarr
     """A non-adaptive attack's outcome: its final examples only, judged by f and the detectors."""
     judge = Judge(bundle, defences, x, y)
     judge.judge(x_adv, np.arange(len(x)), label)
-    return AttackOutcome(label, budget, {r: judge.found[r].copy() for r in judge.rules},
-                         {r: judge.found_by[r].copy() for r in judge.rules}, seconds)
+    return _outcome(judge, label, budget, seconds)
 
 
 def transferred_attack(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray,
@@ -347,16 +459,32 @@ def plateaued(traces: Sequence[MemberTrace], open_images: np.ndarray, tolerance:
     images in ``open_images`` (not bypassed), the running best of the loss (minimised) gains at most
     ``tolerance`` of its whole gain in the last quarter of its evaluations (sums over the traces).
     Returns (passed, detail)."""
-    late, total, count = {}, {}, {}
+    parts: dict[str, np.ndarray] = {}
+    for i in open_images:
+        for loss, v in plateau_parts(traces, int(i)).items():
+            parts[loss] = parts.get(loss, np.zeros(3)) + v
+    return plateau_verdict(parts, tolerance)
+
+
+def plateau_parts(traces: Sequence[MemberTrace], image: int) -> dict[str, np.ndarray]:
+    """One image's share of the plateau rule, per loss: (gain in the last quarter, whole gain, traces) of the
+    running best loss, summed over the members' traces (a study keeps these per image)."""
+    parts: dict[str, np.ndarray] = {}
     for t in traces:
-        for i in open_images:
-            values = t.losses.get(int(i), [])
-            if len(values) < 2:
-                continue
-            best = np.minimum.accumulate(values)
-            late[t.loss] = late.get(t.loss, 0.0) + best[int(np.floor(0.75 * (len(best) - 1)))] - best[-1]
-            total[t.loss] = total.get(t.loss, 0.0) + best[0] - best[-1]
-            count[t.loss] = count.get(t.loss, 0) + 1
+        values = t.losses.get(image, [])
+        if len(values) < 2:
+            continue
+        best = np.minimum.accumulate(values)
+        late = best[int(np.floor(0.75 * (len(best) - 1)))] - best[-1]
+        parts[t.loss] = parts.get(t.loss, np.zeros(3)) + [late, best[0] - best[-1], 1]
+    return parts
+
+
+def plateau_verdict(parts: dict[str, np.ndarray], tolerance: float = PLATEAU_TOLERANCE) -> tuple[bool, str]:
+    """(passed, detail) of the plateau rule from the summed :func:`plateau_parts` of the open images."""
+    late = {k: v[0] for k, v in parts.items()}
+    total = {k: v[1] for k, v in parts.items()}
+    count = {k: int(v[2]) for k, v in parts.items()}
     share = {k: late[k] / total[k] if total[k] > 0 else 0.0 for k in late}
     detail = "; ".join(f"{k.upper()}: last quarter {100 * v:.0f}% of the gain over {count[k]} (attack, image) traces"
                        for k, v in share.items()) or "every image bypassed: nothing to check"
@@ -441,8 +569,9 @@ def _row(o: AttackOutcome, n: int) -> dict:
 def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], defences: Sequence[Defence],
                       x: np.ndarray, y: np.ndarray, budget: AttackBudget = AttackBudget(),
                       iteration_sweep: Sequence[int] = (), eps_sweep: Sequence[float] = (), n_unbounded: int = 2,
-                      square_queries: int = 100, n_targets: int = 3, losses: Sequence[str] = LOSSES,
-                      batch_size: int = 8, seed: int = 0, rule: str = "own",
+                      square_queries: int = 100, n_targets: int = 3, losses: Sequence[str] = DEFAULT_LOSSES,
+                      score_weight: float = 0.0, kappa: float = MARGIN_KAPPA, batch_size: int = 8, seed: int = 0,
+                      rule: str = "own",
                       log: Callable[[str], None] | None = None) -> AdaptiveEvaluation:
     """The adaptive evaluation with its checks (module docstring), gated: :attr:`AdaptiveEvaluation.valid`.
 
@@ -454,6 +583,7 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         eps_sweep: other budgets run too (bypass must not decrease with eps; ``budget.eps`` included).
         n_unbounded: images attacked at eps = 1 (must all be bypassed; 0 skips the check).
         square_queries: Square's query budget on f (0 skips the black-box check).
+        n_targets, losses, score_weight, kappa: the ensemble's members (:func:`ensemble`).
         rule: the rule (``RULES``) the checks judge.
         log: called with a line per finished attack set (e.g. ``print``), or ``None``.
     Returns:
@@ -472,7 +602,9 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         AttackBudget(budget.norm, e, budget.max_iter)
     check_count(n_unbounded, "n_unbounded", minimum=0)
     check_count(square_queries, "square_queries", minimum=0)
-    kw = {"n_targets": n_targets, "losses": losses, "batch_size": batch_size, "seed": seed}
+    ensemble(n_targets, losses, score_weight, kappa)  # checks the members' settings before any attack
+    kw = {"n_targets": n_targets, "losses": losses, "score_weight": score_weight, "kappa": kappa,
+          "batch_size": batch_size, "seed": seed}
     n = len(x)
 
     def logged(o: AttackOutcome) -> AttackOutcome:
@@ -539,3 +671,134 @@ def invalid_message(checks: pd.DataFrame) -> str | None:
     """"evaluation invalid: <checks>" when any check failed, else ``None``: the gate on every finding."""
     failed = list(checks.loc[~checks["passed"].astype(bool), "check"])
     return "evaluation invalid: " + ", ".join(failed) if failed else None
+
+
+# Per-image outcomes as rows (a study's shards; helpers.study), and the rates and checks computed from them
+OUTCOME_COLUMNS = ["image", "image_id", "photograph", "true_label", "attack", "kind", "norm", "eps", "max_iter",
+                   "label_attacked", "bypassed_own", "found_by_own", "lowest_score", "lowest_by", "clean_score",
+                   "plateau", "seconds"]
+KINDS = ("ensemble", "transferred", "square")  # the adaptive ensemble, and the attacks its checks compare it with
+
+
+def outcome_rows(outcome: AttackOutcome, attack: str, kind: str, y: np.ndarray, clean_score: np.ndarray,
+                 image: np.ndarray, image_id: Sequence[str], photograph: Sequence[str],
+                 true_label: np.ndarray) -> pd.DataFrame:
+    """One row per image of ``outcome`` (``OUTCOME_COLUMNS``): the attack set ``attack`` of ``kind`` (``KINDS``),
+    its budget, the label attacked, bypassed at the own rule and by which member, the lowest detector score of
+    a point that fooled f (inf: none) and by which member, the image's clean score, its plateau parts
+    (:func:`plateau_parts`, JSON) and its share of the seconds."""
+    n = len(y)
+    plateau = [json.dumps({k: [float(a) for a in v] for k, v in plateau_parts(outcome.traces, i).items()})
+               for i in range(n)]
+    return pd.DataFrame({
+        "image": np.asarray(image, np.int64), "image_id": list(image_id), "photograph": list(photograph),
+        "true_label": np.asarray(true_label, np.int64), "attack": attack, "kind": check_choice(kind, KINDS, "kind"),
+        "norm": outcome.budget.norm, "eps": outcome.budget.eps, "max_iter": outcome.budget.max_iter,
+        "label_attacked": np.asarray(y, np.int64), "bypassed_own": outcome.bypassed["own"].astype(bool),
+        "found_by_own": outcome.found_by["own"].astype(str), "lowest_score": outcome.lowest.astype(float),
+        "lowest_by": outcome.lowest_by.astype(str), "clean_score": np.asarray(clean_score, float),
+        "plateau": plateau, "seconds": outcome.seconds / max(n, 1)}, columns=OUTCOME_COLUMNS)
+
+
+@dataclass(frozen=True)
+class MatchedSplit:
+    """The matched rule of a table of outcome rows: the threshold fitted at ``fpr`` on the clean scores of the
+    ``calibration`` images (a grouped split by photograph), judged on the others (``evaluated``); ``threshold``
+    is nan, with a ``note``, when fpr x n_calibration is below ``MIN_CALIBRATION_FALSE_POSITIVES``."""
+
+    images: np.ndarray
+    calibration: np.ndarray
+    threshold: float
+    note: str
+
+    @property
+    def evaluated(self) -> np.ndarray:
+        return self.images[~np.isin(self.images, self.calibration)]
+
+
+def matched_split(rows: pd.DataFrame, fpr: float, seed: int) -> MatchedSplit:
+    """The calibration half (``grouped_split`` of the photographs, ``seed``) and its threshold at ``fpr``."""
+    per_image = rows.drop_duplicates("image").sort_values("image")
+    side = grouped_split(per_image["photograph"].to_numpy(), seed, 0.5)
+    images, clean = per_image["image"].to_numpy(), per_image["clean_score"].to_numpy()
+    if fpr * side.sum() < MIN_CALIBRATION_FALSE_POSITIVES:
+        return MatchedSplit(images, images[side], np.nan, f"no matched threshold: fpr x n_calibration = "
+                            f"{fpr:g} x {side.sum()} < {MIN_CALIBRATION_FALSE_POSITIVES}")
+    return MatchedSplit(images, images[side], threshold_at_fpr(clean[side], fpr), "")
+
+
+def outcome_from_rows(rows: pd.DataFrame, split: MatchedSplit, rule: str = "own") -> AttackOutcome:
+    """One attack set's :class:`AttackOutcome` from its rows, at ``rule``: the own rule over all its images, the
+    matched rule over the ``split``'s evaluated images (lowest score at most the threshold)."""
+    check_choice(rule, RULES, "rule")
+    first = rows.iloc[0]
+    if rule == "matched":
+        rows = rows[rows["image"].isin(split.evaluated)]
+        bypassed, by = (rows["lowest_score"] <= split.threshold).to_numpy(), rows["lowest_by"]
+    else:
+        bypassed, by = rows["bypassed_own"].to_numpy(bool), rows["found_by_own"]
+    return AttackOutcome(str(first["attack"]), AttackBudget(first["norm"], float(first["eps"]), int(first["max_iter"])),
+                         {rule: bypassed}, {rule: by.to_numpy(object)}, float(rows["seconds"].sum()))
+
+
+def outcome_rates(rows: pd.DataFrame, fpr: float, seed: int) -> pd.DataFrame:
+    """Per attack set of a table of outcome rows: bypass at the own rule (over its images) and at the matched
+    rule (over the evaluated half of :func:`matched_split`), with Wilson intervals and n, the threshold, the
+    realised false-positive rate of the evaluated clean images, and the seconds."""
+    split = matched_split(rows, fpr, seed)
+    clean = rows.drop_duplicates("image").set_index("image")["clean_score"]
+    realised = (clean[split.evaluated] > split.threshold).sum() if split.note == "" else 0
+    out = []
+    for attack, g in rows.groupby("attack", sort=False):
+        own, matched = outcome_from_rows(g, split, "own"), outcome_from_rows(g, split, "matched")
+        row = {"attack": attack, "kind": g["kind"].iloc[0], "norm": own.budget.norm, "eps_255": 255 * own.budget.eps,
+               "max_iter": own.budget.max_iter, "n": len(g), **rate_columns("bypass_own", own.count("own"), len(g))}
+        k = matched.count("matched") if split.note == "" else 0
+        row |= rate_columns("bypass_matched", k, len(matched.bypassed["matched"]) if split.note == "" else 0)
+        row |= {"threshold": split.threshold, **rate_columns("fpr_matched", realised, len(split.evaluated)),
+                "note": split.note, "seconds": own.seconds}
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def outcome_checks(rows: pd.DataFrame, fpr: float, seed: int, main: str = "adaptive", rule: str = "own"
+                   ) -> pd.DataFrame:
+    """The checks of :func:`evaluate_adaptive` from a table of outcome rows (a merged study): ``main`` (an
+    ensemble) against the ensembles that differ from it only in ``max_iter`` (iterations) or in ``eps``
+    (budget; L-inf eps = 1: unbounded), the ``transferred`` and ``square`` kinds, and the plateau rule on its
+    stored plateau parts. A check without the attack sets it needs is left out.
+
+    Raises:
+        ValueError: ``main`` is not an ensemble of ``rows``.
+    """
+    split = matched_split(rows, fpr, seed)
+    sets = {a: g for a, g in rows.groupby("attack", sort=False)}
+    if main not in sets or sets[main]["kind"].iloc[0] != "ensemble":
+        raise ValueError(f"no adaptive ensemble named {main!r} among the attack sets {sorted(sets)}")
+    o = {a: outcome_from_rows(g, split, rule) for a, g in sets.items()}
+    kind = {a: g["kind"].iloc[0] for a, g in sets.items()}
+    m = o[main].budget
+    ens = [a for a in o if kind[a] == "ensemble" and a != main and o[a].budget.norm == m.norm]
+    checks = []
+    free = [a for a in ens if m.norm == "linf" and o[a].budget.eps >= 1]
+    for a in free:
+        checks.append(check_unbounded(o[a], rule))
+    iters = sorted((a for a in ens if o[a].budget.eps == m.eps and a not in free), key=lambda a: o[a].budget.max_iter)
+    if iters:
+        sweep = sorted([*iters, main], key=lambda a: o[a].budget.max_iter)
+        checks.append(check_nondecreasing("iterations", [o[a] for a in sweep], rule))
+    budget = [a for a in ens if o[a].budget.max_iter == m.max_iter and o[a].budget.eps != m.eps and a not in free]
+    if budget:
+        sweep = sorted([*budget, main], key=lambda a: o[a].budget.eps)
+        checks.append(check_nondecreasing("budget", [o[a] for a in sweep], rule))
+    for name, k in (("transferred", "transferred"), ("black box", "square")):
+        for a in (a for a in o if kind[a] == k):
+            checks.append(check_at_least(name, {main: o[main]}, o[a], rule))
+    main_rows = sets[main] if rule == "own" else sets[main][sets[main]["image"].isin(split.evaluated)]
+    parts: dict[str, np.ndarray] = {}
+    for text, bypassed in zip(main_rows["plateau"], o[main].bypassed[rule], strict=True):
+        for loss, v in ({} if bypassed else json.loads(text)).items():
+            parts[loss] = parts.get(loss, np.zeros(3)) + np.asarray(v)
+    passed, detail = plateau_verdict(parts)
+    checks.append({"check": "plateau", "passed": passed, "detail": detail})
+    return pd.DataFrame(checks)

@@ -16,6 +16,18 @@ warning, and so is one found damaged when merging), retries a failed shard and r
 merged table), then writes the merged ``scores.parquet`` and ``rates.csv``
 (:func:`helpers.scores.rate_table`). Command line: ``python -m helpers.study --help`` (it answers before
 TensorFlow is imported).
+
+The adaptive evaluation (issue 19; docs/adaptive.md) runs in the same shards: ``attacks`` may name
+``adaptive`` and further sets ``adaptive.<anything>``, each set by ``attack_params[name]`` over
+``ADAPTIVE_DEFAULTS`` (``kind``: the detector-aware APGD ``ensemble`` against the saliency detector with
+every theta and noise of the study, or the ``transferred`` APGD-CE and the ``square`` black box that
+its checks compare it with; budget ``norm``, ``eps`` in [0, 1] units, ``max_iter``; the ensemble's
+options). Per block, each set's per-image outcomes (:data:`helpers.adaptive_attack.OUTCOME_COLUMNS`)
+are written beside the shard as ``shard-XXXX-of-YYYY.adaptive.parquet`` with its own checksum, and
+merged into ``adaptive.parquet``, ``adaptive_rates.csv`` (bypass at the own rule, and at a matched
+threshold fitted after the merge on the clean scores of half of the photographs) and
+``adaptive_checks.csv`` (the checks of :func:`helpers.adaptive_attack.outcome_checks`, iteration and eps
+sweeps being further named sets).
 """
 
 from __future__ import annotations
@@ -30,6 +42,7 @@ import os
 import sys
 import time
 import warnings
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,8 +91,23 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from distributed import Client, LocalCluster, as_completed  # noqa: E402
 
+from helpers.adaptive import EMPHASIS_CLIPS, VARIANTS, detector_aware_bundle  # noqa: E402
+from helpers.adaptive_attack import (  # noqa: E402
+    KINDS,
+    OUTCOME_COLUMNS,
+    AttackBudget,
+    adaptive_attack,
+    ensemble,
+    outcome_checks,
+    outcome_rates,
+    outcome_rows,
+    square_attack,
+    transferred_attack,
+)
+from helpers.adaptive_report import Defence  # noqa: E402
 from helpers.cache import attack_sets, model_fingerprint  # noqa: E402
 from helpers.data import ImageSet, folder_labels, keep_correct, list_folder, load_images  # noqa: E402
+from helpers.detectors import SaliencyDetector  # noqa: E402
 from helpers.models import ModelBundle, load_model  # noqa: E402
 from helpers.params import check_params  # noqa: E402
 from helpers.runtime import progress_bar, versions, write_atomically  # noqa: E402
@@ -92,6 +120,7 @@ from helpers.scores import (  # noqa: E402
     save_scores,
     squeezing_scores,
 )
+from helpers.validation import check_choice, check_number  # noqa: E402
 
 _DTYPES = {"image": "int64", "true_label": "int64", "label": "int64", "transformed_label": "int64",
            "theta": "float64", "score": "float64", "flag": "boolean"}  # as helpers.scores makes them
@@ -105,7 +134,16 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(config) - set(DEFAULTS))
     if unknown:
         raise ValueError(f"unknown study parameter(s) {unknown}; valid: {sorted(DEFAULTS)}")
-    config = check_params({**DEFAULTS, **config})
+    config = {**DEFAULTS, **config}
+    attacks, params = list(config["attacks"]), dict(config["attack_params"])
+    adaptive = [a for a in attacks if is_adaptive(a)]
+    if adaptive:  # helpers.params knows helpers.attacks' names; the adaptive sets are checked here
+        config = check_params({**config, "attacks": [a for a in attacks if a not in adaptive] or ["fgsm"],
+                               "attack_params": {k: v for k, v in params.items() if not is_adaptive(k)}})
+        config["attacks"], config["attack_params"] = attacks, params
+        check_adaptive(config)
+    else:
+        config = check_params(config)
     config["cache_dir"] = str(Path(config["cache_dir"]).resolve())
     if config["image_source"] != "samples":
         config["image_source"] = str(Path(config["image_source"]).resolve())
@@ -165,7 +203,9 @@ def block_scores(bundle: ModelBundle, config: Mapping[str, Any], images: ImageSe
     """The score-table rows of one block of images (``image``: their ``positions`` in the full list), as
     notebooks 05-07 build them: saliency for each noise and theta, joint Feature Squeezing, the baseline."""
     c, bs = config, config["batch_size"]
-    results = attack_sets(bundle, images, c["attacks"], c["cache_dir"], c["attack_settings"], c["attack_params"],
+    plain = [a for a in c["attacks"] if not is_adaptive(a)]
+    results = attack_sets(bundle, images, plain, c["cache_dir"], c["attack_settings"],
+                          {k: v for k, v in c["attack_params"].items() if not is_adaptive(k)},
                           seed=block_seed(c["seed"], block), batch_size=bs, progress=False)
     table = pd.concat([
         saliency_scores(bundle, images, results, c["thetas"], c["noises"], c["colormap"], c["overlay_order"],
@@ -178,22 +218,142 @@ def block_scores(bundle: ModelBundle, config: Mapping[str, Any], images: ImageSe
     return table
 
 
+def _shard_images(c: Mapping[str, Any], bundle: ModelBundle, shard: int, n_shards: int):
+    """Per block of the shard: (block index, the images kept in it, their positions in the full list)."""
+    blocks = shard_blocks(c["n_images"], c["batch_size"], shard, n_shards)
+    positions = np.concatenate(blocks)
+    images = load_images(c["image_source"], bundle, c["n_images"], c["seed"], indices=positions)
+    keep = keep_correct(images, bundle, c["batch_size"])[1] if c["only_correct"] else np.ones(len(images), bool)
+    first = int(positions[0]) // c["batch_size"]
+    for i, block in enumerate(blocks):
+        rows = np.flatnonzero(np.isin(positions, block) & keep)
+        if rows.size:
+            yield first + i, images.take(rows), positions[rows]
+
+
 def run_shard(config: Mapping[str, Any], shard: int, n_shards: int, bundle: ModelBundle | None = None) -> pd.DataFrame:
     """Shard ``shard`` of ``n_shards`` end to end: load its images (keeping only the correctly classified
     ones if ``only_correct``), then attack and score them block by block. Returns its rows of the score
     table, ``image`` being each image's position in the full sorted list (:func:`merge_shards` renumbers)."""
     c = check_config(config)
     bundle = bundle or study_model(c)
-    blocks = shard_blocks(c["n_images"], c["batch_size"], shard, n_shards)
-    positions = np.concatenate(blocks)
-    images = load_images(c["image_source"], bundle, c["n_images"], c["seed"], indices=positions)
-    keep = keep_correct(images, bundle, c["batch_size"])[1] if c["only_correct"] else np.ones(len(images), bool)
-    parts, first = [], int(positions[0]) // c["batch_size"]
-    for i, block in enumerate(blocks):
-        rows = np.flatnonzero(np.isin(positions, block) & keep)
-        if rows.size:
-            parts.append(block_scores(bundle, c, images.take(rows), positions[rows], first + i))
+    parts = [block_scores(bundle, c, images, positions, block)
+             for block, images, positions in _shard_images(c, bundle, shard, n_shards)]
     return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)).astype(_DTYPES)
+
+
+# The adaptive evaluation in a study (issue 19): named sets "adaptive" and "adaptive.<anything>"
+ADAPTIVE_DEFAULTS: dict[str, Any] = {
+    "kind": "ensemble", "norm": "linf", "eps": 2 / 255, "max_iter": 20, "n_targets": 3, "losses": ["ce", "dlr"],
+    "score_weight": 0.0, "kappa": 1.0, "variants": ["bpda"], "emphasis_clip": "exact", "score_goal": None,
+}
+
+
+def is_adaptive(attack: str) -> bool:
+    """Whether an ``attacks`` entry names an adaptive set (``adaptive`` or ``adaptive.<anything>``)."""
+    return attack == "adaptive" or attack.startswith("adaptive.")
+
+
+def adaptive_settings(config: Mapping[str, Any], attack: str) -> dict[str, Any]:
+    """``ADAPTIVE_DEFAULTS`` updated by ``attack_params[attack]``, checked.
+
+    Raises:
+        ValueError: an unknown setting or a value the adaptive attack refuses, naming the set.
+    """
+    given = config["attack_params"].get(attack, {})
+    unknown = sorted(set(given) - set(ADAPTIVE_DEFAULTS))
+    if unknown:
+        raise ValueError(f"attack_params[{attack!r}] has unknown setting(s) {unknown}; "
+                         f"valid: {sorted(ADAPTIVE_DEFAULTS)}")
+    s = {**ADAPTIVE_DEFAULTS, **given}
+    try:
+        check_choice(s["kind"], KINDS, "kind")
+        AttackBudget(s["norm"], s["eps"], s["max_iter"])
+        ensemble(s["n_targets"], s["losses"], s["score_weight"], s["kappa"])
+        for v in s["variants"]:
+            check_choice(v, VARIANTS, "variant")
+        check_choice(s["emphasis_clip"], EMPHASIS_CLIPS, "emphasis_clip")
+        if s["score_goal"] is not None:
+            check_number(s["score_goal"], "score_goal", 0.0, 2.0)
+        if s["kind"] == "square" and s["norm"] != "linf":
+            raise ValueError("Square here is an L-inf attack: norm must be 'linf'")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"attack_params[{attack!r}]: {exc}") from exc
+    return s
+
+
+def check_adaptive(config: Mapping[str, Any]) -> None:
+    """Every adaptive set's settings, and a study they can run in (Grad-CAM, the detector-aware models')."""
+    if config["saliency_method"] != "gradcam":
+        raise ValueError("the adaptive sets attack the Grad-CAM saliency detector; parameter saliency_method = "
+                         f"{config['saliency_method']!r} needs saliency_method = 'gradcam'")
+    for attack in config["attacks"]:
+        if is_adaptive(attack):
+            adaptive_settings(config, attack)
+    for attack in config["attack_params"]:
+        if is_adaptive(attack) and attack not in config["attacks"]:
+            raise ValueError(f"attack_params names {attack!r}, which attacks does not list")
+
+
+def adaptive_defences(bundle: ModelBundle, c: Mapping[str, Any]) -> list[Defence]:
+    """The saliency detector of the study, one per noise with every theta: the system the sets attack."""
+    return [Defence(f"saliency ({noise})", SaliencyDetector(bundle, list(c["thetas"]), noise, c["colormap"],
+                                                            c["overlay_order"], c["zero_mean_reference"]),
+                    c["batch_size"]) for noise in c["noises"]]
+
+
+_ADAPTIVE_MODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _adaptive_model(bundle: ModelBundle, defences: list[Defence], variant: str, emphasis_clip: str) -> ModelBundle:
+    """The detector-aware model, built once per process, model and settings (its functions traced once)."""
+    d = defences[0].detector
+    key = (tuple(x.noise for x in (e.detector for e in defences)), tuple(d.thetas), d.colormap, d.overlay_order,
+           d.zero_mean_reference, variant, emphasis_clip)
+    per_model = _ADAPTIVE_MODELS.setdefault(bundle.model, {})
+    if key not in per_model:
+        per_model[key] = detector_aware_bundle(bundle, [e.detector for e in defences], variant, emphasis_clip)
+    return per_model[key]
+
+
+def block_outcomes(bundle: ModelBundle, config: Mapping[str, Any], images: ImageSet, positions: np.ndarray,
+                   block: int) -> pd.DataFrame:
+    """The outcome rows (``OUTCOME_COLUMNS``) of every adaptive set on one block of images, attacking their
+    true labels (f's own label where none is known), seeded per block as the other attacks."""
+    c, bs, seed = config, config["batch_size"], block_seed(config["seed"], block)
+    defences = adaptive_defences(bundle, c)
+    f_labels = bundle.predict(images.x, bs)[0]
+    y = np.where(images.labels >= 0, images.labels, f_labels).astype(np.int32)
+    clean_score = np.max([d.scores(images.x)[1] for d in defences], axis=0)
+    parts = []
+    for attack in (a for a in c["attacks"] if is_adaptive(a)):
+        s = adaptive_settings(c, attack)
+        budget = AttackBudget(s["norm"], s["eps"], s["max_iter"])
+        if s["kind"] == "transferred":
+            outcome = transferred_attack(bundle, defences, images.x, y, budget, bs, seed)
+        elif s["kind"] == "square":
+            outcome = square_attack(bundle, defences, images.x, y, s["eps"], s["max_iter"], seed)
+        else:
+            models = {v: _adaptive_model(bundle, defences, v, s["emphasis_clip"]) for v in s["variants"]}
+            outcome = adaptive_attack(bundle, models, defences, images.x, y, budget, s["n_targets"], s["losses"], bs,
+                                      seed, attack, s["score_weight"], s["kappa"], s["score_goal"])
+        parts.append(outcome_rows(outcome, attack, s["kind"], y, clean_score, positions, images.ids,
+                                  images.photographs, images.labels))
+    return pd.concat(parts, ignore_index=True)
+
+
+def run_shard_adaptive(config: Mapping[str, Any], shard: int, n_shards: int,
+                       bundle: ModelBundle | None = None) -> pd.DataFrame:
+    """The adaptive sets' outcome rows of shard ``shard`` of ``n_shards`` (the images of :func:`run_shard`)."""
+    c = check_config(config)
+    bundle = bundle or study_model(c)
+    parts = [block_outcomes(bundle, c, images, positions, block)
+             for block, images, positions in _shard_images(c, bundle, shard, n_shards)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=OUTCOME_COLUMNS)
+
+
+def has_adaptive(config: Mapping[str, Any]) -> bool:
+    return any(is_adaptive(a) for a in config["attacks"])
 
 
 def merge_shards(tables: list[pd.DataFrame]) -> pd.DataFrame:
@@ -209,17 +369,24 @@ def shard_path(out_dir: str | Path, shard: int, n_shards: int) -> Path:
     return Path(out_dir) / "shards" / f"shard-{shard:04d}-of-{n_shards:04d}.parquet"
 
 
+def outcome_path(path: Path) -> Path:
+    """Where a shard's adaptive outcome rows are kept: beside it, ``shard-XXXX-of-YYYY.adaptive.parquet``."""
+    return path.with_name(path.name.replace(".parquet", ".adaptive.parquet"))
+
+
 def _metadata(config: Mapping[str, Any], bundle: ModelBundle | None, **extra) -> dict:
     return {"model": config["model"], "model_sha256": model_fingerprint(bundle) if bundle else None,
             "parameters": dict(config), "versions": versions(), **extra}
 
 
-def _shard_task(config: dict, shard: int, n_shards: int) -> tuple[pd.DataFrame, str, float]:
-    """What a Dask worker runs: the shard's rows, the model hash, the seconds it took."""
+def _shard_task(config: dict, shard: int, n_shards: int) -> tuple[pd.DataFrame, pd.DataFrame | None, str, float]:
+    """What a Dask worker runs: the shard's rows, its adaptive outcome rows (``None`` without adaptive sets),
+    the model hash, the seconds it took."""
     start = time.perf_counter()
     bundle = study_model(config)
     table = run_shard(config, shard, n_shards, bundle)
-    return table, model_fingerprint(bundle), time.perf_counter() - start
+    outcomes = run_shard_adaptive(config, shard, n_shards, bundle) if has_adaptive(config) else None
+    return table, outcomes, model_fingerprint(bundle), time.perf_counter() - start
 
 
 def checksum_path(path: Path) -> Path:
@@ -231,10 +398,17 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _save_shard(table: pd.DataFrame, path: Path, metadata: dict) -> None:
-    """The shard, then its checksum (both atomically): a shard without one counts as damaged."""
-    save_scores(table, path, metadata)
-    write_atomically(checksum_path(path), lambda tmp: Path(tmp).write_text(_sha256(path) + "\n"))
+def _save_shard(table: pd.DataFrame, path: Path, metadata: dict, outcomes: pd.DataFrame | None = None) -> None:
+    """The adaptive outcome rows if any, then the shard, each followed by its checksum (all atomically): a
+    shard without one counts as damaged."""
+    for rows, where in ((outcomes, outcome_path(path)), (table, path)):
+        if rows is None:
+            continue
+        if where == path:
+            save_scores(rows, where, metadata)
+        else:
+            write_atomically(where, lambda tmp, r=rows: r.to_parquet(tmp, index=False), suffix=".parquet")
+        write_atomically(checksum_path(where), lambda tmp, w=where: Path(tmp).write_text(_sha256(w) + "\n"))
 
 
 def _intact(path: Path) -> bool:
@@ -252,6 +426,17 @@ def _intact(path: Path) -> bool:
     return False
 
 
+def _shard_intact(path: Path, adaptive: bool) -> bool:
+    """:func:`_intact` for the shard and, in a study with adaptive sets, for its outcome rows; when either is
+    not, both are removed, so that the shard is computed again."""
+    if _intact(path) and (not adaptive or _intact(outcome_path(path))):
+        return True
+    for p in (path, outcome_path(path)):
+        p.unlink(missing_ok=True)
+        checksum_path(p).unlink(missing_ok=True)
+    return False
+
+
 def identity(config: Mapping[str, Any]) -> dict:
     """The parameters that make a study's results (as JSON has them): all but ``NOT_IDENTITY``."""
     return {k: v for k, v in json.loads(json.dumps(dict(config))).items() if k not in NOT_IDENTITY}
@@ -260,7 +445,7 @@ def identity(config: Mapping[str, Any]) -> dict:
 def _finished(path: Path, config: dict) -> bool:
     """Whether an intact shard file of this study exists; one made with other parameters is an error
     that names the parameters that differ."""
-    if not _intact(path):
+    if not _shard_intact(path, has_adaptive(config)):
         return False
     made_with, now = identity(load_scores(path)[1].get("parameters") or {}), identity(config)
     differ = {k: (made_with.get(k, "(absent)"), now.get(k, "(absent)")) for k in sorted(made_with.keys() | now.keys())
@@ -301,11 +486,15 @@ def _refuse_spawned_import() -> None:
 
 @dataclass
 class StudyResult:
-    """The merged score table, its rate table, and what the run did (``summary``)."""
+    """The merged score table, its rate table, and what the run did (``summary``); with adaptive sets, their
+    merged outcome rows, rates and checks (else ``None``)."""
 
     scores: pd.DataFrame
     rates: pd.DataFrame
     summary: dict
+    adaptive: pd.DataFrame | None = None
+    adaptive_rates: pd.DataFrame | None = None
+    adaptive_checks: pd.DataFrame | None = None
 
 
 def run_study(config: Mapping[str, Any], n_shards: int, out_dir: str | Path, client=None, n_workers: int = 1,
@@ -336,11 +525,11 @@ def run_study(config: Mapping[str, Any], n_shards: int, out_dir: str | Path, cli
     todo = [s for s in range(n_shards) if not _finished(shard_path(out_dir, s, n_shards), config)]
     start, failed, seconds, model_sha = time.perf_counter(), {}, {}, None
 
-    def write(shard: int, table: pd.DataFrame, sha: str, took: float) -> None:
+    def write(shard: int, table: pd.DataFrame, outcomes: pd.DataFrame | None, sha: str, took: float) -> None:
         nonlocal model_sha
         model_sha, seconds[shard] = sha, took
         _save_shard(table, shard_path(out_dir, shard, n_shards),
-                    _metadata(config, None, model_sha256=sha, shard=shard, n_shards=n_shards))
+                    _metadata(config, None, model_sha256=sha, shard=shard, n_shards=n_shards), outcomes)
 
     def compute(shards: list[int]) -> None:
         if shards and client == IN_PROCESS:
@@ -356,7 +545,9 @@ def run_study(config: Mapping[str, Any], n_shards: int, out_dir: str | Path, cli
                                "retry only those): " + "; ".join(f"shard {s}: {e}" for s, e in sorted(failed.items())))
 
     compute(todo)
-    damaged = [s for s in range(n_shards) if not _intact(shard_path(out_dir, s, n_shards))]  # checked again to merge
+    adaptive = has_adaptive(config)
+    damaged = [s for s in range(n_shards)  # checked again to merge
+               if not _shard_intact(shard_path(out_dir, s, n_shards), adaptive)]
     compute(damaged)
     scores = merge_shards([load_scores(shard_path(out_dir, s, n_shards))[0] for s in range(n_shards)])
     kept = len(_image_ids(scores))
@@ -368,7 +559,27 @@ def run_study(config: Mapping[str, Any], n_shards: int, out_dir: str | Path, cli
     rates = rate_table(scores, fpr=config["fpr"], seed=config["seed"])
     write_atomically(out_dir / "rates.csv", lambda tmp: rates.to_csv(tmp, index=False, float_format="%.6g"),
                      suffix=".csv")
-    return StudyResult(scores, rates, summary)
+    if not adaptive:
+        return StudyResult(scores, rates, summary)
+    return StudyResult(scores, rates, summary, *merge_adaptive(config, out_dir, n_shards))
+
+
+def merge_adaptive(config: Mapping[str, Any], out_dir: Path, n_shards: int
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The shards' adaptive outcome rows (``image`` renumbered as :func:`merge_shards` does), their rates and,
+    when ``adaptive`` is among the sets, their checks; written as ``adaptive.parquet``, ``adaptive_rates.csv``
+    and ``adaptive_checks.csv``."""
+    rows = pd.concat([pd.read_parquet(outcome_path(shard_path(out_dir, s, n_shards))) for s in range(n_shards)],
+                     ignore_index=True)
+    rows["image"] = np.searchsorted(np.unique(rows["image"].to_numpy()), rows["image"].to_numpy()).astype("int64")
+    rates = outcome_rates(rows, config["fpr"], config["seed"])
+    checks = (outcome_checks(rows, config["fpr"], config["seed"]) if "adaptive" in config["attacks"]
+              else pd.DataFrame(columns=["check", "passed", "detail"]))
+    write_atomically(out_dir / "adaptive.parquet", lambda tmp: rows.to_parquet(tmp, index=False), suffix=".parquet")
+    for table, name in ((rates, "adaptive_rates.csv"), (checks, "adaptive_checks.csv")):
+        write_atomically(out_dir / name, lambda tmp, t=table: t.to_csv(tmp, index=False, float_format="%.6g"),
+                         suffix=".csv")
+    return rows, rates, checks
 
 
 def _image_ids(scores: pd.DataFrame) -> list[str]:

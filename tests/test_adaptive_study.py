@@ -1,0 +1,162 @@
+"""The adaptive evaluation in the Dask study runner: outcome rows per image and attack set, in shards with
+checksums, resumable; rates and checks after the merge from the same check functions as in-process."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import stripes
+from distributed import Client, LocalCluster
+
+from helpers import study
+from helpers.adaptive_attack import (
+    OUTCOME_COLUMNS,
+    AttackBudget,
+    AttackOutcome,
+    check_at_least,
+    check_nondecreasing,
+    judged_outputs,
+    outcome_checks,
+    outcome_rates,
+    outcome_rows,
+    plateau_verdict,
+)
+from helpers.adaptive_report import Defence
+from helpers.detectors import SaliencyDetector
+from helpers.metrics import grouped_split, threshold_at_fpr
+
+EPS = 8 / 255
+SETS = {"adaptive": {"eps": EPS, "max_iter": 4, "n_targets": 1},
+        "adaptive.it1": {"eps": EPS, "max_iter": 1, "n_targets": 1, "losses": ["ce"]},
+        "adaptive.transferred": {"kind": "transferred", "eps": EPS, "max_iter": 4}}
+
+
+@pytest.fixture(scope="module")
+def config(toy, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("adaptive_study")
+    toy.model.save(tmp / "toy.keras")
+    return {"model": str(tmp / "toy.keras"), "model_options": {"preprocessing": "none"}, "n_images": 4,
+            "batch_size": 2, "attacks": ["fgsm", *SETS], "attack_params": SETS, "thetas": [0.1], "noises": ["none"],
+            "joint": ["bit_depth:5"], "cache_dir": str(tmp / "cache")}
+
+
+@pytest.fixture(scope="module")
+def two_shards(config, tmp_path_factory):
+    out = tmp_path_factory.mktemp("adaptive_out")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        return out, study.run_study(config, 2, out, client=client, progress=False)
+
+
+def test_outcome_rows_per_image_and_set_in_checksummed_shards(two_shards):
+    out, result = two_shards
+    rows = result.adaptive
+    assert list(rows.columns) == OUTCOME_COLUMNS and len(rows) == 4 * len(SETS)
+    clean = result.scores[result.scores["attack"] == "clean"].drop_duplicates("image")
+    for _, g in rows.groupby("attack"):  # every image of the score table, once per set
+        assert list(g["image"]) == list(clean["image"]) and list(g["image_id"]) == list(clean["image_id"])
+    for s in range(2):
+        shard = study.shard_path(out, s, 2)
+        assert study.checksum_path(study.outcome_path(shard)).is_file()
+    main = rows[rows["attack"] == "adaptive"]
+    assert set(main.loc[main["bypassed_own"], "found_by_own"]) <= {"APGD-CE target 1", "APGD-DLR target 1"}
+    assert (main["lowest_score"] >= 0).all()  # a score, or inf where no point fooled f
+    saved = pd.read_parquet(out / "adaptive.parquet")
+    pd.testing.assert_frame_equal(saved, rows)
+    rates = pd.read_csv(out / "adaptive_rates.csv")
+    assert list(rates["attack"]) == list(SETS) and (rates["n"] == 4).all()
+    assert rates["note"].str.contains("fpr x n_calibration").all()  # 2 calibration images cannot fit fpr 0.05
+    checks = pd.read_csv(out / "adaptive_checks.csv")
+    assert list(checks["check"]) == ["iterations", "transferred", "plateau"]
+
+
+def test_a_rerun_skips_finished_shards_and_recomputes_a_damaged_outcome_file(config, two_shards, tmp_path,
+                                                                             monkeypatch):
+    out, first = two_shards
+    shutil.copytree(out, tmp_path, dirs_exist_ok=True)
+    calls = []
+    adaptive = study.run_shard_adaptive
+    monkeypatch.setattr(study, "run_shard_adaptive", lambda *a, **k: calls.append(a[1]) or adaptive(*a, **k))
+    again = study.run_study(config, 2, tmp_path, client=study.IN_PROCESS, progress=False)
+    assert calls == [] and (again.summary["computed"], again.summary["skipped"]) == (0, 2)
+    pd.testing.assert_frame_equal(again.adaptive, first.adaptive)
+    damaged = study.outcome_path(study.shard_path(tmp_path, 1, 2))
+    damaged.write_bytes(damaged.read_bytes()[:-10])
+    with pytest.warns(UserWarning, match=r"shard-0001-of-0002.adaptive.parquet does not match its checksum"):
+        again = study.run_study(config, 2, tmp_path, client=study.IN_PROCESS, progress=False)
+    assert calls == [1] and (again.summary["computed"], again.summary["skipped"]) == (1, 1)
+    assert len(again.adaptive) == len(first.adaptive)
+
+
+def test_bad_adaptive_settings_are_refused_before_any_work(config):
+    with pytest.raises(ValueError, match=r"attack_params\['adaptive'\] has unknown setting\(s\) \['epsilon'\]"):
+        study.check_config({**config, "attack_params": {"adaptive": {"epsilon": 1}}, "attacks": ["adaptive"]})
+    with pytest.raises(ValueError, match=r"attack_params\['adaptive.x'\]: .*kind"):
+        study.check_config({**config, "attack_params": {"adaptive.x": {"kind": "hop"}}, "attacks": ["adaptive.x"]})
+    with pytest.raises(ValueError, match="saliency_method = 'gradcam'"):
+        study.check_config({**config, "saliency_method": "layercam"})
+    assert study.check_config({**config, "attacks": ["adaptive"], "attack_params": {}})["attacks"] == ["adaptive"]
+
+
+def hand_rows(attack, kind, bypassed, lowest=None, max_iter=20, eps=EPS, plateau=None):
+    n = len(bypassed)
+    return pd.DataFrame({"image": np.arange(n), "image_id": [f"p{i}" for i in range(n)],
+                         "photograph": [f"p{i}" for i in range(n)], "true_label": 0, "attack": attack, "kind": kind,
+                         "norm": "linf", "eps": eps, "max_iter": max_iter, "label_attacked": 0,
+                         "bypassed_own": np.asarray(bypassed, bool), "found_by_own": "m",
+                         "lowest_score": lowest if lowest is not None else np.full(n, np.inf), "lowest_by": "m",
+                         "clean_score": np.linspace(0.0, 1.0, n), "plateau": plateau or ["{}"] * n, "seconds": 1.0},
+                        columns=OUTCOME_COLUMNS)
+
+
+def test_checks_from_rows_are_the_in_process_check_functions():
+    stalled = '{"CE": [0.5, 1.0, 1]}'  # half of the gain in the last quarter: not plateaued
+    main = hand_rows("adaptive", "ensemble", [1, 1, 0, 0], plateau=["{}", "{}", stalled, "{}"])
+    rows = pd.concat([main, hand_rows("adaptive.it5", "ensemble", [1, 1, 1, 0], max_iter=5),
+                      hand_rows("adaptive.eps1", "ensemble", [1, 0, 0, 0], eps=1 / 255),
+                      hand_rows("adaptive.free", "ensemble", [1, 1, 1, 1], eps=1.0),
+                      hand_rows("adaptive.transferred", "transferred", [1, 0, 0, 0]),
+                      hand_rows("adaptive.square", "square", [1, 1, 1, 0])], ignore_index=True)
+    checks = outcome_checks(rows, 0.05, 0).set_index("check")
+    assert checks.loc["unbounded", "passed"]
+    assert not checks.loc["iterations", "passed"]  # 5 iterations bypass 3, 20 bypass 2
+    assert checks.loc["budget", "passed"] and checks.loc["transferred", "passed"]
+    assert not checks.loc["black box", "passed"] and not checks.loc["plateau", "passed"]
+    main_o, it5, square = (AttackOutcome(a, AttackBudget("linf", EPS, it), {"own": np.asarray(b, bool)},
+                                         {"own": np.full(4, "m", object)}, 4.0)
+                           for a, it, b in (("adaptive", 20, [1, 1, 0, 0]), ("adaptive.it5", 5, [1, 1, 1, 0]),
+                                            ("adaptive.square", 20, [1, 1, 1, 0])))
+    assert checks.loc["iterations"].to_dict() == {k: v for k, v in check_nondecreasing(
+        "iterations", [it5, main_o]).items() if k != "check"}
+    assert checks.loc["black box"].to_dict() == {k: v for k, v in check_at_least(
+        "black box", {"adaptive": main_o}, square).items() if k != "check"}
+    assert checks.loc["plateau", "detail"] == plateau_verdict({"CE": np.array([0.5, 1.0, 1])})[1]
+
+
+def test_matched_rates_after_the_merge_are_a_threshold_on_the_lowest_score():
+    n = 200  # 100 calibration photographs x fpr 0.05 = 5 expected false positives: enough
+    lowest = np.where(np.arange(n) % 2 == 0, 0.0, np.inf)  # every other image reached a score of 0
+    rows = hand_rows("adaptive", "ensemble", np.zeros(n), lowest=lowest)
+    rate = outcome_rates(rows, 0.05, 0).iloc[0]
+    assert rate["note"] == "" and rate["bypass_matched_n"] == 100 and rate["bypass_own"] == 0
+    cal = grouped_split(rows["photograph"].to_numpy(), 0, 0.5)
+    evaluated = ~cal
+    assert rate["threshold"] == pytest.approx(threshold_at_fpr(rows["clean_score"][cal], 0.05))
+    assert rate["bypass_matched"] == pytest.approx((lowest[evaluated] <= rate["threshold"]).mean())
+
+
+def test_the_judge_keeps_the_lowest_score_of_the_points_that_fool_f(toy):
+    x, y = stripes(30, seed=9)
+    keep = toy.predict(x)[0] == y
+    x, y = x[keep][:6], y[keep][:6]
+    defence = Defence("saliency", SaliencyDetector(toy, [0.1, 0.3], "none"))
+    x_adv = np.clip(x + np.random.default_rng(0).choice([-40.0, 40.0], x.shape), 0, 255).astype(np.float32)
+    outcome = judged_outputs(toy, [defence], x, y, x_adv, "noise", AttackBudget("linf", 40 / 255, 1), 0.0)
+    fooled = toy.predict(x_adv)[0] != y
+    assert fooled.sum() > 0
+    expected = np.where(fooled, defence.scores(x_adv)[1], np.inf)
+    np.testing.assert_allclose(outcome.lowest, expected, rtol=1e-6)
+    rows = outcome_rows(outcome, "noise", "transferred", y, np.zeros(6), np.arange(6), list("abcdef"), list("abcdef"),
+                        y)
+    np.testing.assert_array_equal(rows["bypassed_own"], outcome.bypassed["own"])
