@@ -525,11 +525,16 @@ def check_plateau(outcome: AttackOutcome, rule: str = "own", tolerance: float = 
     return {"check": "plateau", "passed": passed, "detail": detail}
 
 
+# What each row of an evaluation's table is: the main ensemble, one variant alone, the transferred attack, the
+# black box, the iteration and eps sweeps, the unbounded budget
+ROLES = ("ensemble", "variant", "transferred", "black box", "iterations", "budget", "unbounded")
+
+
 @dataclass(frozen=True)
 class AdaptiveEvaluation:
-    """The outcome of :func:`evaluate_adaptive`: ``table`` (one row per attack set: bypass per rule with
-    Wilson intervals), ``checks`` (check, passed, detail), ``clean_utility`` / ``robust_accuracy``
-    (per rule, rates over n) and the main ``outcome``."""
+    """The outcome of :func:`evaluate_adaptive`: ``table`` (one row per attack set: its ``role`` in the
+    evaluation, one of ``ROLES``, and its bypass per rule with Wilson intervals), ``checks`` (check, passed,
+    detail), ``clean_utility`` / ``robust_accuracy`` (per rule, rates over n) and the main ``outcome``."""
 
     table: pd.DataFrame
     checks: pd.DataFrame
@@ -550,7 +555,7 @@ class AdaptiveEvaluation:
         the robust accuracy and the clean utility."""
         if not self.valid:
             return invalid_message(self.checks)
-        row = self.table[self.table["attack"] == self.outcome.label].iloc[0]
+        row = self.table[self.table["role"] == "ensemble"].iloc[0]
         robust, utility = self.robust_accuracy[rule], self.clean_utility[rule]
         return (f"adaptive bypass ({rule} rule): {row[f'bypass_{rule}_k']}/{row['n']} = "
                 f"{100 * row[f'bypass_{rule}']:.1f}% [{100 * row[f'bypass_{rule}_ci_low']:.1f}, "
@@ -613,30 +618,30 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         return o
 
     main = logged(adaptive_attack(bundle, adaptive, defences, x, y, budget, **kw))
-    outcomes, checks = [main], []
+    outcomes, checks = [("ensemble", main)], []
     per_variant = {v: logged(adaptive_attack(bundle, {v: m}, defences, x, y, budget, label=f"adaptive APGD ({v})",
                                              **kw))
                    for v, m in adaptive.items()} if len(adaptive) > 1 else {next(iter(adaptive)): main}
-    outcomes += [o for o in per_variant.values() if o is not main]
+    outcomes += [("variant", o) for o in per_variant.values() if o is not main]
     transferred = logged(transferred_attack(bundle, defences, x, y, budget, batch_size, seed))
-    outcomes.append(transferred)
+    outcomes.append(("transferred", transferred))
     checks.append(check_at_least("transferred", per_variant, transferred, rule))
     if square_queries and budget.norm == "linf":
         square = logged(square_attack(bundle, defences, x, y, budget.eps, square_queries, seed))
-        outcomes.append(square)
+        outcomes.append(("black box", square))
         checks.append(check_at_least("black box", {main.label: main}, square, rule))
     if iteration_sweep:
         sweep = [logged(adaptive_attack(bundle, adaptive, defences, x, y, AttackBudget(budget.norm, budget.eps, it),
                                         label=f"adaptive APGD, {it} iterations", **kw))
                  for it in sorted(set(iteration_sweep) - {budget.max_iter})]
-        outcomes += sweep
+        outcomes += [("iterations", o) for o in sweep]
         checks.append(check_nondecreasing("iterations", [*sweep, main], rule))
     if eps_sweep:
         sweep = {e: logged(adaptive_attack(bundle, adaptive, defences, x, y,
                                            AttackBudget(budget.norm, e, budget.max_iter),
                                            label=f"adaptive APGD, eps {255 * e:g}/255", **kw))
                  for e in sorted(set(eps_sweep) - {budget.eps})}
-        outcomes += list(sweep.values())
+        outcomes += [("budget", o) for o in sweep.values()]
         sweep[budget.eps] = main
         checks.append(check_nondecreasing("budget", [sweep[e] for e in sorted(sweep)], rule))
     if n_unbounded:
@@ -644,10 +649,10 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         free = logged(adaptive_attack(bundle, adaptive, defences, x[:k], y[:k],
                                       AttackBudget("linf", 1.0, budget.max_iter), label="adaptive APGD, eps = 1",
                                       **{**kw, "batch_size": 1}))
-        outcomes.append(free)
+        outcomes.append(("unbounded", free))
         checks.append(check_unbounded(free, rule))
     checks.append(check_plateau(main, rule))
-    table = pd.DataFrame([_row(o, len(o.bypassed[rule])) for o in outcomes])
+    table = pd.DataFrame([{"role": role} | _row(o, len(o.bypassed[rule])) for role, o in outcomes])
     flagged_clean = Judge(bundle, defences, x, y).flags(x)
     correct = bundle.predict(x, batch_size)[0] == y
     utility = {r: Rate(int((correct & ~flagged_clean[r]).sum()), n) for r in main.bypassed}

@@ -331,6 +331,9 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
         lines.append(f"- Adaptive attacks (notebook 08): {invalid}.")
     elif adaptive.is_file():  # notebook 08's bypass table
         lines += adaptive_readme_lines(load_bypass_table(adaptive))
+    ensemble = Path(results_dir) / f"adaptive_ensemble_{model}.csv"
+    if not invalid and ensemble.is_file() and checks.is_file():  # notebook 08's adaptive ensemble
+        lines.append(ensemble_line(pd.read_csv(ensemble), pd.read_csv(checks)))
     return "\n".join(lines)
 
 
@@ -362,7 +365,35 @@ def _pgd_line(table: pd.DataFrame, defence: str, attack: str, rule: str) -> str:
     return "; ".join(parts)
 
 
-def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Sequence[str], fpr: float) -> str:
+RULE_NAMES = {"own": "detectors' own rule", "matched": "matched threshold"}
+
+
+def ensemble_line(table: pd.DataFrame, checks: pd.DataFrame) -> str:
+    """The adaptive ensemble's headline: its bypass of the whole system at each rule, next to APGD transferred
+    from f, or "evaluation invalid: <checks>" when a sanity check failed.
+
+    Args:
+        table: :func:`helpers.adaptive_attack.evaluate_adaptive`'s table (rows told apart by ``role``).
+        checks: its check rows (``check``, ``passed``, ``detail``).
+
+    Returns:
+        One Markdown list item."""
+    head = "- Adaptive APGD ensemble (notebook 08) against the saliency detector and Feature Squeezing together"
+    invalid = invalid_message(checks)
+    if invalid:
+        return f"{head}: {invalid}."
+    main = table[table["role"] == "ensemble"].iloc[0]
+    moved = table[table["role"] == "transferred"].iloc[0]
+    budget = f"{main['eps_255']:g}/255 (L∞)" if main["norm"] == "linf" else f"{main['eps_255'] / 255:g} (L2)"
+    rules = [r for r in RULE_NAMES if f"bypass_{r}" in table.columns]
+    cells = "; ".join(f"at the {RULE_NAMES[r]} {_bypass(main, f'bypass_{r}')} (APGD transferred from f: "
+                      f"{_bypass(moved, f'bypass_{r}')})" for r in rules)
+    return (f"{head}, ε = {budget}, {main['max_iter']} iterations per member: bypass (fools f, flagged by "
+            f"neither) {cells}; all {len(checks)} sanity checks pass.")
+
+
+def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Sequence[str], fpr: float,
+                      ensemble: pd.DataFrame | None = None) -> str:
     """Notebook 08: bypass rates of transferred and adaptive attacks per defence and budget, the
     high-confidence C&W against the baseline, the black-box attacks, and the Carlini et al. checks.
 
@@ -371,13 +402,14 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
         checks: rows with ``check``, ``passed`` and ``detail``.
         defences: the defences' names, in order.
         fpr: the matched false-positive rate.
+        ensemble: the adaptive ensemble's table (:func:`ensemble_line`), stated first when given.
 
     Returns:
         Markdown statements; only "evaluation invalid: <checks>" when a check failed."""
     invalid = invalid_message(checks)
     if invalid:
         return invalid
-    lines = []
+    lines = [] if ensemble is None else [ensemble_line(ensemble, checks)]
     for d in defences:
         for attack in ("pgd", "pgd_l2"):
             if ((table["attack"] == attack) & (table["target"] == d)).any():

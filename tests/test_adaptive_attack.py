@@ -189,6 +189,7 @@ def test_evaluation_is_invalid_when_a_check_fails(toy, setup):
     assert not ev.valid and "plateau" in ev.failed
     assert ev.summary().startswith("evaluation invalid: ") and "plateau" in ev.summary()
     assert ev.clean_utility["own"].n == 4 and ev.robust_accuracy["own"].k <= ev.clean_utility["own"].k
+    assert list(ev.table["role"]) == ["ensemble", "transferred"]  # what each row is, without reading its label
 
 
 def test_bad_inputs_are_refused_before_any_attack(toy, setup):

@@ -34,7 +34,7 @@ from helpers.data import ImageSet
 from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, SaliencyDetector
 from helpers.emphasis import emphasis_images
 from helpers.figures import bypass_vs_eps_figure
-from helpers.findings import adaptive_findings, adaptive_readme_lines, readme_findings
+from helpers.findings import adaptive_findings, adaptive_readme_lines, ensemble_line, readme_findings
 from helpers.metrics import wilson_interval
 from helpers.saliency import GradCAM
 from helpers.squeeze import squeezer
@@ -271,6 +271,36 @@ def test_findings_figure_and_readme_lines(tmp_path):
     without = readme_findings(results)
     save_bypass_table(table, results / "adaptive_efficientnet_lite0.csv")
     assert readme_findings(results) == without + "\n" + adaptive_readme_lines(table)[0]
+
+
+def ensemble_table(k_own: int, k_matched: int) -> pd.DataFrame:
+    rows = []
+    for role, own, matched in (("ensemble", k_own, k_matched), ("transferred", 1, 0)):
+        row = {"role": role, "attack": f"{role} attack", "norm": "linf", "eps_255": 2.0, "max_iter": 10, "n": 4}
+        for rule, k in (("own", own), ("matched", matched)):
+            rate = wilson_interval(k, 4)
+            row |= {f"bypass_{rule}": k / 4, f"bypass_{rule}_ci_low": rate[0], f"bypass_{rule}_ci_high": rate[1],
+                    f"bypass_{rule}_n": 4, f"bypass_{rule}_k": k}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_the_ensemble_line_states_its_rates_or_that_the_evaluation_is_invalid(tmp_path):
+    table = ensemble_table(4, 3)
+    checks = pd.DataFrame({"check": ["unbounded", "plateau"], "passed": [True, True], "detail": ["", ""]})
+    line = ensemble_line(table, checks)
+    assert "ε = 2/255 (L∞), 10 iterations per member" in line
+    assert "own rule 100.0% [51, 100] (n = 4) (APGD transferred from f: 25.0% [5, 70] (n = 4))" in line
+    assert "matched threshold 75.0% [30, 95] (n = 4) (APGD transferred from f: 0.0% [0, 49] (n = 4))" in line
+    assert line.endswith("all 2 sanity checks pass.")
+    assert adaptive_findings(full_table(), checks, ["s"], 0.05, table).startswith(line + "\n")
+    failed = checks.assign(passed=[True, False])
+    assert ensemble_line(table, failed).endswith(": evaluation invalid: plateau.")
+    results = committed_scores(tmp_path)
+    without = readme_findings(results)
+    table.to_csv(results / "adaptive_ensemble_efficientnet_lite0.csv", index=False)
+    checks.to_csv(results / "adaptive_checks_efficientnet_lite0.csv", index=False)
+    assert readme_findings(results) == without + "\n" + line
 
 
 def test_a_failed_check_replaces_every_rate_by_evaluation_invalid(tmp_path):
