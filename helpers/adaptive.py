@@ -81,6 +81,7 @@ VARIANTS = ("bpda", "gradcam")  # how the saliency overlay is differentiated (se
 # The paper's attacks that may also run on the detector-aware models, one defence at a time (notebook 08)
 ADAPTIVE_ATTACKS = ("pgd", "pgd_l2", "cw_l2")
 EMPHASIS_CLIPS = ("exact", "straight_through")  # how the emphasis image's clip is differentiated
+LOSSES = ("ce", "dlr", "margin")  # the adaptive ensemble's losses (helpers.adaptive_attack)
 LINF_BUDGETS = (2 / 255, 4 / 255, 8 / 255, 16 / 255)  # the L-inf budgets of the adaptive evaluation, [0, 1] units
 
 

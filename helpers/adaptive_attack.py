@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from helpers.adaptive import consensus_layer, detector_score, per_view_margin
+from helpers.adaptive import LOSSES, consensus_layer, detector_score, per_view_margin
 from helpers.adaptive_report import MIN_CALIBRATION_FALSE_POSITIVES, Defence
 from helpers.art_classifier import CompiledTensorFlowV2Classifier, art_classifier
 from helpers.attacks import run_attack
@@ -56,7 +56,6 @@ with warnings.catch_warnings():  # ART warns that its PyTorch-only certification
     warnings.filterwarnings("ignore", message="PyTorch not found")
     from art.attacks.evasion import AutoProjectedGradientDescent
 
-LOSSES = ("ce", "dlr", "margin")
 DEFAULT_LOSSES = ("ce", "dlr")  # AutoAttack's; "margin" is an option
 MARGIN_KAPPA = 1.0  # the per-view margin loss stops at a logit margin of kappa (as ADAPTIVE_CW_CONFIDENCE)
 NORMS = ("linf", "l2")

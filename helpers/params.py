@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from helpers.adaptive import ADAPTIVE_ATTACKS, EMPHASIS_CLIPS, VARIANTS
+from helpers.adaptive import ADAPTIVE_ATTACKS, EMPHASIS_CLIPS, LOSSES, VARIANTS
 from helpers.attacks import ATTACKS, SETTINGS, resolve_params
 from helpers.data import VIEWS, list_photographs
 from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS
@@ -201,6 +201,8 @@ PARAMS: dict[str, Spec] = {
     "check_eps_255": Spec("a non-empty list of distinct numbers in (0, 255], budgets in grey levels", LIST,
                           item=Spec("a number in (0, 255]", NUMBER, low=0, high=255, open_low=True)),
     "unbounded_images": _POSITIVE_INT,
+    "losses": Spec(f"a non-empty list of distinct losses from {_names(LOSSES)} (AutoAttack's: ['ce', 'dlr'])", LIST,
+                   item=Spec(f"one of {_names(LOSSES)}", (str,), choices=LOSSES)),
     "score_weight": Spec("a number >= 0: the weight of the detector's L1 score in the adaptive ensemble's extra "
                          "members (0: no such members)", NUMBER, low=0),
     "emphasis_clip": Spec(f"one of {_names(EMPHASIS_CLIPS)} (how the adaptive model differentiates the emphasis "
