@@ -360,7 +360,7 @@ def _pgd_line(table: pd.DataFrame, defence: str, attack: str, rule: str) -> str:
     parts = []
     for eps, g in rows.groupby("eps"):
         cells = ", ".join(f"{r['mode']} {_bypass(r, f'bypass_{rule}')}" for _, r in g.iterrows())
-        unit = f"{255 * eps:g}/255" if attack == "pgd" else f"{eps:g} (L2)"
+        unit = f"{255 * eps:.4g}/255" if attack == "pgd" else f"{eps:g} (L2)"
         parts.append(f"ε = {unit}: {cells}")
     return "; ".join(parts)
 
@@ -419,7 +419,7 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
         if len(pgd):
             top = pgd[pgd["eps"] == pgd["eps"].max()].sort_values("bypass_matched").iloc[-1]
             lines.append(f"- *{d} at a matched {100 * fpr:g}% false-positive rate:* the strongest adaptive PGD at "
-                         f"ε = {255 * top['eps']:g}/255 ({top['mode']}) bypasses {_bypass(top, 'bypass_matched')}.")
+                         f"ε = {255 * top['eps']:.4g}/255 ({top['mode']}) bypasses {_bypass(top, 'bypass_matched')}.")
     cw = table[table["attack"] == "cw_l2"]
     for d in defences:
         rows = cw[(cw["defence"] == d) & ((cw["mode"] == "non-adaptive") | (cw["target"] == d))]
@@ -436,7 +436,7 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
                          f"false-positive rate): {cells}.")
     for label, g in table[table["queries_median"].notna()].groupby("label", sort=False):
         r = g.iloc[0]
-        size = f"{255 * r['eps']:g}/255 (L∞)" if r["norm"] == "linf" else f"{r['eps']:g} (L2)"
+        size = f"{255 * r['eps']:.4g}/255 (L∞)" if r["norm"] == "linf" else f"{r['eps']:g} (L2)"
         budget = f" within ε = {size}" if not np.isnan(r["eps"]) else ""
         text = (f"- *{label}* (black box, median {r['queries_median']:.0f} queries): success{budget} "
                 f"{_bypass(r, 'success')}")
@@ -460,7 +460,7 @@ def adaptive_readme_lines(table: pd.DataFrame) -> list[str]:
         rows = pgd[(pgd["eps"] == eps) & (pgd["defence"] == d)]
         plain = rows[rows["mode"] == "non-adaptive"].iloc[0]
         best = rows[rows["target"] == d].sort_values("bypass_own").iloc[-1]
-        lines.append(f"- Adaptive attacks (notebook 08), {d}: PGD at ε = {255 * eps:g}/255 transferred from the "
+        lines.append(f"- Adaptive attacks (notebook 08), {d}: PGD at ε = {255 * eps:.4g}/255 transferred from the "
                      f"undefended model bypasses it (fools f, not flagged) in {_bypass(plain, 'bypass_own')}; "
                      f"adapted to it ({best['mode']}), in {_bypass(best, 'bypass_own')}.")
     return lines

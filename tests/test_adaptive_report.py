@@ -316,3 +316,10 @@ def test_a_failed_check_replaces_every_rate_by_evaluation_invalid(tmp_path):
     assert readme_findings(results) == without + invalid
     checks.assign(passed=True).to_csv(results / "adaptive_checks_efficientnet_lite0.csv", index=False)
     assert readme_findings(results) == without + "\n" + adaptive_readme_lines(table)[0]
+
+
+def test_budgets_read_back_from_a_csv_print_as_whole_grey_levels(tmp_path):
+    table = full_table()
+    table["eps"] = table["eps"].where(table["eps"].isna() | (table["eps"] < 0.05), 8 / 255)
+    line = adaptive_readme_lines(load_bypass_table(save_bypass_table(table, tmp_path / "t.csv")))[0]
+    assert "PGD at ε = 8/255 transferred" in line  # not 7.99999/255 (the CSV keeps 6 significant digits)
