@@ -74,7 +74,12 @@ def test_one_shard_in_process_equals_three_shards_on_two_workers(split_run):
     saved, meta = load_scores(tmp / "three" / "scores.parquet")
     pd.testing.assert_frame_equal(saved, three.scores)
     assert meta["image_ids"][:2] == ["skimage/astronaut", "skimage/chelsea"]
-    assert pd.read_csv(tmp / "three" / "rates.csv").shape == three.rates.shape
+    tidy = pd.read_csv(tmp / "three" / "rates.csv", keep_default_na=False)  # the notebooks' tidy schema
+    assert len(tidy) == len(three.rates) and {"unit", "model", "saliency_method"} <= set(tidy.columns)
+    assert set(tidy.loc[tidy["detector"] == "saliency", "saliency_method"]) == {"gradcam"}
+    assert set(tidy.loc[tidy["detector"] != "saliency", "saliency_method"]) == {""}
+    ospa = three.rates["metric"] == "ospa"
+    np.testing.assert_allclose(tidy.loc[ospa.to_numpy(), "value"], 100 * three.rates.loc[ospa, "value"], rtol=1e-5)
 
 
 @pytest.mark.notebook

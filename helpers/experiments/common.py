@@ -93,6 +93,17 @@ def score_runs(runs: Mapping[str, ModelRun], score: Callable[[ModelRun], pd.Data
     return pd.concat(tables.values(), ignore_index=True), metadata
 
 
+def saliency_method(scores: pd.DataFrame) -> str:
+    """The saliency method of a score table of one method (Grad-CAM for one without saliency rows).
+
+    Raises:
+        ValueError: for a table of several methods."""
+    methods = sorted(set(scores.loc[scores["detector"] == "saliency", "saliency_method"]))
+    if len(methods) > 1:
+        raise ValueError(f"the score table mixes saliency methods {methods}: one at a time")
+    return methods[0] if methods else "gradcam"
+
+
 def load_run(paths: list[Path]) -> tuple[pd.DataFrame, dict[str, dict]]:
     """Saved score tables (one per model, as :func:`score_runs` writes them) stacked, and their metadata.
 

@@ -10,7 +10,15 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from helpers.experiments.common import ModelRun, Table, images_text, prepare, protocol_text, score_runs
+from helpers.experiments.common import (
+    ModelRun,
+    Table,
+    images_text,
+    prepare,
+    protocol_text,
+    saliency_method,
+    score_runs,
+)
 from helpers.figures import roc_figure, tradeoff_figure
 from helpers.findings import theta_sweep_findings
 from helpers.paper import SIDE_BY_SIDE_CAPTION, claims_check, side_by_side, side_by_side_tidy
@@ -68,8 +76,10 @@ def run(config: Mapping[str, Any], runs: Mapping[str, ModelRun] | None = None) -
                         c["zero_mean_reference"], batch_size=c["batch_size"], progress=True),
         baseline_scores(r.bundle, r.images, r.attacks, c["batch_size"])], ignore_index=True), c, NAME)
     result = from_scores(scores, metadata, c)
-    for model, model_rates in result.rates.groupby("model", sort=False):
-        export_table(model_rates, f"{NAME}_{model}", c["results_dir"], float_format="%.6g", formats=("csv",))
+    method = saliency_method(scores)
+    for model, model_rates in result.rates.groupby("model", sort=False):  # the study's tidy schema (rates.csv)
+        export_table(model_rates, f"{NAME}_{model}", c["results_dir"], float_format="%.6g", formats=("csv",),
+                     tidy=rates_tidy(model_rates, method))
     return result
 
 
