@@ -159,7 +159,7 @@ def facts(result: Result) -> pd.DataFrame:
     keys = ["model", "noise", "theta", "attack"]
     saliency = auc[auc["detector"] == "saliency"]
     baseline = auc[auc["detector"] == "baseline"][["model", "attack", "ci_low", "ci_high"]]
-    references = {"baseline": saliency.drop(columns=["ci_low", "ci_high"]).merge(baseline, on=["model", "attack"]),
+    references = {"baseline": saliency[keys].drop_duplicates().merge(baseline, on=["model", "attack"]),
                   REFERENCE: saliency[saliency["saliency_method"] == REFERENCE]}
     rows = []
     for against, reference in references.items():
