@@ -3,8 +3,9 @@ matching notebooks from any run's score tables, without a model.
 
 A run is a study folder (``scores.parquet`` from ``python -m helpers.study``: the θ sweep of notebook 05
 and the comparison of notebook 07, whose detectors a study scores) or a notebook's ``data/results/``
-(``scores_theta_sweep_<model>.parquet``, ``scores_comparison_<model>.parquet``,
-``scores_saliency_ablation_<model>.parquet``: notebooks 05, 07 and 10). Each table and figure is made by
+(``scores_theta_sweep_<model>.parquet``, ``scores_feature_squeezing_<model>.parquet``,
+``scores_comparison_<model>.parquet``, ``scores_saliency_ablation_<model>.parquet``: notebooks 05, 06, 07
+and 10). Each table and figure is made by
 its experiment's ``tables``/``figures`` (``helpers.experiments``) from the run's own parameters, the
 ones saved with its scores.
 """
@@ -21,12 +22,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers.experiments import ablation, comparison, theta_sweep
+from helpers.experiments import ablation, comparison, squeezing, theta_sweep
 from helpers.experiments.common import load_run, save_all_figures, save_tables
 from helpers.plotting import use_style
 
-EXPERIMENTS: dict[str, ModuleType] = {theta_sweep.NAME: theta_sweep, comparison.NAME: comparison,
-                                      ablation.NAME: ablation}
+EXPERIMENTS: dict[str, ModuleType] = {theta_sweep.NAME: theta_sweep, squeezing.NAME: squeezing,
+                                      comparison.NAME: comparison, ablation.NAME: ablation}
 STUDY_SCORES = "scores.parquet"  # a study folder's merged score table (helpers.study)
 ROC_THETAS = (0.1, 0.3)  # notebook 05's default thetas on its ROC figure, those of them a study has
 COMPARISON_THETA = 0.1  # the θ of the paper's Table V (notebook 07's default), if a study has it

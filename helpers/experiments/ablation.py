@@ -83,7 +83,16 @@ def costs(run: ModelRun, config: Mapping[str, Any]) -> pd.DataFrame:
 def from_scores(scores: pd.DataFrame, metadata: dict[str, dict], config: Mapping[str, Any],
                 costs: pd.DataFrame | None = None) -> Result:
     """The :class:`Result` of a score table (e.g. a saved one): the rates of each model and saliency method on
-    its own, with ``config``'s ``fpr`` and ``seed``."""
+    its own, with ``config``'s ``fpr`` and ``seed``.
+
+    Args:
+        scores: the score table of one or several models (``helpers.scores.COLUMNS``).
+        metadata: model -> its run's metadata (``helpers.scores.run_metadata``).
+        config: the run's parameters.
+        costs: the measured costs (:func:`costs` of each model, stacked); none from a saved table.
+
+    Returns:
+        the :class:`Result`."""
     rates = pd.concat([rates_by_saliency_method(g, config["fpr"], config["seed"])
                        for _, g in scores.groupby("model", sort=False)], ignore_index=True)
     return Result(scores, rates, dict(metadata), dict(config),

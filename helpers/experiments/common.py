@@ -64,7 +64,14 @@ def prepare(params: Mapping[str, Any], attacks: list[str] | None = None) -> dict
 
 def protocol_text(runs: Mapping[str, ModelRun], detail: Callable[[ModelRun], str]) -> str:
     """Per model: the image protocol, ``detail`` (the images and the detector's settings) and each attack's
-    success as a share of the photographs (the lines notebooks 05, 07 and 10 print first)."""
+    success as a share of the photographs (the lines notebooks 05-07 and 10 print first).
+
+    Args:
+        runs: model name -> its :class:`ModelRun`.
+        detail: a run -> the second line's text after the model's name.
+
+    Returns:
+        the lines, joined."""
     lines = []
     for model, run in runs.items():
         lines += [f"{model}: " + "; ".join(run.protocol), f"{model}: {detail(run)}"]
@@ -82,6 +89,12 @@ def score_runs(runs: Mapping[str, ModelRun], score: Callable[[ModelRun], pd.Data
                name: str) -> tuple[pd.DataFrame, dict[str, dict]]:
     """Each model's score table from ``score``, saved with its run's metadata as
     ``<results_dir>/scores_<name>_<model>.parquet``, and the tables stacked (every row names its model).
+
+    Args:
+        runs: model name -> its :class:`ModelRun`.
+        score: a run -> its score table (``helpers.scores.COLUMNS``).
+        params: the checked notebook parameters (``results_dir``; all saved in the metadata).
+        name: the experiment's name in the file names.
 
     Returns:
         (the stacked score table, model -> its :func:`helpers.scores.run_metadata`)."""
@@ -107,6 +120,12 @@ def saliency_method(scores: pd.DataFrame) -> str:
 def load_run(paths: list[Path]) -> tuple[pd.DataFrame, dict[str, dict]]:
     """Saved score tables (one per model, as :func:`score_runs` writes them) stacked, and their metadata.
 
+    Args:
+        paths: the Parquet files.
+
+    Returns:
+        (the stacked score table, model -> its run's metadata).
+
     Raises:
         ValueError: for no path, or two tables of one model."""
     if not paths:
@@ -125,12 +144,15 @@ def load_run(paths: list[Path]) -> tuple[pd.DataFrame, dict[str, dict]]:
 @dataclass(frozen=True)
 class Table:
     """A table as shown (``frame``) with what its export needs: the numbers it was formatted from (``tidy``,
-    default: :func:`helpers.tables.export_table`'s), the caption, the column headers with units."""
+    default: :func:`helpers.tables.export_table`'s), the caption, the column headers with units, whether the
+    index is a column and whether the LaTeX leaves out each rate's n."""
 
     frame: pd.DataFrame
     caption: str
     tidy: pd.DataFrame | None = None
     header: dict[str, str] | None = None
+    index: bool = True
+    compact: bool = False  # the LaTeX without each rate's '(n)' (helpers.tables.compact_cells)
 
     def save(self, name: str, folder: str | Path, metadata: Mapping[str, dict] | None) -> list[Path]:
         """Write ``name.csv``, ``name.tex`` and ``name_tidy.csv`` into ``folder`` (the run's models, images
@@ -138,8 +160,8 @@ class Table:
 
         Returns:
             the paths written."""
-        return export_table(self.frame, name, folder, index=True, tidy=self.tidy, header=self.header,
-                            caption=self.caption, metadata=metadata)
+        return export_table(self.frame, name, folder, index=self.index, tidy=self.tidy, header=self.header,
+                            caption=self.caption, metadata=metadata, compact=self.compact)
 
 
 def save_tables(tables: Mapping[str, Table], folder: str | Path, metadata: Mapping[str, dict] | None) -> list[Path]:

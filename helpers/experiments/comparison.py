@@ -92,7 +92,16 @@ def costs(run: ModelRun, config: Mapping[str, Any]) -> pd.DataFrame:
 
 def from_scores(scores: pd.DataFrame, metadata: dict[str, dict], config: Mapping[str, Any],
                 costs: Mapping[str, pd.DataFrame] | None = None) -> Result:
-    """The :class:`Result` of a score table (e.g. a saved one), with ``config``'s ``fpr``, ``seed`` and ``attacks``."""
+    """The :class:`Result` of a score table (e.g. a saved one), with ``config``'s ``fpr``, ``seed`` and ``attacks``.
+
+    Args:
+        scores: the score table of one or several models (``helpers.scores.COLUMNS``).
+        metadata: model -> its run's metadata (``helpers.scores.run_metadata``).
+        config: the run's parameters.
+        costs: model -> its measured costs (:func:`costs`); none from a saved table.
+
+    Returns:
+        the :class:`Result`."""
     return Result(scores, rate_table(scores, fpr=config["fpr"], seed=config["seed"]), dict(metadata), dict(config),
                   dict(costs or {}))
 

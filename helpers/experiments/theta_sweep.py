@@ -84,7 +84,15 @@ def run(config: Mapping[str, Any], runs: Mapping[str, ModelRun] | None = None) -
 
 
 def from_scores(scores: pd.DataFrame, metadata: dict[str, dict], config: Mapping[str, Any]) -> Result:
-    """The :class:`Result` of a score table (e.g. a saved one), with ``config``'s ``fpr``, ``seed`` and ``attacks``."""
+    """The :class:`Result` of a score table (e.g. a saved one), with ``config``'s ``fpr``, ``seed`` and ``attacks``.
+
+    Args:
+        scores: the score table of one or several models (``helpers.scores.COLUMNS``).
+        metadata: model -> its run's metadata (``helpers.scores.run_metadata``).
+        config: the run's parameters.
+
+    Returns:
+        the :class:`Result`."""
     rates = rate_table(scores, fpr=config["fpr"], seed=config["seed"])
     return Result(scores, rates, saliency_added_value(rates), select_theta(scores, seed=config["seed"]),
                   claims_check(rates), dict(metadata), dict(config))
