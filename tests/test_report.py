@@ -8,15 +8,15 @@ import pandas as pd
 import pytest
 
 from helpers import report
-from helpers.experiments import comparison, theta_sweep
+from helpers.experiments import comparison, squeezing, theta_sweep
 from helpers.experiments.common import load_run, save_tables
 from helpers.scores import save_scores
 from helpers.study import DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS, FIGURES = ROOT / "data" / "results", ROOT / "figures"
-SWEEP, TABLE_V = RESULTS / "scores_theta_sweep_efficientnet_lite0.parquet", \
-    RESULTS / "scores_comparison_efficientnet_lite0.parquet"
+SWEEP, TABLE_IV, TABLE_V = (RESULTS / f"scores_{name}_efficientnet_lite0.parquet"
+                             for name in ("theta_sweep", "feature_squeezing", "comparison"))
 
 
 def notebook_tables(path: Path, module, folder: Path) -> None:
@@ -28,10 +28,10 @@ def notebook_tables(path: Path, module, folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def notebook_report(tmp_path_factory):
-    """The report of a copy of notebook 05's and 07's score tables."""
+    """The report of a copy of notebook 05's, 06's and 07's score tables."""
     tmp = tmp_path_factory.mktemp("report")
     (tmp / "run").mkdir()
-    for path in (SWEEP, TABLE_V):
+    for path in (SWEEP, TABLE_IV, TABLE_V):
         shutil.copy(path, tmp / "run")
     return tmp, report.main([str(tmp / "run"), "--out", str(tmp / "out")])
 
@@ -40,11 +40,13 @@ def test_a_notebook_results_folder_gives_the_notebooks_tables(notebook_report):
     tmp, paths = notebook_report
     names = {p.name for p in paths}
     assert {"table_none_theta_sweep.tex", "table_paper_side_by_side_tidy.csv", "table5_comparison_auc.csv",
-            "figure_roc_theta.pdf", "figure_tradeoff_ospa_vs_detection.png", "figure_roc_comparison.pdf"} <= names
+            "table4_feature_squeezing_auc.tex", "figure_roc_theta.pdf", "figure_tradeoff_ospa_vs_detection.png",
+            "figure_roc_comparison.pdf"} <= names
     notebook_tables(SWEEP, theta_sweep, tmp / "notebook")
+    notebook_tables(TABLE_IV, squeezing, tmp / "notebook")
     notebook_tables(TABLE_V, comparison, tmp / "notebook")
     written = sorted((tmp / "notebook").iterdir())
-    assert len(written) == 3 * 8  # 5 tables of notebook 05, 3 of notebook 07: CSV, LaTeX and tidy twin each
+    assert len(written) == 3 * 10  # 5 tables of notebook 05, 2 of 06, 3 of 07: CSV, LaTeX and tidy twin each
     for path in written:
         assert (tmp / "out" / path.name).read_text() == path.read_text(), path.name
     # the committed notebook 05 wrote the same rates from the same committed scores

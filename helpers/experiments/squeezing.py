@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from helpers.experiments.common import ModelRun, Table, prepare, protocol_text, score_runs
@@ -90,6 +91,11 @@ def tables(result: Result) -> dict[str, Table]:
             auc, "ROC-AUC (0-1) of each squeezer's L1 score [stratified bootstrap 95% interval, 1000 resamples] on "
                  "clean inputs and successful adversarial examples.", method_tidy(r, attacks, "auc"),
             method_header(auc.columns, "auc"))}
+
+
+def figures(result: Result) -> dict[str, dict[str, plt.Figure]]:
+    """None: notebook 06 draws no figure (its ROC curves are notebook 07's, next to the saliency detector's)."""
+    return {}
 
 
 def matched(result: Result) -> pd.DataFrame:
