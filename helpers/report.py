@@ -25,6 +25,7 @@ import pandas as pd
 from helpers.experiments import ablation, comparison, squeezing, theta_sweep
 from helpers.experiments.common import load_run, save_all_figures, save_tables
 from helpers.plotting import use_style
+from helpers.runtime import write_atomically
 
 EXPERIMENTS: dict[str, ModuleType] = {theta_sweep.NAME: theta_sweep, squeezing.NAME: squeezing,
                                       comparison.NAME: comparison, ablation.NAME: ablation}
@@ -94,7 +95,8 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
 
 
 def report(run_dir: str | Path, out: str | Path) -> list[Path]:
-    """Write every table (CSV, LaTeX, tidy twin) and figure of each experiment found in ``run_dir`` into ``out``.
+    """Write every table (CSV, LaTeX, tidy twin) and figure of each experiment found in ``run_dir`` into ``out``,
+    with each experiment's facts (``facts_<experiment>.csv``) and headline sentences (``findings.md``).
 
     Args:
         run_dir: a study folder or a notebook results folder.
@@ -107,15 +109,23 @@ def report(run_dir: str | Path, out: str | Path) -> list[Path]:
         FileNotFoundError: for a folder with no score table."""
     results = load_results(run_dir)
     use_style()
-    paths = []
+    paths, findings = [], []
     for name, result in results.items():
         module = EXPERIMENTS[name]
         paths += save_tables(module.tables(result), out, result.metadata)
+        if hasattr(module, "facts"):  # the numbers the findings state, as data
+            facts = module.facts(result)
+            paths.append(write_atomically(Path(out) / f"facts_{name}.csv",
+                                          lambda tmp, f=facts: f.to_csv(tmp, index=False, float_format="%.6g"),
+                                          suffix=".csv"))
+        findings.append(f"## {name}\n\n{module.findings(result)}\n")
         figures = module.figures(result)
         paths += save_all_figures(figures, out)
         for by_model in figures.values():
             for fig in by_model.values():
                 plt.close(fig)
+    text = "\n".join(findings)
+    paths.append(write_atomically(Path(out) / "findings.md", lambda tmp: Path(tmp).write_text(text), suffix=".md"))
     return paths
 
 

@@ -41,7 +41,11 @@ def test_a_notebook_results_folder_gives_the_notebooks_tables(notebook_report):
     names = {p.name for p in paths}
     assert {"table_none_theta_sweep.tex", "table_paper_side_by_side_tidy.csv", "table5_comparison_auc.csv",
             "table4_feature_squeezing_auc.tex", "figure_roc_theta.pdf", "figure_tradeoff_ospa_vs_detection.png",
-            "figure_roc_comparison.pdf"} <= names
+            "figure_roc_comparison.pdf", "facts_theta_sweep.csv", "facts_comparison.csv", "findings.md"} <= names
+    findings = (tmp / "out" / "findings.md").read_text()
+    assert "## theta_sweep" in findings and "*Own operating points (label change):*" in findings
+    facts = pd.read_csv(tmp / "out" / "facts_theta_sweep.csv")
+    assert facts["claims"].tolist() == [facts[["claims_hold", "claims_fail", "claims_not_measured"]].sum(axis=1)[0]]
     notebook_tables(SWEEP, theta_sweep, tmp / "notebook")
     notebook_tables(TABLE_IV, squeezing, tmp / "notebook")
     notebook_tables(TABLE_V, comparison, tmp / "notebook")
