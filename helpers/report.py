@@ -13,19 +13,32 @@ ones saved with its scores.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
-from pathlib import Path
-from types import ModuleType
-from typing import Any
 
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
 
-from helpers.experiments import ablation, comparison, squeezing, theta_sweep
-from helpers.experiments.common import load_run, save_all_figures, save_tables
-from helpers.plotting import use_style
-from helpers.runtime import write_atomically
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: ``run_dir`` and ``--out``."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", help="a study folder (scores.parquet) or a notebook results folder")
+    parser.add_argument("--out", help="where the tables and figures go (default: RUN_DIR/report)")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":  # --help and usage errors answer here, before TensorFlow is imported below
+    parse_args()
+
+from collections.abc import Mapping  # noqa: E402
+from pathlib import Path  # noqa: E402
+from types import ModuleType  # noqa: E402
+from typing import Any  # noqa: E402
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from helpers.experiments import ablation, comparison, squeezing, theta_sweep  # noqa: E402
+from helpers.experiments.common import load_run, save_all_figures, save_tables  # noqa: E402
+from helpers.plotting import use_style  # noqa: E402
+from helpers.runtime import write_atomically  # noqa: E402
 
 EXPERIMENTS: dict[str, ModuleType] = {theta_sweep.NAME: theta_sweep, squeezing.NAME: squeezing,
                                       comparison.NAME: comparison, ablation.NAME: ablation}
@@ -131,10 +144,7 @@ def report(run_dir: str | Path, out: str | Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> list[Path]:
     """The command line (see the module docstring)."""
-    parser = argparse.ArgumentParser(prog="python -m helpers.report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", help="a study folder (scores.parquet) or a notebook results folder")
-    parser.add_argument("--out", help="where the tables and figures go (default: RUN_DIR/report)")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     out = Path(args.out or Path(args.run_dir) / "report")
     paths = report(args.run_dir, out)
     print(f"wrote {len(paths)} files to {out}")
