@@ -91,3 +91,4 @@ OUT ?= data/study
 study: $(STAMP)
 	$(PY) -m helpers.study --image-source $(IMAGES) --n-images $(N) --workers $(WORKERS) --out $(OUT) \
 		$(if $(SHARDS),--n-shards $(SHARDS))
+	$(PY) -m helpers.report $(OUT)

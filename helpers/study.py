@@ -13,8 +13,10 @@ default, or a scheduler address), writes each finished shard atomically to
 ``out_dir/shards/shard-XXXX-of-YYYY.parquet`` with its SHA-256 beside it (``.parquet.sha256``), skips
 the shards already there whose checksum matches (resumable; a damaged shard is computed again with a
 warning, and so is one found damaged when merging), retries a failed shard and reports it (no file, no
-merged table), then writes the merged ``scores.parquet`` and ``rates.csv``
-(:func:`helpers.scores.rate_table`). Command line: ``python -m helpers.study --help`` (it answers before
+merged table), then writes the merged ``scores.parquet`` and ``rates.csv`` (:func:`helpers.scores.rate_table`
+in the notebooks' tidy schema, :func:`helpers.tables.rates_tidy`: rates in percent, a ``unit``, ``model`` and
+``saliency_method`` column, ids rather than display names); ``python -m helpers.report OUT`` turns it into
+the tables and figures of notebooks 05 and 07. Command line: ``python -m helpers.study --help`` (it answers before
 TensorFlow is imported).
 
 The adaptive evaluation (issue 19; docs/adaptive.md) runs in the same shards: ``attacks`` may name
@@ -120,6 +122,7 @@ from helpers.scores import (  # noqa: E402
     save_scores,
     squeezing_scores,
 )
+from helpers.tables import rates_tidy  # noqa: E402
 from helpers.validation import check_choice, check_number  # noqa: E402
 
 _DTYPES = {"image": "int64", "true_label": "int64", "label": "int64", "transformed_label": "int64",
@@ -554,10 +557,12 @@ def run_study(config: Mapping[str, Any], n_shards: int, out_dir: str | Path, cli
     summary = {"n_images": config["n_images"], "kept": kept, "dropped": config["n_images"] - kept,
                "n_shards": n_shards, "computed": len(set(todo) | set(damaged)), "skipped": n_shards - len(todo),
                "seconds": time.perf_counter() - start, "shard_seconds": seconds}
-    meta = {**_metadata(config, None, model_sha256=model_sha), "image_ids": _image_ids(scores), "summary": summary}
+    meta = {**_metadata(config, None, model_sha256=model_sha), "image_ids": _image_ids(scores), "summary": summary,
+            "images": f"{kept} of {config['n_images']} images of {config['image_source']}"}
     save_scores(scores, out_dir / "scores.parquet", meta)
     rates = rate_table(scores, fpr=config["fpr"], seed=config["seed"])
-    write_atomically(out_dir / "rates.csv", lambda tmp: rates.to_csv(tmp, index=False, float_format="%.6g"),
+    tidy = rates_tidy(rates, config["saliency_method"])  # the notebooks' schema: percent, unit, model, method
+    write_atomically(out_dir / "rates.csv", lambda tmp: tidy.to_csv(tmp, index=False, float_format="%.6g"),
                      suffix=".csv")
     if not adaptive:
         return StudyResult(scores, rates, summary)

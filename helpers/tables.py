@@ -61,9 +61,19 @@ def model_columns(rates: pd.DataFrame, layout: Callable[[pd.DataFrame], pd.DataF
     return pd.concat(groups, axis=1, names=["model", None])
 
 
-def rates_tidy(rates: pd.DataFrame) -> pd.DataFrame:
+def rates_tidy(rates: pd.DataFrame, saliency_method: str | None = None) -> pd.DataFrame:
     """Rows of a rate table (fractions) with units: rates in percent with Wilson intervals, AUCs in
-    0-1 with bootstrap intervals (columns ``unit`` and ``interval`` added)."""
+    0-1 with bootstrap intervals (columns ``unit`` and ``interval`` added).
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table` (or its ``select_theta`` rows).
+        saliency_method: the saliency method of a rate table of one method: a ``saliency_method`` column
+            added, naming it on the saliency rows (``""`` on the others); ``None``: none added.
+
+    Returns:
+        the tidy rows, in the order of ``rates``."""
+    if saliency_method is not None and "saliency_method" not in rates.columns:
+        rates = rates.assign(saliency_method=np.where(rates["detector"] == "saliency", saliency_method, ""))
     percent = rates["metric"].isin(PERCENT_METRICS).to_numpy()
     scale = np.where(percent, 100.0, 1.0)
     return rates.assign(value=rates["value"] * scale, ci_low=rates["ci_low"] * scale,

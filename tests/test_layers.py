@@ -18,23 +18,32 @@ LAYERS = [  # a module may import from its own layer or lower ones, never from a
     {"tables", "plotting", "adaptive_report", "adaptive_attack", "study"},
     {"paper", "figures"},
     {"findings"},
+    {"experiments"},  # the package helpers/experiments/: one module per notebook's experiment
+    {"report"},
 ]
 # The presentation: tables, figures and prose, all above the score table they are computed from.
 PRESENTATION = {"tables", "plotting", "paper", "figures", "findings", "adaptive_report"}
 LAYER = {module: i for i, layer in enumerate(LAYERS) for module in layer}
-MODULES = sorted(p.stem for p in HELPERS.glob("*.py") if p.stem != "__init__")
+MODULES = sorted([p.stem for p in HELPERS.glob("*.py") if p.stem != "__init__"]
+                 + [p.parent.name for p in HELPERS.glob("*/__init__.py")])  # modules and packages
+
+
+def sources(module: str) -> list[Path]:
+    """The source files of a module, or of every module of a package."""
+    package = HELPERS / module
+    return sorted(package.glob("*.py")) if package.is_dir() else [HELPERS / f"{module}.py"]
 
 
 def helper_imports(module: str) -> set[str]:
-    """The helpers modules that ``module`` imports, anywhere in its source (functions included)."""
-    tree = ast.parse((HELPERS / f"{module}.py").read_text())
+    """The helpers modules that ``module`` imports, anywhere in its source (functions included); a package's
+    imports of its own modules are left out."""
     found = set()
-    for node in ast.walk(tree):
+    for node in (n for path in sources(module) for n in ast.walk(ast.parse(path.read_text()))):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("helpers"):
             found |= {node.module.split(".")[1]} if "." in node.module else {a.name for a in node.names}
         elif isinstance(node, ast.Import):
             found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("helpers.")}
-    return found
+    return found - {module}
 
 
 def test_every_module_has_a_layer():
@@ -74,6 +83,8 @@ for name in sys.argv[1:]:
 def test_each_module_imports_on_its_own():
     """In a fresh interpreter, each module is imported with no other helpers module loaded before it,
     so a hidden cycle or an import-order dependency fails here."""
-    run = subprocess.run([sys.executable, "-c", FRESH_IMPORTS, *MODULES], capture_output=True, text=True,
+    names = [f"{m}.{p.stem}" if p.parent != HELPERS else m for m in MODULES for p in sources(m)
+             if p.stem != "__init__"]  # a package: each of its modules
+    run = subprocess.run([sys.executable, "-c", FRESH_IMPORTS, *names], capture_output=True, text=True,
                          timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]

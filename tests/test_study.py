@@ -9,7 +9,9 @@ import pytest
 from distributed import Client, LocalCluster
 from PIL import Image
 
-from helpers import study
+from helpers import report, study
+from helpers.experiments import comparison, theta_sweep
+from helpers.experiments.common import save_tables
 from helpers.scores import load_scores
 from helpers.study import (
     IN_PROCESS,
@@ -74,7 +76,35 @@ def test_one_shard_in_process_equals_three_shards_on_two_workers(split_run):
     saved, meta = load_scores(tmp / "three" / "scores.parquet")
     pd.testing.assert_frame_equal(saved, three.scores)
     assert meta["image_ids"][:2] == ["skimage/astronaut", "skimage/chelsea"]
-    assert pd.read_csv(tmp / "three" / "rates.csv").shape == three.rates.shape
+    tidy = pd.read_csv(tmp / "three" / "rates.csv")  # the notebooks' tidy schema
+    tidy["saliency_method"] = tidy["saliency_method"].fillna("")  # "" on the other detectors' rows
+    assert len(tidy) == len(three.rates) and {"unit", "model", "saliency_method"} <= set(tidy.columns)
+    assert set(tidy.loc[tidy["detector"] == "saliency", "saliency_method"]) == {"gradcam"}
+    assert set(tidy.loc[tidy["detector"] != "saliency", "saliency_method"]) == {""}
+    ospa = three.rates["metric"] == "ospa"
+    np.testing.assert_allclose(tidy.loc[ospa.to_numpy(), "value"], 100 * three.rates.loc[ospa, "value"], rtol=1e-5)
+
+
+@pytest.mark.notebook
+def test_the_report_of_a_study_folder_is_the_notebooks_tables_of_its_scores(split_run):
+    """``python -m helpers.report`` on a study's folder writes notebook 05's and 07's tables, the ones their
+    experiments make of the study's score table in memory (as the notebooks do)."""
+    _, three, tmp = split_run
+    paths = report.main([str(tmp / "three"), "--out", str(tmp / "report")])
+    assert {"figure_roc_theta.pdf", "figure_roc_comparison.png"} <= {p.name for p in paths}
+    config = check_config({**SMALL, "cache_dir": str(tmp / "cache3")})
+    _, metadata = load_scores(tmp / "three" / "scores.parquet")
+    meta = {"efficientnet_lite0": metadata}
+    sweep = theta_sweep.from_scores(three.scores[three.scores["detector"] != "feature_squeezing"], meta,
+                                    report.study_config(config, "theta_sweep"))
+    s = three.scores  # notebook 07's rows: Feature Squeezing, the baseline, Table V's noises at θ = 0.1
+    rows = (s["detector"] != "saliency") | ((s["theta"] == 0.1) & s["noise"].isin(comparison.NOISES))
+    table_v = comparison.from_scores(s[rows], meta, report.study_config(config, "comparison"))
+    written = save_tables(theta_sweep.tables(sweep), tmp / "memory", meta)
+    written += save_tables(comparison.tables(table_v), tmp / "memory", meta)
+    assert len(written) == 3 * 8
+    for path in written:
+        assert (tmp / "report" / path.name).read_text() == path.read_text(), path.name
 
 
 @pytest.mark.notebook

@@ -1,0 +1,198 @@
+"""Notebook 08: adaptive and black-box attacks against the saliency detector, Feature Squeezing and the
+1 − max softmax baseline, each at its own rule and at a matched false-positive rate, and the AutoAttack-style
+ensemble against the whole system with its checks (``helpers.adaptive_attack``, called as it is)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from helpers.adaptive import detector_aware_bundle
+from helpers.adaptive_attack import AdaptiveEvaluation, AttackBudget, evaluate_adaptive, save_evaluation
+from helpers.adaptive_report import (
+    ADAPTIVE_SETTINGS,
+    AttackRun,
+    Defence,
+    adaptive_models,
+    bypass_layout,
+    bypass_table,
+    evaluation_runs,
+    hold_out,
+    paper_vs_adaptive,
+    paper_vs_adaptive_tidy,
+    realised_fpr,
+    run_all,
+    save_bypass_table,
+)
+from helpers.data import ImageSet, keep_correct, load_images
+from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, SaliencyDetector
+from helpers.experiments.common import Table
+from helpers.figures import bypass_vs_eps_figure
+from helpers.findings import adaptive_findings
+from helpers.labels import BASELINE_LABEL, DetectorKey
+from helpers.models import ModelBundle, load_model
+from helpers.plotting import use_style
+from helpers.runtime import set_seed
+
+SHOWN = ("pgd", "pgd_l2", "cw_l2")  # the attacks of the paper-vs-adaptive table
+ENSEMBLE_COLUMNS = ["attack", "eps_255", "max_iter", "n", "bypass_own", "bypass_matched", "seconds"]
+VERSUS_CAPTION = ("The paper's protocol against adaptive attacks, per defence, attack and budget ε: the detection "
+                  "rate of the paper's setting (own rule, matched FPR) and the bypass rate (successful adversarial "
+                  "examples the detector passes) of non-adaptive and adaptive attacks, in percent [Wilson 95% "
+                  "confidence interval]; – where an attack does not apply.")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What the attacks run on: the model, the attacked images and their labels ``y`` (true labels on a
+    labelled folder, else the model's own), the calibration and test halves of the clean images held apart,
+    the detectors (label -> detector) fitted as ``defences``, the detector-aware models (``adaptive``) and the
+    attack sets (``runs``)."""
+
+    bundle: ModelBundle
+    attacked: ImageSet
+    calibration: ImageSet
+    test: ImageSet
+    y: np.ndarray
+    labelled: bool
+    detectors: dict[str, Any]
+    defences: list[Defence]
+    adaptive: dict[str, dict[str, ModelBundle]]
+    runs: list[AttackRun]
+
+
+@dataclass(frozen=True)
+class Result:
+    """One evaluation: the bypass table (every attack set against every detector), the ensemble's
+    evaluation (its table and checks), the adaptive variants, the run's metadata and parameters."""
+
+    table: pd.DataFrame
+    evaluation: AdaptiveEvaluation
+    variants: list[str]
+    metadata: dict[str, dict]
+    config: dict[str, Any]
+
+
+def detector_names(config: Mapping[str, Any]) -> tuple[str, str]:
+    """The labels of the saliency detector (every θ) and of joint Feature Squeezing."""
+    return (DetectorKey("saliency", config["noise"], tuple(config["thetas"])).label,
+            DetectorKey("feature_squeezing", squeezers=tuple(config["squeezers"])).label)
+
+
+def prepare(config: Mapping[str, Any]) -> Setup:
+    """Seed and style, the model, ``n_images`` attacked images and ``calibration_images`` held apart (correctly
+    classified ones only, on a labelled folder), the three detectors fitted at ``fpr`` and the attack sets.
+
+    Args:
+        config: the checked parameters of notebook 08.
+
+    Returns:
+        the :class:`Setup`."""
+    c, bs = config, config["batch_size"]
+    set_seed(c["seed"])
+    use_style()
+    pd.set_option("display.width", 200)
+    bundle = load_model(c["model"], c["weights"], **c["model_options"])
+    images = load_images(c["image_source"], bundle, c["n_images"] + c["calibration_images"], seed=c["seed"])
+    labelled = bool((images.labels >= 0).all())
+    if labelled:  # only the images f classifies correctly, attacked away from their true label
+        images = keep_correct(images, bundle, bs)[0]
+    attacked, calibration, test = hold_out(images, c["n_images"], c["seed"])
+    y = attacked.labels if labelled else bundle.predict(attacked.x, bs)[0]
+    settings = {name: {**p, **c["attack_params"].get(name, {})}
+                for name, p in ADAPTIVE_SETTINGS[c["attack_settings"]].items()}
+    saliency, squeezing = detector_names(c)
+    detectors = {saliency: SaliencyDetector(bundle, c["thetas"], c["noise"], c["colormap"], c["overlay_order"],
+                                            c["zero_mean_reference"]),
+                 squeezing: FeatureSqueezingDetector(bundle, c["squeezers"], "label_change", c["channel_order"]),
+                 BASELINE_LABEL: ConfidenceDetector(bundle)}
+    defences = [Defence(name, d, bs).fit(calibration.x, c["fpr"]) for name, d in detectors.items()]
+    adaptive = adaptive_models(bundle, detectors, c["variants"])
+    runs = evaluation_runs(bundle, adaptive, settings, [e / 255 for e in c["sweep_eps_255"]], c["eps_l2"],
+                           c["cw_confidence"], c["black_box_eps_255"] / 255, (saliency, detectors[saliency]),
+                           c["adaptive_attacks"])
+    return Setup(bundle, attacked, calibration, test, y, labelled, detectors, defences, adaptive, runs)
+
+
+def setup_text(setup: Setup, config: Mapping[str, Any]) -> str:
+    """The images attacked and held apart, the settings, and each detector's realised FPR on the test half."""
+    s = setup
+    return (f"{s.bundle.name}: {s.attacked.description} attacked ({'true' if s.labelled else 'own'} labels); "
+            f"{s.calibration.description}; {s.test.description}; {config['attack_settings']} settings; "
+            f"{len(s.runs)} attack sets\n" + realised_fpr(s.defences, s.test.x).round(3).to_string(index=False))
+
+
+def run(config: Mapping[str, Any], setup: Setup | None = None) -> Result:
+    """Every attack set against every detector (``results_dir``: ``adaptive_<model>.csv``), then the ensemble
+    against the saliency detector and Feature Squeezing together, with its checks
+    (``adaptive_ensemble_<model>.csv``, ``adaptive_checks_<model>.csv``).
+
+    Args:
+        config: the checked parameters of notebook 08.
+        setup: the prepared models and images (default: :func:`prepare` of ``config``).
+
+    Returns:
+        the :class:`Result`."""
+    c, bs = config, config["batch_size"]
+    s = prepare(c) if setup is None else setup
+    results = run_all(s.runs, s.attacked, s.y, c["cache_dir"], seed=c["seed"], batch_size=bs)
+    table = bypass_table(s.bundle, s.runs, results, s.defences, s.attacked.x, s.y)
+    save_bypass_table(table, f"{c['results_dir']}/adaptive_{s.bundle.name}.csv")
+    system_names = detector_names(c)
+    system = [d for d in s.defences if d.name in system_names]
+    models = {v: detector_aware_bundle(s.bundle, [s.detectors[n] for n in system_names], v, c["emphasis_clip"])
+              for v in c["variants"]}
+    evaluation = evaluate_adaptive(
+        s.bundle, models, system, s.attacked.x, s.y, AttackBudget("linf", c["adaptive_eps_255"] / 255,
+                                                                  c["adaptive_iterations"]),
+        iteration_sweep=c["check_iterations"], eps_sweep=[e / 255 for e in c["check_eps_255"]],
+        n_unbounded=c["unbounded_images"], square_queries=c["square_queries"], n_targets=c["n_targets"],
+        losses=c["losses"], score_weight=c["score_weight"], batch_size=bs, seed=c["seed"])
+    save_evaluation(evaluation, c["results_dir"], s.bundle.name)
+    metadata = {s.bundle.name: {"model": s.bundle.name, "images": s.attacked.description,
+                                "parameters": {"seed": c["seed"]}}}
+    return Result(table, evaluation, list(s.adaptive), metadata, dict(c))
+
+
+def clean_rates(result: Result) -> pd.DataFrame:
+    """Each detector's false-positive rates (own rule, matched) on the attacked images' clean versions."""
+    return result.table[result.table["attack"] == "clean"].set_index("defence")[["fpr_own", "fpr_matched", "n"]]
+
+
+def bypass_text(result: Result) -> str:
+    """The clean false-positive rates, then every attack set against every detector, as printed."""
+    return ("false-positive rates on the attacked images' clean versions:\n"
+            f"{clean_rates(result).round(3).to_string()}\n\n{bypass_layout(result.table).to_string(index=False)}")
+
+
+def tables(result: Result) -> dict[str, Table]:
+    """The paper's setting against adaptive attacks, per defence, attack and budget (LaTeX without each n)."""
+    versus = pd.concat([paper_vs_adaptive(result.table, a) for a in SHOWN], ignore_index=True)
+    model = next(iter(result.metadata))
+    return {"table_adaptive_paper_vs_adaptive": Table(
+        versus, VERSUS_CAPTION, paper_vs_adaptive_tidy(result.table, SHOWN).assign(model=model), index=False,
+        compact=True)}
+
+
+def figures(result: Result) -> dict[str, dict[str, plt.Figure]]:
+    """The bypass rate against ε per defence and adaptive variant (name -> {"": figure})."""
+    return {"figure_adaptive_bypass_vs_eps": {"": bypass_vs_eps_figure(result.table, result.variants)}}
+
+
+def ensemble_text(result: Result) -> str:
+    """The ensemble's table, its checks and its summary at each rule, as printed."""
+    e = result.evaluation
+    return (f"{e.table[ENSEMBLE_COLUMNS].round(3).to_string(index=False)}\n\n{e.checks.to_string(index=False)}\n\n"
+            + "\n".join(e.summary(rule) for rule in ("own", "matched")))
+
+
+def findings(result: Result) -> str:
+    """The headline sentences (Markdown): bypass per defence and budget, the black-box and high-confidence
+    attacks, the ensemble and its checks."""
+    return adaptive_findings(result.table, result.evaluation.checks, result.variants, result.config["fpr"],
+                             result.evaluation.table)

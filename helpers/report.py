@@ -1,0 +1,155 @@
+"""``python -m helpers.report RUN_DIR [--out DIR]``: the styled figures and the LaTeX/CSV tables of the
+matching notebooks from any run's score tables, without a model.
+
+A run is a study folder (``scores.parquet`` from ``python -m helpers.study``: the θ sweep of notebook 05
+and the comparison of notebook 07, whose detectors a study scores) or a notebook's ``data/results/``
+(``scores_theta_sweep_<model>.parquet``, ``scores_feature_squeezing_<model>.parquet``,
+``scores_comparison_<model>.parquet``, ``scores_saliency_ablation_<model>.parquet``: notebooks 05, 06, 07
+and 10). Each table and figure is made by
+its experiment's ``tables``/``figures`` (``helpers.experiments``) from the run's own parameters, the
+ones saved with its scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: ``run_dir`` and ``--out``."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", help="a study folder (scores.parquet) or a notebook results folder")
+    parser.add_argument("--out", help="where the tables and figures go (default: RUN_DIR/report)")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":  # --help and usage errors answer here, before TensorFlow is imported below
+    parse_args()
+
+from collections.abc import Mapping  # noqa: E402
+from pathlib import Path  # noqa: E402
+from types import ModuleType  # noqa: E402
+from typing import Any  # noqa: E402
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from helpers.experiments import ablation, comparison, squeezing, theta_sweep  # noqa: E402
+from helpers.experiments.common import load_run, save_all_figures, save_tables  # noqa: E402
+from helpers.plotting import use_style  # noqa: E402
+from helpers.runtime import write_atomically  # noqa: E402
+
+EXPERIMENTS: dict[str, ModuleType] = {theta_sweep.NAME: theta_sweep, squeezing.NAME: squeezing,
+                                      comparison.NAME: comparison, ablation.NAME: ablation}
+STUDY_SCORES = "scores.parquet"  # a study folder's merged score table (helpers.study)
+ROC_THETAS = (0.1, 0.3)  # notebook 05's default thetas on its ROC figure, those of them a study has
+COMPARISON_THETA = 0.1  # the θ of the paper's Table V (notebook 07's default), if a study has it
+
+
+def notebook_runs(run_dir: Path) -> dict[str, list[Path]]:
+    """Experiment name -> its score tables (one per model) in a notebook results folder."""
+    found = {name: sorted(run_dir.glob(f"scores_{name}_*.parquet")) for name in EXPERIMENTS}
+    return {name: paths for name, paths in found.items() if paths}
+
+
+def study_config(parameters: Mapping[str, Any], experiment: str) -> dict[str, Any]:
+    """The notebook parameters of ``experiment`` that a study's ``parameters`` stand for (notebook 05's ROC
+    thetas and notebook 07's θ and squeezers from the study's ``thetas`` and ``joint``)."""
+    p = dict(parameters)
+    if experiment == theta_sweep.NAME:
+        return {**p, "roc_thetas": [t for t in ROC_THETAS if t in p["thetas"]]}
+    theta = COMPARISON_THETA if COMPARISON_THETA in p["thetas"] else max(p["thetas"])
+    return {**p, "theta": theta, "squeezers": list(p["joint"])}
+
+
+def study_results(scores: pd.DataFrame, metadata: dict) -> dict[str, Any]:
+    """A study's score table as the Results of notebooks 05 (saliency and baseline rows) and 07 (joint Feature
+    Squeezing, the baseline and the saliency rows of Table V's noises at its θ; only when the study has them).
+
+    Raises:
+        ValueError: for a table without its run's parameters."""
+    parameters = metadata.get("parameters")
+    if not parameters:
+        raise ValueError("the study's score table has no parameters in its metadata: not written by helpers.study")
+    model = metadata.get("model") or scores["model"].iloc[0]
+    meta = {model: {**metadata, "images": metadata.get("images") or f"{len(metadata.get('image_ids', []))} images "
+                                                                   f"of {parameters['image_source']}"}}
+    detector = scores["detector"]
+    sweep = study_config(parameters, theta_sweep.NAME)
+    results = {theta_sweep.NAME: theta_sweep.from_scores(scores[detector != "feature_squeezing"], meta, sweep)}
+    table_v = study_config(parameters, comparison.NAME)
+    saliency = ((detector == "saliency") & scores["noise"].isin(comparison.NOISES)
+                & np.isclose(scores["theta"].astype(float), table_v["theta"]))
+    if (detector == "feature_squeezing").any() and saliency.any():
+        results[comparison.NAME] = comparison.from_scores(scores[saliency | (detector != "saliency")], meta, table_v)
+    return results
+
+
+def load_results(run_dir: str | Path) -> dict[str, Any]:
+    """Experiment name -> its Result, from a study folder or a notebook results folder.
+
+    Raises:
+        FileNotFoundError: for a folder with no score table of either kind."""
+    run_dir = Path(run_dir)
+    if (run_dir / STUDY_SCORES).is_file():
+        scores, metadata = load_run([run_dir / STUDY_SCORES])
+        return study_results(scores, next(iter(metadata.values())))
+    runs = notebook_runs(run_dir)
+    if not runs:
+        raise FileNotFoundError(f"{run_dir}: no {STUDY_SCORES} (a study) and no scores_<experiment>_<model>.parquet "
+                                f"(a notebook's results; experiments: {', '.join(EXPERIMENTS)})")
+    results = {}
+    for name, paths in runs.items():
+        scores, metadata = load_run(paths)
+        config = next(iter(metadata.values()))["parameters"]
+        results[name] = EXPERIMENTS[name].from_scores(scores, metadata, config)
+    return results
+
+
+def report(run_dir: str | Path, out: str | Path) -> list[Path]:
+    """Write every table (CSV, LaTeX, tidy twin) and figure of each experiment found in ``run_dir`` into ``out``,
+    with each experiment's facts (``facts_<experiment>.csv``) and headline sentences (``findings.md``).
+
+    Args:
+        run_dir: a study folder or a notebook results folder.
+        out: the folder to write to (made if missing).
+
+    Returns:
+        the paths written.
+
+    Raises:
+        FileNotFoundError: for a folder with no score table."""
+    results = load_results(run_dir)
+    use_style()
+    paths, findings = [], []
+    for name, result in results.items():
+        module = EXPERIMENTS[name]
+        paths += save_tables(module.tables(result), out, result.metadata)
+        if hasattr(module, "facts"):  # the numbers the findings state, as data
+            facts = module.facts(result)
+            paths.append(write_atomically(Path(out) / f"facts_{name}.csv",
+                                          lambda tmp, f=facts: f.to_csv(tmp, index=False, float_format="%.6g"),
+                                          suffix=".csv"))
+        findings.append(f"## {name}\n\n{module.findings(result)}\n")
+        figures = module.figures(result)
+        paths += save_all_figures(figures, out)
+        for by_model in figures.values():
+            for fig in by_model.values():
+                plt.close(fig)
+    text = "\n".join(findings)
+    paths.append(write_atomically(Path(out) / "findings.md", lambda tmp: Path(tmp).write_text(text), suffix=".md"))
+    return paths
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    """The command line (see the module docstring)."""
+    args = parse_args(argv)
+    out = Path(args.out or Path(args.run_dir) / "report")
+    paths = report(args.run_dir, out)
+    print(f"wrote {len(paths)} files to {out}")
+    return paths
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The experiments' facts (the numbers their findings state) against hand-computed cases, and the shared
+plumbing: one saliency method per table, one score table per model, one export call per table."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.experiments import ablation, comparison, theta_sweep
+from helpers.experiments.common import Table, load_run, saliency_method
+from helpers.scores import COLUMNS, save_scores
+
+
+def rate(detector, attack, metric, value, lo, hi, noise="", theta=np.nan, squeezer="", model="m", method=""):
+    return {"model": model, "detector": detector, "noise": noise, "theta": theta, "squeezer": squeezer,
+            "attack": attack, "metric": metric, "value": value, "ci_low": lo, "ci_high": hi, "n": 10,
+            "saliency_method": method}
+
+
+def ablation_result(costs=None) -> ablation.Result:
+    """Grad-CAM and LayerCAM AUCs in three (noise, θ, attack) cells of one model, and the baseline's: LayerCAM's
+    interval lies above Grad-CAM's for FGSM and C&W, below it for PGD; against the baseline ([0.3, 0.5] for
+    FGSM, [0.8, 0.9] for PGD, [0.4, 0.6] for C&W) both lie above it for FGSM and below it for PGD, and only
+    LayerCAM's lies above it for C&W (Grad-CAM's [0.45, 0.55] overlaps)."""
+    cells = [("fgsm", "gradcam", 0.6, 0.55, 0.65), ("fgsm", "layercam", 0.8, 0.7, 0.9),
+             ("pgd", "gradcam", 0.6, 0.5, 0.7), ("pgd", "layercam", 0.3, 0.2, 0.4),
+             ("cw_l2", "gradcam", 0.5, 0.45, 0.55), ("cw_l2", "layercam", 0.9, 0.85, 0.95)]
+    rows = [rate("saliency", a, "auc", v, lo, hi, "none", 0.1, method=m) for a, m, v, lo, hi in cells]
+    rows += [rate("baseline", "fgsm", "auc", 0.4, 0.3, 0.5), rate("baseline", "pgd", "auc", 0.85, 0.8, 0.9),
+             rate("baseline", "cw_l2", "auc", 0.5, 0.4, 0.6)]
+    config = {"saliency_methods": ["gradcam", "layercam"], "attacks": ["fgsm", "pgd", "cw_l2"], "noises": ["none"],
+              "fpr": 0.05, "seed": 0}
+    empty = pd.DataFrame(columns=["saliency_method", "ms_per_image", "ratio_to_inference", "model"])
+    return ablation.Result(pd.DataFrame(columns=COLUMNS), pd.DataFrame(rows), {"m": {"images": "4 images"}}, config,
+                           empty if costs is None else costs)
+
+
+def test_ablation_facts_count_intervals_wholly_above_and_below():
+    facts = ablation.facts(ablation_result()).set_index(["saliency_method", "against"])
+    assert facts.loc[("layercam", "gradcam"), ["above", "below", "compared"]].tolist() == [2, 1, 3]
+    assert facts.loc[("gradcam", "baseline"), ["above", "below", "compared"]].tolist() == [1, 1, 3]
+    assert facts.loc[("layercam", "baseline"), ["above", "below", "compared"]].tolist() == [2, 1, 3]
+    assert ("gradcam", "gradcam") not in facts.index  # the reference is not compared with itself
+    text = ablation.findings(ablation_result())  # the sentences state the same counts
+    assert "LayerCAM above in 2, below in 1 of 3" in text and "Grad-CAM above in 1, below in 1 of 3" in text
+
+
+def test_ablation_cost_table_orders_inference_first_then_the_methods():
+    costs = pd.DataFrame({"saliency_method": ["layercam", "inference", "gradcam"], "ms_per_image": [3.0, 1.0, 2.0],
+                          "ratio_to_inference": [3.0, 1.0, 2.0], "model": "m"})
+    result = ablation_result(costs)
+    assert ablation.cost_table(result)["m"].tolist() == [1.0, 2.0, 3.0]
+    assert "inference: LayerCAM 3.00, Grad-CAM 2.00." in ablation.findings(result)  # inference is not a detector
+
+
+def comparison_result(saliency_ospa: float, saliency_fgsm: float) -> comparison.Result:
+    """One saliency configuration and joint Feature Squeezing (OSPA 0.6, FGSM 0.45) at their own rules; the
+    detectors' measured costs: 40 ms per image for Feature Squeezing, 10 for the saliency detector."""
+    config = {"attacks": ["fgsm"], "theta": 0.1, "squeezers": ["bit_depth:5", "median:2x2"], "fpr": 0.05, "seed": 0}
+    fs, sal = comparison.squeezing_key(config), comparison.saliency_key(config)
+    s = {"noise": "color_reverse", "theta": 0.1}
+    rows = [rate("saliency", "clean", "ospa", saliency_ospa, 0, 1, **s),
+            rate("saliency", "fgsm", "detection_rate", saliency_fgsm, 0, 1, **s),
+            rate("feature_squeezing", "clean", "ospa", 0.6, 0, 1, squeezer=fs.squeezer),
+            rate("feature_squeezing", "fgsm", "detection_rate", 0.45, 0, 1, squeezer=fs.squeezer)]
+    costs = pd.DataFrame({"detector": ["inference", sal.label, fs.label], "ms_per_image": [5.0, 10.0, 40.0]})
+    return comparison.Result(pd.DataFrame(columns=COLUMNS), pd.DataFrame(rows), {"m": {}}, config,
+                             {"m": costs.set_index("detector")})
+
+
+@pytest.mark.parametrize(("ospa", "fgsm", "wins"), [(0.9, 0.7, 1), (0.7, 0.3, 0), (0.5, 0.7, 0), (0.9, 0.45, 0)])
+def test_comparison_facts_table_v_wins_need_both_rates_strictly_higher(ospa, fgsm, wins):
+    facts = comparison.facts(comparison_result(ospa, fgsm)).iloc[0]
+    assert facts["n_wins"] == wins
+    assert facts["wins"] == ("saliency (colour reversing, θ = 0.1)" if wins else "")
+    assert facts["cost_ratio"] == pytest.approx(4.0)  # 40 ms / 10 ms
+
+
+def test_comparison_cost_text_and_findings_use_the_measured_ratio():
+    result = comparison_result(0.9, 0.7)
+    assert "feature squeezing / saliency detector = 4.0" in comparison.costs_text(result)
+    assert "Feature Squeezing takes 4.0× the saliency detector's time" in comparison.findings(result)
+
+
+def test_theta_sweep_facts_count_the_added_value_and_the_claims():
+    added = pd.DataFrame({"model": ["m", "m", "m", "k"], "overlay beats noise alone": [True, True, False, True],
+                          "overlay beats baseline": [False, True, False, True]})
+    claims = pd.DataFrame({"model": ["m"] * 4 + ["k"], "holds": pd.array([True, False, None, True, False],
+                                                                         dtype="boolean")})
+    result = theta_sweep.Result(pd.DataFrame(), pd.DataFrame(), added, pd.DataFrame(), claims,
+                                {"m": {}, "k": {}}, {"attacks": ["fgsm"]})
+    facts = theta_sweep.facts(result).set_index("model")
+    assert facts.loc["m"].to_dict() == {"pairs": 3, "overlay_beats_noise_alone": 2, "overlay_beats_baseline": 1,
+                                        "claims": 4, "claims_hold": 2, "claims_fail": 1, "claims_not_measured": 1}
+    assert facts.loc["k", ["pairs", "claims_hold", "claims_fail"]].tolist() == [1, 0, 1]
+
+
+def score_rows(model: str, methods: list[str]) -> pd.DataFrame:
+    rows = [{"model": model, "image": 0, "image_id": "a", "photograph": "a", "true_label": -1, "attack": "clean",
+             "detector": "saliency", "noise": "none", "theta": 0.1, "squeezer": "", "saliency_method": m,
+             "label": 1, "transformed_label": 1, "score": 0.5, "flag": False} for m in methods]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def test_one_saliency_method_per_table_and_one_table_per_model(tmp_path):
+    assert saliency_method(score_rows("m", ["layercam"])) == "layercam"
+    assert saliency_method(score_rows("m", [])) == "gradcam"  # no saliency rows: the paper's
+    with pytest.raises(ValueError, match=r"mixes saliency methods \['gradcam', 'layercam'\]"):
+        saliency_method(score_rows("m", ["gradcam", "layercam"]))
+    paths = [save_scores(score_rows("m", ["gradcam"]), tmp_path / f"scores_x_{i}.parquet", {"model": "m"})
+             for i in range(2)]
+    with pytest.raises(ValueError, match="two score tables of model 'm'"):
+        load_run(paths)
+    scores, metadata = load_run(paths[:1])
+    assert list(metadata) == ["m"] and len(scores) == 1
+    with pytest.raises(ValueError, match="no score table"):
+        load_run([])
+
+
+def test_a_table_is_exported_in_one_call(tmp_path):
+    frame = pd.DataFrame({"rate": [1.5]}, index=pd.Index(["a"], name="row"))
+    paths = Table(frame, "A caption.").save("table_x", tmp_path, None)
+    assert sorted(p.name for p in paths) == ["table_x.csv", "table_x.tex", "table_x_tidy.csv"]
+    assert (tmp_path / "table_x.csv").read_text() == "row,rate\na,1.5\n"
+    assert "\\caption{A caption.}" in (tmp_path / "table_x.tex").read_text()

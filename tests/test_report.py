@@ -1,0 +1,90 @@
+"""``python -m helpers.report``: a notebook's results folder and a study folder give the tables of the notebooks
+for the same scores, with no model."""
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import report
+from helpers.experiments import comparison, squeezing, theta_sweep
+from helpers.experiments.common import load_run, save_tables
+from helpers.scores import save_scores
+from helpers.study import DEFAULTS
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS, FIGURES = ROOT / "data" / "results", ROOT / "figures"
+SWEEP, TABLE_IV, TABLE_V = (RESULTS / f"scores_{name}_efficientnet_lite0.parquet"
+                             for name in ("theta_sweep", "feature_squeezing", "comparison"))
+
+
+def notebook_tables(path: Path, module, folder: Path) -> None:
+    """What the notebook writes for the scores of ``path``: its experiment's tables of those scores, saved."""
+    scores, metadata = load_run([path])
+    result = module.from_scores(scores, metadata, next(iter(metadata.values()))["parameters"])
+    save_tables(module.tables(result), folder, result.metadata)
+
+
+@pytest.fixture(scope="module")
+def notebook_report(tmp_path_factory):
+    """The report of a copy of notebook 05's, 06's and 07's score tables."""
+    tmp = tmp_path_factory.mktemp("report")
+    (tmp / "run").mkdir()
+    for path in (SWEEP, TABLE_IV, TABLE_V):
+        shutil.copy(path, tmp / "run")
+    return tmp, report.main([str(tmp / "run"), "--out", str(tmp / "out")])
+
+
+def test_a_notebook_results_folder_gives_the_notebooks_tables(notebook_report):
+    tmp, paths = notebook_report
+    names = {p.name for p in paths}
+    assert {"table_none_theta_sweep.tex", "table_paper_side_by_side_tidy.csv", "table5_comparison_auc.csv",
+            "table4_feature_squeezing_auc.tex", "figure_roc_theta.pdf", "figure_tradeoff_ospa_vs_detection.png",
+            "figure_roc_comparison.pdf", "facts_theta_sweep.csv", "facts_comparison.csv", "findings.md"} <= names
+    findings = (tmp / "out" / "findings.md").read_text()
+    assert "## theta_sweep" in findings and "*Own operating points (label change):*" in findings
+    facts = pd.read_csv(tmp / "out" / "facts_theta_sweep.csv")
+    assert facts["claims"].tolist() == [facts[["claims_hold", "claims_fail", "claims_not_measured"]].sum(axis=1)[0]]
+    notebook_tables(SWEEP, theta_sweep, tmp / "notebook")
+    notebook_tables(TABLE_IV, squeezing, tmp / "notebook")
+    notebook_tables(TABLE_V, comparison, tmp / "notebook")
+    written = sorted((tmp / "notebook").iterdir())
+    assert len(written) == 3 * 10  # 5 tables of notebook 05, 2 of 06, 3 of 07: CSV, LaTeX and tidy twin each
+    for path in written:
+        assert (tmp / "out" / path.name).read_text() == path.read_text(), path.name
+    # the committed notebook 05 wrote the same rates from the same committed scores
+    for name in ("table_none_theta_sweep.csv", "table_selected_theta_heldout.csv"):
+        assert (tmp / "out" / name).read_text() == (FIGURES / name).read_text(), name
+
+
+def test_a_study_folder_gives_the_tables_of_notebooks_05_and_07(notebook_report, tmp_path):
+    """A study's score table (notebook 05's rows and notebook 07's Feature Squeezing rows, saved as the study
+    saves it, with a study's parameters) gives notebook 05's rate tables and notebook 07's."""
+    tmp, _ = notebook_report
+    sweep, sweep_meta = load_run([SWEEP])
+    squeezing = load_run([TABLE_V])[0].query("detector == 'feature_squeezing'")
+    p = next(iter(sweep_meta.values()))["parameters"]
+    config = {**DEFAULTS, **{k: p[k] for k in ("attacks", "thetas", "noises", "fpr", "seed", "n_images")},
+              "joint": ["bit_depth:5", "median:2x2", "nlm:11-3-4"]}
+    save_scores(pd.concat([sweep, squeezing], ignore_index=True), tmp_path / "study" / "scores.parquet",
+                {"model": "efficientnet_lite0", "parameters": config, "images": "the study's images"})
+    paths = report.main([str(tmp_path / "study")])  # default: RUN_DIR/report
+    assert all(p.parent == tmp_path / "study" / "report" for p in paths)
+    for name in ("table_none_theta_sweep.csv", "table_zero_mean_theta_sweep.csv", "table_selected_theta_heldout.csv",
+                 "table_paper_side_by_side.csv", "table5_comparison_own_operating_point.csv"):
+        assert (tmp_path / "study" / "report" / name).read_text() == (tmp / "out" / name).read_text(), name
+    assert "images: the study's images" in (tmp_path / "study" / "report" / "table_none_theta_sweep.tex").read_text()
+
+
+def test_the_study_config_stands_for_the_notebooks_parameters():
+    config = {**DEFAULTS, "thetas": [0.0, 0.3]}
+    assert report.study_config(config, "theta_sweep")["roc_thetas"] == [0.3]
+    table_v = report.study_config(config, "comparison")
+    assert table_v["theta"] == 0.3 and table_v["squeezers"] == DEFAULTS["joint"]  # no 0.1: the largest θ
+    assert report.study_config(DEFAULTS, "comparison")["theta"] == 0.1
+
+
+def test_a_folder_without_score_tables_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no scores.parquet .a study. and no scores_<experiment>"):
+        report.main([str(tmp_path)])
