@@ -11,6 +11,12 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 TWO_MODEL_NOTEBOOKS := notebooks/05_theta_sweep.ipynb notebooks/06_feature_squeezing.ipynb notebooks/07_comparison.ipynb
 TWO_MODELS := ["efficientnet_lite0", "efficientnet_lite2"]
 TWO_MODELS_DIR := data/results/two_models
+# Tests run on JOBS processes (pytest-xdist): one TensorFlow process keeps about one core busy (Python between
+# small kernels), so two halve make test's wall time on a 2-core machine. Each test module (nbval: each
+# notebook) stays on one process, in order. JOBS=1 runs everything in one process.
+JOBS ?= 2
+XDIST := $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadfile)
+XDIST_NOTEBOOKS := $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadscope)
 # Quiet, reproducible TensorFlow (the defaults helpers sets too): no start-up chatter, oneDNN on unless the
 # environment says otherwise (TF_ENABLE_ONEDNN_OPTS=0 make test: other kernels, other last bits; the tests hold).
 export TF_CPP_MIN_LOG_LEVEL := 3
@@ -52,20 +58,21 @@ reproduce: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check helpers tests benchmarks notebooks
 	@mkdir -p data/cache
-	$(PY) -m pytest -p no:cacheprovider tests
+	$(PY) -m pytest -p no:cacheprovider $(XDIST) tests
 	@# nbval re-executes the committed notebooks in a temporary copy of the tree, so that their
 	@# figures, tables and results go there, not into figures/; their checked cells print what holds
 	@# on any CPU, and tests/test_results.py then compares the tables they wrote with the committed
 	@# ones within tolerances derived from their intervals (docs/testing.md).
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	cp -r notebooks "$$tmp/notebooks"; mkdir -p "$$tmp/data"; ln -s "$(CURDIR)/data/cache" "$$tmp/data/cache"; \
-	$(PY) -m pytest -c pyproject.toml --nbval-lax --nbval-current-env -p no:cacheprovider "$$tmp/notebooks" && \
+	$(PY) -m pytest -c pyproject.toml --nbval-lax --nbval-current-env -p no:cacheprovider $(XDIST_NOTEBOOKS) \
+		"$$tmp/notebooks" && \
 	FRESH_TABLES="$$tmp/figures" FRESH_RESULTS="$$tmp/data/results" \
 		$(PY) -m pytest -p no:cacheprovider -m notebook tests/test_results.py
 
 # The helpers' unit tests: no notebook runs (tests marked `notebook` or `slow` are left to `make test`).
 unit: $(STAMP)
-	$(PY) -m pytest -p no:cacheprovider -m "not notebook and not slow" tests
+	$(PY) -m pytest -p no:cacheprovider $(XDIST) -m "not notebook and not slow" tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check helpers tests benchmarks notebooks
