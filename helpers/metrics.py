@@ -21,6 +21,7 @@ import numpy as np
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from helpers.labels import rate_text
 from helpers.validation import check_number
 
 
@@ -112,24 +113,20 @@ def clustered_interval(successes: int, n: int, deff: float, confidence: float = 
     return _wilson(successes / n, n / deff, norm.ppf(0.5 + confidence / 2))
 
 
-def format_rate(successes: int, n: int, confidence: float = 0.95) -> str:
-    """'k/n = 80.0% (95% CI 49.0-94.3%)'."""
-    if n == 0:
-        return "0/0 (no cases)"
-    lo, hi = wilson_interval(successes, n, confidence)
-    return f"{successes}/{n} = {100 * successes / n:.1f}% ({100 * confidence:.0f}% CI {100 * lo:.1f}-{100 * hi:.1f}%)"
-
-
 def format_share(flags, groups=None) -> str:
-    """'14/16 = 87.5% (95% CI 58.6-97.6%, 8 photographs)': the share of True ``flags`` with its
-    interval counting views of one photograph as such (``groups``: each item's photograph; the
-    photographs are named where they are fewer than the items)."""
+    """The share of True ``flags`` in prose, in the one format of every rate
+    (:func:`helpers.labels.rate_text`): '87.5% [59, 98] (n = 16 views of 8 photographs)'.
+
+    Args:
+        flags: booleans, one per input (e.g. an attack's success).
+        groups: each input's photograph (None: one each); the interval counts views of one
+            photograph as such (:func:`detection_rate`).
+
+    Returns:
+        the text; 'not measured' for no flags.
+    """
     rate = detection_rate(flags, groups)
-    if rate.n == 0:
-        return "0/0 (no cases)"
-    lo, hi = rate.interval
-    photos = f", {rate.photographs} photographs" if rate.photographs != rate.n else ""
-    return f"{rate.k}/{rate.n} = {100 * rate.value:.1f}% (95% CI {100 * lo:.1f}-{100 * hi:.1f}%{photos})"
+    return rate_text(rate.value, *rate.interval, rate.n, prose=True, n_photographs=rate.photographs)
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,9 @@ def test_attack_success_interval_counts_views_of_a_photograph():
 
 
 def test_format_share_names_the_photographs():
-    from helpers.metrics import format_rate, format_share
+    from helpers.metrics import format_share
 
-    flags = np.array([True, False, True, True, False])
-    assert format_share(flags) == format_rate(3, 5)
-    assert format_share(np.array([True, True, False, False]), ["a", "a", "b", "b"]).endswith(", 2 photographs)")
-    assert format_share(np.zeros(0, bool)) == "0/0 (no cases)"
+    assert format_share(np.array([True, False, True, True, False] * 2)) == "60.0% [31, 83] (n = 10)"  # Wilson 6/10
+    grouped = format_share(np.array([True, True, False, False]), ["a", "a", "b", "b"])
+    assert grouped.startswith("50.0% [") and grouped.endswith("(n = 4 views of 2 photographs)")
+    assert format_share(np.zeros(0, bool)) == "not measured"

@@ -9,7 +9,6 @@ from helpers.metrics import (
     clustered_interval,
     design_effect,
     detection_rate,
-    format_rate,
     grouped_split,
     ospa,
     rate_row,
@@ -40,8 +39,6 @@ def test_wilson_edge_cases():
         wilson_interval(3, 2)
     with pytest.raises(ValueError):
         wilson_interval(1, 2, confidence=1.0)
-    assert format_rate(0, 0) == "0/0 (no cases)"
-    assert format_rate(8, 10) == "8/10 = 80.0% (95% CI 49.0-94.3%)"
 
 
 def test_ospa_and_detection_rate_count_by_hand():

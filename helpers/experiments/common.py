@@ -34,6 +34,27 @@ class ModelRun:
     protocol: tuple[str, ...]
 
 
+def setup(params: Mapping[str, Any], model: str | None = None) -> tuple[ModelBundle, ImageSet]:
+    """What every notebook does first: seed, plot style, the model, its images at its input size.
+
+    Args:
+        params: checked notebook parameters (:func:`helpers.params.check_params`): ``model``, ``weights`` and
+            ``model_options`` (defaults: ImageNet weights, no options), ``image_source``, ``n_images``, ``seed``.
+        model: the model to load (default: ``params["model"]``).
+
+    Returns:
+        (the model, its images).
+
+    Raises:
+        ValueError, FileNotFoundError: from :func:`helpers.models.load_model` and :func:`helpers.data.load_images`."""
+    set_seed(params["seed"])
+    use_style()
+    pd.set_option("display.width", 160)
+    bundle = load_model(params["model"] if model is None else model, params.get("weights", "imagenet"),
+                        **params.get("model_options", {}))
+    return bundle, load_images(params["image_source"], bundle, params["n_images"], seed=params["seed"])
+
+
 def prepare(params: Mapping[str, Any], attacks: list[str] | None = None) -> dict[str, ModelRun]:
     """Seed, plot style, then per model of ``params`` (``models``, else ``model``): load it, its images at its
     input size, the image protocol and the attack sets through the cache.
@@ -48,13 +69,9 @@ def prepare(params: Mapping[str, Any], attacks: list[str] | None = None) -> dict
     Returns:
         model name -> its :class:`ModelRun`, in the order of the parameters."""
     p = params
-    set_seed(p["seed"])
-    use_style()
-    pd.set_option("display.width", 160)
     runs = {}
     for name in study_models(p):
-        bundle = load_model(name, p.get("weights", "imagenet"), **p.get("model_options", {}))
-        images = load_images(p["image_source"], bundle, p["n_images"], seed=p["seed"])  # at this model's input size
+        bundle, images = setup(p, name)  # the images at this model's input size
         images, protocol = image_protocol(images, bundle, p["only_correct"], p["batch_size"])
         results = attack_sets(bundle, images, p["attacks"] if attacks is None else attacks, p["cache_dir"],
                               p["attack_settings"], p["attack_params"], seed=p["seed"], batch_size=p["batch_size"])
