@@ -1037,7 +1037,7 @@ def matched_split(rows: pd.DataFrame, fpr: float, seed: int) -> MatchedSplit:
         the :class:`MatchedSplit`.
 
     Raises:
-        TypeError, ValueError: ``fpr`` not a number in [0, 1)."""
+        TypeError, ValueError: ``fpr`` not a number in [0, 1) (where a threshold is fitted)."""
     per_image = rows.drop_duplicates("image").sort_values("image")
     side = grouped_split(per_image["photograph"].to_numpy(), seed, 0.5)
     images, clean = per_image["image"].to_numpy(), per_image["clean_score"].to_numpy()
