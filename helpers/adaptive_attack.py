@@ -1107,9 +1107,6 @@ def outcome_checks(rows: pd.DataFrame, fpr: float, seed: int, main: str = "adapt
     (budget; L-inf eps = 1: unbounded), the ``transferred`` and ``square`` kinds, and the plateau rule on its
     stored plateau parts. A check without the attack sets it needs is left out.
 
-    Raises:
-        ValueError: ``main`` is not an ensemble of ``rows``.
-
     Args:
         rows: outcome rows (``OUTCOME_COLUMNS``).
         fpr: the target false-positive rate.
@@ -1119,6 +1116,9 @@ def outcome_checks(rows: pd.DataFrame, fpr: float, seed: int, main: str = "adapt
 
     Returns:
         (check, passed, detail) rows.
+
+    Raises:
+        ValueError: ``main`` is not an ensemble of ``rows``.
     """
     split = matched_split(rows, fpr, seed)
     sets = {a: g for a, g in rows.groupby("attack", sort=False)}

@@ -122,12 +122,12 @@ class Detector(EvasionDetector, abc.ABC):
         what ``__init__`` built from them (the emphasis evaluator, the squeezers) follows. A fitted
         threshold is kept when only ``decision`` changes (it belongs to the scores, not the rule).
 
+        Args:
+            **kwargs: parameter name -> new value.
+
         Raises:
             ValueError: a name that is not a parameter, or a value the constructor refuses (nothing
                 is changed then).
-
-        Args:
-            **kwargs: parameter name -> new value.
         """
         unknown = sorted(set(kwargs) - set(self.defence_params))
         if unknown:
@@ -160,9 +160,6 @@ class Detector(EvasionDetector, abc.ABC):
         """Set a score threshold per configuration so that at most ``fpr`` of the clean inputs ``x``
         score above it. ``y`` and ``nb_epochs`` (ART's signature) are ignored: nothing is trained.
 
-        Raises:
-            TypeError, ValueError: ``fpr`` is not a number in [0, 1) (checked before any scoring).
-
         Args:
             x: (N, H, W, 3) clean RGB images in 0..255.
             y, nb_epochs, **kwargs: ignored (ART's signature).
@@ -172,6 +169,9 @@ class Detector(EvasionDetector, abc.ABC):
 
         Returns:
             the detector, fitted.
+
+        Raises:
+            TypeError, ValueError: ``fpr`` is not a number in [0, 1) (checked before any scoring).
         """
         check_number(fpr, "fpr", 0.0, 1.0, high_open=True)
         scores = self.evaluate(x, batch_size, progress)["score"]
@@ -182,9 +182,6 @@ class Detector(EvasionDetector, abc.ABC):
                **kwargs) -> tuple[dict, np.ndarray]:
         """``(report, is_adversarial)``: the report holds :meth:`evaluate`'s entries and ``threshold``.
 
-        Raises:
-            RuntimeError: ``decision="score"`` before :meth:`fit` (checked before any scoring).
-
         Args:
             x: (N, H, W, 3) RGB images in 0..255.
             batch_size: images per pass.
@@ -193,6 +190,9 @@ class Detector(EvasionDetector, abc.ABC):
 
         Returns:
             the report and the bool flags, (N,) or (K, N) (see the class docstring).
+
+        Raises:
+            RuntimeError: ``decision="score"`` before :meth:`fit` (checked before any scoring).
         """
         if self.decision == "score" and self.threshold is None:
             raise RuntimeError("decision='score' needs a threshold: call fit(x_clean) first")

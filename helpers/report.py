@@ -89,15 +89,15 @@ def study_results(scores: pd.DataFrame, metadata: dict) -> dict[str, Any]:
     """A study's score table as the Results of notebooks 05 (saliency and baseline rows) and 07 (joint Feature
     Squeezing, the baseline and the saliency rows of Table V's noises at its θ; only when the study has them).
 
-    Raises:
-        ValueError: for a table without its run's parameters.
-
     Args:
         scores: the study's score table.
         metadata: its run metadata, with ``parameters``.
 
     Returns:
-        experiment name -> its Result."""
+        experiment name -> its Result.
+
+    Raises:
+        ValueError: for a table without its run's parameters."""
     parameters = metadata.get("parameters")
     if not parameters:
         raise ValueError("the study's score table has no parameters in its metadata: not written by helpers.study")
@@ -118,14 +118,14 @@ def study_results(scores: pd.DataFrame, metadata: dict) -> dict[str, Any]:
 def load_results(run_dir: str | Path) -> dict[str, Any]:
     """Experiment name -> its Result, from a study folder or a notebook results folder.
 
-    Raises:
-        FileNotFoundError: for a folder with no score table of either kind.
-
     Args:
         run_dir: a study folder or a notebook results folder.
 
     Returns:
-        experiment name -> its Result."""
+        experiment name -> its Result.
+
+    Raises:
+        FileNotFoundError: for a folder with no score table of either kind."""
     run_dir = Path(run_dir)
     if (run_dir / STUDY_SCORES).is_file():
         scores, metadata = load_run([run_dir / STUDY_SCORES])

@@ -421,16 +421,16 @@ def load_scores(path: str | Path) -> tuple[pd.DataFrame, dict]:
 def configurations(scores: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
     """Each configuration (a ``METHOD`` dict) and its rows, in table order, of one model's score table.
 
-    Raises:
-        ValueError: for a table without the ``photograph`` column, or with rows of several models or of
-            several saliency methods (split them with :func:`rate_table`, :func:`rates_by_saliency_method`):
-            never pooled.
-
     Args:
         scores: one model's score table.
 
     Returns:
-        (configuration, its rows) pairs."""
+        (configuration, its rows) pairs.
+
+    Raises:
+        ValueError: for a table without the ``photograph`` column, or with rows of several models or of
+            several saliency methods (split them with :func:`rate_table`, :func:`rates_by_saliency_method`):
+            never pooled."""
     models = list(dict.fromkeys(scores["model"]))
     if len(models) > 1:
         raise ValueError(f"the score table mixes models {models}: analyse each on its own (rate_table)")
