@@ -553,9 +553,17 @@ def adaptive_attack(bundle: ModelBundle, adaptive: ModelBundle | dict[str, Model
         x: (N, H, W, 3) float32 RGB 0..255; y: (N,) the labels attacked (true labels, f correct on them).
         budget: norm, eps and iterations.
         n_targets, losses, score_weight, kappa: the members (:func:`ensemble`).
+        batch_size: images per APGD batch.
+        seed: seeded before each batch.
+        label: the attack set's name.
         score_goal: see :class:`Judge` (``None``: an image is done once bypassed at every rule judged).
+
     Returns:
         The :class:`AttackOutcome` (per image and rule: bypassed by any member of any variant).
+
+    Raises:
+        TypeError, ValueError: bad images, labels or members' settings (before any attack); ValueError also
+            for defences with nothing to judge (:class:`Judge`).
     """
     x = check_images(x, size=bundle.input_size)
     y = check_labels(y, len(x), bundle.n_classes)
@@ -859,11 +867,15 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         square_queries: Square's query budget on f (0 skips the black-box check).
         n_targets, losses, score_weight, kappa: the ensemble's members (:func:`ensemble`).
         rule: the rule (``RULES``) the checks judge.
+        batch_size: images per APGD batch.
+        seed: the attacks' seed.
         log: called with a line per finished attack set (e.g. ``print``), or ``None``.
+
     Returns:
         The :class:`AdaptiveEvaluation`.
+
     Raises:
-        ValueError: bad inputs, before any attack.
+        ValueError, TypeError: bad inputs, before any attack.
     """
     x = check_images(x, size=bundle.input_size)
     y = check_labels(y, len(x), bundle.n_classes)

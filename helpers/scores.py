@@ -107,6 +107,7 @@ def saliency_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, At
         zero_mean_reference: see ``helpers.transforms``.
         batch_size: images per pass.
         progress: show progress bars.
+        saliency_method: see above.
 
     Returns:
         the rows (``COLUMNS``), ``model`` = ``bundle.name``.

@@ -389,6 +389,12 @@ def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = 
     and the numeric twin ``name_tidy.csv``, each atomically.
 
     Args:
+        df: the table as shown.
+        name: the file stem.
+        folder: where the files go.
+        index: write the index as columns.
+        float_format: the format of float cells.
+        formats: which of "csv" and "tex" to write.
         tidy: the numbers the table was formatted from (default: ``df`` itself when it has tidy
             columns, else :func:`generic_tidy`).
         caption: what the table shows (required for LaTeX), followed by the models, images and seed
