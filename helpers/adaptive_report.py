@@ -280,13 +280,12 @@ def loss_trace(model: ModelBundle, x: np.ndarray, y: np.ndarray, eps: float, ste
 
 def carlini_checks(table: pd.DataFrame, trace: np.ndarray, rule: str = "own") -> pd.DataFrame:
     """The sanity checks of Carlini et al. 2019 from :func:`bypass_table` and :func:`loss_trace`: one row
-    per check with ``passed`` (bool) and the numbers behind it (``detail``). ``rule``: ``"own"`` or
-    ``"matched"`` operating point for the bypass checks.
+    per check with ``passed`` (bool) and the numbers behind it (``detail``).
 
     Args:
         table: :func:`bypass_table`'s rows.
         trace: (steps + 1, N) :func:`loss_trace`'s loss.
-        rule: see above.
+        rule: ``"own"`` or ``"matched"`` operating point for the bypass checks.
 
     Returns:
         (check, passed, detail) rows."""

@@ -185,9 +185,8 @@ def cached_attack(name: str, bundle: ModelBundle, images: ImageSet, cache_dir: s
                   **params) -> AttackResult:
     """The adversarial set for these inputs from the cache, or generated (with a progress bar) and cached.
 
-    ``detector``: for a black box guarded by a detector (see :func:`helpers.attacks.run_attack`); its
-    settings and threshold are part of the key. Concurrent callers with the same key are serialised
-    by a file lock: the first computes and writes the entry, the others wait and then read it.
+    Concurrent callers with the same key are serialised by a file lock: the first computes and writes the
+    entry, the others wait and then read it.
 
     Args:
         name: one of ``helpers.attacks.ATTACKS``.
@@ -198,7 +197,8 @@ def cached_attack(name: str, bundle: ModelBundle, images: ImageSet, cache_dir: s
         seed: the attack's seed.
         batch_size: images per ART batch.
         progress: show a progress bar while generating.
-        detector: see above.
+        detector: for a black box guarded by a detector (see :func:`helpers.attacks.run_attack`); its
+            settings and threshold are part of the key.
         **params: parameters that differ from the attack's defaults.
 
     Returns:

@@ -485,12 +485,11 @@ def auc_by_method_figure(rates, attacks: Sequence[str], titles: dict[str, str], 
                          ) -> plt.Figure:
     """ROC-AUC with bootstrap 95% intervals per saliency method (x axis), one marker per (noise, θ),
     rows = models, columns = attacks; the 1 − max softmax baseline as a dashed line in a grey band.
-    ``rates``: a rate table with ``model`` and ``saliency_method`` columns; ``titles``: method -> name.
 
     Args:
-        rates: see above.
+        rates: a rate table with ``model`` and ``saliency_method`` columns.
         attacks: the attack columns, in order.
-        titles: see above.
+        titles: saliency method -> its display name (the methods drawn, in order).
         width: inches, a journal width.
 
     Returns:

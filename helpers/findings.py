@@ -539,14 +539,13 @@ def _cell_name(cell: tuple) -> str:
 def saliency_ablation_findings(rates: pd.DataFrame, titles: dict[str, str], costs: pd.DataFrame | None = None,
                                reference: str = "gradcam") -> str:
     """Notebook 10: does any saliency method beat Grad-CAM (``reference``), and the 1 − max softmax
-    baseline? From a rate table with ``model`` and ``saliency_method`` columns, per model: in how many
-    (noise, θ, attack) cells a method's AUC bootstrap 95% interval lies wholly above (below) Grad-CAM's
-    and the baseline's. ``costs``: ``model``, ``saliency_method``, ``ratio_to_inference``.
+    baseline? Per model: in how many (noise, θ, attack) cells a method's AUC bootstrap 95% interval lies
+    wholly above (below) Grad-CAM's and the baseline's.
 
     Args:
-        rates: see above.
+        rates: a rate table with ``model`` and ``saliency_method`` columns.
         titles: saliency method -> its display name.
-        costs: see above, or None.
+        costs: columns ``model``, ``saliency_method``, ``ratio_to_inference``; or None.
         reference: the method the others are compared with.
 
     Returns:

@@ -94,8 +94,7 @@ def saliency_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, At
                     noises: Sequence[str], colormap: str = "jet", overlay_order: str = "coarse",
                     zero_mean_reference: str = "imagenet", batch_size: int = 32, progress: bool = False,
                     saliency_method: str = "gradcam") -> pd.DataFrame:
-    """Rows of the saliency detector for every (noise, theta), from one saliency pass per input
-    (``saliency_method``: see ``helpers.saliency.SALIENCY_METHODS``).
+    """Rows of the saliency detector for every (noise, theta), from one saliency pass per input.
 
     Args:
         bundle: the model.
@@ -107,7 +106,7 @@ def saliency_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, At
         zero_mean_reference: see ``helpers.transforms``.
         batch_size: images per pass.
         progress: show progress bars.
-        saliency_method: see above.
+        saliency_method: a name of ``helpers.saliency.SALIENCY_METHODS``.
 
     Returns:
         the rows (``COLUMNS``), ``model`` = ``bundle.name``.
