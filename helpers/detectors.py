@@ -388,7 +388,7 @@ class FeatureSqueezingDetector(Detector):
         channel_order: non-local means' channel order (``helpers.squeeze``).
 
     Raises:
-        ValueError: no squeezer, an unknown spec, decision or channel order.
+        ValueError: no squeezer, an unknown spec or an unknown decision.
     """
 
     defence_params = ["decision", "squeezers", "channel_order"]

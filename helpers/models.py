@@ -248,7 +248,7 @@ def load_model(name: str, weights: str | Path | None = "imagenet", *, preprocess
 
     Raises:
         ValueError: an unknown name, preprocessing or output; a ``.keras`` file without preprocessing, of
-            an input that is not a fixed (H, W, 3), or with as many class names as outputs; an
+            an input that is not a fixed (H, W, 3), or with a number of class names other than its outputs; an
             EfficientNet-Lite with weights other than 'imagenet'.
         WeightsUnavailableError: weights or a model file missing, unreadable, or not downloadable."""
     if str(name).endswith(".keras"):
