@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -24,6 +24,7 @@ from helpers import emphasis, saliency, squeeze, transforms
 from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, SaliencyDetector
 from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS, colour_interpolated, colour_lookup, emphasis_tf, overlay_tf
 from helpers.models import ModelBundle
+from helpers.runtime import code_fingerprint
 from helpers.saliency import GradCAM
 from helpers.squeeze import JOINT_IMAGENET
 from helpers.transforms import NOISES, ZERO_MEAN_REFERENCES, noise_tf
@@ -221,8 +222,7 @@ class ConsensusLogits(keras.layers.Layer):
 
 def _code_digest() -> str:
     """A hash of the code that defines the views: editing it changes the bundle's name, hence its cache keys."""
-    sources = [Path(m.__file__).read_bytes() for m in (emphasis, saliency, squeeze, transforms)]
-    return hashlib.sha256(b"".join([*sources, Path(__file__).read_bytes()])).hexdigest()[:10]
+    return code_fingerprint(emphasis, saliency, squeeze, transforms, sys.modules[__name__])[:10]
 
 
 def consensus_layer(adaptive: ModelBundle) -> ConsensusLogits:

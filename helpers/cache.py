@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 from filelock import FileLock
 
-from helpers import art_classifier, attacks
+from helpers import art_classifier, attacks, runtime
 from helpers.attacks import SETTINGS, AttackResult, resolve_params, run_attack
 from helpers.data import ImageSet
 from helpers.models import ModelBundle
@@ -53,8 +53,12 @@ def model_fingerprint(bundle: ModelBundle) -> str:
 
 
 def code_fingerprint() -> str:
-    """A hash of the source of the modules that generate attacks: editing them invalidates the cache."""
-    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (attacks, art_classifier))).hexdigest()
+    """A hash of the code of the modules that generate attacks (:func:`helpers.runtime.code_fingerprint`):
+    editing their code invalidates the cache, editing their docstrings or comments does not.
+
+    Returns:
+        the SHA-256 hex digest."""
+    return runtime.code_fingerprint(attacks, art_classifier)
 
 
 def detector_fingerprint(detector) -> dict | None:

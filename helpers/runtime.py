@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import os
 import platform
 import socket
@@ -10,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from importlib.metadata import version
 from pathlib import Path
+from types import ModuleType
 
 import keras
 import tensorflow as tf
@@ -31,6 +34,28 @@ def set_seed(seed: int) -> None:
 def versions() -> dict[str, str]:
     """Python and key library versions, for result metadata."""
     return {"python": platform.python_version(), **{p: version(p) for p in _PACKAGES}}
+
+
+def code_fingerprint(*modules: ModuleType) -> str:
+    """A hash of what the modules' code does: their syntax trees without docstrings, comments or layout,
+    so that editing documentation keeps every cache key that includes it, and editing code changes it.
+
+    Args:
+        modules: the imported modules whose source is hashed, in order.
+
+    Returns:
+        the SHA-256 hex digest."""
+    h = hashlib.sha256()
+    for module in modules:
+        tree = ast.parse(Path(module.__file__).read_text())
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                    and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        h.update(ast.dump(tree).encode())
+    return h.hexdigest()
 
 
 def interactive() -> bool:
