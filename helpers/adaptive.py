@@ -1,68 +1,20 @@
 """Detector-aware (adaptive) white-box attacks: models on which ART's attacks, unchanged, attack
 the classifier and its detector together.
 
-An attacker who knows the detector wants an x' that f misclassifies (or puts in a target class)
-and whose every *view* v(x') that the detector looks at gets the same label, so that x' is not
-flagged. The views are the emphasis images E = clip(n(x) + theta * 255 * overlay(H(x)), 0, 255)
-for every (noise n, theta) of the saliency detector, and the squeezed images of Feature Squeezing.
-The standard construction (Carlini & Wagner, "Adversarial examples are not easily detected", 2017;
-He et al., "Adversarial example defenses: ensembles of weak defenses are not strong", 2017) is a
-classifier whose logits combine the log-probabilities of f on x and on each of the V views. We
-take their mean rather than their sum:
-
-    z(x) = (log_softmax(f(x)) + sum_v log_softmax(f(v(x)))) / (1 + V)
-
-softmax(z) is proportional to the geometric mean of the views' probabilities (the sum gives their
-product; same argmax, same ordering of classes): a class wins only where they all agree. Dividing
-by 1 + V keeps z's margins at the scale of one model's: with the sum, a confident model and six
-views reach margins of 100+, where float32 softmax underflows and the cross-entropy gradient of
-PGD is exactly zero; and C&W's ``confidence`` stays a margin in one model's log-probability units.
-PGD, C&W, ... on z push f(x) and every f(v(x)) towards the same wrong label (or the target); with
-several thetas and noises one attack must fool them all. C&W with confidence 0 stops at z's own
-boundary, where the views still disagree: use a confidence of about 1 or more. :func:`adaptive_bundle`,
-:func:`squeezing_bundle` and :func:`detector_aware_bundle` return z as a
-:class:`~helpers.models.ModelBundle` (RGB 0..255 in, "logits" out), so
-:func:`helpers.attacks.run_attack` and :func:`helpers.cache.cached_attack` run on it as on any
-model. Its own label (argmax z) is not f's: pass f's labels as ``y`` (``run_attack``'s default is
-the attacked model's own label, here argmax z), and judge the examples with
-:func:`helpers.attacks.bypass` (success on f, flags of the real detector); ``AttackResult.success``
-of an attack on z says whether z's label changed.
-
-Gradients of the views:
-
-- The noise n (channel swap, mean removal and clipping) is differentiable and differentiated.
-- Grad-CAM's class c = argmax f(x) is piecewise constant (no gradient).
-- ``variant="bpda"`` (BPDA, Athalye et al. 2018): the overlay is recomputed from H(x) at every
-  call (every attack step) but treated as a constant in the backward pass; E still depends on x
-  through n(x).
-- ``variant="gradcam"``: the gradient also flows through the overlay into Grad-CAM: the
-  resize, the normalisation, the ReLU, the feature maps and the CAM weights (themselves gradients
-  of the class score: a nested ``tf.GradientTape``, differentiated again). The colour map is a
-  lookup table: its forward pass stays the exact lookup, and only its backward pass is BPDA, the
-  derivative of linear interpolation between the table's entries
-  (:func:`helpers.emphasis.colour_interpolated`).
-- Squeezed views (BPDA, as He et al. 2017): the forward pass is the exact squeezer of
-  :mod:`helpers.squeeze` (bit depth, SciPy's median filter, OpenCV's non-local means, run through
-  ``tf.numpy_function``); the backward pass is the identity.
-- The clip of the emphasis image to 0..255 has a zero gradient wherever it saturates (many pixels
-  at theta = 0.3). ``emphasis_clip="straight_through"`` keeps the exact clip forward and passes the
-  gradient through it unchanged (the identity backward); ``"exact"`` (the default) differentiates it.
-
-Besides the consensus, the layer gives the attacker the raw logits of f on x and on every view
-(:meth:`ConsensusLogits.view_logits`, one forward pass; the consensus is computed from them), from which
-:func:`detector_score` (the detectors' L1 score, the quantity a matched threshold is fitted on) and
-:func:`per_view_margin` (a margin loss per view) are built for the losses of
-:mod:`helpers.adaptive_attack`.
-
-One forward + Grad-CAM pass on x serves every view; the views go through f as one batch.
+The model's logits are the consensus z(x) = (log_softmax(f(x)) + sum_v log_softmax(f(v(x)))) / (1 + V)
+over x and the V views the detectors look at (emphasis images, squeezed images): a class wins only where
+they all agree. :func:`adaptive_bundle`, :func:`squeezing_bundle` and :func:`detector_aware_bundle` return
+it as a :class:`~helpers.models.ModelBundle`; :class:`ConsensusLogits` also gives the raw view logits for
+:func:`detector_score` and :func:`per_view_margin`. How the views are differentiated (``VARIANTS``,
+``EMPHASIS_CLIPS``), why the mean, and the references: docs/adaptive.md, "How the detector-aware model works".
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -72,6 +24,7 @@ from helpers import emphasis, saliency, squeeze, transforms
 from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, SaliencyDetector
 from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS, colour_interpolated, colour_lookup, emphasis_tf, overlay_tf
 from helpers.models import ModelBundle
+from helpers.runtime import code_fingerprint
 from helpers.saliency import GradCAM
 from helpers.squeeze import JOINT_IMAGENET
 from helpers.transforms import NOISES, ZERO_MEAN_REFERENCES, noise_tf
@@ -86,13 +39,26 @@ LINF_BUDGETS = (2 / 255, 4 / 255, 8 / 255, 16 / 255)  # the L-inf budgets of the
 
 
 def colour_straight_through(cam: tf.Tensor, table: tf.Tensor) -> tf.Tensor:
-    """The exact colour lookup forward; the derivative of linear interpolation into the table backward."""
+    """The exact colour lookup forward; the derivative of linear interpolation into the table backward.
+
+    Args:
+        cam: (N, h, w) maps in [0, 1].
+        table: (256, 3) the colour map's table.
+
+    Returns:
+        (N, h, w, 3) colours in [0, 1]."""
     smooth = colour_interpolated(cam, table)
     return colour_lookup(cam, table) + (smooth - tf.stop_gradient(smooth))  # smooth - smooth is exactly 0
 
 
 def clip_straight_through(v: tf.Tensor) -> tf.Tensor:
-    """clip(v, 0, 255) forward, the identity backward (the forward value is exactly the clip: v - v is 0)."""
+    """clip(v, 0, 255) forward, the identity backward (the forward value is exactly the clip: v - v is 0).
+
+    Args:
+        v: pixel values (the unclipped emphasis image).
+
+    Returns:
+        clip(v, 0, 255), of ``v``'s shape."""
     return tf.stop_gradient(tf.clip_by_value(v, 0.0, 255.0)) + (v - tf.stop_gradient(v))
 
 
@@ -104,9 +70,15 @@ def _emphasis(x_noised: tf.Tensor, overlay: tf.Tensor, theta: float, emphasis_cl
 
 
 def detector_score(view_logits: tf.Tensor) -> tf.Tensor:
-    """The detectors' score of each image from :meth:`ConsensusLogits.view_logits` (1 + V, N, C): the largest
-    over the views of the L1 distance between f's softmax on x and on the view (``l1_distance`` of
-    :mod:`helpers.detectors`, maximised over the configurations as a matched threshold sees them). (N,)."""
+    """The detectors' score of each image from :meth:`ConsensusLogits.view_logits`: the largest over the
+    views of the L1 distance between f's softmax on x and on the view (``l1_distance`` of
+    :mod:`helpers.detectors`, maximised over the configurations as a matched threshold sees them).
+
+    Args:
+        view_logits: (1 + V, N, C) f's raw logits on x, then on each view.
+
+    Returns:
+        (N,) scores in [0, 2]."""
     p = tf.nn.softmax(view_logits)
     return tf.reduce_max(tf.reduce_sum(tf.abs(p[1:] - p[:1]), axis=-1), axis=0)
 
@@ -114,7 +86,15 @@ def detector_score(view_logits: tf.Tensor) -> tf.Tensor:
 def per_view_margin(view_logits: tf.Tensor, target: tf.Tensor, kappa: float) -> tf.Tensor:
     """sum over x and its views v of max(max_{j != t} z_{v,j} - z_{v,t}, -kappa), to minimise: every view
     pushed into the target t by a logit margin of ``kappa``, and no further (Carlini & Wagner's f_6 per
-    view). ``view_logits``: (1 + V, N, C) raw logits; ``target``: (N, C) one-hot. Returns (N,)."""
+    view).
+
+    Args:
+        view_logits: (1 + V, N, C) raw logits.
+        target: (N, C) one-hot targets.
+        kappa: the logit margin at which a view stops pulling.
+
+    Returns:
+        (N,) losses."""
     target = tf.cast(target, view_logits.dtype)[None]
     z_t = tf.reduce_sum(view_logits * target, axis=-1)
     z_other = tf.reduce_max(view_logits - 1e9 * target, axis=-1)
@@ -139,12 +119,23 @@ def _squeeze_bpda(x: tf.Tensor, squeeze_fn) -> tf.Tensor:
 class ConsensusLogits(keras.layers.Layer):
     """z(x) = mean of log_softmax(f(x)) and of log_softmax(f(v(x))) over the views v, for RGB 0..255 input.
 
-    ``emphasis_views``: (noise, theta) pairs, each the emphasis image clip(n(x) + theta * 255 *
-    overlay(H(x)), 0, 255) with H the Grad-CAM map of x for its predicted class (the detector's
-    convention); ``squeezers``: Feature Squeezing specs (``helpers.squeeze.squeezer``). ``variant``:
-    how the overlay is differentiated (``VARIANTS``), ``emphasis_clip`` the emphasis image's clip
-    (``EMPHASIS_CLIPS``; see the module docstring).
-    """
+    Args:
+        model: f, RGB 0..255 in, logits out.
+        gradcam_layer: Grad-CAM's layer in ``model``.
+        emphasis_views: (noise, theta) pairs, each the emphasis image clip(n(x) + theta * 255 *
+            overlay(H(x)), 0, 255) with H the Grad-CAM map of x for its predicted class (the detector's
+            convention).
+        squeezers: Feature Squeezing specs (``helpers.squeeze.squeezer``).
+        variant: how the overlay is differentiated (``VARIANTS``).
+        colormap, overlay_order: see ``helpers.emphasis``.
+        zero_mean_reference: see ``helpers.transforms``.
+        channel_order: non-local means' channel order.
+        emphasis_clip: how the emphasis image's clip is differentiated (``EMPHASIS_CLIPS``; see
+            docs/adaptive.md).
+        **kwargs: ``keras.layers.Layer``'s (``name``).
+
+    Raises:
+        ValueError: an unknown squeezer spec, or ``gradcam_layer`` not in ``model``."""
 
     def __init__(self, model: keras.Model, gradcam_layer: str, emphasis_views: Sequence[tuple[str, float]] = (),
                  squeezers: Sequence[str] = (), variant: str = "bpda", colormap: str = "jet",
@@ -173,18 +164,37 @@ class ConsensusLogits(keras.layers.Layer):
         return logits, overlay if self.variant == "gradcam" else tf.stop_gradient(overlay)
 
     def call(self, x: tf.Tensor) -> tf.Tensor:
+        """The consensus logits.
+
+        Args:
+            x: (N, H, W, 3) float32 RGB in 0..255.
+
+        Returns:
+            (N, C) z(x)."""
         return self._compiled(x)
 
     def views(self, x: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
         """f's logits on x (N, C) and the views of x (each (N, H, W, 3), RGB 0..255): the emphasis images in
-        ``emphasis_views`` order, then the squeezed images."""
+        ``emphasis_views`` order, then the squeezed images.
+
+        Args:
+            x: (N, H, W, 3) float32 RGB in 0..255.
+
+        Returns:
+            (N, C) logits and the list of V views."""
         logits, overlay = self._logits_and_overlay(x)
         noised = {n: noise_tf(x, n, self.zero_mean_reference) for n in dict.fromkeys(n for n, _ in self.emphasis_views)}
         views = [_emphasis(noised[n], overlay, t, self.emphasis_clip) for n, t in self.emphasis_views]
         return logits, views + [_squeeze_bpda(x, fn) for fn in self._squeeze_fns]
 
     def view_logits(self, x: tf.Tensor) -> tf.Tensor:
-        """(1 + V, N, C): f's raw logits on x, then on each of the V views (one batch through f for them)."""
+        """(1 + V, N, C): f's raw logits on x, then on each of the V views (one batch through f for them).
+
+        Args:
+            x: (N, H, W, 3) float32 RGB in 0..255.
+
+        Returns:
+            (1 + V, N, C) raw logits."""
         logits, views = self.views(x)
         if not views:
             return logits[None]
@@ -196,6 +206,13 @@ class ConsensusLogits(keras.layers.Layer):
         return (log_p[0] + tf.reduce_sum(log_p[1:], axis=0)) / tf.cast(tf.shape(log_p)[0], log_p.dtype)
 
     def compute_output_spec(self, x):
+        """Keras' symbolic output.
+
+        Args:
+            x: the symbolic input, (N, H, W, 3).
+
+        Returns:
+            a (N, C) float32 ``KerasTensor``."""
         return keras.KerasTensor((x.shape[0], self.n_classes), dtype="float32")
 
     def get_config(self):
@@ -205,16 +222,21 @@ class ConsensusLogits(keras.layers.Layer):
 
 def _code_digest() -> str:
     """A hash of the code that defines the views: editing it changes the bundle's name, hence its cache keys."""
-    sources = [Path(m.__file__).read_bytes() for m in (emphasis, saliency, squeeze, transforms)]
-    return hashlib.sha256(b"".join([*sources, Path(__file__).read_bytes()])).hexdigest()[:10]
+    return code_fingerprint(emphasis, saliency, squeeze, transforms, sys.modules[__name__])[:10]
 
 
 def consensus_layer(adaptive: ModelBundle) -> ConsensusLogits:
     """The :class:`ConsensusLogits` layer of a detector-aware model made here (its views, view logits).
 
+    Args:
+        adaptive: a bundle of :func:`adaptive_bundle`, :func:`squeezing_bundle` or
+            :func:`detector_aware_bundle`.
+
+    Returns:
+        the layer.
+
     Raises:
-        TypeError: ``adaptive`` is not one of this module's models.
-    """
+        TypeError: ``adaptive`` is not one of this module's models."""
     layers = [layer for layer in getattr(adaptive, "model", keras.Model()).layers if isinstance(layer, ConsensusLogits)]
     if not layers:
         raise TypeError(f"{getattr(adaptive, 'name', adaptive)!r} is not a detector-aware model of helpers.adaptive")
@@ -268,9 +290,22 @@ def adaptive_bundle(bundle: ModelBundle, thetas: float | Sequence[float], noises
                     colormap: str = "jet", overlay_order: str = "coarse", zero_mean_reference: str = "imagenet",
                     variant: str = "bpda", emphasis_clip: str = "exact") -> ModelBundle:
     """The adaptive model against the saliency detector with every theta in ``thetas`` and every noise in
-    ``noises`` (their product: one view per pair). ``colormap``, ``overlay_order`` and
-    ``zero_mean_reference`` as the detector's; ``variant``: ``"bpda"`` or ``"gradcam"``; ``emphasis_clip``:
-    ``"exact"`` or ``"straight_through"`` (module docstring)."""
+    ``noises`` (their product: one view per pair).
+
+    Args:
+        bundle: f.
+        thetas: one θ in [0, 1] or a sequence of them.
+        noises: one noise name (``NOISES``) or a sequence of them.
+        colormap, overlay_order, zero_mean_reference: as the detector's.
+        variant: ``"bpda"`` or ``"gradcam"``.
+        emphasis_clip: ``"exact"`` or ``"straight_through"`` (docs/adaptive.md).
+
+    Returns:
+        the detector-aware :class:`~helpers.models.ModelBundle` (named after its settings and code).
+
+    Raises:
+        TypeError: ``bundle`` is not a ModelBundle, or a theta not a number.
+        ValueError: no theta or no noise, a theta outside [0, 1], or an unknown name."""
     thetas = [thetas] if np.ndim(thetas) == 0 else list(thetas)
     noises = [noises] if isinstance(noises, str) else list(noises)
     if not thetas or not noises:
@@ -282,7 +317,20 @@ def adaptive_bundle(bundle: ModelBundle, thetas: float | Sequence[float], noises
 
 def squeezing_bundle(bundle: ModelBundle, squeezers: Sequence[str] = JOINT_IMAGENET,
                      channel_order: str = "rgb") -> ModelBundle:
-    """The adaptive model against Feature Squeezing with ``squeezers`` (BPDA through each squeezer)."""
+    """The adaptive model against Feature Squeezing with ``squeezers`` (BPDA through each squeezer).
+
+    Args:
+        bundle: f.
+        squeezers: a non-empty list of squeezer specs.
+        channel_order: non-local means' channel order, 'rgb' or 'bgr'.
+
+    Returns:
+        the detector-aware :class:`~helpers.models.ModelBundle`.
+
+    Raises:
+        TypeError: ``bundle`` is not a ModelBundle.
+        ValueError: ``squeezers`` is a string or empty, an unknown or invalid spec, or an unknown channel
+            order."""
     if isinstance(squeezers, str) or not squeezers:
         raise ValueError(f"squeezers must be a non-empty list of specs such as {list(JOINT_IMAGENET)}, "
                          f"got {squeezers!r}")
@@ -291,13 +339,25 @@ def squeezing_bundle(bundle: ModelBundle, squeezers: Sequence[str] = JOINT_IMAGE
 
 def detector_aware_bundle(bundle: ModelBundle, detectors, variant: str = "bpda",
                           emphasis_clip: str = "exact") -> ModelBundle:
-    """The adaptive model against all of ``detectors`` at once (one detector or a sequence of
-    ``SaliencyDetector``, ``FeatureSqueezingDetector`` and ``ConfidenceDetector``): a view for each
-    (noise, theta) of each saliency detector, one for each squeezer. The saliency detectors must
-    share their colour map, overlay order and zero-mean reference, the squeezing ones their channel
-    order. A ``ConfidenceDetector`` adds no view (the f(x) term covers it; a high-confidence C&W,
-    ``confidence=kappa``, is the attack on it). ``emphasis_clip``: ``"exact"`` or ``"straight_through"``
-    (module docstring)."""
+    """The adaptive model against all of ``detectors`` at once: a view for each (noise, theta) of each
+    saliency detector, one for each squeezer. A ``ConfidenceDetector`` adds no view (the f(x) term covers
+    it; a high-confidence C&W, ``confidence=kappa``, is the attack on it).
+
+    Args:
+        bundle: f, the model the detectors guard.
+        detectors: one detector or a list or tuple of ``SaliencyDetector``, ``FeatureSqueezingDetector``
+            and ``ConfidenceDetector``. The saliency detectors must share their colour map, overlay order
+            and zero-mean reference, the squeezing ones their channel order.
+        variant: ``"bpda"`` or ``"gradcam"``.
+        emphasis_clip: ``"exact"`` or ``"straight_through"`` (docs/adaptive.md).
+
+    Returns:
+        the detector-aware :class:`~helpers.models.ModelBundle`.
+
+    Raises:
+        TypeError: an unsupported detector, or ``bundle`` not a ModelBundle.
+        ValueError: a detector guarding another model, saliency or squeezing detectors with different
+            settings, no view at all, or an unknown name."""
     detectors = list(detectors) if isinstance(detectors, (list, tuple)) else [detectors]
     views, squeezers, settings, orders = [], [], set(), set()
     for d in detectors:

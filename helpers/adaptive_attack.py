@@ -66,12 +66,24 @@ CHECKS = ("unbounded", "iterations", "budget", "plateau", "transferred", "black 
 
 class TargetedDLR(keras.losses.Loss):
     """Targeted DLR on logits, to minimise: ``(max_{j != t} z_j - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)``
-    (Croce & Hein 2020 with the best other class in place of the true one; needs 4 classes or more)."""
+    (Croce & Hein 2020 with the best other class in place of the true one; needs 4 classes or more).
+
+    Args:
+        reduction: Keras' loss reduction ('none': per image).
+        name: the loss's name."""
 
     def __init__(self, reduction: str = "sum_over_batch_size", name: str = "targeted_dlr"):
         super().__init__(reduction=reduction, name=name)
 
     def call(self, y_true, y_pred):
+        """The per-image loss.
+
+        Args:
+            y_true: (N, C) one-hot targets t.
+            y_pred: (N, C) logits z.
+
+        Returns:
+            (N,) losses."""
         y_true = tf.cast(y_true, y_pred.dtype)
         z_t = tf.reduce_sum(y_pred * y_true, axis=1)
         z_other = tf.reduce_max(y_pred - 1e9 * y_true, axis=1)
@@ -88,6 +100,15 @@ class Objective:
       and the views); ``"dlr"``: :class:`TargetedDLR` on z; ``"margin"``: :func:`helpers.adaptive.per_view_margin`
       with ``kappa`` (every view must reach the target);
     - plus ``score_weight`` times :func:`helpers.adaptive.detector_score` (0: no score term).
+
+    Attributes:
+        loss: one of ``helpers.adaptive.LOSSES``.
+        score_weight: the score term's weight, >= 0.
+        kappa: the margin loss's logit margin, >= 0.
+
+    Raises:
+        ValueError: an unknown loss, or a negative weight or kappa.
+        TypeError: a weight or kappa that is not a number.
     """
 
     loss: str = "ce"
@@ -106,6 +127,14 @@ class Objective:
         return self.loss.upper() + (f"+{weight}L1" if self.score_weight else "")
 
     def __call__(self, view_logits: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+        """The loss of each image.
+
+        Args:
+            view_logits: (1 + V, N, C) raw logits.
+            target: (N, C) one-hot targets.
+
+        Returns:
+            (N,) losses, to minimise."""
         target = tf.cast(target, view_logits.dtype)
         if self.loss == "margin":
             value = per_view_margin(view_logits, target, self.kappa)
@@ -120,7 +149,13 @@ class Objective:
 
 
 def view_logits_fn(bundle: ModelBundle) -> Callable[[tf.Tensor], tf.Tensor]:
-    """x (RGB 0..255) -> (1 + V, N, C) raw logits: a detector-aware model's x and views, or f alone (V = 0)."""
+    """x (RGB 0..255) -> (1 + V, N, C) raw logits: a detector-aware model's x and views, or f alone (V = 0).
+
+    Args:
+        bundle: a detector-aware model of :mod:`helpers.adaptive`, or a plain model.
+
+    Returns:
+        the function."""
     try:
         return consensus_layer(bundle).view_logits
     except TypeError:  # a plain model: x is its only view
@@ -130,7 +165,12 @@ def view_logits_fn(bundle: ModelBundle) -> Callable[[tf.Tensor], tf.Tensor]:
 class ObservedClassifier(CompiledTensorFlowV2Classifier):
     """The compiled ART classifier whose loss is ``objective`` (:class:`Objective`) on ``view_logits``, and
     whose ``compute_loss`` also shows each point and its loss to ``observer`` (APGD evaluates its loss at
-    every iterate it may keep)."""
+    every iterate it may keep).
+
+    Args:
+        *args, **kwargs: those of :class:`~helpers.art_classifier.CompiledTensorFlowV2Classifier`.
+        objective: the loss.
+        view_logits: x (RGB 0..255) -> (1 + V, N, C) raw logits (:func:`view_logits_fn`)."""
 
     observer = None
 
@@ -150,7 +190,19 @@ class ObservedClassifier(CompiledTensorFlowV2Classifier):
         return tape.gradient(loss, x)
 
     def compute_loss(self, x, y, reduction: str = "none", training_mode: bool = False, **kwargs):
-        """Per-image ``objective`` values (``reduction`` ``"none"``), or their ``"mean"`` or ``"sum"``."""
+        """Per-image ``objective`` values (``reduction`` ``"none"``), or their ``"mean"`` or ``"sum"``.
+
+        Args:
+            x: (N, H, W, 3) points in [0, 1].
+            y: (N, C) one-hot targets.
+            reduction: ``"none"``, ``"mean"`` or ``"sum"``.
+            training_mode, **kwargs: ignored (ART's signature).
+
+        Returns:
+            (N,) losses, or their mean or sum.
+
+        Raises:
+            ValueError: an unknown reduction."""
         check_choice(reduction, ("none", "mean", "sum"), "reduction")
         loss = self._compiled_losses(tf.constant(np.asarray(x, np.float32)),
                                      tf.constant(np.asarray(y, np.float32))).numpy()
@@ -163,12 +215,17 @@ _OBSERVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def observed_classifier(bundle: ModelBundle, objective: str | Objective) -> ObservedClassifier:
-    """One :class:`ObservedClassifier` per (model, objective) over the [0, 1] view of ``bundle`` (traced once);
-    a loss name stands for ``Objective(loss)``.
+    """One :class:`ObservedClassifier` per (model, objective) over the [0, 1] view of ``bundle`` (traced once).
+
+    Args:
+        bundle: the model the loss is computed on (a detector-aware model, or f).
+        objective: an :class:`Objective`, or a loss name standing for ``Objective(loss)``.
+
+    Returns:
+        the classifier.
 
     Raises:
-        ValueError: a score term on a model without views (nothing to score).
-    """
+        ValueError: a score term on a model without views (nothing to score), or an unknown loss name."""
     objective = Objective(objective) if isinstance(objective, str) else objective
     per_model = _OBSERVED.setdefault(bundle.model, {})
     if objective not in per_model:
@@ -188,7 +245,16 @@ def observed_classifier(bundle: ModelBundle, objective: str | Objective) -> Obse
 
 
 def consensus_targets(adaptive: ModelBundle, x: np.ndarray, y: np.ndarray, n_targets: int = 3) -> np.ndarray:
-    """(N, n_targets): the consensus' best wrong classes (``y`` excluded), best first."""
+    """(N, n_targets): the consensus' best wrong classes (``y`` excluded), best first.
+
+    Args:
+        adaptive: the detector-aware model.
+        x: (N, H, W, 3) RGB images in 0..255.
+        y: (N,) the labels attacked.
+        n_targets: targets per image.
+
+    Returns:
+        (N, n_targets) int32 class indices."""
     z = adaptive.logits(x).copy()
     z[np.arange(len(y)), y] = -np.inf
     return np.argsort(-z, axis=1, kind="stable")[:, :n_targets].astype(np.int32)
@@ -206,7 +272,18 @@ class Judge:
     the points that fool f, and which attack reached it (``lowest``, ``lowest_by``): the image bypasses any
     matched threshold at or above it, so a threshold fitted later (a study, after the merge) still judges
     every point seen. ``score_goal``: an image is done (no further member attacks it) only once a point
-    that fools f scores at most this (``None``: no such condition)."""
+    that fools f scores at most this (``None``: no such condition).
+
+    Args:
+        bundle: f.
+        defences: the real detectors.
+        x: (N, H, W, 3) the attacked images, RGB 0..255.
+        y: (N,) the labels attacked.
+        batch_size: images per pass of f.
+        score_goal: see above.
+
+    Raises:
+        ValueError: no defence with an own rule and not all fitted (nothing to judge)."""
 
     def __init__(self, bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray,
                  batch_size: int = 16, score_goal: float | None = None):
@@ -233,7 +310,13 @@ class Judge:
         return done if self.score_goal is None else done & (self.lowest <= self.score_goal)
 
     def flags(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Flags per rule of RGB 0..255 images (any defence flags them), and ``"score"``: the largest score."""
+        """Flags per rule of RGB 0..255 images (any defence flags them), and ``"score"``: the largest score.
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255.
+
+        Returns:
+            ``{"own", "matched"}``: (N,) bool; ``"score"``: (N,) float."""
         own, matched, score = np.zeros(len(x), bool), np.zeros(len(x), bool), np.full(len(x), -np.inf)
         for d in self.defences:
             o, s = d.scores(x)
@@ -244,13 +327,24 @@ class Judge:
         return {"own": own, "matched": matched, "score": score}
 
     def origins(self, x01: np.ndarray) -> np.ndarray:
-        """The image (index into ``x``) each [0, 1] point belongs to: the nearest of ``current`` (L-inf)."""
+        """The image (index into ``x``) each [0, 1] point belongs to: the nearest of ``current`` (L-inf).
+
+        Args:
+            x01: (M, H, W, 3) points in [0, 1].
+
+        Returns:
+            (M,) image indices."""
         cand = self.x[self.current] / np.float32(255.0)
         dist = np.abs(x01[:, None] - cand[None]).reshape(len(x01), len(cand), -1).max(axis=2)
         return self.current[dist.argmin(axis=1)]
 
     def judge(self, x_adv: np.ndarray, index: np.ndarray, label: str | None = None) -> None:
-        """Judge RGB 0..255 examples ``x_adv`` of images ``index``; keep each image's first bypass per rule."""
+        """Judge RGB 0..255 examples ``x_adv`` of images ``index``; keep each image's first bypass per rule.
+
+        Args:
+            x_adv: (M, H, W, 3) examples, RGB 0..255.
+            index: (M,) the image of each.
+            label: the attack to credit; None: the current one (``attack``)."""
         with accept_dark_images():
             fooled = self.bundle.predict(x_adv, self.batch_size)[0] != self.y[index]
             flags = self.flags(x_adv) if fooled.any() else {r: np.ones(len(x_adv), bool) for r in RULES}
@@ -268,10 +362,13 @@ class Judge:
     def __call__(self, x01: np.ndarray, loss: np.ndarray) -> None:
         """The observer of :class:`ObservedClassifier`: record each point's loss and judge it.
 
+        Args:
+            x01: (M, H, W, 3) points in [0, 1] of the images in ``current``.
+            loss: (M,) their losses.
+
         Raises:
             BatchBypassed: once every image under attack (``current``) is bypassed at every rule, when
-                ``stop_early`` is set: the rest of the run could not change what is kept.
-        """
+                ``stop_early`` is set: the rest of the run could not change what is kept."""
         index = self.origins(x01)
         for i, v in zip(index, np.ravel(loss), strict=True):
             self.losses.setdefault(int(i), []).append(float(v))
@@ -287,8 +384,11 @@ class BatchBypassed(Exception):  # noqa: N818 (a signal, not an error)
 
 @dataclass(frozen=True)
 class Member:
-    """One APGD run of the ensemble: its ``objective`` (:class:`Objective`) and the consensus ``rank`` of its
-    target (1: the best wrong class)."""
+    """One APGD run of the ensemble.
+
+    Attributes:
+        objective: its :class:`Objective`.
+        rank: the consensus rank of its target (1: the best wrong class)."""
 
     objective: Objective
     rank: int
@@ -301,7 +401,19 @@ class Member:
 def ensemble(n_targets: int = 3, losses: Sequence[str] = DEFAULT_LOSSES, score_weight: float = 0.0,
              kappa: float = MARGIN_KAPPA) -> list[Member]:
     """AutoAttack's order: for each target rank, each loss; with ``score_weight`` > 0, then each loss again
-    with the detector's score term (further members, which attack the matched-threshold rule too)."""
+    with the detector's score term (further members, which attack the matched-threshold rule too).
+
+    Args:
+        n_targets: target ranks, >= 1.
+        losses: loss names (``helpers.adaptive.LOSSES``).
+        score_weight: the score term's weight (0: no score members).
+        kappa: the margin loss's logit margin.
+
+    Returns:
+        the :class:`Member` list.
+
+    Raises:
+        TypeError, ValueError: a bad ``n_targets``, loss, weight or kappa."""
     check_count(n_targets, "n_targets")
     objectives = [Objective(loss, 0.0, kappa) for loss in losses]
     objectives += [Objective(loss, score_weight, kappa) for loss in losses] if score_weight else []
@@ -310,7 +422,16 @@ def ensemble(n_targets: int = 3, losses: Sequence[str] = DEFAULT_LOSSES, score_w
 
 @dataclass(frozen=True)
 class AttackBudget:
-    """``norm`` (``NORMS``), ``eps`` ([0, 1] units), APGD ``max_iter``; the first step is 2 eps (Croce & Hein)."""
+    """A perturbation budget; the first APGD step is 2 eps (Croce & Hein).
+
+    Attributes:
+        norm: one of ``NORMS``.
+        eps: the budget in [0, 1] units (> 0; at most 1 for L-inf).
+        max_iter: APGD's iterations, >= 1.
+
+    Raises:
+        ValueError: an unknown norm, eps <= 0, an L-inf eps > 1, or max_iter < 1.
+        TypeError: eps not a number or max_iter not an integer."""
 
     norm: str = "linf"
     eps: float = 2 / 255
@@ -326,7 +447,12 @@ class AttackBudget:
 
 @dataclass
 class MemberTrace:
-    """What one member (label, ``loss``) saw: per image, its loss at every evaluation (a list per image)."""
+    """What one member saw.
+
+    Attributes:
+        member: its label.
+        loss: its objective's name.
+        losses: image index -> its loss at every evaluation."""
 
     member: str
     loss: str
@@ -336,9 +462,21 @@ class MemberTrace:
 def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members: Sequence[Member],
              targets: np.ndarray, batch_size: int = 8, seed: int = 0, stop_early: bool = True) -> list[MemberTrace]:
     """Run ``members`` on the adaptive model, each on the images ``judge`` has not bypassed yet, in batches;
-    every loss evaluation goes to ``judge``. ``stop_early``: end a batch's run as soon as all its images are
-    bypassed at every rule (the outcome is the same; the traces are shorter). Returns each member's loss
-    traces."""
+    every loss evaluation goes to ``judge``.
+
+    Args:
+        adaptive: the detector-aware model.
+        judge: the :class:`Judge` of the attacked images.
+        budget: norm, eps and iterations.
+        members: the ensemble's members.
+        targets: (N, n_targets) target classes (:func:`consensus_targets`).
+        batch_size: images per APGD batch.
+        seed: seeded before each batch.
+        stop_early: end a batch's run as soon as all its images are bypassed at every rule (the outcome is
+            the same; the traces are shorter).
+
+    Returns:
+        each member's loss traces."""
     x01 = judge.x / np.float32(255.0)
     traces = []
     for m in members:
@@ -368,8 +506,17 @@ def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members:
 
 @dataclass(frozen=True)
 class AttackOutcome:
-    """One attack set's per-image outcome: ``bypassed`` per rule, ``found_by`` per rule, seconds, traces, and
-    the lowest detector score of a point that fooled f (inf: none) with the attack that reached it."""
+    """One attack set's per-image outcome.
+
+    Attributes:
+        label: the attack set's name.
+        budget: its :class:`AttackBudget`.
+        bypassed: rule -> (N,) bool.
+        found_by: rule -> (N,) the member that found each bypass ('' for none).
+        seconds: its run time.
+        traces: the members' loss traces.
+        lowest: (N,) the lowest detector score of a point that fooled f (inf: none).
+        lowest_by: (N,) the attack that reached it."""
 
     label: str
     budget: AttackBudget
@@ -381,6 +528,13 @@ class AttackOutcome:
     lowest_by: np.ndarray | None = None
 
     def count(self, rule: str = "own") -> int:
+        """The number of images bypassed.
+
+        Args:
+            rule: one of the rules it was judged at.
+
+        Returns:
+            the count."""
         return int(self.bypassed[rule].sum())
 
 
@@ -399,9 +553,17 @@ def adaptive_attack(bundle: ModelBundle, adaptive: ModelBundle | dict[str, Model
         x: (N, H, W, 3) float32 RGB 0..255; y: (N,) the labels attacked (true labels, f correct on them).
         budget: norm, eps and iterations.
         n_targets, losses, score_weight, kappa: the members (:func:`ensemble`).
+        batch_size: images per APGD batch.
+        seed: seeded before each batch.
+        label: the attack set's name.
         score_goal: see :class:`Judge` (``None``: an image is done once bypassed at every rule judged).
+
     Returns:
         The :class:`AttackOutcome` (per image and rule: bypassed by any member of any variant).
+
+    Raises:
+        TypeError, ValueError: bad images, labels or members' settings (before any attack); ValueError also
+            for defences with nothing to judge (:class:`Judge`).
     """
     x = check_images(x, size=bundle.input_size)
     y = check_labels(y, len(x), bundle.n_classes)
@@ -423,7 +585,23 @@ def _outcome(judge: Judge, label: str, budget: AttackBudget, seconds: float, tra
 
 def judged_outputs(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray,
                    x_adv: np.ndarray, label: str, budget: AttackBudget, seconds: float) -> AttackOutcome:
-    """A non-adaptive attack's outcome: its final examples only, judged by f and the detectors."""
+    """A non-adaptive attack's outcome: its final examples only, judged by f and the detectors.
+
+    Args:
+        bundle: f.
+        defences: the real detectors.
+        x: (N, H, W, 3) clean RGB images in 0..255.
+        y: (N,) the labels attacked.
+        x_adv: (N, H, W, 3) the attack's examples, RGB 0..255.
+        label: the attack set's name.
+        budget: its budget.
+        seconds: its run time.
+
+    Returns:
+        the :class:`AttackOutcome`.
+
+    Raises:
+        ValueError: no defence to judge with (:class:`Judge`)."""
     judge = Judge(bundle, defences, x, y)
     judge.judge(x_adv, np.arange(len(x)), label)
     return _outcome(judge, label, budget, seconds)
@@ -431,7 +609,19 @@ def judged_outputs(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarr
 
 def transferred_attack(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray,
                        budget: AttackBudget, batch_size: int = 8, seed: int = 0) -> AttackOutcome:
-    """APGD-CE, untargeted, made on f alone (the detector unknown to it), its output judged."""
+    """APGD-CE, untargeted, made on f alone (the detector unknown to it), its output judged.
+
+    Args:
+        bundle: f.
+        defences: the real detectors.
+        x: (N, H, W, 3) RGB images in 0..255.
+        y: (N,) the labels attacked.
+        budget: norm, eps and iterations.
+        batch_size: images per APGD batch.
+        seed: the attack's seed.
+
+    Returns:
+        the :class:`AttackOutcome`."""
     set_seed(seed)
     attack = AutoProjectedGradientDescent(art_classifier(bundle), norm=np.inf if budget.norm == "linf" else 2,
                                           eps=budget.eps, eps_step=2 * budget.eps, max_iter=budget.max_iter,
@@ -446,7 +636,22 @@ def transferred_attack(bundle: ModelBundle, defences: Sequence[Defence], x: np.n
 
 def square_attack(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray, eps: float,
                   max_iter: int, seed: int = 0) -> AttackOutcome:
-    """Square (score-based black box, L-inf ``eps``, ``max_iter`` queries) on f, its output judged."""
+    """Square (score-based black box, L-inf ``eps``, ``max_iter`` queries) on f, its output judged.
+
+    Args:
+        bundle: f.
+        defences: the real detectors.
+        x: (N, H, W, 3) RGB images in 0..255.
+        y: (N,) the labels attacked.
+        eps: the L-inf budget in [0, 1] units.
+        max_iter: Square's queries.
+        seed: the attack's seed.
+
+    Returns:
+        the :class:`AttackOutcome`.
+
+    Raises:
+        ValueError, TypeError: bad parameters or inputs (:func:`helpers.attacks.run_attack`)."""
     r = run_attack("square", bundle, x, y, seed=seed, eps=eps, max_iter=max_iter)
     return judged_outputs(bundle, defences, x, y, r.x_adv, f"Square on f ({max_iter} queries)",
                           AttackBudget("linf", eps, max_iter), r.seconds)
@@ -457,7 +662,14 @@ def plateaued(traces: Sequence[MemberTrace], open_images: np.ndarray, tolerance:
     """The plateau rule, per loss (CE and DLR have different scales): over the members with that loss and the
     images in ``open_images`` (not bypassed), the running best of the loss (minimised) gains at most
     ``tolerance`` of its whole gain in the last quarter of its evaluations (sums over the traces).
-    Returns (passed, detail)."""
+
+    Args:
+        traces: the members' loss traces.
+        open_images: the indices of the images not bypassed.
+        tolerance: the largest share allowed.
+
+    Returns:
+        (passed, detail)."""
     parts: dict[str, np.ndarray] = {}
     for i in open_images:
         for loss, v in plateau_parts(traces, int(i)).items():
@@ -467,7 +679,14 @@ def plateaued(traces: Sequence[MemberTrace], open_images: np.ndarray, tolerance:
 
 def plateau_parts(traces: Sequence[MemberTrace], image: int) -> dict[str, np.ndarray]:
     """One image's share of the plateau rule, per loss: (gain in the last quarter, whole gain, traces) of the
-    running best loss, summed over the members' traces (a study keeps these per image)."""
+    running best loss, summed over the members' traces (a study keeps these per image).
+
+    Args:
+        traces: the members' loss traces.
+        image: the image's index.
+
+    Returns:
+        loss name -> (3,) array."""
     parts: dict[str, np.ndarray] = {}
     for t in traces:
         values = t.losses.get(image, [])
@@ -480,7 +699,14 @@ def plateau_parts(traces: Sequence[MemberTrace], image: int) -> dict[str, np.nda
 
 
 def plateau_verdict(parts: dict[str, np.ndarray], tolerance: float = PLATEAU_TOLERANCE) -> tuple[bool, str]:
-    """(passed, detail) of the plateau rule from the summed :func:`plateau_parts` of the open images."""
+    """(passed, detail) of the plateau rule from the summed :func:`plateau_parts` of the open images.
+
+    Args:
+        parts: loss name -> (late gain, whole gain, traces), summed.
+        tolerance: the largest share allowed.
+
+    Returns:
+        (passed, detail)."""
     late = {k: v[0] for k, v in parts.items()}
     total = {k: v[1] for k, v in parts.items()}
     count = {k: int(v[2]) for k, v in parts.items()}
@@ -491,19 +717,42 @@ def plateau_verdict(parts: dict[str, np.ndarray], tolerance: float = PLATEAU_TOL
 
 
 def rate_columns(prefix: str, k: int, n: int) -> dict:
-    """A rate with its Wilson 95% interval and n as columns ``prefix``, ``prefix_ci_low``, ..."""
+    """A rate with its Wilson 95% interval and n as columns ``prefix``, ``prefix_ci_low``, ...
+
+    Args:
+        prefix: the column prefix.
+        k: successes.
+        n: trials.
+
+    Returns:
+        ``{prefix, prefix_ci_low, prefix_ci_high, prefix_n}``."""
     r = rate_row(Rate(int(k), int(n)))
     return {prefix: r["value"], f"{prefix}_ci_low": r["ci_low"], f"{prefix}_ci_high": r["ci_high"], f"{prefix}_n": n}
 
 
 def check_unbounded(outcome: AttackOutcome, rule: str = "own") -> dict:
-    """Check row: at an unbounded budget (eps = 1) every image is bypassed."""
+    """Check row: at an unbounded budget (eps = 1) every image is bypassed.
+
+    Args:
+        outcome: the attack set at eps = 1.
+        rule: the rule judged.
+
+    Returns:
+        ``{"check", "passed", "detail"}``."""
     k, n = outcome.count(rule), len(outcome.bypassed[rule])
     return {"check": "unbounded", "passed": k == n, "detail": f"{k} of {n} bypassed at eps = {outcome.budget.eps:g}"}
 
 
 def check_nondecreasing(name: str, outcomes: Sequence[AttackOutcome], rule: str = "own") -> dict:
-    """Check row ``name``: bypass counts do not decrease along ``outcomes`` (ordered by a growing budget)."""
+    """Check row ``name``: bypass counts do not decrease along ``outcomes`` (ordered by a growing budget).
+
+    Args:
+        name: the check's name.
+        outcomes: the sweep's attack sets, in budget order.
+        rule: the rule judged.
+
+    Returns:
+        ``{"check", "passed", "detail"}``."""
     counts = [o.count(rule) for o in outcomes]
     steps = ", ".join(f"{o.budget.max_iter} it. {255 * o.budget.eps:g}/255: {c}" for o, c in
                       zip(outcomes, counts, strict=True))
@@ -511,7 +760,16 @@ def check_nondecreasing(name: str, outcomes: Sequence[AttackOutcome], rule: str 
 
 
 def check_at_least(name: str, strong: dict[str, AttackOutcome], weak: AttackOutcome, rule: str = "own") -> dict:
-    """Check row ``name``: each of ``strong`` bypasses at least as many images as ``weak``."""
+    """Check row ``name``: each of ``strong`` bypasses at least as many images as ``weak``.
+
+    Args:
+        name: the check's name.
+        strong: name -> the attack sets that must do at least as well.
+        weak: the attack set to beat.
+        rule: the rule judged.
+
+    Returns:
+        ``{"check", "passed", "detail"}``."""
     below = {v: o.count(rule) for v, o in strong.items() if o.count(rule) < weak.count(rule)}
     return {"check": name, "passed": not below,
             "detail": "; ".join(f"{v or o.label}: {o.count(rule)}" for v, o in strong.items())
@@ -519,7 +777,15 @@ def check_at_least(name: str, strong: dict[str, AttackOutcome], weak: AttackOutc
 
 
 def check_plateau(outcome: AttackOutcome, rule: str = "own", tolerance: float = PLATEAU_TOLERANCE) -> dict:
-    """Check row: :func:`plateaued` on the images ``outcome`` did not bypass."""
+    """Check row: :func:`plateaued` on the images ``outcome`` did not bypass.
+
+    Args:
+        outcome: the main attack set, with its traces.
+        rule: the rule judged.
+        tolerance: the largest share allowed.
+
+    Returns:
+        ``{"check", "passed", "detail"}``."""
     passed, detail = plateaued(outcome.traces, np.flatnonzero(~outcome.bypassed[rule]), tolerance)
     return {"check": "plateau", "passed": passed, "detail": detail}
 
@@ -531,9 +797,15 @@ ROLES = ("ensemble", "variant", "transferred", "black box", "iterations", "budge
 
 @dataclass(frozen=True)
 class AdaptiveEvaluation:
-    """The outcome of :func:`evaluate_adaptive`: ``table`` (one row per attack set: its ``role`` in the
-    evaluation, one of ``ROLES``, and its bypass per rule with Wilson intervals), ``checks`` (check, passed,
-    detail), ``clean_utility`` / ``robust_accuracy`` (per rule, rates over n) and the main ``outcome``."""
+    """The outcome of :func:`evaluate_adaptive`.
+
+    Attributes:
+        table: one row per attack set: its ``role`` in the evaluation (one of ``ROLES``) and its bypass per
+            rule with Wilson intervals.
+        checks: (check, passed, detail) rows.
+        outcome: the main ensemble's :class:`AttackOutcome`.
+        clean_utility: rule -> the rate of images correct and not flagged, no attack.
+        robust_accuracy: rule -> the rate of images correct, not flagged and not bypassed."""
 
     table: pd.DataFrame
     checks: pd.DataFrame
@@ -551,7 +823,13 @@ class AdaptiveEvaluation:
 
     def summary(self, rule: str = "own") -> str:
         """"evaluation invalid: <checks>" when a check failed, else the bypass rate with its interval,
-        the robust accuracy and the clean utility."""
+        the robust accuracy and the clean utility.
+
+        Args:
+            rule: the rule reported.
+
+        Returns:
+            the line."""
         if not self.valid:
             return invalid_message(self.checks)
         row = self.table[self.table["role"] == "ensemble"].iloc[0]
@@ -589,11 +867,15 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         square_queries: Square's query budget on f (0 skips the black-box check).
         n_targets, losses, score_weight, kappa: the ensemble's members (:func:`ensemble`).
         rule: the rule (``RULES``) the checks judge.
+        batch_size: images per APGD batch.
+        seed: the attacks' seed.
         log: called with a line per finished attack set (e.g. ``print``), or ``None``.
+
     Returns:
         The :class:`AdaptiveEvaluation`.
+
     Raises:
-        ValueError: bad inputs, before any attack.
+        ValueError, TypeError: bad inputs, before any attack.
     """
     x = check_images(x, size=bundle.input_size)
     y = check_labels(y, len(x), bundle.n_classes)
@@ -661,7 +943,15 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
 
 def save_evaluation(evaluation: AdaptiveEvaluation, results_dir: str | Path, model: str) -> tuple[Path, Path]:
     """Write the evaluation's table and checks as ``adaptive_ensemble_<model>.csv`` and
-    ``adaptive_checks_<model>.csv`` in ``results_dir`` (atomically); the README's findings read the checks."""
+    ``adaptive_checks_<model>.csv`` in ``results_dir`` (atomically); the README's findings read the checks.
+
+    Args:
+        evaluation: the evaluation.
+        results_dir: the folder (created if missing).
+        model: the model's name, in the file names.
+
+    Returns:
+        the two paths."""
     folder = Path(results_dir)
     folder.mkdir(parents=True, exist_ok=True)
     table = write_atomically(folder / f"adaptive_ensemble_{model}.csv",
@@ -672,7 +962,13 @@ def save_evaluation(evaluation: AdaptiveEvaluation, results_dir: str | Path, mod
 
 
 def invalid_message(checks: pd.DataFrame) -> str | None:
-    """"evaluation invalid: <checks>" when any check failed, else ``None``: the gate on every finding."""
+    """"evaluation invalid: <checks>" when any check failed, else ``None``: the gate on every finding.
+
+    Args:
+        checks: (check, passed, detail) rows.
+
+    Returns:
+        the message, or None."""
     failed = list(checks.loc[~checks["passed"].astype(bool), "check"])
     return "evaluation invalid: " + ", ".join(failed) if failed else None
 
@@ -690,7 +986,22 @@ def outcome_rows(outcome: AttackOutcome, attack: str, kind: str, y: np.ndarray, 
     """One row per image of ``outcome`` (``OUTCOME_COLUMNS``): the attack set ``attack`` of ``kind`` (``KINDS``),
     its budget, the label attacked, bypassed at the own rule and by which member, the lowest detector score of
     a point that fooled f (inf: none) and by which member, the image's clean score, its plateau parts
-    (:func:`plateau_parts`, JSON) and its share of the seconds."""
+    (:func:`plateau_parts`, JSON) and its share of the seconds.
+
+    Args:
+        outcome: the attack set's outcome.
+        attack: its name.
+        kind: one of ``KINDS``.
+        y: (N,) the labels attacked.
+        clean_score: (N,) the images' clean detector scores.
+        image: (N,) the images' indices.
+        image_id, photograph, true_label: (N,) the images' ids, photographs and true labels.
+
+    Returns:
+        the rows.
+
+    Raises:
+        ValueError: an unknown kind."""
     n = len(y)
     plateau = [json.dumps({k: [float(a) for a in v] for k, v in plateau_parts(outcome.traces, i).items()})
                for i in range(n)]
@@ -708,7 +1019,13 @@ def outcome_rows(outcome: AttackOutcome, attack: str, kind: str, y: np.ndarray, 
 class MatchedSplit:
     """The matched rule of a table of outcome rows: the threshold fitted at ``fpr`` on the clean scores of the
     ``calibration`` images (a grouped split by photograph), judged on the others (``evaluated``); ``threshold``
-    is nan, with a ``note``, when fpr x n_calibration is below ``MIN_CALIBRATION_FALSE_POSITIVES``."""
+    is nan, with a ``note``, when fpr x n_calibration is below ``MIN_CALIBRATION_FALSE_POSITIVES``.
+
+    Attributes:
+        images: all the images' indices.
+        calibration: the calibration images' indices.
+        threshold: the matched threshold, or nan.
+        note: why there is no threshold, or ''."""
 
     images: np.ndarray
     calibration: np.ndarray
@@ -721,7 +1038,18 @@ class MatchedSplit:
 
 
 def matched_split(rows: pd.DataFrame, fpr: float, seed: int) -> MatchedSplit:
-    """The calibration half (``grouped_split`` of the photographs, ``seed``) and its threshold at ``fpr``."""
+    """The calibration half (``grouped_split`` of the photographs, ``seed``) and its threshold at ``fpr``.
+
+    Args:
+        rows: outcome rows (``OUTCOME_COLUMNS``).
+        fpr: the target false-positive rate.
+        seed: the split's seed.
+
+    Returns:
+        the :class:`MatchedSplit`.
+
+    Raises:
+        TypeError, ValueError: ``fpr`` not a number in [0, 1) (where a threshold is fitted)."""
     per_image = rows.drop_duplicates("image").sort_values("image")
     side = grouped_split(per_image["photograph"].to_numpy(), seed, 0.5)
     images, clean = per_image["image"].to_numpy(), per_image["clean_score"].to_numpy()
@@ -733,7 +1061,18 @@ def matched_split(rows: pd.DataFrame, fpr: float, seed: int) -> MatchedSplit:
 
 def outcome_from_rows(rows: pd.DataFrame, split: MatchedSplit, rule: str = "own") -> AttackOutcome:
     """One attack set's :class:`AttackOutcome` from its rows, at ``rule``: the own rule over all its images, the
-    matched rule over the ``split``'s evaluated images (lowest score at most the threshold)."""
+    matched rule over the ``split``'s evaluated images (lowest score at most the threshold).
+
+    Args:
+        rows: one attack set's outcome rows.
+        split: the matched split.
+        rule: one of ``RULES``.
+
+    Returns:
+        the :class:`AttackOutcome` at that rule.
+
+    Raises:
+        ValueError: an unknown rule."""
     check_choice(rule, RULES, "rule")
     first = rows.iloc[0]
     if rule == "matched":
@@ -748,7 +1087,15 @@ def outcome_from_rows(rows: pd.DataFrame, split: MatchedSplit, rule: str = "own"
 def outcome_rates(rows: pd.DataFrame, fpr: float, seed: int) -> pd.DataFrame:
     """Per attack set of a table of outcome rows: bypass at the own rule (over its images) and at the matched
     rule (over the evaluated half of :func:`matched_split`), with Wilson intervals and n, the threshold, the
-    realised false-positive rate of the evaluated clean images, and the seconds."""
+    realised false-positive rate of the evaluated clean images, and the seconds.
+
+    Args:
+        rows: outcome rows (``OUTCOME_COLUMNS``) of one or several attack sets.
+        fpr: the target false-positive rate.
+        seed: the split's seed.
+
+    Returns:
+        one row per attack set."""
     split = matched_split(rows, fpr, seed)
     clean = rows.drop_duplicates("image").set_index("image")["clean_score"]
     realised = (clean[split.evaluated] > split.threshold).sum() if split.note == "" else 0
@@ -771,6 +1118,16 @@ def outcome_checks(rows: pd.DataFrame, fpr: float, seed: int, main: str = "adapt
     ensemble) against the ensembles that differ from it only in ``max_iter`` (iterations) or in ``eps``
     (budget; L-inf eps = 1: unbounded), the ``transferred`` and ``square`` kinds, and the plateau rule on its
     stored plateau parts. A check without the attack sets it needs is left out.
+
+    Args:
+        rows: outcome rows (``OUTCOME_COLUMNS``).
+        fpr: the target false-positive rate.
+        seed: the split's seed.
+        main: the main ensemble's attack name.
+        rule: the rule judged.
+
+    Returns:
+        (check, passed, detail) rows.
 
     Raises:
         ValueError: ``main`` is not an ensemble of ``rows``.

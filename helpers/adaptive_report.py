@@ -56,17 +56,31 @@ ADAPTIVE_CW_CONFIDENCE = 1.0
 
 
 def pgd_params(settings: dict, eps: float) -> dict:
-    """PGD parameters at budget ``eps``: the settings' iterations, step 2.5 * eps / max_iter."""
+    """PGD parameters at budget ``eps``: the settings' iterations, step 2.5 * eps / max_iter.
+
+    Args:
+        settings: PGD's parameters, with ``max_iter``.
+        eps: the budget in [0, 1] units.
+
+    Returns:
+        the parameters with ``eps`` and ``eps_step``."""
     return {**settings, "eps": eps, "eps_step": 2.5 * eps / settings["max_iter"]}
 
 
 @dataclass(frozen=True)
 class AttackRun:
-    """One adversarial set of the evaluation: ``attack`` (``helpers.attacks`` name) with ``params``, run
-    on ``model`` (f, or an adaptive model of ``helpers.adaptive``), ``mode`` (``NON_ADAPTIVE``, ``BPDA``,
-    ``GRADCAM``, or a black-box description), ``target`` (the defence it adapts to, ``""`` for none),
-    ``norm`` (``"linf"``/``"l2"``) and ``eps``: the budget within which success counts (nan: none);
-    ``detector``: the detector that a black box answers through (HopSkipJump), else ``None``."""
+    """One adversarial set of the evaluation.
+
+    Attributes:
+        label: its name in tables (and its key in :func:`run_all`'s results).
+        attack: a ``helpers.attacks`` name.
+        mode: ``NON_ADAPTIVE``, ``BPDA``, ``GRADCAM``, or a black-box description.
+        target: the defence it adapts to, ``""`` for none.
+        norm: ``"linf"`` or ``"l2"``.
+        eps: the budget within which success counts, [0, 1] units (nan: none).
+        model: the model attacked: f, or an adaptive model of ``helpers.adaptive``.
+        params: the attack's parameters.
+        detector: the detector that a black box answers through (HopSkipJump), else ``None``."""
 
     label: str
     attack: str
@@ -80,7 +94,16 @@ class AttackRun:
 
 
 class Defence:
-    """A detector guarding f: flags at its own rule and at a threshold matched to ``fpr`` on clean images."""
+    """A detector guarding f: flags at its own rule and at a threshold matched to ``fpr`` on clean images.
+
+    Args:
+        name: its name in tables.
+        detector: a detector of ``helpers.detectors``.
+        batch_size: images per pass.
+
+    Attributes:
+        has_own_rule: whether it flags by label change.
+        threshold: the matched threshold; None before :meth:`fit`."""
 
     def __init__(self, name: str, detector, batch_size: int = 16):
         self.name, self.detector, self.batch_size = name, detector, batch_size
@@ -89,7 +112,13 @@ class Defence:
 
     def scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(own_flags, score)`` per image: label change in any configuration (all False without an own
-        rule), and the largest score over the configurations."""
+        rule), and the largest score over the configurations.
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255.
+
+        Returns:
+            (N,) bool and (N,) float."""
         report = self.detector.evaluate(x, self.batch_size)
         own = np.asarray(report["label_changed"], bool).reshape(-1, len(x)).any(axis=0)
         return own & self.has_own_rule, np.asarray(report["score"], float).reshape(-1, len(x)).max(axis=0)
@@ -97,10 +126,17 @@ class Defence:
     def fit(self, x_clean: np.ndarray, fpr: float = 0.05) -> Defence:
         """The matched threshold: at most ``fpr`` of ``x_clean`` (held apart from reported images) above it.
 
+        Args:
+            x_clean: (N, H, W, 3) clean calibration images, RGB 0..255.
+            fpr: the target false-positive rate, in [0, 1).
+
+        Returns:
+            the defence, fitted.
+
         Raises:
+            TypeError, ValueError: ``fpr`` not a number in [0, 1).
             ValueError: fpr x n_calibration < ``MIN_CALIBRATION_FALSE_POSITIVES`` (the threshold would be one of
-                the few largest clean scores, its true FPR anywhere in a wide interval).
-        """
+                the few largest clean scores, its true FPR anywhere in a wide interval)."""
         check_number(fpr, "fpr", 0.0, 1.0, high_open=True)
         if fpr * len(x_clean) < MIN_CALIBRATION_FALSE_POSITIVES:
             raise ValueError(f"a matched threshold at fpr = {fpr:g} needs fpr x n_calibration >= "
@@ -111,7 +147,16 @@ class Defence:
         return self
 
     def flags(self, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-        """``(own, matched)`` flags per image; ``own`` is ``None`` for a score-only detector."""
+        """``(own, matched)`` flags per image; ``own`` is ``None`` for a score-only detector.
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255.
+
+        Returns:
+            (N,) bool or None, and (N,) bool.
+
+        Raises:
+            RuntimeError: before :meth:`fit`."""
         if self.threshold is None:
             raise RuntimeError(f"defence {self.name!r}: call fit(x_clean) for the matched threshold first")
         own, score = self.scores(x)
@@ -119,7 +164,15 @@ class Defence:
 
 
 def within_budget(result: AttackResult, norm: str, eps: float) -> np.ndarray:
-    """Success on f and, when ``eps`` is a number, the perturbation within it (L2 or L-inf, [0, 1] units)."""
+    """Success on f and, when ``eps`` is a number, the perturbation within it (L2 or L-inf, [0, 1] units).
+
+    Args:
+        result: the attack's result.
+        norm: ``"linf"`` or ``"l2"``.
+        eps: the budget in [0, 1] units, or nan for none.
+
+    Returns:
+        (N,) bool."""
     if np.isnan(eps):
         return result.success.copy()
     size = result.l2 if norm == "l2" else result.linf
@@ -138,7 +191,22 @@ def bypass_table(bundle: ModelBundle, runs: Sequence[AttackRun], results: dict[s
     ``detection_matched`` (flagged, over the successful examples), ``bypass_own`` / ``bypass_matched``
     (successful and not flagged, over n), each with Wilson 95% intervals and its n; median L2 and L-inf
     (grey levels) of the successful examples; median queries of black-box attacks. ``results`` are
-    keyed by ``run.label``; success is judged on f (``bundle``) against ``y``, never on an adaptive model."""
+    keyed by ``run.label``; success is judged on f (``bundle``) against ``y``, never on an adaptive model.
+
+    Args:
+        bundle: f.
+        runs: the attack sets.
+        results: ``run.label`` -> its result.
+        defences: the fitted defences.
+        x_clean: (N, H, W, 3) the clean images attacked, RGB 0..255.
+        y: (N,) the labels attacked.
+
+    Returns:
+        the tidy table.
+
+    Raises:
+        TypeError, ValueError: bad images or labels (:mod:`helpers.validation`).
+        RuntimeError: a defence not fitted."""
     x_clean = check_images(x_clean, "x_clean", bundle.input_size)
     y = check_labels(y, len(x_clean), bundle.n_classes)
     rows = []
@@ -175,9 +243,22 @@ def loss_trace(model: ModelBundle, x: np.ndarray, y: np.ndarray, eps: float, ste
                eps_step: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The attacker's loss at every step of an L-inf PGD without random start (ART's BIM update on the
     [0, 1] view: ascend the cross-entropy of ``y`` by ``eps_step`` times its gradient's sign, project
-    onto the ``eps`` ball and [0, 1]). Returns the examples (RGB 0..255) and the loss, (steps + 1, N):
-    the log-probability of ``y`` under ``model`` (log softmax of its logits), which the attacker drives
-    down; on an adaptive model, the consensus of f and of every view."""
+    onto the ``eps`` ball and [0, 1]).
+
+    Args:
+        model: the model attacked (f, or an adaptive model: then the consensus of f and of every view).
+        x: (N, H, W, 3) RGB images in 0..255.
+        y: (N,) the labels attacked.
+        eps: the L-inf budget in [0, 1] units.
+        steps: PGD steps.
+        eps_step: the step; None: 2.5 * eps / steps.
+
+    Returns:
+        the examples (RGB 0..255) and the loss, (steps + 1, N): the log-probability of ``y`` under
+        ``model`` (log softmax of its logits), which the attacker drives down.
+
+    Raises:
+        TypeError, ValueError: bad images or labels (:mod:`helpers.validation`)."""
     x = check_images(x, size=model.input_size)
     y = check_labels(y, len(x), model.n_classes)
     eps_step = 2.5 * eps / steps if eps_step is None else eps_step
@@ -199,8 +280,15 @@ def loss_trace(model: ModelBundle, x: np.ndarray, y: np.ndarray, eps: float, ste
 
 def carlini_checks(table: pd.DataFrame, trace: np.ndarray, rule: str = "own") -> pd.DataFrame:
     """The sanity checks of Carlini et al. 2019 from :func:`bypass_table` and :func:`loss_trace`: one row
-    per check with ``passed`` (bool) and the numbers behind it (``detail``). ``rule``: ``"own"`` or
-    ``"matched"`` operating point for the bypass checks."""
+    per check with ``passed`` (bool) and the numbers behind it (``detail``).
+
+    Args:
+        table: :func:`bypass_table`'s rows.
+        trace: (steps + 1, N) :func:`loss_trace`'s loss.
+        rule: ``"own"`` or ``"matched"`` operating point for the bypass checks.
+
+    Returns:
+        (check, passed, detail) rows."""
     pgd = table[(table["attack"] == "pgd") & (table["mode"] != "")]
     rows = []
     top = pgd[pgd["eps"] == pgd["eps"].max()].drop_duplicates("label")
@@ -231,12 +319,25 @@ def carlini_checks(table: pd.DataFrame, trace: np.ndarray, rule: str = "own") ->
 
 
 def save_bypass_table(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write the tidy bypass table as CSV (atomically)."""
+    """Write the tidy bypass table as CSV (atomically).
+
+    Args:
+        table: :func:`bypass_table`'s rows.
+        path: the CSV file.
+
+    Returns:
+        ``path`` as a Path."""
     return write_atomically(Path(path), lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
 
 
 def load_bypass_table(path: str | Path) -> pd.DataFrame:
-    """A table written by :func:`save_bypass_table` (empty text columns read back as "")."""
+    """A table written by :func:`save_bypass_table` (empty text columns read back as "").
+
+    Args:
+        path: the CSV file.
+
+    Returns:
+        the table."""
     return pd.read_csv(path).fillna({c: "" for c in ("mode", "target", "norm")})
 
 
@@ -246,7 +347,13 @@ def _cells(table: pd.DataFrame, metric: str) -> list[str]:
 
 
 def bypass_layout(table: pd.DataFrame) -> pd.DataFrame:
-    """The bypass table for reading: rates as 'value [CI] (n)' in percent, sizes rounded."""
+    """The bypass table for reading: rates as 'value [CI] (n)' in percent, sizes rounded.
+
+    Args:
+        table: :func:`bypass_table`'s rows.
+
+    Returns:
+        one row per (attack set, defence), without the clean rows."""
     sets = table[table["attack"] != "clean"]
     out = pd.DataFrame({"attack set": sets["label"], "defence": sets["defence"],
                         "success": _cells(sets, "success")})
@@ -261,7 +368,14 @@ def bypass_layout(table: pd.DataFrame) -> pd.DataFrame:
 def paper_vs_adaptive(table: pd.DataFrame, attack: str = "pgd") -> pd.DataFrame:
     """"The paper's setting vs adaptive": per defence and budget, the detection rate of the attack made
     on the undefended model (the paper's evaluation), and the bypass rate of that attack and of each
-    attack adapted to the defence, at the defence's own operating point and at the matched FPR."""
+    attack adapted to the defence, at the defence's own operating point and at the matched FPR.
+
+    Args:
+        table: :func:`bypass_table`'s rows.
+        attack: the attack compared.
+
+    Returns:
+        one row per (defence, budget), rates as text."""
     rows = []
     sub = table[table["attack"] == attack]
     for (defence, eps), g in sub.groupby(["defence", "eps"], sort=False, dropna=False):
@@ -306,9 +420,18 @@ def hold_out(images: ImageSet, n: int, seed: int = 0) -> tuple[ImageSet, ImageSe
     photograph (``helpers.metrics.grouped_split``) into calibration (matched thresholds only) and test (the
     realised false-positive rate): no view of one photograph on two sides.
 
+    Args:
+        images: the loaded images.
+        n: the images attacked, >= 1.
+        seed: the split's seed.
+
+    Returns:
+        (attacked, calibration, test).
+
     Raises:
-        ValueError: no image of another photograph is left for either split.
-    """
+        TypeError: ``n`` is not an integer.
+        ValueError: ``n`` < 1 or not fewer than the images, or no image of another photograph is left for
+            either split."""
     check_count(n, "n")
     if n >= len(images):
         raise ValueError(f"need more than n = {n} images to hold some apart, got {len(images)}")
@@ -326,7 +449,17 @@ def hold_out(images: ImageSet, n: int, seed: int = 0) -> tuple[ImageSet, ImageSe
 
 
 def realised_fpr(defences: Sequence[Defence], x_test: np.ndarray) -> pd.DataFrame:
-    """Per defence, the share of the untouched clean ``x_test`` flagged at each rule, with Wilson intervals."""
+    """Per defence, the share of the untouched clean ``x_test`` flagged at each rule, with Wilson intervals.
+
+    Args:
+        defences: the fitted defences.
+        x_test: (N, H, W, 3) untouched clean images, RGB 0..255.
+
+    Returns:
+        one row per defence.
+
+    Raises:
+        RuntimeError: a defence not fitted."""
     rows = []
     for d in defences:
         own, matched = d.flags(x_test)
@@ -340,13 +473,27 @@ def evaluation_runs(bundle: ModelBundle, adaptive: dict[str, dict[str, ModelBund
                     eps_linf: Sequence[float], eps_l2: float, cw_confidence: float, black_box_eps: float,
                     guarded: tuple[str, object], adaptive_attacks: Sequence[str] = ADAPTIVE_ATTACKS
                     ) -> list[AttackRun]:
-    """Notebook 08's attack sets. ``adaptive``: defence name -> mode -> adaptive model. White box: PGD at each
-    L-inf budget and PGD-L2 at ``eps_l2``, on f (non-adaptive) and on each adaptive model; C&W-L2 on f
-    with confidence 0 and ``cw_confidence``. Black box: SquareAttack (L-inf ``black_box_eps``) and
-    HopSkipJump (success within ``eps_l2``) on f, and HopSkipJump on f guarded by ``guarded`` =
-    (defence name, detector). ``settings``: the attacks' parameters (``ADAPTIVE_SETTINGS[...]``).
-    ``adaptive_attacks``: which of ``ADAPTIVE_ATTACKS`` also run on the adaptive models (the per-defence
-    adaptive attacks; the ensemble of :mod:`helpers.adaptive_attack` is the strong one)."""
+    """Notebook 08's attack sets. White box: PGD at each L-inf budget and PGD-L2 at ``eps_l2``, on f
+    (non-adaptive) and on each adaptive model; C&W-L2 on f with confidence 0 and ``cw_confidence``. Black
+    box: SquareAttack and HopSkipJump on f, and HopSkipJump on f guarded by a detector.
+
+    Args:
+        bundle: f.
+        adaptive: defence name -> mode -> adaptive model (:func:`adaptive_models`).
+        settings: the attacks' parameters (``ADAPTIVE_SETTINGS[...]``).
+        eps_linf: PGD's L-inf budgets, [0, 1] units.
+        eps_l2: PGD-L2's budget, and HopSkipJump's for success.
+        cw_confidence: the high-confidence C&W's kappa.
+        black_box_eps: SquareAttack's L-inf budget.
+        guarded: (defence name, detector) that HopSkipJump's black box answers through.
+        adaptive_attacks: which of ``ADAPTIVE_ATTACKS`` also run on the adaptive models (the per-defence
+            adaptive attacks; the ensemble of :mod:`helpers.adaptive_attack` is the strong one).
+
+    Returns:
+        the :class:`AttackRun` list.
+
+    Raises:
+        ValueError: an attack in ``adaptive_attacks`` that is not in ``ADAPTIVE_ATTACKS``."""
     unknown = sorted(set(adaptive_attacks) - set(ADAPTIVE_ATTACKS))
     if unknown:
         raise ValueError(f"adaptive_attacks: unknown {unknown}; expected some of {list(ADAPTIVE_ATTACKS)}")
@@ -380,7 +527,18 @@ def evaluation_runs(bundle: ModelBundle, adaptive: dict[str, dict[str, ModelBund
 def run_all(runs: Sequence[AttackRun], images: ImageSet, y: np.ndarray, cache_dir: str | Path, seed: int = 0,
             batch_size: int = 16) -> dict[str, AttackResult]:
     """Each run's adversarial set through the attack cache (keyed on the attacked model, which names the
-    adaptive settings, and on the guarding detector), attacking f's labels ``y``."""
+    adaptive settings, and on the guarding detector), attacking f's labels ``y``.
+
+    Args:
+        runs: the attack sets.
+        images: the attacked images.
+        y: (N,) f's labels, attacked.
+        cache_dir: the attack cache's folder.
+        seed: the attacks' seed.
+        batch_size: images per ART batch.
+
+    Returns:
+        ``run.label`` -> its result."""
     return {run.label: cached_attack(run.attack, run.model, images, cache_dir, y, seed=seed, batch_size=batch_size,
                                      detector=run.detector, **run.params) for run in runs}
 
@@ -392,7 +550,18 @@ def adaptive_models(bundle: ModelBundle, detectors: dict[str, object],
                     variants: Sequence[str] = ("bpda", "gradcam")) -> dict[str, dict[str, ModelBundle]]:
     """Defence name -> mode -> the detector-aware model (``helpers.adaptive``): each variant for a saliency
     detector (every theta and its noise), BPDA through the squeezers for Feature Squeezing; none for a
-    detector without views (the 1 - max softmax baseline: its attack is a high-confidence C&W)."""
+    detector without views (the 1 - max softmax baseline: its attack is a high-confidence C&W).
+
+    Args:
+        bundle: f.
+        detectors: defence name -> detector.
+        variants: keys of ``MODES``.
+
+    Returns:
+        defence name -> mode -> model.
+
+    Raises:
+        KeyError: an unknown variant."""
     models = {}
     for name, d in detectors.items():
         if isinstance(d, SaliencyDetector):

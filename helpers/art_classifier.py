@@ -33,6 +33,12 @@ class CompiledTensorFlowV2Classifier(TensorFlowV2Classifier):
     Needs ART preprocessing written in TensorFlow (``all_framework_preprocessing``; the default
     identity standardisation is), which is then compiled along; training-mode gradients fall back
     to stock ART.
+
+    Args:
+        *args, **kwargs: those of ART's ``TensorFlowV2Classifier``.
+
+    Raises:
+        ValueError: preprocessing that is not TensorFlow-native.
     """
 
     def __init__(self, *args, **kwargs):
@@ -69,7 +75,16 @@ class CompiledTensorFlowV2Classifier(TensorFlowV2Classifier):
 
     def predict(self, x: np.ndarray, batch_size: int = 128, training_mode: bool = False, **kwargs) -> np.ndarray:
         """Model outputs for ``x``, by the compiled forward pass in chunks of ``batch_size`` (stock ART
-        ignores ``batch_size``)."""
+        ignores ``batch_size``).
+
+        Args:
+            x: (N, H, W, 3) images in the classifier's units ([0, 1] for :func:`art_classifier`).
+            batch_size: inputs per forward pass.
+            training_mode: True: stock ART's uncompiled prediction.
+            **kwargs: passed to stock ART in training mode.
+
+        Returns:
+            (N, n_classes) outputs after ART's postprocessing."""
         if training_mode:
             return super().predict(x, batch_size=batch_size, training_mode=training_mode, **kwargs)
         x = np.asarray(x, dtype=np.float32)
@@ -80,7 +95,16 @@ class CompiledTensorFlowV2Classifier(TensorFlowV2Classifier):
         return self._apply_postprocessing(preds=preds, fit=False)
 
     def loss_gradient(self, x, y, training_mode: bool = False, **kwargs):
-        """Gradient of the loss w.r.t. ``x`` (numpy in, numpy out; tensor in, tensor out)."""
+        """Gradient of the loss w.r.t. ``x`` (numpy in, numpy out; tensor in, tensor out).
+
+        Args:
+            x: (N, H, W, 3) inputs.
+            y: (N, n_classes) one-hot labels (or (N,) indices where ART reduces labels).
+            training_mode: True: stock ART's uncompiled gradient.
+            **kwargs: passed to stock ART in training mode.
+
+        Returns:
+            the gradient, of ``x``'s shape."""
         if training_mode:
             return super().loss_gradient(x, y, training_mode=training_mode, **kwargs)
         grads = self._compiled_loss_gradient(tf.convert_to_tensor(x), tf.convert_to_tensor(y))
@@ -88,7 +112,20 @@ class CompiledTensorFlowV2Classifier(TensorFlowV2Classifier):
 
     def class_gradient(self, x, label=None, training_mode: bool = False, **kwargs) -> np.ndarray:
         """Per-sample gradient of the selected class outputs: shape (N, 1, ...) for a label or an
-        array of labels, (N, n_classes, ...) for ``label=None`` (small models only)."""
+        array of labels, (N, n_classes, ...) for ``label=None`` (small models only).
+
+        Args:
+            x: (N, H, W, 3) inputs.
+            label: one class, (N,) classes, or None for every class.
+            training_mode: True: stock ART's uncompiled gradient.
+            **kwargs: passed to stock ART in training mode.
+
+        Returns:
+            (N, 1, H, W, 3), or (N, n_classes, H, W, 3) for ``label=None``.
+
+        Raises:
+            ValueError: ``label=None`` with more than ``MAX_CLASSES_FOR_ALL_GRADIENTS`` classes, or a label
+                outside [0, n_classes - 1]."""
         if training_mode:
             return super().class_gradient(x, label=label, training_mode=training_mode, **kwargs)
         x = tf.convert_to_tensor(x)
@@ -111,7 +148,14 @@ _CLASSIFIERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def art_classifier(bundle: ModelBundle, compiled: bool = True) -> TensorFlowV2Classifier:
     """An ART classifier over a [0, 1] view of the bundle's 0..255 model (a x255 layer in front),
     so that ART's defaults and the literature's epsilons keep their meaning. One classifier is kept
-    per model, so its compiled functions are traced once, not at every attack."""
+    per model, so its compiled functions are traced once, not at every attack.
+
+    Args:
+        bundle: the model.
+        compiled: True: :class:`CompiledTensorFlowV2Classifier`; False: stock ART (for comparison).
+
+    Returns:
+        the ART classifier, inputs (N, H, W, 3) in [0, 1], clip values (0, 1)."""
     per_model = _CLASSIFIERS.setdefault(bundle.model, {})
     if compiled not in per_model:
         per_model[compiled] = _build_classifier(bundle, compiled)

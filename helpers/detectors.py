@@ -50,18 +50,39 @@ DECISIONS = ("label_change", "score")
 
 
 def l1_distance(p: np.ndarray, p_transformed: np.ndarray) -> np.ndarray:
-    """The consistency score: L1 distance between softmax outputs, over the last axis."""
+    """The consistency score: L1 distance between softmax outputs, over the last axis.
+
+    Args:
+        p: (..., n_classes) softmax of x.
+        p_transformed: (..., n_classes) softmax of the transformed x (broadcast against ``p``).
+
+    Returns:
+        the distances, over the last axis."""
     return np.abs(p_transformed - p).sum(axis=-1)
 
 
 def baseline_score(confidence: np.ndarray) -> np.ndarray:
-    """The trivial score: 1 - max softmax probability of the input."""
+    """The trivial score: 1 - max softmax probability of the input.
+
+    Args:
+        confidence: the max softmax probabilities.
+
+    Returns:
+        the scores, of the same shape."""
     return 1.0 - np.asarray(confidence)
 
 
 def joint_squeezing(label_changed: np.ndarray, distances: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Xu et al.'s joint detector from per-squeezer results (squeezers along ``axis``): flagged when
-    any squeezer changes the label; score = the largest distance."""
+    any squeezer changes the label; score = the largest distance.
+
+    Args:
+        label_changed: bool, per squeezer and input.
+        distances: per squeezer and input.
+        axis: the squeezers' axis.
+
+    Returns:
+        (flagged, score) with ``axis`` reduced."""
     return np.any(label_changed, axis=axis), np.max(distances, axis=axis)
 
 
@@ -71,6 +92,15 @@ class Detector(EvasionDetector, abc.ABC):
     ``decision``: ``"label_change"`` (the paper's rule; needs no fit) or ``"score"`` (score above the
     threshold that :meth:`fit` sets). Shapes: ``is_adversarial`` and the per-configuration report
     entries are ``(N,)`` for a detector with one configuration given as a scalar, else ``(K, N)``.
+
+    Args:
+        decision: one of ``decisions``.
+
+    Attributes:
+        threshold: (K,) the fitted score thresholds; None before :meth:`fit`.
+
+    Raises:
+        ValueError: an unknown decision.
     """
 
     defence_params = ["decision"]
@@ -92,6 +122,9 @@ class Detector(EvasionDetector, abc.ABC):
         what ``__init__`` built from them (the emphasis evaluator, the squeezers) follows. A fitted
         threshold is kept when only ``decision`` changes (it belongs to the scores, not the rule).
 
+        Args:
+            **kwargs: parameter name -> new value.
+
         Raises:
             ValueError: a name that is not a parameter, or a value the constructor refuses (nothing
                 is changed then).
@@ -112,12 +145,30 @@ class Detector(EvasionDetector, abc.ABC):
     @abc.abstractmethod
     def evaluate(self, x: np.ndarray, batch_size: int = 32, progress: bool = False) -> dict[str, np.ndarray]:
         """``labels`` (N,), ``score`` (K, N) and ``label_changed`` (K, N) for RGB 0..255 inputs, plus
-        detector-specific entries."""
+        detector-specific entries.
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255.
+            batch_size: images per pass.
+            progress: show a progress bar.
+
+        Returns:
+            the entries, by name."""
 
     def fit(self, x: np.ndarray, y: np.ndarray | None = None, batch_size: int = 32, nb_epochs: int = 0, *,
             fpr: float = 0.05, progress: bool = False, **kwargs) -> Detector:
         """Set a score threshold per configuration so that at most ``fpr`` of the clean inputs ``x``
         score above it. ``y`` and ``nb_epochs`` (ART's signature) are ignored: nothing is trained.
+
+        Args:
+            x: (N, H, W, 3) clean RGB images in 0..255.
+            y, nb_epochs, **kwargs: ignored (ART's signature).
+            batch_size: images per pass.
+            fpr: the target false-positive rate, in [0, 1).
+            progress: show a progress bar.
+
+        Returns:
+            the detector, fitted.
 
         Raises:
             TypeError, ValueError: ``fpr`` is not a number in [0, 1) (checked before any scoring).
@@ -130,6 +181,15 @@ class Detector(EvasionDetector, abc.ABC):
     def detect(self, x: np.ndarray, batch_size: int = 32, progress: bool = False,
                **kwargs) -> tuple[dict, np.ndarray]:
         """``(report, is_adversarial)``: the report holds :meth:`evaluate`'s entries and ``threshold``.
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255.
+            batch_size: images per pass.
+            progress: show a progress bar.
+            **kwargs: ignored (ART's signature).
+
+        Returns:
+            the report and the bool flags, (N,) or (K, N) (see the class docstring).
 
         Raises:
             RuntimeError: ``decision="score"`` before :meth:`fit` (checked before any scoring).
@@ -152,6 +212,18 @@ class EmphasisEvaluator:
     Per batch: one forward + saliency pass on x (``saliency_method``, Grad-CAM by default), the
     overlay built once, then one forward pass per (noise, theta) on E = clip(n(x) + theta * 255 *
     overlay(H)), all in one ``tf.function``.
+
+    Args:
+        bundle: the model.
+        thetas: proportions θ in [0, 1], at least one.
+        noises: names of ``helpers.transforms.NOISES``, at least one.
+        colormap, overlay_order: see ``helpers.emphasis``.
+        zero_mean_reference: see ``helpers.transforms``.
+        saliency_method: a name of ``helpers.saliency.SALIENCY_METHODS``.
+
+    Raises:
+        TypeError, ValueError: a theta that is not a number in [0, 1]; no theta or no noise; an unknown
+            noise, reference, colour map, overlay order or saliency method.
     """
 
     def __init__(self, bundle: ModelBundle, thetas: Sequence[float], noises: Sequence[str] = ("none",),
@@ -186,7 +258,18 @@ class EmphasisEvaluator:
 
     def __call__(self, x: np.ndarray, batch_size: int = 32, progress: bool = False) -> dict[str, np.ndarray]:
         """``labels`` and ``confidence`` of x (N,); ``emphasis_labels``, ``emphasis_confidence``,
-        ``score`` (L1 distance of the softmax outputs) and ``label_changed``, each (noises, thetas, N)."""
+        ``score`` (L1 distance of the softmax outputs) and ``label_changed``, each (noises, thetas, N).
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255, of the model's input size.
+            batch_size: images per pass.
+            progress: show a progress bar.
+
+        Returns:
+            the entries, by name.
+
+        Raises:
+            TypeError, ValueError: bad images or batch size (:mod:`helpers.validation`)."""
         x = check_images(x, size=self.bundle.input_size)
         batch_size = check_batch_size(batch_size)
         starts = range(0, len(x), batch_size)
@@ -207,7 +290,17 @@ def emphasis_evaluator(bundle: ModelBundle, thetas: Sequence[float], noises: Seq
                        colormap: str = "jet", overlay_order: str = "coarse", zero_mean_reference: str = "imagenet",
                        saliency_method: str = "gradcam") -> EmphasisEvaluator:
     """The :class:`EmphasisEvaluator` of these settings, one per model and settings in this process, so
-    that its compiled step is traced once: a study scores every block of images with the same one."""
+    that its compiled step is traced once: a study scores every block of images with the same one.
+
+    Args:
+        bundle, thetas, noises, colormap, overlay_order, zero_mean_reference, saliency_method: as
+            :class:`EmphasisEvaluator`.
+
+    Returns:
+        the shared :class:`EmphasisEvaluator`.
+
+    Raises:
+        TypeError, ValueError: as :class:`EmphasisEvaluator`."""
     key = (tuple(thetas), tuple(noises), colormap, overlay_order, zero_mean_reference,
            saliency_method)
     per_model = _EVALUATORS.setdefault(bundle.model, {})
@@ -226,6 +319,16 @@ class SaliencyDetector(Detector):
     ``"color_reverse"`` or ``"zero_mean"`` (see ``helpers.transforms``). ``colormap`` and
     ``overlay_order``: see ``helpers.emphasis``. ``saliency_method``: the map H, ``"gradcam"`` (the
     paper's), ``"gradcam++"``, ``"xgradcam"`` or ``"layercam"`` (see ``helpers.saliency``).
+
+    Args:
+        bundle: the model.
+        theta, noise, colormap, overlay_order, saliency_method: see above.
+        zero_mean_reference: see ``helpers.transforms``.
+        decision: ``"label_change"`` (the paper's) or ``"score"``.
+
+    Raises:
+        TypeError, ValueError: theta not a number or 1-d sequence of numbers in [0, 1], an empty
+            sequence, or an unknown name (:class:`EmphasisEvaluator`).
     """
 
     defence_params = ["decision", "theta", "noise", "colormap", "overlay_order", "zero_mean_reference",
@@ -253,6 +356,18 @@ class SaliencyDetector(Detector):
         return self._multi
 
     def evaluate(self, x: np.ndarray, batch_size: int = 32, progress: bool = False) -> dict[str, np.ndarray]:
+        """The emphasis images' labels and scores for this detector's noise.
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255.
+            batch_size: images per pass.
+            progress: show a progress bar.
+
+        Returns:
+            :class:`EmphasisEvaluator`'s entries without the noise axis ((T, N) per theta), and ``theta``.
+
+        Raises:
+            TypeError, ValueError: bad images or batch size (:mod:`helpers.validation`)."""
         report = self.evaluator(x, batch_size, progress)
         report = {k: v[0] if v.ndim == 3 else v for k, v in report.items()}  # drop the single-noise axis
         report["theta"] = np.array(self.thetas) if self._multi else self.thetas[0]
@@ -265,6 +380,15 @@ class FeatureSqueezingDetector(Detector):
     ``decision="score"`` (default, Xu et al.): the largest L1 distance above the threshold fitted
     on clean inputs; ``"label_change"`` (the paper's Table IV): any squeezer changes the label.
     The report adds per-squeezer ``squeezed_labels``, ``distances`` and ``squeezer_changed``, each (S, N).
+
+    Args:
+        bundle: the model.
+        squeezers: squeezer specs, at least one.
+        decision: ``"score"`` or ``"label_change"``.
+        channel_order: non-local means' channel order (``helpers.squeeze``).
+
+    Raises:
+        ValueError: no squeezer, an unknown spec or an unknown decision.
     """
 
     defence_params = ["decision", "squeezers", "channel_order"]
@@ -278,6 +402,19 @@ class FeatureSqueezingDetector(Detector):
         self._squeeze = [squeezer(s, channel_order) for s in self.squeezers]
 
     def evaluate(self, x: np.ndarray, batch_size: int = 32, progress: bool = False) -> dict[str, np.ndarray]:
+        """Labels of x and of its squeezed versions, and the joint detector's score.
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255.
+            batch_size: images per pass.
+            progress: show a progress bar.
+
+        Returns:
+            ``labels``, ``confidence`` (N,); ``squeezed_labels``, ``distances``, ``squeezer_changed``
+            (S, N); ``label_changed`` and ``score`` (1, N).
+
+        Raises:
+            TypeError, ValueError: bad images or batch size (:mod:`helpers.validation`)."""
         x = check_images(x, size=self.bundle.input_size)
         batch_size = check_batch_size(batch_size)
         p = softmax(self.bundle.logits(x, batch_size))
@@ -292,7 +429,14 @@ class FeatureSqueezingDetector(Detector):
 
 
 class ConfidenceDetector(Detector):
-    """The trivial baseline: score 1 - max softmax of x, thresholded by :meth:`fit` (score only)."""
+    """The trivial baseline: score 1 - max softmax of x, thresholded by :meth:`fit` (score only).
+
+    Args:
+        bundle: the model.
+        decision: ``"score"``, the only one.
+
+    Raises:
+        ValueError: another decision."""
 
     decisions = ("score",)
 
@@ -301,6 +445,18 @@ class ConfidenceDetector(Detector):
         self.bundle = bundle
 
     def evaluate(self, x: np.ndarray, batch_size: int = 32, progress: bool = False) -> dict[str, np.ndarray]:
+        """The baseline score of x.
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255.
+            batch_size: images per pass.
+            progress: ignored.
+
+        Returns:
+            ``labels``, ``confidence`` (N,); ``score`` and ``label_changed`` (all False) (1, N).
+
+        Raises:
+            TypeError, ValueError: bad images or batch size (:mod:`helpers.validation`)."""
         labels, confidence = self.bundle.predict(x, batch_size)
         return {"labels": labels, "confidence": confidence, "score": baseline_score(confidence)[None],
                 "label_changed": np.zeros((1, len(labels)), bool)}
@@ -309,7 +465,17 @@ class ConfidenceDetector(Detector):
 def detector_costs(bundle: ModelBundle, x: np.ndarray, detectors: dict[str, Detector], repeats: int = 3,
                    batch_size: int = 32) -> pd.DataFrame:
     """Milliseconds per image of inference and of each detector's ``detect`` on ``x``, measured in one
-    run (best of ``repeats`` after a warm-up, calls interleaved), and the ratio to inference."""
+    run (best of ``repeats`` after a warm-up, calls interleaved), and the ratio to inference.
+
+    Args:
+        bundle: the model.
+        x: (N, H, W, 3) RGB images in 0..255.
+        detectors: name -> detector.
+        repeats: timed runs per call.
+        batch_size: images per pass.
+
+    Returns:
+        one row per run ('inference' first) with ``detector``, ``ms_per_image``, ``ratio_to_inference``."""
     runs = {"inference": lambda: bundle.logits(x, batch_size)}
     runs |= {name: lambda d=d: d.detect(x, batch_size) for name, d in detectors.items()}
     for run in runs.values():

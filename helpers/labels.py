@@ -33,12 +33,24 @@ def attack_label(attack: str) -> str:
 
 
 def noise_label(noise: str) -> str:
-    """'color_reverse' -> 'colour reversing', 'none' -> 'no noise' (an unknown name as it is)."""
+    """'color_reverse' -> 'colour reversing', 'none' -> 'no noise' (an unknown name as it is).
+
+    Args:
+        noise: a noise name of the saliency detector.
+
+    Returns:
+        its display name."""
     return NOISE_LABELS.get(noise, noise)
 
 
 def model_label(model: str) -> str:
-    """'efficientnet_lite0' -> 'EfficientNet-Lite0'; 'vgg16' -> 'VGG16'; other names as they are."""
+    """'efficientnet_lite0' -> 'EfficientNet-Lite0'; 'vgg16' -> 'VGG16'; other names as they are.
+
+    Args:
+        model: a model name of ``helpers.models``.
+
+    Returns:
+        its display name."""
     hit = _MODEL.fullmatch(model)
     if hit:
         return f"EfficientNet-Lite{hit.group(1)}"
@@ -47,7 +59,13 @@ def model_label(model: str) -> str:
 
 def squeezer_label(spec: str) -> str:
     """A squeezer spec's display name: 'bit_depth:5' -> 'bit depth 5', 'median:2x2' -> 'median 2×2',
-    'nlm:11-3-4' -> 'non-local means 11-3-4'; a spec of no known kind as it is."""
+    'nlm:11-3-4' -> 'non-local means 11-3-4'; a spec of no known kind as it is.
+
+    Args:
+        spec: a squeezer spec of ``helpers.squeeze`` ('bit_depth:5').
+
+    Returns:
+        its display name."""
     kind, _, arg = spec.partition(":")
     if kind not in SQUEEZER_KINDS or not arg:
         return spec
@@ -68,9 +86,16 @@ def _blank(value: object) -> bool:
 class DetectorKey:
     """One detector configuration, the identity of its rows in a score or rate table.
 
-    ``detector``: one of ``DETECTORS``; ``noise`` and ``theta`` (one θ, or several for a detector
-    that flags when any of them does) for saliency; ``squeezers``: Feature Squeezing's specs (several:
-    the joint detector, max over squeezers); ``saliency_method``: a name of ``SALIENCY_LABELS``."""
+    Attributes:
+        detector: one of ``DETECTORS``.
+        noise: saliency only: the noise name (``NOISE_LABELS``).
+        theta: saliency only: one θ, or several for a detector that flags when any of them does.
+        squeezers: Feature Squeezing's specs (several: the joint detector, max over squeezers).
+        saliency_method: a name of ``SALIENCY_LABELS``.
+
+    Raises:
+        ValueError: an unknown detector, a saliency configuration without noise or theta, or a Feature
+            Squeezing one without squeezers."""
 
     detector: str
     noise: str | None = None
@@ -89,8 +114,17 @@ class DetectorKey:
     @classmethod
     def from_columns(cls, detector: str, noise: object = "", theta: object = float("nan"), squeezer: object = "",
                      saliency_method: object = "") -> DetectorKey:
-        """The key of a score- or rate-table row from its columns (``""``/nan where a column does not apply;
-        ``squeezer``: a spec, or a joint detector's specs joined by ``JOINT_SEPARATOR``).
+        """The key of a score- or rate-table row from its columns (``""``/nan where a column does not apply).
+
+        Args:
+            detector: one of ``DETECTORS``.
+            noise: the saliency detector's noise.
+            theta: the saliency detector's θ.
+            squeezer: a spec, or a joint detector's specs joined by ``JOINT_SEPARATOR``.
+            saliency_method: a name of ``SALIENCY_LABELS``; blank: 'gradcam'.
+
+        Returns:
+            the :class:`DetectorKey`.
 
         Raises:
             ValueError: for an unknown detector or a configuration missing what it needs."""
@@ -160,5 +194,11 @@ def rate_text(value: float, ci_low: float, ci_high: float, n: float, *, percent:
 
 
 def auc_text(value: float, ci_low: float, ci_high: float) -> str:
-    """An AUC with its bootstrap 95% interval: '0.92 [0.85, 0.97]'."""
+    """An AUC with its bootstrap 95% interval: '0.92 [0.85, 0.97]'.
+
+    Args:
+        value, ci_low, ci_high: the AUC and its interval.
+
+    Returns:
+        the text."""
     return f"{value:.2f} [{ci_low:.2f}, {ci_high:.2f}]"

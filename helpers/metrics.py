@@ -26,7 +26,18 @@ from helpers.validation import check_number
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion; (nan, nan) when n = 0."""
+    """Wilson score interval for a binomial proportion; (nan, nan) when n = 0.
+
+    Args:
+        successes: k, in [0, n].
+        n: the number of trials.
+        confidence: the interval's level, in (0, 1).
+
+    Returns:
+        (low, high), fractions.
+
+    Raises:
+        ValueError: successes outside [0, n], or confidence outside (0, 1)."""
     _check_proportion(successes, n, confidence)
     if n == 0:
         return math.nan, math.nan
@@ -83,9 +94,17 @@ def clustered_interval(successes: int, n: int, deff: float, confidence: float = 
     """Wilson's interval at the effective sample size ``n / deff`` (equal to :func:`wilson_interval`
     when deff = 1); (nan, nan) when n = 0.
 
+    Args:
+        successes: k, in [0, n].
+        n: the number of inputs.
+        deff: the design effect (:func:`design_effect`), >= 1.
+        confidence: the interval's level, in (0, 1).
+
+    Returns:
+        (low, high), fractions.
+
     Raises:
-        ValueError: deff < 1, or the checks of :func:`wilson_interval`.
-    """
+        ValueError: deff < 1, or the checks of :func:`wilson_interval`."""
     if not deff >= 1:
         raise ValueError(f"the design effect must be >= 1, got {deff}")
     if deff == 1 or n == 0:
@@ -113,7 +132,13 @@ def format_share(flags, groups=None) -> str:
 @dataclass(frozen=True)
 class Rate:
     """A proportion k/n over ``n_photographs`` photographs (None: one each) with its design effect
-    ``deff`` and its 95% interval: Wilson's at the effective size n / deff (nan when n = 0)."""
+    ``deff`` and its 95% interval: Wilson's at the effective size n / deff (nan when n = 0).
+
+    Attributes:
+        k: the count of successes.
+        n: the number of inputs.
+        n_photographs: the photographs they show; None: one each.
+        deff: the design effect, >= 1."""
 
     k: int
     n: int
@@ -157,20 +182,50 @@ def _rate(k: int, flags: np.ndarray, groups) -> Rate:
 
 
 def ospa(flags_clean, groups=None) -> Rate:
-    """Share of clean inputs the detector leaves alone (not flagged); ``groups``: each input's
-    photograph, for an interval that counts views of one photograph as such (None: all distinct)."""
+    """Share of clean inputs the detector leaves alone (not flagged).
+
+    Args:
+        flags_clean: (N,) bool, the detector's flags on clean inputs.
+        groups: (N,) each input's photograph, for an interval that counts views of one photograph as such
+            (None: all distinct).
+
+    Returns:
+        the :class:`Rate`.
+
+    Raises:
+        ValueError: flags not 1-D boolean, or groups of another length."""
     flags = _flags(flags_clean)
     return _rate(int((~flags).sum()), ~flags, groups)
 
 
 def detection_rate(flags_adversarial, groups=None) -> Rate:
-    """Share of successful adversarial examples the detector flags (``groups``: as in :func:`ospa`)."""
+    """Share of successful adversarial examples the detector flags.
+
+    Args:
+        flags_adversarial: (N,) bool, the detector's flags on successful adversarial examples.
+        groups: (N,) each input's photograph, as in :func:`ospa`.
+
+    Returns:
+        the :class:`Rate`.
+
+    Raises:
+        ValueError: flags not 1-D boolean, or groups of another length."""
     flags = _flags(flags_adversarial)
     return _rate(int(flags.sum()), flags, groups)
 
 
 def roc(scores_clean, scores_adv) -> tuple[np.ndarray, np.ndarray, float]:
-    """ROC curve (fpr, tpr) and AUC for 'adversarial' = positive, higher score = more adversarial."""
+    """ROC curve (fpr, tpr) and AUC for 'adversarial' = positive, higher score = more adversarial.
+
+    Args:
+        scores_clean: the clean inputs' scores.
+        scores_adv: the adversarial inputs' scores.
+
+    Returns:
+        (fpr, tpr, auc).
+
+    Raises:
+        ValueError: an empty class, or non-finite scores."""
     y, s = _labelled(scores_clean, scores_adv)
     fpr, tpr, _ = roc_curve(y, s)
     return fpr, tpr, float(roc_auc_score(y, s))
@@ -252,7 +307,16 @@ def _multinomial_counts(rng: np.random.Generator, n_boot: int, n: int) -> np.nda
 def weighted_auc(clean: np.ndarray, adv: np.ndarray, weights_clean: np.ndarray,
                  weights_adv: np.ndarray) -> np.ndarray:
     """The Mann-Whitney AUC (ties count one half) of each row of weights: (B, n_clean) and (B, n_adv)
-    multiplicities of the scores; nan for a row without clean or adversarial weight."""
+    multiplicities of the scores; nan for a row without clean or adversarial weight.
+
+    Args:
+        clean: (n_clean,) clean scores.
+        adv: (n_adv,) adversarial scores.
+        weights_clean: (B, n_clean) multiplicities of the clean scores.
+        weights_adv: (B, n_adv) multiplicities of the adversarial scores.
+
+    Returns:
+        (B,) AUCs."""
     order = np.argsort(clean, kind="stable")
     sorted_clean = clean[order]
     cumulative = np.concatenate([np.zeros((len(weights_clean), 1)), np.cumsum(weights_clean[:, order], axis=1)],
@@ -266,7 +330,18 @@ def weighted_auc(clean: np.ndarray, adv: np.ndarray, weights_clean: np.ndarray,
 
 def threshold_at_fpr(scores_clean, fpr: float) -> float:
     """The smallest threshold t such that at most ``fpr`` of ``scores_clean`` are > t
-    (ties can only lower the realised rate)."""
+    (ties can only lower the realised rate).
+
+    Args:
+        scores_clean: the clean calibration scores.
+        fpr: the target false-positive rate, in [0, 1).
+
+    Returns:
+        the threshold t (an input is flagged when its score > t).
+
+    Raises:
+        TypeError: ``fpr`` is not a number.
+        ValueError: ``fpr`` outside [0, 1), or no clean score."""
     check_number(fpr, "fpr", 0.0, 1.0, high_open=True)
     scores = np.sort(np.asarray(scores_clean, float).ravel())
     if scores.size == 0:
@@ -299,7 +374,13 @@ MIN_EXPECTED_FALSE_POSITIVES = 5  # fpr x n_calibration below this: a matched-FP
 
 def rate_row(rate: Rate) -> dict:
     """A table row's value, interval (Wilson at the effective sample size), n (inputs) and
-    n_photographs for a rate."""
+    n_photographs for a rate.
+
+    Args:
+        rate: the rate.
+
+    Returns:
+        ``{"value", "ci_low", "ci_high", "n", "n_photographs"}``."""
     lo, hi = rate.interval
     return {"value": rate.value, "ci_low": lo, "ci_high": hi, "n": rate.n, "n_photographs": rate.photographs}
 
@@ -307,7 +388,14 @@ def rate_row(rate: Rate) -> dict:
 def resolvable(fpr: float, n_calibration: int) -> bool:
     """Whether ``n_calibration`` clean scores can place a threshold at ``fpr``: at least
     ``MIN_EXPECTED_FALSE_POSITIVES`` expected false positives among them (else the threshold is the
-    largest score, nominally 0% FPR)."""
+    largest score, nominally 0% FPR).
+
+    Args:
+        fpr: the target false-positive rate.
+        n_calibration: the number of clean calibration scores.
+
+    Returns:
+        True when resolvable."""
     return fpr * n_calibration >= MIN_EXPECTED_FALSE_POSITIVES
 
 
@@ -320,7 +408,24 @@ def score_rows(clean: np.ndarray, adv: np.ndarray, calib_clean: np.ndarray, cali
     count views of one photograph as such (:class:`Rate`). Where ``fpr`` x the calibration clean
     scores < ``MIN_EXPECTED_FALSE_POSITIVES`` the ``tpr_at_fpr`` row has no value (nan) and its
     ``note`` says "not resolvable at n = N"; the realised held-out FPR (``fpr_heldout``) is given
-    either way. Every row has ``n_calibration``, the clean scores the threshold was fitted on."""
+    either way. Every row has ``n_calibration``, the clean scores the threshold was fitted on.
+
+    Args:
+        clean: (N_clean,) clean scores.
+        adv: (N_adv,) adversarial scores.
+        calib_clean: (N_clean,) bool, the clean scores of the calibration half.
+        calib_adv: (N_adv,) bool, the adversarial scores of the calibration half (left out of the TPR).
+        fpr: the target false-positive rate.
+        seed: the AUC bootstrap's seed.
+        groups_clean, groups_adv: each score's photograph, or None.
+
+    Returns:
+        dicts with ``metric`` ('auc', 'tpr_at_fpr', 'fpr_heldout'), ``value``, ``ci_low``, ``ci_high``,
+        ``n``, ``n_photographs``, ``n_calibration`` and ``note``; the two rates only when both halves hold
+        clean scores.
+
+    Raises:
+        ValueError: empty or non-finite scores, or groups of another length."""
     _, _, auc = roc(clean, adv)
     lo, hi = auc_interval(clean, adv, seed=seed, groups_clean=groups_clean, groups_adv=groups_adv)
     n_photographs = clean.size + adv.size if groups_clean is None else \

@@ -55,7 +55,15 @@ class ModelBundle:
     ``model`` maps float32 RGB images in 0..255, shape (N, H, W, 3), to logits (N, n_classes);
     any preprocessing is inside it. Images are prepared by centre-cropping ``crop_fraction`` of the
     short side and resizing to ``input_size`` with ``resize_method``.
-    """
+
+    Attributes:
+        name: the model's name ('efficientnet_lite0', or a saved file's stem).
+        model: the Keras model, RGB 0..255 in, logits out.
+        gradcam_layer: the name of the layer Grad-CAM reads, with a 4-D (N, h, w, k) output.
+        input_size: (H, W) in pixels.
+        crop_fraction: the share of the short side kept by the centre crop, in (0, 1].
+        resize_method: a ``tf.image.resize`` method ('bicubic', 'bilinear').
+        class_names: one name per output class."""
 
     name: str
     model: keras.Model
@@ -74,14 +82,35 @@ class ModelBundle:
         return tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
 
     def logits(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """Logits for a batch of RGB 0..255 images (validated), by a compiled forward pass."""
+        """Logits for a batch of RGB 0..255 images (validated), by a compiled forward pass.
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255, H x W = ``input_size``.
+            batch_size: images per forward pass.
+
+        Returns:
+            (N, n_classes) float32 logits.
+
+        Raises:
+            TypeError, ValueError: ``x`` fails :func:`~helpers.validation.check_images`, or ``batch_size``
+                is not a positive integer."""
         x = check_images(x, size=self.input_size)
         batch_size = check_batch_size(batch_size)
         out = [self._forward(tf.constant(x[i:i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
         return np.concatenate(out)
 
     def predict(self, x: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted labels and softmax confidences of those labels."""
+        """Predicted labels and softmax confidences of those labels.
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255.
+            batch_size: images per forward pass.
+
+        Returns:
+            (N,) labels and (N,) their softmax probabilities.
+
+        Raises:
+            TypeError, ValueError: as :meth:`logits`."""
         z = self.logits(x, batch_size)
         p = softmax(z)
         labels = p.argmax(1)
@@ -89,13 +118,25 @@ class ModelBundle:
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, computed stably."""
+    """Softmax over the last axis, computed stably.
+
+    Args:
+        z: (..., n_classes) logits.
+
+    Returns:
+        probabilities of the same shape."""
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
 
 def is_model(layer) -> bool:
-    """Whether a layer is itself a (nested) Keras model."""
+    """Whether a layer is itself a (nested) Keras model.
+
+    Args:
+        layer: a Keras layer.
+
+    Returns:
+        True for a ``keras.Model``."""
     return isinstance(layer, keras.Model)
 
 
@@ -108,7 +149,16 @@ def _output_rank(layer) -> int | None:
 
 
 def find_gradcam_layer(model: keras.Model) -> str:
-    """Name of the last layer with a 4-D output (N, h, w, k), looking inside nested models too."""
+    """Name of the last layer with a 4-D output (N, h, w, k), looking inside nested models too.
+
+    Args:
+        model: the classifier.
+
+    Returns:
+        the layer's name.
+
+    Raises:
+        ValueError: no layer has a 4-D output."""
     for layer in reversed(model.layers):
         if is_model(layer):
             try:
@@ -142,11 +192,27 @@ class CaffePreprocess(keras.layers.Layer):
     """RGB 0..255 -> BGR minus the ImageNet channel means (VGG16/ResNet50 'caffe' mode)."""
 
     def call(self, x):
+        """The preprocessing.
+
+        Args:
+            x: (N, H, W, 3) RGB in 0..255.
+
+        Returns:
+            (N, H, W, 3) mean-subtracted BGR."""
         return x[..., ::-1] - keras.ops.convert_to_tensor(IMAGENET_MEAN_RGB[::-1], dtype=x.dtype)
 
 
 def preprocessing_layers(spec: str) -> list[keras.layers.Layer]:
-    """Keras layers mapping RGB 0..255 to a model's expected input, by name."""
+    """Keras layers mapping RGB 0..255 to a model's expected input, by name.
+
+    Args:
+        spec: one of ``PREPROCESSING``.
+
+    Returns:
+        the layers, none for 'none'.
+
+    Raises:
+        ValueError: an unknown ``spec``."""
     check_choice(spec, PREPROCESSING, "preprocessing")
     if spec == "caffe":
         return [CaffePreprocess(name="caffe_preprocess")]
@@ -165,12 +231,26 @@ def load_model(name: str, weights: str | Path | None = "imagenet", *, preprocess
                crop_fraction: float = 0.875) -> ModelBundle:
     """Load a classifier bundle by name (``MODEL_NAMES``) or from a saved ``.keras`` file.
 
-    ``weights``: ``"imagenet"`` (for the ``efficientnet_liteN`` models the only choice; for ``vgg16``/``resnet50``
-    Keras' cached download) or, for ``vgg16``/``resnet50``, a local weights file. For a ``.keras``
-    file, ``preprocessing`` (one of ``PREPROCESSING``) is required and ``output`` says whether the
-    model returns ``"logits"`` or ``"softmax"`` probabilities (turned into log-probabilities, which
-    have the same argmax and softmax).
-    """
+    Args:
+        name: one of ``MODEL_NAMES``, or a path ending in ``.keras``.
+        weights: ``"imagenet"`` (for the ``efficientnet_liteN`` models the only choice; for
+            ``vgg16``/``resnet50`` Keras' cached download) or, for ``vgg16``/``resnet50``, a local weights
+            file (None: random weights).
+        preprocessing: for a ``.keras`` file, required: one of ``PREPROCESSING``.
+        output: for a ``.keras`` file: whether the model returns ``"logits"`` or ``"softmax"``
+            probabilities (turned into log-probabilities, which have the same argmax and softmax).
+        class_names: for a ``.keras`` file: one name per output (None: 'class 0', 'class 1', ...).
+        gradcam_layer: for a ``.keras`` file: Grad-CAM's layer (None: :func:`find_gradcam_layer`).
+        crop_fraction: for a ``.keras`` file: the evaluation crop's share of the short side.
+
+    Returns:
+        the :class:`ModelBundle`.
+
+    Raises:
+        ValueError: an unknown name, preprocessing or output; a ``.keras`` file without preprocessing, of
+            an input that is not a fixed (H, W, 3), or with a number of class names other than its outputs; an
+            EfficientNet-Lite with weights other than 'imagenet'.
+        WeightsUnavailableError: weights or a model file missing, unreadable, or not downloadable."""
     if str(name).endswith(".keras"):
         if preprocessing is None:
             raise ValueError(f"a saved model needs preprocessing=, one of {', '.join(PREPROCESSING)}")
@@ -212,6 +292,15 @@ def load_converted_weights(model: keras.Model, name: str, convert: Callable[[ker
     after it; a missing, unreadable or mismatching pair is converted again (with a warning unless
     it was simply missing). If the cache folder cannot be written, a warning says so once and the
     converted weights are used in memory. A file lock keeps concurrent processes from interleaving.
+
+    Args:
+        model: the built model, weights set in place.
+        name: the cache's file stem (the model name).
+        convert: sets ``model``'s weights from their source
+            (e.g. :func:`~helpers.efficientnet_lite.load_torch_weights`).
+
+    Raises:
+        Exception: what ``convert`` raises.
     """
     path = cache_dir() / f"{name}.weights.h5"
     record = path.with_name(path.name + ".sha256")
@@ -252,10 +341,13 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first 8 bytes of an HDF5 file, henc
 def check_h5_file(path: Path, what: str) -> None:
     """Refuse, before a model is built, a file that cannot hold Keras .h5 weights.
 
+    Args:
+        path: the weights file.
+        what: how the error message names it ('vgg16 weights file').
+
     Raises:
         WeightsUnavailableError: ``path`` is missing, not a file, or does not start with the HDF5
-            signature (e.g. empty, truncated, or another format); the message names it.
-    """
+            signature (e.g. empty, truncated, or another format); the message names it."""
     if not path.is_file():
         raise WeightsUnavailableError(f"{what} not found: {path}")
     with open(path, "rb") as f:

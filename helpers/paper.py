@@ -167,7 +167,16 @@ def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
 
 
 def paper_setting(squeezer: str) -> str:
-    """The paper's name of a squeezer: 'bit_depth:5' -> '5-bit', 'median:2x2' -> '2x2', 'nlm:11-3-4' -> '11-3-4'."""
+    """The paper's name of a squeezer: 'bit_depth:5' -> '5-bit', 'median:2x2' -> '2x2', 'nlm:11-3-4' -> '11-3-4'.
+
+    Args:
+        squeezer: a squeezer spec ('kind:arg').
+
+    Returns:
+        the paper's name.
+
+    Raises:
+        ValueError: a spec without ':'."""
     kind, arg = squeezer.split(":", 1)
     return f"{arg}-bit" if kind == "bit_depth" else arg
 

@@ -46,10 +46,18 @@ _PROBE = np.arange(12, dtype=np.float32).reshape(1, 2, 2, 3) * 20  # a tiny RGB 
 
 @dataclass(frozen=True)
 class Spec:
-    """How one parameter is checked: ``types`` (bool counts as none of them unless listed), then
-    ``choices`` or the range ``low``..``high`` (ends excluded when ``open_low``/``open_high``), or,
-    for a list, at least ``min_len`` distinct items that each pass ``item``; then ``check``, which
-    raises TypeError/ValueError with a reason. ``valid`` describes the valid values in error messages."""
+    """How one parameter is checked: ``types``, then ``choices`` or the range, or the list's items; then
+    ``check``.
+
+    Attributes:
+        valid: a description of the valid values, for error messages.
+        types: the accepted types (bool counts as none of them unless listed).
+        choices: the valid values, or None.
+        low, high: the range's ends, or None.
+        open_low, open_high: exclude ``low``/``high``.
+        item: for a list, the spec of each item (items must be distinct), or None.
+        min_len: for a list, the fewest items.
+        check: a further check, raising TypeError/ValueError with a reason; or None."""
 
     valid: str
     types: tuple[type, ...]
@@ -223,7 +231,16 @@ def _fail(error: type[Exception], name: str, value: Any, reason: str) -> Excepti
 
 
 def study_models(params: Mapping[str, Any]) -> list[str]:
-    """The models a notebook runs: ``models`` when it is non-empty (it wins over ``model``), else ``[model]``."""
+    """The models a notebook runs: ``models`` when it is non-empty (it wins over ``model``), else ``[model]``.
+
+    Args:
+        params: the checked parameters, with ``models`` or ``model``.
+
+    Returns:
+        the model names.
+
+    Raises:
+        KeyError: ``models`` empty or missing and no ``model``."""
     return list(params.get("models") or [params["model"]])
 
 
@@ -287,7 +304,11 @@ def undeclared_parameters(namespace: Mapping[str, Any]) -> dict[str, list[str]]:
     not declare them), each with the closest declared name (or all of them when none is close);
     ``{}`` outside papermill.
 
-    ``namespace``: a notebook's ``globals()``, whose ``In`` is IPython's list of the executed cells."""
+    Args:
+        namespace: a notebook's ``globals()``, whose ``In`` is IPython's list of the executed cells.
+
+    Returns:
+        undeclared name -> the suggested declared names."""
     history = namespace.get("In")
     if not isinstance(history, list):
         return {}
@@ -302,13 +323,18 @@ def undeclared_parameters(namespace: Mapping[str, Any]) -> dict[str, list[str]]:
 
 def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Check the notebook parameters among ``params`` (names not in ``PARAMS`` are ignored, so a
-    notebook can pass ``globals()``) and return them; raise TypeError/ValueError naming the
-    parameter, its value and the valid values at the first bad one.
+    notebook can pass ``globals()``) and return them.
+
+    Args:
+        params: name -> value (e.g. a notebook's ``globals()``).
+
+    Returns:
+        the known parameters, name -> value.
 
     Raises:
+        TypeError, ValueError: at the first bad parameter, naming it, its value and the valid values.
         ValueError: also for a name papermill injected that the notebook does not declare
-            (:func:`undeclared_parameters`), suggesting the closest declared one.
-    """
+            (:func:`undeclared_parameters`), suggesting the closest declared one."""
     undeclared = undeclared_parameters(params)
     if undeclared:
         raise ValueError("this notebook has no parameter(s) " + "; ".join(

@@ -49,7 +49,18 @@ def use_style() -> None:
 
 
 def figure(width: float, height: float, **subplots) -> tuple[plt.Figure, np.ndarray]:
-    """``plt.subplots`` at a journal width (:data:`FIGURE_WIDTHS`) and the given height, constrained layout."""
+    """``plt.subplots`` at a journal width (:data:`FIGURE_WIDTHS`) and the given height, constrained layout.
+
+    Args:
+        width: inches, one of :data:`FIGURE_WIDTHS`.
+        height: inches.
+        **subplots: ``plt.subplots``' arguments (``nrows``, ``ncols``, ...).
+
+    Returns:
+        the figure and its 2-D array of axes.
+
+    Raises:
+        ValueError: a width that is not a journal width."""
     if width not in FIGURE_WIDTHS:
         raise ValueError(f"figure width must be one of {FIGURE_WIDTHS} inches, got {width}")
     return plt.subplots(figsize=(width, height), layout="constrained", squeeze=False, **subplots)
@@ -57,7 +68,15 @@ def figure(width: float, height: float, **subplots) -> tuple[plt.Figure, np.ndar
 
 def save_figure(fig: plt.Figure, name: str, folder: str | Path = "figures") -> list[Path]:
     """Write ``name.pdf`` and ``name.png`` into ``folder`` at the figure's own size, each through a
-    temporary file and a rename."""
+    temporary file and a rename.
+
+    Args:
+        fig: the figure.
+        name: the file stem.
+        folder: where the files go (created if missing).
+
+    Returns:
+        the paths written."""
     paths = []
     for fmt in FIGURE_FORMATS:
         # Fixed metadata (no creation date) keeps the bytes identical across re-runs.
@@ -71,14 +90,29 @@ def save_figure(fig: plt.Figure, name: str, folder: str | Path = "figures") -> l
 
 
 def page_count(n: int, per_page: int) -> int:
-    """How many pages ``n`` items take at ``per_page`` a page (at least one)."""
+    """How many pages ``n`` items take at ``per_page`` a page (at least one).
+
+    Args:
+        n: the items.
+        per_page: items on a page.
+
+    Returns:
+        the number of pages."""
     return max(1, -(-n // per_page))
 
 
 def page_items(n: int, per_page: int, page: int, what: str = "Images") -> tuple[range, str]:
     """The items of page ``page`` (from 0) of ``n`` items at ``per_page`` a page, and a sentence that
-    states the paging ('Images 7-12 of 16 (page 2 of 3).', ``what`` naming the items; empty when
-    everything fits on one page).
+    states the paging ('Images 7-12 of 16 (page 2 of 3).'; empty when everything fits on one page).
+
+    Args:
+        n: the items.
+        per_page: items on a page.
+        page: the page, from 0.
+        what: what the sentence calls the items.
+
+    Returns:
+        (the page's item indices, the sentence).
 
     Raises:
         ValueError: for a page that does not exist."""
@@ -94,7 +128,16 @@ def page_items(n: int, per_page: int, page: int, what: str = "Images") -> tuple[
 def save_pages(make: Callable[[int], plt.Figure], pages: int, name: str,
                folder: str | Path = "figures") -> list[plt.Figure]:
     """``make(page)`` for each page, saved by :func:`save_figure` as ``name`` (the first page) and
-    ``name_page2``, ``name_page3`` ... (the others); returns the figures."""
+    ``name_page2``, ``name_page3`` ... (the others); returns the figures.
+
+    Args:
+        make: page (from 0) -> its figure.
+        pages: the number of pages.
+        name: the first page's file stem.
+        folder: where the files go.
+
+    Returns:
+        the figures."""
     figures = []
     for page in range(pages):
         fig = make(page)
@@ -105,7 +148,14 @@ def save_pages(make: Callable[[int], plt.Figure], pages: int, name: str,
 
 def image_label(image_id: str, width: int = 14) -> str:
     """A short row label for an image id: its file stem without a WordNet-id prefix and with spaces
-    for underscores ('val/n02977058_cash_machine.JPEG' -> 'cash machine'), cut to ``width`` characters."""
+    for underscores ('val/n02977058_cash_machine.JPEG' -> 'cash machine'), cut to ``width`` characters.
+
+    Args:
+        image_id: an image id (a path or a photograph's key).
+        width: the most characters.
+
+    Returns:
+        the label."""
     stem = Path(image_id.replace("\\", "/")).name
     stem = re.sub(r"\.(jpe?g|png|bmp|gif|tiff?|webp)$", "", stem, flags=re.IGNORECASE)
     label = re.sub(r"^n\d{8}_", "", stem).replace("_", " ")
@@ -114,7 +164,15 @@ def image_label(image_id: str, width: int = 14) -> str:
 
 def fit_text(text: str, width: int, lines: int = 2) -> str:
     """``text`` wrapped at ``width`` characters into at most ``lines`` lines (per paragraph), an
-    ellipsis marking a cut."""
+    ellipsis marking a cut.
+
+    Args:
+        text: the text; its newlines start paragraphs.
+        width: characters per line (at least 2).
+        lines: the most lines per paragraph.
+
+    Returns:
+        the wrapped text."""
     width = max(width, 2)
     out = []
     for paragraph in text.split("\n"):
@@ -157,7 +215,13 @@ def save_figures(figures: Mapping[str, plt.Figure], name: str, folder: str | Pat
 
 def visible_texts(fig: plt.Figure) -> list[Text]:
     """Every visible, non-empty text of a drawn figure: titles, labels, tick labels, legends,
-    colour bars and annotations."""
+    colour bars and annotations.
+
+    Args:
+        fig: the figure (drawn here).
+
+    Returns:
+        the texts."""
     fig.canvas.draw()
     hidden = set()  # labels of ticks outside the view limits: matplotlib keeps them but does not draw them
     for ax in fig.axes:
@@ -172,14 +236,24 @@ def visible_texts(fig: plt.Figure) -> list[Text]:
 
 
 def smallest_font(fig: plt.Figure) -> float:
-    """The smallest font size (points) of the figure's visible texts."""
+    """The smallest font size (points) of the figure's visible texts.
+
+    Args:
+        fig: the figure.
+
+    Returns:
+        the size in points."""
     return min(t.get_fontsize() for t in visible_texts(fig))
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One panel of an image grid: an RGB 0..255 image, an optional saliency map drawn over it
-    (values in [0, 1]), and a title."""
+    """One panel of an image grid.
+
+    Attributes:
+        image: (H, W, 3) RGB in 0..255.
+        title: the panel's title.
+        saliency: (H, W) a map in [0, 1] drawn over the image, or None."""
 
     image: np.ndarray
     title: str = ""
@@ -188,8 +262,13 @@ class Cell:
 
 @dataclass(frozen=True)
 class ColourBar:
-    """A colour bar of an image grid: colour map, label (with units) and the columns it sits under
-    (``None``: at the right of the whole grid). The scale is 0 to 1 unless ``limits`` says otherwise."""
+    """A colour bar of an image grid.
+
+    Attributes:
+        cmap: the colour map's name.
+        label: its label, with units.
+        columns: the columns it sits under (``None``: at the right of the whole grid).
+        limits: the scale's ends (0 to 1 by default)."""
 
     cmap: str
     label: str
@@ -202,9 +281,24 @@ def image_grid(cells: list[list[Cell | None]], col_labels: list[str], row_labels
                colorbars: Sequence[ColourBar] = (), note: str | None = None, title_lines: int = 2) -> plt.Figure:
     """A grid of image panels ``width`` inches wide (``None`` cells are left empty), at most
     :data:`MAX_GRID_ROWS` rows and :data:`MAX_GRID_COLUMNS` columns (double column; half as many at a
-    single column's width), every label cut to fit its panel (:func:`fit_text`). With
-    ``colorbar_label`` a saliency colour bar (0-1, :data:`SALIENCY_CMAP`) is added at the right;
-    ``colorbars`` adds more; ``note`` is printed under the grid (explanations of markers, scales)."""
+    single column's width), every label cut to fit its panel (:func:`fit_text`).
+
+    Args:
+        cells: rows of panels.
+        col_labels: one label per column.
+        row_labels: one label per row, or None.
+        width: inches, one of :data:`FIGURE_WIDTHS`.
+        colorbar_label: adds a saliency colour bar (0-1, :data:`SALIENCY_CMAP`) at the right, so labelled.
+        colorbars: more colour bars.
+        note: printed under the grid (explanations of markers, scales).
+        title_lines: lines reserved for each panel's title.
+
+    Returns:
+        the figure.
+
+    Raises:
+        ValueError: too many rows or columns for a page (page it with :func:`page_items`), or a width that
+            is not a journal width."""
     rows, cols = len(cells), len(col_labels)
     if rows > MAX_GRID_ROWS or cols > MAX_GRID_COLUMNS * width / DOUBLE_COLUMN:
         raise ValueError(f"an image grid of {rows} x {cols} panels does not fit a {width} in page (at most "

@@ -16,7 +16,16 @@ import argparse
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line: ``run_dir`` and ``--out``."""
+    """The command line: ``run_dir`` and ``--out``.
+
+    Args:
+        argv: the arguments; None: ``sys.argv[1:]``.
+
+    Returns:
+        the parsed options.
+
+    Raises:
+        SystemExit: for ``--help`` or a usage error (argparse)."""
     parser = argparse.ArgumentParser(prog="python -m helpers.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", help="a study folder (scores.parquet) or a notebook results folder")
     parser.add_argument("--out", help="where the tables and figures go (default: RUN_DIR/report)")
@@ -48,14 +57,27 @@ COMPARISON_THETA = 0.1  # the θ of the paper's Table V (notebook 07's default),
 
 
 def notebook_runs(run_dir: Path) -> dict[str, list[Path]]:
-    """Experiment name -> its score tables (one per model) in a notebook results folder."""
+    """Experiment name -> its score tables (one per model) in a notebook results folder.
+
+    Args:
+        run_dir: a notebook results folder.
+
+    Returns:
+        the experiments found, each with its files."""
     found = {name: sorted(run_dir.glob(f"scores_{name}_*.parquet")) for name in EXPERIMENTS}
     return {name: paths for name, paths in found.items() if paths}
 
 
 def study_config(parameters: Mapping[str, Any], experiment: str) -> dict[str, Any]:
     """The notebook parameters of ``experiment`` that a study's ``parameters`` stand for (notebook 05's ROC
-    thetas and notebook 07's θ and squeezers from the study's ``thetas`` and ``joint``)."""
+    thetas and notebook 07's θ and squeezers from the study's ``thetas`` and ``joint``).
+
+    Args:
+        parameters: the study's parameters (with ``thetas`` and ``joint``).
+        experiment: ``theta_sweep.NAME`` or ``comparison.NAME``.
+
+    Returns:
+        the experiment's configuration."""
     p = dict(parameters)
     if experiment == theta_sweep.NAME:
         return {**p, "roc_thetas": [t for t in ROC_THETAS if t in p["thetas"]]}
@@ -66,6 +88,13 @@ def study_config(parameters: Mapping[str, Any], experiment: str) -> dict[str, An
 def study_results(scores: pd.DataFrame, metadata: dict) -> dict[str, Any]:
     """A study's score table as the Results of notebooks 05 (saliency and baseline rows) and 07 (joint Feature
     Squeezing, the baseline and the saliency rows of Table V's noises at its θ; only when the study has them).
+
+    Args:
+        scores: the study's score table.
+        metadata: its run metadata, with ``parameters``.
+
+    Returns:
+        experiment name -> its Result.
 
     Raises:
         ValueError: for a table without its run's parameters."""
@@ -88,6 +117,12 @@ def study_results(scores: pd.DataFrame, metadata: dict) -> dict[str, Any]:
 
 def load_results(run_dir: str | Path) -> dict[str, Any]:
     """Experiment name -> its Result, from a study folder or a notebook results folder.
+
+    Args:
+        run_dir: a study folder or a notebook results folder.
+
+    Returns:
+        experiment name -> its Result.
 
     Raises:
         FileNotFoundError: for a folder with no score table of either kind."""
@@ -143,7 +178,17 @@ def report(run_dir: str | Path, out: str | Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> list[Path]:
-    """The command line (see the module docstring)."""
+    """The command line (see the module docstring).
+
+    Args:
+        argv: the arguments; None: ``sys.argv[1:]``.
+
+    Returns:
+        the paths written.
+
+    Raises:
+        SystemExit: for ``--help`` or a usage error.
+        FileNotFoundError: a folder with no score table."""
     args = parse_args(argv)
     out = Path(args.out or Path(args.run_dir) / "report")
     paths = report(args.run_dir, out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import os
 import platform
 import socket
@@ -10,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from importlib.metadata import version
 from pathlib import Path
+from types import ModuleType
 
 import keras
 import tensorflow as tf
@@ -20,7 +23,10 @@ _PACKAGES = ("tensorflow", "keras", "adversarial-robustness-toolbox", "numpy")
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras, and make TensorFlow ops deterministic."""
+    """Seed Python, NumPy, TensorFlow and Keras, and make TensorFlow ops deterministic.
+
+    Args:
+        seed: the seed of every generator."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
@@ -28,6 +34,28 @@ def set_seed(seed: int) -> None:
 def versions() -> dict[str, str]:
     """Python and key library versions, for result metadata."""
     return {"python": platform.python_version(), **{p: version(p) for p in _PACKAGES}}
+
+
+def code_fingerprint(*modules: ModuleType) -> str:
+    """A hash of what the modules' code does: their syntax trees without docstrings, comments or layout,
+    so that editing documentation keeps every cache key that includes it, and editing code changes it.
+
+    Args:
+        modules: the imported modules whose source is hashed, in order.
+
+    Returns:
+        the SHA-256 hex digest."""
+    h = hashlib.sha256()
+    for module in modules:
+        tree = ast.parse(Path(module.__file__).read_text())
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                    and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        h.update(ast.dump(tree).encode())
+    return h.hexdigest()
 
 
 def interactive() -> bool:
@@ -42,7 +70,15 @@ def interactive() -> bool:
 def progress_bar(iterable: Iterable, desc: str, enabled: bool = True) -> Iterable:
     """A ``tqdm.auto`` progress bar, off when ``enabled`` is false, ``$TQDM_DISABLE`` is set, or the
     notebook is being executed rather than watched (:func:`interactive`), so that executed notebooks
-    keep no progress widgets however they are run."""
+    keep no progress widgets however they are run.
+
+    Args:
+        iterable: what to iterate over.
+        desc: the bar's label.
+        enabled: False turns the bar off.
+
+    Returns:
+        the ``tqdm`` iterator over ``iterable``."""
     off = not enabled or bool(os.environ.get("TQDM_DISABLE")) or not interactive()
     return tqdm(iterable, desc=desc, leave=False, disable=off)
 
@@ -70,7 +106,13 @@ def _is_stale(tmp: Path) -> bool:
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Delete temporary files that interrupted :func:`write_atomically` calls left in ``folder``
-    (their process was killed); return them. Files of writers still running are kept."""
+    (their process was killed); return them. Files of writers still running are kept.
+
+    Args:
+        folder: the folder to clean; one that does not exist has nothing to remove.
+
+    Returns:
+        the deleted files' paths."""
     folder = Path(folder)
     stale = [p for p in folder.glob(f".*{_TMP_MARK}*") if _is_stale(p)] if folder.is_dir() else []
     for p in stale:
@@ -81,7 +123,18 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
 def write_atomically(path: str | Path, write: Callable[[str], object], suffix: str = ".tmp") -> Path:
     """Call ``write(tmp)`` on a temporary file next to ``path``, then rename it to ``path``: readers
     never see a half-written file. An exception removes the temporary file; one left by a killed
-    process (it names its host and process id) is removed by the next write into the same folder."""
+    process (it names its host and process id) is removed by the next write into the same folder.
+
+    Args:
+        path: the file to write.
+        write: called with the temporary file's name; writes the whole file there.
+        suffix: the temporary file's suffix (some writers choose the format by it).
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        Exception: whatever ``write`` raises (``path`` is then left as it was)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent)

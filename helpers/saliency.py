@@ -38,6 +38,17 @@ def features_and_logits_model(model: keras.Model, layer_name: str) -> keras.Mode
 
     A target inside a nested model is supported when the outer model is a chain of single-input
     layers (e.g. preprocessing -> backbone -> head); the rebuilt model is checked numerically.
+
+    Args:
+        model: the classifier, logits out.
+        layer_name: the target layer's name, in ``model`` or a nested model.
+
+    Returns:
+        the Keras model, outputs [(N, h, w, k) activations, (N, n_classes) logits].
+
+    Raises:
+        ValueError: the layer is not in the model, or a nested one cannot be reached (the outer model is
+            not a chain of single-input layers, or the rebuilt model computes other logits).
     """
     if not _contains(model, layer_name):
         raise ValueError(f"layer {layer_name!r} not found in model {model.name}")
@@ -69,7 +80,12 @@ def features_and_logits_model(model: keras.Model, layer_name: str) -> keras.Mode
 
 @dataclass(frozen=True)
 class SaliencyMaps:
-    """Saliency output for a batch: logits of the input, the explained classes, coarse maps in [0, 1]."""
+    """Saliency output for a batch: logits of the input, the explained classes, coarse maps in [0, 1].
+
+    Attributes:
+        logits: (N, n_classes) the model's logits for the input.
+        classes: (N,) int32 the explained class of each input.
+        coarse: (N, h, w) the maps at the target layer's resolution, each normalised to [0, 1]."""
 
     logits: np.ndarray
     classes: np.ndarray
@@ -81,7 +97,13 @@ class SaliencyMaps:
         return softmax(self.logits)[np.arange(len(self.classes)), self.classes]
 
     def upsampled(self, size: tuple[int, int]) -> np.ndarray:
-        """Bilinear upsampling of the coarse maps to ``size`` (values stay in [0, 1])."""
+        """Bilinear upsampling of the coarse maps to ``size`` (values stay in [0, 1]).
+
+        Args:
+            size: (H, W) in pixels.
+
+        Returns:
+            (N, H, W) maps."""
         return tf.image.resize(self.coarse[..., None], size, method="bilinear").numpy()[..., 0]
 
 
@@ -89,8 +111,13 @@ class CAM:
     """A batched class activation map for a Keras model returning logits: the shared forward +
     backward pass. Subclasses define :meth:`weights` (one weight per channel) or :meth:`cam`.
 
-    ``layer``: the target layer name; by default the last layer with a 4-D output.
-    """
+    Args:
+        model: the classifier, RGB 0..255 in, logits out.
+        layer: the target layer name; by default the last layer with a 4-D output.
+
+    Raises:
+        ValueError: no layer with a 4-D output, or ``layer`` not reachable
+            (:func:`features_and_logits_model`)."""
 
     method = ""  # the name in SALIENCY_METHODS
     title = ""  # the name in figures and tables
@@ -102,15 +129,39 @@ class CAM:
         self._compiled = tf.function(self.compute, reduce_retracing=True)
 
     def weights(self, activations: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
-        """Channel weights (N, k) from activations and gradients (N, h, w, k)."""
+        """Channel weights (N, k) from activations and gradients (N, h, w, k).
+
+        Args:
+            activations: (N, h, w, k) the target layer's activations A.
+            grads: (N, h, w, k) the gradients G = dy^c/dA.
+
+        Returns:
+            (N, k) channel weights.
+
+        Raises:
+            NotImplementedError: in the base class."""
         raise NotImplementedError
 
     def cam(self, activations: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
-        """Unnormalised maps (N, h, w): ReLU of the weighted sum of the activation channels."""
+        """Unnormalised maps (N, h, w): ReLU of the weighted sum of the activation channels.
+
+        Args:
+            activations: (N, h, w, k) the target layer's activations A.
+            grads: (N, h, w, k) the gradients G = dy^c/dA.
+
+        Returns:
+            (N, h, w) maps, >= 0."""
         return tf.nn.relu(tf.einsum("bhwk,bk->bhw", activations, self.weights(activations, grads)))
 
     def compute(self, x: tf.Tensor, classes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """TF-level maps: ``(logits, classes, coarse maps)``; a class < 0 means the predicted one."""
+        """TF-level maps: ``(logits, classes, coarse maps)``; a class < 0 means the predicted one.
+
+        Args:
+            x: (N, H, W, 3) float32 RGB in 0..255.
+            classes: (N,) int32 classes to explain (< 0: the predicted class).
+
+        Returns:
+            (N, n_classes) logits, (N,) explained classes, (N, h, w) maps normalised per image to [0, 1]."""
         with tf.GradientTape() as tape:
             features, logits = self._features_logits(x, training=False)
             predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
@@ -122,7 +173,19 @@ class CAM:
         return logits, classes, cam
 
     def __call__(self, x: np.ndarray, classes: np.ndarray | None = None, batch_size: int = 32) -> SaliencyMaps:
-        """Maps of ``classes`` (default: each input's predicted class) for RGB 0..255 images."""
+        """Maps of ``classes`` (default: each input's predicted class) for RGB 0..255 images.
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255, of the model's input size.
+            classes: (N,) class indices; None: each input's predicted class.
+            batch_size: images per pass.
+
+        Returns:
+            the :class:`SaliencyMaps`.
+
+        Raises:
+            TypeError, ValueError: ``x``, ``classes`` or ``batch_size`` fail the checks of
+                :mod:`helpers.validation`."""
         x = check_images(x, size=tuple(self.model.input_shape[1:3]))
         batch_size = check_batch_size(batch_size)
         n_classes = int(self.model.output_shape[-1])
@@ -140,6 +203,14 @@ class GradCAM(CAM):
     title = "Grad-CAM"
 
     def weights(self, activations, grads):
+        """w_k = mean_ij G^k_ij.
+
+        Args:
+            activations: (N, h, w, k) activations A (unused).
+            grads: (N, h, w, k) gradients G.
+
+        Returns:
+            (N, k) channel weights."""
         return tf.reduce_mean(grads, axis=(1, 2))
 
 
@@ -151,6 +222,14 @@ class GradCAMPlusPlus(CAM):
     epsilon = 1e-6  # pytorch-grad-cam's
 
     def weights(self, activations, grads):
+        """w_k = sum_ij alpha^k_ij ReLU(G^k_ij) (0 where G = 0).
+
+        Args:
+            activations: (N, h, w, k) activations A.
+            grads: (N, h, w, k) gradients G.
+
+        Returns:
+            (N, k) channel weights."""
         g2 = tf.square(grads)
         g3 = g2 * grads
         sum_activations = tf.reduce_sum(activations, axis=(1, 2), keepdims=True)
@@ -167,6 +246,14 @@ class XGradCAM(CAM):
     epsilon = 1e-7  # pytorch-grad-cam's
 
     def weights(self, activations, grads):
+        """w_k = sum_ij G^k_ij A^k_ij / sum_ij A^k_ij.
+
+        Args:
+            activations: (N, h, w, k) activations A.
+            grads: (N, h, w, k) gradients G.
+
+        Returns:
+            (N, k) channel weights."""
         sum_activations = tf.reduce_sum(activations, axis=(1, 2))
         return tf.reduce_sum(grads * activations, axis=(1, 2)) / (sum_activations + self.epsilon)
 
@@ -178,6 +265,14 @@ class LayerCAM(CAM):
     title = "LayerCAM"
 
     def cam(self, activations, grads):
+        """H = ReLU(sum_k ReLU(G^k) * A^k).
+
+        Args:
+            activations: (N, h, w, k) activations A.
+            grads: (N, h, w, k) gradients G.
+
+        Returns:
+            (N, h, w) maps, >= 0."""
         return tf.nn.relu(tf.reduce_sum(tf.nn.relu(grads) * activations, axis=-1))
 
 
@@ -186,12 +281,32 @@ SALIENCY_TITLES: dict[str, str] = {name: c.title for name, c in SALIENCY_METHODS
 
 
 def make_saliency(method: str, model: keras.Model, layer: str | None = None) -> CAM:
-    """The saliency map ``method`` (a name in ``SALIENCY_METHODS``; ``"gradcam"`` is the paper's) for ``model``."""
+    """The saliency map ``method`` (a name in ``SALIENCY_METHODS``; ``"gradcam"`` is the paper's) for ``model``.
+
+    Args:
+        method: a name in ``SALIENCY_METHODS``.
+        model: the classifier, logits out.
+        layer: the target layer; None: the last layer with a 4-D output.
+
+    Returns:
+        the :class:`CAM`.
+
+    Raises:
+        ValueError: an unknown method, or a target layer that cannot be found."""
     return SALIENCY_METHODS[check_choice(method, SALIENCY_METHODS, "saliency method")](model, layer)
 
 
 def map_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation between paired saliency maps (N, ...) -> (N,); 1 means the same pattern."""
+    """Pearson correlation between paired saliency maps (N, ...) -> (N,); 1 means the same pattern.
+
+    Args:
+        a, b: (N, ...) paired maps.
+
+    Returns:
+        (N,) correlations; nan where a map is constant.
+
+    Raises:
+        ValueError: shapes differ or have fewer than 2 axes."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape or a.ndim < 2:
         raise ValueError(f"maps must have the same shape (N, ...), got {a.shape} and {b.shape}")

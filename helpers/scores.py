@@ -49,7 +49,17 @@ _METADATA_KEY = b"saliency_detector_run"
 
 
 def input_sets(images: ImageSet, attacks: dict[str, AttackResult]) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """``(name, inputs, source image indices)``: the clean images, then each attack's successful examples."""
+    """``(name, inputs, source image indices)``: the clean images, then each attack's successful examples.
+
+    Args:
+        images: the clean images.
+        attacks: attack -> its result on ``images``.
+
+    Returns:
+        the input sets, clean first; an attack without a success has none.
+
+    Raises:
+        ValueError: an attack result of another length than ``images``."""
     sets = [("clean", images.x, np.arange(len(images)))]
     for name, result in attacks.items():
         if len(result.success) != len(images):
@@ -84,8 +94,26 @@ def saliency_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, At
                     noises: Sequence[str], colormap: str = "jet", overlay_order: str = "coarse",
                     zero_mean_reference: str = "imagenet", batch_size: int = 32, progress: bool = False,
                     saliency_method: str = "gradcam") -> pd.DataFrame:
-    """Rows of the saliency detector for every (noise, theta), from one saliency pass per input
-    (``saliency_method``: see ``helpers.saliency.SALIENCY_METHODS``)."""
+    """Rows of the saliency detector for every (noise, theta), from one saliency pass per input.
+
+    Args:
+        bundle: the model.
+        images: the clean images.
+        attacks: attack -> its result on ``images``.
+        thetas: proportions θ in [0, 1].
+        noises: noise names (``helpers.transforms.NOISES``).
+        colormap, overlay_order: see ``helpers.emphasis``.
+        zero_mean_reference: see ``helpers.transforms``.
+        batch_size: images per pass.
+        progress: show progress bars.
+        saliency_method: a name of ``helpers.saliency.SALIENCY_METHODS``.
+
+    Returns:
+        the rows (``COLUMNS``), ``model`` = ``bundle.name``.
+
+    Raises:
+        ValueError: an attack result of another length than ``images``; bad settings or images (as
+            :class:`helpers.detectors.EmphasisEvaluator`, which may raise TypeError)."""
     evaluator = emphasis_evaluator(bundle, thetas, noises, colormap, overlay_order, zero_mean_reference,
                                    saliency_method)
     parts = []
@@ -139,7 +167,19 @@ def squeezing_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, A
 
 def baseline_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, AttackResult],
                     batch_size: int = 32) -> pd.DataFrame:
-    """Rows of the trivial 1 - max softmax score (no decision rule of its own: ``flag`` missing)."""
+    """Rows of the trivial 1 - max softmax score (no decision rule of its own: ``flag`` missing).
+
+    Args:
+        bundle: the model.
+        images: the clean images.
+        attacks: attack -> its result on ``images``.
+        batch_size: images per pass.
+
+    Returns:
+        the rows (``COLUMNS``), ``model`` = ``bundle.name``.
+
+    Raises:
+        ValueError: an attack result of another length than ``images``."""
     detector = ConfidenceDetector(bundle)
     parts = []
     for attack, x, source in input_sets(images, attacks):
@@ -151,14 +191,33 @@ def baseline_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, At
 
 def select(scores: pd.DataFrame, detector: str, noise: str = "", theta: float = np.nan,
            squeezer: str = "") -> pd.DataFrame:
-    """The rows of one configuration."""
+    """The rows of one configuration.
+
+    Args:
+        scores: a score table.
+        detector: the rows' ``detector``.
+        noise, squeezer: the rows' columns ('' where they do not apply).
+        theta: the rows' θ (nan where it does not apply); compared with a tolerance.
+
+    Returns:
+        the matching rows."""
     same_theta = np.isnan(scores["theta"]) if np.isnan(theta) else np.isclose(scores["theta"], theta)
     return scores[(scores["detector"] == detector) & (scores["noise"] == noise) & same_theta
                   & (scores["squeezer"] == squeezer)]
 
 
 def split_sets(group: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """One configuration's rows split into the clean rows and each attack's rows, in image order."""
+    """One configuration's rows split into the clean rows and each attack's rows, in image order.
+
+    Args:
+        group: the rows of one configuration (of one model).
+
+    Returns:
+        (the clean rows, attack -> its rows).
+
+    Raises:
+        KeyError: no clean rows.
+        ValueError: clean rows that do not cover images 0..N-1 once each."""
     by_attack = {a: g.sort_values("image", kind="stable") for a, g in group.groupby("attack", sort=False)}
     clean = by_attack.pop("clean")
     if not np.array_equal(clean["image"].to_numpy(), np.arange(len(clean))):
@@ -169,7 +228,14 @@ def split_sets(group: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFram
 def calibration_half(clean: pd.DataFrame, seed: int) -> np.ndarray:
     """The calibration half of a configuration's clean rows (in image order): a seeded
     :func:`helpers.metrics.grouped_split` of their photographs, so all views of one photograph fall
-    on one side. Index it with an adversarial row's ``image`` for that row's side."""
+    on one side. Index it with an adversarial row's ``image`` for that row's side.
+
+    Args:
+        clean: a configuration's clean rows, in image order.
+        seed: the split's seed.
+
+    Returns:
+        (N,) bool, True for the calibration half."""
     return grouped_split(clean["photograph"].to_numpy(), seed)
 
 
@@ -293,13 +359,29 @@ def saliency_added_value(rates: pd.DataFrame) -> pd.DataFrame:
 
 def run_metadata(bundle: ModelBundle, images: ImageSet, parameters: dict) -> dict:
     """What a saved score table was made with: the model and a hash of its weights, the images, the
-    notebook's ``parameters`` (as checked by ``helpers.params.check_params``) and library versions."""
+    notebook's ``parameters`` (as checked by ``helpers.params.check_params``) and library versions.
+
+    Args:
+        bundle: the model.
+        images: the clean images.
+        parameters: the notebook's checked parameters.
+
+    Returns:
+        the metadata, JSON-serialisable."""
     return {"model": bundle.name, "model_sha256": model_fingerprint(bundle), "images": images.description,
             "image_ids": list(images.ids), "parameters": parameters, "versions": versions()}
 
 
 def save_scores(scores: pd.DataFrame, path: str | Path, metadata: dict) -> Path:
-    """Write the score table as Parquet with ``metadata`` (the run's parameters, JSON) in its schema, atomically."""
+    """Write the score table as Parquet with ``metadata`` (the run's parameters, JSON) in its schema, atomically.
+
+    Args:
+        scores: a score table (``COLUMNS``).
+        path: the ``.parquet`` file.
+        metadata: the run's metadata (:func:`run_metadata`), JSON-serialisable.
+
+    Returns:
+        ``path`` as a Path."""
     table = pa.Table.from_pandas(scores[COLUMNS], preserve_index=False)
     table = table.replace_schema_metadata({**table.schema.metadata, _METADATA_KEY: json.dumps(metadata).encode()})
     return write_atomically(path, lambda tmp: pq.write_table(table, tmp), suffix=".parquet")
@@ -338,6 +420,12 @@ def load_scores(path: str | Path) -> tuple[pd.DataFrame, dict]:
 
 def configurations(scores: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
     """Each configuration (a ``METHOD`` dict) and its rows, in table order, of one model's score table.
+
+    Args:
+        scores: one model's score table.
+
+    Returns:
+        (configuration, its rows) pairs.
 
     Raises:
         ValueError: for a table without the ``photograph`` column, or with rows of several models or of

@@ -29,7 +29,18 @@ JOINT_IMAGENET = ("bit_depth:5", "median:2x2", "nlm:11-3-4")  # Xu et al.'s Imag
 
 
 def bit_depth(x: np.ndarray, bits: int) -> np.ndarray:
-    """Reduce the colour depth of RGB 0..255 images to ``bits`` bits per channel."""
+    """Reduce the colour depth of RGB 0..255 images to ``bits`` bits per channel.
+
+    Args:
+        x: (N, H, W, 3) RGB images in 0..255.
+        bits: the bit depth, an integer in 1..8.
+
+    Returns:
+        (N, H, W, 3) float32 in 0..255.
+
+    Raises:
+        ValueError: ``bits`` outside 1..8 or not an integer; and the checks of
+            :func:`~helpers.validation.check_images` (which may raise TypeError)."""
     if not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 8:
         raise ValueError(f"bits must be an integer in 1..8, got {bits!r}")
     levels = 2 ** bits - 1
@@ -37,7 +48,18 @@ def bit_depth(x: np.ndarray, bits: int) -> np.ndarray:
 
 
 def median(x: np.ndarray, size: int) -> np.ndarray:
-    """Median filter over ``size`` x ``size`` windows, per image and channel, reflecting at borders."""
+    """Median filter over ``size`` x ``size`` windows, per image and channel, reflecting at borders.
+
+    Args:
+        x: (N, H, W, 3) RGB images in 0..255.
+        size: the window's side in pixels, >= 1.
+
+    Returns:
+        (N, H, W, 3) float32 in 0..255.
+
+    Raises:
+        ValueError: ``size`` not a positive integer; and the checks of
+            :func:`~helpers.validation.check_images` (which may raise TypeError)."""
     if not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"median window must be a positive integer, got {size!r}")
     return median_filter(check_images(x), size=(1, size, size, 1), mode="reflect").astype(np.float32)
@@ -45,7 +67,21 @@ def median(x: np.ndarray, size: int) -> np.ndarray:
 
 def non_local_means(x: np.ndarray, search: int, patch: int, strength: float,
                     channel_order: str = "rgb") -> np.ndarray:
-    """OpenCV non-local means on each image rounded to 8 bits (see the module docstring)."""
+    """OpenCV non-local means on each image rounded to 8 bits (see the module docstring).
+
+    Args:
+        x: (N, H, W, 3) RGB images in 0..255.
+        search: the search window's side, odd.
+        patch: the patch's side, odd.
+        strength: the filter strength h, > 0.
+        channel_order: 'rgb' (the reference code's) or 'bgr' (OpenCV's).
+
+    Returns:
+        (N, H, W, 3) float32 in 0..255.
+
+    Raises:
+        ValueError: an unknown channel order, even or non-positive windows, strength <= 0; and the
+            checks of :func:`~helpers.validation.check_images` (which may raise TypeError)."""
     check_choice(channel_order, ("rgb", "bgr"), "channel order")
     if search < 1 or patch < 1 or search % 2 == 0 or patch % 2 == 0 or strength <= 0:
         raise ValueError(f"non-local means needs odd positive windows and strength > 0, "
@@ -62,7 +98,17 @@ _SPEC = re.compile(r"^(bit_depth):(\d)$|^(median):(\d+)x(\d+)$|^(nlm):(\d+)-(\d+
 
 
 def squeezer(spec: str, channel_order: str = "rgb") -> Callable[[np.ndarray], np.ndarray]:
-    """The squeezer for a spec such as ``"bit_depth:5"``, ``"median:2x2"`` or ``"nlm:11-3-4"``."""
+    """The squeezer for a spec such as ``"bit_depth:5"``, ``"median:2x2"`` or ``"nlm:11-3-4"``.
+
+    Args:
+        spec: the squeezer spec.
+        channel_order: non-local means' channel order, 'rgb' or 'bgr'.
+
+    Returns:
+        a function from (N, H, W, 3) RGB 0..255 images to squeezed float32 ones.
+
+    Raises:
+        ValueError: an unknown spec or a non-square median window."""
     match = _SPEC.match(spec) if isinstance(spec, str) else None
     if not match:
         raise ValueError(f"unknown squeezer {spec!r}; expected 'bit_depth:B', 'median:WxW' or 'nlm:S-P-H'")

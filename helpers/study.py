@@ -65,7 +65,16 @@ NOT_IDENTITY = ("cache_dir",)  # parameters that cannot change the results: not 
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line; ``--help`` lists the study parameters that ``-p`` accepts, with their defaults."""
+    """The command line; ``--help`` lists the study parameters that ``-p`` accepts, with their defaults.
+
+    Args:
+        argv: the arguments; None: ``sys.argv[1:]``.
+
+    Returns:
+        the parsed options.
+
+    Raises:
+        SystemExit: for ``--help`` or a usage error (argparse)."""
     defaults = "\n".join(f"  {name} = {json.dumps(value)}" for name, value in DEFAULTS.items())
     parser = argparse.ArgumentParser(
         prog="python -m helpers.study", description=__doc__.split("\n\n")[0],
@@ -133,7 +142,17 @@ IN_PROCESS = "in-process"  # run_study(client=IN_PROCESS): the shards one after 
 def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """``DEFAULTS`` updated by ``config``, checked by ``helpers.params`` (names, types, ranges), with
     ``only_correct`` resolved (``None`` means on for a folder whose images all have labels) and the
-    folders made absolute (workers may start elsewhere)."""
+    folders made absolute (workers may start elsewhere).
+
+    Args:
+        config: study parameters (a subset of ``DEFAULTS``' names).
+
+    Returns:
+        the full, checked configuration.
+
+    Raises:
+        ValueError: an unknown parameter name, a bad value (also TypeError, from ``helpers.params``), bad
+            adaptive settings (:func:`check_adaptive`), or ``only_correct = True`` on unlabelled images."""
     unknown = sorted(set(config) - set(DEFAULTS))
     if unknown:
         raise ValueError(f"unknown study parameter(s) {unknown}; valid: {sorted(DEFAULTS)}")
@@ -159,7 +178,19 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def is_labelled(image_source: str, n_images: int, seed: int) -> bool:
-    """Whether every image of the study has a class label (never for the offline photographs)."""
+    """Whether every image of the study has a class label (never for the offline photographs).
+
+    Args:
+        image_source: ``"samples"`` or a folder.
+        n_images: the study's images (a seeded subset of the folder).
+        seed: the subset's seed.
+
+    Returns:
+        True when all are labelled.
+
+    Raises:
+        ValueError, FileNotFoundError: a bad folder or labels (:func:`helpers.data.list_folder`,
+            :func:`helpers.data.folder_labels`)."""
     if image_source == "samples":
         return False
     files = list_folder(image_source, n_images, seed)
@@ -168,7 +199,19 @@ def is_labelled(image_source: str, n_images: int, seed: int) -> bool:
 
 def shard_blocks(n_images: int, batch_size: int, shard: int, n_shards: int) -> list[np.ndarray]:
     """The image positions of each block (``batch_size`` consecutive images) of shard ``shard`` of
-    ``n_shards``: the blocks split into ``n_shards`` contiguous runs of near-equal length."""
+    ``n_shards``: the blocks split into ``n_shards`` contiguous runs of near-equal length.
+
+    Args:
+        n_images: the study's images.
+        batch_size: images per block.
+        shard: the shard's index, in [0, n_shards).
+        n_shards: the number of shards, in [1, number of blocks].
+
+    Returns:
+        one array of positions per block.
+
+    Raises:
+        ValueError: ``n_shards`` or ``shard`` not an integer in its range."""
     n_blocks = math.ceil(n_images / batch_size)
     if not (isinstance(n_shards, int) and 1 <= n_shards <= n_blocks):
         raise ValueError(f"n_shards must be an integer in [1, {n_blocks}] (the {n_images} images make {n_blocks} "
@@ -181,13 +224,27 @@ def shard_blocks(n_images: int, batch_size: int, shard: int, n_shards: int) -> l
 
 def default_n_shards(config: Mapping[str, Any], workers: int = 1) -> int:
     """One shard per 8 blocks of ``batch_size`` images, and at least one per worker while there are
-    blocks to share (a block is never split: it is the unit of determinism)."""
+    blocks to share (a block is never split: it is the unit of determinism).
+
+    Args:
+        config: a checked configuration.
+        workers: the Dask workers.
+
+    Returns:
+        the number of shards."""
     n_blocks = math.ceil(config["n_images"] / config["batch_size"])
     return min(n_blocks, max(math.ceil(n_blocks / 8), workers))
 
 
 def block_seed(seed: int, block: int) -> int:
-    """The attack seed of a block: independent streams per block, the same whatever the split."""
+    """The attack seed of a block: independent streams per block, the same whatever the split.
+
+    Args:
+        seed: the study's seed.
+        block: the block's index.
+
+    Returns:
+        the seed, an unsigned 32-bit integer."""
     return int(np.random.SeedSequence([seed, block]).generate_state(1)[0])
 
 
@@ -197,14 +254,30 @@ def _cached_model(model: str, weights: str, options: str) -> ModelBundle:
 
 
 def study_model(config: Mapping[str, Any]) -> ModelBundle:
-    """The study's model, loaded once per process (so once per Dask worker, not once per task)."""
+    """The study's model, loaded once per process (so once per Dask worker, not once per task).
+
+    Args:
+        config: a checked configuration.
+
+    Returns:
+        the :class:`~helpers.models.ModelBundle`."""
     return _cached_model(config["model"], config["weights"], json.dumps(config["model_options"], sort_keys=True))
 
 
 def block_scores(bundle: ModelBundle, config: Mapping[str, Any], images: ImageSet, positions: np.ndarray,
                  block: int) -> pd.DataFrame:
     """The score-table rows of one block of images (``image``: their ``positions`` in the full list), as
-    notebooks 05-07 build them: saliency for each noise and theta, joint Feature Squeezing, the baseline."""
+    notebooks 05-07 build them: saliency for each noise and theta, joint Feature Squeezing, the baseline.
+
+    Args:
+        bundle: the model.
+        config: a checked configuration.
+        images: the block's images.
+        positions: their positions in the full list.
+        block: the block's index (its attack seed).
+
+    Returns:
+        the rows (``helpers.scores.COLUMNS``)."""
     c, bs = config, config["batch_size"]
     plain = [a for a in c["attacks"] if not is_adaptive(a)]
     results = attack_sets(bundle, images, plain, c["cache_dir"], c["attack_settings"],
@@ -236,8 +309,20 @@ def _shard_images(c: Mapping[str, Any], bundle: ModelBundle, shard: int, n_shard
 
 def run_shard(config: Mapping[str, Any], shard: int, n_shards: int, bundle: ModelBundle | None = None) -> pd.DataFrame:
     """Shard ``shard`` of ``n_shards`` end to end: load its images (keeping only the correctly classified
-    ones if ``only_correct``), then attack and score them block by block. Returns its rows of the score
-    table, ``image`` being each image's position in the full sorted list (:func:`merge_shards` renumbers)."""
+    ones if ``only_correct``), then attack and score them block by block.
+
+    Args:
+        config: study parameters.
+        shard: the shard's index.
+        n_shards: the number of shards.
+        bundle: the model; None: :func:`study_model`.
+
+    Returns:
+        its rows of the score table, ``image`` being each image's position in the full sorted list
+        (:func:`merge_shards` renumbers).
+
+    Raises:
+        ValueError: bad parameters (:func:`check_config`) or shard numbers (:func:`shard_blocks`)."""
     c = check_config(config)
     bundle = bundle or study_model(c)
     parts = [block_scores(bundle, c, images, positions, block)
@@ -253,16 +338,28 @@ ADAPTIVE_DEFAULTS: dict[str, Any] = {
 
 
 def is_adaptive(attack: str) -> bool:
-    """Whether an ``attacks`` entry names an adaptive set (``adaptive`` or ``adaptive.<anything>``)."""
+    """Whether an ``attacks`` entry names an adaptive set (``adaptive`` or ``adaptive.<anything>``).
+
+    Args:
+        attack: an ``attacks`` entry.
+
+    Returns:
+        True for an adaptive set."""
     return attack == "adaptive" or attack.startswith("adaptive.")
 
 
 def adaptive_settings(config: Mapping[str, Any], attack: str) -> dict[str, Any]:
     """``ADAPTIVE_DEFAULTS`` updated by ``attack_params[attack]``, checked.
 
+    Args:
+        config: the study's configuration.
+        attack: an adaptive set's name.
+
+    Returns:
+        the set's settings.
+
     Raises:
-        ValueError: an unknown setting or a value the adaptive attack refuses, naming the set.
-    """
+        ValueError: an unknown setting or a value the adaptive attack refuses, naming the set."""
     given = config["attack_params"].get(attack, {})
     unknown = sorted(set(given) - set(ADAPTIVE_DEFAULTS))
     if unknown:
@@ -286,7 +383,14 @@ def adaptive_settings(config: Mapping[str, Any], attack: str) -> dict[str, Any]:
 
 
 def check_adaptive(config: Mapping[str, Any]) -> None:
-    """Every adaptive set's settings, and a study they can run in (Grad-CAM, the detector-aware models')."""
+    """Every adaptive set's settings, and a study they can run in (Grad-CAM, the detector-aware models').
+
+    Args:
+        config: the study's configuration.
+
+    Raises:
+        ValueError: a saliency method other than Grad-CAM, bad settings of a set
+            (:func:`adaptive_settings`), or settings of a set that ``attacks`` does not list."""
     if config["saliency_method"] != "gradcam":
         raise ValueError("the adaptive sets attack the Grad-CAM saliency detector; parameter saliency_method = "
                          f"{config['saliency_method']!r} needs saliency_method = 'gradcam'")
@@ -299,7 +403,14 @@ def check_adaptive(config: Mapping[str, Any]) -> None:
 
 
 def adaptive_defences(bundle: ModelBundle, c: Mapping[str, Any]) -> list[Defence]:
-    """The saliency detector of the study, one per noise with every theta: the system the sets attack."""
+    """The saliency detector of the study, one per noise with every theta: the system the sets attack.
+
+    Args:
+        bundle: the model.
+        c: a checked configuration.
+
+    Returns:
+        one :class:`~helpers.adaptive_report.Defence` per noise."""
     return [Defence(f"saliency ({noise})", SaliencyDetector(bundle, list(c["thetas"]), noise, c["colormap"],
                                                             c["overlay_order"], c["zero_mean_reference"]),
                     c["batch_size"]) for noise in c["noises"]]
@@ -322,7 +433,17 @@ def _adaptive_model(bundle: ModelBundle, defences: list[Defence], variant: str, 
 def block_outcomes(bundle: ModelBundle, config: Mapping[str, Any], images: ImageSet, positions: np.ndarray,
                    block: int) -> pd.DataFrame:
     """The outcome rows (``OUTCOME_COLUMNS``) of every adaptive set on one block of images, attacking their
-    true labels (f's own label where none is known), seeded per block as the other attacks."""
+    true labels (f's own label where none is known), seeded per block as the other attacks.
+
+    Args:
+        bundle: the model.
+        config: a checked configuration.
+        images: the block's images.
+        positions: their positions in the full list.
+        block: the block's index (its attack seed).
+
+    Returns:
+        the outcome rows."""
     c, bs, seed = config, config["batch_size"], block_seed(config["seed"], block)
     defences = adaptive_defences(bundle, c)
     f_labels = bundle.predict(images.x, bs)[0]
@@ -347,7 +468,19 @@ def block_outcomes(bundle: ModelBundle, config: Mapping[str, Any], images: Image
 
 def run_shard_adaptive(config: Mapping[str, Any], shard: int, n_shards: int,
                        bundle: ModelBundle | None = None) -> pd.DataFrame:
-    """The adaptive sets' outcome rows of shard ``shard`` of ``n_shards`` (the images of :func:`run_shard`)."""
+    """The adaptive sets' outcome rows of shard ``shard`` of ``n_shards`` (the images of :func:`run_shard`).
+
+    Args:
+        config: study parameters.
+        shard: the shard's index.
+        n_shards: the number of shards.
+        bundle: the model; None: :func:`study_model`.
+
+    Returns:
+        the rows (``OUTCOME_COLUMNS``).
+
+    Raises:
+        ValueError: bad parameters (:func:`check_config`) or shard numbers (:func:`shard_blocks`)."""
     c = check_config(config)
     bundle = bundle or study_model(c)
     parts = [block_outcomes(bundle, c, images, positions, block)
@@ -356,12 +489,25 @@ def run_shard_adaptive(config: Mapping[str, Any], shard: int, n_shards: int,
 
 
 def has_adaptive(config: Mapping[str, Any]) -> bool:
+    """Whether the study has adaptive sets.
+
+    Args:
+        config: the study's configuration.
+
+    Returns:
+        True when an ``attacks`` entry is adaptive."""
     return any(is_adaptive(a) for a in config["attacks"])
 
 
 def merge_shards(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """The shards' rows, in shard order, with ``image`` renumbered 0..N-1 over the images kept (those
-    with clean rows), as the unsharded score table has it."""
+    with clean rows), as the unsharded score table has it.
+
+    Args:
+        tables: the shards' score tables, in shard order.
+
+    Returns:
+        the merged score table."""
     scores = pd.concat(tables, ignore_index=True)
     kept = np.unique(scores.loc[scores["attack"] == "clean", "image"].to_numpy())
     scores["image"] = np.searchsorted(kept, scores["image"].to_numpy()).astype("int64")
@@ -369,11 +515,26 @@ def merge_shards(tables: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def shard_path(out_dir: str | Path, shard: int, n_shards: int) -> Path:
+    """The file of a shard's rows.
+
+    Args:
+        out_dir: the study's output folder.
+        shard: the shard's index.
+        n_shards: the number of shards.
+
+    Returns:
+        ``out_dir/shards/shard-XXXX-of-YYYY.parquet``."""
     return Path(out_dir) / "shards" / f"shard-{shard:04d}-of-{n_shards:04d}.parquet"
 
 
 def outcome_path(path: Path) -> Path:
-    """Where a shard's adaptive outcome rows are kept: beside it, ``shard-XXXX-of-YYYY.adaptive.parquet``."""
+    """Where a shard's adaptive outcome rows are kept: beside it, ``shard-XXXX-of-YYYY.adaptive.parquet``.
+
+    Args:
+        path: the shard's file.
+
+    Returns:
+        the outcome rows' file."""
     return path.with_name(path.name.replace(".parquet", ".adaptive.parquet"))
 
 
@@ -393,7 +554,13 @@ def _shard_task(config: dict, shard: int, n_shards: int) -> tuple[pd.DataFrame, 
 
 
 def checksum_path(path: Path) -> Path:
-    """Where a shard's SHA-256 is kept: beside it, ``NAME.parquet.sha256``."""
+    """Where a shard's SHA-256 is kept: beside it, ``NAME.parquet.sha256``.
+
+    Args:
+        path: the shard's file.
+
+    Returns:
+        the checksum's file."""
     return path.with_name(path.name + ".sha256")
 
 
@@ -441,7 +608,13 @@ def _shard_intact(path: Path, adaptive: bool) -> bool:
 
 
 def identity(config: Mapping[str, Any]) -> dict:
-    """The parameters that make a study's results (as JSON has them): all but ``NOT_IDENTITY``."""
+    """The parameters that make a study's results (as JSON has them): all but ``NOT_IDENTITY``.
+
+    Args:
+        config: a checked configuration.
+
+    Returns:
+        the parameters, JSON's types."""
     return {k: v for k, v in json.loads(json.dumps(dict(config))).items() if k not in NOT_IDENTITY}
 
 
@@ -463,9 +636,11 @@ def _finished(path: Path, config: dict) -> bool:
 def check_writable(out_dir: Path) -> None:
     """Create ``out_dir/shards`` and write and remove a probe file there.
 
+    Args:
+        out_dir: the study's output folder.
+
     Raises:
-        OSError: naming the folder, when it cannot be created or written.
-    """
+        OSError: naming the folder, when it cannot be created or written."""
     probe = out_dir / "shards" / f".write-probe-{os.getpid()}"
     try:
         probe.parent.mkdir(parents=True, exist_ok=True)
@@ -489,8 +664,16 @@ def _refuse_spawned_import() -> None:
 
 @dataclass
 class StudyResult:
-    """The merged score table, its rate table, and what the run did (``summary``); with adaptive sets, their
-    merged outcome rows, rates and checks (else ``None``)."""
+    """The merged score table, its rate table, and what the run did; with adaptive sets, their merged
+    outcome rows, rates and checks (else ``None``).
+
+    Attributes:
+        scores: the merged score table (``helpers.scores.COLUMNS``).
+        rates: its :func:`helpers.scores.rate_table`.
+        summary: images kept and dropped, shards computed and skipped, seconds.
+        adaptive: the merged outcome rows (``OUTCOME_COLUMNS``), or None.
+        adaptive_rates: :func:`helpers.adaptive_attack.outcome_rates` of them, or None.
+        adaptive_checks: :func:`helpers.adaptive_attack.outcome_checks` of them, or None."""
 
     scores: pd.DataFrame
     rates: pd.DataFrame
@@ -504,17 +687,25 @@ def run_study(config: Mapping[str, Any], n_shards: int, out_dir: str | Path, cli
               retries: int = 2, progress: bool = True) -> StudyResult:
     """Run the study's shards and merge them (see the module docstring).
 
-    ``client``: a ``distributed.Client``, a scheduler address, ``None`` (a ``LocalCluster`` of
-    ``n_workers`` processes with one thread each, closed afterwards) or ``IN_PROCESS``. Shards
-    already in ``out_dir/shards`` are skipped. A shard that still fails after ``retries`` retries is
-    reported in a ``RuntimeError`` after the others have finished; it leaves no file and no merged table.
+    Args:
+        config: study parameters.
+        n_shards: the number of shards.
+        out_dir: the output folder; shards already in ``out_dir/shards`` are skipped.
+        client: a ``distributed.Client``, a scheduler address, ``None`` (a ``LocalCluster`` of
+            ``n_workers`` processes with one thread each, closed afterwards) or ``IN_PROCESS``.
+        n_workers: the LocalCluster's workers.
+        retries: a failed shard's retries; one that still fails is reported in a ``RuntimeError`` after
+            the others have finished, and leaves no file and no merged table.
+        progress: show a progress bar.
+
+    Returns:
+        the :class:`StudyResult`.
 
     Raises:
         OSError: ``out_dir`` cannot be written (checked before any work).
         ValueError: bad parameters, or ``out_dir`` holds shards of a study with other parameters.
         RuntimeError: failed shards, or worker processes that could not start (e.g. a script calling
-            run_study without ``if __name__ == "__main__":``; see docs/scale_out.md).
-    """
+            run_study without ``if __name__ == "__main__":``; see docs/scale_out.md)."""
     _refuse_spawned_import()
     config = check_config(config)
     shard_blocks(config["n_images"], config["batch_size"], 0, n_shards)  # checks n_shards
@@ -573,7 +764,15 @@ def merge_adaptive(config: Mapping[str, Any], out_dir: Path, n_shards: int
                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The shards' adaptive outcome rows (``image`` renumbered as :func:`merge_shards` does), their rates and,
     when ``adaptive`` is among the sets, their checks; written as ``adaptive.parquet``, ``adaptive_rates.csv``
-    and ``adaptive_checks.csv``."""
+    and ``adaptive_checks.csv``.
+
+    Args:
+        config: a checked configuration.
+        out_dir: the study's output folder.
+        n_shards: the number of shards.
+
+    Returns:
+        (rows, rates, checks)."""
     rows = pd.concat([pd.read_parquet(outcome_path(shard_path(out_dir, s, n_shards))) for s in range(n_shards)],
                      ignore_index=True)
     rows["image"] = np.searchsorted(np.unique(rows["image"].to_numpy()), rows["image"].to_numpy()).astype("int64")
@@ -621,7 +820,13 @@ def _run_on_dask(config, n_shards, todo, client, n_workers, retries, progress, w
 
 def compare_runs(a: pd.DataFrame, b: pd.DataFrame) -> dict:
     """How two score tables of the same study differ: whether every column but ``score`` is identical
-    (images, inputs, configurations, labels, flags) and the largest absolute score difference."""
+    (images, inputs, configurations, labels, flags) and the largest absolute score difference.
+
+    Args:
+        a, b: score tables.
+
+    Returns:
+        ``{"identical", "rows", "max_score_difference"}`` (nan when not identical)."""
     exact = [c for c in COLUMNS if c != "score"]
     same = a.shape == b.shape and a[exact].reset_index(drop=True).equals(b[exact].reset_index(drop=True))
     return {"identical": bool(same), "rows": len(a),
@@ -630,7 +835,15 @@ def compare_runs(a: pd.DataFrame, b: pd.DataFrame) -> dict:
 
 
 def study_findings(result: StudyResult, comparison: dict, n_workers: int) -> str:
-    """The scale-out notebook's result paragraph (Markdown), written from the run's numbers."""
+    """The scale-out notebook's result paragraph (Markdown), written from the run's numbers.
+
+    Args:
+        result: the study's result.
+        comparison: :func:`compare_runs` of it and a one-shard run.
+        n_workers: the Dask workers.
+
+    Returns:
+        the paragraph."""
     s = result.summary
     split = f"{s['n_shards']} shards on {n_workers} Dask worker{'s' if n_workers > 1 else ''}"
     same = (f"equals the one-shard run in this process: identical images, inputs, labels and flags on all "
@@ -644,7 +857,17 @@ def study_findings(result: StudyResult, comparison: dict, n_workers: int) -> str
 
 def cli_config(args: argparse.Namespace) -> dict[str, Any]:
     """The checked study configuration of a command line: the YAML file, then ``-p`` values, then the
-    ``--image-source`` and ``--n-images`` options, each overriding the ones before."""
+    ``--image-source`` and ``--n-images`` options, each overriding the ones before.
+
+    Args:
+        args: :func:`parse_args`' options.
+
+    Returns:
+        the checked configuration.
+
+    Raises:
+        ValueError, TypeError: bad parameters (:func:`check_config`).
+        OSError: an unreadable ``--config`` file."""
     config = (yaml.safe_load(Path(args.config).read_text()) or {}) if args.config else {}
     config.update({name: yaml.safe_load(value) for name, value in args.parameter})
     config.update({k: v for k, v in (("image_source", args.image_source), ("n_images", args.n_images))
@@ -653,6 +876,17 @@ def cli_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> StudyResult:
+    """The command line: run the study and print what it did.
+
+    Args:
+        argv: the arguments; None: ``sys.argv[1:]``.
+
+    Returns:
+        the :class:`StudyResult`.
+
+    Raises:
+        SystemExit: for ``--help`` or a usage error.
+        ValueError, OSError, RuntimeError: as :func:`run_study`."""
     args = parse_args(argv)
     config = cli_config(args)
     n_shards = args.n_shards or default_n_shards(config, 1 if args.scheduler else args.workers)

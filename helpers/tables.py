@@ -39,7 +39,13 @@ RATE_CELL = "% [95% CI] (n)"  # the header suffix of a column of formatted rates
 def format_tidy(row: pd.Series) -> str:
     """A tidy row's cell text: a percent rate with its interval and n (:func:`helpers.labels.rate_text`),
     an AUC with its interval, or a plain number; a rate's ``note`` (e.g. 'not resolvable at n = 12')
-    instead of its number."""
+    instead of its number.
+
+    Args:
+        row: a tidy row (``TIDY_COLUMNS``, optionally ``note``).
+
+    Returns:
+        the cell text."""
     note = row.get("note")
     if row["unit"] == PERCENT or (isinstance(note, str) and note):
         return rate_text(row["value"], row["ci_low"], row["ci_high"], row["n"], percent=True,
@@ -52,6 +58,13 @@ def format_tidy(row: pd.Series) -> str:
 def model_columns(rates: pd.DataFrame, layout: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
     """``layout(rates of one model)`` for each model of ``rates`` (its ``model`` column), side by side as
     the paper's Tables I-V have VGG16 | ResNet50: columns (model, column), rows aligned on the index.
+
+    Args:
+        rates: rows with a ``model`` column.
+        layout: lays out one model's rows.
+
+    Returns:
+        the layouts side by side.
 
     Raises:
         ValueError: for rates of no model."""
@@ -119,7 +132,14 @@ def _run_columns(tidy: pd.DataFrame, metadata: Mapping[str, dict], name: str) ->
 
 def generic_tidy(df: pd.DataFrame, index: bool = False) -> pd.DataFrame:
     """The tidy twin of a table built without one: every numeric column melted into ``value``
-    (``metric`` = its column name), the other columns identifying the row; no interval, no unit."""
+    (``metric`` = its column name), the other columns identifying the row; no interval, no unit.
+
+    Args:
+        df: the table.
+        index: whether its index identifies the rows too.
+
+    Returns:
+        the long table (``metric``, ``value``, the other ``TIDY_COLUMNS`` empty)."""
     frame = df.reset_index() if index else df
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
                and not pd.api.types.is_bool_dtype(frame[c])]
@@ -138,7 +158,15 @@ _LATEX_PATTERN = re.compile("|".join(re.escape(k) for k in _LATEX))
 
 def latex_text(text: object) -> str:
     """``text`` as ASCII LaTeX: special characters escaped, θ, −, ∞, ≠ ... as math, accents dropped.
-    Raises ValueError for a character with no ASCII form."""
+
+    Args:
+        text: any text (converted with ``str``).
+
+    Returns:
+        the LaTeX.
+
+    Raises:
+        ValueError: for a character with no ASCII form."""
     out = _LATEX_PATTERN.sub(lambda m: _LATEX[m.group()], str(text))
     out = "".join(c for c in unicodedata.normalize("NFKD", out) if not unicodedata.combining(c))
     bad = sorted({c for c in out if ord(c) > 127})
@@ -178,13 +206,25 @@ def display_name(text: object) -> str:
 
 def folder_names(text: str) -> str:
     """``text`` with every file-system path ('/home/me/images', '../shared/x', 'C:\\data') cut to its
-    last component, so that no caption carries a local path."""
+    last component, so that no caption carries a local path.
+
+    Args:
+        text: a caption or cell.
+
+    Returns:
+        the text without paths."""
     return _PATH.sub(lambda m: Path(m.group().replace("\\", "/").rstrip("/")).name or m.group(), text)
 
 
 def paper_reference(caption: str) -> str:
     """A caption that begins with the paper's table number ('Table II: saliency map ...') rewritten so
-    that LaTeX's own numbering cannot clash: 'Saliency map ... (the paper's Table II).'"""
+    that LaTeX's own numbering cannot clash: 'Saliency map ... (the paper's Table II).'
+
+    Args:
+        caption: a table's caption.
+
+    Returns:
+        the caption, rewritten when it begins with 'Table(s) N:'."""
     hit = _PAPER_TABLE.match(caption)
     if not hit:
         return caption
@@ -199,7 +239,13 @@ def compact_cells(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """The compact layout of a table of rates formatted by :func:`helpers.labels.rate_text`: '87.5 [64, 97] (16)'
     becomes '87.5 [64, 97]'. When n is the same in every rate cell it goes into the returned caption
     sentence ('n = 16 in every cell.'); when it is constant per column, into that column's header; a
-    column whose n varies keeps it per cell."""
+    column whose n varies keeps it per cell.
+
+    Args:
+        df: a table whose rate cells end in ' (n)'.
+
+    Returns:
+        (the compact table, the caption sentence or '')."""
     cells = {c: df[c].map(lambda v: _CELL_N.match(v) if isinstance(v, str) else None) for c in df.columns}
     per_column = {c: {int(m.group(2)) for m in hits if m} for c, hits in cells.items()}
     rated = {c: ns for c, ns in per_column.items() if ns}
@@ -229,7 +275,13 @@ def _with_n(column: object, n: int) -> object:
 
 def grouped_columns(columns: pd.Index) -> pd.Index:
     """Flat labels 'group: column' shared by two or more columns as two header levels (group, column),
-    so that LaTeX sets the group once over a \\cmidrule; other labels and grouped columns unchanged."""
+    so that LaTeX sets the group once over a \\cmidrule; other labels and grouped columns unchanged.
+
+    Args:
+        columns: a table's columns.
+
+    Returns:
+        the columns, grouped where labels share a prefix."""
     if isinstance(columns, pd.MultiIndex):
         return columns
     parts = [str(c).split(": ", 1) if ": " in str(c) else ["", str(c)] for c in columns]
@@ -279,11 +331,21 @@ def _header_rows(columns: pd.Index, n_index: int, index_names: list[str]) -> lis
 
 def to_latex(df: pd.DataFrame, index: bool = False, float_format: str = "%.4g", caption: str = "",
              label: str = "") -> str:
-    """An ASCII-only booktabs ``table`` float: caption (see :func:`paper_reference`,
-    :func:`folder_names`) and ``\\label{tab:<label>}``; column groups as ``\\multicolumn`` with a
-    ``\\cmidrule`` under each; index levels as leading columns, a repeated outer level left blank and
-    its groups separated by ``\\addlinespace``; identifiers shown by :func:`display_name`. Headed by a
+    r"""An ASCII-only booktabs ``table`` float: caption (see :func:`paper_reference`,
+    :func:`folder_names`) and ``\label{tab:<label>}``; column groups as ``\multicolumn`` with a
+    ``\cmidrule`` under each; index levels as leading columns, a repeated outer level left blank and
+    its groups separated by ``\addlinespace``; identifiers shown by :func:`display_name`. Headed by a
     comment naming the LaTeX package it needs (booktabs).
+
+    Args:
+        df: the formatted table.
+        index: write the index as leading columns.
+        float_format: the format of float cells.
+        caption: the caption, required.
+        label: the label after ``tab:`` (characters outside [A-Za-z0-9_:-] become '-'); '': 'table'.
+
+    Returns:
+        the LaTeX source.
 
     Raises:
         ValueError: without a caption, or for a character with no ASCII LaTeX form."""
@@ -327,6 +389,12 @@ def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = 
     and the numeric twin ``name_tidy.csv``, each atomically.
 
     Args:
+        df: the table as shown.
+        name: the file stem.
+        folder: where the files go.
+        index: write the index as columns.
+        float_format: the format of float cells.
+        formats: which of "csv" and "tex" to write.
         tidy: the numbers the table was formatted from (default: ``df`` itself when it has tidy
             columns, else :func:`generic_tidy`).
         caption: what the table shows (required for LaTeX), followed by the models, images and seed
@@ -373,17 +441,36 @@ def _rate_columns(columns: Sequence[str] | pd.Index) -> list[str]:
 
 def rate_header(columns: Sequence[str] | pd.Index, first: str = "OSPA") -> dict[str, str]:
     """Export headers stating units: each attack column -> 'FGSM, % [95% CI] (n)'; ``first`` likewise
-    (``KEY_COLUMNS`` are left as they are; (model, column) columns: their columns)."""
+    (``KEY_COLUMNS`` are left as they are; (model, column) columns: their columns).
+
+    Args:
+        columns: a layout's columns.
+        first: the name of the first rate column (OSPA, held-out FPR).
+
+    Returns:
+        column -> header."""
     return {c: f"{c if c == first else attack_label(c)}, {RATE_CELL}" for c in _rate_columns(columns)}
 
 
 def auc_header(columns: Sequence[str] | pd.Index) -> dict[str, str]:
-    """Export headers for AUC columns: 'FGSM, AUC [95% CI]'."""
+    """Export headers for AUC columns: 'FGSM, AUC [95% CI]'.
+
+    Args:
+        columns: a layout's columns.
+
+    Returns:
+        column -> header."""
     return {c: f"{attack_label(c)}, AUC [95% CI]" for c in _rate_columns(columns)}
 
 
 def rate_caption(what: str) -> str:
-    """A caption stating the cell format: '<what> Cells: rate in percent [Wilson 95% interval] (n).'"""
+    """A caption stating the cell format: '<what> Cells: rate in percent [Wilson 95% interval] (n).'
+
+    Args:
+        what: the caption's first sentence(s).
+
+    Returns:
+        the caption."""
     return (f"{what} Cells: rate in percent [Wilson 95% confidence interval] (n = number of inputs the rate "
             "is computed on; attack columns count successful adversarial examples only).")
 
@@ -437,6 +524,14 @@ def method_tidy(rates: pd.DataFrame, attacks: Sequence[str], mode: str = "own") 
     """The numbers of :func:`method_layout` (rates in percent, AUCs in 0-1, with intervals), with
     the configuration's display name in ``method``.
 
+    Args:
+        rates: a :func:`helpers.scores.rate_table` of one or several models.
+        attacks: the attacks shown.
+        mode: ``"own"``, ``"matched"`` or ``"auc"``.
+
+    Returns:
+        the tidy rows.
+
     Raises:
         ValueError: for an unknown ``mode``."""
     check_choice(mode, tuple(_MODES), "layout mode")
@@ -486,7 +581,17 @@ def method_layout(rates: pd.DataFrame, attacks: Sequence[str], mode: str = "own"
 
 
 def method_header(columns: Sequence[str], mode: str) -> dict[str, str]:
-    """Export headers of a :func:`method_layout` table in ``mode``, with units."""
+    """Export headers of a :func:`method_layout` table in ``mode``, with units.
+
+    Args:
+        columns: the layout's columns.
+        mode: ``"own"``, ``"matched"`` or ``"auc"``.
+
+    Returns:
+        column -> header.
+
+    Raises:
+        KeyError: for an unknown ``mode``."""
     if mode == "auc":
         return auc_header(columns)
     return rate_header(columns, _MODES[mode][1][1])

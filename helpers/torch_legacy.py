@@ -84,7 +84,17 @@ class _Unpickler(pickle.Unpickler):
 
 
 def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
-    """Load a legacy PyTorch state dict as ``{name: numpy array}`` (copies, C-contiguous)."""
+    """Load a legacy PyTorch state dict as ``{name: numpy array}`` (copies, C-contiguous).
+
+    Args:
+        path: a checkpoint in PyTorch's legacy (pre-1.6, pickle-based) format.
+
+    Returns:
+        ``{parameter name: numpy array}``.
+
+    Raises:
+        CheckpointError: the file is missing, not a legacy checkpoint, truncated, corrupt, or holds an
+            object other than tensors."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")

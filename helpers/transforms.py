@@ -22,7 +22,18 @@ ZERO_MEAN_REFERENCES = {"imagenet": (123.68, 116.779, 103.939), "gray": (127.5, 
 
 
 def noise_tf(x: tf.Tensor, noise: str, zero_mean_reference: str = "imagenet") -> tf.Tensor:
-    """TF implementation of :func:`apply_noise` for a float32 batch (N, H, W, 3) in 0..255."""
+    """TF implementation of :func:`apply_noise` for a float32 batch (N, H, W, 3) in 0..255.
+
+    Args:
+        x: (N, H, W, 3) float32 RGB in 0..255.
+        noise: one of ``NOISES``.
+        zero_mean_reference: a key of ``ZERO_MEAN_REFERENCES``.
+
+    Returns:
+        (N, H, W, 3) n(x) in 0..255.
+
+    Raises:
+        ValueError: an unknown noise or reference."""
     check_choice(noise, NOISES, "noise")
     check_choice(zero_mean_reference, ZERO_MEAN_REFERENCES, "zero_mean_reference")
     if noise == "color_reverse":
@@ -35,7 +46,19 @@ def noise_tf(x: tf.Tensor, noise: str, zero_mean_reference: str = "imagenet") ->
 
 
 def apply_noise(x: np.ndarray, noise: str, zero_mean_reference: str = "imagenet") -> np.ndarray:
-    """Apply ``noise`` (one of ``NOISES``) to RGB 0..255 images; returns float32 in 0..255."""
+    """Apply ``noise`` (one of ``NOISES``) to RGB 0..255 images; returns float32 in 0..255.
+
+    Args:
+        x: (N, H, W, 3) RGB images in 0..255.
+        noise: one of ``NOISES``.
+        zero_mean_reference: a key of ``ZERO_MEAN_REFERENCES``.
+
+    Returns:
+        (N, H, W, 3) float32 n(x).
+
+    Raises:
+        ValueError: an unknown noise or reference.
+        TypeError, ValueError: ``x`` fails :func:`~helpers.validation.check_images`."""
     check_choice(noise, NOISES, "noise")  # names first, then the data
     check_choice(zero_mean_reference, ZERO_MEAN_REFERENCES, "zero_mean_reference")
     x = check_images(x)

@@ -25,11 +25,21 @@ def accept_dark_images() -> Iterator[None]:
 def check_images(x: np.ndarray, name: str = "x", size: tuple[int, int] | None = None) -> np.ndarray:
     """Check a batch of RGB images in 0..255 and return it as float32.
 
-    Accepts float or integer arrays of shape (N, H, W, 3) with finite values in [0, 255].
-    Raises ValueError/TypeError naming the problem otherwise (wrong rank, channels, size,
-    dtype, range, NaN/Inf, empty batch). A batch whose maximum is <= 1 is almost certainly in
-    [0, 1] units and is rejected too, unless inside ``with accept_dark_images():``.
-    """
+    A batch whose maximum is <= 1 is almost certainly in [0, 1] units and is rejected too, unless inside
+    ``with accept_dark_images():``.
+
+    Args:
+        x: (N, H, W, 3) float or integer array with finite values in [0, 255].
+        name: the argument's name in error messages.
+        size: the required (H, W); None: any size.
+
+    Returns:
+        ``x`` as a float32 array.
+
+    Raises:
+        TypeError: ``x`` not a numpy array, or of a non-numeric (or bool) dtype.
+        ValueError: wrong rank, channels or size, an empty batch, NaN/Inf, values outside [0, 255], or
+            [0, 1] data."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy array of shape (N, H, W, 3), got {type(x).__name__}")
     if x.dtype == bool or not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
@@ -61,7 +71,20 @@ def check_images(x: np.ndarray, name: str = "x", size: tuple[int, int] | None = 
 
 
 def check_labels(y: Iterable[int] | np.ndarray, n: int, n_classes: int, name: str = "y") -> np.ndarray:
-    """Check integer class labels for a batch of ``n`` inputs; return them as int32."""
+    """Check integer class labels for a batch of ``n`` inputs; return them as int32.
+
+    Args:
+        y: (n,) class indices.
+        n: the batch size.
+        n_classes: the number of classes; labels lie in [0, n_classes - 1].
+        name: the argument's name in error messages.
+
+    Returns:
+        (n,) int32 labels.
+
+    Raises:
+        ValueError: ``y`` not of shape (n,), or a label outside [0, n_classes - 1].
+        TypeError: ``y`` not of an integer dtype."""
     y = np.asarray(y)
     if y.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {y.shape}")
@@ -75,7 +98,20 @@ def check_labels(y: Iterable[int] | np.ndarray, n: int, n_classes: int, name: st
 def check_number(value, name: str, low: float = -np.inf, high: float = np.inf, *, low_open: bool = False,
                  high_open: bool = False) -> float:
     """Check a real number (not a bool or a string) in the interval from ``low`` to ``high``
-    (closed unless ``low_open``/``high_open``); return it as a float."""
+    (closed unless ``low_open``/``high_open``); return it as a float.
+
+    Args:
+        value: the number to check.
+        name: its name in error messages.
+        low, high: the interval's bounds.
+        low_open, high_open: exclude the lower or upper bound.
+
+    Returns:
+        ``value`` as a float.
+
+    Raises:
+        TypeError: ``value`` is not a real number (a bool or a string included).
+        ValueError: ``value`` is not finite or lies outside the interval."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
     value = float(value)
@@ -87,12 +123,33 @@ def check_number(value, name: str, low: float = -np.inf, high: float = np.inf, *
 
 
 def check_theta(theta: float) -> float:
-    """Check a saliency proportion theta in [0, 1]."""
+    """Check a saliency proportion theta in [0, 1].
+
+    Args:
+        theta: the proportion θ of the emphasis image.
+
+    Returns:
+        ``theta`` as a float.
+
+    Raises:
+        TypeError: ``theta`` is not a number.
+        ValueError: ``theta`` lies outside [0, 1]."""
     return check_number(theta, "theta", 0.0, 1.0)
 
 
 def check_choice(value: str, choices: Iterable[str], name: str) -> str:
-    """Check that ``value`` is one of ``choices``; the error lists the valid ones."""
+    """Check that ``value`` is one of ``choices``; the error lists the valid ones.
+
+    Args:
+        value: the name to check.
+        choices: the valid names.
+        name: what ``value`` names, in the error message ('attack').
+
+    Returns:
+        ``value``.
+
+    Raises:
+        ValueError: ``value`` is not one of ``choices``."""
     choices = tuple(choices)
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(map(repr, choices))}")
@@ -100,7 +157,19 @@ def check_choice(value: str, choices: Iterable[str], name: str) -> str:
 
 
 def check_count(value, name: str, minimum: int = 1) -> int:
-    """Check an integer (not a bool, float or string) of at least ``minimum``; return it as int."""
+    """Check an integer (not a bool, float or string) of at least ``minimum``; return it as int.
+
+    Args:
+        value: the integer to check.
+        name: its name in error messages.
+        minimum: the smallest valid value.
+
+    Returns:
+        ``value`` as an int.
+
+    Raises:
+        TypeError: ``value`` is not an integer.
+        ValueError: ``value`` < ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
     if value < minimum:
@@ -109,5 +178,15 @@ def check_count(value, name: str, minimum: int = 1) -> int:
 
 
 def check_batch_size(batch_size: int) -> int:
-    """Check a positive integer batch size."""
+    """Check a positive integer batch size.
+
+    Args:
+        batch_size: the batch size.
+
+    Returns:
+        ``batch_size`` as an int.
+
+    Raises:
+        TypeError: ``batch_size`` is not an integer.
+        ValueError: ``batch_size`` < 1."""
     return check_count(batch_size, "batch_size")

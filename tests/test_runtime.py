@@ -94,3 +94,23 @@ def test_write_atomically_removes_temporary_files_of_killed_writers_only(tmp_pat
     write_atomically(tmp_path / "result.txt", lambda tmp: Path(tmp).write_text("done"))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, elsewhere.name, unrelated.name,
                                                                  "result.txt"])
+
+
+def test_code_fingerprint_follows_the_code_not_its_documentation(tmp_path):
+    from helpers.runtime import code_fingerprint
+
+    source = '"""A module."""\n\n\ndef f(x):\n    """Twice x."""\n    return 2 * x  # doubled\n'
+    variants = {
+        "same": source,
+        "documented": source.replace("Twice x.", "Twice x.\n\n    Args:\n        x: a number.").replace(
+            "A module.", "Another module.").replace("# doubled", "# times two"),
+        "reflowed": source.replace("return 2 * x", "return (2 *\n            x)"),
+        "code": source.replace("2 * x", "3 * x"),
+        "undocumented": source.replace('    """Twice x."""\n', ""),
+    }
+    digests = {}
+    for name, text in variants.items():
+        (tmp_path / f"{name}.py").write_text(text)
+        digests[name] = code_fingerprint(SimpleNamespace(__file__=str(tmp_path / f"{name}.py")))
+    assert digests["same"] == digests["documented"] == digests["reflowed"] == digests["undocumented"]
+    assert digests["code"] != digests["same"]

@@ -29,7 +29,14 @@ class Result:
     """One ablation: the score table of every model (each row names its model and saliency method), the rates
     of each (model, saliency method) on its own, the run's metadata and parameters (``config``), and the
     measured costs (``model``, ``saliency_method`` (or ``inference``), ``ms_per_image``,
-    ``ratio_to_inference``; empty from a saved table)."""
+    ``ratio_to_inference``; empty from a saved table).
+
+    Attributes:
+        scores: the stacked score table (``helpers.scores.COLUMNS``).
+        rates: the rate tables of each (model, saliency method), stacked.
+        metadata: model -> its run's metadata.
+        config: the run's parameters.
+        costs: the measured costs."""
 
     scores: pd.DataFrame
     rates: pd.DataFrame
@@ -72,7 +79,15 @@ def run(config: Mapping[str, Any], runs: Mapping[str, ModelRun] | None = None) -
 
 def costs(run: ModelRun, config: Mapping[str, Any]) -> pd.DataFrame:
     """Milliseconds per image of inference and of the detector with each saliency method (the first θ and
-    noise) on one model's first ``cost_images`` images (wall-clock, this machine)."""
+    noise) on one model's first ``cost_images`` images (wall-clock, this machine).
+
+    Args:
+        run: one model's prepared run.
+        config: the checked parameters (``thetas``, ``noises``, ``saliency_methods``, ``cost_images``, ...).
+
+    Returns:
+        one row per pass ('inference', then each method): ``saliency_method``, ``ms_per_image``,
+        ``ratio_to_inference``, ``model``."""
     c = config
     detectors = {m: SaliencyDetector(run.bundle, c["thetas"][0], c["noises"][0], c["colormap"], c["overlay_order"],
                                      c["zero_mean_reference"], saliency_method=m) for m in c["saliency_methods"]}
@@ -101,7 +116,13 @@ def from_scores(scores: pd.DataFrame, metadata: dict[str, dict], config: Mapping
 
 
 def protocol(runs: Mapping[str, ModelRun]) -> str:
-    """The lines printed first: per model the image protocol, its images and input size, each attack's success."""
+    """The lines printed first: per model the image protocol, its images and input size, each attack's success.
+
+    Args:
+        runs: model name -> its prepared run.
+
+    Returns:
+        the lines."""
     return protocol_text(runs, lambda r: f"{r.images.description}, {r.bundle.input_size[0]}x{r.bundle.input_size[1]}")
 
 
@@ -109,6 +130,11 @@ def maps_figure(run: ModelRun, config: Mapping[str, Any], folder: str | Path) ->
     """The first ``figure_images`` images of one model under each saliency method (maps upsampled to the
     input), each map titled with its Pearson r against Grad-CAM's, saved as pages of
     ``figure_saliency_methods``.
+
+    Args:
+        run: one model's prepared run.
+        config: the checked parameters (``figure_images``, ``saliency_methods``, ``batch_size``).
+        folder: where the pages go.
 
     Returns:
         the paths written."""
@@ -128,7 +154,13 @@ def maps_figure(run: ModelRun, config: Mapping[str, Any], folder: str | Path) ->
 
 def tables(result: Result) -> dict[str, Table]:
     """OSPA and detection rates by (model, saliency map, noise), and ROC-AUC by (model, score); the models, images
-    and seed come from the run's metadata when saved (:meth:`helpers.experiments.common.Table.save`)."""
+    and seed come from the run's metadata when saved (:meth:`helpers.experiments.common.Table.save`).
+
+    Args:
+        result: the ablation.
+
+    Returns:
+        name -> :class:`~helpers.experiments.common.Table`."""
     r, titles, attacks = result.rates, result.titles, result.config["attacks"]
     detection = pd.concat({(model, titles[m], noise): paper_layout(g, noise, attacks)[model]
                            for (model, m), g in r[r["saliency_method"] != ""].groupby(["model", "saliency_method"],
@@ -147,12 +179,27 @@ def tables(result: Result) -> dict[str, Table]:
 
 
 def figures(result: Result) -> dict[str, dict[str, plt.Figure]]:
-    """The AUC of each saliency method and the baseline, all models in one figure (name -> {"": figure})."""
+    """The AUC of each saliency method and the baseline, all models in one figure (name -> {"": figure}).
+
+    Args:
+        result: the ablation.
+
+    Returns:
+        name -> {"": figure}."""
     return {"figure_auc_by_saliency_method": {"": auc_by_method_figure(result.rates, result.attacks, result.titles)}}
 
 
 def cost_table(result: Result) -> pd.DataFrame:
-    """Each detector pass over plain inference (rows: inference, then each method; a column per model)."""
+    """Each detector pass over plain inference (rows: inference, then each method; a column per model).
+
+    Args:
+        result: the ablation, with measured costs.
+
+    Returns:
+        the ratios, index ``saliency_method``, a column per model.
+
+    Raises:
+        KeyError: for a result without measured costs (from a saved table)."""
     table = result.costs.pivot(index="saliency_method", columns="model", values="ratio_to_inference")
     return table.loc[["inference", *result.config["saliency_methods"]], list(result.metadata)]
 
@@ -161,6 +208,9 @@ def facts(result: Result) -> pd.DataFrame:
     """In how many (noise, θ, attack) cells each model's saliency method has its AUC bootstrap 95% interval wholly
     above / below the reference's (Grad-CAM's, ``against`` = ``gradcam``) and the 1 − max softmax baseline's
     (``against`` = ``baseline``), out of ``compared`` cells.
+
+    Args:
+        result: the ablation.
 
     Returns:
         columns model, saliency_method, against, above, below, compared."""
@@ -185,6 +235,12 @@ def facts(result: Result) -> pd.DataFrame:
 
 def findings(result: Result) -> str:
     """The headline sentences (Markdown): does any method beat Grad-CAM, or the baseline, per model (the counts
-    are :func:`facts`), and each detector's cost."""
+    are :func:`facts`), and each detector's cost.
+
+    Args:
+        result: the ablation.
+
+    Returns:
+        the Markdown paragraph and list."""
     measured = result.costs[result.costs["saliency_method"] != "inference"]
     return saliency_ablation_findings(result.rates, result.titles, measured if len(measured) else None)

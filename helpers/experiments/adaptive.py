@@ -49,10 +49,19 @@ VERSUS_CAPTION = ("The paper's protocol against adaptive attacks, per defence, a
 
 @dataclass(frozen=True)
 class Setup:
-    """What the attacks run on: the model, the attacked images and their labels ``y`` (true labels on a
-    labelled folder, else the model's own), the calibration and test halves of the clean images held apart,
-    the detectors (label -> detector) fitted as ``defences``, the detector-aware models (``adaptive``) and the
-    attack sets (``runs``)."""
+    """What the attacks run on.
+
+    Attributes:
+        bundle: the model f.
+        attacked: the attacked images.
+        calibration: the clean images held apart to fit the matched thresholds.
+        test: the clean images held apart to measure the realised false-positive rate.
+        y: (N,) the labels attacked: true labels on a labelled folder, else the model's own.
+        labelled: whether the images are labelled.
+        detectors: label -> detector.
+        defences: the detectors fitted as :class:`~helpers.adaptive_report.Defence` objects.
+        adaptive: defence name -> mode -> detector-aware model.
+        runs: the attack sets."""
 
     bundle: ModelBundle
     attacked: ImageSet
@@ -69,7 +78,14 @@ class Setup:
 @dataclass(frozen=True)
 class Result:
     """One evaluation: the bypass table (every attack set against every detector), the ensemble's
-    evaluation (its table and checks), the adaptive variants, the run's metadata and parameters."""
+    evaluation (its table and checks), the adaptive variants, the run's metadata and parameters.
+
+    Attributes:
+        table: :func:`helpers.adaptive_report.bypass_table`'s rows.
+        evaluation: the ensemble's :class:`~helpers.adaptive_attack.AdaptiveEvaluation`.
+        variants: the adaptive variants' defence names, in order.
+        metadata: model -> its run's metadata.
+        config: the run's parameters."""
 
     table: pd.DataFrame
     evaluation: AdaptiveEvaluation
@@ -79,7 +95,13 @@ class Result:
 
 
 def detector_names(config: Mapping[str, Any]) -> tuple[str, str]:
-    """The labels of the saliency detector (every θ) and of joint Feature Squeezing."""
+    """The labels of the saliency detector (every θ) and of joint Feature Squeezing.
+
+    Args:
+        config: the checked parameters (``noise``, ``thetas``, ``squeezers``).
+
+    Returns:
+        (saliency label, Feature Squeezing label)."""
     return (DetectorKey("saliency", config["noise"], tuple(config["thetas"])).label,
             DetectorKey("feature_squeezing", squeezers=tuple(config["squeezers"])).label)
 
@@ -120,7 +142,14 @@ def prepare(config: Mapping[str, Any]) -> Setup:
 
 
 def setup_text(setup: Setup, config: Mapping[str, Any]) -> str:
-    """The images attacked and held apart, the settings, and each detector's realised FPR on the test half."""
+    """The images attacked and held apart, the settings, and each detector's realised FPR on the test half.
+
+    Args:
+        setup: the prepared run.
+        config: the checked parameters.
+
+    Returns:
+        the lines."""
     s = setup
     return (f"{s.bundle.name}: {s.attacked.description} attacked ({'true' if s.labelled else 'own'} labels); "
             f"{s.calibration.description}; {s.test.description}; {config['attack_settings']} settings; "
@@ -160,18 +189,36 @@ def run(config: Mapping[str, Any], setup: Setup | None = None) -> Result:
 
 
 def clean_rates(result: Result) -> pd.DataFrame:
-    """Each detector's false-positive rates (own rule, matched) on the attacked images' clean versions."""
+    """Each detector's false-positive rates (own rule, matched) on the attacked images' clean versions.
+
+    Args:
+        result: the evaluation.
+
+    Returns:
+        one row per defence."""
     return result.table[result.table["attack"] == "clean"].set_index("defence")[["fpr_own", "fpr_matched", "n"]]
 
 
 def bypass_text(result: Result) -> str:
-    """The clean false-positive rates, then every attack set against every detector, as printed."""
+    """The clean false-positive rates, then every attack set against every detector, as printed.
+
+    Args:
+        result: the evaluation.
+
+    Returns:
+        the text."""
     return ("false-positive rates on the attacked images' clean versions:\n"
             f"{clean_rates(result).round(3).to_string()}\n\n{bypass_layout(result.table).to_string(index=False)}")
 
 
 def tables(result: Result) -> dict[str, Table]:
-    """The paper's setting against adaptive attacks, per defence, attack and budget (LaTeX without each n)."""
+    """The paper's setting against adaptive attacks, per defence, attack and budget (LaTeX without each n).
+
+    Args:
+        result: the evaluation.
+
+    Returns:
+        name -> :class:`~helpers.experiments.common.Table`."""
     versus = pd.concat([paper_vs_adaptive(result.table, a) for a in SHOWN], ignore_index=True)
     model = next(iter(result.metadata))
     return {"table_adaptive_paper_vs_adaptive": Table(
@@ -180,12 +227,24 @@ def tables(result: Result) -> dict[str, Table]:
 
 
 def figures(result: Result) -> dict[str, dict[str, plt.Figure]]:
-    """The bypass rate against ε per defence and adaptive variant (name -> {"": figure})."""
+    """The bypass rate against ε per defence and adaptive variant (name -> {"": figure}).
+
+    Args:
+        result: the evaluation.
+
+    Returns:
+        name -> {"": figure}."""
     return {"figure_adaptive_bypass_vs_eps": {"": bypass_vs_eps_figure(result.table, result.variants)}}
 
 
 def ensemble_text(result: Result) -> str:
-    """The ensemble's table, its checks and its summary at each rule, as printed."""
+    """The ensemble's table, its checks and its summary at each rule, as printed.
+
+    Args:
+        result: the evaluation.
+
+    Returns:
+        the text."""
     e = result.evaluation
     return (f"{e.table[ENSEMBLE_COLUMNS].round(3).to_string(index=False)}\n\n{e.checks.to_string(index=False)}\n\n"
             + "\n".join(e.summary(rule) for rule in ("own", "matched")))
@@ -193,6 +252,12 @@ def ensemble_text(result: Result) -> str:
 
 def findings(result: Result) -> str:
     """The headline sentences (Markdown): bypass per defence and budget, the black-box and high-confidence
-    attacks, the ensemble and its checks."""
+    attacks, the ensemble and its checks.
+
+    Args:
+        result: the evaluation.
+
+    Returns:
+        the Markdown list, or "evaluation invalid: <checks>"."""
     return adaptive_findings(result.table, result.evaluation.checks, result.variants, result.config["fpr"],
                              result.evaluation.table)

@@ -25,8 +25,13 @@ from helpers.tables import export_table
 
 @dataclass(frozen=True)
 class ModelRun:
-    """One model's part of a run: the model, its images (after the image protocol), its attack sets
-    (attack name -> result) and the protocol's sentences (accuracy, images dropped)."""
+    """One model's part of a run.
+
+    Attributes:
+        bundle: the model.
+        images: its images (after the image protocol).
+        attacks: attack name -> its result on ``images``.
+        protocol: the protocol's sentences (accuracy, images dropped)."""
 
     bundle: ModelBundle
     images: ImageSet
@@ -98,7 +103,13 @@ def protocol_text(runs: Mapping[str, ModelRun], detail: Callable[[ModelRun], str
 
 
 def check_text(runs: Mapping[str, ModelRun]) -> str:
-    """What holds on any CPU of :func:`protocol_text`: per model, the images and the attacks run."""
+    """What holds on any CPU of :func:`protocol_text`: per model, the images and the attacks run.
+
+    Args:
+        runs: model name -> its :class:`ModelRun`.
+
+    Returns:
+        one line per model."""
     return "\n".join(f"{model}: {run.images.description}; attacks {list(run.attacks)}" for model, run in runs.items())
 
 
@@ -125,6 +136,12 @@ def score_runs(runs: Mapping[str, ModelRun], score: Callable[[ModelRun], pd.Data
 
 def saliency_method(scores: pd.DataFrame) -> str:
     """The saliency method of a score table of one method (Grad-CAM for one without saliency rows).
+
+    Args:
+        scores: a score table.
+
+    Returns:
+        the method's name.
 
     Raises:
         ValueError: for a table of several methods."""
@@ -160,9 +177,15 @@ def load_run(paths: list[Path]) -> tuple[pd.DataFrame, dict[str, dict]]:
 
 @dataclass(frozen=True)
 class Table:
-    """A table as shown (``frame``) with what its export needs: the numbers it was formatted from (``tidy``,
-    default: :func:`helpers.tables.export_table`'s), the caption, the column headers with units, whether the
-    index is a column and whether the LaTeX leaves out each rate's n."""
+    """A table as shown with what its export needs.
+
+    Attributes:
+        frame: the table as shown.
+        caption: what it shows (units, interval, n).
+        tidy: the numbers it was formatted from (default: :func:`helpers.tables.export_table`'s).
+        header: column -> export header with units, or None.
+        index: whether the index is written as columns.
+        compact: the LaTeX without each rate's '(n)' (:func:`helpers.tables.compact_cells`)."""
 
     frame: pd.DataFrame
     caption: str
@@ -175,22 +198,51 @@ class Table:
         """Write ``name.csv``, ``name.tex`` and ``name_tidy.csv`` into ``folder`` (the run's models, images
         and seed from ``metadata`` in the caption and the twin).
 
+        Args:
+            name: the file stem.
+            folder: where the files go.
+            metadata: model -> its run's metadata, or None.
+
         Returns:
-            the paths written."""
+            the paths written.
+
+        Raises:
+            ValueError: as :func:`helpers.tables.export_table` (no caption; metadata without the twin's models)."""
         return export_table(self.frame, name, folder, index=self.index, tidy=self.tidy, header=self.header,
                             caption=self.caption, metadata=metadata, compact=self.compact)
 
 
 def save_tables(tables: Mapping[str, Table], folder: str | Path, metadata: Mapping[str, dict] | None) -> list[Path]:
-    """:meth:`Table.save` for each table (name -> table). Returns the paths written."""
+    """:meth:`Table.save` for each table.
+
+    Args:
+        tables: name -> table.
+        folder: where the files go.
+        metadata: model -> its run's metadata, or None.
+
+    Returns:
+        the paths written."""
     return [path for name, table in tables.items() for path in table.save(name, folder, metadata)]
 
 
 def save_all_figures(figures: Mapping[str, Mapping[str, plt.Figure]], folder: str | Path) -> list[Path]:
-    """:func:`helpers.plotting.save_figures` for each figure (name -> model -> figure). Returns the paths."""
+    """:func:`helpers.plotting.save_figures` for each figure.
+
+    Args:
+        figures: name -> model -> figure.
+        folder: where the files go.
+
+    Returns:
+        the paths written."""
     return [path for name, by_model in figures.items() for path in save_figures(by_model, name, folder)]
 
 
 def images_text(metadata: Mapping[str, dict]) -> str:
-    """'model, images; model, images' of a run's metadata, for a caption."""
+    """'model, images; model, images' of a run's metadata, for a caption.
+
+    Args:
+        metadata: model -> its run's metadata.
+
+    Returns:
+        the text."""
     return "; ".join(f"{model}, {meta.get('images', '')}" for model, meta in metadata.items())

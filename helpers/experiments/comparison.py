@@ -32,7 +32,14 @@ TABLES = {"own": "table5_comparison_own_operating_point", "matched": "table5_com
 class Result:
     """One comparison: the score table of every model, its rates, the run's metadata and parameters
     (``config``), and each model's measured cost per image (``costs``: model -> a
-    :func:`helpers.detectors.detector_costs` frame indexed by detector label; empty from a saved table)."""
+    :func:`helpers.detectors.detector_costs` frame indexed by detector label; empty from a saved table).
+
+    Attributes:
+        scores: the stacked score table (``helpers.scores.COLUMNS``).
+        rates: its :func:`helpers.scores.rate_table`.
+        metadata: model -> its run's metadata.
+        config: the run's parameters.
+        costs: model -> its measured costs."""
 
     scores: pd.DataFrame
     rates: pd.DataFrame
@@ -47,12 +54,24 @@ class Result:
 
 
 def squeezing_key(config: Mapping[str, Any]) -> DetectorKey:
-    """The joint Feature Squeezing detector of the parameters (``squeezers``)."""
+    """The joint Feature Squeezing detector of the parameters (``squeezers``).
+
+    Args:
+        config: the checked parameters.
+
+    Returns:
+        the :class:`~helpers.labels.DetectorKey`."""
     return DetectorKey("feature_squeezing", squeezers=tuple(config["squeezers"]))
 
 
 def saliency_key(config: Mapping[str, Any]) -> DetectorKey:
-    """The saliency detector whose cost is measured: colour reversing at the parameters' θ."""
+    """The saliency detector whose cost is measured: colour reversing at the parameters' θ.
+
+    Args:
+        config: the checked parameters.
+
+    Returns:
+        the :class:`~helpers.labels.DetectorKey`."""
     return DetectorKey("saliency", "color_reverse", config["theta"])
 
 
@@ -80,7 +99,14 @@ def run(config: Mapping[str, Any], runs: Mapping[str, ModelRun] | None = None) -
 
 def costs(run: ModelRun, config: Mapping[str, Any]) -> pd.DataFrame:
     """Milliseconds per image of inference, the saliency detector and Feature Squeezing on one model's first
-    ``cost_images`` images (wall-clock, this machine), indexed by detector label."""
+    ``cost_images`` images (wall-clock, this machine), indexed by detector label.
+
+    Args:
+        run: one model's prepared run.
+        config: the checked parameters (``theta``, ``squeezers``, ``cost_images``, ...).
+
+    Returns:
+        the :func:`helpers.detectors.detector_costs` frame, index ``detector``."""
     c = config
     detectors = {saliency_key(c).label: SaliencyDetector(run.bundle, c["theta"], "color_reverse", c["colormap"],
                                                          c["overlay_order"]),
@@ -107,7 +133,14 @@ def from_scores(scores: pd.DataFrame, metadata: dict[str, dict], config: Mapping
 
 
 def protocol(runs: Mapping[str, ModelRun], config: Mapping[str, Any]) -> str:
-    """The lines printed first: per model the image protocol, the overlay settings, each attack's success."""
+    """The lines printed first: per model the image protocol, the overlay settings, each attack's success.
+
+    Args:
+        runs: model name -> its prepared run.
+        config: the checked parameters.
+
+    Returns:
+        the lines."""
     c = config
     return protocol_text(runs, lambda r: f"{r.images.description}; θ = {c['theta']:g}, {c['colormap']} overlay, "
                                          f"{c['overlay_order']} order")
@@ -115,7 +148,13 @@ def protocol(runs: Mapping[str, ModelRun], config: Mapping[str, Any]) -> str:
 
 def tables(result: Result) -> dict[str, Table]:
     """Table V three ways: each detector at its own rule, at a matched FPR, and by ROC-AUC (a column group
-    per model)."""
+    per model).
+
+    Args:
+        result: the comparison.
+
+    Returns:
+        name -> :class:`~helpers.experiments.common.Table`."""
     r, attacks = result.rates, result.attacks
     captions = {**CAPTIONS, "matched": f"Each detector at a matched false-positive rate: threshold fitted at "
                 f"{result.config['fpr']:.0%} FPR on a seeded calibration half of the photographs' clean images, "
@@ -129,12 +168,24 @@ def tables(result: Result) -> dict[str, Table]:
 
 
 def figures(result: Result) -> dict[str, dict[str, plt.Figure]]:
-    """The ROC curves of every detector, a figure per model (name -> model -> figure)."""
+    """The ROC curves of every detector, a figure per model (name -> model -> figure).
+
+    Args:
+        result: the comparison.
+
+    Returns:
+        name -> model -> figure."""
     return {"figure_roc_comparison": roc_comparison_figure(result.scores, result.attacks, seed=result.config["seed"])}
 
 
 def captions(result: Result) -> dict[str, str]:
-    """Each figure's caption (Markdown), with the run's images and settings."""
+    """Each figure's caption (Markdown), with the run's images and settings.
+
+    Args:
+        result: the comparison.
+
+    Returns:
+        figure name -> caption."""
     return {"figure_roc_comparison":
             f"**Figure.** ROC curves of each detector's continuous score on the same inputs "
             f"({images_text(result.metadata)}), one panel per attack "
@@ -147,21 +198,39 @@ def captions(result: Result) -> dict[str, str]:
 
 
 def cost_ratios(result: Result) -> dict[str, float]:
-    """Model -> Feature Squeezing's time per image over the saliency detector's (measured models only)."""
+    """Model -> Feature Squeezing's time per image over the saliency detector's (measured models only).
+
+    Args:
+        result: the comparison.
+
+    Returns:
+        model -> ratio."""
     fs, saliency = squeezing_key(result.config).label, saliency_key(result.config).label
     return {model: float(c.loc[fs, "ms_per_image"] / c.loc[saliency, "ms_per_image"])
             for model, c in result.costs.items()}
 
 
 def costs_text(result: Result) -> str:
-    """Per model: the cost table (ms per image, rounded) and the ratio, as printed."""
+    """Per model: the cost table (ms per image, rounded) and the ratio, as printed.
+
+    Args:
+        result: the comparison.
+
+    Returns:
+        the text."""
     ratios = cost_ratios(result)
     return "\n".join(f"{model}:\n{c.round(2).to_string()}\nfeature squeezing / saliency detector = {ratios[model]:.1f}"
                      for model, c in result.costs.items())
 
 
 def table_v_text(result: Result) -> str:
-    """The paper's Table V (VGG16, percent) and ours (label change, percent, a column group per model)."""
+    """The paper's Table V (VGG16, percent) and ours (label change, percent, a column group per model).
+
+    Args:
+        result: the comparison.
+
+    Returns:
+        the text."""
     paper, ours = table_v(result.rates, result.attacks)
     return f"{paper.to_string()}\n\nours (label change, percent):\n{ours.round(1).to_string()}"
 
@@ -169,7 +238,13 @@ def table_v_text(result: Result) -> str:
 def facts(result: Result) -> pd.DataFrame:
     """Per model: the saliency configurations that beat every Feature Squeezing configuration on OSPA and on
     the first attack's detection rate at their own rules (the paper's Table V advantage; ``wins``, labels
-    joined by '; ', empty for none) and their number, and the measured cost ratio (NaN when not measured)."""
+    joined by '; ', empty for none) and their number, and the measured cost ratio (NaN when not measured).
+
+    Args:
+        result: the comparison.
+
+    Returns:
+        one row per model: ``model``, ``attack``, ``n_wins``, ``wins``, ``cost_ratio``."""
     ratios = cost_ratios(result)
     rows = []
     for model, rates in result.rates.groupby("model", sort=False):
@@ -181,5 +256,11 @@ def facts(result: Result) -> pd.DataFrame:
 
 def findings(result: Result) -> str:
     """The headline sentences (Markdown) per model: own operating points, matched FPR, the Table V advantage
-    (:func:`facts`), the cost."""
+    (:func:`facts`), the cost.
+
+    Args:
+        result: the comparison.
+
+    Returns:
+        the Markdown list."""
     return comparison_findings(result.rates, result.attacks, cost_ratios(result))

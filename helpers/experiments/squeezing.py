@@ -23,7 +23,13 @@ NAME = "feature_squeezing"  # the score tables' file names: scores_feature_squee
 @dataclass(frozen=True)
 class Result:
     """One Feature Squeezing run: the score table of every model (each squeezer and the joint detector), its
-    rates, the run's metadata and parameters (``config``)."""
+    rates, the run's metadata and parameters (``config``).
+
+    Attributes:
+        scores: the stacked score table (``helpers.scores.COLUMNS``).
+        rates: its :func:`helpers.scores.rate_table`.
+        metadata: model -> its run's metadata.
+        config: the run's parameters."""
 
     scores: pd.DataFrame
     rates: pd.DataFrame
@@ -68,19 +74,38 @@ def from_scores(scores: pd.DataFrame, metadata: dict[str, dict], config: Mapping
 
 
 def protocol(runs: Mapping[str, ModelRun], config: Mapping[str, Any]) -> str:
-    """The lines printed first: per model the image protocol, the squeezers' input, each attack's success."""
+    """The lines printed first: per model the image protocol, the squeezers' input, each attack's success.
+
+    Args:
+        runs: model name -> its prepared run.
+        config: the checked parameters.
+
+    Returns:
+        the lines."""
     return protocol_text(runs, lambda r: f"{r.images.description}; non-local means on "
                                          f"{config['channel_order'].upper()} input")
 
 
 def joint_key(config: Mapping[str, Any]) -> DetectorKey:
-    """The joint detector of the parameters (``joint``)."""
+    """The joint detector of the parameters (``joint``).
+
+    Args:
+        config: the checked parameters.
+
+    Returns:
+        the :class:`~helpers.labels.DetectorKey`."""
     return DetectorKey("feature_squeezing", squeezers=tuple(config["joint"]))
 
 
 def tables(result: Result) -> dict[str, Table]:
     """Table IV (each squeezer at the label-change rule) and the AUC of each squeezer's L1 score, a column
-    group per model."""
+    group per model.
+
+    Args:
+        result: the run.
+
+    Returns:
+        name -> :class:`~helpers.experiments.common.Table`."""
     r, attacks = result.rates, result.attacks
     own, auc = method_layout(r, attacks, "own"), method_layout(r, attacks, "auc")
     return {
@@ -94,21 +119,45 @@ def tables(result: Result) -> dict[str, Table]:
 
 
 def figures(result: Result) -> dict[str, dict[str, plt.Figure]]:
-    """None: notebook 06 draws no figure (its ROC curves are notebook 07's, next to the saliency detector's)."""
+    """No figure: notebook 06 draws none (its ROC curves are notebook 07's, next to the saliency detector's).
+
+    Args:
+        result: the run.
+
+    Returns:
+        an empty dict."""
     return {}
 
 
 def matched(result: Result) -> pd.DataFrame:
-    """The joint detector at a matched FPR: threshold on the calibration half, rates on the held-out half."""
+    """The joint detector at a matched FPR: threshold on the calibration half, rates on the held-out half.
+
+    Args:
+        result: the run.
+
+    Returns:
+        the layout, index ``method``, columns (model, column)."""
     r = result.rates
     return method_layout(r[r["squeezer"] == joint_key(result.config).squeezer], result.attacks, "matched")
 
 
 def side_by_side(result: Result) -> pd.DataFrame:
-    """Our Table IV (percent) next to the paper's (VGG16, FGSM, label change), a column group per model."""
+    """Our Table IV (percent) next to the paper's (VGG16, FGSM, label change), a column group per model.
+
+    Args:
+        result: the run.
+
+    Returns:
+        the table, index ``squeezer``, columns (model, column)."""
     return table_iv_side_by_side(result.rates, result.config["joint"])
 
 
 def findings(result: Result) -> str:
-    """The headline sentences (Markdown): the squeezers' trade-off and the joint detector, per model."""
+    """The headline sentences (Markdown): the squeezers' trade-off and the joint detector, per model.
+
+    Args:
+        result: the run.
+
+    Returns:
+        the Markdown list."""
     return squeezing_findings(result.rates, result.attacks, result.config["joint"])

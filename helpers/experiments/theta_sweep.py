@@ -43,7 +43,16 @@ TITLES = {"none": "Table I: saliency map", "color_reverse": "Table II: saliency 
 class Result:
     """One θ sweep: the score table of every model (each row names its model), its rates, the overlay's added
     value, the θ chosen on a calibration half, the paper's claims checked, and the run's metadata
-    (model -> :func:`helpers.scores.run_metadata`) and parameters (``config``)."""
+    (model -> :func:`helpers.scores.run_metadata`) and parameters (``config``).
+
+    Attributes:
+        scores: the stacked score table (``helpers.scores.COLUMNS``).
+        rates: its :func:`helpers.scores.rate_table`.
+        added: :func:`helpers.scores.saliency_added_value` of the rates.
+        selected: :func:`helpers.scores.select_theta`'s rows.
+        claims: :func:`helpers.paper.claims_check` of the rates.
+        metadata: model -> its run's metadata.
+        config: the run's parameters."""
 
     scores: pd.DataFrame
     rates: pd.DataFrame
@@ -99,14 +108,27 @@ def from_scores(scores: pd.DataFrame, metadata: dict[str, dict], config: Mapping
 
 
 def protocol(runs: Mapping[str, ModelRun], config: Mapping[str, Any]) -> str:
-    """The lines printed first: per model the image protocol, the overlay settings, each attack's success."""
+    """The lines printed first: per model the image protocol, the overlay settings, each attack's success.
+
+    Args:
+        runs: model name -> its prepared run.
+        config: the checked parameters.
+
+    Returns:
+        the lines."""
     c = config
     return protocol_text(runs, lambda r: f"{r.images.description}; {c['colormap']} overlay, {c['overlay_order']} "
                                          f"order; zero mean on {c['zero_mean_reference']}")
 
 
 def tables(result: Result) -> dict[str, Table]:
-    """Tables I-III in the paper's layout (one per noise), the held-out θ and the paper side by side."""
+    """Tables I-III in the paper's layout (one per noise), the held-out θ and the paper side by side.
+
+    Args:
+        result: the θ sweep.
+
+    Returns:
+        name -> :class:`~helpers.experiments.common.Table`."""
     r, attacks = result.rates, result.attacks
     out = {}
     for noise in result.config["noises"]:
@@ -125,24 +147,49 @@ def tables(result: Result) -> dict[str, Table]:
 
 
 def paper_text(tables: Mapping[str, Table], noises: list[str]) -> str:
-    """Tables I-III as printed: each title, then its table."""
+    """Tables I-III as printed: each title, then its table.
+
+    Args:
+        tables: :func:`tables`' output.
+        noises: the noises shown.
+
+    Returns:
+        the text."""
     return "".join(f"{TITLES[noise]}\n{tables[f'table_{noise}_{NAME}'].frame.to_string()}\n\n" for noise in noises)
 
 
 def auc_table(result: Result) -> pd.DataFrame:
-    """ROC-AUC [bootstrap 95% CI] by noise and θ, the baseline in its own row (a column group per model)."""
+    """ROC-AUC [bootstrap 95% CI] by noise and θ, the baseline in its own row (a column group per model).
+
+    Args:
+        result: the θ sweep.
+
+    Returns:
+        the layout, index (noise, θ), columns (model, attack)."""
     return auc_by_theta(result.rates, result.attacks)
 
 
 def figures(result: Result) -> dict[str, dict[str, plt.Figure]]:
-    """The trade-off of Tables I-III and the ROC curves, a figure per model each (name -> model -> figure)."""
+    """The trade-off of Tables I-III and the ROC curves, a figure per model each (name -> model -> figure).
+
+    Args:
+        result: the θ sweep.
+
+    Returns:
+        name -> model -> figure."""
     return {"figure_tradeoff_ospa_vs_detection": tradeoff_figure(result.rates, result.attacks),
             "figure_roc_theta": roc_figure(result.scores, result.config["roc_thetas"], result.attacks,
                                            seed=result.config["seed"])}
 
 
 def captions(result: Result) -> dict[str, str]:
-    """Each figure's caption (Markdown), with the run's images and settings."""
+    """Each figure's caption (Markdown), with the run's images and settings.
+
+    Args:
+        result: the θ sweep.
+
+    Returns:
+        figure name -> caption."""
     c = result.config
     return {
         "figure_tradeoff_ospa_vs_detection":
@@ -164,7 +211,13 @@ def captions(result: Result) -> dict[str, str]:
 def facts(result: Result) -> pd.DataFrame:
     """The counts the findings state, per model: (noise, attack) pairs, those where the overlay's best θ > 0
     beats the noise alone (θ = 0) and the 1 − max softmax baseline (AUC, chosen in hindsight), and the
-    paper's claims that hold, fail or were not measured here."""
+    paper's claims that hold, fail or were not measured here.
+
+    Args:
+        result: the θ sweep.
+
+    Returns:
+        one row per model."""
     rows = []
     for model in result.metadata:
         added = result.added[result.added["model"] == model]
@@ -179,5 +232,11 @@ def facts(result: Result) -> pd.DataFrame:
 
 def findings(result: Result) -> str:
     """The headline sentences (Markdown) per model: the trade-off, the overlay's added value, the paper's
-    claims, the held-out θ (the counts are :func:`facts`)."""
+    claims, the held-out θ (the counts are :func:`facts`).
+
+    Args:
+        result: the θ sweep.
+
+    Returns:
+        the Markdown list."""
     return theta_sweep_findings(result.rates, result.attacks, result.added, result.claims, result.selected)
