@@ -429,7 +429,7 @@ def ensemble_line(table: pd.DataFrame, checks: pd.DataFrame) -> str:
     cells = "; ".join(f"at the {RULE_NAMES[r]} {_bypass(main, f'bypass_{r}')} (APGD transferred from f: "
                       f"{_bypass(moved, f'bypass_{r}')})" for r in rules)
     return (f"{head}, ε = {budget}, {main['max_iter']} iterations per member: bypass (fools f, flagged by "
-            f"neither) {cells}; all {len(checks)} sanity checks pass.")
+            f"no detector) {cells}; all {len(checks)} sanity checks pass.")
 
 
 def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Sequence[str], fpr: float,
