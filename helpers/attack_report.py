@@ -77,3 +77,25 @@ def epsilon_sweep(bundle: ModelBundle, images: ImageSet, attacks: dict[str, dict
             rows.append({"attack": name, "eps": eps, "eps_255": eps * 255, "n": len(r.success),
                          "successes": int(r.success.sum()), **_success_columns(r.success, images.photographs)})
     return pd.DataFrame(rows)
+
+
+def full_success_budgets(sweep: pd.DataFrame) -> pd.DataFrame:
+    """Where each attack of an ε sweep succeeds on every image: the smallest budget from which every larger
+    budget tried does too, and every budget that does.
+
+    Args:
+        sweep: :func:`epsilon_sweep`'s rows (``attack``, ``eps_255``, ``successes``, ``n``).
+
+    Returns:
+        one row per attack, in the sweep's order: ``from_eps_255`` (NaN where no budget starts such a run,
+        including the largest failing), ``full_at_255`` (tuple of the budgets with 100% success),
+        ``successes`` (tuple, by increasing budget) and ``n``."""
+    rows = []
+    for attack, g in sweep.groupby("attack", sort=False):
+        g = g.sort_values("eps_255")
+        full = (g["successes"] == g["n"]).to_numpy()
+        from_here = np.flatnonzero(np.cumprod(full[::-1])[::-1])  # budgets from which every larger one is 100%
+        rows.append({"attack": attack, "from_eps_255": g["eps_255"].iloc[from_here[0]] if from_here.size else np.nan,
+                     "full_at_255": tuple(g["eps_255"][full]), "successes": tuple(int(k) for k in g["successes"]),
+                     "n": int(g["n"].iloc[0])})
+    return pd.DataFrame(rows, columns=["attack", "from_eps_255", "full_at_255", "successes", "n"])

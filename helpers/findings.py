@@ -14,6 +14,7 @@ import pandas as pd
 
 from helpers.adaptive_attack import invalid_message
 from helpers.adaptive_report import ADAPTIVE_CW_CONFIDENCE, load_bypass_table
+from helpers.attack_report import full_success_budgets
 from helpers.labels import DetectorKey, attack_label, auc_text, method_label, noise_label, rate_text
 from helpers.metrics import MIN_EXPECTED_FALSE_POSITIVES
 from helpers.paper import claims_check
@@ -292,19 +293,15 @@ def attack_findings(summary: pd.DataFrame, sweep: pd.DataFrame) -> str:
         f"{attack_label(r['attack'])} {int(r['successes'])}/{int(r['n'])} "
         f"(median L2 {255 * r['l2_median']:.1f} grey levels)"
         for _, r in summary.iterrows()) + "."]
-    for attack, g in sweep.groupby("attack", sort=False):
-        g = g.sort_values("eps_255")
-        full = (g["successes"] == g["n"]).to_numpy()
-        from_here = np.flatnonzero(np.cumprod(full[::-1])[::-1])  # budgets from which every larger one is 100%
-        if from_here.size:
-            reached = f"100% from {g['eps_255'].iloc[from_here[0]]:g}/255 on"
-        elif full.any():
-            reached = f"100% at {', '.join(f'{e:g}' for e in g['eps_255'][full])}/255 but not at every larger budget"
+    for _, r in full_success_budgets(sweep).iterrows():
+        if not np.isnan(r["from_eps_255"]):
+            reached = f"100% from {r['from_eps_255']:g}/255 on"
+        elif r["full_at_255"]:
+            reached = f"100% at {', '.join(f'{e:g}' for e in r['full_at_255'])}/255 but not at every larger budget"
         else:
             reached = "never 100% in the budgets tried"
-        lines.append(f"- *{attack_label(attack)} against the budget:* {reached}"
-                     + f"; success at the budgets tried: {', '.join(f'{int(k)}' for k in g['successes'])} "
-                     f"of {int(g['n'].iloc[0])}.")
+        lines.append(f"- *{attack_label(r['attack'])} against the budget:* {reached}"
+                     f"; success at the budgets tried: {', '.join(str(k) for k in r['successes'])} of {r['n']}.")
     return "\n".join(lines)
 
 
@@ -429,7 +426,7 @@ def ensemble_line(table: pd.DataFrame, checks: pd.DataFrame) -> str:
     cells = "; ".join(f"at the {RULE_NAMES[r]} {_bypass(main, f'bypass_{r}')} (APGD transferred from f: "
                       f"{_bypass(moved, f'bypass_{r}')})" for r in rules)
     return (f"{head}, ε = {budget}, {main['max_iter']} iterations per member: bypass (fools f, flagged by "
-            f"neither) {cells}; all {len(checks)} sanity checks pass.")
+            f"no detector) {cells}; all {len(checks)} sanity checks pass.")
 
 
 def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Sequence[str], fpr: float,

@@ -184,6 +184,8 @@ PARAMS: dict[str, Spec] = {
     "calibration_images": Spec("an integer >= 1: clean images held apart to fit the matched-FPR thresholds", INT,
                                low=1),
     "noise": Spec(f"one of {_names(NOISES)}", (str,), choices=NOISES),
+    "system_noises": Spec(f"a list of distinct noises from {_names(NOISES)} ([]: just noise)", LIST, min_len=0,
+                          item=Spec(f"one of {_names(NOISES)}", (str,), choices=NOISES)),
     "variants": Spec(f"a non-empty list of distinct adaptive variants from {_names(VARIANTS)}", LIST,
                      item=Spec(f"one of {_names(VARIANTS)}", (str,), choices=VARIANTS)),
     "adaptive_attacks": Spec(f"a list of distinct attacks from {_names(ADAPTIVE_ATTACKS)} ([]: none)", LIST, min_len=0,

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from helpers.attack_report import attack_summary
@@ -46,3 +47,17 @@ def test_format_share_names_the_photographs():
     grouped = format_share(np.array([True, True, False, False]), ["a", "a", "b", "b"])
     assert grouped.startswith("50.0% [") and grouped.endswith("(n = 4 views of 2 photographs)")
     assert format_share(np.zeros(0, bool)) == "not measured"
+
+
+def test_full_success_budgets_by_hand():
+    from helpers.attack_report import full_success_budgets
+
+    sweep = pd.DataFrame({"attack": ["pgd"] * 4 + ["fgsm"] * 4 + ["bim"] * 2,
+                          "eps_255": [4, 0.5, 1, 2, 0.5, 1, 2, 4, 1, 2],  # pgd's rows out of order
+                          "successes": [4, 1, 4, 4, 4, 2, 4, 3, 0, 1], "n": [4] * 10})
+    facts = full_success_budgets(sweep).set_index("attack")
+    assert list(facts.index) == ["pgd", "fgsm", "bim"]
+    assert facts.loc["pgd", "from_eps_255"] == 1 and facts.loc["pgd", "full_at_255"] == (1, 2, 4)
+    assert facts.loc["pgd", "successes"] == (1, 4, 4, 4) and facts.loc["pgd", "n"] == 4
+    assert np.isnan(facts.loc["fgsm", "from_eps_255"]) and facts.loc["fgsm", "full_at_255"] == (0.5, 2)  # 4/255: 3
+    assert np.isnan(facts.loc["bim", "from_eps_255"]) and facts.loc["bim", "full_at_255"] == ()

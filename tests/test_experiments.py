@@ -122,3 +122,38 @@ def test_a_table_is_exported_in_one_call(tmp_path):
     assert sorted(p.name for p in paths) == ["table_x.csv", "table_x.tex", "table_x_tidy.csv"]
     assert (tmp_path / "table_x.csv").read_text() == "row,rate\na,1.5\n"
     assert "\\caption{A caption.}" in (tmp_path / "table_x.tex").read_text()
+
+
+def notebook_defaults(name: str) -> dict:
+    """The defaults of a notebook's parameters cell."""
+    import json
+    from pathlib import Path
+
+    cells = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / name).read_text())["cells"]
+    source = next("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
+    defaults: dict = {}
+    exec(source, {}, defaults)  # the notebook's own literal defaults
+    return defaults
+
+
+@pytest.mark.slow  # loads EfficientNet-Lite0 and fits five detectors: make test, not make unit
+def test_the_adaptive_system_has_a_saliency_detector_per_noise(tmp_path):
+    from helpers.adaptive_report import Defence
+    from helpers.detectors import SaliencyDetector
+    from helpers.experiments import adaptive
+    from helpers.params import check_params
+
+    config = check_params({**notebook_defaults("08_adaptive_attacks.ipynb"), "n_images": 1, "calibration_images": 40,
+                           "fpr": 0.4, "thetas": [0.1], "squeezers": ["bit_depth:5"], "noise": "color_reverse",
+                           "system_noises": ["none", "color_reverse", "zero_mean"], "adaptive_attacks": [],
+                           "sweep_eps_255": [2], "cache_dir": str(tmp_path)})
+    setup = adaptive.prepare(config)
+    names = [d.name for d in setup.system]
+    assert names == [adaptive.saliency_name(config, "color_reverse"), adaptive.detector_names(config)[1],
+                     adaptive.saliency_name(config, "none"), adaptive.saliency_name(config, "zero_mean")]
+    assert [d.name for d in setup.defences] == list(setup.detectors)  # the per-defence part is unchanged
+    assert setup.system[0] is setup.defences[0] and setup.system[1] is setup.defences[1]
+    for defence, noise in zip(setup.system[2:], ["none", "zero_mean"], strict=True):
+        assert defence.detector.noise == noise and defence.threshold is not None
+        alone = Defence("alone", SaliencyDetector(setup.bundle, [0.1], noise), 16).fit(setup.calibration.x, 0.4)
+        assert alone.threshold == pytest.approx(defence.threshold, rel=1e-6)  # the same detector, fitted alike

@@ -20,7 +20,7 @@ SMALL = {
                                    "variants": ["bpda"], "adaptive_iterations": 2, "check_iterations": [1],
                                    "check_eps_255": [1], "unbounded_images": 1, "square_queries": 5, "n_targets": 1,
                                    "thetas": [0.1], "squeezers": ["bit_depth:5"],
-                                   "results_dir": "{tmp}/results",
+                                   "system_noises": ["none"], "results_dir": "{tmp}/results",
                                    "attack_params": {"pgd": {"max_iter": 2}, "pgd_l2": {"max_iter": 2},
                                                      "cw_l2": {"max_iter": 2}, "square": {"max_iter": 5},
                                                      "hopskipjump": {"max_iter": 1, "max_eval": 5, "init_eval": 2,

@@ -211,3 +211,18 @@ def test_models_wins_over_model_and_empty_models_means_model():
         check_params({**VALID, "model": "vgg16", "weights": __file__, "models": ["vgg16", "efficientnet_lite2"]})
     with pytest.raises(ValueError, match="options are for a .keras model, not for model 'efficientnet_lite2'"):
         check_params({**VALID, "models": ["efficientnet_lite2"], "model_options": {"preprocessing": "tf"}})
+
+
+def test_docs_parameters_names_every_notebook_parameter():
+    """docs/parameters.md says 'every notebook parameter': each name of each notebook's parameters cell is there."""
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    named = set(re.findall(r"`(\w+)`", (root / "docs" / "parameters.md").read_text()))
+    for notebook in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        source = next("".join(c["source"]) for c in cells if "parameters" in c["metadata"].get("tags", []))
+        missing = [n for n in re.findall(r"^(\w+)\s*[:=]", source, re.MULTILINE) if n not in named]
+        assert not missing, f"{notebook.name}: {missing} not in docs/parameters.md"

@@ -61,7 +61,9 @@ class Setup:
         detectors: label -> detector.
         defences: the detectors fitted as :class:`~helpers.adaptive_report.Defence` objects.
         adaptive: defence name -> mode -> detector-aware model.
-        runs: the attack sets."""
+        runs: the attack sets.
+        system: the defences the ensemble attacks at once: a saliency detector per noise of ``noise`` and
+            ``system_noises`` (each at every θ) and joint Feature Squeezing, fitted as ``defences``."""
 
     bundle: ModelBundle
     attacked: ImageSet
@@ -73,6 +75,7 @@ class Setup:
     defences: list[Defence]
     adaptive: dict[str, dict[str, ModelBundle]]
     runs: list[AttackRun]
+    system: list[Defence]
 
 
 @dataclass(frozen=True)
@@ -102,8 +105,34 @@ def detector_names(config: Mapping[str, Any]) -> tuple[str, str]:
 
     Returns:
         (saliency label, Feature Squeezing label)."""
-    return (DetectorKey("saliency", config["noise"], tuple(config["thetas"])).label,
+    return (saliency_name(config, config["noise"]),
             DetectorKey("feature_squeezing", squeezers=tuple(config["squeezers"])).label)
+
+
+def saliency_name(config: Mapping[str, Any], noise: str) -> str:
+    """The label of the saliency detector with ``noise`` at every θ of ``config``.
+
+    Args:
+        config: the checked parameters (``thetas``).
+        noise: one of :data:`helpers.transforms.NOISES`.
+
+    Returns:
+        e.g. 'saliency (colour reversing, θ = 0.1, 0.3)'."""
+    return DetectorKey("saliency", noise, tuple(config["thetas"])).label
+
+
+def saliency_detector(bundle: ModelBundle, config: Mapping[str, Any], noise: str) -> SaliencyDetector:
+    """The saliency detector of ``config`` (every θ, its colour map, overlay order, zero-mean reference) with ``noise``.
+
+    Args:
+        bundle: the model f.
+        config: the checked parameters.
+        noise: one of :data:`helpers.transforms.NOISES`.
+
+    Returns:
+        the detector."""
+    return SaliencyDetector(bundle, config["thetas"], noise, config["colormap"], config["overlay_order"],
+                            config["zero_mean_reference"])
 
 
 def prepare(config: Mapping[str, Any]) -> Setup:
@@ -129,8 +158,7 @@ def prepare(config: Mapping[str, Any]) -> Setup:
     settings = {name: {**p, **c["attack_params"].get(name, {})}
                 for name, p in ADAPTIVE_SETTINGS[c["attack_settings"]].items()}
     saliency, squeezing = detector_names(c)
-    detectors = {saliency: SaliencyDetector(bundle, c["thetas"], c["noise"], c["colormap"], c["overlay_order"],
-                                            c["zero_mean_reference"]),
+    detectors = {saliency: saliency_detector(bundle, c, c["noise"]),
                  squeezing: FeatureSqueezingDetector(bundle, c["squeezers"], "label_change", c["channel_order"]),
                  BASELINE_LABEL: ConfidenceDetector(bundle)}
     defences = [Defence(name, d, bs).fit(calibration.x, c["fpr"]) for name, d in detectors.items()]
@@ -138,7 +166,10 @@ def prepare(config: Mapping[str, Any]) -> Setup:
     runs = evaluation_runs(bundle, adaptive, settings, [e / 255 for e in c["sweep_eps_255"]], c["eps_l2"],
                            c["cw_confidence"], c["black_box_eps_255"] / 255, (saliency, detectors[saliency]),
                            c["adaptive_attacks"])
-    return Setup(bundle, attacked, calibration, test, y, labelled, detectors, defences, adaptive, runs)
+    extra = [Defence(saliency_name(c, n), saliency_detector(bundle, c, n), bs).fit(calibration.x, c["fpr"])
+             for n in dict.fromkeys(c["system_noises"]) if n != c["noise"]]  # the ensemble's further targets
+    system = [*(d for d in defences if d.name in (saliency, squeezing)), *extra]
+    return Setup(bundle, attacked, calibration, test, y, labelled, detectors, defences, adaptive, runs, system)
 
 
 def setup_text(setup: Setup, config: Mapping[str, Any]) -> str:
@@ -153,12 +184,14 @@ def setup_text(setup: Setup, config: Mapping[str, Any]) -> str:
     s = setup
     return (f"{s.bundle.name}: {s.attacked.description} attacked ({'true' if s.labelled else 'own'} labels); "
             f"{s.calibration.description}; {s.test.description}; {config['attack_settings']} settings; "
-            f"{len(s.runs)} attack sets\n" + realised_fpr(s.defences, s.test.x).round(3).to_string(index=False))
+            f"{len(s.runs)} attack sets\n" + realised_fpr(
+                [*s.defences, *(d for d in s.system if d not in s.defences)], s.test.x).round(3).to_string(index=False))
 
 
 def run(config: Mapping[str, Any], setup: Setup | None = None) -> Result:
     """Every attack set against every detector (``results_dir``: ``adaptive_<model>.csv``), then the ensemble
-    against the saliency detector and Feature Squeezing together, with its checks
+    against the whole system (``Setup.system``: the saliency detector of every noise asked for and Feature
+    Squeezing together), with its checks
     (``adaptive_ensemble_<model>.csv``, ``adaptive_checks_<model>.csv``).
 
     Args:
@@ -172,12 +205,10 @@ def run(config: Mapping[str, Any], setup: Setup | None = None) -> Result:
     results = run_all(s.runs, s.attacked, s.y, c["cache_dir"], seed=c["seed"], batch_size=bs)
     table = bypass_table(s.bundle, s.runs, results, s.defences, s.attacked.x, s.y)
     save_bypass_table(table, f"{c['results_dir']}/adaptive_{s.bundle.name}.csv")
-    system_names = detector_names(c)
-    system = [d for d in s.defences if d.name in system_names]
-    models = {v: detector_aware_bundle(s.bundle, [s.detectors[n] for n in system_names], v, c["emphasis_clip"])
+    models = {v: detector_aware_bundle(s.bundle, [d.detector for d in s.system], v, c["emphasis_clip"])
               for v in c["variants"]}
     evaluation = evaluate_adaptive(
-        s.bundle, models, system, s.attacked.x, s.y, AttackBudget("linf", c["adaptive_eps_255"] / 255,
+        s.bundle, models, s.system, s.attacked.x, s.y, AttackBudget("linf", c["adaptive_eps_255"] / 255,
                                                                   c["adaptive_iterations"]),
         iteration_sweep=c["check_iterations"], eps_sweep=[e / 255 for e in c["check_eps_255"]],
         n_unbounded=c["unbounded_images"], square_queries=c["square_queries"], n_targets=c["n_targets"],
