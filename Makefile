@@ -12,11 +12,13 @@ TWO_MODEL_NOTEBOOKS := notebooks/05_theta_sweep.ipynb notebooks/06_feature_squee
 TWO_MODELS := ["efficientnet_lite0", "efficientnet_lite2"]
 TWO_MODELS_DIR := data/results/two_models
 # Tests run on JOBS processes (pytest-xdist): one TensorFlow process keeps about one core busy (Python between
-# small kernels), so two halve make test's wall time on a 2-core machine. Each test module (nbval: each
-# notebook) stays on one process, in order. JOBS=1 runs everything in one process.
+# small kernels), so two halve make test's wall time on a 2-core machine. pytest's tests are shared out and
+# stolen by an idle process (worksteal); nbval keeps each notebook's cells on one process, in order
+# (loadscope). JOBS=1 runs everything in one process.
 JOBS ?= 2
-XDIST := $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadfile)
-XDIST_NOTEBOOKS := $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadscope)
+XDIST := $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist worksteal)
+# nbval: the two longest notebooks first, side by side, the others around them (tests/nbval_order.py).
+XDIST_NOTEBOOKS := $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadscope --no-loadscope-reorder -p tests.nbval_order)
 # Quiet, reproducible TensorFlow (the defaults helpers sets too): no start-up chatter, oneDNN on unless the
 # environment says otherwise (TF_ENABLE_ONEDNN_OPTS=0 make test: other kernels, other last bits; the tests hold).
 export TF_CPP_MIN_LOG_LEVEL := 3
@@ -58,7 +60,7 @@ reproduce: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check helpers tests benchmarks notebooks
 	@mkdir -p data/cache
-	$(PY) -m pytest -p no:cacheprovider $(XDIST) tests
+	$(PY) -m pytest -p no:cacheprovider $(XDIST) --durations=10 tests
 	@# nbval re-executes the committed notebooks in a temporary copy of the tree, so that their
 	@# figures, tables and results go there, not into figures/; their checked cells print what holds
 	@# on any CPU, and tests/test_results.py then compares the tables they wrote with the committed

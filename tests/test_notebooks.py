@@ -85,3 +85,11 @@ def run(name: str, params: dict, outputs: list[str], tmp_path: Path) -> None:
     for output in outputs:  # a figure name stands for its PDF and PNG
         for name in [output] if "." in output else [f"{output}.pdf", f"{output}.png"]:
             assert (tmp_path / name).stat().st_size > 100
+
+
+def test_nbval_order_names_existing_notebooks():
+    from tests.nbval_order import LONGEST, rank
+
+    names = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert set(LONGEST) <= set(names)  # a renamed notebook would silently lose its place
+    assert sorted(names, key=rank)[:2] == list(LONGEST) and rank("01_gradcam_saliency.ipynb") == len(LONGEST)
