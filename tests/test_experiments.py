@@ -157,3 +157,20 @@ def test_the_adaptive_system_has_a_saliency_detector_per_noise(tmp_path):
         assert defence.detector.noise == noise and defence.threshold is not None
         alone = Defence("alone", SaliencyDetector(setup.bundle, [0.1], noise), 16).fit(setup.calibration.x, 0.4)
         assert alone.threshold == pytest.approx(defence.threshold, rel=1e-6)  # the same detector, fitted alike
+
+
+def test_adaptive_check_text_is_what_notebook_08_checks():
+    """check_text of the committed bypass table prints exactly the committed checked output of notebook 08."""
+    import json
+    from pathlib import Path
+
+    from helpers.adaptive_report import load_bypass_table
+    from helpers.experiments import adaptive
+
+    root = Path(__file__).resolve().parents[1]
+    table = load_bypass_table(root / "data" / "results" / "adaptive_efficientnet_lite0.csv")
+    cells = json.loads((root / "notebooks" / "08_adaptive_attacks.ipynb").read_text())["cells"]
+    cell = next(c for c in cells if c["cell_type"] == "code" and "adaptive.check_text" in "".join(c["source"]))
+    printed = "".join(t for out in cell["outputs"] for t in out.get("text", []))
+    result = adaptive.Result(table, None, [], {}, {})
+    assert adaptive.check_text(result) + "\n" == printed

@@ -242,6 +242,20 @@ def bypass_text(result: Result) -> str:
             f"{clean_rates(result).round(3).to_string()}\n\n{bypass_layout(result.table).to_string(index=False)}")
 
 
+def check_text(result: Result) -> str:
+    """What holds on any CPU of :func:`bypass_text`: the clean rates' columns and detectors, and the bypass
+    layout's shape and columns.
+
+    Args:
+        result: the evaluation.
+
+    Returns:
+        the lines."""
+    clean, layout = clean_rates(result), bypass_layout(result.table)
+    return "\n".join(str(v) for v in (clean.columns.tolist(), clean.index.tolist(), layout.shape,
+                                        layout.columns.tolist()))
+
+
 def tables(result: Result) -> dict[str, Table]:
     """The paper's setting against adaptive attacks, per defence, attack and budget (LaTeX without each n).
 
