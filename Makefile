@@ -19,11 +19,6 @@ JOBS ?= 2
 XDIST := $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist worksteal)
 # nbval: the two longest notebooks first, side by side, the others around them (tests/nbval_order.py).
 XDIST_NOTEBOOKS := $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadscope --no-loadscope-reorder -p tests.nbval_order)
-# Each process's TensorFlow (and OpenMP) gets an equal share of the cores, at least one: JOBS processes with a
-# full thread pool each fight over the cores (two on 2 cores: 25% slower with oneDNN on, docs/testing.md).
-NPROC := $(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
-THREADS ?= $(shell n=$$(( $(NPROC) / $(JOBS) )); echo $$(( n > 0 ? n : 1 )))
-PER_PROCESS := TF_NUM_INTRAOP_THREADS=$(THREADS) TF_NUM_INTEROP_THREADS=$(THREADS) OMP_NUM_THREADS=$(THREADS)
 # Quiet, reproducible TensorFlow (the defaults helpers sets too): no start-up chatter, oneDNN on unless the
 # environment says otherwise (TF_ENABLE_ONEDNN_OPTS=0 make test: other kernels, other last bits; the tests hold).
 export TF_CPP_MIN_LOG_LEVEL := 3
@@ -65,21 +60,21 @@ reproduce: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check helpers tests benchmarks notebooks
 	@mkdir -p data/cache
-	$(PER_PROCESS) $(PY) -m pytest -p no:cacheprovider $(XDIST) --durations=10 tests
+	$(PY) -m pytest -p no:cacheprovider $(XDIST) --durations=10 tests
 	@# nbval re-executes the committed notebooks in a temporary copy of the tree, so that their
 	@# figures, tables and results go there, not into figures/; their checked cells print what holds
 	@# on any CPU, and tests/test_results.py then compares the tables they wrote with the committed
 	@# ones within tolerances derived from their intervals (docs/testing.md).
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	cp -r notebooks "$$tmp/notebooks"; mkdir -p "$$tmp/data"; ln -s "$(CURDIR)/data/cache" "$$tmp/data/cache"; \
-	$(PER_PROCESS) $(PY) -m pytest -c pyproject.toml --nbval-lax --nbval-current-env -p no:cacheprovider $(XDIST_NOTEBOOKS) \
+	$(PY) -m pytest -c pyproject.toml --nbval-lax --nbval-current-env -p no:cacheprovider $(XDIST_NOTEBOOKS) \
 		"$$tmp/notebooks" && \
 	FRESH_TABLES="$$tmp/figures" FRESH_RESULTS="$$tmp/data/results" \
 		$(PY) -m pytest -p no:cacheprovider -m notebook tests/test_results.py
 
 # The helpers' unit tests: no notebook runs (tests marked `notebook` or `slow` are left to `make test`).
 unit: $(STAMP)
-	$(PER_PROCESS) $(PY) -m pytest -p no:cacheprovider $(XDIST) -m "not notebook and not slow" tests
+	$(PY) -m pytest -p no:cacheprovider $(XDIST) -m "not notebook and not slow" tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check helpers tests benchmarks notebooks
