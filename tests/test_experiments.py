@@ -1,11 +1,15 @@
 """The experiments' facts (the numbers their findings state) against hand-computed cases, and the shared
 plumbing: one saliency method per table, one score table per model, one export call per table."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.experiments import ablation, comparison, theta_sweep
+from helpers.adaptive_report import load_bypass_table
+from helpers.experiments import ablation, adaptive, comparison, theta_sweep
 from helpers.experiments.common import Table, load_run, saliency_method
 from helpers.scores import COLUMNS, save_scores
 
@@ -161,12 +165,6 @@ def test_the_adaptive_system_has_a_saliency_detector_per_noise(tmp_path):
 
 def test_adaptive_check_text_is_what_notebook_08_checks():
     """check_text of the committed bypass table prints exactly the committed checked output of notebook 08."""
-    import json
-    from pathlib import Path
-
-    from helpers.adaptive_report import load_bypass_table
-    from helpers.experiments import adaptive
-
     root = Path(__file__).resolve().parents[1]
     table = load_bypass_table(root / "data" / "results" / "adaptive_efficientnet_lite0.csv")
     cells = json.loads((root / "notebooks" / "08_adaptive_attacks.ipynb").read_text())["cells"]
