@@ -15,10 +15,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
-def _import_tensorflow_quietly() -> None:
+# Commands that check their arguments and configuration first, then call import_tensorflow_quietly themselves
+LIGHT_COMMANDS = ("helpers.study",)
+
+
+def import_tensorflow_quietly() -> None:
     """Import TensorFlow with C++ stderr muted (its absl start-up lines ignore TF_CPP_MIN_LOG_LEVEL)
     and its Python logger at ERROR (no retracing notices from ART's per-batch calls)."""
-    if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3" or "tensorflow" in sys.modules:
         return
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
@@ -31,13 +35,17 @@ def _import_tensorflow_quietly() -> None:
     tf.get_logger().setLevel("ERROR")
 
 
-def _asks_for_help() -> bool:
-    """``python -m helpers.X --help`` (sys.argv[0] is "-m" while the package is imported): answered
-    without TensorFlow, so at once."""
-    return sys.argv[:1] == ["-m"] and bool({"-h", "--help"} & set(sys.argv[1:]))
+def _defers_tensorflow() -> bool:
+    """Whether ``helpers`` is being imported to run ``python -m helpers.X`` (sys.argv[0] is "-m" then) with
+    ``--help`` (answered at once), or to run one of ``LIGHT_COMMANDS``."""
+    if sys.argv[:1] != ["-m"]:
+        return False
+    argv = getattr(sys, "orig_argv", [])
+    command = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else None
+    return bool({"-h", "--help"} & set(sys.argv[1:])) or command in LIGHT_COMMANDS
 
 
-if not _asks_for_help():
-    _import_tensorflow_quietly()
+if not _defers_tensorflow():
+    import_tensorflow_quietly()
 
 __version__ = "0.1.0"

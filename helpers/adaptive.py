@@ -24,17 +24,13 @@ from helpers import emphasis, saliency, squeeze, transforms
 from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, SaliencyDetector
 from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS, colour_interpolated, colour_lookup, emphasis_tf, overlay_tf
 from helpers.models import ModelBundle
+from helpers.names import EMPHASIS_CLIPS, VARIANTS
 from helpers.runtime import code_fingerprint
 from helpers.saliency import GradCAM
 from helpers.squeeze import JOINT_IMAGENET
 from helpers.transforms import NOISES, ZERO_MEAN_REFERENCES, noise_tf
 from helpers.validation import accept_dark_images, check_choice, check_theta
 
-VARIANTS = ("bpda", "gradcam")  # how the saliency overlay is differentiated (see the module docstring)
-# The paper's attacks that may also run on the detector-aware models, one defence at a time (notebook 08)
-ADAPTIVE_ATTACKS = ("pgd", "pgd_l2", "cw_l2")
-EMPHASIS_CLIPS = ("exact", "straight_through")  # how the emphasis image's clip is differentiated
-LOSSES = ("ce", "dlr", "margin")  # the adaptive ensemble's losses (helpers.adaptive_attack)
 LINF_BUDGETS = (2 / 255, 4 / 255, 8 / 255, 16 / 255)  # the L-inf budgets of the adaptive evaluation, [0, 1] units
 
 

@@ -43,12 +43,13 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from helpers.adaptive import LOSSES, consensus_layer, detector_score, per_view_margin
+from helpers.adaptive import consensus_layer, detector_score, per_view_margin
 from helpers.adaptive_report import MIN_CALIBRATION_FALSE_POSITIVES, Defence
 from helpers.art_classifier import CompiledTensorFlowV2Classifier, art_classifier
 from helpers.attacks import run_attack
 from helpers.metrics import Rate, grouped_split, rate_row, threshold_at_fpr
 from helpers.models import ModelBundle
+from helpers.names import ADAPTIVE_KINDS, LOSSES
 from helpers.runtime import set_seed, write_atomically
 from helpers.validation import accept_dark_images, check_choice, check_count, check_images, check_labels, check_number
 
@@ -977,7 +978,7 @@ def invalid_message(checks: pd.DataFrame) -> str | None:
 OUTCOME_COLUMNS = ["image", "image_id", "photograph", "true_label", "attack", "kind", "norm", "eps", "max_iter",
                    "label_attacked", "bypassed_own", "found_by_own", "lowest_score", "lowest_by", "clean_score",
                    "plateau", "seconds"]
-KINDS = ("ensemble", "transferred", "square")  # the adaptive ensemble, and the attacks its checks compare it with
+KINDS = ADAPTIVE_KINDS  # the adaptive ensemble, and the attacks its checks compare it with
 
 
 def outcome_rows(outcome: AttackOutcome, attack: str, kind: str, y: np.ndarray, clean_score: np.ndarray,

@@ -18,15 +18,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.adaptive import ADAPTIVE_ATTACKS, detector_aware_bundle
+from helpers.adaptive import detector_aware_bundle
 from helpers.art_classifier import art_classifier
-from helpers.attacks import SETTINGS, AttackResult, with_overrides
+from helpers.attack_settings import SETTINGS, with_overrides
+from helpers.attacks import AttackResult
 from helpers.cache import cached_attack
 from helpers.data import ImageSet
 from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector
 from helpers.labels import attack_label, rate_text
 from helpers.metrics import Rate, grouped_split, rate_row, threshold_at_fpr
 from helpers.models import ModelBundle
+from helpers.names import ADAPTIVE_ATTACKS
 from helpers.runtime import write_atomically
 from helpers.validation import check_count, check_images, check_labels, check_number
 

@@ -25,7 +25,8 @@ import numpy as np
 from filelock import FileLock
 
 from helpers import art_classifier, attacks, runtime
-from helpers.attacks import SETTINGS, AttackResult, resolve_params, run_attack
+from helpers.attack_settings import SETTINGS, resolve_params
+from helpers.attacks import AttackResult, run_attack
 from helpers.data import ImageSet
 from helpers.models import ModelBundle
 from helpers.runtime import versions, write_atomically

@@ -19,10 +19,8 @@ import matplotlib
 import numpy as np
 import tensorflow as tf
 
+from helpers.names import COLORMAPS, OVERLAY_ORDERS
 from helpers.validation import check_choice, check_images, check_theta
-
-COLORMAPS = ("jet", "gray")
-OVERLAY_ORDERS = ("coarse", "upsampled")
 
 
 def colormap_table(name: str) -> np.ndarray:

@@ -24,12 +24,10 @@ import tensorflow as tf
 from filelock import FileLock
 
 from helpers import efficientnet_lite
+from helpers.names import LITE_MODELS, MODEL_NAMES, PREPROCESSING
 from helpers.runtime import write_atomically
 from helpers.validation import check_batch_size, check_choice, check_images
 
-LITE_MODELS = tuple(f"efficientnet_{v}" for v in efficientnet_lite.VARIANTS)  # offline, ImageNet weights only
-MODEL_NAMES = (*LITE_MODELS, "vgg16", "resnet50")
-PREPROCESSING = ("caffe", "tf", "torch", "lite0", "none")
 IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
 IMAGENET_STD_RGB = (58.393, 57.12, 57.375)
 

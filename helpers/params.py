@@ -1,4 +1,4 @@
-"""The notebooks' parameters, checked in one place before any model is loaded.
+"""The notebooks' parameters, checked in one place before any model is loaded (and without TensorFlow).
 
 ``PARAMS`` maps every notebook parameter name to a :class:`Spec`: its accepted types, range or
 choices (taken from the helpers' own constants) and a description of its valid values.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,20 +22,28 @@ from typing import Any
 
 import numpy as np
 
-from helpers.adaptive import ADAPTIVE_ATTACKS, EMPHASIS_CLIPS, LOSSES, VARIANTS
-from helpers.attacks import ATTACKS, SETTINGS, resolve_params
+from helpers.attack_settings import ATTACKS, SETTINGS, resolve_params
 from helpers.data import VIEWS, list_photographs
-from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS
-from helpers.models import LITE_MODELS, MODEL_NAMES, PREPROCESSING, load_model
-from helpers.saliency import SALIENCY_METHODS
+from helpers.names import (
+    ADAPTIVE_ATTACKS,
+    COLORMAPS,
+    EMPHASIS_CLIPS,
+    LITE_MODELS,
+    LOSSES,
+    MODEL_NAMES,
+    MODEL_OPTIONS,
+    NOISES,
+    OVERLAY_ORDERS,
+    PREPROCESSING,
+    SALIENCY_METHODS,
+    VARIANTS,
+    ZERO_MEAN_REFERENCES,
+)
 from helpers.squeeze import squeezer
-from helpers.transforms import NOISES, ZERO_MEAN_REFERENCES
 from helpers.validation import check_number
 
 LINF_ATTACKS = ("fgsm", "bim", "pgd")  # the L-inf attacks with a budget eps (helpers.attacks)
 CHANNEL_ORDERS = ("rgb", "bgr")  # what non-local means is given (helpers.squeeze)
-MODEL_OPTIONS = tuple(name for name, p in inspect.signature(load_model).parameters.items()
-                      if p.kind is p.KEYWORD_ONLY)
 
 INT = (int, np.integer)
 NUMBER = (int, float, np.integer, np.floating)

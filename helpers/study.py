@@ -34,14 +34,18 @@ sweeps being further named sets).
 
 from __future__ import annotations
 
-import argparse
+import sys
+
+if __name__ == "__main__":  # `python -m helpers.study`: see run_command_line
+    from helpers.study_setup import run_command_line
+
+    run_command_line(sys.argv[1:])
+    raise SystemExit(0)
+
 import functools
-import hashlib
 import json
 import logging
 import math
-import os
-import sys
 import time
 import warnings
 import weakref
@@ -50,61 +54,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+import numpy as np
+import pandas as pd
+from distributed import Client, LocalCluster, as_completed
 
-DEFAULTS: dict[str, Any] = {
-    "model": "efficientnet_lite0", "weights": "imagenet", "model_options": {},
-    "image_source": "samples", "n_images": 8, "seed": 0, "only_correct": None,
-    "attacks": ["fgsm", "cw_l2", "pgd"], "attack_settings": "default", "attack_params": {},
-    "thetas": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5], "noises": ["none", "color_reverse", "zero_mean"],  # all of NOISES
-    "colormap": "jet", "overlay_order": "coarse", "zero_mean_reference": "imagenet", "saliency_method": "gradcam",
-    "joint": ["bit_depth:5", "median:2x2", "nlm:11-3-4"], "channel_order": "rgb",
-    "fpr": 0.05, "batch_size": 16, "cache_dir": "data/cache/attacks",
-}
-NOT_IDENTITY = ("cache_dir",)  # parameters that cannot change the results: not part of a study's identity
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line; ``--help`` lists the study parameters that ``-p`` accepts, with their defaults.
-
-    Args:
-        argv: the arguments; None: ``sys.argv[1:]``.
-
-    Returns:
-        the parsed options.
-
-    Raises:
-        SystemExit: for ``--help`` or a usage error (argparse)."""
-    defaults = "\n".join(f"  {name} = {json.dumps(value)}" for name, value in DEFAULTS.items())
-    parser = argparse.ArgumentParser(
-        prog="python -m helpers.study", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"study parameters (-p NAME VALUE, or keys of the --config file), with their defaults:\n{defaults}\n"
-               "valid values: helpers.params.PARAMS")
-    parser.add_argument("--image-source", help="'samples' or an image folder")
-    parser.add_argument("--n-images", type=int)
-    parser.add_argument("--n-shards", type=int, help="default: one shard per 8 batches of images, and at least one "
-                        "per worker while there are batches to share")
-    parser.add_argument("--workers", type=int, default=1, help="LocalCluster worker processes (without --scheduler)")
-    parser.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
-    parser.add_argument("--out", required=True, help="output folder: shards/, scores.parquet, rates.csv")
-    parser.add_argument("--config", help="a YAML file of study parameters (listed below)")
-    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="a study parameter (listed below); VALUE is read as YAML, e.g. -p attacks '[fgsm]'")
-    parser.add_argument("--retries", type=int, default=2)
-    return parser.parse_args(argv)
-
-
-if __name__ == "__main__":  # --help and usage errors answer here, before TensorFlow is imported below
-    parse_args()
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from distributed import Client, LocalCluster, as_completed  # noqa: E402
-
-from helpers.adaptive import EMPHASIS_CLIPS, VARIANTS, detector_aware_bundle  # noqa: E402
-from helpers.adaptive_attack import (  # noqa: E402
-    KINDS,
+from helpers.adaptive import detector_aware_bundle
+from helpers.adaptive_attack import (
     OUTCOME_COLUMNS,
     AttackBudget,
     adaptive_attack,
@@ -115,14 +70,13 @@ from helpers.adaptive_attack import (  # noqa: E402
     square_attack,
     transferred_attack,
 )
-from helpers.adaptive_report import Defence  # noqa: E402
-from helpers.cache import attack_sets, model_fingerprint  # noqa: E402
-from helpers.data import ImageSet, folder_labels, keep_correct, list_folder, load_images  # noqa: E402
-from helpers.detectors import SaliencyDetector  # noqa: E402
-from helpers.models import ModelBundle, load_model  # noqa: E402
-from helpers.params import check_params  # noqa: E402
-from helpers.runtime import progress_bar, versions, write_atomically  # noqa: E402
-from helpers.scores import (  # noqa: E402
+from helpers.adaptive_report import Defence
+from helpers.cache import attack_sets, model_fingerprint
+from helpers.data import ImageSet, keep_correct, load_images
+from helpers.detectors import SaliencyDetector
+from helpers.models import ModelBundle, load_model
+from helpers.runtime import progress_bar, versions
+from helpers.scores import (
     COLUMNS,
     baseline_scores,
     load_scores,
@@ -131,109 +85,42 @@ from helpers.scores import (  # noqa: E402
     save_scores,
     squeezing_scores,
 )
-from helpers.tables import rates_tidy  # noqa: E402
-from helpers.validation import check_choice, check_number  # noqa: E402
+from helpers.study_files import (
+    check_same_study,
+    finished,
+    merged_intact,
+    outcome_path,
+    remove_other_splits,
+    save_shard,
+    shard_intact,
+    shard_path,
+    study_lock,
+    write_checked,
+)
+from helpers.study_setup import (  # noqa: F401 (DEFAULTS, ADAPTIVE_DEFAULTS: a study's parameters, re-exported)
+    ADAPTIVE_DEFAULTS,
+    DEFAULTS,
+    adaptive_names,
+    check_out_dir,
+    cli_config,
+    default_n_shards,
+    has_adaptive,
+    is_adaptive,
+    parse_args,
+    shard_blocks,
+)
+from helpers.study_setup import check_config as check_names
+from helpers.tables import rates_tidy
+from helpers.validation import check_number
 
 _DTYPES = {"image": "int64", "true_label": "int64", "label": "int64", "transformed_label": "int64",
            "theta": "float64", "score": "float64", "flag": "boolean"}  # as helpers.scores makes them
+SCORES = "scores.parquet"  # the merged score table of a study folder
 IN_PROCESS = "in-process"  # run_study(client=IN_PROCESS): the shards one after another here, without Dask
 
 
-def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """``DEFAULTS`` updated by ``config``, checked by ``helpers.params`` (names, types, ranges), with
-    ``only_correct`` resolved (``None`` means on for a folder whose images all have labels) and the
-    folders made absolute (workers may start elsewhere).
-
-    Args:
-        config: study parameters (a subset of ``DEFAULTS``' names).
-
-    Returns:
-        the full, checked configuration.
-
-    Raises:
-        ValueError: an unknown parameter name, a bad value (also TypeError, from ``helpers.params``), bad
-            adaptive settings (:func:`check_adaptive`), or ``only_correct = True`` on unlabelled images."""
-    unknown = sorted(set(config) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown study parameter(s) {unknown}; valid: {sorted(DEFAULTS)}")
-    config = {**DEFAULTS, **config}
-    attacks, params = list(config["attacks"]), dict(config["attack_params"])
-    adaptive = [a for a in attacks if is_adaptive(a)]
-    if adaptive:  # helpers.params knows helpers.attacks' names; the adaptive sets are checked here
-        config = check_params({**config, "attacks": [a for a in attacks if a not in adaptive] or ["fgsm"],
-                               "attack_params": {k: v for k, v in params.items() if not is_adaptive(k)}})
-        config["attacks"], config["attack_params"] = attacks, params
-        check_adaptive(config)
-    else:
-        config = check_params(config)
-    config["cache_dir"] = str(Path(config["cache_dir"]).resolve())
-    if config["image_source"] != "samples":
-        config["image_source"] = str(Path(config["image_source"]).resolve())
-    if config["only_correct"] is None:
-        config["only_correct"] = is_labelled(config["image_source"], config["n_images"], config["seed"])
-    elif config["only_correct"] and not is_labelled(config["image_source"], config["n_images"], config["seed"]):
-        raise ValueError(f"parameter only_correct = True needs labelled images; {config['image_source']!r} has "
-                         "images without a label (see helpers.data.folder_labels for the labelled layouts)")
-    return config
 
 
-def is_labelled(image_source: str, n_images: int, seed: int) -> bool:
-    """Whether every image of the study has a class label (never for the offline photographs).
-
-    Args:
-        image_source: ``"samples"`` or a folder.
-        n_images: the study's images (a seeded subset of the folder).
-        seed: the subset's seed.
-
-    Returns:
-        True when all are labelled.
-
-    Raises:
-        ValueError, FileNotFoundError: a bad folder or labels (:func:`helpers.data.list_folder`,
-            :func:`helpers.data.folder_labels`)."""
-    if image_source == "samples":
-        return False
-    files = list_folder(image_source, n_images, seed)
-    return bool((folder_labels(image_source, files)[0] >= 0).all())
-
-
-def shard_blocks(n_images: int, batch_size: int, shard: int, n_shards: int) -> list[np.ndarray]:
-    """The image positions of each block (``batch_size`` consecutive images) of shard ``shard`` of
-    ``n_shards``: the blocks split into ``n_shards`` contiguous runs of near-equal length.
-
-    Args:
-        n_images: the study's images.
-        batch_size: images per block.
-        shard: the shard's index, in [0, n_shards).
-        n_shards: the number of shards, in [1, number of blocks].
-
-    Returns:
-        one array of positions per block.
-
-    Raises:
-        ValueError: ``n_shards`` or ``shard`` not an integer in its range."""
-    n_blocks = math.ceil(n_images / batch_size)
-    if not (isinstance(n_shards, int) and 1 <= n_shards <= n_blocks):
-        raise ValueError(f"n_shards must be an integer in [1, {n_blocks}] (the {n_images} images make {n_blocks} "
-                         f"blocks of batch_size {batch_size}), got {n_shards!r}")
-    if not (isinstance(shard, int) and 0 <= shard < n_shards):
-        raise ValueError(f"shard must be an integer in [0, {n_shards - 1}], got {shard!r}")
-    blocks = np.array_split(np.arange(n_blocks), n_shards)[shard]
-    return [np.arange(b * batch_size, min((b + 1) * batch_size, n_images)) for b in blocks]
-
-
-def default_n_shards(config: Mapping[str, Any], workers: int = 1) -> int:
-    """One shard per 8 blocks of ``batch_size`` images, and at least one per worker while there are
-    blocks to share (a block is never split: it is the unit of determinism).
-
-    Args:
-        config: a checked configuration.
-        workers: the Dask workers.
-
-    Returns:
-        the number of shards."""
-    n_blocks = math.ceil(config["n_images"] / config["batch_size"])
-    return min(n_blocks, max(math.ceil(n_blocks / 8), workers))
 
 
 def block_seed(seed: int, block: int) -> int:
@@ -330,22 +217,26 @@ def run_shard(config: Mapping[str, Any], shard: int, n_shards: int, bundle: Mode
     return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)).astype(_DTYPES)
 
 
-# The adaptive evaluation in a study (issue 19): named sets "adaptive" and "adaptive.<anything>"
-ADAPTIVE_DEFAULTS: dict[str, Any] = {
-    "kind": "ensemble", "norm": "linf", "eps": 2 / 255, "max_iter": 20, "n_targets": 3, "losses": ["ce", "dlr"],
-    "score_weight": 0.0, "kappa": 1.0, "variants": ["bpda"], "emphasis_clip": "exact", "score_goal": None,
-}
 
 
-def is_adaptive(attack: str) -> bool:
-    """Whether an ``attacks`` entry names an adaptive set (``adaptive`` or ``adaptive.<anything>``).
+
+
+def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`helpers.study_setup.check_config` (names, types, ranges, choices), then every adaptive set's
+    budgets (:func:`adaptive_settings`).
 
     Args:
-        attack: an ``attacks`` entry.
+        config: study parameters (a subset of ``DEFAULTS``' names).
 
     Returns:
-        True for an adaptive set."""
-    return attack == "adaptive" or attack.startswith("adaptive.")
+        the full, checked configuration.
+
+    Raises:
+        ValueError, TypeError: as :func:`helpers.study_setup.check_config` and :func:`adaptive_settings`."""
+    config = check_names(config)
+    for attack in (a for a in config["attacks"] if is_adaptive(a)):
+        adaptive_settings(config, attack)
+    return config
 
 
 def adaptive_settings(config: Mapping[str, Any], attack: str) -> dict[str, Any]:
@@ -360,19 +251,10 @@ def adaptive_settings(config: Mapping[str, Any], attack: str) -> dict[str, Any]:
 
     Raises:
         ValueError: an unknown setting or a value the adaptive attack refuses, naming the set."""
-    given = config["attack_params"].get(attack, {})
-    unknown = sorted(set(given) - set(ADAPTIVE_DEFAULTS))
-    if unknown:
-        raise ValueError(f"attack_params[{attack!r}] has unknown setting(s) {unknown}; "
-                         f"valid: {sorted(ADAPTIVE_DEFAULTS)}")
-    s = {**ADAPTIVE_DEFAULTS, **given}
+    s = adaptive_names(config, attack)
     try:
-        check_choice(s["kind"], KINDS, "kind")
         AttackBudget(s["norm"], s["eps"], s["max_iter"])
         ensemble(s["n_targets"], s["losses"], s["score_weight"], s["kappa"])
-        for v in s["variants"]:
-            check_choice(v, VARIANTS, "variant")
-        check_choice(s["emphasis_clip"], EMPHASIS_CLIPS, "emphasis_clip")
         if s["score_goal"] is not None:
             check_number(s["score_goal"], "score_goal", 0.0, 2.0)
         if s["kind"] == "square" and s["norm"] != "linf":
@@ -380,26 +262,6 @@ def adaptive_settings(config: Mapping[str, Any], attack: str) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"attack_params[{attack!r}]: {exc}") from exc
     return s
-
-
-def check_adaptive(config: Mapping[str, Any]) -> None:
-    """Every adaptive set's settings, and a study they can run in (Grad-CAM, the detector-aware models').
-
-    Args:
-        config: the study's configuration.
-
-    Raises:
-        ValueError: a saliency method other than Grad-CAM, bad settings of a set
-            (:func:`adaptive_settings`), or settings of a set that ``attacks`` does not list."""
-    if config["saliency_method"] != "gradcam":
-        raise ValueError("the adaptive sets attack the Grad-CAM saliency detector; parameter saliency_method = "
-                         f"{config['saliency_method']!r} needs saliency_method = 'gradcam'")
-    for attack in config["attacks"]:
-        if is_adaptive(attack):
-            adaptive_settings(config, attack)
-    for attack in config["attack_params"]:
-        if is_adaptive(attack) and attack not in config["attacks"]:
-            raise ValueError(f"attack_params names {attack!r}, which attacks does not list")
 
 
 def adaptive_defences(bundle: ModelBundle, c: Mapping[str, Any]) -> list[Defence]:
@@ -488,15 +350,6 @@ def run_shard_adaptive(config: Mapping[str, Any], shard: int, n_shards: int,
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=OUTCOME_COLUMNS)
 
 
-def has_adaptive(config: Mapping[str, Any]) -> bool:
-    """Whether the study has adaptive sets.
-
-    Args:
-        config: the study's configuration.
-
-    Returns:
-        True when an ``attacks`` entry is adaptive."""
-    return any(is_adaptive(a) for a in config["attacks"])
 
 
 def merge_shards(tables: list[pd.DataFrame]) -> pd.DataFrame:
@@ -514,28 +367,8 @@ def merge_shards(tables: list[pd.DataFrame]) -> pd.DataFrame:
     return scores
 
 
-def shard_path(out_dir: str | Path, shard: int, n_shards: int) -> Path:
-    """The file of a shard's rows.
-
-    Args:
-        out_dir: the study's output folder.
-        shard: the shard's index.
-        n_shards: the number of shards.
-
-    Returns:
-        ``out_dir/shards/shard-XXXX-of-YYYY.parquet``."""
-    return Path(out_dir) / "shards" / f"shard-{shard:04d}-of-{n_shards:04d}.parquet"
 
 
-def outcome_path(path: Path) -> Path:
-    """Where a shard's adaptive outcome rows are kept: beside it, ``shard-XXXX-of-YYYY.adaptive.parquet``.
-
-    Args:
-        path: the shard's file.
-
-    Returns:
-        the outcome rows' file."""
-    return path.with_name(path.name.replace(".parquet", ".adaptive.parquet"))
 
 
 def _metadata(config: Mapping[str, Any], bundle: ModelBundle | None, **extra) -> dict:
@@ -553,102 +386,20 @@ def _shard_task(config: dict, shard: int, n_shards: int) -> tuple[pd.DataFrame, 
     return table, outcomes, model_fingerprint(bundle), time.perf_counter() - start
 
 
-def checksum_path(path: Path) -> Path:
-    """Where a shard's SHA-256 is kept: beside it, ``NAME.parquet.sha256``.
-
-    Args:
-        path: the shard's file.
-
-    Returns:
-        the checksum's file."""
-    return path.with_name(path.name + ".sha256")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _save_shard(table: pd.DataFrame, path: Path, metadata: dict, outcomes: pd.DataFrame | None = None) -> None:
-    """The adaptive outcome rows if any, then the shard, each followed by its checksum (all atomically): a
-    shard without one counts as damaged."""
-    for rows, where in ((outcomes, outcome_path(path)), (table, path)):
-        if rows is None:
-            continue
-        if where == path:
-            save_scores(rows, where, metadata)
-        else:
-            write_atomically(where, lambda tmp, r=rows: r.to_parquet(tmp, index=False), suffix=".parquet")
-        write_atomically(checksum_path(where), lambda tmp, w=where: Path(tmp).write_text(_sha256(w) + "\n"))
 
 
-def _intact(path: Path) -> bool:
-    """Whether a shard file exists and matches the checksum beside it; if not, say so and remove both,
-    so that the shard is computed again."""
-    if not path.is_file():
-        return False
-    record = checksum_path(path)
-    if record.is_file() and record.read_text().strip() == _sha256(path):
-        return True
-    why = "does not match its checksum" if record.is_file() else "has no checksum (its write was interrupted?)"
-    warnings.warn(f"shard {path} {why}: computing it again", stacklevel=3)
-    path.unlink()
-    record.unlink(missing_ok=True)
-    return False
 
 
-def _shard_intact(path: Path, adaptive: bool) -> bool:
-    """:func:`_intact` for the shard and, in a study with adaptive sets, for its outcome rows; when either is
-    not, both are removed, so that the shard is computed again."""
-    if _intact(path) and (not adaptive or _intact(outcome_path(path))):
-        return True
-    for p in (path, outcome_path(path)):
-        p.unlink(missing_ok=True)
-        checksum_path(p).unlink(missing_ok=True)
-    return False
 
 
-def identity(config: Mapping[str, Any]) -> dict:
-    """The parameters that make a study's results (as JSON has them): all but ``NOT_IDENTITY``.
-
-    Args:
-        config: a checked configuration.
-
-    Returns:
-        the parameters, JSON's types."""
-    return {k: v for k, v in json.loads(json.dumps(dict(config))).items() if k not in NOT_IDENTITY}
 
 
-def _finished(path: Path, config: dict) -> bool:
-    """Whether an intact shard file of this study exists; one made with other parameters is an error
-    that names the parameters that differ."""
-    if not _shard_intact(path, has_adaptive(config)):
-        return False
-    made_with, now = identity(load_scores(path)[1].get("parameters") or {}), identity(config)
-    differ = {k: (made_with.get(k, "(absent)"), now.get(k, "(absent)")) for k in sorted(made_with.keys() | now.keys())
-              if made_with.get(k, "(absent)") != now.get(k, "(absent)")}
-    if differ:
-        raise ValueError(f"{path} was made with other study parameters: "
-                         + "; ".join(f"{k} = {old!r} there, {new!r} now" for k, (old, new) in differ.items())
-                         + ". Use another out_dir, or delete that folder")
-    return True
 
 
-def check_writable(out_dir: Path) -> None:
-    """Create ``out_dir/shards`` and write and remove a probe file there.
-
-    Args:
-        out_dir: the study's output folder.
-
-    Raises:
-        OSError: naming the folder, when it cannot be created or written."""
-    probe = out_dir / "shards" / f".write-probe-{os.getpid()}"
-    try:
-        probe.parent.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise OSError(f"cannot write the study's output folder {probe.parent} ({exc}): choose another out_dir") \
-            from exc
 
 
 SPAWN_HINT = ("Dask starts each worker process by importing your script again (multiprocessing 'spawn'): call "
@@ -702,28 +453,39 @@ def run_study(config: Mapping[str, Any], n_shards: int, out_dir: str | Path, cli
         the :class:`StudyResult`.
 
     Raises:
-        OSError: ``out_dir`` cannot be written (checked before any work).
-        ValueError: bad parameters, or ``out_dir`` holds shards of a study with other parameters.
-        RuntimeError: failed shards, or worker processes that could not start (e.g. a script calling
-            run_study without ``if __name__ == "__main__":``; see docs/scale_out.md)."""
+        OSError: ``out_dir`` is a file, lies under one, or cannot be written (checked before any work).
+        ValueError: bad parameters, or ``out_dir`` holds a study with other parameters.
+        RuntimeError: another study is running in ``out_dir``; failed shards; worker processes that could not
+            start (e.g. a script calling run_study without ``if __name__ == "__main__":``; docs/scale_out.md)."""
     _refuse_spawned_import()
     config = check_config(config)
     shard_blocks(config["n_images"], config["batch_size"], 0, n_shards)  # checks n_shards
-    out_dir = Path(out_dir)
-    check_writable(out_dir)
+    out_dir = check_out_dir(out_dir)
     if client is None and n_workers > n_shards:
         warnings.warn(f"{n_workers} workers for {n_shards} shards: {n_workers - n_shards} will be idle. A shard is "
                       f"at least one block of batch_size {config['batch_size']} images (the {config['n_images']} "
                       f"images make {math.ceil(config['n_images'] / config['batch_size'])}): use more shards, or a "
                       "smaller batch_size", stacklevel=2)
-    todo = [s for s in range(n_shards) if not _finished(shard_path(out_dir, s, n_shards), config)]
+    with study_lock(out_dir, config):
+        check_same_study(out_dir, config)
+        removed = remove_other_splits(out_dir, n_shards)
+        if removed:
+            warnings.warn(f"removed {removed} shard file(s) of another n_shards from {out_dir / 'shards'}: the "
+                          f"study is now split into {n_shards}", stacklevel=2)
+        return _run_locked(config, n_shards, out_dir, client, n_workers, retries, progress)
+
+
+def _run_locked(config: dict, n_shards: int, out_dir: Path, client, n_workers: int, retries: int,
+                progress: bool) -> StudyResult:
+    """:func:`run_study` once the folder is locked: compute the missing shards, then merge."""
+    todo = [s for s in range(n_shards) if not finished(shard_path(out_dir, s, n_shards), config)]
     start, failed, seconds, model_sha = time.perf_counter(), {}, {}, None
 
     def write(shard: int, table: pd.DataFrame, outcomes: pd.DataFrame | None, sha: str, took: float) -> None:
         nonlocal model_sha
         model_sha, seconds[shard] = sha, took
-        _save_shard(table, shard_path(out_dir, shard, n_shards),
-                    _metadata(config, None, model_sha256=sha, shard=shard, n_shards=n_shards), outcomes)
+        save_shard(table, shard_path(out_dir, shard, n_shards),
+                   _metadata(config, None, model_sha256=sha, shard=shard, n_shards=n_shards), outcomes)
 
     def compute(shards: list[int]) -> None:
         if shards and client == IN_PROCESS:
@@ -740,9 +502,9 @@ def run_study(config: Mapping[str, Any], n_shards: int, out_dir: str | Path, cli
 
     compute(todo)
     adaptive = has_adaptive(config)
-    damaged = [s for s in range(n_shards)  # checked again to merge
-               if not _shard_intact(shard_path(out_dir, s, n_shards), adaptive)]
-    compute(damaged)
+    compute(damaged := [s for s in range(n_shards)  # checked again to merge
+                        if not shard_intact(shard_path(out_dir, s, n_shards), adaptive)])
+    merged_intact(out_dir / SCORES)  # an earlier merge that was damaged since is said so, then replaced
     scores = merge_shards([load_scores(shard_path(out_dir, s, n_shards))[0] for s in range(n_shards)])
     kept = len(_image_ids(scores))
     summary = {"n_images": config["n_images"], "kept": kept, "dropped": config["n_images"] - kept,
@@ -750,11 +512,10 @@ def run_study(config: Mapping[str, Any], n_shards: int, out_dir: str | Path, cli
                "seconds": time.perf_counter() - start, "shard_seconds": seconds}
     meta = {**_metadata(config, None, model_sha256=model_sha), "image_ids": _image_ids(scores), "summary": summary,
             "images": f"{kept} of {config['n_images']} images of {config['image_source']}"}
-    save_scores(scores, out_dir / "scores.parquet", meta)
+    write_checked(out_dir / SCORES, lambda tmp: save_scores(scores, tmp, meta), ".parquet")
     rates = rate_table(scores, fpr=config["fpr"], seed=config["seed"])
     tidy = rates_tidy(rates, config["saliency_method"])  # the notebooks' schema: percent, unit, model, method
-    write_atomically(out_dir / "rates.csv", lambda tmp: tidy.to_csv(tmp, index=False, float_format="%.6g"),
-                     suffix=".csv")
+    write_checked(out_dir / "rates.csv", lambda tmp: tidy.to_csv(tmp, index=False, float_format="%.6g"), ".csv")
     if not adaptive:
         return StudyResult(scores, rates, summary)
     return StudyResult(scores, rates, summary, *merge_adaptive(config, out_dir, n_shards))
@@ -779,10 +540,9 @@ def merge_adaptive(config: Mapping[str, Any], out_dir: Path, n_shards: int
     rates = outcome_rates(rows, config["fpr"], config["seed"])
     checks = (outcome_checks(rows, config["fpr"], config["seed"]) if "adaptive" in config["attacks"]
               else pd.DataFrame(columns=["check", "passed", "detail"]))
-    write_atomically(out_dir / "adaptive.parquet", lambda tmp: rows.to_parquet(tmp, index=False), suffix=".parquet")
+    write_checked(out_dir / "adaptive.parquet", lambda tmp: rows.to_parquet(tmp, index=False), ".parquet")
     for table, name in ((rates, "adaptive_rates.csv"), (checks, "adaptive_checks.csv")):
-        write_atomically(out_dir / name, lambda tmp, t=table: t.to_csv(tmp, index=False, float_format="%.6g"),
-                         suffix=".csv")
+        write_checked(out_dir / name, lambda tmp, t=table: t.to_csv(tmp, index=False, float_format="%.6g"), ".csv")
     return rows, rates, checks
 
 
@@ -855,28 +615,11 @@ def study_findings(result: StudyResult, comparison: dict, n_workers: int) -> str
             f"has {len(result.rates)} rows, every rate with its Wilson interval and n.")
 
 
-def cli_config(args: argparse.Namespace) -> dict[str, Any]:
-    """The checked study configuration of a command line: the YAML file, then ``-p`` values, then the
-    ``--image-source`` and ``--n-images`` options, each overriding the ones before.
-
-    Args:
-        args: :func:`parse_args`' options.
-
-    Returns:
-        the checked configuration.
-
-    Raises:
-        ValueError, TypeError: bad parameters (:func:`check_config`).
-        OSError: an unreadable ``--config`` file."""
-    config = (yaml.safe_load(Path(args.config).read_text()) or {}) if args.config else {}
-    config.update({name: yaml.safe_load(value) for name, value in args.parameter})
-    config.update({k: v for k, v in (("image_source", args.image_source), ("n_images", args.n_images))
-                   if v is not None})
-    return check_config(config)
 
 
 def main(argv: list[str] | None = None) -> StudyResult:
-    """The command line: run the study and print what it did.
+    """The command line: run the study and print what it did (``python -m helpers.study`` checks the
+    command line first, without TensorFlow: :func:`helpers.study_setup.run_command_line`).
 
     Args:
         argv: the arguments; None: ``sys.argv[1:]``.
@@ -888,16 +631,12 @@ def main(argv: list[str] | None = None) -> StudyResult:
         SystemExit: for ``--help`` or a usage error.
         ValueError, OSError, RuntimeError: as :func:`run_study`."""
     args = parse_args(argv)
-    config = cli_config(args)
+    config = check_config(cli_config(args))
     n_shards = args.n_shards or default_n_shards(config, 1 if args.scheduler else args.workers)
     result = run_study(config, n_shards, args.out, client=args.scheduler, n_workers=args.workers,
                        retries=args.retries)
     s = result.summary
     print(f"{s['kept']} of {s['n_images']} images kept ({s['dropped']} dropped by only_correct), {n_shards} shards "
           f"({s['computed']} computed, {s['skipped']} already done) in {s['seconds']:.1f} s; "
-          f"wrote {Path(args.out) / 'scores.parquet'} and {Path(args.out) / 'rates.csv'}")
+          f"wrote {Path(args.out) / SCORES} and {Path(args.out) / 'rates.csv'}")
     return result
-
-
-if __name__ == "__main__":
-    main()

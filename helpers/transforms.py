@@ -15,10 +15,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from helpers.names import NOISES, ZERO_MEAN_REFERENCES
 from helpers.validation import check_choice, check_images
-
-NOISES = ("none", "color_reverse", "zero_mean")
-ZERO_MEAN_REFERENCES = {"imagenet": (123.68, 116.779, 103.939), "gray": (127.5, 127.5, 127.5)}
 
 
 def noise_tf(x: tf.Tensor, noise: str, zero_mean_reference: str = "imagenet") -> tf.Tensor:

@@ -1,0 +1,101 @@
+"""The attacks' names and settings, importable without TensorFlow (``helpers.attacks`` runs them).
+
+``DEFAULTS`` holds every attack's parameters for a CPU run; ``PAPER_PARAMS``, full-scale settings for a GPU,
+are ``PAPER_OVERRIDES`` on them; ``SETTINGS`` names the two as the notebooks' ``attack_settings``. Budgets
+(``eps``) are in [0, 1] units (2/255 is 2 grey levels); what each parameter means: ``helpers.attacks``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from helpers.validation import check_choice, check_count, check_number
+
+DEFAULTS: dict[str, dict] = {
+    "fgsm": {"eps": 2 / 255},
+    "bim": {"eps": 2 / 255, "eps_step": 0.5 / 255, "max_iter": 10},
+    "pgd": {"eps": 2 / 255, "eps_step": 0.5 / 255, "max_iter": 20, "num_random_init": 1},
+    "pgd_l2": {"eps": 1.0, "eps_step": 0.1, "max_iter": 20, "num_random_init": 1},
+    "cw_l2": {"targeted": True, "confidence": 0.0, "learning_rate": 0.01, "binary_search_steps": 5,
+              "max_iter": 20, "initial_const": 1.0, "max_halving": 5, "max_doubling": 5},
+    "deepfool": {"max_iter": 50, "epsilon": 0.02, "nb_grads": 10},
+    "square": {"eps": 2 / 255, "max_iter": 100, "p_init": 0.05, "nb_restarts": 1},
+    "hopskipjump": {"norm": 2, "max_iter": 10, "max_eval": 1000, "init_eval": 100, "init_size": 100},
+}
+# Full-scale settings (GPU), as overrides on DEFAULTS: the iterative attacks run longer and C&W searches its
+# constant widely.
+PAPER_OVERRIDES: dict[str, dict] = {
+    "bim": {"eps_step": 0.25 / 255, "max_iter": 50},
+    "pgd": {"eps_step": 0.25 / 255, "max_iter": 100},
+    "pgd_l2": {"eps_step": 0.05, "max_iter": 100},
+    "cw_l2": {"binary_search_steps": 9, "max_iter": 100, "initial_const": 0.01},
+    "deepfool": {"max_iter": 100},
+    "square": {"max_iter": 1000},
+    "hopskipjump": {"max_iter": 50, "max_eval": 10000},
+}
+
+
+def with_overrides(base: dict[str, dict], overrides: dict[str, dict]) -> dict[str, dict]:
+    """Each attack's settings of ``base`` updated with its ``overrides`` (attacks ``base`` lacks are refused).
+
+    Args:
+        base: attack -> parameters (e.g. ``DEFAULTS``).
+        overrides: attack -> the parameters that differ.
+
+    Returns:
+        attack -> the full parameters, for every attack of ``base``.
+
+    Raises:
+        ValueError: for an override of an unknown attack or parameter."""
+    for name, params in overrides.items():
+        unknown = sorted(set(params) - set(base.get(name, {})))
+        if name not in base or unknown:
+            raise ValueError(f"override of {name!r} names what its settings lack: {unknown or name}")
+    return {name: {**params, **overrides.get(name, {})} for name, params in base.items()}
+
+
+PAPER_PARAMS: dict[str, dict] = with_overrides(DEFAULTS, PAPER_OVERRIDES)
+ATTACKS = tuple(DEFAULTS)
+SETTINGS = {"default": DEFAULTS, "paper": PAPER_PARAMS}  # the notebooks' attack_settings
+BLACK_BOX = ("square", "hopskipjump")  # attacks that only query the model (AttackResult.queries)
+LINF_EPS = ("fgsm", "bim", "pgd", "square")  # attacks whose eps is an L-inf budget in [0, 1] units
+
+
+def resolve_params(name: str, params: dict) -> dict:
+    """The attack's full parameters: defaults updated with ``params`` (unknown names rejected).
+
+    Args:
+        name: one of ``ATTACKS``.
+        params: the parameters that differ from ``DEFAULTS[name]``.
+
+    Returns:
+        the full parameters.
+
+    Raises:
+        ValueError: an unknown attack or parameter, a value out of range (an L-inf eps > 1, init_eval >
+            max_eval, a norm other than 2 or 'inf').
+        TypeError: a value of the wrong type (a non-number, a non-integer count, a non-bool targeted)."""
+    check_choice(name, ATTACKS, "attack")
+    unknown = sorted(set(params) - set(DEFAULTS[name]))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for attack {name!r}; "
+                         f"valid: {', '.join(sorted(DEFAULTS[name]))}")
+    resolved = {**DEFAULTS[name], **params}
+    for key in ("eps", "eps_step", "learning_rate", "epsilon", "confidence", "initial_const", "p_init"):
+        if key in resolved:
+            check_number(resolved[key], f"{name} {key}", 0.0, 1.0 if key == "p_init" else np.inf,
+                         low_open=key != "confidence")
+    for key in ("max_iter", "binary_search_steps", "nb_grads", "num_random_init", "max_halving", "max_doubling",
+                "nb_restarts", "max_eval", "init_eval", "init_size"):
+        if key in resolved:
+            check_count(resolved[key], f"{name} {key}", minimum=0 if key == "num_random_init" else 1)
+    if "targeted" in resolved and not isinstance(resolved["targeted"], bool):
+        raise TypeError(f"{name} targeted must be True or False, got {resolved['targeted']!r}")
+    if name in LINF_EPS and resolved["eps"] > 1:
+        raise ValueError(f"{name} eps is in [0, 1] units (2/255 = 2 grey levels); got {resolved['eps']}")
+    if "norm" in resolved and (isinstance(resolved["norm"], bool) or resolved["norm"] not in (2, "inf")):
+        raise ValueError(f"{name} norm must be 2 or 'inf', got {resolved['norm']!r}")
+    if "init_eval" in resolved and resolved["init_eval"] > resolved["max_eval"]:
+        raise ValueError(f"{name} init_eval ({resolved['init_eval']}) must not exceed max_eval "
+                         f"({resolved['max_eval']})")
+    return resolved
