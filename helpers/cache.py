@@ -22,14 +22,13 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from filelock import FileLock
 
 from helpers import art_classifier, attacks, runtime
 from helpers.attack_settings import SETTINGS, resolve_params
 from helpers.attacks import AttackResult, run_attack
 from helpers.data import ImageSet
 from helpers.models import ModelBundle
-from helpers.runtime import versions, write_atomically
+from helpers.runtime import file_lock, versions, write_atomically
 from helpers.validation import check_choice
 
 _ARRAYS = ("x_adv", "success", "y", "adv_labels", "targets", "l2", "linf", "queries")
@@ -214,7 +213,7 @@ def cached_attack(name: str, bundle: ModelBundle, images: ImageSet, cache_dir: s
     folder = Path(cache_dir)
     key, meta = attack_key(name, bundle, images, y, seed, batch_size, params, detector)
     (folder / ".locks").mkdir(parents=True, exist_ok=True)
-    with FileLock(folder / ".locks" / f"{name}-{key}.lock"):
+    with file_lock(folder / ".locks" / f"{name}-{key}.lock"):
         result = load_result(folder, name, key, meta)
         if result is None:
             result = run_attack(name, bundle, images.x, y, seed=seed, batch_size=batch_size, progress=progress,

@@ -48,6 +48,7 @@ from helpers.experiments import ablation, comparison, squeezing, theta_sweep  # 
 from helpers.experiments.common import load_run, save_all_figures, save_tables  # noqa: E402
 from helpers.plotting import use_style  # noqa: E402
 from helpers.runtime import write_atomically  # noqa: E402
+from helpers.study_files import verify_checksum  # noqa: E402
 
 EXPERIMENTS: dict[str, ModuleType] = {theta_sweep.NAME: theta_sweep, squeezing.NAME: squeezing,
                                       comparison.NAME: comparison, ablation.NAME: ablation}
@@ -125,9 +126,11 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
         experiment name -> its Result.
 
     Raises:
-        FileNotFoundError: for a folder with no score table of either kind."""
+        FileNotFoundError: for a folder with no score table of either kind.
+        OSError: a study's score table that does not match its checksum, or has none."""
     run_dir = Path(run_dir)
     if (run_dir / STUDY_SCORES).is_file():
+        verify_checksum(run_dir / STUDY_SCORES)
         scores, metadata = load_run([run_dir / STUDY_SCORES])
         return study_results(scores, next(iter(metadata.values())))
     runs = notebook_runs(run_dir)

@@ -9,13 +9,15 @@ import platform
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
 
 import keras
 import tensorflow as tf
+from filelock import FileLock
 from IPython import get_ipython
 from tqdm.auto import tqdm
 
@@ -102,6 +104,28 @@ def _is_stale(tmp: Path) -> bool:
     except (OSError, ValueError, IndexError):  # vanished, not ours, or a live process we may not signal
         return False
     return False
+
+
+@contextmanager
+def file_lock(path: str | Path, timeout: float = -1) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (flock, through ``filelock``) while the block runs, and leave no lock
+    file behind: the file is removed while still held, so a process waiting on it finds it gone and locks a
+    new one (filelock checks the inode it locked is still linked).
+
+    Args:
+        path: the lock file (its folder exists).
+        timeout: seconds to wait for the lock; -1 waits for ever, 0 not at all.
+
+    Yields:
+        nothing.
+
+    Raises:
+        filelock.Timeout: the lock was not had within ``timeout``."""
+    with FileLock(path, timeout=timeout):
+        try:
+            yield
+        finally:
+            Path(path).unlink(missing_ok=True)
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from filelock import FileLock, Timeout
+from filelock import Timeout
 
-from helpers.runtime import write_atomically
+from helpers.runtime import file_lock, write_atomically
 from helpers.scores import load_scores, save_scores
 from helpers.study_setup import has_adaptive, identity
 
@@ -248,21 +248,22 @@ def study_lock(out_dir: Path, config: Mapping[str, Any]) -> Iterator[None]:
 
     Raises:
         RuntimeError: the folder is in use by a running study, naming the folder and that study."""
-    lock, info = FileLock(out_dir / LOCK, timeout=0), out_dir / LOCK_INFO
+    info, held = out_dir / LOCK_INFO, False
     try:
-        lock.acquire()
+        with file_lock(out_dir / LOCK, timeout=0):
+            held = True
+            try:
+                record = {"pid": os.getpid(), "host": socket.gethostname(),
+                          "started": time.strftime("%Y-%m-%d %H:%M:%S"), "parameters": identity(config)}
+                write_atomically(info, lambda tmp: Path(tmp).write_text(json.dumps(record)))
+                yield
+            finally:
+                info.unlink(missing_ok=True)
     except Timeout:
+        if held:  # not ours: raised by the study itself
+            raise
         raise RuntimeError(f"{out_dir} is in use by a running study ({_holder(info)}). A folder holds one study: "
                            "wait for that run to finish, or choose another out_dir (--out)") from None
-    try:
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                  "parameters": identity(config)}
-        write_atomically(info, lambda tmp: Path(tmp).write_text(json.dumps(record)))
-        yield
-    finally:
-        info.unlink(missing_ok=True)
-        (out_dir / LOCK).unlink(missing_ok=True)  # while held: a waiting process sees the unlinked file and retries
-        lock.release()
 
 
 def _holder(info: Path) -> str:

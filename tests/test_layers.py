@@ -10,11 +10,11 @@ import pytest
 
 HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 LAYERS = [  # a module may import from its own layer or lower ones, never from a higher one
-    {"validation", "runtime", "metrics", "torch_legacy", "labels"},
+    {"validation", "runtime", "metrics", "torch_legacy", "labels", "names", "attack_settings"},
     {"efficientnet_lite", "models", "data"},
     {"saliency", "emphasis", "transforms", "squeeze", "art_classifier", "attacks"},
     {"cache", "detectors"},
-    {"scores", "attack_report", "params", "adaptive"},
+    {"scores", "attack_report", "params", "adaptive", "study_setup", "study_files"},
     {"tables", "plotting", "adaptive_report", "adaptive_attack", "study"},
     {"paper", "figures"},
     {"findings"},
