@@ -92,12 +92,14 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 # The study in shards on a Dask LocalCluster: make study IMAGES=/path/to/imagenet/val N=5000 WORKERS=4
+# (ARGS: more options of python -m helpers.study, e.g. ARGS="-p attacks '[fgsm]' --n-shards 8")
 IMAGES ?= samples
 N ?= 8
 WORKERS ?= 2
 OUT ?= data/study
+ARGS ?=
 .PHONY: study
 study: $(STAMP)
 	$(PY) -m helpers.study --image-source $(IMAGES) --n-images $(N) --workers $(WORKERS) --out $(OUT) \
-		$(if $(SHARDS),--n-shards $(SHARDS))
+		$(if $(SHARDS),--n-shards $(SHARDS)) $(ARGS)
 	$(PY) -m helpers.report $(OUT)

@@ -36,11 +36,16 @@ from __future__ import annotations
 
 import sys
 
-if __name__ == "__main__":  # `python -m helpers.study`: see run_command_line
-    from helpers.study_setup import run_command_line
+if __name__ == "__main__":  # `python -m helpers.study`: checked without TensorFlow, then run by the imported module
+    from helpers.study_setup import check_command_line
+
+    check_command_line(sys.argv[1:])
+    import helpers
+
+    helpers.import_tensorflow_quietly()
+    from helpers.study import run_command_line  # not __main__'s functions: Dask pickles its tasks by reference
 
     run_command_line(sys.argv[1:])
-    raise SystemExit(0)
 
 import functools
 import json
@@ -640,3 +645,20 @@ def main(argv: list[str] | None = None) -> StudyResult:
           f"({s['computed']} computed, {s['skipped']} already done) in {s['seconds']:.1f} s; "
           f"wrote {Path(args.out) / SCORES} and {Path(args.out) / 'rates.csv'}")
     return result
+
+
+def run_command_line(argv: list[str]) -> None:
+    """:func:`main` for ``python -m helpers.study``: a configuration, folder or run error ends it with one line on
+    stderr, ``error: ...``, and exit status 1.
+
+    Args:
+        argv: the arguments (``sys.argv[1:]``).
+
+    Raises:
+        SystemExit: always (status 0 after a successful run)."""
+    try:
+        main(argv)
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    raise SystemExit(0)

@@ -110,7 +110,14 @@ def _intact(path: Path) -> bool:
 
 def shard_intact(path: Path, adaptive: bool) -> bool:
     """:func:`_intact` for the shard and, in a study with adaptive sets, for its outcome rows; when either is
-    not, both are removed, so that the shard is computed again."""
+    not, both are removed, so that the shard is computed again.
+
+    Args:
+        path: the shard's file.
+        adaptive: whether the study has adaptive sets (outcome rows beside each shard).
+
+    Returns:
+        True when the shard (and its outcome rows) are intact."""
     if _intact(path) and (not adaptive or _intact(outcome_path(path))):
         return True
     for p in (path, outcome_path(path)):

@@ -82,17 +82,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_command_line(argv: list[str]) -> None:
-    """``python -m helpers.study``: read and check the command line, the configuration and the output folder
-    without TensorFlow, then import it and run :func:`helpers.study.main`. A mistake in the command line or the
-    configuration, an unusable output folder, a folder in use by another study or failed shards end the run
-    with one line on stderr, ``error: ...``, and exit status 2 (checks) or 1 (the run).
+def check_command_line(argv: list[str]) -> None:
+    """What ``python -m helpers.study`` checks before TensorFlow is imported: the command line, the
+    configuration (:func:`cli_config`), the split and the output folder. A mistake ends the run with one line
+    on stderr, ``error: ...``, and exit status 2 (as argparse's usage errors).
 
     Args:
         argv: the arguments (``sys.argv[1:]``).
 
     Raises:
-        SystemExit: always (0 after a successful run)."""
+        SystemExit: on ``--help`` or any mistake."""
     args = parse_args(argv)
     try:
         config = cli_config(args)
@@ -105,17 +104,6 @@ def run_command_line(argv: list[str]) -> None:
     except (ValueError, TypeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    import helpers
-
-    helpers.import_tensorflow_quietly()
-    from helpers.study import main  # the imported module, not __main__: Dask pickles its tasks by reference
-
-    try:
-        main(argv)
-    except (ValueError, TypeError, OSError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
-    raise SystemExit(0)
 
 
 def cli_config(args: argparse.Namespace) -> dict[str, Any]:

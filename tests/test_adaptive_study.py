@@ -9,7 +9,7 @@ import pytest
 from conftest import stripes
 from distributed import Client, LocalCluster
 
-from helpers import study
+from helpers import study, study_files
 from helpers.adaptive_attack import (
     OUTCOME_COLUMNS,
     AttackBudget,
@@ -58,7 +58,7 @@ def test_outcome_rows_per_image_and_set_in_checksummed_shards(two_shards):
         assert list(g["image"]) == list(clean["image"]) and list(g["image_id"]) == list(clean["image_id"])
     for s in range(2):
         shard = study.shard_path(out, s, 2)
-        assert study.checksum_path(study.outcome_path(shard)).is_file()
+        assert study_files.checksum_path(study.outcome_path(shard)).is_file()
     main = rows[rows["attack"] == "adaptive"]
     assert set(main.loc[main["bypassed_own"], "found_by_own"]) <= {"APGD-CE target 1", "APGD-DLR target 1"}
     assert (main["lowest_score"] >= 0).all()  # a score, or inf where no point fooled f

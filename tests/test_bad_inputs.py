@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +27,6 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from helpers import study
 from helpers.attacks import resolve_params, run_attack
 from helpers.cache import cached_attack
 from helpers.data import ImageSet, load_folder, load_images, sample_images
@@ -41,7 +38,7 @@ from helpers.params import check_params
 from helpers.saliency import GradCAM
 from helpers.scores import COLUMNS, load_scores, save_scores
 from helpers.squeeze import squeezer
-from helpers.transforms import NOISES, apply_noise
+from helpers.transforms import apply_noise
 
 TESTS = Path(__file__).resolve().parent
 
@@ -544,103 +541,3 @@ def test_7_a_damaged_score_table_is_named(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(OSError, match="cannot read score table .*shard.parquet"):
         load_scores(path)
-
-
-def test_21_study_help_is_instant_and_lists_the_parameters():
-    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "helpers.study", "--help"], cwd=TESTS.parent,
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert "tensorflow" not in run.stderr  # -X importtime lists every module imported
-    for name, value in study.DEFAULTS.items():
-        assert f"  {name} = {json.dumps(value)}\n" in run.stdout
-    assert study.DEFAULTS["noises"] == list(NOISES)
-
-
-def test_22_more_workers_than_blocks_get_a_shard_each_or_a_warning(tmp_path, monkeypatch):
-    assert [study.default_n_shards({"n_images": 4, "batch_size": b}, 2) for b in (1, 16)] == [2, 1]
-    assert study.default_n_shards({"n_images": 160, "batch_size": 1}, 2) == 20  # one shard per 8 blocks
-    monkeypatch.setattr(study, "_run_on_dask", lambda *a: pytest.fail("work started"))
-    with pytest.warns(UserWarning, match=r"2 workers for 1 shards: 1 will be idle.*4 images make 1\)"), \
-            pytest.raises(pytest.fail.Exception, match="work started"):
-        study.run_study({"n_images": 4, "attacks": ["fgsm"]}, 1, tmp_path, n_workers=2)
-
-
-def test_20_an_unwritable_out_dir_is_refused_before_any_work(tmp_path, monkeypatch):
-    (tmp_path / "a_file").write_text("")
-    monkeypatch.setattr(study, "_shard_task", lambda *a: pytest.fail("work started"))
-    with pytest.raises(OSError, match=r"cannot write the study's output folder .*a_file/out/shards"):
-        study.run_study({"n_images": 1, "attacks": ["fgsm"]}, 1, tmp_path / "a_file" / "out",
-                        client=study.IN_PROCESS)
-
-
-@pytest.mark.slow  # a fresh process starts a Dask cluster: make test, not make unit
-def test_10_run_study_in_an_unguarded_script_says_what_to_do(tmp_path):
-    script = tmp_path / "script.py"
-    script.write_text(f"import sys\nsys.path.insert(0, {str(TESTS.parent)!r})\nfrom helpers.study import run_study\n"
-                      f"run_study({{'n_images': 1, 'attacks': ['fgsm']}}, 1, {str(tmp_path / 'out')!r}, n_workers=1, "
-                      "progress=False)\n")
-    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
-    assert run.returncode != 0
-    assert 'call run_study under `if __name__ == "__main__":`' in run.stderr.splitlines()[-1]
-
-
-# A study of 4 images in 4 shards on the tiny model (saved as a .keras file), in this process: seconds.
-@pytest.fixture(scope="module")
-def tiny_study(tiny, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tiny_study")
-    tiny.model.save(tmp / "tiny.keras")
-    config = {"model": str(tmp / "tiny.keras"), "model_options": {"preprocessing": "none"}, "n_images": 4,
-              "batch_size": 1, "attacks": ["fgsm"], "thetas": [0.1], "noises": ["none"], "joint": ["bit_depth:5"],
-              "cache_dir": str(tmp / "cache")}
-    return config, tmp / "out", study.run_study(config, 4, tmp / "out", client=study.IN_PROCESS, progress=False)
-
-
-def rerun(tiny_study, folder: Path, damage: Callable[[Path], None] = lambda out: None, **changes):
-    """The tiny study copied to ``folder``, damaged, run again with ``changes`` to its parameters."""
-    config, out, _ = tiny_study
-    shutil.copytree(out, folder)
-    damage(folder)
-    return study.run_study({**config, **changes}, 4, folder, client=study.IN_PROCESS, progress=False)
-
-
-def flip_bit(path: Path, byte: int = 25) -> None:
-    data = bytearray(path.read_bytes())
-    data[byte] ^= 1
-    path.write_bytes(bytes(data))
-
-
-def same_scores(a: pd.DataFrame, b: pd.DataFrame) -> None:
-    exact = [c for c in COLUMNS if c != "score"]
-    pd.testing.assert_frame_equal(a[exact], b[exact])
-    np.testing.assert_allclose(a["score"], b["score"], rtol=1e-5, atol=1e-6)  # recomputed: last bits may differ
-
-
-def test_1_a_flipped_bit_in_a_finished_shard_recomputes_it(tiny_study, tmp_path):
-    first = tiny_study[2]
-    with pytest.warns(UserWarning, match=r"shard-0002-of-0004.parquet does not match its checksum: computing it"):
-        again = rerun(tiny_study, tmp_path / "s", lambda out: flip_bit(study.shard_path(out, 2, 4)))
-    assert (again.summary["computed"], again.summary["skipped"]) == (1, 3)
-    same_scores(again.scores, first.scores)
-    pd.testing.assert_frame_equal(again.rates, first.rates, rtol=1e-5)
-
-
-def test_1_a_shard_damaged_after_its_check_is_recomputed_when_merging(tiny_study, tmp_path, monkeypatch):
-    task = study._shard_task
-
-    def damage_shard_2_meanwhile(config, shard, n_shards):
-        if shard == 0:
-            flip_bit(study.shard_path(tmp_path / "s", 2, 4))
-        return task(config, shard, n_shards)
-
-    monkeypatch.setattr(study, "_shard_task", damage_shard_2_meanwhile)
-    with pytest.warns(UserWarning, match=r"shard-0002-of-0004.parquet does not match its checksum"):
-        again = rerun(tiny_study, tmp_path / "s", lambda out: study.shard_path(out, 0, 4).unlink())
-    assert again.summary["computed"] == 2
-    same_scores(again.scores, tiny_study[2].scores)
-
-
-def test_8_the_attack_cache_is_not_part_of_the_identity_and_a_refusal_names_what_differs(tiny_study, tmp_path):
-    again = rerun(tiny_study, tmp_path / "a", cache_dir=str(tmp_path / "other_cache"))
-    assert again.summary["skipped"] == 4
-    with pytest.raises(ValueError, match=r"other study parameters: thetas = \[0.1\] there, \[0.2\] now\. Use"):
-        rerun(tiny_study, tmp_path / "b", thetas=[0.2])

@@ -12,6 +12,7 @@ from helpers.experiments import comparison, squeezing, theta_sweep
 from helpers.experiments.common import load_run, save_tables
 from helpers.scores import save_scores
 from helpers.study import DEFAULTS
+from helpers.study_files import write_checked
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS, FIGURES = ROOT / "data" / "results", ROOT / "figures"
@@ -67,8 +68,9 @@ def test_a_study_folder_gives_the_tables_of_notebooks_05_and_07(notebook_report,
     p = next(iter(sweep_meta.values()))["parameters"]
     config = {**DEFAULTS, **{k: p[k] for k in ("attacks", "thetas", "noises", "fpr", "seed", "n_images")},
               "joint": ["bit_depth:5", "median:2x2", "nlm:11-3-4"]}
-    save_scores(pd.concat([sweep, squeezing], ignore_index=True), tmp_path / "study" / "scores.parquet",
-                {"model": "efficientnet_lite0", "parameters": config, "images": "the study's images"})
+    table = pd.concat([sweep, squeezing], ignore_index=True)
+    write_checked(tmp_path / "study" / "scores.parquet", lambda tmp: save_scores(
+        table, tmp, {"model": "efficientnet_lite0", "parameters": config, "images": "the study's images"}), ".parquet")
     paths = report.main([str(tmp_path / "study")])  # default: RUN_DIR/report
     assert all(p.parent == tmp_path / "study" / "report" for p in paths)
     for name in ("table_none_theta_sweep.csv", "table_zero_mean_theta_sweep.csv", "table_selected_theta_heldout.csv",

@@ -120,7 +120,7 @@ def test_finished_shards_are_not_recomputed(split_run, tmp_path, monkeypatch):
     assert calls == [0] and [shard_path(tmp_path, s, 3).stat().st_mtime_ns for s in (1, 2)] == stamps
     assert (again.summary["computed"], again.summary["skipped"]) == (1, 2)
     pd.testing.assert_frame_equal(again.scores, three.scores)
-    with pytest.raises(ValueError, match="made with other study parameters"):
+    with pytest.raises(ValueError, match="holds another study"):
         run_study({**config, "thetas": [0.2]}, 3, tmp_path, client=IN_PROCESS, progress=False)
 
 
@@ -137,7 +137,7 @@ def test_a_failing_shard_is_retried_reported_and_leaves_nothing(client, tmp_path
         run_study(config, 2, tmp_path / "out", client=client, retries=1, progress=False)
     files = [p.name for p in (tmp_path / "out").rglob("*") if p.is_file()]
     shard_0 = shard_path(tmp_path, 0, 2).name
-    assert sorted(files) == [shard_0, f"{shard_0}.sha256"]  # no shard 1, no temporary file, no merged table
+    assert sorted(files) == [shard_0, f"{shard_0}.sha256", "study.json"]  # no shard 1, no temporary or merged file
 
 
 def test_command_line_config_file_then_parameters_then_options(tmp_path):

@@ -1,0 +1,240 @@
+"""A study's command line and output folder: checks before TensorFlow, checksums on every table, one study per
+folder, resumable and repairable runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import report, study, study_files
+from helpers.scores import COLUMNS
+from helpers.transforms import NOISES
+
+TESTS = Path(__file__).resolve().parent
+
+
+def test_help_is_instant_and_lists_the_parameters():
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "helpers.study", "--help"], cwd=TESTS.parent,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "tensorflow" not in run.stderr  # -X importtime lists every module imported
+    for name, value in study.DEFAULTS.items():
+        assert f"  {name} = {json.dumps(value)}\n" in run.stdout
+    assert study.DEFAULTS["noises"] == list(NOISES)
+
+
+def test_more_workers_than_blocks_get_a_shard_each_or_a_warning(tmp_path, monkeypatch):
+    assert [study.default_n_shards({"n_images": 4, "batch_size": b}, 2) for b in (1, 16)] == [2, 1]
+    assert study.default_n_shards({"n_images": 160, "batch_size": 1}, 2) == 20  # one shard per 8 blocks
+    monkeypatch.setattr(study, "_run_on_dask", lambda *a: pytest.fail("work started"))
+    with pytest.warns(UserWarning, match=r"2 workers for 1 shards: 1 will be idle.*4 images make 1\)"), \
+            pytest.raises(pytest.fail.Exception, match="work started"):
+        study.run_study({"n_images": 4, "attacks": ["fgsm"]}, 1, tmp_path, n_workers=2)
+
+
+def test_an_unwritable_out_dir_is_refused_before_any_work(tmp_path, monkeypatch):
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setattr(study, "_shard_task", lambda *a: pytest.fail("work started"))
+    with pytest.raises(OSError, match=r"output folder .*a_file/out cannot be made: .*a_file is a file, not a folder"):
+        study.run_study({"n_images": 1, "attacks": ["fgsm"]}, 1, tmp_path / "a_file" / "out",
+                        client=study.IN_PROCESS)
+
+
+@pytest.mark.slow  # a fresh process starts a Dask cluster: make test, not make unit
+def test_run_study_in_an_unguarded_script_says_what_to_do(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(f"import sys\nsys.path.insert(0, {str(TESTS.parent)!r})\nfrom helpers.study import run_study\n"
+                      f"run_study({{'n_images': 1, 'attacks': ['fgsm']}}, 1, {str(tmp_path / 'out')!r}, n_workers=1, "
+                      "progress=False)\n")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    assert 'call run_study under `if __name__ == "__main__":`' in run.stderr.splitlines()[-1]
+
+
+# A study of 4 images in 4 shards on the tiny model (saved as a .keras file), in this process: seconds.
+@pytest.fixture(scope="module")
+def tiny_study(tiny, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tiny_study")
+    tiny.model.save(tmp / "tiny.keras")
+    config = {"model": str(tmp / "tiny.keras"), "model_options": {"preprocessing": "none"}, "n_images": 4,
+              "batch_size": 1, "attacks": ["fgsm"], "thetas": [0.1], "noises": ["none"], "joint": ["bit_depth:5"],
+              "cache_dir": str(tmp / "cache")}
+    return config, tmp / "out", study.run_study(config, 4, tmp / "out", client=study.IN_PROCESS, progress=False)
+
+
+def rerun(tiny_study, folder: Path, damage: Callable[[Path], None] = lambda out: None, **changes):
+    """The tiny study copied to ``folder``, damaged, run again with ``changes`` to its parameters."""
+    config, out, _ = tiny_study
+    shutil.copytree(out, folder)
+    damage(folder)
+    return study.run_study({**config, **changes}, 4, folder, client=study.IN_PROCESS, progress=False)
+
+
+def flip_bit(path: Path, byte: int = 25) -> None:
+    data = bytearray(path.read_bytes())
+    data[byte] ^= 1
+    path.write_bytes(bytes(data))
+
+
+def same_scores(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    exact = [c for c in COLUMNS if c != "score"]
+    pd.testing.assert_frame_equal(a[exact], b[exact])
+    np.testing.assert_allclose(a["score"], b["score"], rtol=1e-5, atol=1e-6)  # recomputed: last bits may differ
+
+
+def test_a_flipped_bit_in_a_finished_shard_recomputes_it(tiny_study, tmp_path):
+    first = tiny_study[2]
+    with pytest.warns(UserWarning, match=r"shard-0002-of-0004.parquet does not match its checksum: computing it"):
+        again = rerun(tiny_study, tmp_path / "s", lambda out: flip_bit(study.shard_path(out, 2, 4)))
+    assert (again.summary["computed"], again.summary["skipped"]) == (1, 3)
+    same_scores(again.scores, first.scores)
+    pd.testing.assert_frame_equal(again.rates, first.rates, rtol=1e-5)
+
+
+def test_a_shard_damaged_after_its_check_is_recomputed_when_merging(tiny_study, tmp_path, monkeypatch):
+    task = study._shard_task
+
+    def damage_shard_2_meanwhile(config, shard, n_shards):
+        if shard == 0:
+            flip_bit(study.shard_path(tmp_path / "s", 2, 4))
+        return task(config, shard, n_shards)
+
+    monkeypatch.setattr(study, "_shard_task", damage_shard_2_meanwhile)
+    with pytest.warns(UserWarning, match=r"shard-0002-of-0004.parquet does not match its checksum"):
+        again = rerun(tiny_study, tmp_path / "s", lambda out: study.shard_path(out, 0, 4).unlink())
+    assert again.summary["computed"] == 2
+    same_scores(again.scores, tiny_study[2].scores)
+
+
+def test_the_attack_cache_is_not_part_of_the_identity_and_a_refusal_names_what_differs(tiny_study, tmp_path):
+    again = rerun(tiny_study, tmp_path / "a", cache_dir=str(tmp_path / "other_cache"))
+    assert again.summary["skipped"] == 4
+    with pytest.raises(ValueError, match=r"holds another study \(study.json\): thetas = \[0.1\] there, "
+                                         r"\[0.2\] now\. A folder holds one study"):
+        rerun(tiny_study, tmp_path / "b", thetas=[0.2])
+
+
+def run_cli(*args: str, cwd: Path = TESTS.parent, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``python -X importtime -m helpers.study ARGS`` as a user types it (importtime lists every module imported
+    on stderr)."""
+    return subprocess.run([sys.executable, "-X", "importtime", "-m", "helpers.study", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def error_line(run: subprocess.CompletedProcess) -> str:
+    return [line for line in run.stderr.splitlines() if not line.startswith("import time:")][-1]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-p", "attacks", "[fgsmm]"], r"error: parameter attacks = \['fgsmm'\]: 'fgsmm' is not an attack\. Valid: "
+                                   r"'fgsm', .*'hopskipjump', or 'adaptive' or 'adaptive\.<name>'"),
+    (["-p", "attacks", "[fgsm"], r"error: -p attacks: not valid YAML"),
+    (["-p", "thetas", "[0.1, 2]"], r"error: parameter thetas = \[0\.1, 2\]: item 2: .*Valid: a non-empty list"),
+    (["-p", "attacks", "[adaptive]", "-p", "attack_params", "{adaptive: {kind: hop}}"],
+     r"error: attack_params\['adaptive'\]: kind 'hop' is not one of 'ensemble', 'transferred', 'square'"),
+    (["--n-shards", "9", "-p", "n_images", "4"], r"error: n_shards must be an integer in \[1, 1\]"),
+    (["--workers", "0"], r"error: --workers must be at least 1, got 0"),
+    (["--out", "{file}"], r"error: the study's output folder .*a_file cannot be made: .*a_file is a file"),
+    (["--out", "{file}/out"], r"error: the study's output folder .*a_file/out cannot be made: .*a_file is a file"),
+])
+def test_a_command_line_mistake_is_refused_before_tensorflow_is_imported(args, message, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    args = [a.replace("{file}", str(tmp_path / "a_file")) for a in args]
+    run = run_cli(*(["--out", str(tmp_path / "out")] if "--out" not in args else []), *args)
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert re.fullmatch(message + ".*", error_line(run)), error_line(run)
+    assert "tensorflow" not in run.stderr
+
+
+def test_merged_tables_carry_checksums_that_report_verifies(tiny_study, tmp_path):
+    out = tiny_study[1]
+    for name in ("scores.parquet", "rates.csv", "study.json"):
+        assert (out / name).is_file()
+    for name in ("scores.parquet", "rates.csv"):
+        study_files.verify_checksum(out / name)
+    shutil.copytree(out, tmp_path / "s")
+    flip_bit(tmp_path / "s" / "scores.parquet", byte=200)
+    with pytest.raises(OSError, match=r"scores.parquet does not match its checksum scores.parquet.sha256"):
+        report.load_results(tmp_path / "s")
+    (tmp_path / "s" / "scores.parquet.sha256").unlink()
+    with pytest.raises(OSError, match=r"scores.parquet has no checksum"):
+        report.load_results(tmp_path / "s")
+
+
+def test_a_rerun_merges_a_damaged_merged_table_again(tiny_study, tmp_path):
+    with pytest.warns(UserWarning, match=r"scores.parquet does not match its checksum.*merging it again from the "):
+        again = rerun(tiny_study, tmp_path / "s", lambda out: flip_bit(out / "scores.parquet", byte=200))
+    assert again.summary["skipped"] == 4
+    study_files.verify_checksum(tmp_path / "s" / "scores.parquet")
+    same_scores(again.scores, tiny_study[2].scores)
+
+
+def test_a_study_running_in_the_folder_refuses_a_second_one_naming_both(tiny_study, tmp_path):
+    config, out, _ = tiny_study
+    shutil.copytree(out, tmp_path / "s")
+    held = rf"{tmp_path / 's'} is in use by a running study \(process {os.getpid()} on .*, started .*: model "
+    with study_files.study_lock(tmp_path / "s", study.check_config(config)), pytest.raises(
+            RuntimeError, match=held + r"'.*tiny.keras', 4 images of 'samples', attacks \['fgsm'\]\)\. A folder"):
+        study.run_study({**config, "thetas": [0.2]}, 4, tmp_path / "s", client=study.IN_PROCESS, progress=False)
+    assert not list((tmp_path / "s").glob(".study.lock*"))  # released and removed
+
+
+def test_another_split_of_the_same_study_replaces_the_old_shard_files(tiny_study, tmp_path):
+    with pytest.warns(UserWarning, match=r"removed 4 shard file\(s\) of another n_shards .*split into 2"):
+        config, out, _ = tiny_study
+        shutil.copytree(out, tmp_path / "s")
+        again = study.run_study(config, 2, tmp_path / "s", client=study.IN_PROCESS, progress=False)
+    assert sorted(p.name for p in (tmp_path / "s" / "shards").iterdir()) == [
+        f"shard-000{s}-of-0002.parquet{ext}" for s in (0, 1) for ext in ("", ".sha256")]
+    same_scores(again.scores, tiny_study[2].scores)
+
+
+def test_no_lock_file_stays_behind(tiny_study):
+    config, out, _ = tiny_study
+    assert not list(out.glob(".study.lock*"))
+    locks = Path(config["cache_dir"]) / ".locks"
+    assert locks.is_dir() and not list(locks.iterdir())
+
+
+@pytest.mark.slow  # two command lines, one of them a 2-worker LocalCluster run: make test, not make unit
+def test_make_study_runs_on_local_workers_and_a_concurrent_study_is_refused(tmp_path):
+    """``make study`` (``python -m helpers.study --workers 2``, then ``python -m helpers.report``) as a user types
+    it; a second, different study into the same folder while it runs is refused naming the running one, and
+    refused afterwards naming what differs."""
+    out, small = tmp_path / "study", "-p attacks '[fgsm]' -p thetas '[0.1]' -p noises '[none]' -p batch_size 1"
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    first = subprocess.Popen(["make", "study", "IMAGES=samples", "N=2", "WORKERS=2", f"OUT={out}", f"ARGS={small}"],
+                             cwd=TESTS.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    deadline = time.monotonic() + 240
+    while not (out / study_files.LOCK_INFO).is_file() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert (out / study_files.LOCK_INFO).is_file(), "the first study never held its folder"
+    other = ["--out", str(out), "--image-source", "samples", "--n-images", "2", "-p", "attacks", "[fgsm]",
+             "-p", "thetas", "[0.2]", "-p", "noises", "[none]", "-p", "batch_size", "1"]
+    during = run_cli(*other)
+    log = first.communicate(timeout=600)[0]
+    assert first.returncode == 0, log[-3000:]
+    assert during.returncode == 1, during.stderr[-2000:]
+    assert re.fullmatch(rf"error: {out} is in use by a running study \(process \d+ on .*, started .*: model "
+                        r"'efficientnet_lite0', 2 images of 'samples', attacks \['fgsm'\]\)\. A folder holds one "
+                        r"study: wait .*", error_line(during)), error_line(during)
+    assert "2 of 2 images kept (0 dropped by only_correct), 2 shards (2 computed, 0 already done)" in log
+    assert "wrote" in log.splitlines()[-1] and (out / "report" / "findings.md").is_file()
+    for name in ("scores.parquet", "rates.csv"):
+        study_files.verify_checksum(out / name)
+    after = run_cli(*other)
+    assert after.returncode == 1
+    assert re.fullmatch(rf"error: {out} holds another study \(study.json\): thetas = \[0.1\] there, \[0.2\] now\. "
+                        r"A folder holds one study: .*", error_line(after)), error_line(after)
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
