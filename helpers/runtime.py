@@ -158,7 +158,9 @@ def write_atomically(path: str | Path, write: Callable[[str], object], suffix: s
         ``path`` as a Path.
 
     Raises:
-        Exception: whatever ``write`` raises (``path`` is then left as it was)."""
+        OSError: naming ``path``, when the file system refuses the write (a full disk, a quota, no permission);
+            ``path`` is then left as it was.
+        Exception: whatever else ``write`` raises (``path`` is then left as it was)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent)
@@ -171,6 +173,10 @@ def write_atomically(path: str | Path, write: Callable[[str], object], suffix: s
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno is None or str(path) in str(exc):
+            raise
+        raise type(exc)(exc.errno, f"cannot write {path} ({exc.strerror}); it was left as it was") from exc
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -8,18 +8,19 @@ for each noise and theta, joint Feature Squeezing, the 1 - max softmax baseline)
 a contiguous run of blocks (:func:`shard_blocks`), so any split gives the same rows as one shard.
 
 :func:`run_shard` computes one shard's rows of the score table (``image`` = the image's position in
-the full list). :func:`run_study` maps the shards onto a Dask cluster (a ``LocalCluster`` by
-default, or a scheduler address), writes each finished shard atomically to
-``out_dir/shards/shard-XXXX-of-YYYY.parquet`` with its SHA-256 beside it (``.parquet.sha256``), skips
-the shards already there whose checksum matches (resumable; a damaged shard is computed again with a
-warning, and so is one found damaged when merging), retries a failed shard and reports it (no file, no
-merged table), then writes the merged ``scores.parquet`` and ``rates.csv`` (:func:`helpers.scores.rate_table`
-in the notebooks' tidy schema, :func:`helpers.tables.rates_tidy`: rates in percent, a ``unit``, ``model`` and
-``saliency_method`` column, ids rather than display names); ``python -m helpers.report OUT`` turns it into
-the tables and figures of notebooks 05 and 07. Command line: ``python -m helpers.study --help`` (it answers before
-TensorFlow is imported).
+the full list). :func:`run_study` maps the shards onto a Dask cluster (a ``LocalCluster`` by default, or a
+scheduler address), writes each finished shard atomically to ``out_dir/shards/shard-XXXX-of-YYYY.parquet``
+with its SHA-256 beside it (``.parquet.sha256``), skips the shards already there whose checksum matches
+(resumable; a damaged shard is computed again with a warning, and so is one found damaged when merging),
+retries a failed shard and reports it (no file, no merged table), then writes the merged ``scores.parquet``
+and ``rates.csv``, each with its checksum (:func:`helpers.scores.rate_table` in the notebooks' tidy schema,
+:func:`helpers.tables.rates_tidy`: rates in percent, a ``unit``, ``model`` and ``saliency_method`` column, ids
+rather than display names); ``python -m helpers.report OUT`` turns it into the tables and figures of
+notebooks 05 and 07. Command line: ``python -m helpers.study --help``; the command line, the configuration
+and the output folder are checked before TensorFlow is imported (``helpers.study_setup``). The folder's
+files, checksums and lock: ``helpers.study_files``.
 
-The adaptive evaluation (issue 19; docs/adaptive.md) runs in the same shards: ``attacks`` may name
+The adaptive evaluation (docs/adaptive.md) runs in the same shards: ``attacks`` may name
 ``adaptive`` and further sets ``adaptive.<anything>``, each set by ``attack_params[name]`` over
 ``ADAPTIVE_DEFAULTS`` (``kind``: the detector-aware APGD ``ensemble`` against the saliency detector with
 every theta and noise of the study, or the ``transferred`` APGD-CE and the ``square`` black box that

@@ -1,3 +1,4 @@
+import errno
 import os
 import socket
 import subprocess
@@ -114,3 +115,17 @@ def test_code_fingerprint_follows_the_code_not_its_documentation(tmp_path):
         digests[name] = code_fingerprint(SimpleNamespace(__file__=str(tmp_path / f"{name}.py")))
     assert digests["same"] == digests["documented"] == digests["reflowed"] == digests["undocumented"]
     assert digests["code"] != digests["same"]
+
+
+def test_a_full_disk_is_an_error_naming_the_file_and_leaves_it_as_it_was(tmp_path):
+    target = tmp_path / "rates.csv"
+    target.write_text("old")
+
+    def full_disk(tmp: str) -> None:
+        Path(tmp).write_text("half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match=r"cannot write .*rates.csv \(No space left on device\)") as caught:
+        write_atomically(target, full_disk)
+    assert caught.value.errno == errno.ENOSPC
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["rates.csv"]
