@@ -238,3 +238,12 @@ def test_make_study_runs_on_local_workers_and_a_concurrent_study_is_refused(tmp_
     assert re.fullmatch(rf"error: {out} holds another study \(study.json\): thetas = \[0.1\] there, \[0.2\] now\. "
                         r"A folder holds one study: .*", error_line(after)), error_line(after)
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+
+
+def test_the_lock_files_of_a_killed_run_do_not_block_the_next(tiny_study, tmp_path):
+    """A killed run's flock dies with its process; the files it left are locked again and removed."""
+    def killed_run_left(out: Path) -> None:
+        (out / study_files.LOCK).write_text("")
+        (out / study_files.LOCK_INFO).write_text('{"pid": 1, "host": "gone"')  # cut short by the kill
+    again = rerun(tiny_study, tmp_path / "s", killed_run_left)
+    assert again.summary["skipped"] == 4 and not list((tmp_path / "s").glob(".study.lock*"))
