@@ -6,7 +6,9 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# The stamp's name holds a hash of what is installed from (not their dates: a checkout or a touch does not
+# reinstall); a change to either file makes a new name, so the next target reinstalls.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha256sum | cut -c1-12)
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 TWO_MODEL_NOTEBOOKS := notebooks/05_theta_sweep.ipynb notebooks/06_feature_squeezing.ipynb notebooks/07_comparison.ipynb
 TWO_MODELS := ["efficientnet_lite0", "efficientnet_lite2"]
@@ -31,11 +33,12 @@ export TQDM_DISABLE := 1
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP):
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or pass PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev]"
+	rm -f $(VENV)/.installed*
 	touch $(STAMP)
 
 reproduce: $(STAMP)
@@ -79,8 +82,10 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check helpers tests benchmarks notebooks
 
+# LAB_ARGS: JupyterLab's own options, e.g. make lab LAB_ARGS="--no-browser --port 8899" (as root, --allow-root is added)
+LAB_ARGS ?=
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks
+	$(VENV)/bin/jupyter lab notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/bench_detector.py

@@ -28,3 +28,15 @@ def test_readme_is_short_with_contents_and_working_links():
         for link in re.findall(r"\]\(([^)#:]+)\)", page.read_text()):
             assert (page.parent / link).exists(), (page.name, link)
     assert "OWNER/REPO" not in text
+
+
+WORKING_NOTES = re.compile(r"\b[Ii]ssues? \d+|imagenet-sample|\.\./shared/|What changed and why|the report of issue")
+
+
+def test_user_documents_carry_no_working_notes():
+    """What users read (README, docs/, the notebooks) names no issue numbers, development-only folders or
+    notes to the developers: those belong in the issue tracker."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "notebooks").glob("*.ipynb"))]
+    found = [f"{page.name}: {m.group()}" for page in pages for m in WORKING_NOTES.finditer(page.read_text())]
+    assert not found, found
+    assert WORKING_NOTES.search("see the report of issue 20 and ../shared/imagenet-sample-200")  # it can fail
