@@ -888,8 +888,7 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
     for e in eps_sweep:
         AttackBudget(budget.norm, e, budget.max_iter)
     if check_count(n_unbounded, "n_unbounded", minimum=0) > len(x):  # never cut silently: the check's detail counts
-        raise ValueError(f"n_unbounded = {n_unbounded} images to attack at eps = 1, but only {len(x)} are attacked: "
-                         f"at most {len(x)}")
+        raise ValueError(f"n_unbounded = {n_unbounded} images to attack at eps = 1, but only {len(x)} are attacked")
     check_count(square_queries, "square_queries", minimum=0)
     ensemble(n_targets, losses, score_weight, kappa)  # checks the members' settings before any attack
     kw = {"n_targets": n_targets, "losses": losses, "score_weight": score_weight, "kappa": kappa,
