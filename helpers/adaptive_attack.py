@@ -864,7 +864,8 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         budget: the main attack's norm, eps and iterations.
         iteration_sweep: smaller ``max_iter`` values run too (bypass must not decrease up to ``budget``).
         eps_sweep: other budgets run too (bypass must not decrease with eps; ``budget.eps`` included).
-        n_unbounded: images attacked at eps = 1 (must all be bypassed; 0 skips the check).
+        n_unbounded: the first images attacked again at eps = 1, at most ``len(x)`` (must all be bypassed; 0 skips
+            the check).
         square_queries: Square's query budget on f (0 skips the black-box check).
         n_targets, losses, score_weight, kappa: the ensemble's members (:func:`ensemble`).
         rule: the rule (``RULES``) the checks judge.
@@ -876,7 +877,7 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         The :class:`AdaptiveEvaluation`.
 
     Raises:
-        ValueError, TypeError: bad inputs, before any attack.
+        ValueError, TypeError: bad inputs (e.g. ``n_unbounded`` above ``len(x)``), before any attack.
     """
     x = check_images(x, size=bundle.input_size)
     y = check_labels(y, len(x), bundle.n_classes)
@@ -887,7 +888,8 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         check_count(it, "iteration_sweep value")
     for e in eps_sweep:
         AttackBudget(budget.norm, e, budget.max_iter)
-    check_count(n_unbounded, "n_unbounded", minimum=0)
+    if check_count(n_unbounded, "n_unbounded", minimum=0) > len(x):  # never cut silently: the check's detail counts
+        raise ValueError(f"n_unbounded = {n_unbounded} images to attack at eps = 1, but only {len(x)} are attacked")
     check_count(square_queries, "square_queries", minimum=0)
     ensemble(n_targets, losses, score_weight, kappa)  # checks the members' settings before any attack
     kw = {"n_targets": n_targets, "losses": losses, "score_weight": score_weight, "kappa": kappa,
@@ -927,8 +929,7 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         sweep[budget.eps] = main
         checks.append(check_nondecreasing("budget", [sweep[e] for e in sorted(sweep)], rule))
     if n_unbounded:
-        k = min(n_unbounded, n)
-        free = logged(adaptive_attack(bundle, adaptive, defences, x[:k], y[:k],
+        free = logged(adaptive_attack(bundle, adaptive, defences, x[:n_unbounded], y[:n_unbounded],
                                       AttackBudget("linf", 1.0, budget.max_iter), label="adaptive APGD, eps = 1",
                                       **{**kw, "batch_size": 1}))
         outcomes.append(("unbounded", free))

@@ -11,12 +11,17 @@ transparency dropped, CMYK converted); 16-bit grey (Pillow modes ``I;16``, ``I;1
 resized in floating point. Pillow itself opens 16-bit RGB, RGBA and grey+alpha PNGs as 8-bit RGB or
 RGBA (the high byte of each value).
 
+Files are read upright: their EXIF orientation is applied (``PIL.ImageOps.exif_transpose``; Pillow
+alone hands a camera's portrait photograph over on its side). A folder is searched through linked folders
+too, each real folder once (a loop or a second link to a listed folder is left out with a warning). A
+camera's multi-picture JPEG (MPO) gives its first picture, the photograph.
+
 Every bad input gets an early error naming it: a missing folder, a file given as the folder, a
 folder without images, ``n`` that is not a whole number or exceeds the images found, and files that
-are empty, not images, truncated, dangling symbolic links or larger than ``PIL.Image.MAX_IMAGE_PIXELS``
-(the error says how to raise that limit). Images whose short side is below ``MIN_IMAGE_SIDE`` (32 px)
-and below the model's input size are upscaled with a warning that counts and names them, like the
-colour conversions.
+are empty, not images, truncated, animated or of several frames, dangling symbolic links or larger than
+``PIL.Image.MAX_IMAGE_PIXELS`` (the error says how to raise that limit). Images whose short side is
+below ``MIN_IMAGE_SIDE`` (32 px) and below the model's input size are upscaled with a warning that
+counts and names them, like the colour conversions.
 
 Labels of a folder (:func:`folder_labels`), by layout: a ``labels.csv`` at its top (columns
 ``file``, the path relative to the folder, and ``label``, the class index; UTF-8, a byte-order mark
@@ -29,13 +34,14 @@ from __future__ import annotations
 
 import csv
 import itertools
+import os
 import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from helpers.metrics import Rate, detection_rate
 from helpers.validation import check_choice, check_count
@@ -167,20 +173,28 @@ def _resized_rgb(img: Image.Image, size: tuple[int, int], resample: int, box: tu
 
 
 def _open_rgb(path: Path, color_policy: str) -> tuple[Image.Image, bool]:
-    """Open and fully decode an image; returns (image for :func:`prepare_image`: RGB or 16-bit grey,
-    whether it was not RGB). Raises OSError/SyntaxError for unreadable files and
-    DecompressionBombWarning/Error for images over ``Image.MAX_IMAGE_PIXELS``."""
+    """Open and fully decode an image, upright (its EXIF orientation applied); returns (image for
+    :func:`prepare_image`: RGB or 16-bit grey, whether it was not RGB). Raises OSError/SyntaxError for
+    unreadable, empty and animated or multi-page files and DecompressionBombWarning/Error for images over
+    ``Image.MAX_IMAGE_PIXELS``."""
+    if path.stat().st_size == 0:
+        raise OSError("the file is empty (0 bytes)")
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow only warns up to 2x the limit
         img = Image.open(path)
     with img:
+        frames = getattr(img, "n_frames", 1)
+        if frames > 1 and img.format != "MPO":  # MPO: a camera's JPEG whose first picture is the photograph
+            raise OSError(f"a {img.format} file of {frames} frames (an animation or a multi-page file), not one "
+                          "still image: save the frame you want as its own file")
         img.load()
+        img = ImageOps.exif_transpose(img)  # a copy, upright: cameras store a portrait photograph on its side
         if img.mode == "RGB":
-            return img.copy(), False
+            return img, False
         if color_policy == "error":
             raise ValueError(f"{path}: image mode {img.mode} is not RGB (color_policy='error')")
         if img.mode in GREY16_MODES:
-            return img.copy(), True
+            return img, True
         # A palette goes through RGBA: Pillow warns when dropping a palette's transparency directly.
         return (img.convert("RGBA") if img.mode == "P" else img).convert("RGB"), True
 
@@ -242,8 +256,9 @@ def imagenet_label(path: Path) -> int:
 
 
 def list_folder(folder: str | Path, n: int | None = None, seed: int = 0) -> list[Path]:
-    """The JPEG/PNG files under ``folder`` (recursively, sorted by path), or a seeded random subset
-    of ``n`` of them kept in path order (more than the folder holds is an error).
+    """The JPEG/PNG files under ``folder`` (recursively, through linked folders, each real folder once;
+    sorted by path), or a seeded random subset of ``n`` of them kept in path order (more than the folder
+    holds is an error).
 
     Args:
         folder: the image folder.
@@ -266,8 +281,7 @@ def list_folder(folder: str | Path, n: int | None = None, seed: int = 0) -> list
         raise FileNotFoundError(f"image folder not found: {folder}")
     if not folder.is_dir():
         raise ValueError(f"image folder {folder} is a file, not a folder")
-    files = sorted(p for p in folder.rglob("*")  # a dangling link is listed, and then reported as unreadable
-                   if p.suffix.lower() in IMAGE_SUFFIXES and (p.is_file() or (p.is_symlink() and not p.exists())))
+    files = _image_files(folder)
     if not files:
         raise ValueError(f"no JPEG or PNG images in folder {folder}")
     if n is None:
@@ -275,6 +289,29 @@ def list_folder(folder: str | Path, n: int | None = None, seed: int = 0) -> list
     if n > len(files):
         raise ValueError(f"n={n} images requested but folder {folder} holds only {len(files)} JPEG/PNG images")
     return [files[i] for i in np.sort(np.random.default_rng(seed).choice(len(files), n, replace=False))]
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """The JPEG/PNG files under ``folder``, sorted by path, through linked folders too (each real folder once:
+    a link back up the tree or a second link to a listed folder is left out with a warning naming it). A
+    dangling link to a file is listed, and then reported as unreadable."""
+    files, seen, repeated = [], {folder.resolve()}, []
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        kept = []
+        for name in sorted(dirs):  # in name order: which of two links to one folder is listed does not vary
+            real = Path(root, name).resolve()
+            if real in seen or Path(root).resolve().is_relative_to(real):  # listed already, or an ancestor: a loop
+                repeated.append(f"{Path(root, name).relative_to(folder).as_posix()} -> {real}")
+            else:
+                kept.append(name)
+                seen.add(real)
+        dirs[:] = kept
+        files += [p for p in map(Path(root).joinpath, names)
+                  if p.suffix.lower() in IMAGE_SUFFIXES and (p.is_file() or (p.is_symlink() and not p.exists()))]
+    if repeated:
+        warnings.warn(f"{len(repeated)} folder links point to folders listed already (a loop, or a folder linked "
+                      f"twice); their images are listed once: " + "; ".join(repeated[:10]), stacklevel=3)
+    return sorted(files)
 
 
 def _csv_labels(path: Path) -> dict[str, int]:
@@ -352,7 +389,7 @@ def load_folder(folder: str | Path, size: tuple[int, int] = (224, 224), crop_fra
         n: ``None`` (the default) loads every image; a whole number loads a seeded random subset of
             that many files (kept in path order), and more than the folder holds is an error.
         seed: the subset's seed.
-        on_error: ``"raise"`` (an empty, unreadable, truncated or oversized file raises a ValueError
+        on_error: ``"raise"`` (an empty, unreadable, truncated, animated or oversized file raises a ValueError
             naming it) or ``"skip"`` (leave such files out with one warning that counts and names them).
         color_policy: ``"convert"`` or ``"error"``; see the module docstring.
         indices: load only these positions of that list (a shard of it).

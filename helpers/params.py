@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 
 from helpers.attack_settings import ATTACKS, SETTINGS, resolve_params
 from helpers.data import VIEWS, list_photographs
+from helpers.metrics import MIN_EXPECTED_FALSE_POSITIVES
 from helpers.names import (
     ADAPTIVE_ATTACKS,
     COLORMAPS,
@@ -188,8 +190,8 @@ PARAMS: dict[str, Spec] = {
     "squeezers": Spec(_SQUEEZERS, LIST, item=_SQUEEZER),
     "joint": Spec(_SQUEEZERS, LIST, item=_SQUEEZER),
     "channel_order": Spec(f"one of {_names(CHANNEL_ORDERS)}", (str,), choices=CHANNEL_ORDERS),
-    "calibration_images": Spec("an integer >= 1: clean images held apart to fit the matched-FPR thresholds", INT,
-                               low=1),
+    "calibration_images": Spec("an integer >= 2: clean images held apart, split by photograph into two halves (the "
+                               "matched-FPR thresholds, the realised FPR)", INT, low=2),
     "noise": Spec(f"one of {_names(NOISES)}", (str,), choices=NOISES),
     "system_noises": Spec(f"a list of distinct noises from {_names(NOISES)} ([]: just noise)", LIST, min_len=0,
                           item=Spec(f"one of {_names(NOISES)}", (str,), choices=NOISES)),
@@ -217,7 +219,7 @@ PARAMS: dict[str, Spec] = {
     "check_iterations": Spec("a non-empty list of distinct integers >= 1, APGD iterations", LIST, item=_POSITIVE_INT),
     "check_eps_255": Spec("a non-empty list of distinct numbers in (0, 255], budgets in grey levels", LIST,
                           item=Spec("a number in (0, 255]", NUMBER, low=0, high=255, open_low=True)),
-    "unbounded_images": _POSITIVE_INT,
+    "unbounded_images": Spec("an integer >= 1, at most n_images (the attacked images)", INT, low=1),
     "losses": Spec(f"a non-empty list of distinct losses from {_names(LOSSES)} (AutoAttack's: ['ce', 'dlr'])", LIST,
                    item=Spec(f"one of {_names(LOSSES)}", (str,), choices=LOSSES)),
     "score_weight": Spec("a number >= 0: the weight of the detector's L1 score in the adaptive ensemble's extra "
@@ -288,10 +290,31 @@ def _check_others(p: Mapping[str, Any]) -> None:
                 resolve_params(attack, {**settings[attack], **override})
             except (TypeError, ValueError) as exc:
                 raise _fail(type(exc), "attack_params", p["attack_params"], str(exc)) from None
+    if "unbounded_images" in p and "n_images" in p and p["unbounded_images"] > p["n_images"]:
+        raise _fail(ValueError, "unbounded_images", p["unbounded_images"],
+                    f"the unbounded check attacks some of the attacked images: at most n_images = {p['n_images']}")
+    if "calibration_images" in p and "fpr" in p:
+        _check_calibration(p["fpr"], p["calibration_images"])
     if "roc_thetas" in p and "thetas" in p:
         missing = [t for t in p["roc_thetas"] if not np.isclose(t, p["thetas"]).any()]
         if missing:
             raise _fail(ValueError, "roc_thetas", p["roc_thetas"], f"{missing} not in thetas = {p['thetas']}")
+
+
+def _check_calibration(fpr: float, calibration_images: int) -> None:
+    """Notebook 08's matched thresholds are fitted on the calibration half of ``calibration_images`` (split by
+    photograph: at most half of them), which must hold ``MIN_EXPECTED_FALSE_POSITIVES`` expected false positives
+    at ``fpr``; refused here, before any model is loaded, when even half of them cannot."""
+    half = calibration_images // 2
+    if fpr * half >= MIN_EXPECTED_FALSE_POSITIVES:
+        return
+    raise_fpr = math.ceil(1000 * MIN_EXPECTED_FALSE_POSITIVES / half) / 1000  # 3 decimals, rounded up
+    ways = [f"fpr to at least {raise_fpr:g}"] if raise_fpr < 1 else []
+    ways += [f"calibration_images to at least {2 * math.ceil(MIN_EXPECTED_FALSE_POSITIVES / fpr)}"] if fpr > 0 else []
+    raise ValueError(
+        f"parameters fpr = {fpr:g} and calibration_images = {calibration_images}: the matched thresholds are fitted "
+        f"on at most half of them ({half}), which must hold at least {MIN_EXPECTED_FALSE_POSITIVES} expected false "
+        f"positives: fpr x {half} = {fpr * half:g} < {MIN_EXPECTED_FALSE_POSITIVES}. Raise " + " or ".join(ways))
 
 
 PAPERMILL_HEADER = "# Parameters\n"  # the first line of the cell papermill injects (its translators' comment)

@@ -8,11 +8,16 @@ and the comparison of notebook 07, whose detectors a study scores) or a notebook
 and 10). Each table and figure is made by
 its experiment's ``tables``/``figures`` (``helpers.experiments``) from the run's own parameters, the
 ones saved with its scores.
+
+A wrong folder or table (no score table, a table without ``helpers.scores.COLUMNS``, a notebook's table
+saved as a study's ``scores.parquet``) ends the command with one line, ``error: ...`` naming the file and
+what it lacks, and exit status 2; any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,6 +60,9 @@ EXPERIMENTS: dict[str, ModuleType] = {theta_sweep.NAME: theta_sweep, squeezing.N
 STUDY_SCORES = "scores.parquet"  # a study folder's merged score table (helpers.study)
 ROC_THETAS = (0.1, 0.3)  # notebook 05's default thetas on its ROC figure, those of them a study has
 COMPARISON_THETA = 0.1  # the θ of the paper's Table V (notebook 07's default), if a study has it
+STUDY_PARAMETERS = ("thetas", "joint")  # what study_results reads of a study's parameters (study_config)
+USER_ERRORS = (ValueError, OSError)  # the command answers these with one line and exit status 2 (OSError:
+# FileNotFoundError and unreadable tables too); any other exception is a bug and keeps its traceback
 
 
 def notebook_runs(run_dir: Path) -> dict[str, list[Path]]:
@@ -84,6 +92,28 @@ def study_config(parameters: Mapping[str, Any], experiment: str) -> dict[str, An
         return {**p, "roc_thetas": [t for t in ROC_THETAS if t in p["thetas"]]}
     theta = COMPARISON_THETA if COMPARISON_THETA in p["thetas"] else max(p["thetas"])
     return {**p, "theta": theta, "squeezers": list(p["joint"])}
+
+
+def check_study_metadata(path: Path, metadata: Mapping[str, Any]) -> None:
+    """Refuse a ``scores.parquet`` whose metadata lacks the study parameters that :func:`study_results` reads
+    (``STUDY_PARAMETERS``): most often a notebook's score table saved under a study's file name.
+
+    Args:
+        path: the table's file, for the message.
+        metadata: its run metadata.
+
+    Raises:
+        ValueError: naming the file and the missing parameters, and where to point the command instead."""
+    parameters = metadata.get("parameters") or {}
+    missing = [name for name in STUDY_PARAMETERS if name not in parameters]
+    if not parameters:
+        raise ValueError(f"{path} has no run parameters in its metadata: not a study's score table (python -m "
+                         "helpers.study writes one, with its parameters)")
+    if missing:
+        raise ValueError(f"{path} has no study parameter(s) {missing} in its metadata: it looks like a notebook's "
+                         "score table. Notebooks save theirs as scores_<experiment>_<model>.parquet: point "
+                         "helpers.report at the notebook's results folder (keeping that file name), or at a folder "
+                         "that python -m helpers.study wrote")
 
 
 def study_results(scores: pd.DataFrame, metadata: dict) -> dict[str, Any]:
@@ -127,11 +157,14 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: for a folder with no score table of either kind.
-        OSError: a study's score table that does not match its checksum, or has none."""
+        OSError: a study's score table that does not match its checksum, or has none.
+        ValueError: for a table that is not a score table (naming its missing columns), or a study folder's
+            ``scores.parquet`` without a study's parameters (:func:`check_study_metadata`)."""
     run_dir = Path(run_dir)
     if (run_dir / STUDY_SCORES).is_file():
         verify_checksum(run_dir / STUDY_SCORES)
         scores, metadata = load_run([run_dir / STUDY_SCORES])
+        check_study_metadata(run_dir / STUDY_SCORES, next(iter(metadata.values())))
         return study_results(scores, next(iter(metadata.values())))
     runs = notebook_runs(run_dir)
     if not runs:
@@ -191,7 +224,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
 
     Raises:
         SystemExit: for ``--help`` or a usage error.
-        FileNotFoundError: a folder with no score table."""
+        FileNotFoundError: a folder with no score table.
+        ValueError, OSError: a table that is not a score table, cannot be read, or lacks a study's parameters
+            (:func:`load_results`); run as a command, these print one line ``error: ...`` and exit with status 2."""
     args = parse_args(argv)
     out = Path(args.out or Path(args.run_dir) / "report")
     paths = report(args.run_dir, out)
@@ -200,4 +235,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except USER_ERRORS as exc:  # a wrong folder or table: what is wrong, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -46,6 +46,7 @@ RATE_COLUMNS = ["model", *METHOD, "attack", "metric", "value", "ci_low", "ci_hig
                 "n_calibration", "note"]
 SELECTED_COLUMNS = ["model", "noise", "theta", "attack", "metric", "value", "ci_low", "ci_high", "n", "n_photographs"]
 _METADATA_KEY = b"saliency_detector_run"
+_FILLED_IN = ("saliency_method", "photograph", "model")  # columns that load_scores gives older tables back
 
 
 def input_sets(images: ImageSet, attacks: dict[str, AttackResult]) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -400,7 +401,9 @@ def load_scores(path: str | Path) -> tuple[pd.DataFrame, dict]:
         (the score table, ``COLUMNS``; the run's metadata).
 
     Raises:
-        FileNotFoundError: for no file; OSError naming the file for one that cannot be read."""
+        FileNotFoundError: for no file; OSError naming the file for one that cannot be read.
+        ValueError: naming the file and the columns, for a table without ``COLUMNS`` (but those that tables
+            saved before them get back)."""
     try:  # Arrow's errors (e.g. "Couldn't deserialize thrift") name no file
         table = pq.read_table(path)
         metadata = json.loads((table.schema.metadata or {}).get(_METADATA_KEY, b"{}"))
@@ -409,6 +412,10 @@ def load_scores(path: str | Path) -> tuple[pd.DataFrame, dict]:
         raise
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise OSError(f"cannot read score table {path}: {exc}") from exc
+    missing = [c for c in COLUMNS if c not in scores and c not in _FILLED_IN]
+    if missing:
+        raise ValueError(f"{path} is not a score table: it lacks column(s) {sorted(missing)}; a score table has "
+                         f"helpers.scores.COLUMNS ({', '.join(COLUMNS)}), as save_scores writes it")
     if "saliency_method" not in scores:
         scores["saliency_method"] = np.where(scores["detector"] == "saliency", "gradcam", "")
     if "photograph" not in scores:

@@ -200,5 +200,7 @@ def test_bad_inputs_are_refused_before_any_attack(toy, setup):
         AttackBudget("l1")
     with pytest.raises(ValueError, match="adaptive"):
         evaluate_adaptive(toy, adaptive, [defence], x, y)
+    with pytest.raises(ValueError, match=r"n_unbounded = 5 images .* only 4 are attacked"):
+        evaluate_adaptive(toy, {"bpda": adaptive}, [defence], x[:4], y[:4], n_unbounded=5)
     with pytest.raises(ValueError, match="judge"):
         Judge(toy, [Defence("c", SaliencyDetector(toy, [0.1], "none", decision="score"))], x, y)

@@ -353,3 +353,105 @@ def test_views_of_one_photograph_share_its_photograph():
     assert photograph_of("skimage/chelsea") == "skimage/chelsea"
     assert photograph_of("skimage/chelsea#view3") == "skimage/chelsea"
     assert photograph_of("n01440764_tench.JPEG") == "n01440764_tench.JPEG"
+
+
+# Photographs as cameras and editors write them: EXIF orientation, several frames, links, upper-case names.
+def _upright(h=40, w=60):
+    """An 8-bit RGB picture whose every row and column differs (a rotation or a mirror image shows)."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.stack([xx * 4, yy * 6, (xx + 2 * yy) * 2], axis=-1).astype(np.uint8)
+
+
+# EXIF orientation -> how a camera stores an upright picture (the inverse of what a viewer applies)
+_STORED = {1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+           4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90,
+           7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_270}
+
+
+def _save_oriented(path, upright, orientation, **kwargs):
+    img = Image.fromarray(upright)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    (img if _STORED[orientation] is None else img.transpose(_STORED[orientation])).save(path, exif=exif, **kwargs)
+
+
+def test_a_jpeg_with_exif_orientation_6_is_loaded_upright(tmp_path):
+    upright = _upright()
+    Image.fromarray(upright).save(tmp_path / "a_upright.jpg", quality=95)
+    _save_oriented(tmp_path / "b_sideways.jpg", upright, 6, quality=95)
+    with Image.open(tmp_path / "b_sideways.jpg") as raw:
+        assert raw.size == (40, 60) and raw.getexif()[0x0112] == 6  # stored on its side, as a camera does
+        as_stored = prepare_image(raw.convert("RGB"), (24, 24), 1.0)
+    s = load_folder(tmp_path, size=(24, 24), crop_fraction=1.0)
+    assert s.ids == ("a_upright.jpg", "b_sideways.jpg")
+    assert np.abs(s.x[1] - s.x[0]).mean() < 2  # the upright copy, within JPEG's loss
+    assert np.abs(as_stored - s.x[0]).mean() > 20  # what the loader gave before: the picture on its side
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_undone(tmp_path, orientation):
+    upright = _upright(30, 50)
+    _save_oriented(tmp_path / "a.png", upright, orientation)  # PNG keeps EXIF too (an eXIf chunk), losslessly
+    s = load_folder(tmp_path, size=(30, 30), crop_fraction=1.0, resize_method="bilinear")
+    np.testing.assert_array_equal(s.x[0], upright[:, 10:40].astype(np.float32))
+
+
+def test_an_animated_png_is_an_error_naming_it_and_a_multi_picture_jpeg_gives_its_first_picture(tmp_path):
+    upright = _upright()
+    frames = [Image.fromarray(upright), Image.fromarray(255 - upright)]
+    (tmp_path / "a").mkdir()
+    frames[0].save(tmp_path / "a" / "animated.png", save_all=True, append_images=frames[1:])
+    _save(tmp_path / "a" / "still.png")
+    with pytest.raises(ValueError, match=r"cannot read image .*animated.png: .*2 frames"):
+        load_folder(tmp_path / "a", size=(8, 8))
+    with pytest.warns(UserWarning, match=r"skipping 1 unreadable images of 2 .*animated.png \(.*2 frames"):
+        assert load_folder(tmp_path / "a", size=(8, 8), on_error="skip").ids == ("still.png",)
+    # A camera's multi-picture JPEG (MPO): the first picture is the photograph, the others previews or views
+    (tmp_path / "b").mkdir()
+    frames[0].save(tmp_path / "b" / "camera.jpg", format="MPO", save_all=True, append_images=frames[1:], quality=95)
+    with Image.open(tmp_path / "b" / "camera.jpg") as img:
+        assert img.format == "MPO" and img.n_frames == 2
+    s = load_folder(tmp_path / "b", size=(24, 24), crop_fraction=1.0)
+    assert np.abs(s.x[0] - prepare_image(frames[0], (24, 24), 1.0)).mean() < 2
+
+
+def test_upper_case_extensions_are_images(tmp_path):
+    for name in ("a.JPG", "b.PNG", "c.jpeg", "d.JPEG", "e.Jpg"):
+        _save(tmp_path / name)
+    (tmp_path / "f.GIF").write_bytes(b"GIF89a")  # not a JPEG/PNG name: not listed
+    assert load_folder(tmp_path, size=(8, 8)).ids == ("a.JPG", "b.PNG", "c.jpeg", "d.JPEG", "e.Jpg")
+
+
+def test_a_zero_byte_file_is_an_error_saying_it_is_empty(tmp_path):
+    _save(tmp_path / "good.png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"cannot read image .*empty.png: the file is empty \(0 bytes\)"):
+        load_folder(tmp_path, size=(8, 8))
+
+
+def test_symlinked_folders_are_followed_once(tmp_path):
+    _save(tmp_path / "elsewhere" / "n01440764" / "tench.png")
+    _save(tmp_path / "data" / "top.png")
+    (tmp_path / "data" / "n01440764").symlink_to(tmp_path / "elsewhere" / "n01440764", target_is_directory=True)
+    s = load_folder(tmp_path / "data", size=(8, 8))
+    assert dict(zip(s.ids, s.labels.tolist(), strict=True)) == {"n01440764/tench.png": 0, "top.png": -1}
+    (tmp_path / "link").symlink_to(tmp_path / "data", target_is_directory=True)  # the folder itself a link
+    assert load_folder(tmp_path / "link", size=(8, 8)).ids == s.ids
+    # A link back up the tree (a loop) and a second link to a listed folder: listed once, with a warning naming them
+    (tmp_path / "data" / "loop").symlink_to(tmp_path / "data", target_is_directory=True)
+    (tmp_path / "data" / "same").symlink_to(tmp_path / "elsewhere" / "n01440764", target_is_directory=True)
+    with pytest.warns(UserWarning, match=r"2 folder links point to folders listed already.*loop.*same"):
+        assert load_folder(tmp_path / "data", size=(8, 8)).ids == s.ids
+
+
+def test_exif_orientation_is_undone_on_16bit_grey_and_palette_files_too(tmp_path):
+    g = _gradient16(30, 50)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(g).transpose(Image.Transpose.ROTATE_90).save(tmp_path / "grey16.png", exif=exif)
+    palette = Image.fromarray(_upright(30, 50)).quantize(64)
+    palette.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "palette.png", exif=exif)
+    with pytest.warns(UserWarning, match="2 of 2 images were not RGB"):
+        s = load_folder(tmp_path, size=(30, 30), crop_fraction=1.0, resize_method="bilinear")
+    np.testing.assert_allclose(s.x[0], _grey_rgb(g[:, 10:40] / 257), rtol=0, atol=1e-3)
+    np.testing.assert_array_equal(s.x[1], np.asarray(palette.convert("RGB"), np.float32)[:, 10:40])

@@ -172,3 +172,18 @@ def test_adaptive_check_text_is_what_notebook_08_checks():
     printed = "".join(t for out in cell["outputs"] for t in out.get("text", []))
     result = adaptive.Result(table, None, [], {}, {})
     assert adaptive.check_text(result) + "\n" == printed
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"calibration_images": 50, "fpr": 0.2},  # passes the parameter check (at most 25 fit); the split leaves 13
+     r"parameters fpr = 0.2 and calibration_images = 50: .*13 clean images of 2 other photographs .* fpr x 13 = 2.6"),
+    ({"n_images": 7, "calibration_images": 12, "fpr": 0.9},  # the 7 attacked photographs leave 1 for two halves
+     r"parameters n_images = 7 and calibration_images = 12: need clean images of at least 2 photographs"),
+])
+def test_notebook_08_names_its_parameters_when_the_images_held_apart_are_too_few(monkeypatch, tiny, changes, expected):
+    from helpers.params import check_params
+
+    config = check_params({**notebook_defaults("08_adaptive_attacks.ipynb"), **changes})
+    monkeypatch.setattr(adaptive, "load_model", lambda *args, **kwargs: tiny)  # 16x16 views of the photographs
+    with pytest.raises(ValueError, match=expected):
+        adaptive.prepare(config)

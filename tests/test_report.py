@@ -2,12 +2,15 @@
 for the same scores, with no model."""
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
-from helpers import report
+from helpers import report, study_files
 from helpers.experiments import comparison, squeezing, theta_sweep
 from helpers.experiments.common import load_run, save_tables
 from helpers.scores import save_scores
@@ -89,4 +92,50 @@ def test_the_study_config_stands_for_the_notebooks_parameters():
 
 def test_a_folder_without_score_tables_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="no scores.parquet .a study. and no scores_<experiment>"):
+        report.main([str(tmp_path)])
+
+
+def report_command(run_dir: Path) -> subprocess.CompletedProcess:
+    """``python -m helpers.report RUN_DIR`` as a user types it."""
+    return subprocess.run([sys.executable, "-m", "helpers.report", str(run_dir)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def with_checksum(path: Path) -> Path:
+    """``path`` with the checksum a study writes beside its tables: the report reads only such tables."""
+    study_files.checksum_path(path).write_text(study_files.sha256(path) + "\n")
+    return path
+
+
+def without_columns(source: Path, target: Path, columns: list[str]) -> Path:
+    """A copy of a saved score table, its run metadata kept, less ``columns`` (with a checksum)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pq.read_table(source).drop_columns(columns), target)
+    return with_checksum(target)
+
+
+def test_the_command_on_a_study_table_without_theta_says_which_file_lacks_which_columns(tmp_path):
+    table = without_columns(SWEEP, tmp_path / "study" / "scores.parquet", ["theta"])
+    run = report_command(tmp_path / "study")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [run.stderr.strip()]  # one line
+    assert run.stderr.startswith(f"error: {table} is not a score table: it lacks column(s) ['theta']")
+    assert "helpers.scores.COLUMNS" in run.stderr
+
+
+def test_the_command_on_a_notebook_table_named_scores_parquet_says_where_to_point_it(tmp_path):
+    with_checksum(Path(shutil.copy(SWEEP, tmp_path / "scores.parquet")))
+    run = report_command(tmp_path)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.startswith(f"error: {tmp_path / 'scores.parquet'} has no study parameter(s) ['joint'] in its "
+                                 "metadata: it looks like a notebook's score table")
+    assert "point helpers.report at the notebook's results folder" in run.stderr
+
+
+def test_a_notebook_table_without_score_and_noise_is_refused_naming_them(tmp_path):
+    table = without_columns(SWEEP, tmp_path / "results" / SWEEP.name, ["score", "noise"])
+    with pytest.raises(ValueError, match=rf"{table} is not a score table: it lacks column\(s\) \['noise', 'score'\]"):
+        report.main([str(tmp_path / "results")])
+    with_checksum(Path(shutil.copy(TABLE_IV, tmp_path / "scores.parquet")))  # notebook 06's: no study 'thetas'
+    with pytest.raises(ValueError, match=r"has no study parameter\(s\) \['thetas'\]"):
         report.main([str(tmp_path)])

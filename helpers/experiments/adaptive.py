@@ -16,6 +16,7 @@ from helpers.adaptive import detector_aware_bundle
 from helpers.adaptive_attack import AdaptiveEvaluation, AttackBudget, evaluate_adaptive, save_evaluation
 from helpers.adaptive_report import (
     ADAPTIVE_SETTINGS,
+    MIN_CALIBRATION_FALSE_POSITIVES,
     AttackRun,
     Defence,
     adaptive_models,
@@ -143,7 +144,11 @@ def prepare(config: Mapping[str, Any]) -> Setup:
         config: the checked parameters of notebook 08.
 
     Returns:
-        the :class:`Setup`."""
+        the :class:`Setup`.
+
+    Raises:
+        ValueError: too few images held apart once split by photograph (naming ``n_images``, ``calibration_images``
+            and ``fpr``)."""
     c, bs = config, config["batch_size"]
     set_seed(c["seed"])
     use_style()
@@ -153,7 +158,7 @@ def prepare(config: Mapping[str, Any]) -> Setup:
     labelled = bool((images.labels >= 0).all())
     if labelled:  # only the images f classifies correctly, attacked away from their true label
         images = keep_correct(images, bundle, bs)[0]
-    attacked, calibration, test = hold_out(images, c["n_images"], c["seed"])
+    attacked, calibration, test = _held_apart(images, c)
     y = attacked.labels if labelled else bundle.predict(attacked.x, bs)[0]
     settings = {name: {**p, **c["attack_params"].get(name, {})}
                 for name, p in ADAPTIVE_SETTINGS[c["attack_settings"]].items()}
@@ -170,6 +175,22 @@ def prepare(config: Mapping[str, Any]) -> Setup:
              for n in dict.fromkeys(c["system_noises"]) if n != c["noise"]]  # the ensemble's further targets
     system = [*(d for d in defences if d.name in (saliency, squeezing)), *extra]
     return Setup(bundle, attacked, calibration, test, y, labelled, detectors, defences, adaptive, runs, system)
+
+
+def _held_apart(images: ImageSet, c: Mapping[str, Any]) -> tuple[ImageSet, ImageSet, ImageSet]:
+    """``hold_out`` of the loaded images, its errors naming the parameters: the split by photograph is known only
+    now (views of the attacked photographs and misclassified images left out); ``check_params`` checked the rest."""
+    try:
+        attacked, calibration, test = hold_out(images, c["n_images"], c["seed"])
+    except ValueError as exc:
+        raise ValueError(f"parameters n_images = {c['n_images']} and calibration_images = {c['calibration_images']}: "
+                         f"{exc}") from None
+    if c["fpr"] * len(calibration) < MIN_CALIBRATION_FALSE_POSITIVES:
+        raise ValueError(f"parameters fpr = {c['fpr']:g} and calibration_images = {c['calibration_images']}: the split "
+                         f"by photograph leaves {calibration.description} to fit the matched thresholds, fpr x "
+                         f"{len(calibration)} = {c['fpr'] * len(calibration):g} < {MIN_CALIBRATION_FALSE_POSITIVES} "
+                         "expected false positives: hold more images apart or raise fpr")
+    return attacked, calibration, test
 
 
 def setup_text(setup: Setup, config: Mapping[str, Any]) -> str:
