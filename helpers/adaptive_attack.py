@@ -162,22 +162,48 @@ def view_logits_fn(bundle: ModelBundle) -> Callable[[tf.Tensor], tf.Tensor]:
         return lambda x: bundle.model(x, training=False)[None]
 
 
+def f_logits_fn(bundle: ModelBundle) -> Callable[[tf.Tensor], tf.Tensor]:
+    """x (RGB 0..255) -> (N, C) the raw logits of f alone: the model a detector-aware model wraps, or the model.
+
+    Args:
+        bundle: a detector-aware model of :mod:`helpers.adaptive`, or a plain model.
+
+    Returns:
+        the function."""
+    try:
+        model = consensus_layer(bundle).model
+    except TypeError:  # a plain model: it is f
+        model = bundle.model
+    return lambda x: model(x, training=False)
+
+
 class ObservedClassifier(CompiledTensorFlowV2Classifier):
     """The compiled ART classifier whose loss is ``objective`` (:class:`Objective`) on ``view_logits``, and
     whose ``compute_loss`` also shows each point and its loss to ``observer`` (APGD evaluates its loss at
     every iterate it may keep).
 
+    Its ``predict`` returns f's logits, not the consensus': ART's targeted APGD attacks only the images whose
+    ``argmax(predict)`` is not the target yet, and an image whose consensus already favours the target (while f
+    does not) must still be attacked towards it.
+
     Args:
         *args, **kwargs: those of :class:`~helpers.art_classifier.CompiledTensorFlowV2Classifier`.
         objective: the loss.
-        view_logits: x (RGB 0..255) -> (1 + V, N, C) raw logits (:func:`view_logits_fn`)."""
+        view_logits: x (RGB 0..255) -> (1 + V, N, C) raw logits (:func:`view_logits_fn`).
+        f_logits: x (RGB 0..255) -> (N, C) f's raw logits (:func:`f_logits_fn`); None: ``view_logits``' first."""
 
     observer = None
 
-    def __init__(self, *args, objective: Objective, view_logits: Callable[[tf.Tensor], tf.Tensor], **kwargs):
+    def __init__(self, *args, objective: Objective, view_logits: Callable[[tf.Tensor], tf.Tensor],
+                 f_logits: Callable[[tf.Tensor], tf.Tensor] | None = None, **kwargs):
         self.objective, self._view_logits = objective, view_logits
+        self._f_logits = f_logits if f_logits is not None else (lambda x: view_logits(x)[0])
         super().__init__(*args, **kwargs)
         self._compiled_losses = tf.function(self._losses_tf, reduce_retracing=True)
+
+    def _predict_tf(self, x: tf.Tensor) -> tf.Tensor:
+        x_input, _ = self._apply_preprocessing(x, y=None, fit=False)
+        return self._f_logits(x_input * 255.0)
 
     def _losses_tf(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         x_input, _ = self._apply_preprocessing(x, y=None, fit=False)
@@ -240,7 +266,8 @@ def observed_classifier(bundle: ModelBundle, objective: str | Objective) -> Obse
         per_model[objective] = ObservedClassifier(model=base.model, nb_classes=bundle.n_classes,
                                                   input_shape=base.input_shape, clip_values=(0.0, 1.0),
                                                   loss_object=keras.losses.CategoricalCrossentropy(from_logits=True),
-                                                  objective=objective, view_logits=views)
+                                                  objective=objective, view_logits=views,
+                                                  f_logits=f_logits_fn(bundle))
     return per_model[objective]
 
 

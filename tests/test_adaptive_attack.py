@@ -202,3 +202,27 @@ def test_bad_inputs_are_refused_before_any_attack(toy, setup):
         evaluate_adaptive(toy, adaptive, [defence], x, y)
     with pytest.raises(ValueError, match="judge"):
         Judge(toy, [Defence("c", SaliencyDetector(toy, [0.1], "none", decision="score"))], x, y)
+
+
+def test_an_image_whose_consensus_already_favours_the_target_is_still_attacked(toy):
+    """ART's targeted APGD skips every image whose argmax(predict) is the target already: predict must be f's
+    logits, or an image whose consensus (not f) favours the target is never attacked towards it."""
+    from art.attacks.evasion import AutoProjectedGradientDescent
+
+    x, _ = stripes(80, seed=3)
+    adaptive = detector_aware_bundle(toy, SaliencyDetector(toy, [0.1], "none"))
+    f, z = toy.predict(x)[0], adaptive.logits(x).argmax(axis=1)
+    pick = np.flatnonzero(z != f)[:2]
+    assert len(pick) == 2  # two images whose consensus label is not f's
+    classifier = observed_classifier(adaptive, "ce")
+    np.testing.assert_allclose(classifier.predict(x[pick] / 255.0), toy.logits(x[pick]), rtol=1e-4, atol=1e-4)
+    seen = []
+    classifier.observer = lambda x01, loss: seen.append(len(x01))
+    try:
+        attack = AutoProjectedGradientDescent(classifier, norm=np.inf, eps=EPS, eps_step=2 * EPS, max_iter=2,
+                                              targeted=True, nb_random_init=1, batch_size=8, loss_type=None,
+                                              verbose=False)
+        attack.generate((x[pick] / 255.0).astype(np.float32), y=np.eye(5, dtype=np.float32)[z[pick]])
+    finally:
+        classifier.observer = None
+    assert seen and max(seen) == 2  # both images attacked towards the consensus' class
