@@ -287,6 +287,26 @@ def consensus_targets(adaptive: ModelBundle, x: np.ndarray, y: np.ndarray, n_tar
     return np.argsort(-z, axis=1, kind="stable")[:, :n_targets].astype(np.int32)
 
 
+def to_bytes(x_adv: np.ndarray, x: np.ndarray, linf_255: float | None = None) -> np.ndarray:
+    """The 8-bit image an attacker saves: ``x_adv`` rounded to whole grey levels in 0..255 (the model's pixel
+    units), and, with an L-inf budget, moved to the nearest whole grey level within ``linf_255`` of the original
+    ``x`` where rounding left it (none exists only below half a grey level: there it stays rounded).
+
+    Args:
+        x_adv: (N, H, W, 3) examples, RGB 0..255.
+        x: (N, H, W, 3) their originals, RGB 0..255.
+        linf_255: the L-inf budget in grey levels, or None.
+
+    Returns:
+        (N, H, W, 3) float32 whole numbers in 0..255."""
+    out = np.clip(np.rint(x_adv), 0, 255)
+    if linf_255 is not None:
+        low = np.ceil(x - linf_255 - 1e-4)
+        high = np.floor(x + linf_255 + 1e-4)
+        out = np.where(low <= high, np.clip(out, low, high), out)
+    return out.astype(np.float32)
+
+
 class Judge:
     """The real detectors and f, shown every point an attack reaches: per image and rule (``RULES``), the
     first example that fools f (label != ``y``) and is not flagged, and which attack found it.
@@ -301,6 +321,9 @@ class Judge:
     every point seen. ``score_goal``: an image is done (no further member attacks it) only once a point
     that fools f scores at most this (``None``: no such condition).
 
+    Every example is judged as the 8-bit image an attacker must save (:func:`to_bytes`: rounded to whole grey
+    levels, within ``linf_255`` of the original when given); that image is what ``x_found`` keeps.
+
     Args:
         bundle: f.
         defences: the real detectors.
@@ -308,14 +331,15 @@ class Judge:
         y: (N,) the labels attacked.
         batch_size: images per pass of f.
         score_goal: see above.
+        linf_255: the L-inf budget in grey levels that rounding must not leave (None: round only).
 
     Raises:
         ValueError: no defence with an own rule and not all fitted (nothing to judge)."""
 
     def __init__(self, bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray,
-                 batch_size: int = 16, score_goal: float | None = None):
+                 batch_size: int = 16, score_goal: float | None = None, linf_255: float | None = None):
         self.bundle, self.defences, self.batch_size = bundle, list(defences), batch_size
-        self.x, self.y, self.score_goal = x, y, score_goal
+        self.x, self.y, self.score_goal, self.linf_255 = x, y, score_goal, linf_255
         self.rules = [r for r, on in (("own", any(d.has_own_rule for d in defences)),
                                       ("matched", all(d.threshold is not None for d in defences))) if on]
         if not self.rules:
@@ -366,12 +390,14 @@ class Judge:
         return self.current[dist.argmin(axis=1)]
 
     def judge(self, x_adv: np.ndarray, index: np.ndarray, label: str | None = None) -> None:
-        """Judge RGB 0..255 examples ``x_adv`` of images ``index``; keep each image's first bypass per rule.
+        """Judge RGB 0..255 examples ``x_adv`` of images ``index`` as 8-bit images (:func:`to_bytes`); keep each
+        image's first bypass per rule.
 
         Args:
             x_adv: (M, H, W, 3) examples, RGB 0..255.
             index: (M,) the image of each.
             label: the attack to credit; None: the current one (``attack``)."""
+        x_adv = to_bytes(x_adv, self.x[index], self.linf_255)
         with accept_dark_images():
             fooled = self.bundle.predict(x_adv, self.batch_size)[0] != self.y[index]
             flags = self.flags(x_adv) if fooled.any() else {r: np.ones(len(x_adv), bool) for r in RULES}
@@ -489,7 +515,7 @@ class MemberTrace:
 def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members: Sequence[Member],
              targets: np.ndarray, batch_size: int = 8, seed: int = 0, stop_early: bool = True) -> list[MemberTrace]:
     """Run ``members`` on the adaptive model, each on the images ``judge`` has not bypassed yet, in batches;
-    every loss evaluation goes to ``judge``.
+    every loss evaluation goes to ``judge`` (whose 8-bit examples keep to ``budget`` when it names no budget).
 
     Args:
         adaptive: the detector-aware model.
@@ -505,6 +531,8 @@ def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members:
     Returns:
         each member's loss traces."""
     x01 = judge.x / np.float32(255.0)
+    if judge.linf_255 is None:  # the 8-bit examples must stay within the budget run here
+        judge.linf_255 = _linf_255(budget)
     traces = []
     for m in members:
         classifier = observed_classifier(adaptive, m.objective)
@@ -596,12 +624,16 @@ def adaptive_attack(bundle: ModelBundle, adaptive: ModelBundle | dict[str, Model
     y = check_labels(y, len(x), bundle.n_classes)
     models = adaptive if isinstance(adaptive, dict) else {"": adaptive}
     members = ensemble(n_targets, losses, score_weight, kappa)
-    judge = Judge(bundle, defences, x, y, batch_size, score_goal)
+    judge = Judge(bundle, defences, x, y, batch_size, score_goal, _linf_255(budget))
     start, traces = time.perf_counter(), []
     for model in models.values():
         targets = consensus_targets(model, x, y, n_targets)
         traces += run_apgd(model, judge, budget, members, targets, batch_size, seed)
     return _outcome(judge, label, budget, time.perf_counter() - start, tuple(traces))
+
+
+def _linf_255(budget: AttackBudget) -> float | None:
+    return 255 * budget.eps if budget.norm == "linf" else None
 
 
 def _outcome(judge: Judge, label: str, budget: AttackBudget, seconds: float, traces=()) -> AttackOutcome:
@@ -629,7 +661,7 @@ def judged_outputs(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarr
 
     Raises:
         ValueError: no defence to judge with (:class:`Judge`)."""
-    judge = Judge(bundle, defences, x, y)
+    judge = Judge(bundle, defences, x, y, linf_255=_linf_255(budget))
     judge.judge(x_adv, np.arange(len(x)), label)
     return _outcome(judge, label, budget, seconds)
 

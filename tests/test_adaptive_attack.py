@@ -226,3 +226,50 @@ def test_an_image_whose_consensus_already_favours_the_target_is_still_attacked(t
     finally:
         classifier.observer = None
     assert seen and max(seen) == 2  # both images attacked towards the consensus' class
+
+
+class _Silent:
+    """A defence that never flags (own rule and matched threshold): only f decides a bypass."""
+
+    name, has_own_rule, threshold = "silent", True, 1.0
+
+    def scores(self, x):
+        return np.zeros(len(x), bool), np.zeros(len(x))
+
+
+def brightness_bundle():
+    """f labels an image 1 when its mean exceeds 101.2 grey levels, else 0 (5 classes)."""
+    import keras
+
+    from helpers.models import ModelBundle
+
+    inputs = keras.Input((16, 16, 3))
+    mean = keras.layers.Lambda(lambda v: keras.ops.mean(v, axis=(1, 2, 3))[:, None])(inputs)
+    logits = keras.layers.Lambda(lambda m: keras.ops.concatenate([101.2 - m, m - 101.2] + [m * 0 - 100] * 3,
+                                                                 axis=1))(mean)
+    return ModelBundle("bright", keras.Model(inputs, logits), "none", (16, 16), 0.875, "bilinear",
+                       tuple(f"c{i}" for i in range(5)))
+
+
+def test_an_example_that_bypasses_only_as_a_float_is_not_counted():
+    """The attacker must save 8-bit images: an example is judged after rounding to bytes (0..255)."""
+    bundle = brightness_bundle()
+    x, y = np.full((2, 16, 16, 3), 100.0, np.float32), np.zeros(2, np.int32)
+    judge = Judge(bundle, [_Silent()], x, y, linf_255=2.0)
+    assert (bundle.predict(x + 1.4)[0] == 1).all()  # the float example fools f ...
+    judge.judge(x + np.float32(1.4), np.arange(2))  # ... but rounds to 101, which does not
+    assert not judge.found["own"].any() and not judge.found["matched"].any()
+    judge.judge(x + np.float32(1.6), np.arange(2))  # rounds to 102: fools f as a byte image too
+    assert judge.found["own"].all() and judge.found["matched"].all()
+    assert np.array_equal(judge.x_found["own"], np.full_like(x, 102.0))  # the 8-bit example is kept
+
+
+def test_bytes_stay_within_the_linf_budget():
+    from helpers.adaptive_attack import to_bytes
+
+    x = np.array([100.3, 100.3, 0.2, 254.9], np.float32).reshape(1, 2, 2, 1).repeat(3, axis=3)
+    x_adv = x + np.array([2.0, -2.0, -0.2, 0.1], np.float32).reshape(1, 2, 2, 1)
+    out = to_bytes(x_adv, x, linf_255=2.0)
+    assert out[..., 0].ravel().tolist() == [102.0, 99.0, 0.0, 255.0]  # 98.3 rounds to 98: outside, so 99
+    assert np.abs(out - x).max() <= 2.0
+    assert to_bytes(x_adv, x)[..., 0].ravel().tolist() == [102.0, 98.0, 0.0, 255.0]  # no budget: rounding only
