@@ -61,8 +61,9 @@ def _wilson(p: float, n: float, z: float) -> tuple[float, float]:
 def design_effect(flags, groups) -> float:
     """Design effect of a proportion over clustered binary outcomes: deff = 1 + (sum n_i^2 / n - 1) rho
     (n_i the items of cluster i), rho the one-way ANOVA intra-cluster correlation, clipped to [0, 1].
-    Exactly 1 when every cluster has one item; rho = 1 (views as copies: the cautious choice) when it
-    cannot be estimated because every outcome is the same.
+    Exactly 1 when every cluster has one item; rho = 1 (views as copies: the cautious choice, never
+    narrower than one observation per cluster) when it cannot be estimated: every outcome the same, or a
+    single cluster (no between-cluster variance to estimate it from).
 
     Args:
         flags: (N,) booleans.
@@ -86,7 +87,10 @@ def design_effect(flags, groups) -> float:
     within = float(np.sum(sizes * p_i * (1 - p_i))) / (n - m)
     n0 = (n - float(np.sum(sizes ** 2)) / n) / (m - 1) if m > 1 else float(n)
     denominator = between + (n0 - 1) * within
-    rho = 1.0 if denominator <= 0 else min(1.0, max(0.0, (between - within) / denominator))
+    if m == 1 or denominator <= 0:  # one photograph, or every outcome the same: no estimate of rho
+        rho = 1.0
+    else:
+        rho = min(1.0, max(0.0, (between - within) / denominator))
     return 1.0 + (float(np.sum(sizes ** 2)) / n - 1.0) * rho
 
 

@@ -202,3 +202,18 @@ def test_matched_fpr_needs_five_expected_false_positives():
     rows = {r["metric"]: r for r in score_rows(clean, adv, calib, calib, 0.5, 0, photos, photos)}
     assert rows["tpr_at_fpr"]["note"] == "" and rows["tpr_at_fpr"]["n_calibration"] == 12
     assert rows["tpr_at_fpr"]["value"] == np.mean(adv[~calib] > threshold_at_fpr(clean[calib], 0.5))
+
+
+def test_design_effect_is_conservative_when_rho_cannot_be_estimated():
+    """One photograph: rho has no between-photograph variance to come from, so the views count as copies
+    (deff = n, the interval of one observation); clusters of one: deff = 1 exactly, as many observations as
+    photographs. Never narrower than one observation per photograph."""
+    from helpers.metrics import design_effect
+
+    flags = np.array([True, False, True, True, False, True])
+    assert design_effect(flags, ["a"] * 6) == pytest.approx(6.0)
+    from helpers.metrics import _wilson
+
+    one = _wilson(4 / 6, 1.0, 1.959963984540054)  # one observation with the share 4/6
+    assert clustered_interval(4, 6, design_effect(flags, ["a"] * 6)) == pytest.approx(one)
+    assert design_effect(flags, list("abcdef")) == 1.0
