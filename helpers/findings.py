@@ -344,7 +344,7 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
         tpr = rates[(rates["metric"] == "tpr_at_fpr") & (rates["attack"] == a)]
         held = rates[(rates["metric"] == "fpr_heldout") & (rates["attack"] == a)]
         notes = set(tpr["note"])
-        cells = (f"{notes.pop()} calibration images for every detector ({100 * p['fpr']:g}% of them is under "
+        cells = (f"{notes.pop()} calibration photographs for every detector ({100 * p['fpr']:g}% of them is under "
                  f"{MIN_EXPECTED_FALSE_POSITIVES} expected false positives)") if len(notes) == 1 and "" not in notes \
             else ", ".join(f"{method_label(*r[METHOD])} "
                            + (r["note"] if r["note"] else f"{100 * r['value']:.1f}% (held-out FPR {100 * f:.1f}%)")
