@@ -15,6 +15,7 @@ from helpers.adaptive_report import (
     VERSUS_RATES,
     AttackRun,
     Defence,
+    System,
     adaptive_models,
     bypass_layout,
     bypass_table,
@@ -26,7 +27,9 @@ from helpers.adaptive_report import (
     paper_vs_adaptive,
     paper_vs_adaptive_tidy,
     realised_fpr,
+    resolvable_fit,
     save_bypass_table,
+    system_fpr,
     within_budget,
 )
 from helpers.attacks import AttackResult, bypass, run_attack
@@ -35,7 +38,7 @@ from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, Sali
 from helpers.emphasis import emphasis_images
 from helpers.figures import bypass_vs_eps_figure
 from helpers.findings import adaptive_findings, adaptive_readme_lines, ensemble_line, readme_findings
-from helpers.metrics import wilson_interval
+from helpers.metrics import clustered_interval, design_effect, threshold_at_fpr, wilson_interval
 from helpers.saliency import GradCAM
 from helpers.squeeze import squeezer
 from helpers.transforms import apply_noise
@@ -187,6 +190,58 @@ def test_matched_threshold_refuses_too_few_calibration_images(toy, data):
     with pytest.raises(ValueError, match=r"fpr = 0.05 needs fpr x n_calibration >= 5; got n_calibration = 32"):
         Defence("b", ConfidenceDetector(toy)).fit(calib, fpr=0.05)
     Defence("b", ConfidenceDetector(toy)).fit(calib, fpr=5 / 32)  # exactly 5 expected false positives
+
+
+def test_matched_threshold_counts_calibration_photographs_not_views(toy, data):
+    """32 views of 8 photographs: fpr 0.25 x 32 views = 8 would pass, 0.25 x 8 photographs = 2 does not."""
+    _, calib, _ = data
+    photographs = np.repeat([f"p{i}" for i in range(8)], 4)
+    with pytest.raises(ValueError, match=r"got n_calibration = 8 photographs"):
+        Defence("b", ConfidenceDetector(toy)).fit(calib, fpr=0.25, photographs=photographs)
+    with pytest.raises(ValueError, match=r"got n_calibration = 8 photographs"):
+        System([Defence("b", ConfidenceDetector(toy))]).fit(calib, fpr=0.25, photographs=photographs)
+    assert resolvable_fit(Defence("b", ConfidenceDetector(toy)), calib, 0.25, photographs).startswith("not resolvable")
+    system = System([Defence("b", ConfidenceDetector(toy))])
+    note = resolvable_fit(system, calib, 0.25, photographs)
+    assert system.threshold is None and note == "not resolvable at n = 8 calibration photographs (fpr 0.25 x 8 < 5)"
+    assert resolvable_fit(system, calib, 0.25) == "" and system.threshold is not None  # 32 photographs
+
+
+def test_the_system_has_one_threshold_on_its_largest_score(toy, data):
+    """One threshold on the largest of the detectors' scores: the system's FPR is the target (not the union of
+    thresholds fitted one by one, whose FPR is up to the sum of theirs)."""
+    x, calib, _ = data
+    defences = [Defence("s", SaliencyDetector(toy, THETAS, "color_reverse")), Defence("b", ConfidenceDetector(toy))]
+    system = System(defences).fit(calib, fpr=0.25)
+    calib_max = np.max([d.scores(calib)[1] for d in defences], axis=0)
+    assert system.threshold == threshold_at_fpr(calib_max, 0.25)
+    assert (calib_max > system.threshold).mean() <= 0.25
+    own, matched, score = system.flags(x)
+    scores = np.array([d.scores(x)[1] for d in defences])
+    np.testing.assert_array_equal(score, scores.max(axis=0))
+    np.testing.assert_array_equal(matched, scores.max(axis=0) > system.threshold)
+    np.testing.assert_array_equal(own, defences[0].scores(x)[0])  # the baseline has no own rule
+    table = system_fpr(system, x, photographs=np.repeat(["a", "b", "c", "d"], 2))
+    assert table["defence"].tolist() == ["s", "b", "system"]
+    got = table.set_index("defence")
+    assert got.loc["system", "fpr_matched"] == matched.mean() and got.loc["system", "fpr_own"] == own.mean()
+    for d, s in zip(["s", "b"], scores, strict=True):
+        assert got.loc[d, "fpr_matched"] == (s > system.threshold).mean()  # its share at the system's threshold
+    assert got.loc["system", "fpr_matched_photographs"] == 4 and (got["threshold"] == system.threshold).all()
+    assert np.isnan(got.loc["b", "fpr_own"])
+    flags = matched  # the interval counts photographs (views of one are not independent)
+    deff = design_effect(flags, np.repeat(["a", "b", "c", "d"], 2))
+    lo, hi = clustered_interval(int(flags.sum()), len(flags), deff)
+    assert (got.loc["system", "fpr_matched_ci_low"], got.loc["system", "fpr_matched_ci_high"]) == (lo, hi)
+
+
+def test_an_unfitted_system_reports_its_note_and_no_matched_rate(toy, data):
+    x, calib, _ = data
+    system = System([Defence("s", SaliencyDetector(toy, THETAS, "color_reverse"))])
+    system.note = "not resolvable at n = 2 calibration photographs (fpr 0.2 x 2 < 5)"
+    table = system_fpr(system, x)
+    assert table["fpr_matched_n"].eq(0).all() and table["note"].eq(system.note).all()
+    assert table.set_index("defence").loc["system", "fpr_own"] == system.flags(x)[0].mean()
 
 
 def test_realised_fpr_counts_flags_on_the_test_split(toy, data):
