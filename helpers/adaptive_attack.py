@@ -44,7 +44,7 @@ import pandas as pd
 import tensorflow as tf
 
 from helpers.adaptive import LOSSES, consensus_layer, detector_score, per_view_margin
-from helpers.adaptive_report import MIN_CALIBRATION_FALSE_POSITIVES, Defence
+from helpers.adaptive_report import MIN_CALIBRATION_FALSE_POSITIVES, Defence, System
 from helpers.art_classifier import CompiledTensorFlowV2Classifier, art_classifier
 from helpers.attacks import run_attack
 from helpers.metrics import Rate, grouped_split, rate_row, threshold_at_fpr
@@ -307,13 +307,39 @@ def to_bytes(x_adv: np.ndarray, x: np.ndarray, linf_255: float | None = None) ->
     return out.astype(np.float32)
 
 
+def as_system(defences: Sequence[Defence] | System) -> System:
+    """``defences`` as a :class:`~helpers.adaptive_report.System`: itself, or a system of the listed defences whose
+    threshold is the one defence's own (a system of one); defences fitted one by one are refused, their union
+    not being matched to any false-positive rate.
+
+    Args:
+        defences: a System, or Defence objects.
+
+    Returns:
+        the System.
+
+    Raises:
+        ValueError: several defences fitted separately, or none."""
+    if isinstance(defences, System):
+        return defences
+    system = System(defences)
+    fitted = [d for d in system.defences if d.threshold is not None]
+    if len(system) == 1:
+        system.threshold = system.defences[0].threshold
+    elif fitted:
+        raise ValueError(f"{len(fitted)} defences fitted one by one: fit one threshold for the system, "
+                         "helpers.adaptive_report.System(defences).fit(x_clean, fpr, photographs)")
+    return system
+
+
 class Judge:
     """The real detectors and f, shown every point an attack reaches: per image and rule (``RULES``), the
     first example that fools f (label != ``y``) and is not flagged, and which attack found it.
 
-    ``defences``: :class:`~helpers.adaptive_report.Defence` objects; the matched rule is judged only when all
-    are fitted, the own rule only when one has an own rule. Points are matched to their image by L-inf
-    distance among ``current`` (the indices under attack), within ``eps`` (L-inf) of the original.
+    ``defences``: a :class:`~helpers.adaptive_report.System` (one matched threshold for all its detectors), or
+    :class:`~helpers.adaptive_report.Defence` objects (:func:`as_system`); the matched rule is judged only when
+    the system has a threshold, the own rule only when a defence has an own rule. Points are matched to their
+    image by L-inf distance among ``current`` (the indices under attack), within ``eps`` (L-inf) of the original.
 
     Per image it also keeps the lowest detector score (the largest over the defences' configurations) of
     the points that fool f, and which attack reached it (``lowest``, ``lowest_by``): the image bypasses any
@@ -336,14 +362,15 @@ class Judge:
     Raises:
         ValueError: no defence with an own rule and not all fitted (nothing to judge)."""
 
-    def __init__(self, bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray,
+    def __init__(self, bundle: ModelBundle, defences: Sequence[Defence] | System, x: np.ndarray, y: np.ndarray,
                  batch_size: int = 16, score_goal: float | None = None, linf_255: float | None = None):
-        self.bundle, self.defences, self.batch_size = bundle, list(defences), batch_size
+        self.system = as_system(defences)
+        self.bundle, self.defences, self.batch_size = bundle, list(self.system), batch_size
         self.x, self.y, self.score_goal, self.linf_255 = x, y, score_goal, linf_255
-        self.rules = [r for r, on in (("own", any(d.has_own_rule for d in defences)),
-                                      ("matched", all(d.threshold is not None for d in defences))) if on]
+        self.rules = [r for r, on in (("own", self.system.has_own_rule),
+                                      ("matched", self.system.threshold is not None)) if on]
         if not self.rules:
-            raise ValueError("the judge needs a defence with an own rule or fitted matched thresholds")
+            raise ValueError("the judge needs a defence with an own rule or a fitted matched threshold")
         n = len(x)
         self.found = {r: np.zeros(n, bool) for r in self.rules}
         self.x_found = {r: x.copy() for r in self.rules}
@@ -361,21 +388,16 @@ class Judge:
         return done if self.score_goal is None else done & (self.lowest <= self.score_goal)
 
     def flags(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Flags per rule of RGB 0..255 images (any defence flags them), and ``"score"``: the largest score.
+        """Flags per rule of RGB 0..255 images (:meth:`~helpers.adaptive_report.System.flags`: own, any defence's
+        own rule; matched, the largest score above the system's one threshold), and ``"score"``: the largest score.
 
         Args:
             x: (N, H, W, 3) RGB images in 0..255.
 
         Returns:
             ``{"own", "matched"}``: (N,) bool; ``"score"``: (N,) float."""
-        own, matched, score = np.zeros(len(x), bool), np.zeros(len(x), bool), np.full(len(x), -np.inf)
-        for d in self.defences:
-            o, s = d.scores(x)
-            own |= o
-            score = np.maximum(score, s)
-            if d.threshold is not None:
-                matched |= s > d.threshold
-        return {"own": own, "matched": matched, "score": score}
+        own, matched, score = self.system.flags(x)
+        return {"own": own, "matched": np.zeros(len(x), bool) if matched is None else matched, "score": score}
 
     def origins(self, x01: np.ndarray) -> np.ndarray:
         """The image (index into ``x``) each [0, 1] point belongs to: the nearest of ``current`` (L-inf).

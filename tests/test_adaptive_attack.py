@@ -24,7 +24,7 @@ from helpers.adaptive_attack import (
     run_apgd,
     transferred_attack,
 )
-from helpers.adaptive_report import Defence
+from helpers.adaptive_report import Defence, System
 from helpers.attacks import bypass, run_attack
 from helpers.detectors import SaliencyDetector
 
@@ -273,3 +273,71 @@ def test_bytes_stay_within_the_linf_budget():
     assert out[..., 0].ravel().tolist() == [102.0, 99.0, 0.0, 255.0]  # 98.3 rounds to 98: outside, so 99
     assert np.abs(out - x).max() <= 2.0
     assert to_bytes(x_adv, x)[..., 0].ravel().tolist() == [102.0, 98.0, 0.0, 255.0]  # no budget: rounding only
+
+
+class _Coded:
+    """A defence that flags an image by its code (the grey level of its first pixel's red channel): at its own
+    rule the codes in ``own``, and with score 1 (else 0) the codes in ``high``."""
+
+    has_own_rule, threshold = True, None
+
+    def __init__(self, name, own=(), high=()):
+        self.name, self.own, self.high = name, list(own), list(high)
+
+    def scores(self, x):
+        code = np.rint(x[:, 0, 0, 0]).astype(int)
+        return np.isin(code, self.own), np.isin(code, self.high).astype(float)
+
+
+def coded(codes):
+    """Bright images (brightness_bundle labels them 1: they fool f at y = 0) carrying ``codes``."""
+    x = np.full((len(codes), 16, 16, 3), 150.0, np.float32)
+    x[:, 0, 0, 0] = codes
+    return x, np.zeros(len(codes), np.int32)
+
+
+def judged(defences, codes):
+    x, y = coded(codes)
+    judge = Judge(brightness_bundle(), defences, x, y)
+    judge.judge(x, np.arange(len(x)))
+    return judge
+
+
+def test_each_rule_is_judged_by_its_own_flags():
+    """Code 10 is flagged by the own rule only, code 20 by the matched threshold only: each bypasses the other
+    rule. Judging the matched rule by the own rule's flags (or the reverse) fails here."""
+    system = System([_Coded("d", own=[10], high=[20])])
+    system.threshold = 0.5
+    judge = judged(system, [10, 20])
+    assert judge.rules == ["own", "matched"]
+    assert judge.found["own"].tolist() == [False, True]
+    assert judge.found["matched"].tolist() == [True, False]
+
+
+def test_every_defence_of_the_system_counts_whatever_its_place():
+    """Three defences; the one at ``place`` alone flags code 10 (own rule and score), none flags code 99. Code 10
+    must never bypass, at either rule: ignoring any one defence (or keeping only the last one's flags,
+    ``own = o`` for ``own |= o``) lets it through."""
+    for place in range(3):
+        defences = [_Coded(f"d{i}", own=[10] * (i == place), high=[10] * (i == place)) for i in range(3)]
+        system = System(defences)
+        system.threshold = 0.5
+        judge = judged(system, [10, 99])
+        assert judge.found["own"].tolist() == [False, True], place
+        assert judge.found["matched"].tolist() == [False, True], place
+        assert judged(defences, [10, 99]).found["own"].tolist() == [False, True], place  # a plain list: own rule
+
+
+def test_the_matched_rule_is_one_threshold_for_the_system():
+    """Separately fitted thresholds are refused (their union's FPR is not the target); a single fitted defence is
+    a system of one; the system's matched flag is its largest score above its one threshold."""
+    a, b = _Coded("a", high=[10]), _Coded("b", high=[20])
+    a.threshold = b.threshold = 0.5
+    with pytest.raises(ValueError, match="one threshold for the system"):
+        judged([a, b], [10])
+    assert judged([a], [10, 20]).found["matched"].tolist() == [False, True]
+    system = System([a, b])
+    system.threshold = 0.5
+    assert judged(system, [10, 20, 30]).found["matched"].tolist() == [False, False, True]
+    system.threshold = 1.0  # no score is above it
+    assert judged(system, [10, 20, 30]).found["matched"].all()
