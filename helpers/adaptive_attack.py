@@ -44,10 +44,16 @@ import pandas as pd
 import tensorflow as tf
 
 from helpers.adaptive import LOSSES, consensus_layer, detector_score, per_view_margin
-from helpers.adaptive_report import MIN_CALIBRATION_FALSE_POSITIVES, Defence, System
+from helpers.adaptive_report import (
+    Defence,
+    System,
+    calibration_photographs,
+    clustered_columns,
+    unresolvable_note,
+)
 from helpers.art_classifier import CompiledTensorFlowV2Classifier, art_classifier
 from helpers.attacks import run_attack
-from helpers.metrics import Rate, grouped_split, rate_row, threshold_at_fpr
+from helpers.metrics import Rate, grouped_split, rate_row, resolvable, threshold_at_fpr
 from helpers.models import ModelBundle
 from helpers.runtime import set_seed, write_atomically
 from helpers.validation import accept_dark_images, check_choice, check_count, check_images, check_labels, check_number
@@ -1100,7 +1106,7 @@ def outcome_rows(outcome: AttackOutcome, attack: str, kind: str, y: np.ndarray, 
 class MatchedSplit:
     """The matched rule of a table of outcome rows: the threshold fitted at ``fpr`` on the clean scores of the
     ``calibration`` images (a grouped split by photograph), judged on the others (``evaluated``); ``threshold``
-    is nan, with a ``note``, when fpr x n_calibration is below ``MIN_CALIBRATION_FALSE_POSITIVES``.
+    is nan, with a ``note``, when fpr x the calibration photographs is below ``MIN_CALIBRATION_FALSE_POSITIVES``.
 
     Attributes:
         images: all the images' indices.
@@ -1119,7 +1125,8 @@ class MatchedSplit:
 
 
 def matched_split(rows: pd.DataFrame, fpr: float, seed: int) -> MatchedSplit:
-    """The calibration half (``grouped_split`` of the photographs, ``seed``) and its threshold at ``fpr``.
+    """The calibration half (``grouped_split`` of the photographs, ``seed``) and its threshold at ``fpr``, refused
+    (nan, with a note) where fpr x the calibration *photographs* is below ``MIN_CALIBRATION_FALSE_POSITIVES``.
 
     Args:
         rows: outcome rows (``OUTCOME_COLUMNS``).
@@ -1132,11 +1139,12 @@ def matched_split(rows: pd.DataFrame, fpr: float, seed: int) -> MatchedSplit:
     Raises:
         TypeError, ValueError: ``fpr`` not a number in [0, 1) (where a threshold is fitted)."""
     per_image = rows.drop_duplicates("image").sort_values("image")
-    side = grouped_split(per_image["photograph"].to_numpy(), seed, 0.5)
+    photographs = per_image["photograph"].to_numpy()
+    side = grouped_split(photographs, seed, 0.5)
     images, clean = per_image["image"].to_numpy(), per_image["clean_score"].to_numpy()
-    if fpr * side.sum() < MIN_CALIBRATION_FALSE_POSITIVES:
-        return MatchedSplit(images, images[side], np.nan, f"no matched threshold: fpr x n_calibration = "
-                            f"{fpr:g} x {side.sum()} < {MIN_CALIBRATION_FALSE_POSITIVES}")
+    m = calibration_photographs(int(side.sum()), photographs[side])  # the rule counts photographs, not views
+    if not resolvable(fpr, m):
+        return MatchedSplit(images, images[side], np.nan, unresolvable_note(fpr, m))
     return MatchedSplit(images, images[side], threshold_at_fpr(clean[side], fpr), "")
 
 
@@ -1167,8 +1175,9 @@ def outcome_from_rows(rows: pd.DataFrame, split: MatchedSplit, rule: str = "own"
 
 def outcome_rates(rows: pd.DataFrame, fpr: float, seed: int) -> pd.DataFrame:
     """Per attack set of a table of outcome rows: bypass at the own rule (over its images) and at the matched
-    rule (over the evaluated half of :func:`matched_split`), with Wilson intervals and n, the threshold, the
-    realised false-positive rate of the evaluated clean images, and the seconds.
+    rule (over the evaluated half of :func:`matched_split`), the threshold, the realised false-positive rate of
+    the evaluated clean images, and the seconds; every rate with its n, its photographs and a 95% interval that
+    counts views of one photograph as such (:func:`helpers.adaptive_report.clustered_columns`).
 
     Args:
         rows: outcome rows (``OUTCOME_COLUMNS``) of one or several attack sets.
@@ -1178,16 +1187,20 @@ def outcome_rates(rows: pd.DataFrame, fpr: float, seed: int) -> pd.DataFrame:
     Returns:
         one row per attack set."""
     split = matched_split(rows, fpr, seed)
-    clean = rows.drop_duplicates("image").set_index("image")["clean_score"]
-    realised = (clean[split.evaluated] > split.threshold).sum() if split.note == "" else 0
+    per_image = rows.drop_duplicates("image").set_index("image")
+    held = per_image.loc[split.evaluated]
+    realised = held["clean_score"].to_numpy() > split.threshold if split.note == "" else np.zeros(0, bool)
     out = []
     for attack, g in rows.groupby("attack", sort=False):
         own, matched = outcome_from_rows(g, split, "own"), outcome_from_rows(g, split, "matched")
         row = {"attack": attack, "kind": g["kind"].iloc[0], "norm": own.budget.norm, "eps_255": 255 * own.budget.eps,
-               "max_iter": own.budget.max_iter, "n": len(g), **rate_columns("bypass_own", own.count("own"), len(g))}
-        k = matched.count("matched") if split.note == "" else 0
-        row |= rate_columns("bypass_matched", k, len(matched.bypassed["matched"]) if split.note == "" else 0)
-        row |= {"threshold": split.threshold, **rate_columns("fpr_matched", realised, len(split.evaluated)),
+               "max_iter": own.budget.max_iter, "n": len(g),
+               **clustered_columns("bypass_own", own.bypassed["own"], g["photograph"].to_numpy())}
+        evaluated = g[g["image"].isin(split.evaluated)]["photograph"].to_numpy()
+        flags = matched.bypassed["matched"] if split.note == "" else np.zeros(0, bool)
+        row |= clustered_columns("bypass_matched", flags, evaluated if split.note == "" else None)
+        row |= {"threshold": split.threshold,
+                **clustered_columns("fpr_matched", realised, held["photograph"].to_numpy() if len(realised) else None),
                 "note": split.note, "seconds": own.seconds}
         out.append(row)
     return pd.DataFrame(out)
