@@ -53,7 +53,7 @@ from helpers.adaptive_report import (
 )
 from helpers.art_classifier import CompiledTensorFlowV2Classifier, art_classifier
 from helpers.attacks import run_attack
-from helpers.metrics import Rate, grouped_split, rate_row, resolvable, threshold_at_fpr
+from helpers.metrics import Rate, grouped_split, resolvable, threshold_at_fpr
 from helpers.models import ModelBundle
 from helpers.runtime import set_seed, write_atomically
 from helpers.validation import accept_dark_images, check_choice, check_count, check_images, check_labels, check_number
@@ -803,20 +803,6 @@ def plateau_verdict(parts: dict[str, np.ndarray], tolerance: float = PLATEAU_TOL
     return all(v <= tolerance for v in share.values()), f"{detail} (rule: at most {100 * tolerance:.0f}%)"
 
 
-def rate_columns(prefix: str, k: int, n: int) -> dict:
-    """A rate with its Wilson 95% interval and n as columns ``prefix``, ``prefix_ci_low``, ...
-
-    Args:
-        prefix: the column prefix.
-        k: successes.
-        n: trials.
-
-    Returns:
-        ``{prefix, prefix_ci_low, prefix_ci_high, prefix_n}``."""
-    r = rate_row(Rate(int(k), int(n)))
-    return {prefix: r["value"], f"{prefix}_ci_low": r["ci_low"], f"{prefix}_ci_high": r["ci_high"], f"{prefix}_n": n}
-
-
 def check_unbounded(outcome: AttackOutcome, rule: str = "own") -> dict:
     """Check row: at an unbounded budget (eps = 1) every image is bypassed.
 
@@ -887,8 +873,8 @@ class AdaptiveEvaluation:
     """The outcome of :func:`evaluate_adaptive`.
 
     Attributes:
-        table: one row per attack set: its ``role`` in the evaluation (one of ``ROLES``) and its bypass per
-            rule with Wilson intervals.
+        table: one row per attack set (:func:`evaluation_row`): its ``role`` in the evaluation (one of ``ROLES``)
+            and its bypass per rule with photograph-clustered intervals.
         checks: (check, passed, detail) rows.
         outcome: the main ensemble's :class:`AttackOutcome`.
         clean_utility: rule -> the rate of images correct and not flagged, no attack.
@@ -927,11 +913,23 @@ class AdaptiveEvaluation:
                 f"clean utility {utility.k}/{utility.n}")
 
 
-def _row(o: AttackOutcome, n: int) -> dict:
-    row = {"attack": o.label, "norm": o.budget.norm, "eps_255": 255 * o.budget.eps, "max_iter": o.budget.max_iter,
-           "n": n, "seconds": o.seconds}
+def evaluation_row(role: str, o: AttackOutcome, photographs: Sequence[str] | None = None) -> dict:
+    """One row of :func:`evaluate_adaptive`'s table: the attack set's ``role`` (``ROLES``), budget, seconds and
+    bypass per rule, with n, count, photographs and a 95% interval that counts views of one photograph as such
+    (:func:`helpers.adaptive_report.clustered_columns`).
+
+    Args:
+        role: its role.
+        o: its outcome.
+        photographs: (N,) each attacked image's photograph (None: one each).
+
+    Returns:
+        the row."""
+    bypassed = next(iter(o.bypassed.values()))
+    row = {"role": role, "attack": o.label, "norm": o.budget.norm, "eps_255": 255 * o.budget.eps,
+           "max_iter": o.budget.max_iter, "n": len(bypassed), "seconds": o.seconds}
     for r, b in o.bypassed.items():
-        row |= rate_columns(f"bypass_{r}", b.sum(), n) | {f"bypass_{r}_k": int(b.sum())}
+        row |= clustered_columns(f"bypass_{r}", b, photographs) | {f"bypass_{r}_k": int(b.sum())}
     return row
 
 
@@ -940,12 +938,13 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
                       iteration_sweep: Sequence[int] = (), eps_sweep: Sequence[float] = (), n_unbounded: int = 2,
                       square_queries: int = 100, n_targets: int = 3, losses: Sequence[str] = DEFAULT_LOSSES,
                       score_weight: float = 0.0, kappa: float = MARGIN_KAPPA, batch_size: int = 8, seed: int = 0,
-                      rule: str = "own",
-                      log: Callable[[str], None] | None = None) -> AdaptiveEvaluation:
+                      rule: str = "own", log: Callable[[str], None] | None = None,
+                      photographs: Sequence[str] | None = None) -> AdaptiveEvaluation:
     """The adaptive evaluation with its checks (module docstring), gated: :attr:`AdaptiveEvaluation.valid`.
 
     Args:
-        bundle: f; adaptive: variant name -> detector-aware model; defences: the real detectors.
+        bundle: f; adaptive: variant name -> detector-aware model; defences: the real detectors (a
+            :class:`~helpers.adaptive_report.System` for the matched rule: its one threshold).
         x, y: the attacked images (RGB 0..255) and their true labels (f correct on them).
         budget: the main attack's norm, eps and iterations.
         iteration_sweep: smaller ``max_iter`` values run too (bypass must not decrease up to ``budget``).
@@ -957,6 +956,8 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         batch_size: images per APGD batch.
         seed: the attacks' seed.
         log: called with a line per finished attack set (e.g. ``print``), or ``None``.
+        photographs: (N,) each attacked image's photograph, for intervals that count views of one photograph as
+            such (None: one each).
 
     Returns:
         The :class:`AdaptiveEvaluation`.
@@ -1020,7 +1021,9 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         outcomes.append(("unbounded", free))
         checks.append(check_unbounded(free, rule))
     checks.append(check_plateau(main, rule))
-    table = pd.DataFrame([{"role": role} | _row(o, len(o.bypassed[rule])) for role, o in outcomes])
+    groups = None if photographs is None else np.asarray(photographs, dtype=object)
+    table = pd.DataFrame([evaluation_row(role, o, None if groups is None else groups[:len(o.bypassed[rule])])
+                          for role, o in outcomes])
     flagged_clean = Judge(bundle, defences, x, y).flags(x)
     correct = bundle.predict(x, batch_size)[0] == y
     utility = {r: Rate(int((correct & ~flagged_clean[r]).sum()), n) for r in main.bypassed}

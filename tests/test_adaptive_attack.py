@@ -341,3 +341,19 @@ def test_the_matched_rule_is_one_threshold_for_the_system():
     assert judged(system, [10, 20, 30]).found["matched"].tolist() == [False, False, True]
     system.threshold = 1.0  # no score is above it
     assert judged(system, [10, 20, 30]).found["matched"].all()
+
+
+def test_evaluation_rows_count_views_of_one_photograph_as_such():
+    from helpers.adaptive_attack import evaluation_row
+    from helpers.metrics import clustered_interval, design_effect
+
+    outcome = AttackOutcome("a", AttackBudget("linf", EPS, 3), {"own": np.array([True, True, True, False, False])},
+                            {"own": np.full(5, "m", object)}, 1.0)
+    photographs = np.array(["p", "p", "p", "q", "q"])
+    row = evaluation_row("ensemble", outcome, photographs)
+    deff = design_effect(outcome.bypassed["own"], photographs)
+    assert deff > 1 and (row["bypass_own_ci_low"], row["bypass_own_ci_high"]) == clustered_interval(3, 5, deff)
+    assert row["bypass_own_k"] == 3 and row["bypass_own_n"] == 5 and row["bypass_own_photographs"] == 2
+    plain = evaluation_row("ensemble", outcome)  # one photograph each: plain Wilson
+    width = {k: r["bypass_own_ci_high"] - r["bypass_own_ci_low"] for k, r in (("clustered", row), ("plain", plain))}
+    assert width["clustered"] > width["plain"]
