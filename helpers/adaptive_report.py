@@ -366,37 +366,43 @@ def clustered_columns(prefix: str, flags: np.ndarray, photographs: Sequence[str]
 
 
 def bypass_table(bundle: ModelBundle, runs: Sequence[AttackRun], results: dict[str, AttackResult],
-                 defences: Sequence[Defence], x_clean: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+                 defences: Sequence[Defence], x_clean: np.ndarray, y: np.ndarray,
+                 photographs: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per (attack set, defence), plus a ``clean`` row per defence (its false-positive rates on the
     reported clean images): ``success`` (fooled f within the budget, over n), ``detection_own`` /
     ``detection_matched`` (flagged, over the successful examples), ``bypass_own`` / ``bypass_matched``
-    (successful and not flagged, over n), each with Wilson 95% intervals and its n; median L2 and L-inf
-    (grey levels) of the successful examples; median queries of black-box attacks. ``results`` are
-    keyed by ``run.label``; success is judged on f (``bundle``) against ``y``, never on an adaptive model.
+    (successful and not flagged, over n), each with a 95% interval counting views of one photograph as such
+    (:func:`clustered_columns`), its n and photographs; median L2 and L-inf (grey levels) of the successful
+    examples; median queries of black-box attacks. ``results`` are keyed by ``run.label``; success is judged on
+    f (``bundle``) against ``y``, never on an adaptive model. A defence without a matched threshold (not
+    resolvable, :func:`resolvable_fit`) has no matched rates (n = 0), nor a score-only one an own rule.
 
     Args:
         bundle: f.
         runs: the attack sets.
         results: ``run.label`` -> its result.
-        defences: the fitted defences.
+        defences: the defences.
         x_clean: (N, H, W, 3) the clean images attacked, RGB 0..255.
         y: (N,) the labels attacked.
+        photographs: (N,) each image's photograph (None: one each).
 
     Returns:
         the tidy table.
 
     Raises:
-        TypeError, ValueError: bad images or labels (:mod:`helpers.validation`).
-        RuntimeError: a defence not fitted."""
+        TypeError, ValueError: bad images or labels (:mod:`helpers.validation`)."""
     x_clean = check_images(x_clean, "x_clean", bundle.input_size)
     y = check_labels(y, len(x_clean), bundle.n_classes)
+    groups = np.arange(len(x_clean)).astype(str) if photographs is None else np.asarray(photographs, dtype=object)
     rows = []
     for d in defences:
-        own, matched = d.flags(x_clean)
+        own, matched = _defence_flags(d, x_clean)
         row = {"label": "clean", "attack": "clean", "mode": "", "target": "", "norm": "", "eps": np.nan,
                "defence": d.name, "n": len(x_clean)}
-        row |= _rate("fpr_own", own.sum(), len(x_clean)) if own is not None else _rate("fpr_own", 0, 0)
-        rows.append(row | _rate("fpr_matched", matched.sum(), len(x_clean)))
+        for rule, flags in (("own", own), ("matched", matched)):
+            row |= clustered_columns(f"fpr_{rule}", flags if flags is not None else np.zeros(0, bool),
+                                     groups if flags is not None else None)
+        rows.append(row)
     for run in runs:
         r = results[run.label]
         labels = bundle.predict(r.x_adv)[0]
@@ -407,17 +413,23 @@ def bypass_table(bundle: ModelBundle, runs: Sequence[AttackRun], results: dict[s
                  "linf_median_255": float(np.median(r.linf[ok]) * 255) if k else np.nan,
                  "queries_median": float(np.median(r.queries)) if r.queries is not None else np.nan}
         for d in defences:
-            own, matched = d.flags(r.x_adv)
             row = {"label": run.label, "attack": run.attack, "mode": run.mode, "target": run.target,
-                   "norm": run.norm, "eps": run.eps, "defence": d.name, "n": n, **_rate("success", k, n)}
-            for rule, flags in (("own", own), ("matched", matched)):
-                if flags is None:
-                    row |= _rate(f"detection_{rule}", 0, 0) | _rate(f"bypass_{rule}", 0, 0)
-                else:
-                    row |= _rate(f"detection_{rule}", (flags & ok).sum(), k)
-                    row |= _rate(f"bypass_{rule}", (ok & ~flags).sum(), n)
+                   "norm": run.norm, "eps": run.eps, "defence": d.name, "n": n,
+                   **clustered_columns("success", ok, groups)}
+            for rule, flags in zip(("own", "matched"), _defence_flags(d, r.x_adv), strict=True):
+                none = np.zeros(0, bool)
+                row |= clustered_columns(f"detection_{rule}", none if flags is None else flags[ok],
+                                         None if flags is None else groups[ok])
+                row |= clustered_columns(f"bypass_{rule}", none if flags is None else ok & ~flags,
+                                         None if flags is None else groups)
             rows.append(row | sizes)
     return pd.DataFrame(rows)
+
+
+def _defence_flags(d: Defence, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(own, matched) flags of a defence; None for a rule it does not have (no own rule; no threshold)."""
+    own, score = d.scores(x)
+    return (own if d.has_own_rule else None), (score > d.threshold if d.threshold is not None else None)
 
 
 def loss_trace(model: ModelBundle, x: np.ndarray, y: np.ndarray, eps: float, steps: int,

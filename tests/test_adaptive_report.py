@@ -125,6 +125,18 @@ def test_bypass_table_against_a_per_image_count(toy, data):
     assert table.loc[table["label"] == "free", "queries_median"].iloc[0] == 3.5
     clean = table[table["label"] == "clean"].iloc[0]
     assert clean["fpr_own"] == defence.flags(x)[0].mean() and clean["fpr_matched"] == defence.flags(x)[1].mean()
+    # views of one photograph: clustered intervals; a defence without a threshold: no matched rates
+    photographs = np.repeat(["a", "b", "c", "d"], 2)
+    unfitted = Defence("u", SaliencyDetector(toy, THETAS))
+    grouped = bypass_table(toy, runs, results, [defence, unfitted], x, y, photographs)
+    for label, ok in (("noise", fooled & (l2 <= 1.2)), ("free", fooled)):
+        row = grouped[(grouped["label"] == label) & (grouped["defence"] == "s")].iloc[0]
+        flags = ok & ~own
+        assert (row["bypass_own_ci_low"], row["bypass_own_ci_high"]) == pytest.approx(
+            clustered_interval(int(flags.sum()), len(x), design_effect(flags, photographs)))
+        assert row["bypass_own_photographs"] == 4
+        row = grouped[(grouped["label"] == label) & (grouped["defence"] == "u")].iloc[0]
+        assert row["bypass_matched_n"] == 0 and row["detection_matched_n"] == 0 and row["bypass_own_n"] == len(x)
 
 
 def test_within_budget():
