@@ -327,6 +327,16 @@ def test_findings_figure_and_readme_lines(tmp_path):
     text = adaptive_findings(table, checks, ["s"], 0.05)
     assert "ε = 16/255: non-adaptive 25.0% [0, 100] (n = 4), adaptive (BPDA) 100.0% [0, 100] (n = 4)" in text
     assert "4 of 4 pass" in text
+    assert "at a matched" not in text  # no matched rate without its realised false-positive rate
+    text = adaptive_findings(table, checks, ["s"], 0.05, realised=fpr_rows())
+    assert ("- *s at a matched 5% false-positive rate* (its threshold's realised false-positive rate on the untouched "
+            "split 20.0% [10, 80] (n = 10 views of 5 photographs)): the strongest adaptive PGD") in text
+    text = adaptive_findings(table, checks, ["s"], 0.05, realised=fpr_rows("not resolvable at n = 2 calibration "
+                                                                           "photographs (fpr 0.05 x 2 < 5)"))
+    assert "- *s at a matched 5% false-positive rate:* not resolvable at n = 2 calibration photographs" in text
+    assert adaptive_readme_lines(table, fpr_rows())[0].endswith(
+        "in 100.0% [0, 100] (n = 4); its own rule flags 40.0% [10, 80] (n = 10 views of 5 photographs) of the "
+        "untouched clean split.")
     assert adaptive_readme_lines(table) == [
         "- Adaptive attacks (notebook 08), s: PGD at ε = 16/255 transferred from the undefended model bypasses it "
         "(fools f, not flagged) in 25.0% [0, 100] (n = 4); adapted to it (adaptive (BPDA)), in 100.0% [0, 100] "
@@ -358,7 +368,7 @@ def test_the_ensemble_line_states_its_rates_or_that_the_evaluation_is_invalid(tm
     line = ensemble_line(table, checks)
     assert "ε = 2/255 (L∞), 10 iterations per member" in line
     assert "own rule 100.0% [51, 100] (n = 4) (APGD transferred from f: 25.0% [5, 70] (n = 4))" in line
-    assert "matched threshold 75.0% [30, 95] (n = 4) (APGD transferred from f: 0.0% [0, 49] (n = 4))" in line
+    assert "75.0%" not in line and "no realised false-positive rate recorded" in line  # no matched rate without it
     assert line.endswith("all 2 sanity checks pass.")
     assert adaptive_findings(full_table(), checks, ["s"], 0.05, table).startswith(line + "\n")
     failed = checks.assign(passed=[True, False])
@@ -390,3 +400,41 @@ def test_budgets_read_back_from_a_csv_print_as_whole_grey_levels(tmp_path):
     table["eps"] = table["eps"].where(table["eps"].isna() | (table["eps"] < 0.05), 8 / 255)
     line = adaptive_readme_lines(load_bypass_table(save_bypass_table(table, tmp_path / "t.csv")))[0]
     assert "PGD at ε = 8/255 transferred" in line  # not 7.99999/255 (the CSV keeps 6 significant digits)
+
+
+def fpr_rows(note: str = "") -> pd.DataFrame:
+    """A realised-FPR table (adaptive_fpr_<model>.csv): two detectors and their system, 10 views of 5 photographs."""
+    rows = []
+    for scope, name, own, matched in (("alone", "s", 0.4, 0.2), ("system", "s", 0.4, 0.1), ("system", "fs", 0.2, 0.1),
+                                      ("system", "system", 0.5, 0.2)):
+        row = {"scope": scope, "defence": name, "n": 10, "target_fpr": 0.05, "threshold": np.nan if note else 0.3,
+               "note": note}
+        for rule, v in (("own", own), ("matched", matched)):
+            m = 0 if note and rule == "matched" else 10
+            row |= {f"fpr_{rule}": v if m else np.nan, f"fpr_{rule}_ci_low": 0.1 if m else np.nan,
+                    f"fpr_{rule}_ci_high": 0.8 if m else np.nan, f"fpr_{rule}_n": m,
+                    f"fpr_{rule}_photographs": 5 if m else 0}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_every_ensemble_rate_stands_beside_its_realised_false_positive_rate(tmp_path):
+    table = ensemble_table(4, 3)
+    checks = pd.DataFrame({"check": ["unbounded"], "passed": [True], "detail": [""]})
+    line = ensemble_line(table, checks, fpr_rows())
+    assert ("own rule 100.0% [51, 100] (n = 4) (APGD transferred from f: 25.0% [5, 70] (n = 4)), the system's "
+            "realised false-positive rate on the untouched split 50.0% [10, 80] (n = 10 views of 5 photographs) "
+            "(s: 40.0% [10, 80] (n = 10 views of 5 photographs); fs: 20.0% [10, 80] (n = 10 views of 5 photographs))"
+            ) in line
+    assert ("matched threshold (one for the system, target 5% false-positive rate) 75.0% [30, 95] (n = 4) (APGD "
+            "transferred from f: 0.0% [0, 49] (n = 4)), the system's realised false-positive rate on the untouched "
+            "split 20.0% [10, 80] (n = 10 views of 5 photographs) (s: 10.0%") in line
+    line = ensemble_line(table, checks, fpr_rows("not resolvable at n = 2 calibration photographs (fpr 0.05 x 2 < 5)"))
+    assert "matched threshold (target 5% false-positive rate): not resolvable at n = 2 calibration photographs" in line
+    assert "75.0%" not in line  # no matched rate without a threshold that can be placed
+    results = committed_scores(tmp_path)
+    without = readme_findings(results)
+    table.to_csv(results / "adaptive_ensemble_efficientnet_lite0.csv", index=False)
+    checks.to_csv(results / "adaptive_checks_efficientnet_lite0.csv", index=False)
+    fpr_rows().to_csv(results / "adaptive_fpr_efficientnet_lite0.csv", index=False)
+    assert readme_findings(results) == without + "\n" + ensemble_line(table, checks, fpr_rows())
