@@ -247,6 +247,9 @@ class System:
     def __len__(self) -> int:
         return len(self.defences)
 
+    def __getitem__(self, i: int) -> Defence:
+        return self.defences[i]
+
     def detector_scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each detector's ``(own_flags, score)`` (:meth:`Defence.scores`), stacked.
 
