@@ -58,12 +58,16 @@ def _wilson(p: float, n: float, z: float) -> tuple[float, float]:
     return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))  # contains p despite rounding
 
 
+MIN_PHOTOGRAPHS_FOR_RHO = 3  # fewer clusters: rho is not estimated but taken as 1 (design_effect)
+
+
 def design_effect(flags, groups) -> float:
     """Design effect of a proportion over clustered binary outcomes: deff = 1 + (sum n_i^2 / n - 1) rho
     (n_i the items of cluster i), rho the one-way ANOVA intra-cluster correlation, clipped to [0, 1].
     Exactly 1 when every cluster has one item; rho = 1 (views as copies: the cautious choice, never
-    narrower than one observation per cluster) when it cannot be estimated: every outcome the same, or a
-    single cluster (no between-cluster variance to estimate it from).
+    narrower than one observation per cluster) when it cannot be estimated: every outcome the same, or
+    fewer than ``MIN_PHOTOGRAPHS_FOR_RHO`` clusters (one or two: at most one degree of freedom between
+    clusters to estimate it from).
 
     Args:
         flags: (N,) booleans.
@@ -87,8 +91,10 @@ def design_effect(flags, groups) -> float:
     within = float(np.sum(sizes * p_i * (1 - p_i))) / (n - m)
     n0 = (n - float(np.sum(sizes ** 2)) / n) / (m - 1) if m > 1 else float(n)
     denominator = between + (n0 - 1) * within
-    # one photograph, or every outcome the same: no estimate of rho, the views count as copies
-    rho = 1.0 if m == 1 or denominator <= 0 else min(1.0, max(0.0, (between - within) / denominator))
+    # one or two photographs (under 2 degrees of freedom between them), or every outcome the same: no estimate
+    # of rho, the views count as copies
+    rho = 1.0 if m <= MIN_PHOTOGRAPHS_FOR_RHO - 1 or denominator <= 0 else \
+        min(1.0, max(0.0, (between - within) / denominator))
     return 1.0 + (float(np.sum(sizes ** 2)) / n - 1.0) * rho
 
 

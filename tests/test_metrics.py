@@ -220,3 +220,9 @@ def test_design_effect_is_conservative_when_rho_cannot_be_estimated():
     one = _wilson(4 / 6, 1.0, 1.959963984540054)  # one observation with the share 4/6
     assert clustered_interval(4, 6, design_effect(flags, ["a"] * 6)) == pytest.approx(one)
     assert design_effect(flags, list("abcdef")) == 1.0
+    # two photographs: one degree of freedom between them, no estimate of rho either (the estimator would give 0
+    # here and an interval as narrow as 6 independent images); the views count as copies, n_eff = 2
+    two = np.array([True, True, False, True, False, False])
+    assert design_effect(two, list("aaabbb")) == pytest.approx(3.0)
+    three = np.array([True, False, True, False, True, False])  # three photographs: estimated (here rho = 0)
+    assert design_effect(three, list("aabbcc")) == 1.0
