@@ -484,10 +484,12 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
     lines = [] if ensemble is None else [ensemble_line(ensemble, checks, realised)]
     alone = {} if realised is None else {r["defence"]: r for _, r in realised[realised["scope"] == "alone"].iterrows()}
     for d in defences:
+        fpr_own = (f"; its own rule flags {_bypass(alone[d], 'fpr_own')} of the untouched clean split"
+                   if d in alone and alone[d]["fpr_own_n"] else "")
         for attack in ("pgd", "pgd_l2"):
             if ((table["attack"] == attack) & (table["target"] == d)).any():
                 lines.append(f"- *{d}, {attack_label(attack)}, bypass at its own operating point* (fooled f and not "
-                             f"flagged, over all attacked images): {_pgd_line(table, d, attack, 'own')}.")
+                             f"flagged, over all attacked images{fpr_own}): {_pgd_line(table, d, attack, 'own')}.")
         pgd = table[(table["attack"] == "pgd") & (table["defence"] == d) & (table["target"] == d)]
         if len(pgd) and d in alone:
             head = f"- *{d} at a matched {100 * fpr:g}% false-positive rate"
@@ -525,6 +527,8 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
         if r["target"]:
             hit = g[g["defence"] == r["target"]].iloc[0]
             text += f"; bypass of {r['target']} {_bypass(hit, 'bypass_own')}"
+            if r["target"] in alone and alone[r["target"]]["fpr_own_n"]:
+                text += f" (its own rule flags {_bypass(alone[r['target']], 'fpr_own')} of the untouched clean split)"
         lines.append(text + ".")
     passed = int(checks["passed"].sum())
     lines.append(f"- *Sanity checks (Carlini et al. 2019):* {passed} of {len(checks)} pass. " + " ".join(

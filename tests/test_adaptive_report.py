@@ -329,6 +329,8 @@ def test_findings_figure_and_readme_lines(tmp_path):
     assert "4 of 4 pass" in text
     assert "at a matched" not in text  # no matched rate without its realised false-positive rate
     text = adaptive_findings(table, checks, ["s"], 0.05, realised=fpr_rows())
+    assert ("over all attacked images; its own rule flags 40.0% [10, 80] (n = 10 views of 5 photographs) of the "
+            "untouched clean split): ε = 2/255") in text
     assert ("- *s at a matched 5% false-positive rate* (its threshold's realised false-positive rate on the untouched "
             "split 20.0% [10, 80] (n = 10 views of 5 photographs)): the strongest adaptive PGD") in text
     text = adaptive_findings(table, checks, ["s"], 0.05, realised=fpr_rows("not resolvable at n = 2 calibration "
