@@ -327,3 +327,8 @@ def test_a_shard_without_its_checksum_is_computed_again(tiny_study, tmp_path):
         again = rerun(tiny_study, tmp_path / "s", checksum)
     assert (again.summary["computed"], again.summary["skipped"]) == (1, 3)
     same_scores(again.scores, tiny_study[2].scores)
+
+
+def test_a_damaged_study_record_is_an_error_naming_it(tiny_study, tmp_path):
+    with pytest.raises(ValueError, match=r"study.json is not the study record helpers.study writes"):
+        rerun(tiny_study, tmp_path / "s", lambda out: (out / "study.json").write_text('{"model": '))
