@@ -15,27 +15,32 @@ Per image the judge keeps the first example that fools f (label != y) and is not
 is bypassed when any member of the ensemble bypassed (the per-image worst case). The attack never
 relies on the last iterate, nor on the consensus' own idea of success.
 
-Checks that can fail (Carlini et al. 2019; Tramer et al. 2020), computed by :func:`evaluate_adaptive`
-and gating the result (:attr:`AdaptiveEvaluation.valid`):
+Checks that can fail (Carlini et al. 2019; Tramer et al. 2020), computed by :func:`evaluate_adaptive` for every
+rule reported, gating the result (:attr:`AdaptiveEvaluation.valid`). Each attack of a check runs on the images the
+ensemble left (the cost follows the robust images) and is judged at every point it reaches, like the ensemble:
 
-- ``unbounded``: at eps = 1 (L-inf, the whole image space) every image is bypassed;
-- ``iterations``: bypass does not decrease over the iteration sweep (same seed, more steps);
-- ``budget``: bypass does not decrease over the eps sweep;
-- ``plateau``: on the images still not bypassed, per loss, the running best loss improved in the last
-  quarter of its evaluations by at most ``PLATEAU_TOLERANCE`` of its whole improvement (summed over the
-  members and images; otherwise more steps were needed);
-- ``transferred``: every adaptive variant bypasses at least as many images as APGD-CE made on f alone;
-- ``black box``: the white-box ensemble bypasses at least as many images as Square on f.
+- ``iterations``: the ensemble again with ``sweep_factor`` times the iterations bypasses at most ``MAX_GAIN`` more
+  images (otherwise it had not converged);
+- ``restart``: another random start (another seed) bypasses at most ``MAX_GAIN`` more images;
+- ``transferred``: APGD-CE on f alone (the detector unknown to it) bypasses at most ``MAX_GAIN`` more images;
+- ``black box``: Square on the defended system (the consensus' margin, every query judged) bypasses at most
+  ``MAX_GAIN`` more images;
+- ``unbounded``: at eps = 1 (L-inf, the whole image space) every image attacked is bypassed (up to
+  ``unbounded_images`` of them, all when fewer);
+- ``budget``: with an eps sweep, bypass does not decrease as eps grows (each eps run on its own; what is reported
+  is the worst case over every eps up to the budget, monotone by construction).
+
+The budgets (:class:`EnsembleBudget`): ``"quick"`` (the CPU default) and ``"standard"`` (AutoAttack's standard
+version adapted to detectors), ``helpers.attack_settings.ENSEMBLE_BUDGETS``.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -52,7 +57,7 @@ from helpers.adaptive_report import (
     unresolvable_note,
 )
 from helpers.art_classifier import CompiledTensorFlowV2Classifier, art_classifier
-from helpers.attacks import run_attack
+from helpers.attack_settings import resolve_ensemble_budget
 from helpers.metrics import Rate, grouped_split, resolvable, threshold_at_fpr
 from helpers.models import ModelBundle
 from helpers.names import ADAPTIVE_KINDS, LOSSES
@@ -61,14 +66,15 @@ from helpers.validation import accept_dark_images, check_choice, check_count, ch
 
 with warnings.catch_warnings():  # ART warns that its PyTorch-only certification tools are missing
     warnings.filterwarnings("ignore", message="PyTorch not found")
-    from art.attacks.evasion import AutoProjectedGradientDescent
+    from art.attacks.evasion import AutoProjectedGradientDescent, SquareAttack
 
 DEFAULT_LOSSES = ("ce", "dlr")  # AutoAttack's; "margin" is an option
 MARGIN_KAPPA = 1.0  # the per-view margin loss stops at a logit margin of kappa (as ADAPTIVE_CW_CONFIDENCE)
 NORMS = ("linf", "l2")
 RULES = ("own", "matched")
-PLATEAU_TOLERANCE = 0.10  # share of the loss improvement still allowed in the last quarter (see plateaued)
-CHECKS = ("unbounded", "iterations", "budget", "plateau", "transferred", "black box")
+MAX_GAIN = 1  # images another attack of a check may bypass beyond the ensemble's (Croce & Hein's tolerance)
+CHECKS = ("iterations", "restart", "transferred", "black box", "unbounded", "budget")
+SQUARE_P_INIT = 0.8  # AutoAttack's Square: the first square's share of the image
 
 
 class TargetedDLR(keras.losses.Loss):
@@ -197,20 +203,39 @@ class ObservedClassifier(CompiledTensorFlowV2Classifier):
         *args, **kwargs: those of :class:`~helpers.art_classifier.CompiledTensorFlowV2Classifier`.
         objective: the loss.
         view_logits: x (RGB 0..255) -> (1 + V, N, C) raw logits (:func:`view_logits_fn`).
-        f_logits: x (RGB 0..255) -> (N, C) f's raw logits (:func:`f_logits_fn`); None: ``view_logits``' first."""
+        f_logits: x (RGB 0..255) -> (N, C) f's raw logits (:func:`f_logits_fn`); None: ``view_logits``' first.
+        black_box: ``predict`` returns the consensus' logits (mean log-probability of x and its views) and shows
+            every point it is asked about to ``observer`` (Square on the defended system)."""
 
     observer = None
 
     def __init__(self, *args, objective: Objective, view_logits: Callable[[tf.Tensor], tf.Tensor],
-                 f_logits: Callable[[tf.Tensor], tf.Tensor] | None = None, **kwargs):
-        self.objective, self._view_logits = objective, view_logits
+                 f_logits: Callable[[tf.Tensor], tf.Tensor] | None = None, black_box: bool = False, **kwargs):
+        self.objective, self._view_logits, self.black_box = objective, view_logits, black_box
         self._f_logits = f_logits if f_logits is not None else (lambda x: view_logits(x)[0])
         super().__init__(*args, **kwargs)
         self._compiled_losses = tf.function(self._losses_tf, reduce_retracing=True)
 
     def _predict_tf(self, x: tf.Tensor) -> tf.Tensor:
         x_input, _ = self._apply_preprocessing(x, y=None, fit=False)
+        if self.black_box:
+            return tf.reduce_mean(tf.nn.log_softmax(self._view_logits(x_input * 255.0)), axis=0)
         return self._f_logits(x_input * 255.0)
+
+    def predict(self, x: np.ndarray, batch_size: int = 128, training_mode: bool = False, **kwargs) -> np.ndarray:
+        """The logits of ``x`` ([0, 1] points): f's, or the consensus' when ``black_box`` (then each point is also
+        shown to ``observer``).
+
+        Args:
+            x: (N, H, W, 3) points in [0, 1].
+            batch_size, training_mode, **kwargs: those of the base class.
+
+        Returns:
+            (N, C) logits."""
+        out = super().predict(x, batch_size, training_mode, **kwargs)
+        if self.black_box and self.observer is not None:
+            self.observer(np.asarray(x))
+        return out
 
     def _losses_tf(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         x_input, _ = self._apply_preprocessing(x, y=None, fit=False)
@@ -240,19 +265,22 @@ class ObservedClassifier(CompiledTensorFlowV2Classifier):
         loss = self._compiled_losses(tf.constant(np.asarray(x, np.float32)),
                                      tf.constant(np.asarray(y, np.float32))).numpy()
         if self.observer is not None:
-            self.observer(np.asarray(x), loss)
+            self.observer(np.asarray(x))
         return {"none": loss, "mean": loss.mean(), "sum": loss.sum()}[reduction]
 
 
 _OBSERVED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def observed_classifier(bundle: ModelBundle, objective: str | Objective) -> ObservedClassifier:
-    """One :class:`ObservedClassifier` per (model, objective) over the [0, 1] view of ``bundle`` (traced once).
+def observed_classifier(bundle: ModelBundle, objective: str | Objective, black_box: bool = False
+                        ) -> ObservedClassifier:
+    """One :class:`ObservedClassifier` per (model, objective, black box) over the [0, 1] view of ``bundle`` (traced
+    once).
 
     Args:
         bundle: the model the loss is computed on (a detector-aware model, or f).
         objective: an :class:`Objective`, or a loss name standing for ``Objective(loss)``.
+        black_box: see :class:`ObservedClassifier`.
 
     Returns:
         the classifier.
@@ -260,8 +288,8 @@ def observed_classifier(bundle: ModelBundle, objective: str | Objective) -> Obse
     Raises:
         ValueError: a score term on a model without views (nothing to score), or an unknown loss name."""
     objective = Objective(objective) if isinstance(objective, str) else objective
-    per_model = _OBSERVED.setdefault(bundle.model, {})
-    if objective not in per_model:
+    per_model, key = _OBSERVED.setdefault(bundle.model, {}), (objective, black_box)
+    if key not in per_model:
         if objective.score_weight:
             try:
                 consensus_layer(bundle)
@@ -270,12 +298,12 @@ def observed_classifier(bundle: ModelBundle, objective: str | Objective) -> Obse
                                  ) from None
         views = view_logits_fn(bundle)
         base = art_classifier(bundle)
-        per_model[objective] = ObservedClassifier(model=base.model, nb_classes=bundle.n_classes,
-                                                  input_shape=base.input_shape, clip_values=(0.0, 1.0),
-                                                  loss_object=keras.losses.CategoricalCrossentropy(from_logits=True),
-                                                  objective=objective, view_logits=views,
-                                                  f_logits=f_logits_fn(bundle))
-    return per_model[objective]
+        per_model[key] = ObservedClassifier(model=base.model, nb_classes=bundle.n_classes,
+                                            input_shape=base.input_shape, clip_values=(0.0, 1.0),
+                                            loss_object=keras.losses.CategoricalCrossentropy(from_logits=True),
+                                            objective=objective, view_logits=views, f_logits=f_logits_fn(bundle),
+                                            black_box=black_box)
+    return per_model[key]
 
 
 def consensus_targets(adaptive: ModelBundle, x: np.ndarray, y: np.ndarray, n_targets: int = 3) -> np.ndarray:
@@ -386,7 +414,7 @@ class Judge:
         self.current: np.ndarray = np.arange(n)
         self.attack = ""
         self.stop_early = False
-        self.losses: dict[int, list[float]] = {}
+        self.evaluations = 0  # the points judged
 
     @property
     def done(self) -> np.ndarray:
@@ -441,26 +469,24 @@ class Judge:
                     self.found[r][i], self.x_found[r][i] = True, x_adv[row]
                     self.found_by[r][i] = label or self.attack
 
-    def __call__(self, x01: np.ndarray, loss: np.ndarray) -> None:
-        """The observer of :class:`ObservedClassifier`: record each point's loss and judge it.
+    def __call__(self, x01: np.ndarray) -> None:
+        """The observer of :class:`ObservedClassifier`: judge each point.
 
         Args:
             x01: (M, H, W, 3) points in [0, 1] of the images in ``current``.
-            loss: (M,) their losses.
 
         Raises:
             BatchBypassed: once every image under attack (``current``) is bypassed at every rule, when
                 ``stop_early`` is set: the rest of the run could not change what is kept."""
         index = self.origins(x01)
-        for i, v in zip(index, np.ravel(loss), strict=True):
-            self.losses.setdefault(int(i), []).append(float(v))
+        self.evaluations += len(x01)
         self.judge(np.clip(x01, 0.0, 1.0).astype(np.float32) * np.float32(255.0), index)
         if self.stop_early and self.done[self.current].all():
             raise BatchBypassed
 
 
 class BatchBypassed(Exception):  # noqa: N818 (a signal, not an error)
-    """Raised by :class:`Judge` inside an APGD run whose images are all bypassed: the judge keeps the first
+    """Raised by :class:`Judge` inside an attack's run whose images are all bypassed: the judge keeps the first
     bypass per image and rule, so the remaining iterations could not change the outcome."""
 
 
@@ -470,26 +496,33 @@ class Member:
 
     Attributes:
         objective: its :class:`Objective`.
-        rank: the consensus rank of its target (1: the best wrong class)."""
+        rank: the consensus rank of its target (1: the best wrong class); 0: untargeted (away from the label
+            attacked, the objective's loss maximised)."""
 
     objective: Objective
     rank: int
 
     @property
+    def targeted(self) -> bool:
+        return self.rank > 0
+
+    @property
     def label(self) -> str:
-        return f"APGD-{self.objective.name} target {self.rank}"
+        return f"APGD-{self.objective.name}" + (f" target {self.rank}" if self.targeted else "")
 
 
 def ensemble(n_targets: int = 3, losses: Sequence[str] = DEFAULT_LOSSES, score_weight: float = 0.0,
-             kappa: float = MARGIN_KAPPA) -> list[Member]:
-    """AutoAttack's order: for each target rank, each loss; with ``score_weight`` > 0, then each loss again
-    with the detector's score term (further members, which attack the matched-threshold rule too).
+             kappa: float = MARGIN_KAPPA, untargeted: bool = False) -> list[Member]:
+    """AutoAttack's order: with ``untargeted``, APGD-CE away from the label attacked first; then for each target
+    rank, each loss; with ``score_weight`` > 0, then each loss again with the detector's score term (further
+    members, which attack the matched-threshold rule too).
 
     Args:
         n_targets: target ranks, >= 1.
-        losses: loss names (``helpers.adaptive.LOSSES``).
+        losses: the targeted members' loss names (``helpers.adaptive.LOSSES``).
         score_weight: the score term's weight (0: no score members).
         kappa: the margin loss's logit margin.
+        untargeted: whether the untargeted APGD-CE member runs first.
 
     Returns:
         the :class:`Member` list.
@@ -499,93 +532,113 @@ def ensemble(n_targets: int = 3, losses: Sequence[str] = DEFAULT_LOSSES, score_w
     check_count(n_targets, "n_targets")
     objectives = [Objective(loss, 0.0, kappa) for loss in losses]
     objectives += [Objective(loss, score_weight, kappa) for loss in losses] if score_weight else []
-    return [Member(o, r) for r in range(1, n_targets + 1) for o in objectives]
+    first = [Member(Objective("ce"), 0)] if untargeted else []
+    return first + [Member(o, r) for r in range(1, n_targets + 1) for o in objectives]
 
 
 @dataclass(frozen=True)
 class AttackBudget:
-    """A perturbation budget; the first APGD step is 2 eps (Croce & Hein).
+    """A perturbation budget; the first APGD step is ``step`` x eps (2, Croce & Hein's).
 
     Attributes:
         norm: one of ``NORMS``.
         eps: the budget in [0, 1] units (> 0; at most 1 for L-inf).
-        max_iter: APGD's iterations, >= 1.
+        max_iter: APGD's iterations (Square's queries), >= 1.
+        step: the first step in units of eps, > 0.
 
     Raises:
-        ValueError: an unknown norm, eps <= 0, an L-inf eps > 1, or max_iter < 1.
-        TypeError: eps not a number or max_iter not an integer."""
+        ValueError: an unknown norm, eps <= 0, an L-inf eps > 1, max_iter < 1 or step <= 0.
+        TypeError: eps or step not a number, or max_iter not an integer."""
 
     norm: str = "linf"
     eps: float = 2 / 255
     max_iter: int = 20
+    step: float = 2.0
 
     def __post_init__(self):
         check_choice(self.norm, NORMS, "norm")
         check_number(self.eps, "eps", 0.0, np.inf, low_open=True)
         check_count(self.max_iter, "max_iter")
+        check_number(self.step, "step", 0.0, np.inf, low_open=True)
         if self.norm == "linf" and self.eps > 1:
             raise ValueError(f"an L-inf eps is in [0, 1] units (2/255 = 2 grey levels); got {self.eps}")
 
 
-@dataclass
-class MemberTrace:
-    """What one member saw.
+@dataclass(frozen=True)
+class EnsembleBudget:
+    """The adaptive evaluation's budget (``helpers.attack_settings.ENSEMBLE_BUDGETS``: ``"quick"``, ``"standard"``).
 
     Attributes:
-        member: its label.
-        loss: its objective's name.
-        losses: image index -> its loss at every evaluation."""
+        max_iter: APGD's iterations per member.
+        n_targets: the consensus' best wrong classes attacked with the targeted ``losses``.
+        losses: the targeted members' losses.
+        untargeted: whether an untargeted APGD-CE member runs first.
+        square_queries: Square's queries on the defended system (0: no black-box check).
+        sweep_factor: the upward iteration check runs ``sweep_factor`` x ``max_iter`` iterations.
+        restarts: further random starts of the restart check (0: no such check).
+        unbounded_images: images attacked at eps = 1 (all attacked images when fewer; 0: no such check)."""
 
-    member: str
-    loss: str
-    losses: dict[int, list[float]] = field(default_factory=dict)
+    max_iter: int = 10
+    n_targets: int = 3
+    losses: tuple[str, ...] = DEFAULT_LOSSES
+    untargeted: bool = True
+    square_queries: int = 100
+    sweep_factor: int = 5
+    restarts: int = 1
+    unbounded_images: int = 10
+
+    @classmethod
+    def of(cls, settings: str = "default", **overrides) -> EnsembleBudget:
+        """The budget of ``attack_settings`` ``settings`` (``"default"``: quick, ``"paper"``: standard), with
+        ``overrides``.
+
+        Raises:
+            TypeError, ValueError: unknown settings or names, or bad values
+                (:func:`helpers.attack_settings.resolve_ensemble_budget`)."""
+        b = resolve_ensemble_budget(settings, overrides)
+        return cls(**{**b, "losses": tuple(b["losses"])})
 
 
 def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members: Sequence[Member],
-             targets: np.ndarray, batch_size: int = 8, seed: int = 0, stop_early: bool = True) -> list[MemberTrace]:
+             targets: np.ndarray, batch_size: int = 8, seed: int = 0, stop_early: bool = True) -> None:
     """Run ``members`` on the adaptive model, each on the images ``judge`` has not bypassed yet, in batches;
     every loss evaluation goes to ``judge`` (whose 8-bit examples keep to ``budget`` when it names no budget).
 
     Args:
-        adaptive: the detector-aware model.
+        adaptive: the detector-aware model (or f, for an attack that does not know the detector).
         judge: the :class:`Judge` of the attacked images.
-        budget: norm, eps and iterations.
+        budget: norm, eps, iterations and first step.
         members: the ensemble's members.
-        targets: (N, n_targets) target classes (:func:`consensus_targets`).
+        targets: (N, n_targets) target classes (:func:`consensus_targets`; unused by untargeted members).
         batch_size: images per APGD batch.
-        seed: seeded before each batch.
+        seed: seeded before each batch (APGD starts at a random point of the ball).
         stop_early: end a batch's run as soon as all its images are bypassed at every rule (the outcome is
-            the same; the traces are shorter).
-
-    Returns:
-        each member's loss traces."""
+            the same; fewer points are judged)."""
     x01 = judge.x / np.float32(255.0)
     if judge.linf_255 is None:  # the 8-bit examples must stay within the budget run here
         judge.linf_255 = _linf_255(budget)
-    traces = []
     for m in members:
         classifier = observed_classifier(adaptive, m.objective)
         attack = AutoProjectedGradientDescent(classifier, norm=np.inf if budget.norm == "linf" else 2, eps=budget.eps,
-                                              eps_step=2 * budget.eps, max_iter=budget.max_iter, targeted=True,
-                                              nb_random_init=1, batch_size=batch_size, loss_type=None, verbose=False)
+                                              eps_step=budget.step * budget.eps, max_iter=budget.max_iter,
+                                              targeted=m.targeted, nb_random_init=1, batch_size=batch_size,
+                                              loss_type=None, verbose=False)
         todo = np.flatnonzero(~judge.done)
-        judge.attack, judge.losses = m.label, {}
+        judge.attack = m.label
         classifier.observer, judge.stop_early = judge, stop_early
         try:
             for start in range(0, len(todo), batch_size):
                 idx = todo[start:start + batch_size]
                 judge.current = idx
                 set_seed(seed)
-                onehot = np.eye(adaptive.n_classes, dtype=np.float32)[targets[idx, m.rank - 1]]
+                label = targets[idx, m.rank - 1] if m.targeted else judge.y[idx]
                 try:
-                    out = attack.generate(x01[idx], y=onehot)
+                    out = attack.generate(x01[idx], y=np.eye(adaptive.n_classes, dtype=np.float32)[label])
                 except BatchBypassed:  # every image of the batch is bypassed: nothing left to find
                     continue
                 judge.judge(np.clip(out, 0, 1).astype(np.float32) * np.float32(255.0), idx)
         finally:
             classifier.observer, judge.stop_early = None, False
-        traces.append(MemberTrace(m.label, m.objective.name, judge.losses))
-    return traces
 
 
 @dataclass(frozen=True)
@@ -598,18 +651,18 @@ class AttackOutcome:
         bypassed: rule -> (N,) bool.
         found_by: rule -> (N,) the member that found each bypass ('' for none).
         seconds: its run time.
-        traces: the members' loss traces.
         lowest: (N,) the lowest detector score of a point that fooled f (inf: none).
-        lowest_by: (N,) the attack that reached it."""
+        lowest_by: (N,) the attack that reached it.
+        evaluations: the points judged."""
 
     label: str
     budget: AttackBudget
     bypassed: dict[str, np.ndarray]
     found_by: dict[str, np.ndarray]
     seconds: float
-    traces: tuple[MemberTrace, ...] = ()
     lowest: np.ndarray | None = None
     lowest_by: np.ndarray | None = None
+    evaluations: int = 0
 
     def count(self, rule: str = "own") -> int:
         """The number of images bypassed.
@@ -626,7 +679,8 @@ def adaptive_attack(bundle: ModelBundle, adaptive: ModelBundle | dict[str, Model
                     x: np.ndarray, y: np.ndarray, budget: AttackBudget = AttackBudget(), n_targets: int = 3,
                     losses: Sequence[str] = DEFAULT_LOSSES, batch_size: int = 8, seed: int = 0,
                     label: str = "adaptive APGD ensemble", score_weight: float = 0.0,
-                    kappa: float = MARGIN_KAPPA, score_goal: float | None = None) -> AttackOutcome:
+                    kappa: float = MARGIN_KAPPA, score_goal: float | None = None, untargeted: bool = False
+                    ) -> AttackOutcome:
     """The per-image worst case over the ensemble (:func:`ensemble`) run on each adaptive model (a bundle, or
     a dict variant -> bundle, e.g. BPDA and through Grad-CAM), judged by ``defences`` on f (``bundle``).
 
@@ -635,10 +689,10 @@ def adaptive_attack(bundle: ModelBundle, adaptive: ModelBundle | dict[str, Model
         adaptive: the detector-aware model(s) of :mod:`helpers.adaptive`.
         defences: the real detectors (fitted for the matched rule).
         x: (N, H, W, 3) float32 RGB 0..255; y: (N,) the labels attacked (true labels, f correct on them).
-        budget: norm, eps and iterations.
-        n_targets, losses, score_weight, kappa: the members (:func:`ensemble`).
+        budget: norm, eps, iterations and first step.
+        n_targets, losses, score_weight, kappa, untargeted: the members (:func:`ensemble`).
         batch_size: images per APGD batch.
-        seed: seeded before each batch.
+        seed: seeded before each batch (another seed: another random start).
         label: the attack set's name.
         score_goal: see :class:`Judge` (``None``: an image is done once bypassed at every rule judged).
 
@@ -652,156 +706,110 @@ def adaptive_attack(bundle: ModelBundle, adaptive: ModelBundle | dict[str, Model
     x = check_images(x, size=bundle.input_size)
     y = check_labels(y, len(x), bundle.n_classes)
     models = adaptive if isinstance(adaptive, dict) else {"": adaptive}
-    members = ensemble(n_targets, losses, score_weight, kappa)
+    members = ensemble(n_targets, losses, score_weight, kappa, untargeted)
     judge = Judge(bundle, defences, x, y, batch_size, score_goal, _linf_255(budget))
-    start, traces = time.perf_counter(), []
+    start = time.perf_counter()
     for model in models.values():
         targets = consensus_targets(model, x, y, n_targets)
-        traces += run_apgd(model, judge, budget, members, targets, batch_size, seed)
-    return _outcome(judge, label, budget, time.perf_counter() - start, tuple(traces))
+        run_apgd(model, judge, budget, members, targets, batch_size, seed)
+    return _outcome(judge, label, budget, time.perf_counter() - start)
 
 
 def _linf_255(budget: AttackBudget) -> float | None:
     return 255 * budget.eps if budget.norm == "linf" else None
 
 
-def _outcome(judge: Judge, label: str, budget: AttackBudget, seconds: float, traces=()) -> AttackOutcome:
+def _outcome(judge: Judge, label: str, budget: AttackBudget, seconds: float) -> AttackOutcome:
     return AttackOutcome(label, budget, {r: judge.found[r].copy() for r in judge.rules},
-                         {r: judge.found_by[r].copy() for r in judge.rules}, seconds, traces, judge.lowest.copy(),
-                         judge.lowest_by.copy())
-
-
-def judged_outputs(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray,
-                   x_adv: np.ndarray, label: str, budget: AttackBudget, seconds: float) -> AttackOutcome:
-    """A non-adaptive attack's outcome: its final examples only, judged by f and the detectors.
-
-    Args:
-        bundle: f.
-        defences: the real detectors.
-        x: (N, H, W, 3) clean RGB images in 0..255.
-        y: (N,) the labels attacked.
-        x_adv: (N, H, W, 3) the attack's examples, RGB 0..255.
-        label: the attack set's name.
-        budget: its budget.
-        seconds: its run time.
-
-    Returns:
-        the :class:`AttackOutcome`.
-
-    Raises:
-        ValueError: no defence to judge with (:class:`Judge`)."""
-    judge = Judge(bundle, defences, x, y, linf_255=_linf_255(budget))
-    judge.judge(x_adv, np.arange(len(x)), label)
-    return _outcome(judge, label, budget, seconds)
+                         {r: judge.found_by[r].copy() for r in judge.rules}, seconds, judge.lowest.copy(),
+                         judge.lowest_by.copy(), judge.evaluations)
 
 
 def transferred_attack(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray,
                        budget: AttackBudget, batch_size: int = 8, seed: int = 0) -> AttackOutcome:
-    """APGD-CE, untargeted, made on f alone (the detector unknown to it), its output judged.
+    """APGD-CE, untargeted, made on f alone (the detector unknown to it), every iterate judged by the real
+    detectors like the ensemble's.
 
     Args:
         bundle: f.
         defences: the real detectors.
         x: (N, H, W, 3) RGB images in 0..255.
         y: (N,) the labels attacked.
-        budget: norm, eps and iterations.
+        budget: norm, eps, iterations and first step.
         batch_size: images per APGD batch.
         seed: the attack's seed.
 
     Returns:
         the :class:`AttackOutcome`."""
-    set_seed(seed)
-    attack = AutoProjectedGradientDescent(art_classifier(bundle), norm=np.inf if budget.norm == "linf" else 2,
-                                          eps=budget.eps, eps_step=2 * budget.eps, max_iter=budget.max_iter,
-                                          targeted=False, nb_random_init=1, batch_size=batch_size, loss_type=None,
-                                          verbose=False)
+    x = check_images(x, size=bundle.input_size)
+    y = check_labels(y, len(x), bundle.n_classes)
+    judge = Judge(bundle, defences, x, y, batch_size, linf_255=_linf_255(budget))
     start = time.perf_counter()
-    out = attack.generate(x / np.float32(255.0), y=np.eye(bundle.n_classes, dtype=np.float32)[y])
-    x_adv = np.clip(out, 0, 1).astype(np.float32) * np.float32(255.0)
-    return judged_outputs(bundle, defences, x, y, x_adv, "transferred APGD-CE on f", budget,
-                          time.perf_counter() - start)
+    run_apgd(bundle, judge, budget, [Member(Objective("ce"), 0)], np.zeros((len(x), 1), np.int32), batch_size, seed)
+    return _outcome(judge, "transferred APGD-CE on f", budget, time.perf_counter() - start)
 
 
-def square_attack(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray, eps: float,
-                  max_iter: int, seed: int = 0) -> AttackOutcome:
-    """Square (score-based black box, L-inf ``eps``, ``max_iter`` queries) on f, its output judged.
+def square_attack(bundle: ModelBundle, adaptive: ModelBundle, defences: Sequence[Defence], x: np.ndarray,
+                  y: np.ndarray, eps: float, queries: int, batch_size: int = 8, seed: int = 0) -> AttackOutcome:
+    """Square (score-based black box, L-inf ``eps``, ``queries`` queries, AutoAttack's ``p_init``) on the defended
+    system: its scores are the consensus' logits of the detector-aware model ``adaptive`` (x and every view must
+    agree), and every query is judged by f and the real detectors.
 
     Args:
         bundle: f.
+        adaptive: the detector-aware model of the defences.
         defences: the real detectors.
         x: (N, H, W, 3) RGB images in 0..255.
         y: (N,) the labels attacked.
         eps: the L-inf budget in [0, 1] units.
-        max_iter: Square's queries.
+        queries: Square's iterations (one query per image each).
+        batch_size: images per batch.
         seed: the attack's seed.
 
     Returns:
-        the :class:`AttackOutcome`.
-
-    Raises:
-        ValueError, TypeError: bad parameters or inputs (:func:`helpers.attacks.run_attack`)."""
-    r = run_attack("square", bundle, x, y, seed=seed, eps=eps, max_iter=max_iter)
-    return judged_outputs(bundle, defences, x, y, r.x_adv, f"Square on f ({max_iter} queries)",
-                          AttackBudget("linf", eps, max_iter), r.seconds)
-
-
-def plateaued(traces: Sequence[MemberTrace], open_images: np.ndarray, tolerance: float = PLATEAU_TOLERANCE
-              ) -> tuple[bool, str]:
-    """The plateau rule, per loss (CE and DLR have different scales): over the members with that loss and the
-    images in ``open_images`` (not bypassed), the running best of the loss (minimised) gains at most
-    ``tolerance`` of its whole gain in the last quarter of its evaluations (sums over the traces).
-
-    Args:
-        traces: the members' loss traces.
-        open_images: the indices of the images not bypassed.
-        tolerance: the largest share allowed.
-
-    Returns:
-        (passed, detail)."""
-    parts: dict[str, np.ndarray] = {}
-    for i in open_images:
-        for loss, v in plateau_parts(traces, int(i)).items():
-            parts[loss] = parts.get(loss, np.zeros(3)) + v
-    return plateau_verdict(parts, tolerance)
+        the :class:`AttackOutcome`."""
+    x = check_images(x, size=bundle.input_size)
+    y = check_labels(y, len(x), bundle.n_classes)
+    budget = AttackBudget("linf", eps, queries)
+    judge = Judge(bundle, defences, x, y, batch_size, linf_255=_linf_255(budget))
+    judge.attack = f"Square on the system ({queries} queries)"
+    classifier = observed_classifier(adaptive, "ce", black_box=True)
+    attack = SquareAttack(classifier, norm=np.inf, eps=eps, max_iter=queries, p_init=SQUARE_P_INIT, nb_restarts=1,
+                          batch_size=batch_size, verbose=False)
+    start, x01 = time.perf_counter(), x / np.float32(255.0)
+    classifier.observer, judge.stop_early = judge, True
+    try:
+        for first in range(0, len(x), batch_size):
+            idx = np.arange(first, min(first + batch_size, len(x)))
+            judge.current = idx
+            set_seed(seed)
+            try:
+                attack.generate(x01[idx], y=np.eye(bundle.n_classes, dtype=np.float32)[y[idx]])
+            except BatchBypassed:
+                continue
+    finally:
+        classifier.observer, judge.stop_early = None, False
+    return _outcome(judge, judge.attack, budget, time.perf_counter() - start)
 
 
-def plateau_parts(traces: Sequence[MemberTrace], image: int) -> dict[str, np.ndarray]:
-    """One image's share of the plateau rule, per loss: (gain in the last quarter, whole gain, traces) of the
-    running best loss, summed over the members' traces (a study keeps these per image).
+def check_gain(name: str, main: AttackOutcome, other: AttackOutcome, rule: str = "own", allowed: int = MAX_GAIN
+               ) -> dict:
+    """Check row ``name``: ``other`` (run on the images ``main`` left, or on all) bypasses at most ``allowed``
+    images that ``main`` did not.
 
     Args:
-        traces: the members' loss traces.
-        image: the image's index.
+        name: the check's name.
+        main: the ensemble's outcome (N images).
+        other: the other attack's outcome, on the same N images (:func:`on_images` for a subset).
+        rule: the rule judged.
+        allowed: the largest gain that passes.
 
     Returns:
-        loss name -> (3,) array."""
-    parts: dict[str, np.ndarray] = {}
-    for t in traces:
-        values = t.losses.get(image, [])
-        if len(values) < 2:
-            continue
-        best = np.minimum.accumulate(values)
-        late = best[int(np.floor(0.75 * (len(best) - 1)))] - best[-1]
-        parts[t.loss] = parts.get(t.loss, np.zeros(3)) + [late, best[0] - best[-1], 1]
-    return parts
-
-
-def plateau_verdict(parts: dict[str, np.ndarray], tolerance: float = PLATEAU_TOLERANCE) -> tuple[bool, str]:
-    """(passed, detail) of the plateau rule from the summed :func:`plateau_parts` of the open images.
-
-    Args:
-        parts: loss name -> (late gain, whole gain, traces), summed.
-        tolerance: the largest share allowed.
-
-    Returns:
-        (passed, detail)."""
-    late = {k: v[0] for k, v in parts.items()}
-    total = {k: v[1] for k, v in parts.items()}
-    count = {k: int(v[2]) for k, v in parts.items()}
-    share = {k: late[k] / total[k] if total[k] > 0 else 0.0 for k in late}
-    detail = "; ".join(f"{k.upper()}: last quarter {100 * v:.0f}% of the gain over {count[k]} (attack, image) traces"
-                       for k, v in share.items()) or "every image bypassed: nothing to check"
-    return all(v <= tolerance for v in share.values()), f"{detail} (rule: at most {100 * tolerance:.0f}%)"
+        ``{"check", "rule", "passed", "detail"}``."""
+    gain = int((other.bypassed[rule] & ~main.bypassed[rule]).sum())
+    left = int((~main.bypassed[rule]).sum())
+    return {"check": name, "rule": rule, "passed": gain <= allowed,
+            "detail": f"{other.label}: {gain} more of the {left} images the ensemble left (at most {allowed})"}
 
 
 def check_unbounded(outcome: AttackOutcome, rule: str = "own") -> dict:
@@ -812,9 +820,10 @@ def check_unbounded(outcome: AttackOutcome, rule: str = "own") -> dict:
         rule: the rule judged.
 
     Returns:
-        ``{"check", "passed", "detail"}``."""
+        ``{"check", "rule", "passed", "detail"}``."""
     k, n = outcome.count(rule), len(outcome.bypassed[rule])
-    return {"check": "unbounded", "passed": k == n, "detail": f"{k} of {n} bypassed at eps = {outcome.budget.eps:g}"}
+    return {"check": "unbounded", "rule": rule, "passed": k == n,
+            "detail": f"{k} of {n} bypassed at eps = {outcome.budget.eps:g}"}
 
 
 def check_nondecreasing(name: str, outcomes: Sequence[AttackOutcome], rule: str = "own") -> dict:
@@ -826,47 +835,63 @@ def check_nondecreasing(name: str, outcomes: Sequence[AttackOutcome], rule: str 
         rule: the rule judged.
 
     Returns:
-        ``{"check", "passed", "detail"}``."""
+        ``{"check", "rule", "passed", "detail"}``."""
     counts = [o.count(rule) for o in outcomes]
     steps = ", ".join(f"{o.budget.max_iter} it. {255 * o.budget.eps:g}/255: {c}" for o, c in
                       zip(outcomes, counts, strict=True))
-    return {"check": name, "passed": bool(np.all(np.diff(counts) >= 0)), "detail": steps}
+    return {"check": name, "rule": rule, "passed": bool(np.all(np.diff(counts) >= 0)), "detail": steps}
 
 
-def check_at_least(name: str, strong: dict[str, AttackOutcome], weak: AttackOutcome, rule: str = "own") -> dict:
-    """Check row ``name``: each of ``strong`` bypasses at least as many images as ``weak``.
-
-    Args:
-        name: the check's name.
-        strong: name -> the attack sets that must do at least as well.
-        weak: the attack set to beat.
-        rule: the rule judged.
-
-    Returns:
-        ``{"check", "passed", "detail"}``."""
-    below = {v: o.count(rule) for v, o in strong.items() if o.count(rule) < weak.count(rule)}
-    return {"check": name, "passed": not below,
-            "detail": "; ".join(f"{v or o.label}: {o.count(rule)}" for v, o in strong.items())
-            + f" vs {weak.label}: {weak.count(rule)} of {len(weak.bypassed[rule])}"}
-
-
-def check_plateau(outcome: AttackOutcome, rule: str = "own", tolerance: float = PLATEAU_TOLERANCE) -> dict:
-    """Check row: :func:`plateaued` on the images ``outcome`` did not bypass.
+def on_images(outcome: AttackOutcome, index: np.ndarray, n: int) -> AttackOutcome:
+    """``outcome`` of the images ``index`` (of ``n``) as an outcome of all ``n`` (the others not bypassed).
 
     Args:
-        outcome: the main attack set, with its traces.
-        rule: the rule judged.
-        tolerance: the largest share allowed.
+        outcome: an attack set's outcome on ``len(index)`` images.
+        index: their positions among the ``n``.
+        n: the number of images.
 
     Returns:
-        ``{"check", "passed", "detail"}``."""
-    passed, detail = plateaued(outcome.traces, np.flatnonzero(~outcome.bypassed[rule]), tolerance)
-    return {"check": "plateau", "passed": passed, "detail": detail}
+        the :class:`AttackOutcome` on ``n`` images."""
+    def spread(a: np.ndarray, fill) -> np.ndarray:
+        out = np.full(n, fill, dtype=a.dtype)
+        out[index] = a
+        return out
+
+    return replace(outcome, bypassed={r: spread(b, False) for r, b in outcome.bypassed.items()},
+                   found_by={r: spread(b, "") for r, b in outcome.found_by.items()},
+                   lowest=spread(outcome.lowest, np.inf), lowest_by=spread(outcome.lowest_by, ""))
 
 
-# What each row of an evaluation's table is: the main ensemble, one variant alone, the transferred attack, the
-# black box, the iteration and eps sweeps, the unbounded budget
-ROLES = ("ensemble", "variant", "transferred", "black box", "iterations", "budget", "unbounded")
+def worst_case(outcomes: Sequence[AttackOutcome], label: str) -> AttackOutcome:
+    """The per-image worst case over attack sets on the same images: bypassed when any bypassed (credited to the
+    first that did), the lowest score of any, the largest budget, the seconds and points summed.
+
+    Args:
+        outcomes: attack sets on the same N images (the first credits first).
+        label: the worst case's name.
+
+    Returns:
+        the :class:`AttackOutcome`."""
+    first = outcomes[0]
+    bypassed, found_by = {}, {}
+    for r in first.bypassed:
+        bypassed[r] = np.logical_or.reduce([o.bypassed[r] for o in outcomes])
+        found_by[r] = np.full(len(bypassed[r]), "", object)
+        for o in reversed(outcomes):
+            found_by[r] = np.where(o.bypassed[r], o.found_by[r], found_by[r])
+    scores = np.stack([o.lowest for o in outcomes])
+    best = scores.argmin(axis=0)
+    lowest_by = np.stack([o.lowest_by for o in outcomes])[best, np.arange(scores.shape[1])]
+    budget = max((o.budget for o in outcomes), key=lambda b: b.eps)
+    return AttackOutcome(label, budget, bypassed, found_by, sum(o.seconds for o in outcomes), scores.min(axis=0),
+                         lowest_by, sum(o.evaluations for o in outcomes))
+
+
+# What each row of an evaluation's table is: the reported worst case (at each eps of the grid), the ensemble's
+# first run, one variant alone, the checks' attacks (on the images the ensemble left), the eps sweep's runs, the
+# unbounded budget
+ROLES = ("worst case", "ensemble", "variant", "iterations", "restart", "transferred", "black box", "budget",
+         "unbounded")
 
 
 @dataclass(frozen=True)
@@ -876,8 +901,9 @@ class AdaptiveEvaluation:
     Attributes:
         table: one row per attack set (:func:`evaluation_row`): its ``role`` in the evaluation (one of ``ROLES``)
             and its bypass per rule with photograph-clustered intervals.
-        checks: (check, passed, detail) rows.
-        outcome: the main ensemble's :class:`AttackOutcome`.
+        checks: (check, rule, passed, detail) rows.
+        outcome: the reported :class:`AttackOutcome`: the per-image worst case over every attack set at the
+            budget's eps or below.
         clean_utility: rule -> the rate of images correct and not flagged, no attack.
         robust_accuracy: rule -> the rate of images correct, not flagged and not bypassed."""
 
@@ -893,7 +919,7 @@ class AdaptiveEvaluation:
 
     @property
     def failed(self) -> list[str]:
-        return list(self.checks.loc[~self.checks["passed"], "check"])
+        return failed_checks(self.checks)
 
     def summary(self, rule: str = "own") -> str:
         """"evaluation invalid: <checks>" when a check failed, else the bypass rate with its interval,
@@ -906,12 +932,25 @@ class AdaptiveEvaluation:
             the line."""
         if not self.valid:
             return invalid_message(self.checks)
-        row = self.table[self.table["role"] == "ensemble"].iloc[0]
+        row = reported_row(self.table)
         robust, utility = self.robust_accuracy[rule], self.clean_utility[rule]
         return (f"adaptive bypass ({rule} rule): {row[f'bypass_{rule}_k']}/{row['n']} = "
                 f"{100 * row[f'bypass_{rule}']:.1f}% [{100 * row[f'bypass_{rule}_ci_low']:.1f}, "
                 f"{100 * row[f'bypass_{rule}_ci_high']:.1f}]; robust accuracy {robust.k}/{robust.n}, "
                 f"clean utility {utility.k}/{utility.n}")
+
+
+def reported_row(table: pd.DataFrame) -> pd.Series:
+    """The row of an evaluation's table that is reported: the worst case at the budget (its smallest eps row
+    of role ``"worst case"`` whose eps is the ensemble's).
+
+    Args:
+        table: :func:`evaluate_adaptive`'s table.
+
+    Returns:
+        the row."""
+    eps = table.loc[table["role"] == "ensemble", "eps_255"].iloc[0]
+    return table[(table["role"] == "worst case") & np.isclose(table["eps_255"], eps)].iloc[0]
 
 
 def evaluation_row(role: str, o: AttackOutcome, photographs: Sequence[str] | None = None) -> dict:
@@ -928,109 +967,118 @@ def evaluation_row(role: str, o: AttackOutcome, photographs: Sequence[str] | Non
         the row."""
     bypassed = next(iter(o.bypassed.values()))
     row = {"role": role, "attack": o.label, "norm": o.budget.norm, "eps_255": 255 * o.budget.eps,
-           "max_iter": o.budget.max_iter, "n": len(bypassed), "seconds": o.seconds}
+           "max_iter": o.budget.max_iter, "n": len(bypassed), "seconds": o.seconds, "points": o.evaluations}
     for r, b in o.bypassed.items():
         row |= clustered_columns(f"bypass_{r}", b, photographs) | {f"bypass_{r}_k": int(b.sum())}
     return row
 
 
 def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], defences: Sequence[Defence],
-                      x: np.ndarray, y: np.ndarray, budget: AttackBudget = AttackBudget(),
-                      iteration_sweep: Sequence[int] = (), eps_sweep: Sequence[float] = (), n_unbounded: int = 2,
-                      square_queries: int = 100, n_targets: int = 3, losses: Sequence[str] = DEFAULT_LOSSES,
+                      x: np.ndarray, y: np.ndarray, eps: float = 2 / 255, norm: str = "linf",
+                      budget: EnsembleBudget = EnsembleBudget(), eps_sweep: Sequence[float] = (),
                       score_weight: float = 0.0, kappa: float = MARGIN_KAPPA, batch_size: int = 8, seed: int = 0,
-                      rule: str = "own", log: Callable[[str], None] | None = None,
-                      photographs: Sequence[str] | None = None) -> AdaptiveEvaluation:
-    """The adaptive evaluation with its checks (module docstring), gated: :attr:`AdaptiveEvaluation.valid`.
+                      log: Callable[[str], None] | None = None, photographs: Sequence[str] | None = None,
+                      step: float = 2.0) -> AdaptiveEvaluation:
+    """The adaptive evaluation with its checks (module docstring) at every rule judged, gated:
+    :attr:`AdaptiveEvaluation.valid`.
 
     Args:
         bundle: f; adaptive: variant name -> detector-aware model; defences: the real detectors (a
             :class:`~helpers.adaptive_report.System` for the matched rule: its one threshold).
         x, y: the attacked images (RGB 0..255) and their true labels (f correct on them).
-        budget: the main attack's norm, eps and iterations.
-        iteration_sweep: smaller ``max_iter`` values run too (bypass must not decrease up to ``budget``).
-        eps_sweep: other budgets run too (bypass must not decrease with eps; ``budget.eps`` included).
-        n_unbounded: the first images attacked again at eps = 1, at most ``len(x)`` (must all be bypassed; 0 skips
-            the check).
-        square_queries: Square's query budget on f (0 skips the black-box check).
-        n_targets, losses, score_weight, kappa: the ensemble's members (:func:`ensemble`).
-        rule: the rule (``RULES``) the checks judge.
+        eps, norm: the budget (``eps`` in [0, 1] units).
+        budget: the ensemble's members and the checks' sizes (:class:`EnsembleBudget`).
+        eps_sweep: other budgets run too (each on all images; bypass must not decrease with eps; the worst case
+            is reported at each eps of ``eps_sweep`` and ``eps``, over every run at that eps or below).
+        score_weight, kappa: the ensemble's score members and margin (:func:`ensemble`).
         batch_size: images per APGD batch.
-        seed: the attacks' seed.
+        seed: the attacks' seed (the restart check uses seed + 1, + 2, ...).
         log: called with a line per finished attack set (e.g. ``print``), or ``None``.
         photographs: (N,) each attacked image's photograph, for intervals that count views of one photograph as
             such (None: one each).
+        step: the first APGD step in units of eps (2: Croce & Hein's; a smaller one weakens the attack).
 
     Returns:
         The :class:`AdaptiveEvaluation`.
 
     Raises:
-        ValueError, TypeError: bad inputs (e.g. ``n_unbounded`` above ``len(x)``), before any attack.
+        ValueError, TypeError: bad inputs, before any attack.
     """
     x = check_images(x, size=bundle.input_size)
     y = check_labels(y, len(x), bundle.n_classes)
-    check_choice(rule, RULES, "rule")
     if not isinstance(adaptive, dict) or not adaptive:
         raise ValueError("adaptive must be a non-empty dict: variant name -> detector-aware model")
-    for it in iteration_sweep:
-        check_count(it, "iteration_sweep value")
-    for e in eps_sweep:
-        AttackBudget(budget.norm, e, budget.max_iter)
-    if check_count(n_unbounded, "n_unbounded", minimum=0) > len(x):  # never cut silently: the check's detail counts
-        raise ValueError(f"n_unbounded = {n_unbounded} images to attack at eps = 1, but only {len(x)} are attacked")
-    check_count(square_queries, "square_queries", minimum=0)
-    ensemble(n_targets, losses, score_weight, kappa)  # checks the members' settings before any attack
-    kw = {"n_targets": n_targets, "losses": losses, "score_weight": score_weight, "kappa": kappa,
-          "batch_size": batch_size, "seed": seed}
-    n = len(x)
+    if not isinstance(budget, EnsembleBudget):
+        raise TypeError(f"budget must be an EnsembleBudget (e.g. EnsembleBudget.of('default')), got {budget!r}")
+    main_budget = AttackBudget(norm, eps, budget.max_iter, step)
+    sweep_budgets = [AttackBudget(norm, e, budget.max_iter, step) for e in sorted(set(eps_sweep) - {eps})]
+    kw = {"n_targets": budget.n_targets, "losses": budget.losses, "score_weight": score_weight, "kappa": kappa,
+          "untargeted": budget.untargeted, "batch_size": batch_size}
+    ensemble(budget.n_targets, budget.losses, score_weight, kappa)  # checks the members' settings before any attack
+    n, groups = len(x), None if photographs is None else np.asarray(photographs, dtype=object)
 
-    def logged(o: AttackOutcome) -> AttackOutcome:
+    def logged(o: AttackOutcome, index: np.ndarray | None = None) -> AttackOutcome:
         if log is not None:
-            log(f"{o.label}: {o.count(rule)} of {len(o.bypassed[rule])} bypassed ({rule} rule), {o.seconds:.0f} s")
-        return o
+            counts = ", ".join(f"{o.count(r)} of {len(o.bypassed[r])} ({r} rule)" for r in o.bypassed)
+            log(f"{o.label}: {counts} bypassed, {o.seconds:.0f} s")
+        return o if index is None else on_images(o, index, n)
 
-    main = logged(adaptive_attack(bundle, adaptive, defences, x, y, budget, **kw))
-    outcomes, checks = [("ensemble", main)], []
-    per_variant = {v: logged(adaptive_attack(bundle, {v: m}, defences, x, y, budget, label=f"adaptive APGD ({v})",
-                                             **kw))
-                   for v, m in adaptive.items()} if len(adaptive) > 1 else {next(iter(adaptive)): main}
-    outcomes += [("variant", o) for o in per_variant.values() if o is not main]
-    transferred = logged(transferred_attack(bundle, defences, x, y, budget, batch_size, seed))
-    outcomes.append(("transferred", transferred))
-    checks.append(check_at_least("transferred", per_variant, transferred, rule))
-    if square_queries and budget.norm == "linf":
-        square = logged(square_attack(bundle, defences, x, y, budget.eps, square_queries, seed))
-        outcomes.append(("black box", square))
-        checks.append(check_at_least("black box", {main.label: main}, square, rule))
-    if iteration_sweep:
-        sweep = [logged(adaptive_attack(bundle, adaptive, defences, x, y, AttackBudget(budget.norm, budget.eps, it),
-                                        label=f"adaptive APGD, {it} iterations", **kw))
-                 for it in sorted(set(iteration_sweep) - {budget.max_iter})]
-        outcomes += [("iterations", o) for o in sweep]
-        checks.append(check_nondecreasing("iterations", [*sweep, main], rule))
-    if eps_sweep:
-        sweep = {e: logged(adaptive_attack(bundle, adaptive, defences, x, y,
-                                           AttackBudget(budget.norm, e, budget.max_iter),
-                                           label=f"adaptive APGD, eps {255 * e:g}/255", **kw))
-                 for e in sorted(set(eps_sweep) - {budget.eps})}
-        outcomes += [("budget", o) for o in sweep.values()]
-        sweep[budget.eps] = main
-        checks.append(check_nondecreasing("budget", [sweep[e] for e in sorted(sweep)], rule))
-    if n_unbounded:
-        free = logged(adaptive_attack(bundle, adaptive, defences, x[:n_unbounded], y[:n_unbounded],
-                                      AttackBudget("linf", 1.0, budget.max_iter), label="adaptive APGD, eps = 1",
+    def on_left(run: Callable[[np.ndarray], AttackOutcome]) -> AttackOutcome | None:
+        left = np.flatnonzero(~np.logical_and.reduce(list(main.bypassed.values())))
+        return logged(run(left), left) if len(left) else None
+
+    main = logged(adaptive_attack(bundle, adaptive, defences, x, y, main_budget, seed=seed, **kw))
+    outcomes = [("ensemble", main)]
+    if len(adaptive) > 1:
+        outcomes += [("variant", logged(adaptive_attack(bundle, {v: m}, defences, x, y, main_budget, seed=seed,
+                                                         label=f"adaptive APGD ({v})", **kw)))
+                     for v, m in adaptive.items()]
+    longer = AttackBudget(norm, eps, budget.sweep_factor * budget.max_iter, step)
+    check_runs = [("iterations", on_left(lambda i: adaptive_attack(
+        bundle, adaptive, defences, x[i], y[i], longer, seed=seed,
+        label=f"adaptive APGD, {longer.max_iter} iterations", **kw)))]
+    check_runs += [("restart", on_left(lambda i, k=k: adaptive_attack(
+        bundle, adaptive, defences, x[i], y[i], main_budget, seed=seed + k, label=f"adaptive APGD, start {k + 1}",
+        **kw))) for k in range(1, budget.restarts + 1)]
+    check_runs.append(("transferred", on_left(lambda i: transferred_attack(bundle, defences, x[i], y[i], main_budget,
+                                                                          batch_size, seed))))
+    if budget.square_queries and norm == "linf":
+        check_runs.append(("black box", on_left(lambda i: square_attack(
+            bundle, next(iter(adaptive.values())), defences, x[i], y[i], eps, budget.square_queries, batch_size,
+            seed))))
+    checks = []
+    for role, o in check_runs:
+        if o is not None:
+            outcomes.append((role, o))
+        checks += [check_gain(role, main, o, r) if o is not None else
+                   {"check": role, "rule": r, "passed": True, "detail": "every image bypassed: nothing left to gain"}
+                   for r in main.bypassed]
+    sweep = [(b.eps, logged(adaptive_attack(bundle, adaptive, defences, x, y, b, seed=seed,
+                                            label=f"adaptive APGD, eps {255 * b.eps:g}/255", **kw)))
+             for b in sweep_budgets]
+    outcomes += [("budget", o) for _, o in sweep]
+    if sweep:
+        by_eps = sorted([(eps, main), *sweep], key=lambda t: t[0])
+        checks += [check_nondecreasing("budget", [o for _, o in by_eps], r) for r in main.bypassed]
+    k = min(budget.unbounded_images, n)
+    if k:
+        free = logged(adaptive_attack(bundle, adaptive, defences, x[:k], y[:k], AttackBudget("linf", 1.0,
+                                      budget.max_iter, step), seed=seed, label="adaptive APGD, eps = 1",
                                       **{**kw, "batch_size": 1}))
         outcomes.append(("unbounded", free))
-        checks.append(check_unbounded(free, rule))
-    checks.append(check_plateau(main, rule))
-    groups = None if photographs is None else np.asarray(photographs, dtype=object)
-    table = pd.DataFrame([evaluation_row(role, o, None if groups is None else groups[:len(o.bypassed[rule])])
-                          for role, o in outcomes])
+        checks += [check_unbounded(free, r) for r in main.bypassed]
+    at_eps = [o for role, o in outcomes if role not in ("budget", "unbounded")]  # every attack set at eps
+    worst = {e: worst_case([*(at_eps if e >= eps else []), *(o for e2, o in sweep if e2 <= e)],
+                           f"worst case, eps {255 * e:g}/255") for e in sorted({eps, *(e for e, _ in sweep)})}
+    reported = worst[eps]
+    rows = [("worst case", o) for o in worst.values()] + outcomes
+    table = pd.DataFrame([evaluation_row(role, o, None if groups is None else groups[:len(o.bypassed[next(iter(
+        o.bypassed))])]) for role, o in rows])
     flagged_clean = Judge(bundle, defences, x, y).flags(x)
     correct = bundle.predict(x, batch_size)[0] == y
     utility = {r: Rate(int((correct & ~flagged_clean[r]).sum()), n) for r in main.bypassed}
-    robust = {r: Rate(int((correct & ~flagged_clean[r] & ~main.bypassed[r]).sum()), n) for r in main.bypassed}
-    return AdaptiveEvaluation(table, pd.DataFrame(checks), main, utility, robust)
+    robust = {r: Rate(int((correct & ~flagged_clean[r] & ~reported.bypassed[r]).sum()), n) for r in main.bypassed}
+    return AdaptiveEvaluation(table, pd.DataFrame(checks), reported, utility, robust)
 
 
 def save_evaluation(evaluation: AdaptiveEvaluation, results_dir: str | Path, model: str) -> tuple[Path, Path]:
@@ -1053,22 +1101,36 @@ def save_evaluation(evaluation: AdaptiveEvaluation, results_dir: str | Path, mod
     return table, checks
 
 
+def failed_checks(checks: pd.DataFrame) -> list[str]:
+    """The failed checks, each named with its rule where the table has one (``"iterations (matched rule)"``).
+
+    Args:
+        checks: (check, [rule,] passed, detail) rows.
+
+    Returns:
+        the names, in order."""
+    failed = checks[~checks["passed"].astype(bool)]
+    if "rule" not in failed:
+        return list(failed["check"])
+    return [f"{c} ({r} rule)" for c, r in zip(failed["check"], failed["rule"], strict=True)]
+
+
 def invalid_message(checks: pd.DataFrame) -> str | None:
     """"evaluation invalid: <checks>" when any check failed, else ``None``: the gate on every finding.
 
     Args:
-        checks: (check, passed, detail) rows.
+        checks: (check, [rule,] passed, detail) rows.
 
     Returns:
         the message, or None."""
-    failed = list(checks.loc[~checks["passed"].astype(bool), "check"])
+    failed = failed_checks(checks)
     return "evaluation invalid: " + ", ".join(failed) if failed else None
 
 
 # Per-image outcomes as rows (a study's shards; helpers.study), and the rates and checks computed from them
 OUTCOME_COLUMNS = ["image", "image_id", "photograph", "true_label", "attack", "kind", "norm", "eps", "max_iter",
                    "label_attacked", "bypassed_own", "found_by_own", "lowest_score", "lowest_by", "clean_score",
-                   "plateau", "seconds"]
+                   "seconds"]
 KINDS = ADAPTIVE_KINDS  # the adaptive ensemble, and the attacks its checks compare it with
 
 
@@ -1077,8 +1139,7 @@ def outcome_rows(outcome: AttackOutcome, attack: str, kind: str, y: np.ndarray, 
                  true_label: np.ndarray) -> pd.DataFrame:
     """One row per image of ``outcome`` (``OUTCOME_COLUMNS``): the attack set ``attack`` of ``kind`` (``KINDS``),
     its budget, the label attacked, bypassed at the own rule and by which member, the lowest detector score of
-    a point that fooled f (inf: none) and by which member, the image's clean score, its plateau parts
-    (:func:`plateau_parts`, JSON) and its share of the seconds.
+    a point that fooled f (inf: none) and by which member, the image's clean score and its share of the seconds.
 
     Args:
         outcome: the attack set's outcome.
@@ -1095,8 +1156,6 @@ def outcome_rows(outcome: AttackOutcome, attack: str, kind: str, y: np.ndarray, 
     Raises:
         ValueError: an unknown kind."""
     n = len(y)
-    plateau = [json.dumps({k: [float(a) for a in v] for k, v in plateau_parts(outcome.traces, i).items()})
-               for i in range(n)]
     return pd.DataFrame({
         "image": np.asarray(image, np.int64), "image_id": list(image_id), "photograph": list(photograph),
         "true_label": np.asarray(true_label, np.int64), "attack": attack, "kind": check_choice(kind, KINDS, "kind"),
@@ -1104,7 +1163,7 @@ def outcome_rows(outcome: AttackOutcome, attack: str, kind: str, y: np.ndarray, 
         "label_attacked": np.asarray(y, np.int64), "bypassed_own": outcome.bypassed["own"].astype(bool),
         "found_by_own": outcome.found_by["own"].astype(str), "lowest_score": outcome.lowest.astype(float),
         "lowest_by": outcome.lowest_by.astype(str), "clean_score": np.asarray(clean_score, float),
-        "plateau": plateau, "seconds": outcome.seconds / max(n, 1)}, columns=OUTCOME_COLUMNS)
+        "seconds": outcome.seconds / max(n, 1)}, columns=OUTCOME_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -1213,10 +1272,11 @@ def outcome_rates(rows: pd.DataFrame, fpr: float, seed: int) -> pd.DataFrame:
 
 def outcome_checks(rows: pd.DataFrame, fpr: float, seed: int, main: str = "adaptive", rule: str = "own"
                    ) -> pd.DataFrame:
-    """The checks of :func:`evaluate_adaptive` from a table of outcome rows (a merged study): ``main`` (an
-    ensemble) against the ensembles that differ from it only in ``max_iter`` (iterations) or in ``eps``
-    (budget; L-inf eps = 1: unbounded), the ``transferred`` and ``square`` kinds, and the plateau rule on its
-    stored plateau parts. A check without the attack sets it needs is left out.
+    """The checks of :func:`evaluate_adaptive` from a table of outcome rows (a merged study, every set run on every
+    image): ``main`` (an ensemble) against the ensembles that differ from it only in a larger ``max_iter``
+    (iterations) or in ``eps`` (budget; L-inf eps = 1: unbounded), and the ``transferred`` and ``square`` kinds
+    (each may bypass at most ``MAX_GAIN`` images that ``main`` did not). A check without the attack sets it needs
+    is left out.
 
     Args:
         rows: outcome rows (``OUTCOME_COLUMNS``).
@@ -1226,13 +1286,13 @@ def outcome_checks(rows: pd.DataFrame, fpr: float, seed: int, main: str = "adapt
         rule: the rule judged.
 
     Returns:
-        (check, passed, detail) rows.
+        (check, rule, passed, detail) rows.
 
     Raises:
         ValueError: ``main`` is not an ensemble of ``rows``.
     """
     split = matched_split(rows, fpr, seed)
-    sets = {a: g for a, g in rows.groupby("attack", sort=False)}
+    sets = {a: g.sort_values("image") for a, g in rows.groupby("attack", sort=False)}
     if main not in sets or sets[main]["kind"].iloc[0] != "ensemble":
         raise ValueError(f"no adaptive ensemble named {main!r} among the attack sets {sorted(sets)}")
     o = {a: outcome_from_rows(g, split, rule) for a, g in sets.items()}
@@ -1240,25 +1300,16 @@ def outcome_checks(rows: pd.DataFrame, fpr: float, seed: int, main: str = "adapt
     m = o[main].budget
     ens = [a for a in o if kind[a] == "ensemble" and a != main and o[a].budget.norm == m.norm]
     checks = []
+    for a in (a for a in ens if o[a].budget.eps == m.eps and o[a].budget.max_iter > m.max_iter):
+        checks.append(check_gain("iterations", o[main], o[a], rule))
+    for name, k in (("transferred", "transferred"), ("black box", "square")):
+        for a in (a for a in o if kind[a] == k):
+            checks.append(check_gain(name, o[main], o[a], rule))
     free = [a for a in ens if m.norm == "linf" and o[a].budget.eps >= 1]
     for a in free:
         checks.append(check_unbounded(o[a], rule))
-    iters = sorted((a for a in ens if o[a].budget.eps == m.eps and a not in free), key=lambda a: o[a].budget.max_iter)
-    if iters:
-        sweep = sorted([*iters, main], key=lambda a: o[a].budget.max_iter)
-        checks.append(check_nondecreasing("iterations", [o[a] for a in sweep], rule))
     budget = [a for a in ens if o[a].budget.max_iter == m.max_iter and o[a].budget.eps != m.eps and a not in free]
     if budget:
         sweep = sorted([*budget, main], key=lambda a: o[a].budget.eps)
         checks.append(check_nondecreasing("budget", [o[a] for a in sweep], rule))
-    for name, k in (("transferred", "transferred"), ("black box", "square")):
-        for a in (a for a in o if kind[a] == k):
-            checks.append(check_at_least(name, {main: o[main]}, o[a], rule))
-    main_rows = sets[main] if rule == "own" else sets[main][sets[main]["image"].isin(split.evaluated)]
-    parts: dict[str, np.ndarray] = {}
-    for text, bypassed in zip(main_rows["plateau"], o[main].bypassed[rule], strict=True):
-        for loss, v in ({} if bypassed else json.loads(text)).items():
-            parts[loss] = parts.get(loss, np.zeros(3)) + np.asarray(v)
-    passed, detail = plateau_verdict(parts)
-    checks.append({"check": "plateau", "passed": passed, "detail": detail})
-    return pd.DataFrame(checks)
+    return pd.DataFrame(checks, columns=["check", "rule", "passed", "detail"])

@@ -1,6 +1,6 @@
-"""The adaptive evaluation of notebook 08: which attack sets to run, how each detector judges them
-(at its own rule and at a matched false-positive rate), the bypass table, the attacker's loss per
-step, and the sanity checks of Carlini et al. 2019 ("On evaluating adversarial robustness").
+"""Notebook 08's defences and tables: the non-adaptive and black-box attack sets (the paper's protocol), how each
+detector judges them (at its own rule and at a matched false-positive rate), the bypass table, the splits and the
+realised false-positive rates. The adaptive attacker and its checks are :mod:`helpers.adaptive_attack`'s.
 
 A *defence* here is one detector with ART's contract guarding the undefended model f. It flags x at
 its own operating point (the paper's label-change rule, any of its configurations; none for a
@@ -18,17 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.adaptive import detector_aware_bundle
-from helpers.art_classifier import art_classifier
 from helpers.attack_settings import SETTINGS, with_overrides
 from helpers.attacks import AttackResult
 from helpers.cache import cached_attack
 from helpers.data import ImageSet
-from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector
 from helpers.labels import attack_label, rate_text
 from helpers.metrics import Rate, design_effect, grouped_split, rate_row, resolvable, threshold_at_fpr
 from helpers.models import ModelBundle
-from helpers.names import ADAPTIVE_ATTACKS
 from helpers.runtime import write_atomically
 from helpers.validation import check_count, check_images, check_labels, check_number
 
@@ -50,11 +46,9 @@ ADAPTIVE_SETTINGS: dict[str, dict[str, dict]] = {
     for name, overrides in ADAPTIVE_OVERRIDES.items()}
 # A matched threshold needs at least this many expected false positives among its calibration images
 MIN_CALIBRATION_FALSE_POSITIVES = 5
-NON_ADAPTIVE, BPDA, GRADCAM = "non-adaptive", "adaptive (BPDA)", "adaptive (through Grad-CAM)"
+NON_ADAPTIVE = "non-adaptive"
 HIGH_CONFIDENCE = "non-adaptive, high confidence"
-# C&W's confidence on an adaptive model: a margin in the consensus' log-probability units; at 0 C&W stops
-# at the consensus' boundary, where the views still disagree (helpers.adaptive)
-ADAPTIVE_CW_CONFIDENCE = 1.0
+ENSEMBLE_MODE = "adaptive ensemble vs the system"  # paper_vs_adaptive's column of the ensemble's worst case
 
 
 def pgd_params(settings: dict, eps: float) -> dict:
@@ -76,11 +70,11 @@ class AttackRun:
     Attributes:
         label: its name in tables (and its key in :func:`run_all`'s results).
         attack: a ``helpers.attacks`` name.
-        mode: ``NON_ADAPTIVE``, ``BPDA``, ``GRADCAM``, or a black-box description.
-        target: the defence it adapts to, ``""`` for none.
+        mode: ``NON_ADAPTIVE``, ``HIGH_CONFIDENCE``, or a black-box description.
+        target: the defence a black box answers through, ``""`` for none.
         norm: ``"linf"`` or ``"l2"``.
         eps: the budget within which success counts, [0, 1] units (nan: none).
-        model: the model attacked: f, or an adaptive model of ``helpers.adaptive``.
+        model: the model attacked (f).
         params: the attack's parameters.
         detector: the detector that a black box answers through (HopSkipJump), else ``None``."""
 
@@ -437,85 +431,6 @@ def _defence_flags(d: Defence, x: np.ndarray) -> tuple[np.ndarray | None, np.nda
     return (own if d.has_own_rule else None), (score > d.threshold if d.threshold is not None else None)
 
 
-def loss_trace(model: ModelBundle, x: np.ndarray, y: np.ndarray, eps: float, steps: int,
-               eps_step: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The attacker's loss at every step of an L-inf PGD without random start (ART's BIM update on the
-    [0, 1] view: ascend the cross-entropy of ``y`` by ``eps_step`` times its gradient's sign, project
-    onto the ``eps`` ball and [0, 1]).
-
-    Args:
-        model: the model attacked (f, or an adaptive model: then the consensus of f and of every view).
-        x: (N, H, W, 3) RGB images in 0..255.
-        y: (N,) the labels attacked.
-        eps: the L-inf budget in [0, 1] units.
-        steps: PGD steps.
-        eps_step: the step; None: 2.5 * eps / steps.
-
-    Returns:
-        the examples (RGB 0..255) and the loss, (steps + 1, N): the log-probability of ``y`` under
-        ``model`` (log softmax of its logits), which the attacker drives down.
-
-    Raises:
-        TypeError, ValueError: bad images or labels (:mod:`helpers.validation`)."""
-    x = check_images(x, size=model.input_size)
-    y = check_labels(y, len(x), model.n_classes)
-    eps_step = 2.5 * eps / steps if eps_step is None else eps_step
-    classifier = art_classifier(model)
-    onehot = np.eye(model.n_classes, dtype=np.float32)[y]
-    x0 = (x / 255.0).astype(np.float32)
-    x01, trace = x0.copy(), []
-    for step in range(steps + 1):
-        z = model.logits(x01 * np.float32(255.0))
-        z = z - z.max(axis=1, keepdims=True)
-        trace.append((z - np.log(np.exp(z).sum(axis=1, keepdims=True)))[np.arange(len(y)), y])
-        if step == steps:
-            break
-        grad = classifier.loss_gradient(x01, onehot)
-        x01 = np.clip(x01 + np.float32(eps_step) * np.sign(grad), 0.0, 1.0)
-        x01 = np.clip(x01, x0 - np.float32(eps), x0 + np.float32(eps)).astype(np.float32)
-    return x01 * np.float32(255.0), np.array(trace)
-
-
-def carlini_checks(table: pd.DataFrame, trace: np.ndarray, rule: str = "own") -> pd.DataFrame:
-    """The sanity checks of Carlini et al. 2019 from :func:`bypass_table` and :func:`loss_trace`: one row
-    per check with ``passed`` (bool) and the numbers behind it (``detail``).
-
-    Args:
-        table: :func:`bypass_table`'s rows.
-        trace: (steps + 1, N) :func:`loss_trace`'s loss.
-        rule: ``"own"`` or ``"matched"`` operating point for the bypass checks.
-
-    Returns:
-        (check, passed, detail) rows."""
-    pgd = table[(table["attack"] == "pgd") & (table["mode"] != "")]
-    rows = []
-    top = pgd[pgd["eps"] == pgd["eps"].max()].drop_duplicates("label")
-    full = top[top["success"] == 1.0]
-    rows.append({"check": "success reaches 100% as ε grows", "passed": len(full) == len(top),
-                 "detail": f"at ε = {255 * pgd['eps'].max():g}/255: " + "; ".join(
-                     f"{m} vs {t or 'f'} {int(round(s * n))}/{n}" for m, t, s, n in
-                     top[["mode", "target", "success", "n"]].itertuples(index=False))})
-    mean = trace.mean(axis=1)
-    rows.append({"check": "the adaptive loss goes down", "passed": bool(mean[-1] < mean[0]),
-                 "detail": f"mean log-probability of the true label {mean[0]:.2f} → {mean[-1]:.2f} over "
-                           f"{len(mean) - 1} steps, non-increasing at {int((np.diff(mean) <= 0).sum())} of "
-                           f"{len(mean) - 1}"})
-    adaptive = pgd[pgd["mode"].isin([BPDA, GRADCAM]) & (pgd["target"] == pgd["defence"])]
-    best = adaptive.groupby(["defence", "eps"])[f"bypass_{rule}"].max()
-    large = best.xs(best.index.get_level_values("eps").max(), level="eps")
-    rows.append({"check": "at large ε the adaptive attack bypasses the detector", "passed": bool((large == 1).all()),
-                 "detail": "; ".join(f"{d}: {100 * v:.0f}%" for d, v in large.items())})
-    plain = pgd[(pgd["mode"] == NON_ADAPTIVE)].groupby(["defence", "eps"])[f"bypass_{rule}"].max()
-    plain = plain.reindex(best.index)
-    holds = best >= plain
-    rows.append({"check": "adaptive at least as strong as the best transferred non-adaptive attack",
-                 "passed": bool(holds.all()),
-                 "detail": f"holds for {int(holds.sum())} of {len(holds)} (defence, ε) pairs" + "".join(
-                     f"; not for {d} at {255 * e:g}/255 ({100 * best[d, e]:.0f}% vs {100 * plain[d, e]:.0f}%)"
-                     for d, e in holds.index[~holds.to_numpy()])})
-    return pd.DataFrame(rows)
-
-
 def save_bypass_table(table: pd.DataFrame, path: str | Path) -> Path:
     """Write the tidy bypass table as CSV (atomically).
 
@@ -563,31 +478,41 @@ def bypass_layout(table: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def paper_vs_adaptive(table: pd.DataFrame, attack: str = "pgd") -> pd.DataFrame:
-    """"The paper's setting vs adaptive": per defence and budget, the detection rate of the attack made
-    on the undefended model (the paper's evaluation), and the bypass rate of that attack and of each
-    attack adapted to the defence, at the defence's own operating point and at the matched FPR.
+def _worst_case_at(ensemble: pd.DataFrame | None, eps: float) -> pd.DataFrame:
+    """The ensemble's worst-case row at L-inf budget ``eps`` ([0, 1] units), or no row."""
+    if ensemble is None or np.isnan(eps):
+        return pd.DataFrame()
+    worst = ensemble[(ensemble["role"] == "worst case") & (ensemble["norm"] == "linf")]
+    return worst[np.isclose(worst["eps_255"], 255 * eps)]
+
+
+def paper_vs_adaptive(table: pd.DataFrame, attack: str = "pgd", ensemble: pd.DataFrame | None = None,
+                      system: Sequence[str] = ()) -> pd.DataFrame:
+    """"The paper's setting vs adaptive": per defence and budget, the detection rate of the attack made on the
+    undefended model (the paper's evaluation) and its bypass rate, at the defence's own operating point and at its
+    matched FPR; beside them, for the detectors of the ``system`` the adaptive ensemble attacked at once, the
+    ensemble's worst-case bypass of the whole system at the same L-inf budget and the own rule (a bypass of the
+    system bypasses each of its detectors; "–" where the ensemble did not run at that budget).
 
     Args:
         table: :func:`bypass_table`'s rows.
         attack: the attack compared.
+        ensemble: :func:`helpers.adaptive_attack.evaluate_adaptive`'s table, or None.
+        system: the names of the defences the ensemble attacked.
 
     Returns:
         one row per (defence, budget), rates as text."""
     rows = []
-    sub = table[table["attack"] == attack]
-    for (defence, eps), g in sub.groupby(["defence", "eps"], sort=False, dropna=False):
-        g = g[(g["mode"] == NON_ADAPTIVE) | (g["target"] == defence)]
-        plain = g[g["mode"] == NON_ADAPTIVE]
-        if plain.empty or len(g) == 1:
-            continue
-        unit = "none (minimal L2)" if np.isnan(eps) else f"{255 * eps:g}/255" if g["norm"].iloc[0] == "linf" \
+    sub = table[(table["attack"] == attack) & (table["mode"] == NON_ADAPTIVE)]
+    for (defence, eps), plain in sub.groupby(["defence", "eps"], sort=False, dropna=False):
+        unit = "none (minimal L2)" if np.isnan(eps) else f"{255 * eps:g}/255" if plain["norm"].iloc[0] == "linf" \
             else f"{eps:g} (L2)"
         row = {"defence": defence, "attack": attack_label(attack), "ε": unit,
                "paper's setting: detection (own)": _cells(plain, "detection_own")[0],
                "paper's setting: detection (matched FPR)": _cells(plain, "detection_matched")[0]}
-        for rule in ("own", "matched"):
-            row |= {f"bypass ({rule}): {m}": c for m, c in zip(g["mode"], _cells(g, f"bypass_{rule}"), strict=True)}
+        row |= {f"bypass ({rule}): {NON_ADAPTIVE}": _cells(plain, f"bypass_{rule}")[0] for rule in ("own", "matched")}
+        worst = _worst_case_at(ensemble, eps) if defence in system and plain["norm"].iloc[0] == "linf" else []
+        row[f"bypass (own): {ENSEMBLE_MODE}"] = _cells(worst, "bypass_own")[0] if len(worst) else "–"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -595,22 +520,32 @@ def paper_vs_adaptive(table: pd.DataFrame, attack: str = "pgd") -> pd.DataFrame:
 VERSUS_RATES = ("detection_own", "detection_matched", "bypass_own", "bypass_matched")
 
 
-def paper_vs_adaptive_tidy(table: pd.DataFrame, attacks: Sequence[str]) -> pd.DataFrame:
+def paper_vs_adaptive_tidy(table: pd.DataFrame, attacks: Sequence[str], ensemble: pd.DataFrame | None = None,
+                           system: Sequence[str] = ()) -> pd.DataFrame:
     """The numbers behind :func:`paper_vs_adaptive` for ``attacks``, in long form: a row per attack set, defence
-    and rate (``VERSUS_RATES``), in percent with its Wilson 95% interval and n (the tidy twin of its table).
+    and rate (``VERSUS_RATES``; the ensemble's: ``bypass_own``, mode ``ENSEMBLE_MODE``), in percent with its 95%
+    interval and n (the tidy twin of its table).
 
     Args:
         table: :func:`bypass_table`'s rows (fractions).
         attacks: the attacks the table shows (e.g. ``("pgd", "pgd_l2", "cw_l2")``).
+        ensemble, system: as :func:`paper_vs_adaptive`'s.
 
     Returns:
         Columns defence, attack, mode, target, norm, eps, metric, value, ci_low, ci_high, n, unit, interval."""
-    own_target = (table["mode"] == NON_ADAPTIVE) | (table["target"] == table["defence"])
-    sub = table[table["attack"].isin(attacks) & own_target]
+    sub = table[table["attack"].isin(attacks) & (table["mode"] == NON_ADAPTIVE)]
     ids = ["defence", "attack", "mode", "target", "norm", "eps"]
     parts = [sub[ids].assign(metric=m, value=100 * sub[m], ci_low=100 * sub[f"{m}_ci_low"],
                              ci_high=100 * sub[f"{m}_ci_high"], n=sub[f"{m}_n"]) for m in VERSUS_RATES]
-    return pd.concat(parts, ignore_index=True).assign(unit="%", interval="Wilson 95%")
+    if "pgd" in attacks:
+        for (defence, eps), _ in sub[(sub["attack"] == "pgd") & sub["defence"].isin(system)].groupby(
+                ["defence", "eps"], sort=False):
+            for _, w in _worst_case_at(ensemble, eps).iterrows():
+                parts.append(pd.DataFrame([{"defence": defence, "attack": "pgd", "mode": ENSEMBLE_MODE, "target": "",
+                                            "norm": "linf", "eps": eps, "metric": "bypass_own",
+                                            "value": 100 * w["bypass_own"], "ci_low": 100 * w["bypass_own_ci_low"],
+                                            "ci_high": 100 * w["bypass_own_ci_high"], "n": w["bypass_own_n"]}]))
+    return pd.concat(parts, ignore_index=True).assign(unit="%", interval="Wilson 95%, clustered by photograph")
 
 
 def hold_out(images: ImageSet, n: int, seed: int = 0) -> tuple[ImageSet, ImageSet, ImageSet]:
@@ -695,51 +630,33 @@ def system_fpr(system: System, x_test: np.ndarray, photographs: Sequence[str] | 
     return pd.DataFrame(rows)
 
 
-def evaluation_runs(bundle: ModelBundle, adaptive: dict[str, dict[str, ModelBundle]], settings: dict[str, dict],
-                    eps_linf: Sequence[float], eps_l2: float, cw_confidence: float, black_box_eps: float,
-                    guarded: tuple[str, object], adaptive_attacks: Sequence[str] = ADAPTIVE_ATTACKS
-                    ) -> list[AttackRun]:
-    """Notebook 08's attack sets. White box: PGD at each L-inf budget and PGD-L2 at ``eps_l2``, on f
-    (non-adaptive) and on each adaptive model; C&W-L2 on f with confidence 0 and ``cw_confidence``. Black
-    box: SquareAttack and HopSkipJump on f, and HopSkipJump on f guarded by a detector.
+def evaluation_runs(bundle: ModelBundle, settings: dict[str, dict], eps_linf: Sequence[float], eps_l2: float,
+                    cw_confidence: float, black_box_eps: float, guarded: tuple[str, object]) -> list[AttackRun]:
+    """Notebook 08's non-adaptive attack sets (the adaptive attacker is the ensemble of
+    :mod:`helpers.adaptive_attack`). White box, made on f: PGD at each L-inf budget and PGD-L2 at ``eps_l2``; C&W-L2
+    with confidence 0 and ``cw_confidence``. Black box: SquareAttack and HopSkipJump on f, and HopSkipJump on f
+    guarded by a detector.
 
     Args:
         bundle: f.
-        adaptive: defence name -> mode -> adaptive model (:func:`adaptive_models`).
         settings: the attacks' parameters (``ADAPTIVE_SETTINGS[...]``).
         eps_linf: PGD's L-inf budgets, [0, 1] units.
         eps_l2: PGD-L2's budget, and HopSkipJump's for success.
         cw_confidence: the high-confidence C&W's kappa.
         black_box_eps: SquareAttack's L-inf budget.
         guarded: (defence name, detector) that HopSkipJump's black box answers through.
-        adaptive_attacks: which of ``ADAPTIVE_ATTACKS`` also run on the adaptive models (the per-defence
-            adaptive attacks; the ensemble of :mod:`helpers.adaptive_attack` is the strong one).
 
     Returns:
-        the :class:`AttackRun` list.
-
-    Raises:
-        ValueError: an attack in ``adaptive_attacks`` that is not in ``ADAPTIVE_ATTACKS``."""
-    unknown = sorted(set(adaptive_attacks) - set(ADAPTIVE_ATTACKS))
-    if unknown:
-        raise ValueError(f"adaptive_attacks: unknown {unknown}; expected some of {list(ADAPTIVE_ATTACKS)}")
+        the :class:`AttackRun` list."""
     runs = []
     for attack, norm, budgets in (("pgd", "linf", eps_linf), ("pgd_l2", "l2", [eps_l2])):
         for eps in budgets:
             budget = f"{255 * eps:g}/255" if norm == "linf" else f"{eps:g}"
-            name = f"{attack_label(attack)} ε={budget}"
-            params = pgd_params(settings[attack], eps)
-            runs.append(AttackRun(name, attack, NON_ADAPTIVE, "", norm, eps, bundle, params))
-            runs += [AttackRun(f"{name} {mode} vs {defence}", attack, mode, defence, norm, eps, model, params)
-                     for defence, models in adaptive.items() for mode, model in models.items()
-                     if attack in adaptive_attacks]
+            runs.append(AttackRun(f"{attack_label(attack)} ε={budget}", attack, NON_ADAPTIVE, "", norm, eps, bundle,
+                                  pgd_params(settings[attack], eps)))
     for kappa, mode in ((0.0, NON_ADAPTIVE), (cw_confidence, HIGH_CONFIDENCE)):
         runs.append(AttackRun(f"C&W-L2 κ={kappa:g}", "cw_l2", mode, "", "l2", np.nan, bundle,
                               {**settings["cw_l2"], "confidence": kappa}))
-    cw = {**settings["cw_l2"], "confidence": ADAPTIVE_CW_CONFIDENCE}
-    runs += [AttackRun(f"C&W-L2 κ={ADAPTIVE_CW_CONFIDENCE:g} {mode} vs {defence}", "cw_l2", mode, defence, "l2",
-                       np.nan, model, cw) for defence, models in adaptive.items() for mode, model in
-             list(models.items())[:1] if "cw_l2" in adaptive_attacks]
     runs.append(AttackRun(f"Square ε={255 * black_box_eps:g}/255", "square", "black box (scores)", "", "linf",
                           black_box_eps, bundle, {**settings["square"], "eps": black_box_eps}))
     runs.append(AttackRun("HopSkipJump", "hopskipjump", "black box (labels)", "", "l2", eps_l2, bundle,
@@ -767,31 +684,3 @@ def run_all(runs: Sequence[AttackRun], images: ImageSet, y: np.ndarray, cache_di
         ``run.label`` -> its result."""
     return {run.label: cached_attack(run.attack, run.model, images, cache_dir, y, seed=seed, batch_size=batch_size,
                                      detector=run.detector, **run.params) for run in runs}
-
-
-MODES = {"bpda": BPDA, "gradcam": GRADCAM}  # adaptive variant -> mode label
-
-
-def adaptive_models(bundle: ModelBundle, detectors: dict[str, object],
-                    variants: Sequence[str] = ("bpda", "gradcam")) -> dict[str, dict[str, ModelBundle]]:
-    """Defence name -> mode -> the detector-aware model (``helpers.adaptive``): each variant for a saliency
-    detector (every theta and its noise), BPDA through the squeezers for Feature Squeezing; none for a
-    detector without views (the 1 - max softmax baseline: its attack is a high-confidence C&W).
-
-    Args:
-        bundle: f.
-        detectors: defence name -> detector.
-        variants: keys of ``MODES``.
-
-    Returns:
-        defence name -> mode -> model.
-
-    Raises:
-        KeyError: an unknown variant."""
-    models = {}
-    for name, d in detectors.items():
-        if isinstance(d, SaliencyDetector):
-            models[name] = {MODES[v]: detector_aware_bundle(bundle, d, v) for v in variants}
-        elif isinstance(d, FeatureSqueezingDetector):
-            models[name] = {BPDA: detector_aware_bundle(bundle, d)}
-    return models

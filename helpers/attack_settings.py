@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from helpers.names import LOSSES
 from helpers.validation import check_choice, check_count, check_number
 
 DEFAULTS: dict[str, dict] = {
@@ -99,3 +100,52 @@ def resolve_params(name: str, params: dict) -> dict:
         raise ValueError(f"{name} init_eval ({resolved['init_eval']}) must not exceed max_eval "
                          f"({resolved['max_eval']})")
     return resolved
+
+
+# The adaptive evaluation's budgets (helpers.adaptive_attack.evaluate_adaptive): per member of the ensemble, APGD's
+# iterations; the consensus' best wrong classes attacked with the targeted ``losses``; whether an untargeted
+# APGD-CE runs first; Square's queries on the defended system; the checks' upward iteration sweep (x
+# ``sweep_factor``), further random starts (``restarts``) and the images attacked at an unbounded budget. "standard"
+# is AutoAttack's standard version (Croce & Hein 2020: APGD-CE 100 iterations, APGD-T with the targeted DLR loss
+# and 9 targets x 100, Square 5,000 queries) adapted to detectors; "quick" is sized for notebook 08 on 2 CPU cores.
+ENSEMBLE_BUDGETS: dict[str, dict] = {
+    "quick": {"max_iter": 10, "n_targets": 3, "losses": ["ce", "dlr"], "untargeted": True, "square_queries": 100,
+              "sweep_factor": 5, "restarts": 1, "unbounded_images": 10},
+    "standard": {"max_iter": 100, "n_targets": 9, "losses": ["dlr"], "untargeted": True, "square_queries": 5000,
+                 "sweep_factor": 5, "restarts": 1, "unbounded_images": 10},
+}
+ENSEMBLE_BUDGET_OF = {"default": "quick", "paper": "standard"}  # attack_settings -> the ensemble's budget
+
+
+def resolve_ensemble_budget(settings: str, overrides: dict) -> dict:
+    """The adaptive ensemble's budget of ``attack_settings`` ``settings`` (``ENSEMBLE_BUDGET_OF``) updated with
+    ``overrides`` (unknown names and bad values rejected).
+
+    Args:
+        settings: ``"default"`` (the ``"quick"`` budget) or ``"paper"`` (``"standard"``).
+        overrides: names of ``ENSEMBLE_BUDGETS[...]`` -> values.
+
+    Returns:
+        the full budget.
+
+    Raises:
+        ValueError: unknown settings or names, values out of range (a sweep factor below 2, more than 9 targets,
+            an empty, repeated or unknown loss).
+        TypeError: a value of the wrong type."""
+    base = ENSEMBLE_BUDGETS[ENSEMBLE_BUDGET_OF[check_choice(settings, tuple(ENSEMBLE_BUDGET_OF), "attack_settings")]]
+    unknown = sorted(set(overrides) - set(base))
+    if unknown:
+        raise ValueError(f"unknown adaptive budget name(s) {unknown}; valid: {', '.join(sorted(base))}")
+    b = {**base, **overrides}
+    for key in ("max_iter", "n_targets", "square_queries", "restarts", "unbounded_images"):
+        check_count(b[key], f"adaptive budget {key}", minimum=1 if key in ("max_iter", "n_targets") else 0)
+    check_count(b["sweep_factor"], "adaptive budget sweep_factor", minimum=2)
+    if b["n_targets"] > 9:
+        raise ValueError(f"adaptive budget n_targets is at most 9 (AutoAttack's), got {b['n_targets']}")
+    if not isinstance(b["untargeted"], bool):
+        raise TypeError(f"adaptive budget untargeted must be True or False, got {b['untargeted']!r}")
+    losses = b["losses"]
+    if (not isinstance(losses, (list, tuple)) or not losses or len(set(losses)) != len(losses)
+            or any(v not in LOSSES for v in losses)):
+        raise ValueError(f"adaptive budget losses must be distinct names from {list(LOSSES)}, got {losses!r}")
+    return {**b, "losses": list(losses)}

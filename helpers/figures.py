@@ -527,40 +527,47 @@ def auc_by_method_figure(rates, attacks: Sequence[str], titles: dict[str, str], 
     return fig
 
 
-def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd") -> plt.Figure:
-    """Bypass rate against the L-inf budget from :func:`helpers.adaptive_report.bypass_table`: one column
-    per defence, rows = its own operating point and the matched false-positive rate; one line per mode
-    (the non-adaptive attack transferred, and each attack adapted to that defence), Wilson 95% bars.
+def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd", ensemble=None) -> plt.Figure:
+    """Bypass rate against the L-inf budget: one column per defence, rows = its own operating point and the matched
+    false-positive rate; the non-adaptive attack transferred from f (:func:`helpers.adaptive_report.bypass_table`)
+    and, at the own rule, the adaptive ensemble's worst-case bypass of the whole system (``ensemble``: the table of
+    :func:`helpers.adaptive_attack.evaluate_adaptive`), 95% bars counting views of one photograph as such.
 
     Args:
         table: :func:`helpers.adaptive_report.bypass_table`'s rows.
-        defences: the defences, one column each.
-        attack: the attack plotted.
+        defences: the defences, one column each (the detectors of the system the ensemble attacked).
+        attack: the non-adaptive attack plotted.
+        ensemble: the ensemble's table, or None.
 
     Returns:
         the figure."""
     rules = {"own": "own operating point (label change)", "matched": "matched false-positive rate"}
-    sub = table[(table["attack"] == attack) & (table["norm"] == "linf")]
+    sub = table[(table["attack"] == attack) & (table["norm"] == "linf") & (table["mode"] == "non-adaptive")]
+    worst = None if ensemble is None else ensemble[(ensemble["role"] == "worst case") & (ensemble["norm"] == "linf")]
+    ticks = sorted({*(255 * sub["eps"]), *([] if worst is None else worst["eps_255"])})
     fig, axes = figure(DOUBLE_COLUMN, 6.2, nrows=len(rules), ncols=len(defences), sharex=True, sharey=True)
     for c, defence in enumerate(defences):
-        rows = sub[(sub["defence"] == defence) & ((sub["mode"] == "non-adaptive") | (sub["target"] == defence))]
         for r, (rule, title) in enumerate(rules.items()):
             ax = axes[r, c]
-            modes = list(rows.groupby("mode", sort=False))
-            for i, ((mode, g), marker) in enumerate(zip(modes, "osD^", strict=False)):
-                g = g.sort_values("eps")
-                dodge = 2 ** (0.07 * (i - (len(modes) - 1) / 2))  # side by side on the log axis
+            lines = [("non-adaptive (transferred from f)", sub[sub["defence"] == defence].assign(
+                eps_255=lambda t: 255 * t["eps"]), "o")]
+            if worst is not None and rule == "own":
+                lines.append(("adaptive ensemble vs the system", worst, "s"))
+            for i, (name, g, marker) in enumerate(lines):
+                g = g.sort_values("eps_255")
+                dodge = 2 ** (0.07 * (i - (len(lines) - 1) / 2))  # side by side on the log axis
                 value, err = error_bars(g[f"bypass_{rule}"], g[f"bypass_{rule}_ci_low"], g[f"bypass_{rule}_ci_high"],
                                         100)
-                ax.errorbar(255 * g["eps"] * dodge, value, yerr=err, marker=marker, capsize=2, elinewidth=0.7,
-                            label=f"{mode} (n = {int(g['n'].max())})")
+                ax.errorbar(g["eps_255"] * dodge, value, yerr=err, marker=marker, capsize=2, elinewidth=0.7,
+                            label=f"{name} (n = {int(g['n'].max())})")
             ax.set_xscale("log", base=2)
-            ax.set_xticks(255 * np.sort(sub["eps"].unique()), [f"{e:g}" for e in 255 * np.sort(sub["eps"].unique())])
+            ax.set_xticks(ticks, [f"{e:g}" for e in ticks])
             ax.set_ylim(-3, 103)
             ax.grid(alpha=0.3)
             ax.set_title(f"{defence}\n{title}")
             if c == 0:
                 ax.set_ylabel("bypass rate (%): fooled f, not flagged")
-        ax.set_xlabel(f"{attack_label(attack)} L∞ budget ε (grey levels, /255)")
-        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below the data, once per column
+        ax.set_xlabel("L∞ budget ε (grey levels, /255)")
+        ax.legend(*axes[0, c].get_legend_handles_labels(), frameon=False, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.2))  # below the data, once per column, with every line of the column
     return fig

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.adaptive_attack import invalid_message
-from helpers.adaptive_report import ADAPTIVE_CW_CONFIDENCE, load_bypass_table
+from helpers.adaptive_attack import invalid_message, reported_row
+from helpers.adaptive_report import load_bypass_table
 from helpers.attack_report import full_success_budgets
 from helpers.labels import DetectorKey, attack_label, auc_text, method_label, noise_label, rate_text
 from helpers.metrics import MIN_EXPECTED_FALSE_POSITIVES
@@ -397,13 +397,11 @@ def _bypass(row: pd.Series, metric: str) -> str:
 
 
 def _pgd_line(table: pd.DataFrame, defence: str, attack: str, rule: str) -> str:
-    rows = table[(table["attack"] == attack) & (table["defence"] == defence)
-                 & ((table["mode"] == "non-adaptive") | (table["target"] == defence))]
+    rows = table[(table["attack"] == attack) & (table["defence"] == defence) & (table["mode"] == "non-adaptive")]
     parts = []
     for eps, g in rows.groupby("eps"):
-        cells = ", ".join(f"{r['mode']} {_bypass(r, f'bypass_{rule}')}" for _, r in g.iterrows())
         unit = f"{255 * eps:.4g}/255" if attack == "pgd" else f"{eps:g} (L2)"
-        parts.append(f"ε = {unit}: {cells}")
+        parts.append(f"ε = {unit}: {_bypass(g.iloc[0], f'bypass_{rule}')}")
     return "; ".join(parts)
 
 
@@ -411,9 +409,10 @@ RULE_NAMES = {"own": "detectors' own rule", "matched": "matched threshold"}
 
 
 def ensemble_line(table: pd.DataFrame, checks: pd.DataFrame, fpr: pd.DataFrame | None = None) -> str:
-    """The adaptive ensemble's headline: its bypass of the whole system at each rule, next to APGD transferred
-    from f and to the realised false-positive rate of the same rule on the untouched clean split (the system's,
-    then each detector's); or "evaluation invalid: <checks>" when a sanity check failed. The matched rule is
+    """The adaptive ensemble's headline: its worst-case bypass of the whole system at each rule (over every member,
+    variant and check attack at the budget), next to the realised false-positive rate of the same rule on the
+    untouched clean split (the system's, then each detector's); or "evaluation invalid: <checks>" when a sanity
+    check failed. The matched rule is
     stated only with its realised rate: as "not resolvable" where its threshold could not be placed, and not at
     all without ``fpr``.
 
@@ -429,24 +428,23 @@ def ensemble_line(table: pd.DataFrame, checks: pd.DataFrame, fpr: pd.DataFrame |
     invalid = invalid_message(checks)
     if invalid:
         return f"{head}: {invalid}."
-    main = table[table["role"] == "ensemble"].iloc[0]
-    moved = table[table["role"] == "transferred"].iloc[0]
+    main = reported_row(table)
+    first = table[table["role"] == "ensemble"].iloc[0]
     budget = f"{main['eps_255']:g}/255 (L∞)" if main["norm"] == "linf" else f"{main['eps_255'] / 255:g} (L2)"
     system = None if fpr is None else fpr[fpr["scope"] == "system"]
     cells = []
     for rule in (r for r in RULE_NAMES if f"bypass_{r}" in table.columns or r == "matched"):
         if system is None:
             if rule == "own":
-                cells.append(f"at the {RULE_NAMES[rule]} {_bypass(main, 'bypass_own')} (APGD transferred from f: "
-                             f"{_bypass(moved, 'bypass_own')})")
+                cells.append(f"at the {RULE_NAMES[rule]} {_bypass(main, 'bypass_own')}")
             continue
-        cells.append(_ensemble_cell(main, moved, system, rule))
+        cells.append(_ensemble_cell(main, system, rule))
     missing = "" if system is not None else " (no realised false-positive rate recorded: no matched rate stated)"
-    return (f"{head}, ε = {budget}, {main['max_iter']} iterations per member: bypass (fools f, flagged by "
-            f"no detector) {'; '.join(cells)}{missing}; all {len(checks)} sanity checks pass.")
+    return (f"{head}, ε = {budget}, {first['max_iter']} iterations per member: worst-case bypass (fools f, flagged "
+            f"by no detector) {'; '.join(cells)}{missing}; all {len(checks)} sanity checks pass.")
 
 
-def _ensemble_cell(main: pd.Series, moved: pd.Series, system: pd.DataFrame, rule: str) -> str:
+def _ensemble_cell(main: pd.Series, system: pd.DataFrame, rule: str) -> str:
     """One rule's part of :func:`ensemble_line`: the bypass rates and the realised false-positive rates."""
     whole = system.iloc[-1]
     name = RULE_NAMES[rule]
@@ -457,9 +455,8 @@ def _ensemble_cell(main: pd.Series, moved: pd.Series, system: pd.DataFrame, rule
             return f"at the matched threshold (target {100 * whole['target_fpr']:g}% false-positive rate): {why}"
     each = "; ".join(f"{r['defence']}: {_bypass(r, f'fpr_{rule}')}" for _, r in system.iloc[:-1].iterrows()
                      if r[f"fpr_{rule}_n"])
-    return (f"at the {name} {_bypass(main, f'bypass_{rule}')} (APGD transferred from f: "
-            f"{_bypass(moved, f'bypass_{rule}')}), the system's realised false-positive rate on the untouched split "
-            f"{_bypass(whole, f'fpr_{rule}')} ({each})")
+    return (f"at the {name} {_bypass(main, f'bypass_{rule}')}, the system's realised false-positive rate on the "
+            f"untouched split {_bypass(whole, f'fpr_{rule}')} ({each})")
 
 
 def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Sequence[str], fpr: float,
@@ -487,27 +484,21 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
         fpr_own = (f"; its own rule flags {_bypass(alone[d], 'fpr_own')} of the untouched clean split"
                    if d in alone and alone[d]["fpr_own_n"] else "")
         for attack in ("pgd", "pgd_l2"):
-            if ((table["attack"] == attack) & (table["target"] == d)).any():
-                lines.append(f"- *{d}, {attack_label(attack)}, bypass at its own operating point* (fooled f and not "
-                             f"flagged, over all attacked images{fpr_own}): {_pgd_line(table, d, attack, 'own')}.")
-        pgd = table[(table["attack"] == "pgd") & (table["defence"] == d) & (table["target"] == d)]
+            if ((table["attack"] == attack) & (table["defence"] == d)).any():
+                lines.append(f"- *{d}, {attack_label(attack)} made on f (non-adaptive), bypass at its own operating "
+                             f"point* (fooled f and not flagged, over all attacked images{fpr_own}): "
+                             f"{_pgd_line(table, d, attack, 'own')}.")
+        pgd = table[(table["attack"] == "pgd") & (table["defence"] == d) & (table["mode"] == "non-adaptive")]
         if len(pgd) and d in alone:
             head = f"- *{d} at a matched {100 * fpr:g}% false-positive rate"
             if alone[d]["note"] or not alone[d]["fpr_matched_n"]:
                 lines.append(f"{head}:* {alone[d]['note'] or 'no threshold'}.")
                 continue
-            top = pgd[pgd["eps"] == pgd["eps"].max()].sort_values("bypass_matched").iloc[-1]
+            top = pgd[pgd["eps"] == pgd["eps"].max()].iloc[0]
             lines.append(f"{head}* (its threshold's realised false-positive rate on the untouched split "
-                         f"{_bypass(alone[d], 'fpr_matched')}): the strongest adaptive PGD at "
-                         f"ε = {255 * top['eps']:.4g}/255 ({top['mode']}) bypasses {_bypass(top, 'bypass_matched')}.")
+                         f"{_bypass(alone[d], 'fpr_matched')}): PGD made on f at ε = {255 * top['eps']:.4g}/255 "
+                         f"bypasses {_bypass(top, 'bypass_matched')}.")
     cw = table[table["attack"] == "cw_l2"]
-    for d in defences:
-        rows = cw[(cw["defence"] == d) & ((cw["mode"] == "non-adaptive") | (cw["target"] == d))]
-        if (rows["target"] == d).any():
-            cells = "; ".join(f"{r['mode']} {_bypass(r, 'bypass_own')} (L2 median {r['l2_median']:.3f})"
-                              for _, r in rows.iterrows())
-            lines.append(f"- *C&W-L2 against {d}* (κ = 0 non-adaptive, κ = {ADAPTIVE_CW_CONFIDENCE:g} adaptive; "
-                         f"bypass at its own operating point): {cells}.")
     for d, g in cw[cw["target"] == ""].groupby("defence", sort=False):  # C&W on f, at confidence 0 and kappa
         if not g["bypass_own_n"].any() and d in alone:  # a score-only detector: the matched rate is its only rule
             if alone[d]["note"] or not alone[d]["fpr_matched_n"]:
@@ -537,9 +528,10 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
 
 
 def adaptive_readme_lines(table: pd.DataFrame, realised: pd.DataFrame | None = None) -> list[str]:
-    """README lines from notebook 08's bypass table: per defence, the transferred and the strongest adaptive
-    PGD at the largest L-inf budget, at the defence's own operating point, and that rule's realised
-    false-positive rate on the untouched clean split where ``realised`` has it.
+    """README lines from notebook 08's bypass table: per defence with an own rule, PGD made on the undefended model
+    (non-adaptive) at the largest L-inf budget, at the defence's own operating point, and that rule's realised
+    false-positive rate on the untouched clean split where ``realised`` has it. (The adaptive attacker's numbers are
+    :func:`ensemble_line`'s.)
 
     Args:
         table: :func:`helpers.adaptive_report.bypass_table`'s rows.
@@ -547,19 +539,16 @@ def adaptive_readme_lines(table: pd.DataFrame, realised: pd.DataFrame | None = N
 
     Returns:
         one Markdown list item per defence."""
-    pgd = table[table["attack"] == "pgd"]
+    pgd = table[(table["attack"] == "pgd") & (table["mode"] == "non-adaptive")]
     eps = pgd["eps"].max()
     alone = {} if realised is None else {r["defence"]: r for _, r in realised[realised["scope"] == "alone"].iterrows()}
     lines = []
-    for d in dict.fromkeys(pgd.loc[pgd["target"] != "", "target"]):
-        rows = pgd[(pgd["eps"] == eps) & (pgd["defence"] == d)]
-        plain = rows[rows["mode"] == "non-adaptive"].iloc[0]
-        best = rows[rows["target"] == d].sort_values("bypass_own").iloc[-1]
+    for _, plain in pgd[(pgd["eps"] == eps) & (pgd["bypass_own_n"] > 0)].iterrows():
+        d = plain["defence"]
         fpr = (f"; its own rule flags {_bypass(alone[d], 'fpr_own')} of the untouched clean split"
                if d in alone and alone[d]["fpr_own_n"] else "")
-        lines.append(f"- Adaptive attacks (notebook 08), {d}: PGD at ε = {255 * eps:.4g}/255 transferred from the "
-                     f"undefended model bypasses it (fools f, not flagged) in {_bypass(plain, 'bypass_own')}; "
-                     f"adapted to it ({best['mode']}), in {_bypass(best, 'bypass_own')}{fpr}.")
+        lines.append(f"- Transferred attacks (notebook 08), {d}: PGD at ε = {255 * eps:.4g}/255 made on the "
+                     f"undefended model bypasses it (fools f, not flagged) in {_bypass(plain, 'bypass_own')}{fpr}.")
     return lines
 
 

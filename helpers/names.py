@@ -18,7 +18,6 @@ PREPROCESSING = ("caffe", "tf", "torch", "lite0", "none")  # helpers.models: wha
 # helpers.models.load_model's keyword-only options (a .keras model's model_options)
 MODEL_OPTIONS = ("preprocessing", "output", "class_names", "gradcam_layer", "crop_fraction")
 VARIANTS = ("bpda", "gradcam")  # helpers.adaptive: how the saliency overlay is differentiated
-ADAPTIVE_ATTACKS = ("pgd", "pgd_l2", "cw_l2")  # the paper's attacks that may also run on the detector-aware models
 EMPHASIS_CLIPS = ("exact", "straight_through")  # helpers.adaptive: how the emphasis image's clip is differentiated
 LOSSES = ("ce", "dlr", "margin")  # helpers.adaptive_attack: the adaptive ensemble's losses
 ADAPTIVE_KINDS = ("ensemble", "transferred", "square")  # helpers.adaptive_attack: the adaptive ensemble, and the

@@ -23,15 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from helpers.attack_settings import ATTACKS, SETTINGS, resolve_params
+from helpers.attack_settings import ATTACKS, ENSEMBLE_BUDGETS, SETTINGS, resolve_ensemble_budget, resolve_params
 from helpers.data import VIEWS, list_photographs
 from helpers.metrics import MIN_EXPECTED_FALSE_POSITIVES
 from helpers.names import (
-    ADAPTIVE_ATTACKS,
     COLORMAPS,
     EMPHASIS_CLIPS,
     LITE_MODELS,
-    LOSSES,
     MODEL_NAMES,
     MODEL_OPTIONS,
     NOISES,
@@ -197,8 +195,6 @@ PARAMS: dict[str, Spec] = {
                           item=Spec(f"one of {_names(NOISES)}", (str,), choices=NOISES)),
     "variants": Spec(f"a non-empty list of distinct adaptive variants from {_names(VARIANTS)}", LIST,
                      item=Spec(f"one of {_names(VARIANTS)}", (str,), choices=VARIANTS)),
-    "adaptive_attacks": Spec(f"a list of distinct attacks from {_names(ADAPTIVE_ATTACKS)} ([]: none)", LIST, min_len=0,
-                             item=Spec(f"one of {_names(ADAPTIVE_ATTACKS)}", (str,), choices=ADAPTIVE_ATTACKS)),
     "eps_l2": Spec("a number > 0, an L2 budget in [0, 1] units", NUMBER, low=0, open_low=True),
     "cw_confidence": Spec("a number >= 1: C&W's confidence kappa (a logit margin)", NUMBER, low=1),
     "black_box_eps_255": Spec("a number in (0, 255], an L-inf budget in grey levels", NUMBER, low=0, high=255,
@@ -214,19 +210,14 @@ PARAMS: dict[str, Spec] = {
     "figure_images": _POSITIVE_INT,
     "adaptive_eps_255": Spec("a number in (0, 255], an L-inf budget in grey levels", NUMBER, low=0, high=255,
                              open_low=True),
-    "adaptive_iterations": _POSITIVE_INT,
-    "n_targets": Spec("an integer in 1..9 (AutoAttack's targeted runs use up to 9 classes)", INT, low=1, high=9),
-    "check_iterations": Spec("a non-empty list of distinct integers >= 1, APGD iterations", LIST, item=_POSITIVE_INT),
+    "adaptive_budget": Spec("a dict of overrides on the adaptive ensemble's budget "
+                            f"({_names(ENSEMBLE_BUDGETS['quick'])}), e.g. {{'max_iter': 20}}", (dict,)),
     "check_eps_255": Spec("a non-empty list of distinct numbers in (0, 255], budgets in grey levels", LIST,
                           item=Spec("a number in (0, 255]", NUMBER, low=0, high=255, open_low=True)),
-    "unbounded_images": Spec("an integer >= 1, at most n_images (the attacked images)", INT, low=1),
-    "losses": Spec(f"a non-empty list of distinct losses from {_names(LOSSES)} (AutoAttack's: ['ce', 'dlr'])", LIST,
-                   item=Spec(f"one of {_names(LOSSES)}", (str,), choices=LOSSES)),
     "score_weight": Spec("a number >= 0: the weight of the detector's L1 score in the adaptive ensemble's extra "
                          "members (0: no such members)", NUMBER, low=0),
     "emphasis_clip": Spec(f"one of {_names(EMPHASIS_CLIPS)} (how the adaptive model differentiates the emphasis "
                           "image's clip)", (str,), choices=EMPHASIS_CLIPS),
-    "square_queries": _POSITIVE_INT,
     "only_correct": Spec("True, False, or None (on for a folder whose images all have labels)", (bool, type(None))),
     "n_shards": _POSITIVE_INT,
     "n_workers": _POSITIVE_INT,
@@ -290,9 +281,11 @@ def _check_others(p: Mapping[str, Any]) -> None:
                 resolve_params(attack, {**settings[attack], **override})
             except (TypeError, ValueError) as exc:
                 raise _fail(type(exc), "attack_params", p["attack_params"], str(exc)) from None
-    if "unbounded_images" in p and "n_images" in p and p["unbounded_images"] > p["n_images"]:
-        raise _fail(ValueError, "unbounded_images", p["unbounded_images"],
-                    f"the unbounded check attacks some of the attacked images: at most n_images = {p['n_images']}")
+    if "adaptive_budget" in p:
+        try:  # rejects unknown names, wrong types and out-of-range values
+            resolve_ensemble_budget(p.get("attack_settings", "default"), p["adaptive_budget"])
+        except (TypeError, ValueError) as exc:
+            raise _fail(type(exc), "adaptive_budget", p["adaptive_budget"], str(exc)) from None
     if "calibration_images" in p and "fpr" in p:
         _check_calibration(p["fpr"], p["calibration_images"])
     if "roc_thetas" in p and "thetas" in p:

@@ -259,7 +259,9 @@ def adaptive_settings(config: Mapping[str, Any], attack: str) -> dict[str, Any]:
     s = adaptive_names(config, attack)
     try:
         AttackBudget(s["norm"], s["eps"], s["max_iter"])
-        ensemble(s["n_targets"], s["losses"], s["score_weight"], s["kappa"])
+        ensemble(s["n_targets"], s["losses"], s["score_weight"], s["kappa"], s["untargeted"])
+        if not isinstance(s["untargeted"], bool):
+            raise TypeError(f"untargeted must be True or False, got {s['untargeted']!r}")
         if s["score_goal"] is not None:
             check_number(s["score_goal"], "score_goal", 0.0, 2.0)
         if s["kind"] == "square" and s["norm"] != "linf":
@@ -322,12 +324,13 @@ def block_outcomes(bundle: ModelBundle, config: Mapping[str, Any], images: Image
         budget = AttackBudget(s["norm"], s["eps"], s["max_iter"])
         if s["kind"] == "transferred":
             outcome = transferred_attack(bundle, defences, images.x, y, budget, bs, seed)
-        elif s["kind"] == "square":
-            outcome = square_attack(bundle, defences, images.x, y, s["eps"], s["max_iter"], seed)
+        elif s["kind"] == "square":  # on the defended system: the consensus of its first variant's model
+            model = _adaptive_model(bundle, defences, s["variants"][0], s["emphasis_clip"])
+            outcome = square_attack(bundle, model, defences, images.x, y, s["eps"], s["max_iter"], bs, seed)
         else:
             models = {v: _adaptive_model(bundle, defences, v, s["emphasis_clip"]) for v in s["variants"]}
             outcome = adaptive_attack(bundle, models, defences, images.x, y, budget, s["n_targets"], s["losses"], bs,
-                                      seed, attack, s["score_weight"], s["kappa"], s["score_goal"])
+                                      seed, attack, s["score_weight"], s["kappa"], s["score_goal"], s["untargeted"])
         parts.append(outcome_rows(outcome, attack, s["kind"], y, clean_score, positions, images.ids,
                                   images.photographs, images.labels))
     return pd.concat(parts, ignore_index=True)

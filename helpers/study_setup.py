@@ -44,6 +44,7 @@ NOT_IDENTITY = ("cache_dir",)  # parameters that cannot change the results: not 
 ADAPTIVE_DEFAULTS: dict[str, Any] = {
     "kind": "ensemble", "norm": "linf", "eps": 2 / 255, "max_iter": 20, "n_targets": 3, "losses": ["ce", "dlr"],
     "score_weight": 0.0, "kappa": 1.0, "variants": ["bpda"], "emphasis_clip": "exact", "score_goal": None,
+    "untargeted": True,
 }
 
 

@@ -1,5 +1,7 @@
 """The adaptive attacker and its checks on the toy model (16x16 stripes), against independent computations."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,20 +11,23 @@ from helpers.adaptive import detector_aware_bundle
 from helpers.adaptive_attack import (
     AttackBudget,
     AttackOutcome,
+    EnsembleBudget,
     Judge,
-    MemberTrace,
     TargetedDLR,
     adaptive_attack,
-    check_at_least,
+    check_gain,
     check_nondecreasing,
-    check_plateau,
     check_unbounded,
     consensus_targets,
     ensemble,
     evaluate_adaptive,
+    failed_checks,
     observed_classifier,
+    on_images,
     run_apgd,
+    square_attack,
     transferred_attack,
+    worst_case,
 )
 from helpers.adaptive_report import Defence, System
 from helpers.attacks import bypass, run_attack
@@ -77,6 +82,9 @@ def test_consensus_targets_are_the_best_wrong_classes(toy, setup):
 def test_ensemble_order_is_autoattacks():
     assert [m.label for m in ensemble(2)] == ["APGD-CE target 1", "APGD-DLR target 1", "APGD-CE target 2",
                                               "APGD-DLR target 2"]
+    members = ensemble(2, ("dlr",), untargeted=True)
+    assert [m.label for m in members] == ["APGD-CE", "APGD-DLR target 1", "APGD-DLR target 2"]
+    assert [m.targeted for m in members] == [False, True, True]
     with pytest.raises(ValueError, match="loss"):
         ensemble(1, ["hinge"])
 
@@ -85,7 +93,7 @@ def test_observed_classifier_shows_every_loss_evaluation(toy, setup):
     x, y, _, _, adaptive = setup
     seen = []
     clf = observed_classifier(adaptive, "ce")
-    clf.observer = lambda pts, loss: seen.append((pts, loss))
+    clf.observer = seen.append
     try:
         onehot = np.eye(5, dtype=np.float32)[y]
         loss = clf.compute_loss(x / 255.0, onehot)
@@ -94,7 +102,7 @@ def test_observed_classifier_shows_every_loss_evaluation(toy, setup):
     z = adaptive.logits((x / 255.0).astype(np.float32) * np.float32(255))
     expected = -(z - np.log(np.exp(z).sum(1, keepdims=True)))[np.arange(len(y)), y]
     np.testing.assert_allclose(loss, expected, atol=1e-4)
-    assert len(seen) == 1 and np.allclose(seen[0][0], x / 255.0)
+    assert len(seen) == 1 and np.allclose(seen[0], x / 255.0)
 
 
 def test_judge_agrees_with_the_bypass_helper(toy, setup):
@@ -130,19 +138,17 @@ def test_stopping_a_bypassed_batch_early_changes_nothing_but_the_cost(toy, setup
     x, y, detector, _, adaptive = setup
     x, y = x[:6], y[:6]
     targets, members = consensus_targets(adaptive, x, y, 1), ensemble(1, ("ce",))
-    judges, evaluations = [], []
+    judges = []
     for stop in (False, True):
         judge = Judge(toy, [Defence("saliency", detector)], x, y)  # the own rule only
-        traces = run_apgd(adaptive, judge, AttackBudget("linf", EPS, 10), members, targets, batch_size=1,
-                          stop_early=stop)
+        run_apgd(adaptive, judge, AttackBudget("linf", EPS, 10), members, targets, batch_size=1, stop_early=stop)
         judges.append(judge)
-        evaluations.append(sum(len(v) for t in traces for v in t.losses.values()))
     full, early = judges
     for r in full.rules:
         np.testing.assert_array_equal(early.found[r], full.found[r])
         np.testing.assert_array_equal(early.x_found[r], full.x_found[r])
     assert full.done.any() and not full.done.all()  # both kinds of batch (one image each) are exercised
-    assert evaluations[1] < evaluations[0]
+    assert early.evaluations < full.evaluations
 
 
 def test_the_ensemble_is_the_worst_case_over_its_members(toy, setup, strong, weak):
@@ -150,46 +156,117 @@ def test_the_ensemble_is_the_worst_case_over_its_members(toy, setup, strong, wea
     assert (strong.bypassed["own"] | weak.bypassed["own"]).sum() >= strong.count()
 
 
-def outcome(label, bypassed, eps=EPS, iters=20, traces=()):
+def outcome(label, bypassed, eps=EPS, iters=20):
     b = np.asarray(bypassed, bool)
-    return AttackOutcome(label, AttackBudget("linf", eps, iters), {"own": b}, {"own": np.full(len(b), "")}, 0.0,
-                         tuple(traces))
+    return AttackOutcome(label, AttackBudget("linf", eps, iters), {"own": b}, {"own": np.full(len(b), "", object)}, 0.0,
+                         np.full(len(b), np.inf), np.full(len(b), "", object))
 
 
-def test_checks_fail_on_the_weakened_attack_and_pass_on_the_real_one(toy, setup, strong, weak):
+@pytest.fixture(scope="module")
+def wide(toy):
+    """24 more images (none of the calibration's), where a weakened attack at 8/255 leaves some to the checks."""
+    x, y = stripes(80, seed=3)
+    keep = toy.predict(x)[0] == y
+    return x[keep][48:72], y[keep][48:72]
+
+
+def test_each_check_fails_on_a_weakened_attack_and_passes_on_the_ensemble(toy, setup, wide):
+    """The weakened ensemble (a first step 100 times too small, 5 iterations, one target, one loss) leaves images
+    that 10 times its iterations or APGD-CE on f bypass: the iteration and transferred checks fail; on the full
+    ensemble (20 iterations, 3 targets, both losses, untargeted CE first) they pass. (Measured here: the weakened
+    attack bypasses 0 of 24, 10 times its iterations 7, APGD-CE on f 14; the full one leaves none to either.)"""
+    _, _, _, defence, adaptive = setup
+    x, y = wide
+    budget = AttackBudget("linf", EPS, 20)
+    weak = adaptive_attack(toy, {"bpda": adaptive}, [defence], x, y, AttackBudget("linf", EPS, 5, step=0.02),
+                           n_targets=1, losses=("ce",), label="weak")
+    strong = adaptive_attack(toy, {"bpda": adaptive}, [defence], x, y, budget, untargeted=True)
+    for main, passes in ((weak, False), (strong, True)):
+        left = np.flatnonzero(~main.bypassed["own"])
+        assert len(left) >= 3  # images are left for the checks to find
+        longer = adaptive_attack(toy, {"bpda": adaptive}, [defence], x[left], y[left],
+                                 replace(main.budget, max_iter=10 * main.budget.max_iter),
+                                 n_targets=1 if main is weak else 3, losses=("ce",) if main is weak else ("ce", "dlr"))
+        assert check_gain("iterations", main, on_images(longer, left, len(x)))["passed"] is passes
+        moved = transferred_attack(toy, [defence], x[left], y[left], budget)
+        assert check_gain("transferred", main, on_images(moved, left, len(x)))["passed"] is passes
+    free = adaptive_attack(toy, {"bpda": adaptive}, [defence], x[:2], y[:2], AttackBudget("linf", 1.0, 20),
+                           batch_size=1)
+    assert check_unbounded(free)["passed"]
+
+
+def test_a_step_100_times_too_small_fails_the_iteration_check(toy, setup):
     x, y, _, defence, adaptive = setup
-    transferred = transferred_attack(toy, [defence], x, y, AttackBudget("linf", EPS, 20))
-    assert check_at_least("transferred", {"bpda": strong}, transferred)["passed"]
-    assert not check_at_least("transferred", {"bpda": weak}, transferred)["passed"]
-    assert check_nondecreasing("iterations", [weak, strong])["passed"]
-    assert not check_nondecreasing("iterations", [strong, weak])["passed"]  # more steps, fewer bypasses
-    assert check_plateau(strong)["passed"]
-    assert not check_plateau(weak)["passed"]
-    free_strong = adaptive_attack(toy, {"bpda": adaptive}, [defence], x[:2], y[:2], AttackBudget("linf", 1.0, 20),
-                                  batch_size=1)
-    assert check_unbounded(free_strong)["passed"]
+    ev = evaluate_adaptive(toy, {"bpda": adaptive}, [defence], x, y, EPS, step=0.02,
+                           budget=EnsembleBudget(max_iter=5, n_targets=1, losses=("ce",), untargeted=False,
+                                                 square_queries=0, sweep_factor=10, restarts=0, unbounded_images=0))
+    assert "iterations (own rule)" in ev.failed and not ev.valid
+
+
+def test_square_on_the_system_is_judged_at_every_query(toy, setup):
+    """Square asks the consensus of the detector-aware model (not f) and every query is judged; on the toy model it
+    bypasses none of the 4 images in 30 queries, so every image is queried at every iteration."""
+    x, y, _, defence, adaptive = setup
+    o = square_attack(toy, adaptive, [defence], x[:4], y[:4], EPS, 30, seed=1)
+    assert o.count() == 0 and o.evaluations >= 4 * 30
+    assert o.label == "Square on the system (30 queries)"
+    clf = observed_classifier(adaptive, "ce", black_box=True)
+    np.testing.assert_allclose(clf.predict(x[:2] / 255.0).argmax(1), adaptive.logits(x[:2]).argmax(1))
 
 
 def test_check_rows_on_hand_made_outcomes():
-    a, b = outcome("a", [1, 0, 0]), outcome("b", [1, 1, 0])
-    assert check_at_least("x", {"a": a}, b) == {"check": "x", "passed": False, "detail": "a: 1 vs b: 2 of 3"}
+    a, b = outcome("a", [1, 0, 0, 0]), outcome("b", [1, 1, 1, 0])
+    assert check_gain("x", a, b) == {"check": "x", "rule": "own", "passed": False,
+                                     "detail": "b: 2 more of the 3 images the ensemble left (at most 1)"}
+    assert check_gain("x", a, outcome("c", [0, 1, 0, 0]))["passed"]  # one image more is tolerated
+    assert check_gain("x", b, a)["passed"]
     assert check_nondecreasing("eps", [a, b])["passed"] and not check_nondecreasing("eps", [b, a])["passed"]
     assert not check_unbounded(outcome("u", [1, 0], eps=1.0))["passed"]
-    still_falling = MemberTrace("m", "ce", {1: [5.0, 4.0, 3.0, 2.0, 1.0]})
-    flat = MemberTrace("m", "ce", {1: [5.0, 1.2, 1.05, 1.0, 1.0]})
-    assert not check_plateau(outcome("p", [1, 0, 1], traces=[still_falling]))["passed"]
-    assert check_plateau(outcome("p", [1, 0, 1], traces=[flat]))["passed"]
-    assert check_plateau(outcome("p", [1, 1, 1], traces=[still_falling]))["passed"]  # image 1 bypassed: not judged
+    assert check_unbounded(outcome("u", [1, 1], eps=1.0))["passed"]
 
 
-def test_evaluation_is_invalid_when_a_check_fails(toy, setup):
+def test_worst_case_is_any_bypass_and_the_lowest_score():
+    a, b = outcome("a", [1, 0, 0]), outcome("b", [0, 1, 0], eps=2 * EPS)
+    a.lowest[:] = [0.5, np.inf, 0.9]
+    b.lowest[:] = [0.7, 0.2, np.inf]
+    a.found_by["own"][:] = ["m1", "", ""]
+    b.found_by["own"][:] = ["", "m2", ""]
+    w = worst_case([a, b], "w")
+    np.testing.assert_array_equal(w.bypassed["own"], [True, True, False])
+    np.testing.assert_array_equal(w.found_by["own"], ["m1", "m2", ""])
+    np.testing.assert_array_equal(w.lowest, [0.5, 0.2, 0.9])
+    assert w.budget.eps == 2 * EPS
+    spread = on_images(outcome("s", [1, 0]), np.array([2, 0]), 3)
+    np.testing.assert_array_equal(spread.bypassed["own"], [False, False, True])
+
+
+def test_evaluation_is_invalid_when_a_check_fails(toy, setup, wide):
+    _, _, _, defence, adaptive = setup
+    x, y = wide
+    weak_budget = EnsembleBudget(max_iter=5, n_targets=1, losses=("ce",), untargeted=False, square_queries=0,
+                                 sweep_factor=10, restarts=1, unbounded_images=0)
+    ev = evaluate_adaptive(toy, {"bpda": adaptive}, [defence], x, y, EPS, budget=weak_budget, step=0.02)
+    assert not ev.valid and "iterations (own rule)" in ev.failed
+    assert ev.summary().startswith("evaluation invalid: ") and "iterations (own rule)" in ev.summary()
+    assert ev.clean_utility["own"].n == len(x) and ev.robust_accuracy["own"].k <= ev.clean_utility["own"].k
+    assert list(ev.table["role"])[:2] == ["worst case", "ensemble"]  # what each row is, without reading its label
+    assert set(ev.table["role"]) <= {"worst case", "ensemble", "iterations", "restart", "transferred"}
+    assert list(ev.checks["check"]) == ["iterations"] * 2 + ["restart"] * 2 + ["transferred"] * 2  # at each rule
+    assert list(ev.checks["rule"]) == ["own", "matched"] * 3
+    worst = ev.table[ev.table["role"] == "worst case"].iloc[0]
+    assert worst["bypass_own_k"] == ev.outcome.count() >= ev.table[ev.table["role"] == "ensemble"].iloc[0][
+        "bypass_own_k"]
+
+
+def test_the_reported_rate_is_monotone_in_eps(toy, setup):
     x, y, _, defence, adaptive = setup
-    ev = evaluate_adaptive(toy, {"bpda": adaptive}, [defence], x[:4], y[:4], AttackBudget("linf", EPS, 1),
-                           n_targets=1, losses=("ce",), n_unbounded=0, square_queries=0)
-    assert not ev.valid and "plateau" in ev.failed
-    assert ev.summary().startswith("evaluation invalid: ") and "plateau" in ev.summary()
-    assert ev.clean_utility["own"].n == 4 and ev.robust_accuracy["own"].k <= ev.clean_utility["own"].k
-    assert list(ev.table["role"]) == ["ensemble", "transferred"]  # what each row is, without reading its label
+    budget = EnsembleBudget(max_iter=2, n_targets=1, losses=("ce",), untargeted=False, square_queries=0,
+                            sweep_factor=2, restarts=0, unbounded_images=0)
+    ev = evaluate_adaptive(toy, {"bpda": adaptive}, [defence], x, y, 4 / 255, budget=budget, eps_sweep=[2 / 255, EPS])
+    worst = ev.table[ev.table["role"] == "worst case"].sort_values("eps_255")
+    assert list(worst["eps_255"]) == pytest.approx([2, 4, 8])
+    assert np.all(np.diff(worst["bypass_own_k"].to_numpy()) >= 0)
+    assert failed_checks(ev.checks) == [] or ev.failed == failed_checks(ev.checks)
 
 
 def test_bad_inputs_are_refused_before_any_attack(toy, setup):
@@ -200,8 +277,10 @@ def test_bad_inputs_are_refused_before_any_attack(toy, setup):
         AttackBudget("l1")
     with pytest.raises(ValueError, match="adaptive"):
         evaluate_adaptive(toy, adaptive, [defence], x, y)
-    with pytest.raises(ValueError, match=r"n_unbounded = 5 images .* only 4 are attacked"):
-        evaluate_adaptive(toy, {"bpda": adaptive}, [defence], x[:4], y[:4], n_unbounded=5)
+    with pytest.raises(TypeError, match="EnsembleBudget"):
+        evaluate_adaptive(toy, {"bpda": adaptive}, [defence], x[:4], y[:4], budget={"max_iter": 5})
+    with pytest.raises(ValueError, match="step"):
+        evaluate_adaptive(toy, {"bpda": adaptive}, [defence], x[:4], y[:4], step=0.0)
     with pytest.raises(ValueError, match="judge"):
         Judge(toy, [Defence("c", SaliencyDetector(toy, [0.1], "none", decision="score"))], x, y)
 
@@ -219,7 +298,7 @@ def test_an_image_whose_consensus_already_favours_the_target_is_still_attacked(t
     classifier = observed_classifier(adaptive, "ce")
     np.testing.assert_allclose(classifier.predict(x[pick] / 255.0), toy.logits(x[pick]), rtol=1e-4, atol=1e-4)
     seen = []
-    classifier.observer = lambda x01, loss: seen.append(len(x01))
+    classifier.observer = lambda x01: seen.append(len(x01))
     try:
         attack = AutoProjectedGradientDescent(classifier, norm=np.inf, eps=EPS, eps_step=2 * EPS, max_iter=2,
                                               targeted=True, nb_random_init=1, batch_size=8, loss_type=None,
