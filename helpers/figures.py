@@ -5,13 +5,12 @@ emphasis image), Figure 4 (colour reversing and zero mean)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from textwrap import fill
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers.labels import attack_label, auc_text, method_label
+from helpers.labels import attack_label, auc_text
 from helpers.metrics import auc_interval, roc
 from helpers.models import ModelBundle
 from helpers.plotting import (
@@ -26,7 +25,7 @@ from helpers.plotting import (
     image_label,
     page_items,
 )
-from helpers.scores import configurations, select, split_sets
+from helpers.scores import select, split_sets
 
 SALIENCY_LABEL = "Grad-CAM saliency H (normalised, 0-1)"
 AUC_BELOW_HALF = ("AUC < 0.5: the score ranks adversarial inputs below clean ones (e.g. PGD makes the "
@@ -404,48 +403,6 @@ def _roc(scores: pd.DataFrame, thetas_show: Sequence[float], attacks: Sequence[s
     if below_half:
         fig.supxlabel(AUC_BELOW_HALF, fontsize=7)
     return fig
-
-
-def roc_comparison_figure(scores: pd.DataFrame, attacks: Sequence[str], seed: int = 0) -> dict[str, plt.Figure]:
-    """ROC curves of every configuration in a score table on the same inputs (double column), one
-    panel per attack, AUC [bootstrap 95% CI] in the legend under each panel, n in the titles; the
-    baseline is drawn dashed black.
-
-    Args:
-        scores: a score table of one or several models.
-        attacks: one panel each, in order.
-        seed: the bootstrap's seed.
-
-    Returns:
-        model -> its figure (save them with :func:`helpers.plotting.save_figures`)."""
-    return {model: _roc_comparison(part, attacks, seed) for model, part in scores.groupby("model", sort=False)}
-
-
-def _roc_comparison(scores: pd.DataFrame, attacks: Sequence[str], seed: int) -> plt.Figure:
-    fig, axes = figure(DOUBLE_COLUMN, 4.55, ncols=len(attacks), sharey=True)
-    below_half = False
-    for ax, attack in zip(axes[0], attacks, strict=True):
-        n_clean = n_adv = 0
-        for method, group in configurations(scores):
-            clean, adv = split_sets(group)
-            if attack not in adv:
-                continue
-            n_clean, n_adv = len(clean), len(adv[attack])
-            name = fill(method_label(**method), 34)
-            fpr, tpr, label, auc = _roc_label(name, clean, adv[attack], seed, "\nAUC ")
-            below_half |= auc < 0.5
-            style = {"color": "k", "ls": "--", "lw": 1} if method["detector"] == "baseline" else {"lw": 1.2}
-            ax.plot(100 * fpr, 100 * tpr, label=label, **style)
-        ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
-        ax.set_title(f"{attack_label(attack)}\nn = {n_clean} clean, {n_adv} adversarial")
-        ax.set_xlabel("false-positive rate (%)")
-        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), labelspacing=0.6)
-        ax.set_aspect("equal")
-    axes[0, 0].set_ylabel("true-positive rate (%)")
-    if below_half:
-        fig.supxlabel(AUC_BELOW_HALF, fontsize=7)
-    return fig
-
 
 
 def saliency_methods_figure(bundle: ModelBundle, x: np.ndarray, maps: dict[str, np.ndarray],

@@ -6,7 +6,7 @@ set rewrites them, so no sentence can go stale. Each function returns Markdown f
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +23,15 @@ from helpers.scores import METHOD, load_scores, rate_table, saliency_added_value
 from helpers.tables import selected_theta_layout
 
 
-def _said(row: pd.Series | None) -> str:
-    """A rate-table row in prose (:func:`helpers.labels.rate_text`); 'not measured' for no row."""
+def said(row: pd.Series | None) -> str:
+    """A rate-table row in prose.
+
+    Args:
+        row: a :func:`helpers.scores.rate_table` row (fractions), or None.
+
+    Returns:
+        :func:`helpers.labels.rate_text`'s sentence form, e.g. '31.2% [18, 49] (n = 32)'; 'not measured' for no
+        row."""
     if row is None:
         return "not measured"
     return rate_text(row["value"], row["ci_low"], row["ci_high"], row["n"], prose=True,
@@ -47,13 +54,26 @@ def _verb(count: int, singular: str, plural: str) -> str:
     return singular if count == 1 else plural
 
 
-def _each_model(rates: pd.DataFrame, write: Callable[[pd.DataFrame, str], str]) -> str:
-    """``write(rates of one model, model)`` for each model of ``rates``; with several models each
-    statement ('- ...') starts with its model's name."""
-    texts = {model: write(part, model) for model, part in rates.groupby("model", sort=False)}
+def each_model(models: Sequence[str], write: Callable[[str], str]) -> str:
+    """``write(model)`` for each model; with several models each statement ('- ...') starts with its model's
+    name.
+
+    Args:
+        models: the models, in order.
+        write: a model -> its Markdown statements.
+
+    Returns:
+        the statements of every model."""
+    texts = {model: write(model) for model in models}
     if len(texts) == 1:
         return next(iter(texts.values()))
     return "\n".join(re.sub(r"^- ", f"- **{model}:** ", text, flags=re.MULTILINE) for model, text in texts.items())
+
+
+def _each_model(rates: pd.DataFrame, write: Callable[[pd.DataFrame, str], str]) -> str:
+    """:func:`each_model` of ``write(rates of one model, model)`` for each model of ``rates``."""
+    parts = dict(tuple(rates.groupby("model", sort=False)))
+    return each_model(list(parts), lambda model: write(parts[model], model))
 
 
 def theta_sweep_findings(rates: pd.DataFrame, attacks: Sequence[str], added: pd.DataFrame,
@@ -83,8 +103,8 @@ def _theta_sweep(rates: pd.DataFrame, attacks: Sequence[str], added: pd.DataFram
     if "none" in set(saliency["noise"]) and len(thetas) >= 2:
         lo, hi = thetas[0], thetas[-1]
         o_lo, o_hi = (_get(saliency, "ospa", "clean", noise="none", theta=t) for t in (lo, hi))
-        parts = [f"OSPA {_direction(o_lo['value'], o_hi['value'])} from {_said(o_lo)} at θ = {lo:g} to "
-                 f"{_said(o_hi)} at θ = {hi:g}"]
+        parts = [f"OSPA {_direction(o_lo['value'], o_hi['value'])} from {said(o_lo)} at θ = {lo:g} to "
+                 f"{said(o_hi)} at θ = {hi:g}"]
         for a in attacks:
             d_lo, d_hi = (_get(saliency, "detection_rate", a, noise="none", theta=t) for t in (lo, hi))
             if d_lo is not None and d_hi is not None:
@@ -129,93 +149,17 @@ def squeezing_findings(rates: pd.DataFrame, attacks: Sequence[str], joint: Seque
 def _squeezing(rates: pd.DataFrame, attacks: Sequence[str], joint: Sequence[str]) -> str:
     key = DetectorKey("feature_squeezing", squeezers=tuple(joint))
     fs = {"detector": key.detector, "squeezer": key.squeezer}
-    own = [f"{attack_label(a)} {_said(_get(rates, 'detection_rate', a, **fs))}" for a in attacks]
-    matched = [f"{attack_label(a)} {_said(_get(rates, 'tpr_at_fpr', a, **fs))}" for a in attacks]
+    own = [f"{attack_label(a)} {said(_get(rates, 'detection_rate', a, **fs))}" for a in attacks]
+    matched = [f"{attack_label(a)} {said(_get(rates, 'tpr_at_fpr', a, **fs))}" for a in attacks]
     held_fpr = [r for a in attacks if (r := _get(rates, "fpr_heldout", a, **fs)) is not None]
     auc = [f"{attack_label(a)} {auc_text(r['value'], r['ci_low'], r['ci_high'])}"
            for a in attacks if (r := _get(rates, "auc", a, **fs)) is not None]
     lines = [f"- *Label-change rule (the paper's Table IV):* the joint detector keeps "
-             f"{_said(_get(rates, 'ospa', 'clean', **fs))} of clean labels and flags " + "; ".join(own) + "."]
+             f"{said(_get(rates, 'ospa', 'clean', **fs))} of clean labels and flags " + "; ".join(own) + "."]
     if held_fpr:
-        lines.append(f"- *Max-L1 score at the target FPR (Xu et al.):* held-out FPR {_said(held_fpr[0])}; "
+        lines.append(f"- *Max-L1 score at the target FPR (Xu et al.):* held-out FPR {said(held_fpr[0])}; "
                      "detection on the held-out half: " + "; ".join(matched) + ".")
     lines.append("- *AUC [bootstrap 95% CI]:* " + "; ".join(auc) + ".")
-    return "\n".join(lines)
-
-
-def comparison_findings(rates: pd.DataFrame, attacks: Sequence[str],
-                        cost_ratio: Mapping[str, float] | None = None) -> str:
-    """Notebook 07: each detector at its own operating point and at a matched FPR, the best AUC per
-    attack, and whether the saliency detector beats Feature Squeezing as the paper's Table V says, per model.
-
-    Args:
-        rates: a :func:`helpers.scores.rate_table`.
-        attacks: the attacks, in order (the first is the one Table V's verdict reads).
-        cost_ratio: model -> Feature Squeezing's time per image over the saliency detector's.
-
-    Returns:
-        Markdown statements."""
-    return _each_model(rates, lambda r, m: _comparison(r, attacks, (cost_ratio or {}).get(m)))
-
-
-def table_v_wins(rates: pd.DataFrame, attack: str) -> list[DetectorKey]:
-    """The saliency configurations of one model's rates that keep more clean labels (OSPA) *and* detect
-    more of ``attack`` than every Feature Squeezing configuration, at their own rules: the paper's
-    Table V advantage.
-
-    Args:
-        rates: one model's :func:`helpers.scores.rate_table`.
-        attack: the attack the detection rate is read on.
-
-    Returns:
-        the winning saliency configurations (empty when none wins, or without both kinds of detector)."""
-    own = _own_points(rates, attack)
-    saliency = [(k, o, d) for k, o, d in own if k.detector == "saliency"]
-    squeezing = [(k, o, d) for k, o, d in own if k.detector == "feature_squeezing"]
-    if not squeezing:
-        return []
-    return [k for k, o, d in saliency if all(o["value"] > fo["value"] and d["value"] > fd["value"]
-                                             for _, fo, fd in squeezing)]
-
-
-def _own_points(rates: pd.DataFrame, attack: str) -> list[tuple[DetectorKey, pd.Series, pd.Series]]:
-    """Each configuration with a rule of its own: its key, OSPA row and ``attack``'s detection-rate row."""
-    points = []
-    for m in rates[METHOD].drop_duplicates().itertuples(index=False):
-        method = {k: v for k, v in zip(METHOD, m, strict=True) if not pd.isna(v)}
-        ospa_row, det = _get(rates, "ospa", "clean", **method), _get(rates, "detection_rate", attack, **method)
-        if ospa_row is not None and det is not None:
-            points.append((DetectorKey.from_columns(*m), ospa_row, det))
-    return points
-
-
-def _comparison(rates: pd.DataFrame, attacks: Sequence[str], cost_ratio: float | None) -> str:
-    own = _own_points(rates, attacks[0])
-    lines = ["- *Own operating points (label change):* " + "; ".join(
-        f"{key.label}: OSPA {100 * o['value']:.1f}%, {attack_label(attacks[0])} {100 * d['value']:.1f}%"
-        for key, o, d in own) + "."]
-    for a in attacks:
-        tpr = rates[(rates["metric"] == "tpr_at_fpr") & (rates["attack"] == a)]
-        if len(tpr) and tpr["value"].isna().all():
-            lines.append(f"- *{attack_label(a)} at the matched FPR:* {tpr['note'].iloc[0] or 'not measured'}.")
-        elif len(tpr):
-            best = tpr[tpr["value"] == tpr["value"].max()]
-            lines.append(f"- *{attack_label(a)} at the matched FPR:* detected most by "
-                         f"{' and '.join(method_label(*r[METHOD]) for _, r in best.iterrows())} "
-                         f"({_said(best.iloc[0])}); "
-                         + ", ".join(f"{method_label(*r[METHOD])} {100 * r['value']:.1f}%" for _, r in tpr.iterrows())
-                         + ".")
-    kinds = {key.detector for key, _, _ in own}
-    if {"saliency", "feature_squeezing"} <= kinds:
-        wins = table_v_wins(rates, attacks[0])
-        verdict = (f"seen here for {', '.join(k.label for k in wins)}" if wins else "not seen here: no saliency "
-                   f"setting keeps more clean labels and detects more {attack_label(attacks[0])} than Feature "
-                   "Squeezing at once")
-        lines.append(f"- *The paper's Table V advantage* (more OSPA and more {attack_label(attacks[0])} detection than "
-                     f"Feature Squeezing): {verdict}.")
-    if cost_ratio is not None:
-        lines.append(f"- *Cost:* Feature Squeezing takes {cost_ratio:.1f}× the saliency detector's time per image "
-                     "(measured in this run).")
     return "\n".join(lines)
 
 
@@ -328,7 +272,7 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
     detection = saliency[saliency["metric"] == "detection_rate"]
     for a in attacks:
         best = detection[detection["attack"] == a].sort_values("value").iloc[-1]
-        lines.append(f"- {attack_label(a)}: the highest detection rate over every θ and noise is {_said(best)}, "
+        lines.append(f"- {attack_label(a)}: the highest detection rate over every θ and noise is {said(best)}, "
                      f"by {method_label('saliency', best['noise'], best['theta'])}.")
     claims = claims_check(rates)
     holds = claims.loc[claims["model"] == model, "holds"]
@@ -337,20 +281,7 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
     added = saliency_added_value(rates)
     lines.append(f"- The overlay's best θ beats the trivial 1 − max softmax score's AUC in "
                  f"{int(added['overlay beats baseline'].sum())} of {len(added)} (noise, attack) pairs.")
-    comparison, meta = load_scores(Path(results_dir) / f"scores_comparison_{model}.parquet")
-    p = meta["parameters"]
-    rates = rate_table(comparison, p["fpr"], p["seed"])
-    for a in p["attacks"]:
-        tpr = rates[(rates["metric"] == "tpr_at_fpr") & (rates["attack"] == a)]
-        held = rates[(rates["metric"] == "fpr_heldout") & (rates["attack"] == a)]
-        notes = set(tpr["note"])
-        cells = (f"{notes.pop()} calibration images for every detector ({100 * p['fpr']:g}% of them is under "
-                 f"{MIN_EXPECTED_FALSE_POSITIVES} expected false positives)") if len(notes) == 1 and "" not in notes \
-            else ", ".join(f"{method_label(*r[METHOD])} "
-                           + (r["note"] if r["note"] else f"{100 * r['value']:.1f}% (held-out FPR {100 * f:.1f}%)")
-                           for (_, r), f in zip(tpr.iterrows(), held["value"], strict=True))
-        lines.append(f"- {attack_label(a)} at a matched {100 * p['fpr']:g}% false-positive rate (held-out half): "
-                     f"{cells}.")
+    lines += matched_fpr_lines(pd.read_csv(Path(results_dir) / f"facts_comparison_{model}.csv"))
     adaptive = Path(results_dir) / f"adaptive_{model}.csv"
     checks = Path(results_dir) / f"adaptive_checks_{model}.csv"
     invalid = invalid_message(pd.read_csv(checks)) if checks.is_file() else None
@@ -362,6 +293,32 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
     if not invalid and ensemble.is_file() and checks.is_file():  # notebook 08's adaptive ensemble
         lines.append(ensemble_line(pd.read_csv(ensemble), pd.read_csv(checks)))
     return "\n".join(lines)
+
+
+def matched_fpr_lines(facts: pd.DataFrame) -> list[str]:
+    """README lines of notebook 07's matched view: per attack, each detector's held-out TPR and FPR at the
+    threshold fitted for the target FPR, or why it is not resolvable.
+
+    Args:
+        facts: one model's ``facts_comparison_<model>.csv`` (:func:`helpers.experiments.comparison.save_facts`).
+
+    Returns:
+        one Markdown list item per attack."""
+    facts = facts.fillna({"note": "", "noise": "", "squeezer": ""})
+    matched = facts[facts["view"] == "matched"]
+    fpr = 100 * matched["target_fpr"].iloc[0] if len(matched) else np.nan
+    lines = []
+    for a in dict.fromkeys(matched.loc[matched["metric"] == "tpr_at_fpr", "attack"]):
+        tpr = matched[(matched["metric"] == "tpr_at_fpr") & (matched["attack"] == a)]
+        held = matched[(matched["metric"] == "fpr_heldout") & (matched["attack"] == a)]
+        notes = set(tpr["note"])
+        cells = (f"{notes.pop()} calibration images for every detector ({fpr:g}% of them is under "
+                 f"{MIN_EXPECTED_FALSE_POSITIVES} expected false positives)") if len(notes) == 1 and "" not in notes \
+            else ", ".join(f"{method_label(*r[METHOD])} "
+                           + (r["note"] if r["note"] else f"{100 * r['value']:.1f}% (held-out FPR {100 * f:.1f}%)")
+                           for (_, r), f in zip(tpr.iterrows(), held["value"], strict=True))
+        lines.append(f"- {attack_label(a)} at a matched {fpr:g}% false-positive rate (held-out half): {cells}.")
+    return lines
 
 
 def update_readme(readme: str | Path, results_dir: str | Path) -> bool:

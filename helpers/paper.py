@@ -214,27 +214,3 @@ def table_iv_side_by_side(rates: pd.DataFrame, joint: Sequence[str]) -> pd.DataF
         return pd.DataFrame(rows).set_index("squeezer")
 
     return model_columns(rates, layout)
-
-
-def table_v(rates: pd.DataFrame, attacks: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table V as published (VGG16, percent) and ours: each configuration with its own decision rule,
-    OSPA and each attack's detection rate in percent (rows named by :func:`helpers.labels.method_label`;
-    a column group per model).
-
-    Args:
-        rates: a :func:`helpers.scores.rate_table` of one or several models.
-        attacks: the attack columns, in order.
-
-    Returns:
-        (the paper's Table V, ours)."""
-    paper = paper_tables_4_5().query("table == 'V'").pivot_table(index="method", columns="metric", values="value",
-                                                                  sort=False)[["ospa", "fgsm", "cw_l2"]]
-    return paper, model_columns(rates, lambda r: _table_v_ours(r, attacks))
-
-
-def _table_v_ours(rates: pd.DataFrame, attacks: list[str]) -> pd.DataFrame:
-    own = rates[rates["metric"].isin(["ospa", "detection_rate"])]
-    own = own.assign(column=own["attack"].where(own["attack"] != "clean", "ospa"),
-                     method=[method_label(*k) for k in own[["detector", "noise", "theta", "squeezer"]].values])
-    ours = 100 * own.pivot_table(index="method", columns="column", values="value", sort=False)
-    return ours[["ospa", *[a for a in attacks if a in ours.columns]]]

@@ -38,6 +38,7 @@ from helpers.labels import JOINT_SEPARATOR
 from helpers.metrics import detection_rate, grouped_split, ospa, rate_row, score_rows
 from helpers.models import ModelBundle
 from helpers.runtime import versions, write_atomically
+from helpers.validation import check_choice
 
 METHOD = ["detector", "noise", "theta", "squeezer"]
 COLUMNS = ["model", "image", "image_id", "photograph", "true_label", "attack", *METHOD, "saliency_method", "label",
@@ -266,6 +267,39 @@ def rate_table(scores: pd.DataFrame, fpr: float = 0.05, seed: int = 0) -> pd.Dat
         for method, group in configurations(of_model):
             rows += [{"model": model, **method, **row} for row in _configuration_rates(group, fpr, seed)]
     return pd.DataFrame(rows, columns=RATE_COLUMNS).astype({"n_calibration": "Int64"}).fillna({"note": ""})
+
+
+RULE_METRICS = {"own": ("detection_rate", "ospa"), "matched": ("tpr_at_fpr", "fpr_heldout"), "auc": ("auc", None)}
+"""A mode of comparing configurations -> (its metric on each attack, its metric on clean inputs or None)."""
+
+
+def rule_rows(rates: pd.DataFrame, attacks: Sequence[str], mode: str = "own") -> pd.DataFrame:
+    """The rows of a rate table that compare configurations in ``mode``: ``"own"``, OSPA and each attack's
+    detection rate at the detector's own rule (only configurations that have one: the baseline has none);
+    ``"matched"``, held-out FPR and each attack's held-out TPR at the threshold fitted for the target FPR;
+    ``"auc"``, each attack's AUC.
+
+    Args:
+        rates: a :func:`rate_table` of one or several models.
+        attacks: the attacks kept.
+        mode: a key of ``RULE_METRICS``.
+
+    Returns:
+        the rows, in the order of ``rates``.
+
+    Raises:
+        ValueError: for an unknown ``mode``."""
+    check_choice(mode, tuple(RULE_METRICS), "rule mode")
+    metric, first = RULE_METRICS[mode]
+    keep = rates["metric"].eq(metric) & rates["attack"].isin(attacks)
+    if first is not None:
+        keep |= rates["metric"].eq(first)
+    rows = rates[keep]
+    if mode == "own":  # a score-only configuration has no own decision rule
+        key = ["model", *METHOD]
+        ruled = rates.loc[rates["metric"] == "ospa", key].astype(str).drop_duplicates()
+        rows = rows[rows[key].astype(str).merge(ruled, how="left", indicator=True)["_merge"].eq("both").to_numpy()]
+    return rows
 
 
 def _configuration_rates(group: pd.DataFrame, fpr: float, seed: int) -> list[dict]:

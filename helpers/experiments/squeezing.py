@@ -14,7 +14,7 @@ from helpers.experiments.common import ModelRun, Table, prepare, protocol_text, 
 from helpers.findings import squeezing_findings
 from helpers.labels import DetectorKey
 from helpers.paper import table_iv_side_by_side
-from helpers.scores import rate_table, squeezing_scores
+from helpers.scores import rate_table, rule_rows, squeezing_scores
 from helpers.tables import method_header, method_layout, method_tidy, rate_caption
 
 NAME = "feature_squeezing"  # the score tables' file names: scores_feature_squeezing_<model>.parquet
@@ -107,15 +107,15 @@ def tables(result: Result) -> dict[str, Table]:
     Returns:
         name -> :class:`~helpers.experiments.common.Table`."""
     r, attacks = result.rates, result.attacks
-    own, auc = method_layout(r, attacks, "own"), method_layout(r, attacks, "auc")
+    tidy = {mode: method_tidy(rule_rows(r, attacks, mode)) for mode in ("own", "auc")}
+    own, auc = (method_layout(tidy[mode], attacks, mode) for mode in ("own", "auc"))
     return {
         "table4_feature_squeezing_label_change": Table(
             own, rate_caption("Table IV: each squeezer under the label-change rule (flag when the squeezed input's "
-                              "label differs)."), method_tidy(r, attacks, "own"), method_header(own.columns, "own")),
+                              "label differs)."), tidy["own"], method_header(own.columns, "own")),
         "table4_feature_squeezing_auc": Table(
             auc, "ROC-AUC (0-1) of each squeezer's L1 score [stratified bootstrap 95% interval, 1000 resamples] on "
-                 "clean inputs and successful adversarial examples.", method_tidy(r, attacks, "auc"),
-            method_header(auc.columns, "auc"))}
+                 "clean inputs and successful adversarial examples.", tidy["auc"], method_header(auc.columns, "auc"))}
 
 
 def figures(result: Result) -> dict[str, dict[str, plt.Figure]]:
@@ -138,7 +138,8 @@ def matched(result: Result) -> pd.DataFrame:
     Returns:
         the layout, index ``method``, columns (model, column)."""
     r = result.rates
-    return method_layout(r[r["squeezer"] == joint_key(result.config).squeezer], result.attacks, "matched")
+    rows = rule_rows(r[r["squeezer"] == joint_key(result.config).squeezer], result.attacks, "matched")
+    return method_layout(method_tidy(rows), result.attacks, "matched")
 
 
 def side_by_side(result: Result) -> pd.DataFrame:
