@@ -17,10 +17,8 @@ from helpers.adaptive_report import ADAPTIVE_CW_CONFIDENCE, load_bypass_table
 from helpers.attack_report import full_success_budgets
 from helpers.labels import DetectorKey, attack_label, auc_text, method_label, noise_label, rate_text
 from helpers.metrics import MIN_EXPECTED_FALSE_POSITIVES
-from helpers.paper import claims_check
 from helpers.runtime import write_atomically
-from helpers.scores import METHOD, load_scores, rate_table, saliency_added_value
-from helpers.tables import selected_theta_layout
+from helpers.scores import METHOD, load_scores
 
 
 def said(row: pd.Series | None) -> str:
@@ -38,19 +36,44 @@ def said(row: pd.Series | None) -> str:
                      n_photographs=row.get("n_photographs"), note=row.get("note") or "")
 
 
-def _get(rates: pd.DataFrame, metric: str, attack: str, **method) -> pd.Series | None:
+def find_rate(rates: pd.DataFrame, metric: str, attack: str, **method) -> pd.Series | None:
+    """The first rate-table row of ``metric`` on ``attack`` and the configuration columns ``method``.
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table`.
+        metric: the row's ``metric``.
+        attack: the row's ``attack`` ('clean' for OSPA).
+        method: column -> value (``theta`` compared with a tolerance).
+
+    Returns:
+        the row, or None."""
     hit = rates[(rates["metric"] == metric) & (rates["attack"] == attack)]
     for key, value in method.items():
         hit = hit[np.isclose(hit[key], value)] if key == "theta" else hit[hit[key] == value]
     return hit.iloc[0] if len(hit) else None
 
 
-def _direction(lo: float, hi: float, up: str = "rises", down: str = "falls") -> str:
+def direction(lo: float, hi: float, up: str = "rises", down: str = "falls") -> str:
+    """The verb of a change from ``lo`` to ``hi``.
+
+    Args:
+        lo, hi: the numbers before and after.
+        up, down: the verbs for a rise and a fall.
+
+    Returns:
+        ``up``, ``down`` or 'stays'."""
     return up if hi > lo else down if hi < lo else "stays"
 
 
-def _verb(count: int, singular: str, plural: str) -> str:
-    """The verb agreeing with a count: 1 holds, 0 or 2 hold."""
+def verb(count: int, singular: str, plural: str) -> str:
+    """The verb agreeing with a count: 1 holds, 0 or 2 hold.
+
+    Args:
+        count: the count.
+        singular, plural: the two forms.
+
+    Returns:
+        ``singular`` for 1, else ``plural``."""
     return singular if count == 1 else plural
 
 
@@ -76,63 +99,6 @@ def _each_model(rates: pd.DataFrame, write: Callable[[pd.DataFrame, str], str]) 
     return each_model(list(parts), lambda model: write(parts[model], model))
 
 
-def theta_sweep_findings(rates: pd.DataFrame, attacks: Sequence[str], added: pd.DataFrame,
-                         claims: pd.DataFrame, selected: pd.DataFrame) -> str:
-    """Notebook 05: the trade-off over theta, the overlay against the noise alone and the baseline,
-    the paper's claims, and the held-out choice of theta, per model.
-
-    Args:
-        rates: a :func:`helpers.scores.rate_table`.
-        attacks: the attacks, in order.
-        added: :func:`helpers.scores.saliency_added_value` of ``rates``.
-        claims: :func:`helpers.paper.claims_check` of ``rates``.
-        selected: :func:`helpers.scores.select_theta`'s rows.
-
-    Returns:
-        Markdown statements."""
-    return _each_model(rates, lambda r, m: _theta_sweep(
-        r, attacks, added[added["model"] == m], claims[claims["model"] == m]["holds"],
-        selected_theta_layout(selected[selected["model"] == m], attacks)[m].reset_index()))
-
-
-def _theta_sweep(rates: pd.DataFrame, attacks: Sequence[str], added: pd.DataFrame, holds: pd.Series,
-                 selected: pd.DataFrame) -> str:
-    saliency = rates[rates["detector"] == "saliency"]
-    thetas = sorted(t for t in saliency["theta"].unique() if t > 0)
-    lines = []
-    if "none" in set(saliency["noise"]) and len(thetas) >= 2:
-        lo, hi = thetas[0], thetas[-1]
-        o_lo, o_hi = (_get(saliency, "ospa", "clean", noise="none", theta=t) for t in (lo, hi))
-        parts = [f"OSPA {_direction(o_lo['value'], o_hi['value'])} from {said(o_lo)} at θ = {lo:g} to "
-                 f"{said(o_hi)} at θ = {hi:g}"]
-        for a in attacks:
-            d_lo, d_hi = (_get(saliency, "detection_rate", a, noise="none", theta=t) for t in (lo, hi))
-            if d_lo is not None and d_hi is not None:
-                parts.append(f"{attack_label(a)} detection {_direction(d_lo['value'], d_hi['value'])} from "
-                             f"{100 * d_lo['value']:.1f}% to {100 * d_hi['value']:.1f}%")
-        lines.append("- *Trade-off without noise.* " + "; ".join(parts) + ".")
-    if len(added):
-        beats_noise = int(added["overlay beats noise alone"].sum())
-        vs_base = [f"{attack_label(r['attack'])} with {noise_label(r['noise'])}: best AUC {r['AUC best θ>0']:.2f} (θ = "
-                   f"{r['best θ>0']:g}) vs {r['AUC 1-max softmax']:.2f}"
-                   for _, r in added.iterrows() if r["overlay beats baseline"]]
-        lines.append(f"- *Does the overlay add anything?* Over the noise alone (θ = 0) its best θ (chosen in "
-                     f"hindsight) raises the AUC in {beats_noise} of {len(added)} (noise, attack) pairs. It beats "
-                     f"the 1 − max softmax baseline in {len(vs_base)} of {len(added)}"
-                     + (f": {'; '.join(vs_base)}." if vs_base else "."))
-    held_up, failed, missing = int(holds.eq(True).sum()), int(holds.eq(False).sum()), int(holds.isna().sum())
-    lines.append(f"- *The paper's claims (Tables I-III):* {held_up} of {len(holds)} "
-                 f"{_verb(held_up, 'holds', 'hold')} here, {failed} {_verb(failed, 'fails', 'fail')}, {missing} "
-                 f"{_verb(missing, 'was', 'were')} not measured (table above).")
-    held = [f"{noise_label(row['noise'])}, θ = {row['theta']:g}: OSPA {row['OSPA']}, "
-            + ", ".join(f"{attack_label(a)} {row[a]}" for a in attacks if a in row and isinstance(row[a], str))
-            for _, row in selected.iterrows()]
-    if held:
-        lines.append("- *θ chosen on the calibration half, reported on the held-out half* (rate [95% CI] (n)): "
-                     + "; ".join(held) + ".")
-    return "\n".join(lines)
-
-
 def squeezing_findings(rates: pd.DataFrame, attacks: Sequence[str], joint: Sequence[str]) -> str:
     """Notebook 06: the joint detector under the label-change rule, at a matched FPR, and its AUCs, per model.
 
@@ -149,13 +115,13 @@ def squeezing_findings(rates: pd.DataFrame, attacks: Sequence[str], joint: Seque
 def _squeezing(rates: pd.DataFrame, attacks: Sequence[str], joint: Sequence[str]) -> str:
     key = DetectorKey("feature_squeezing", squeezers=tuple(joint))
     fs = {"detector": key.detector, "squeezer": key.squeezer}
-    own = [f"{attack_label(a)} {said(_get(rates, 'detection_rate', a, **fs))}" for a in attacks]
-    matched = [f"{attack_label(a)} {said(_get(rates, 'tpr_at_fpr', a, **fs))}" for a in attacks]
-    held_fpr = [r for a in attacks if (r := _get(rates, "fpr_heldout", a, **fs)) is not None]
+    own = [f"{attack_label(a)} {said(find_rate(rates, 'detection_rate', a, **fs))}" for a in attacks]
+    matched = [f"{attack_label(a)} {said(find_rate(rates, 'tpr_at_fpr', a, **fs))}" for a in attacks]
+    held_fpr = [r for a in attacks if (r := find_rate(rates, "fpr_heldout", a, **fs)) is not None]
     auc = [f"{attack_label(a)} {auc_text(r['value'], r['ci_low'], r['ci_high'])}"
-           for a in attacks if (r := _get(rates, "auc", a, **fs)) is not None]
+           for a in attacks if (r := find_rate(rates, "auc", a, **fs)) is not None]
     lines = [f"- *Label-change rule (the paper's Table IV):* the joint detector keeps "
-             f"{said(_get(rates, 'ospa', 'clean', **fs))} of clean labels and flags " + "; ".join(own) + "."]
+             f"{said(find_rate(rates, 'ospa', 'clean', **fs))} of clean labels and flags " + "; ".join(own) + "."]
     if held_fpr:
         lines.append(f"- *Max-L1 score at the target FPR (Xu et al.):* held-out FPR {said(held_fpr[0])}; "
                      "detection on the held-out half: " + "; ".join(matched) + ".")
@@ -252,9 +218,33 @@ def attack_findings(summary: pd.DataFrame, sweep: pd.DataFrame) -> str:
 README_START, README_END = "<!-- findings: start -->", "<!-- findings: end -->"
 
 
+README_SOURCES = ("scores_theta_sweep_{model}.parquet", "selected_theta_{model}.csv", "facts_theta_sweep_{model}.csv",
+                  "facts_comparison_{model}.csv")  # what the README's lines of notebooks 05 and 07 are formatted from
+
+
+def held_out_lines(selected: pd.DataFrame, attacks: Sequence[str]) -> list[str]:
+    """README lines of notebook 05's held-out choice of θ: per noise, the θ chosen on the calibration half and
+    its OSPA and detection rates on the held-out half (never chosen on what they report).
+
+    Args:
+        selected: one model's :func:`helpers.scores.select_theta` rows (``selected_theta_<model>.csv``).
+        attacks: the attacks, in order.
+
+    Returns:
+        one Markdown list item per noise."""
+    lines = []
+    for (noise, theta), g in selected.groupby(["noise", "theta"], sort=False):
+        rows = {r["attack"]: r for _, r in g.iterrows()}
+        rates = [f"{attack_label(a)} {said(rows[a])}" for a in attacks if a in rows]
+        lines.append(f"- Held-out θ, {noise_label(noise)}: θ = {theta:g} chosen on a calibration half of the "
+                     f"photographs; on the other half OSPA {said(rows.get('clean'))}, detection " + ", ".join(rates)
+                     + ".")
+    return lines
+
+
 def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") -> str:
-    """The README's findings, from the score tables that notebooks 05 and 07 saved in ``results_dir``
-    (re-analysed with the fpr and seed stored in their metadata).
+    """The README's findings, formatted from what notebooks 05, 07 and 08 saved in ``results_dir``
+    (``README_SOURCES``, the adaptive tables): no number is computed here.
 
     Args:
         results_dir: the notebooks' ``results_dir``.
@@ -262,26 +252,20 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
 
     Returns:
         Markdown lines."""
-    sweep, meta = load_scores(Path(results_dir) / f"scores_theta_sweep_{model}.parquet")
-    p = meta["parameters"]
-    rates = rate_table(sweep, p["fpr"], p["seed"])
-    attacks = p["attacks"]
+    results = Path(results_dir)
+    _, meta = load_scores(results / f"scores_theta_sweep_{model}.parquet")  # the run's images and attacks
+    counts = pd.read_csv(results / f"facts_theta_sweep_{model}.csv").iloc[0]
     lines = [f"On {model} and {meta['images']} (notebooks 05-07; wide intervals, a different model from the "
              "paper's):", ""]
-    saliency = rates[rates["detector"] == "saliency"]
-    detection = saliency[saliency["metric"] == "detection_rate"]
-    for a in attacks:
-        best = detection[detection["attack"] == a].sort_values("value").iloc[-1]
-        lines.append(f"- {attack_label(a)}: the highest detection rate over every θ and noise is {said(best)}, "
-                     f"by {method_label('saliency', best['noise'], best['theta'])}.")
-    claims = claims_check(rates)
-    holds = claims.loc[claims["model"] == model, "holds"]
-    lines.append(f"- Of the paper's six claims about Tables I-III, {int(holds.eq(True).sum())} hold on this model "
-                 f"and {int(holds.eq(False).sum())} fail (notebook 05).")
-    added = saliency_added_value(rates)
-    lines.append(f"- The overlay's best θ beats the trivial 1 − max softmax score's AUC in "
-                 f"{int(added['overlay beats baseline'].sum())} of {len(added)} (noise, attack) pairs.")
-    lines += matched_fpr_lines(pd.read_csv(Path(results_dir) / f"facts_comparison_{model}.csv"))
+    lines += held_out_lines(pd.read_csv(results / f"selected_theta_{model}.csv"), meta["parameters"]["attacks"])
+    missing = f", {counts['claims_not_measured']} not measured" if counts["claims_not_measured"] else ""
+    lines.append(f"- Of the paper's {counts['claims']} claims about Tables I-III, {counts['claims_hold']} "
+                 f"{verb(counts['claims_hold'], 'holds', 'hold')} on this model and {counts['claims_fail']} "
+                 f"{verb(counts['claims_fail'], 'fails', 'fail')}{missing} (notebook 05).")
+    lines.append(f"- Even at its best θ, chosen in hindsight on these data (optimistic), the overlay beats the "
+                 f"trivial 1 − max softmax score's AUC in {counts['overlay_beats_baseline']} of {counts['pairs']} "
+                 "(noise, attack) pairs.")
+    lines += matched_fpr_lines(pd.read_csv(results / f"facts_comparison_{model}.csv"))
     adaptive = Path(results_dir) / f"adaptive_{model}.csv"
     checks = Path(results_dir) / f"adaptive_checks_{model}.csv"
     invalid = invalid_message(pd.read_csv(checks)) if checks.is_file() else None

@@ -35,7 +35,7 @@ from helpers.cache import model_fingerprint
 from helpers.data import ImageSet, photograph_of
 from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, emphasis_evaluator, joint_squeezing
 from helpers.labels import JOINT_SEPARATOR
-from helpers.metrics import detection_rate, grouped_split, ospa, rate_row, score_rows
+from helpers.metrics import detection_rate, grouped_split, ospa, rate_row, roc, score_rows
 from helpers.models import ModelBundle
 from helpers.runtime import versions, write_atomically
 from helpers.validation import check_choice
@@ -497,3 +497,23 @@ def rates_by_saliency_method(scores: pd.DataFrame, fpr: float = 0.05, seed: int 
         the rate tables stacked, ``RATE_COLUMNS`` and ``saliency_method``."""
     return pd.concat([rate_table(group, fpr, seed).assign(saliency_method=method)
                       for method, group in scores.groupby("saliency_method", sort=False)], ignore_index=True)
+
+
+def roc_curves(scores: pd.DataFrame) -> pd.DataFrame:
+    """Every configuration's ROC curve on every attack, per model.
+
+    Args:
+        scores: a score table of one or several models.
+
+    Returns:
+        one row per curve: ``model``, ``METHOD``, ``attack``, ``fpr`` and ``tpr`` (arrays of fractions),
+        ``n_clean``, ``n_adv``."""
+    rows = []
+    for model, of_model in scores.groupby("model", sort=False):
+        for method, group in configurations(of_model):
+            clean, adversarial = split_sets(group)
+            for attack, adv in adversarial.items():
+                fpr, tpr, _ = roc(clean["score"], adv["score"])
+                rows.append({"model": model, **method, "attack": attack, "fpr": fpr, "tpr": tpr,
+                             "n_clean": len(clean), "n_adv": len(adv)})
+    return pd.DataFrame(rows, columns=["model", *METHOD, "attack", "fpr", "tpr", "n_clean", "n_adv"])

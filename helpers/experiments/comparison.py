@@ -23,18 +23,16 @@ from helpers.experiments.common import ModelRun, Table, images_text, prepare, pr
 from helpers.figures import AUC_BELOW_HALF
 from helpers.findings import each_model, said
 from helpers.labels import DetectorKey, attack_label, auc_text
-from helpers.metrics import roc
 from helpers.paper import paper_tables_4_5
 from helpers.plotting import DOUBLE_COLUMN, figure
 from helpers.runtime import write_atomically
 from helpers.scores import (
     METHOD,
     baseline_scores,
-    configurations,
     rate_table,
+    roc_curves,
     rule_rows,
     saliency_scores,
-    split_sets,
     squeezing_scores,
 )
 from helpers.tables import method_header, method_layout, method_tidy, model_columns, rate_caption
@@ -262,26 +260,6 @@ def table_v_wins(rates: pd.DataFrame, attack: str) -> tuple[DetectorKey, ...]:
         return ()
     return tuple(k for k, (o, d) in points.items() if k.detector == "saliency"
                  and all(o > fo and d > fd for fo, fd in squeezing))
-
-
-def roc_curves(scores: pd.DataFrame) -> pd.DataFrame:
-    """Every configuration's ROC curve on every attack, per model.
-
-    Args:
-        scores: a score table of one or several models.
-
-    Returns:
-        one row per curve: ``model``, ``METHOD``, ``attack``, ``fpr`` and ``tpr`` (arrays of fractions),
-        ``n_clean``, ``n_adv``."""
-    rows = []
-    for model, of_model in scores.groupby("model", sort=False):
-        for method, group in configurations(of_model):
-            clean, adversarial = split_sets(group)
-            for attack, adv in adversarial.items():
-                fpr, tpr, _ = roc(clean["score"], adv["score"])
-                rows.append({"model": model, **method, "attack": attack, "fpr": fpr, "tpr": tpr,
-                             "n_clean": len(clean), "n_adv": len(adv)})
-    return pd.DataFrame(rows, columns=["model", *METHOD, "attack", "fpr", "tpr", "n_clean", "n_adv"])
 
 
 def _cost_rows(result: Result) -> pd.DataFrame:
