@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from helpers.labels import NOISE_LEGEND, attack_label
+from helpers.labels import attack_label
 from helpers.models import ModelBundle
 from helpers.plotting import (
     DOUBLE_COLUMN,
@@ -316,52 +316,6 @@ def saliency_methods_figure(bundle: ModelBundle, x: np.ndarray, maps: dict[str, 
              for i in shown]
     return image_grid(cells, ["input x", *maps], [image_label(ids[i]) for i in shown], width,
                       colorbar_label="saliency H (normalised, 0-1)", note=paging or None)
-
-
-def auc_by_method_figure(rates, attacks: Sequence[str], titles: dict[str, str], width: float = DOUBLE_COLUMN
-                         ) -> plt.Figure:
-    """ROC-AUC with bootstrap 95% intervals per saliency method (x axis), one marker per (noise, θ),
-    rows = models, columns = attacks; the 1 − max softmax baseline as a dashed line in a grey band.
-
-    Args:
-        rates: a rate table with ``model`` and ``saliency_method`` columns.
-        attacks: the attack columns, in order.
-        titles: saliency method -> its display name (the methods drawn, in order).
-        width: inches, a journal width.
-
-    Returns:
-        the figure."""
-    auc = rates[rates["metric"] == "auc"]
-    models = list(dict.fromkeys(auc["model"]))
-    methods = [m for m in titles if (auc["saliency_method"] == m).any()]
-    fig, axes = figure(width, 2.1 * len(models) + 0.5, nrows=len(models), ncols=len(attacks), sharex=True,
-                       sharey=True)
-    for r, model in enumerate(models):
-        for c, attack in enumerate(attacks):
-            ax, here = axes[r, c], auc[(auc["model"] == model) & (auc["attack"] == attack)]
-            base = here[here["detector"] == "baseline"]
-            if len(base):
-                ax.axhspan(base["ci_low"].iloc[0], base["ci_high"].iloc[0], color="0.9", zorder=0)
-                ax.axhline(base["value"].iloc[0], color="k", ls="--", lw=0.8, label="1 − max softmax")
-            saliency = here[here["detector"] == "saliency"]
-            configs = list(dict.fromkeys(zip(saliency["noise"], saliency["theta"], strict=True)))
-            for k, ((noise, theta), marker) in enumerate(zip(configs, "osD^v<>ph*", strict=False)):
-                g = saliency[(saliency["noise"] == noise) & np.isclose(saliency["theta"], theta)]
-                g = g.set_index("saliency_method").reindex(methods)
-                pos = np.arange(len(methods)) + 0.12 * (k - (len(configs) - 1) / 2)
-                value, err = error_bars(g["value"], g["ci_low"], g["ci_high"])
-                ax.errorbar(pos, value, yerr=err,
-                            fmt=marker, ms=3.5, capsize=2, elinewidth=0.7,
-                            label=f"{NOISE_LEGEND.get(noise, noise)}, θ = {theta:g}")
-            ax.set_title(f"{model}, {attack_label(attack)}")
-            ax.set_xticks(range(len(methods)), [titles[m] for m in methods], rotation=20)
-            ax.set_xlim(-0.5, len(methods) - 0.5)
-            ax.set_ylim(-0.03, 1.03)
-            ax.grid(alpha=0.3, axis="y")
-        axes[r, 0].set_ylabel("ROC-AUC [95% CI]")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False)
-    return fig
 
 
 def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd") -> plt.Figure:

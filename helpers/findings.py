@@ -15,7 +15,7 @@ import pandas as pd
 from helpers.adaptive_attack import invalid_message
 from helpers.adaptive_report import ADAPTIVE_CW_CONFIDENCE, load_bypass_table
 from helpers.attack_report import full_success_budgets
-from helpers.labels import DetectorKey, attack_label, auc_text, method_label, noise_label, rate_text
+from helpers.labels import attack_label, method_label, noise_label, rate_text
 from helpers.metrics import MIN_EXPECTED_FALSE_POSITIVES
 from helpers.runtime import write_atomically
 from helpers.scores import METHOD, load_scores
@@ -91,42 +91,6 @@ def each_model(models: Sequence[str], write: Callable[[str], str]) -> str:
     if len(texts) == 1:
         return next(iter(texts.values()))
     return "\n".join(re.sub(r"^- ", f"- **{model}:** ", text, flags=re.MULTILINE) for model, text in texts.items())
-
-
-def _each_model(rates: pd.DataFrame, write: Callable[[pd.DataFrame, str], str]) -> str:
-    """:func:`each_model` of ``write(rates of one model, model)`` for each model of ``rates``."""
-    parts = dict(tuple(rates.groupby("model", sort=False)))
-    return each_model(list(parts), lambda model: write(parts[model], model))
-
-
-def squeezing_findings(rates: pd.DataFrame, attacks: Sequence[str], joint: Sequence[str]) -> str:
-    """Notebook 06: the joint detector under the label-change rule, at a matched FPR, and its AUCs, per model.
-
-    Args:
-        rates: a :func:`helpers.scores.rate_table`.
-        attacks: the attacks, in order.
-        joint: the joint detector's squeezer specs.
-
-    Returns:
-        Markdown statements."""
-    return _each_model(rates, lambda r, _: _squeezing(r, attacks, joint))
-
-
-def _squeezing(rates: pd.DataFrame, attacks: Sequence[str], joint: Sequence[str]) -> str:
-    key = DetectorKey("feature_squeezing", squeezers=tuple(joint))
-    fs = {"detector": key.detector, "squeezer": key.squeezer}
-    own = [f"{attack_label(a)} {said(find_rate(rates, 'detection_rate', a, **fs))}" for a in attacks]
-    matched = [f"{attack_label(a)} {said(find_rate(rates, 'tpr_at_fpr', a, **fs))}" for a in attacks]
-    held_fpr = [r for a in attacks if (r := find_rate(rates, "fpr_heldout", a, **fs)) is not None]
-    auc = [f"{attack_label(a)} {auc_text(r['value'], r['ci_low'], r['ci_high'])}"
-           for a in attacks if (r := find_rate(rates, "auc", a, **fs)) is not None]
-    lines = [f"- *Label-change rule (the paper's Table IV):* the joint detector keeps "
-             f"{said(find_rate(rates, 'ospa', 'clean', **fs))} of clean labels and flags " + "; ".join(own) + "."]
-    if held_fpr:
-        lines.append(f"- *Max-L1 score at the target FPR (Xu et al.):* held-out FPR {said(held_fpr[0])}; "
-                     "detection on the held-out half: " + "; ".join(matched) + ".")
-    lines.append("- *AUC [bootstrap 95% CI]:* " + "; ".join(auc) + ".")
-    return "\n".join(lines)
 
 
 def saliency_shift_findings(success: np.ndarray, r_adversarial: np.ndarray, r_control: np.ndarray) -> str:
@@ -454,82 +418,3 @@ if __name__ == "__main__":  # python -m helpers.findings README.md data/results
     import sys
 
     print("README findings", "updated" if update_readme(sys.argv[1], sys.argv[2]) else "unchanged")
-
-
-def _auc_cells(auc: pd.DataFrame, keys: Sequence[str]) -> dict[tuple, pd.Series]:
-    return {tuple(row[k] for k in keys): row for _, row in auc.iterrows()}
-
-
-def _compare_intervals(rows: dict[tuple, pd.Series], reference: dict[tuple, pd.Series]) -> tuple[list, list, int]:
-    """Cells where ``rows``' AUC interval lies wholly above / below the ``reference`` cell's, and the
-    number of cells compared."""
-    common = [k for k in rows if k in reference]
-    above = [k for k in common if rows[k]["ci_low"] > reference[k]["ci_high"]]
-    below = [k for k in common if rows[k]["ci_high"] < reference[k]["ci_low"]]
-    return above, below, len(common)
-
-
-def _cell_name(cell: tuple) -> str:
-    noise, theta, attack = cell
-    return f"{attack_label(attack)}, {noise}, θ = {theta:g}"
-
-
-def saliency_ablation_findings(rates: pd.DataFrame, titles: dict[str, str], costs: pd.DataFrame | None = None,
-                               reference: str = "gradcam") -> str:
-    """Notebook 10: does any saliency method beat Grad-CAM (``reference``), and the 1 − max softmax
-    baseline? Per model: in how many (noise, θ, attack) cells a method's AUC bootstrap 95% interval lies
-    wholly above (below) Grad-CAM's and the baseline's.
-
-    Args:
-        rates: a rate table with ``model`` and ``saliency_method`` columns.
-        titles: saliency method -> its display name.
-        costs: columns ``model``, ``saliency_method``, ``ratio_to_inference``; or None.
-        reference: the method the others are compared with.
-
-    Returns:
-        the Markdown paragraph and list."""
-    auc = rates[rates["metric"] == "auc"]
-    lines, beats_reference, beats_baseline = [], [], []
-    for model, here in auc.groupby("model", sort=False):
-        saliency = here[here["detector"] == "saliency"]
-        by_method = {m: _auc_cells(g, ["noise", "theta", "attack"]) for m, g in saliency.groupby("saliency_method",
-                                                                                                  sort=False)}
-        baseline = {row["attack"]: row for _, row in here[here["detector"] == "baseline"].iterrows()}
-        base = {cell: baseline[cell[2]] for cells in by_method.values() for cell in cells if cell[2] in baseline}
-        parts, base_parts = [], []
-        for method, cells in by_method.items():
-            above_b, below_b, n_b = _compare_intervals(cells, base)
-            base_parts.append(f"{titles[method]} above in {len(above_b)}, below in {len(below_b)} of {n_b}")
-            beats_baseline += [(model, method, c) for c in above_b]
-            if method == reference or reference not in by_method:
-                continue
-            above, below, n = _compare_intervals(cells, by_method[reference])
-            parts.append(f"{titles[method]} above in {len(above)}, below in {len(below)} of {n}"
-                         + (f" ({'; '.join(_cell_name(c) for c in above)})" if above else ""))
-            beats_reference += [(model, method, c) for c in above]
-        best = saliency.loc[saliency["value"].idxmax()] if len(saliency) else None
-        line = (f"- *{model}.* AUC interval against {titles.get(reference, reference)}'s: " + "; ".join(parts) + ". "
-                if parts else f"- *{model}.* ")
-        line += "Against the 1 − max softmax baseline's: " + "; ".join(base_parts) + "."
-        if best is not None:
-            cell = _cell_name((best["noise"], best["theta"], best["attack"]))
-            line += (f" Highest AUC: {titles[best['saliency_method']]} ({cell}) {best['value']:.2f} "
-                     f"[{best['ci_low']:.2f}, {best['ci_high']:.2f}].")
-        if costs is not None:
-            c = costs[costs["model"] == model]
-            line += " Detector cost (one θ) / inference: " + ", ".join(
-                f"{titles.get(m, m)} {r:.2f}" for m, r in zip(c["saliency_method"], c["ratio_to_inference"],
-                                                               strict=True)) + "."
-        lines.append(line)
-    name = titles.get(reference, reference)
-    verdict = ("**Does any method beat Grad-CAM?** "
-               + (f"No: in none of the (model, noise, θ, attack) cells does another method's AUC interval lie above "
-                  f"{name}'s." if not beats_reference else
-                  "Yes, with intervals apart, in " + "; ".join(f"{m}: {titles[s]} ({_cell_name(c)})"
-                                                              for m, s, c in beats_reference) + ".")
-               + " **And the 1 − max softmax baseline?** "
-               + ("No method's AUC interval lies above the baseline's in any cell." if not beats_baseline else
-                  "Yes, in " + "; ".join(f"{m}: {titles[s]} ({_cell_name(c)})" for m, s, c in beats_baseline) + "."))
-    caveat = (" Intervals that overlap do not show the methods equal: on a few images they are wide, and apart "
-              "intervals are a strict test.")
-    return "\n".join([verdict + caveat, "", *lines])

@@ -196,16 +196,15 @@ def report(run_dir: str | Path, out: str | Path) -> list[Path]:
     paths, findings = [], []
     for name, result in results.items():
         module = EXPERIMENTS[name]
-        sliced = hasattr(module, "Facts")  # a vertical slice: one analysis (facts), formatters that read it
-        facts = module.facts(result) if hasattr(module, "facts") else None
-        paths += save_tables(module.tables(facts if sliced else result), out, result.metadata)
-        if facts is not None:  # the numbers the findings state, as data
-            frame = facts.summary if sliced else facts
+        facts = module.facts(result)  # the one analysis; the formatters below read it
+        paths += save_tables(module.tables(facts), out, result.metadata)
+        summary = getattr(facts, "summary", None)
+        if summary is not None:  # the counts the findings state, as data
             paths.append(write_atomically(Path(out) / f"facts_{name}.csv",
-                                          lambda tmp, f=frame: f.to_csv(tmp, index=False, float_format="%.6g"),
+                                          lambda tmp, f=summary: f.to_csv(tmp, index=False, float_format="%.6g"),
                                           suffix=".csv"))
-        findings.append(f"## {name}\n\n{module.findings(facts if sliced else result)}\n")
-        figures = module.figures(result, facts) if sliced else module.figures(result)
+        findings.append(f"## {name}\n\n{module.findings(facts)}\n")
+        figures = module.figures(result, facts)
         paths += save_all_figures(figures, out)
         for by_model in figures.values():
             for fig in by_model.values():

@@ -21,6 +21,11 @@ def rate(detector, attack, metric, value, lo, hi, noise="", theta=np.nan, squeez
             "saliency_method": method}
 
 
+ABLATION_PARAMS = {"saliency_methods": ["gradcam", "layercam"], "attacks": ["fgsm", "pgd", "cw_l2"], "noises": ["none"],
+                   "thetas": [0.1], "colormap": "jet", "overlay_order": "coarse", "zero_mean_reference": "imagenet",
+                   "fpr": 0.05, "seed": 0, "batch_size": 16}
+
+
 def ablation_result(costs=None) -> ablation.Result:
     """Grad-CAM and LayerCAM AUCs in three (noise, θ, attack) cells of one model, and the baseline's: LayerCAM's
     interval lies above Grad-CAM's for FGSM and C&W, below it for PGD; against the baseline ([0.3, 0.5] for
@@ -32,20 +37,19 @@ def ablation_result(costs=None) -> ablation.Result:
     rows = [rate("saliency", a, "auc", v, lo, hi, "none", 0.1, method=m) for a, m, v, lo, hi in cells]
     rows += [rate("baseline", "fgsm", "auc", 0.4, 0.3, 0.5), rate("baseline", "pgd", "auc", 0.85, 0.8, 0.9),
              rate("baseline", "cw_l2", "auc", 0.5, 0.4, 0.6)]
-    config = {"saliency_methods": ["gradcam", "layercam"], "attacks": ["fgsm", "pgd", "cw_l2"], "noises": ["none"],
-              "fpr": 0.05, "seed": 0}
+    config = ablation.Config.from_params(ABLATION_PARAMS)
     empty = pd.DataFrame(columns=["saliency_method", "ms_per_image", "ratio_to_inference", "model"])
     return ablation.Result(pd.DataFrame(columns=COLUMNS), pd.DataFrame(rows), {"m": {"images": "4 images"}}, config,
                            empty if costs is None else costs)
 
 
 def test_ablation_facts_count_intervals_wholly_above_and_below():
-    facts = ablation.facts(ablation_result()).set_index(["saliency_method", "against"])
+    facts = ablation.facts(ablation_result()).counts.set_index(["saliency_method", "against"])
     assert facts.loc[("layercam", "gradcam"), ["above", "below", "compared"]].tolist() == [2, 1, 3]
     assert facts.loc[("gradcam", "baseline"), ["above", "below", "compared"]].tolist() == [1, 1, 3]
     assert facts.loc[("layercam", "baseline"), ["above", "below", "compared"]].tolist() == [2, 1, 3]
     assert ("gradcam", "gradcam") not in facts.index  # the reference is not compared with itself
-    text = ablation.findings(ablation_result())  # the sentences state the same counts
+    text = ablation.findings(ablation.facts(ablation_result()))  # the sentences state the same counts
     assert "LayerCAM above in 2, below in 1 of 3" in text and "Grad-CAM above in 1, below in 1 of 3" in text
 
 
@@ -53,8 +57,9 @@ def test_ablation_cost_table_orders_inference_first_then_the_methods():
     costs = pd.DataFrame({"saliency_method": ["layercam", "inference", "gradcam"], "ms_per_image": [3.0, 1.0, 2.0],
                           "ratio_to_inference": [3.0, 1.0, 2.0], "model": "m"})
     result = ablation_result(costs)
-    assert ablation.cost_table(result)["m"].tolist() == [1.0, 2.0, 3.0]
-    assert "inference: LayerCAM 3.00, Grad-CAM 2.00." in ablation.findings(result)  # inference is not a detector
+    facts = ablation.facts(result)
+    assert ablation.cost_table(facts)["m"].tolist() == [1.0, 2.0, 3.0]
+    assert "inference: LayerCAM 3.00, Grad-CAM 2.00." in ablation.findings(facts)  # inference is not a detector
 
 
 def comparison_result(saliency_ospa: float, saliency_fgsm: float) -> comparison.Result:

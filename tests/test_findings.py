@@ -3,11 +3,10 @@
 import numpy as np
 import pandas as pd
 
-from helpers.experiments import theta_sweep
+from helpers.experiments import ablation, theta_sweep
 from helpers.findings import (
     attack_findings,
     emphasis_findings,
-    saliency_ablation_findings,
     saliency_shift_findings,
 )
 
@@ -109,6 +108,16 @@ def ablation_rates(layercam_auc: float, baseline_auc: float = 0.5) -> pd.DataFra
             {**row("saliency", "fgsm", "auc", layercam_auc, "none", 0.1), "saliency_method": "layercam"},
             {**row("baseline", "fgsm", "auc", baseline_auc), "saliency_method": ""}]
     return pd.DataFrame(rows).assign(model="m")
+
+
+def saliency_ablation_findings(rates: pd.DataFrame, titles: dict, costs: pd.DataFrame | None = None) -> str:
+    """Notebook 10's sentences of these rates (:func:`helpers.experiments.ablation.findings`)."""
+    config = ablation.Config.from_params({"saliency_methods": list(titles), "attacks": ["fgsm"], "noises": ["none"],
+                                          "thetas": [0.1], "colormap": "jet", "overlay_order": "coarse",
+                                          "zero_mean_reference": "imagenet", "fpr": 0.05, "seed": 0, "batch_size": 1})
+    costs = pd.DataFrame(columns=ablation.COST_COLUMNS) if costs is None else costs
+    result = ablation.Result(pd.DataFrame(), rates, {m: {} for m in dict.fromkeys(rates["model"])}, config, costs)
+    return ablation.findings(ablation.facts(result))
 
 
 def test_saliency_ablation_verdict_follows_the_intervals():

@@ -27,7 +27,7 @@ def notebook_tables(path: Path, module, folder: Path) -> None:
     """What the notebook writes for the scores of ``path``: its experiment's tables of those scores, saved."""
     scores, metadata = load_run([path])
     result = module.from_scores(scores, metadata, next(iter(metadata.values()))["parameters"])
-    save_tables(module.tables(result), folder, result.metadata)
+    save_tables(module.tables(module.facts(result)), folder, result.metadata)
 
 
 @pytest.fixture(scope="module")

@@ -314,7 +314,8 @@ def facts(result: Result) -> Facts:
 def save_facts(facts: Facts, folder: str | Path) -> list[Path]:
     """Write each model's rows of Table V's three views as ``facts_comparison_<model>.csv`` (fractions;
     ``view`` names the view, ``best`` marks the matched view's highest held-out TPR per attack, ``target_fpr``
-    is the matched false-positive rate): what the README's findings are written from.
+    is the matched false-positive rate), and the measured costs (``view`` 'cost': ``ms_per_image``,
+    ``ratio_to_inference``, ``cost_ratio_to_saliency``): what the README's findings are written from.
 
     Args:
         facts: the comparison's facts.
@@ -322,7 +323,11 @@ def save_facts(facts: Facts, folder: str | Path) -> list[Path]:
 
     Returns:
         the paths written."""
-    rows = pd.concat([r.assign(view=mode) for mode, r in facts.rows.items()], ignore_index=True)
+    costs = facts.costs.melt(id_vars=["model", *METHOD], var_name="metric", value_name="value")
+    ratio = facts.summary[["model", "cost_ratio"]].rename(columns={"cost_ratio": "value"}).assign(
+        metric="cost_ratio_to_saliency", **_key_columns(facts.config.squeezing_key))
+    rows = pd.concat([*(r.assign(view=mode) for mode, r in facts.rows.items()), costs.assign(view="cost"),
+                      ratio.assign(view="cost")], ignore_index=True)
     rows = rows.assign(best=rows["best"].fillna(False).astype(bool), target_fpr=facts.config.fpr)
     return [write_atomically(Path(folder) / f"facts_{NAME}_{model}.csv",
                              lambda tmp, g=g: g.to_csv(tmp, index=False, float_format="%.6g"), suffix=".csv")
