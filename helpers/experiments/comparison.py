@@ -354,24 +354,8 @@ def tables(facts: Facts) -> dict[str, Table]:
     for mode, name in TABLES.items():
         tidy = method_tidy(facts.rows[mode].drop(columns="best", errors="ignore"))
         layout = method_layout(tidy, attacks, mode)
-        if mode == "own" and len(facts.costs):  # the measured cost per image next to each detector's rates
-            layout, tidy = _with_cost_column(layout, tidy, facts.costs)
-        header = method_header(layout.columns, mode) | {"ms per image": "cost, ms per image (this machine)"}
-        out[name] = Table(layout, captions[mode], tidy, {c: h for c, h in header.items() if c in layout.columns
-                                                         or c in layout.columns.get_level_values(-1)})
+        out[name] = Table(layout, captions[mode], tidy, method_header(layout.columns, mode))
     return out
-
-
-def _with_cost_column(layout: pd.DataFrame, tidy: pd.DataFrame,
-                      costs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table V's own view with a 'ms per image' column per model, and its numbers added to the tidy twin."""
-    measured = costs[costs["detector"] != INFERENCE]
-    rows = measured.assign(method=[_key(r).label for _, r in measured.iterrows()], metric="ms_per_image",
-                           value=measured["ms_per_image"], unit="ms", interval="")
-    for model, g in rows.groupby("model", sort=False):
-        cells = dict(zip(g["method"], (f"{v:.1f}" for v in g["value"]), strict=True))
-        layout[(model, "ms per image")] = [cells.get(m, "–") for m in layout.index]
-    return layout, pd.concat([tidy, rows[[c for c in tidy.columns if c in rows.columns]]], ignore_index=True)
 
 
 def table_v(facts: Facts) -> tuple[pd.DataFrame, pd.DataFrame]:
