@@ -25,7 +25,7 @@ NOT_RESULTS = re.compile(r"efficientnet_lite\d|Lite\d|bit depth \d+|median \d+×
                          r"C&W-L2|PGD-L2|\(L2\)|L∞|95%|1 − max softmax|notebooks? \d\d(?:-\d\d)?|Tables? [IVX-]+|"
                          r"under \d+ expected false positives|/255")
 # The notebooks whose printed findings are checked (08's adaptive evaluation is checked by its own tests).
-NOTEBOOKS = ("05_theta_sweep", "06_feature_squeezing", "07_comparison")
+NOTEBOOKS = ("05_theta_sweep", "06_feature_squeezing", "07_comparison", "10_saliency_ablation")
 
 
 def committed_tables() -> list[pd.DataFrame]:
