@@ -271,13 +271,12 @@ def _cost_rows(result: Result) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def _cost_ratio(costs: pd.DataFrame, config: Config) -> float:
-    """Feature Squeezing's time per image over the saliency detector's in one model's cost rows (NaN: none)."""
-    def ms(key: DetectorKey) -> float:
-        hit = costs[[_key(r) == key if r["detector"] != INFERENCE else False for _, r in costs.iterrows()]]
-        return float(hit["ms_per_image"].iloc[0]) if len(hit) else np.nan
-
-    return ms(config.squeezing_key) / ms(config.saliency_key) if len(costs) else np.nan
+def _cost_ratio(costs: pd.DataFrame | None, config: Config) -> float:
+    """Feature Squeezing's time per image over the saliency detector's in one model's :func:`costs` (NaN: none)."""
+    if costs is None:
+        return np.nan
+    ms = dict(zip(costs["detector"], costs["ms_per_image"], strict=True))  # DetectorKey (or 'inference') -> ms
+    return float(ms[config.squeezing_key] / ms[config.saliency_key])
 
 
 def _with_best(matched: pd.DataFrame) -> pd.DataFrame:
@@ -305,7 +304,7 @@ def facts(result: Result) -> Facts:
         wins[model] = table_v_wins(rates, attack)
         summary.append({"model": model, "attack": attack, "n_wins": len(wins[model]),
                         "wins": "; ".join(k.label for k in wins[model]),
-                        "cost_ratio": _cost_ratio(costs[costs["model"] == model], c)})
+                        "cost_ratio": _cost_ratio(result.costs.get(model), c)})
     images = {model: meta.get("images", "") for model, meta in result.metadata.items()}
     return Facts(c, images, rows, roc_curves(result.scores), costs,
                  pd.DataFrame(summary, columns=["model", "attack", "n_wins", "wins", "cost_ratio"]), wins)
