@@ -29,7 +29,7 @@ export PYTHONHASHSEED := 0
 # No progress widgets in executed notebooks (helpers.runtime.progress_bar honours it).
 export TQDM_DISABLE := 1
 
-.PHONY: setup reproduce test unit lint lab benchmark clean
+.PHONY: setup reproduce test unit lint lab benchmark clean mutate
 
 setup: $(STAMP)
 
@@ -94,7 +94,15 @@ benchmark: $(STAMP)
 	$(PY) benchmarks/bench_study.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache mutants
+
+# Mutation testing of the code that decides (pyproject.toml's [tool.mutmut]; the survivors and why they are
+# kept: docs/testing.md). Installs mutmut into .venv on first use; about 20 min on 2 quiet cores.
+mutate: $(STAMP)
+	$(PY) -m pip install --quiet -c requirements.lock -e ".[dev,mutation]"
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2 >/dev/null || true
+	$(VENV)/bin/mutmut results
 
 # The study in shards on a Dask LocalCluster: make study IMAGES=/path/to/imagenet/val N=5000 WORKERS=4
 # (ARGS: more options of python -m helpers.study, e.g. ARGS="-p attacks '[fgsm]' --n-shards 8")

@@ -44,10 +44,16 @@ import pandas as pd
 import tensorflow as tf
 
 from helpers.adaptive import consensus_layer, detector_score, per_view_margin
-from helpers.adaptive_report import MIN_CALIBRATION_FALSE_POSITIVES, Defence
+from helpers.adaptive_report import (
+    Defence,
+    System,
+    calibration_photographs,
+    clustered_columns,
+    unresolvable_note,
+)
 from helpers.art_classifier import CompiledTensorFlowV2Classifier, art_classifier
 from helpers.attacks import run_attack
-from helpers.metrics import Rate, grouped_split, rate_row, threshold_at_fpr
+from helpers.metrics import Rate, grouped_split, resolvable, threshold_at_fpr
 from helpers.models import ModelBundle
 from helpers.names import ADAPTIVE_KINDS, LOSSES
 from helpers.runtime import set_seed, write_atomically
@@ -163,22 +169,48 @@ def view_logits_fn(bundle: ModelBundle) -> Callable[[tf.Tensor], tf.Tensor]:
         return lambda x: bundle.model(x, training=False)[None]
 
 
+def f_logits_fn(bundle: ModelBundle) -> Callable[[tf.Tensor], tf.Tensor]:
+    """x (RGB 0..255) -> (N, C) the raw logits of f alone: the model a detector-aware model wraps, or the model.
+
+    Args:
+        bundle: a detector-aware model of :mod:`helpers.adaptive`, or a plain model.
+
+    Returns:
+        the function."""
+    try:
+        model = consensus_layer(bundle).model
+    except TypeError:  # a plain model: it is f
+        model = bundle.model
+    return lambda x: model(x, training=False)
+
+
 class ObservedClassifier(CompiledTensorFlowV2Classifier):
     """The compiled ART classifier whose loss is ``objective`` (:class:`Objective`) on ``view_logits``, and
     whose ``compute_loss`` also shows each point and its loss to ``observer`` (APGD evaluates its loss at
     every iterate it may keep).
 
+    Its ``predict`` returns f's logits, not the consensus': ART's targeted APGD attacks only the images whose
+    ``argmax(predict)`` is not the target yet, and an image whose consensus already favours the target (while f
+    does not) must still be attacked towards it.
+
     Args:
         *args, **kwargs: those of :class:`~helpers.art_classifier.CompiledTensorFlowV2Classifier`.
         objective: the loss.
-        view_logits: x (RGB 0..255) -> (1 + V, N, C) raw logits (:func:`view_logits_fn`)."""
+        view_logits: x (RGB 0..255) -> (1 + V, N, C) raw logits (:func:`view_logits_fn`).
+        f_logits: x (RGB 0..255) -> (N, C) f's raw logits (:func:`f_logits_fn`); None: ``view_logits``' first."""
 
     observer = None
 
-    def __init__(self, *args, objective: Objective, view_logits: Callable[[tf.Tensor], tf.Tensor], **kwargs):
+    def __init__(self, *args, objective: Objective, view_logits: Callable[[tf.Tensor], tf.Tensor],
+                 f_logits: Callable[[tf.Tensor], tf.Tensor] | None = None, **kwargs):
         self.objective, self._view_logits = objective, view_logits
+        self._f_logits = f_logits if f_logits is not None else (lambda x: view_logits(x)[0])
         super().__init__(*args, **kwargs)
         self._compiled_losses = tf.function(self._losses_tf, reduce_retracing=True)
+
+    def _predict_tf(self, x: tf.Tensor) -> tf.Tensor:
+        x_input, _ = self._apply_preprocessing(x, y=None, fit=False)
+        return self._f_logits(x_input * 255.0)
 
     def _losses_tf(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         x_input, _ = self._apply_preprocessing(x, y=None, fit=False)
@@ -241,7 +273,8 @@ def observed_classifier(bundle: ModelBundle, objective: str | Objective) -> Obse
         per_model[objective] = ObservedClassifier(model=base.model, nb_classes=bundle.n_classes,
                                                   input_shape=base.input_shape, clip_values=(0.0, 1.0),
                                                   loss_object=keras.losses.CategoricalCrossentropy(from_logits=True),
-                                                  objective=objective, view_logits=views)
+                                                  objective=objective, view_logits=views,
+                                                  f_logits=f_logits_fn(bundle))
     return per_model[objective]
 
 
@@ -261,19 +294,68 @@ def consensus_targets(adaptive: ModelBundle, x: np.ndarray, y: np.ndarray, n_tar
     return np.argsort(-z, axis=1, kind="stable")[:, :n_targets].astype(np.int32)
 
 
+def to_bytes(x_adv: np.ndarray, x: np.ndarray, linf_255: float | None = None) -> np.ndarray:
+    """The 8-bit image an attacker saves: ``x_adv`` rounded to whole grey levels in 0..255 (the model's pixel
+    units), and, with an L-inf budget, moved to the nearest whole grey level within ``linf_255`` of the original
+    ``x`` where rounding left it (none exists only below half a grey level: there it stays rounded).
+
+    Args:
+        x_adv: (N, H, W, 3) examples, RGB 0..255.
+        x: (N, H, W, 3) their originals, RGB 0..255.
+        linf_255: the L-inf budget in grey levels, or None.
+
+    Returns:
+        (N, H, W, 3) float32 whole numbers in 0..255."""
+    out = np.clip(np.rint(x_adv), 0, 255)
+    if linf_255 is not None:
+        low = np.ceil(x - linf_255 - 1e-4)
+        high = np.floor(x + linf_255 + 1e-4)
+        out = np.where(low <= high, np.clip(out, low, high), out)
+    return out.astype(np.float32)
+
+
+def as_system(defences: Sequence[Defence] | System) -> System:
+    """``defences`` as a :class:`~helpers.adaptive_report.System`: itself, or a system of the listed defences whose
+    threshold is the one defence's own (a system of one); defences fitted one by one are refused, their union
+    not being matched to any false-positive rate.
+
+    Args:
+        defences: a System, or Defence objects.
+
+    Returns:
+        the System.
+
+    Raises:
+        ValueError: several defences fitted separately, or none."""
+    if isinstance(defences, System):
+        return defences
+    system = System(defences)
+    fitted = [d for d in system.defences if d.threshold is not None]
+    if len(system) == 1:
+        system.threshold = system.defences[0].threshold
+    elif fitted:
+        raise ValueError(f"{len(fitted)} defences fitted one by one: fit one threshold for the system, "
+                         "helpers.adaptive_report.System(defences).fit(x_clean, fpr, photographs)")
+    return system
+
+
 class Judge:
     """The real detectors and f, shown every point an attack reaches: per image and rule (``RULES``), the
     first example that fools f (label != ``y``) and is not flagged, and which attack found it.
 
-    ``defences``: :class:`~helpers.adaptive_report.Defence` objects; the matched rule is judged only when all
-    are fitted, the own rule only when one has an own rule. Points are matched to their image by L-inf
-    distance among ``current`` (the indices under attack), within ``eps`` (L-inf) of the original.
+    ``defences``: a :class:`~helpers.adaptive_report.System` (one matched threshold for all its detectors), or
+    :class:`~helpers.adaptive_report.Defence` objects (:func:`as_system`); the matched rule is judged only when
+    the system has a threshold, the own rule only when a defence has an own rule. Points are matched to their
+    image by L-inf distance among ``current`` (the indices under attack), within ``eps`` (L-inf) of the original.
 
     Per image it also keeps the lowest detector score (the largest over the defences' configurations) of
     the points that fool f, and which attack reached it (``lowest``, ``lowest_by``): the image bypasses any
     matched threshold at or above it, so a threshold fitted later (a study, after the merge) still judges
     every point seen. ``score_goal``: an image is done (no further member attacks it) only once a point
     that fools f scores at most this (``None``: no such condition).
+
+    Every example is judged as the 8-bit image an attacker must save (:func:`to_bytes`: rounded to whole grey
+    levels, within ``linf_255`` of the original when given); that image is what ``x_found`` keeps.
 
     Args:
         bundle: f.
@@ -282,18 +364,20 @@ class Judge:
         y: (N,) the labels attacked.
         batch_size: images per pass of f.
         score_goal: see above.
+        linf_255: the L-inf budget in grey levels that rounding must not leave (None: round only).
 
     Raises:
         ValueError: no defence with an own rule and not all fitted (nothing to judge)."""
 
-    def __init__(self, bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarray, y: np.ndarray,
-                 batch_size: int = 16, score_goal: float | None = None):
-        self.bundle, self.defences, self.batch_size = bundle, list(defences), batch_size
-        self.x, self.y, self.score_goal = x, y, score_goal
-        self.rules = [r for r, on in (("own", any(d.has_own_rule for d in defences)),
-                                      ("matched", all(d.threshold is not None for d in defences))) if on]
+    def __init__(self, bundle: ModelBundle, defences: Sequence[Defence] | System, x: np.ndarray, y: np.ndarray,
+                 batch_size: int = 16, score_goal: float | None = None, linf_255: float | None = None):
+        self.system = as_system(defences)
+        self.bundle, self.defences, self.batch_size = bundle, list(self.system), batch_size
+        self.x, self.y, self.score_goal, self.linf_255 = x, y, score_goal, linf_255
+        self.rules = [r for r, on in (("own", self.system.has_own_rule),
+                                      ("matched", self.system.threshold is not None)) if on]
         if not self.rules:
-            raise ValueError("the judge needs a defence with an own rule or fitted matched thresholds")
+            raise ValueError("the judge needs a defence with an own rule or a fitted matched threshold")
         n = len(x)
         self.found = {r: np.zeros(n, bool) for r in self.rules}
         self.x_found = {r: x.copy() for r in self.rules}
@@ -311,21 +395,16 @@ class Judge:
         return done if self.score_goal is None else done & (self.lowest <= self.score_goal)
 
     def flags(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Flags per rule of RGB 0..255 images (any defence flags them), and ``"score"``: the largest score.
+        """Flags per rule of RGB 0..255 images (:meth:`~helpers.adaptive_report.System.flags`: own, any defence's
+        own rule; matched, the largest score above the system's one threshold), and ``"score"``: the largest score.
 
         Args:
             x: (N, H, W, 3) RGB images in 0..255.
 
         Returns:
             ``{"own", "matched"}``: (N,) bool; ``"score"``: (N,) float."""
-        own, matched, score = np.zeros(len(x), bool), np.zeros(len(x), bool), np.full(len(x), -np.inf)
-        for d in self.defences:
-            o, s = d.scores(x)
-            own |= o
-            score = np.maximum(score, s)
-            if d.threshold is not None:
-                matched |= s > d.threshold
-        return {"own": own, "matched": matched, "score": score}
+        own, matched, score = self.system.flags(x)
+        return {"own": own, "matched": np.zeros(len(x), bool) if matched is None else matched, "score": score}
 
     def origins(self, x01: np.ndarray) -> np.ndarray:
         """The image (index into ``x``) each [0, 1] point belongs to: the nearest of ``current`` (L-inf).
@@ -340,12 +419,14 @@ class Judge:
         return self.current[dist.argmin(axis=1)]
 
     def judge(self, x_adv: np.ndarray, index: np.ndarray, label: str | None = None) -> None:
-        """Judge RGB 0..255 examples ``x_adv`` of images ``index``; keep each image's first bypass per rule.
+        """Judge RGB 0..255 examples ``x_adv`` of images ``index`` as 8-bit images (:func:`to_bytes`); keep each
+        image's first bypass per rule.
 
         Args:
             x_adv: (M, H, W, 3) examples, RGB 0..255.
             index: (M,) the image of each.
             label: the attack to credit; None: the current one (``attack``)."""
+        x_adv = to_bytes(x_adv, self.x[index], self.linf_255)
         with accept_dark_images():
             fooled = self.bundle.predict(x_adv, self.batch_size)[0] != self.y[index]
             flags = self.flags(x_adv) if fooled.any() else {r: np.ones(len(x_adv), bool) for r in RULES}
@@ -463,7 +544,7 @@ class MemberTrace:
 def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members: Sequence[Member],
              targets: np.ndarray, batch_size: int = 8, seed: int = 0, stop_early: bool = True) -> list[MemberTrace]:
     """Run ``members`` on the adaptive model, each on the images ``judge`` has not bypassed yet, in batches;
-    every loss evaluation goes to ``judge``.
+    every loss evaluation goes to ``judge`` (whose 8-bit examples keep to ``budget`` when it names no budget).
 
     Args:
         adaptive: the detector-aware model.
@@ -479,6 +560,8 @@ def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members:
     Returns:
         each member's loss traces."""
     x01 = judge.x / np.float32(255.0)
+    if judge.linf_255 is None:  # the 8-bit examples must stay within the budget run here
+        judge.linf_255 = _linf_255(budget)
     traces = []
     for m in members:
         classifier = observed_classifier(adaptive, m.objective)
@@ -570,12 +653,16 @@ def adaptive_attack(bundle: ModelBundle, adaptive: ModelBundle | dict[str, Model
     y = check_labels(y, len(x), bundle.n_classes)
     models = adaptive if isinstance(adaptive, dict) else {"": adaptive}
     members = ensemble(n_targets, losses, score_weight, kappa)
-    judge = Judge(bundle, defences, x, y, batch_size, score_goal)
+    judge = Judge(bundle, defences, x, y, batch_size, score_goal, _linf_255(budget))
     start, traces = time.perf_counter(), []
     for model in models.values():
         targets = consensus_targets(model, x, y, n_targets)
         traces += run_apgd(model, judge, budget, members, targets, batch_size, seed)
     return _outcome(judge, label, budget, time.perf_counter() - start, tuple(traces))
+
+
+def _linf_255(budget: AttackBudget) -> float | None:
+    return 255 * budget.eps if budget.norm == "linf" else None
 
 
 def _outcome(judge: Judge, label: str, budget: AttackBudget, seconds: float, traces=()) -> AttackOutcome:
@@ -603,7 +690,7 @@ def judged_outputs(bundle: ModelBundle, defences: Sequence[Defence], x: np.ndarr
 
     Raises:
         ValueError: no defence to judge with (:class:`Judge`)."""
-    judge = Judge(bundle, defences, x, y)
+    judge = Judge(bundle, defences, x, y, linf_255=_linf_255(budget))
     judge.judge(x_adv, np.arange(len(x)), label)
     return _outcome(judge, label, budget, seconds)
 
@@ -717,20 +804,6 @@ def plateau_verdict(parts: dict[str, np.ndarray], tolerance: float = PLATEAU_TOL
     return all(v <= tolerance for v in share.values()), f"{detail} (rule: at most {100 * tolerance:.0f}%)"
 
 
-def rate_columns(prefix: str, k: int, n: int) -> dict:
-    """A rate with its Wilson 95% interval and n as columns ``prefix``, ``prefix_ci_low``, ...
-
-    Args:
-        prefix: the column prefix.
-        k: successes.
-        n: trials.
-
-    Returns:
-        ``{prefix, prefix_ci_low, prefix_ci_high, prefix_n}``."""
-    r = rate_row(Rate(int(k), int(n)))
-    return {prefix: r["value"], f"{prefix}_ci_low": r["ci_low"], f"{prefix}_ci_high": r["ci_high"], f"{prefix}_n": n}
-
-
 def check_unbounded(outcome: AttackOutcome, rule: str = "own") -> dict:
     """Check row: at an unbounded budget (eps = 1) every image is bypassed.
 
@@ -801,8 +874,8 @@ class AdaptiveEvaluation:
     """The outcome of :func:`evaluate_adaptive`.
 
     Attributes:
-        table: one row per attack set: its ``role`` in the evaluation (one of ``ROLES``) and its bypass per
-            rule with Wilson intervals.
+        table: one row per attack set (:func:`evaluation_row`): its ``role`` in the evaluation (one of ``ROLES``)
+            and its bypass per rule with photograph-clustered intervals.
         checks: (check, passed, detail) rows.
         outcome: the main ensemble's :class:`AttackOutcome`.
         clean_utility: rule -> the rate of images correct and not flagged, no attack.
@@ -841,11 +914,23 @@ class AdaptiveEvaluation:
                 f"clean utility {utility.k}/{utility.n}")
 
 
-def _row(o: AttackOutcome, n: int) -> dict:
-    row = {"attack": o.label, "norm": o.budget.norm, "eps_255": 255 * o.budget.eps, "max_iter": o.budget.max_iter,
-           "n": n, "seconds": o.seconds}
+def evaluation_row(role: str, o: AttackOutcome, photographs: Sequence[str] | None = None) -> dict:
+    """One row of :func:`evaluate_adaptive`'s table: the attack set's ``role`` (``ROLES``), budget, seconds and
+    bypass per rule, with n, count, photographs and a 95% interval that counts views of one photograph as such
+    (:func:`helpers.adaptive_report.clustered_columns`).
+
+    Args:
+        role: its role.
+        o: its outcome.
+        photographs: (N,) each attacked image's photograph (None: one each).
+
+    Returns:
+        the row."""
+    bypassed = next(iter(o.bypassed.values()))
+    row = {"role": role, "attack": o.label, "norm": o.budget.norm, "eps_255": 255 * o.budget.eps,
+           "max_iter": o.budget.max_iter, "n": len(bypassed), "seconds": o.seconds}
     for r, b in o.bypassed.items():
-        row |= rate_columns(f"bypass_{r}", b.sum(), n) | {f"bypass_{r}_k": int(b.sum())}
+        row |= clustered_columns(f"bypass_{r}", b, photographs) | {f"bypass_{r}_k": int(b.sum())}
     return row
 
 
@@ -854,12 +939,13 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
                       iteration_sweep: Sequence[int] = (), eps_sweep: Sequence[float] = (), n_unbounded: int = 2,
                       square_queries: int = 100, n_targets: int = 3, losses: Sequence[str] = DEFAULT_LOSSES,
                       score_weight: float = 0.0, kappa: float = MARGIN_KAPPA, batch_size: int = 8, seed: int = 0,
-                      rule: str = "own",
-                      log: Callable[[str], None] | None = None) -> AdaptiveEvaluation:
+                      rule: str = "own", log: Callable[[str], None] | None = None,
+                      photographs: Sequence[str] | None = None) -> AdaptiveEvaluation:
     """The adaptive evaluation with its checks (module docstring), gated: :attr:`AdaptiveEvaluation.valid`.
 
     Args:
-        bundle: f; adaptive: variant name -> detector-aware model; defences: the real detectors.
+        bundle: f; adaptive: variant name -> detector-aware model; defences: the real detectors (a
+            :class:`~helpers.adaptive_report.System` for the matched rule: its one threshold).
         x, y: the attacked images (RGB 0..255) and their true labels (f correct on them).
         budget: the main attack's norm, eps and iterations.
         iteration_sweep: smaller ``max_iter`` values run too (bypass must not decrease up to ``budget``).
@@ -872,6 +958,8 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         batch_size: images per APGD batch.
         seed: the attacks' seed.
         log: called with a line per finished attack set (e.g. ``print``), or ``None``.
+        photographs: (N,) each attacked image's photograph, for intervals that count views of one photograph as
+            such (None: one each).
 
     Returns:
         The :class:`AdaptiveEvaluation`.
@@ -935,7 +1023,9 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         outcomes.append(("unbounded", free))
         checks.append(check_unbounded(free, rule))
     checks.append(check_plateau(main, rule))
-    table = pd.DataFrame([{"role": role} | _row(o, len(o.bypassed[rule])) for role, o in outcomes])
+    groups = None if photographs is None else np.asarray(photographs, dtype=object)
+    table = pd.DataFrame([evaluation_row(role, o, None if groups is None else groups[:len(o.bypassed[rule])])
+                          for role, o in outcomes])
     flagged_clean = Judge(bundle, defences, x, y).flags(x)
     correct = bundle.predict(x, batch_size)[0] == y
     utility = {r: Rate(int((correct & ~flagged_clean[r]).sum()), n) for r in main.bypassed}
@@ -1021,7 +1111,7 @@ def outcome_rows(outcome: AttackOutcome, attack: str, kind: str, y: np.ndarray, 
 class MatchedSplit:
     """The matched rule of a table of outcome rows: the threshold fitted at ``fpr`` on the clean scores of the
     ``calibration`` images (a grouped split by photograph), judged on the others (``evaluated``); ``threshold``
-    is nan, with a ``note``, when fpr x n_calibration is below ``MIN_CALIBRATION_FALSE_POSITIVES``.
+    is nan, with a ``note``, when fpr x the calibration photographs is below ``MIN_CALIBRATION_FALSE_POSITIVES``.
 
     Attributes:
         images: all the images' indices.
@@ -1040,7 +1130,8 @@ class MatchedSplit:
 
 
 def matched_split(rows: pd.DataFrame, fpr: float, seed: int) -> MatchedSplit:
-    """The calibration half (``grouped_split`` of the photographs, ``seed``) and its threshold at ``fpr``.
+    """The calibration half (``grouped_split`` of the photographs, ``seed``) and its threshold at ``fpr``, refused
+    (nan, with a note) where fpr x the calibration *photographs* is below ``MIN_CALIBRATION_FALSE_POSITIVES``.
 
     Args:
         rows: outcome rows (``OUTCOME_COLUMNS``).
@@ -1053,11 +1144,12 @@ def matched_split(rows: pd.DataFrame, fpr: float, seed: int) -> MatchedSplit:
     Raises:
         TypeError, ValueError: ``fpr`` not a number in [0, 1) (where a threshold is fitted)."""
     per_image = rows.drop_duplicates("image").sort_values("image")
-    side = grouped_split(per_image["photograph"].to_numpy(), seed, 0.5)
+    photographs = per_image["photograph"].to_numpy()
+    side = grouped_split(photographs, seed, 0.5)
     images, clean = per_image["image"].to_numpy(), per_image["clean_score"].to_numpy()
-    if fpr * side.sum() < MIN_CALIBRATION_FALSE_POSITIVES:
-        return MatchedSplit(images, images[side], np.nan, f"no matched threshold: fpr x n_calibration = "
-                            f"{fpr:g} x {side.sum()} < {MIN_CALIBRATION_FALSE_POSITIVES}")
+    m = calibration_photographs(int(side.sum()), photographs[side])  # the rule counts photographs, not views
+    if not resolvable(fpr, m):
+        return MatchedSplit(images, images[side], np.nan, unresolvable_note(fpr, m))
     return MatchedSplit(images, images[side], threshold_at_fpr(clean[side], fpr), "")
 
 
@@ -1088,8 +1180,9 @@ def outcome_from_rows(rows: pd.DataFrame, split: MatchedSplit, rule: str = "own"
 
 def outcome_rates(rows: pd.DataFrame, fpr: float, seed: int) -> pd.DataFrame:
     """Per attack set of a table of outcome rows: bypass at the own rule (over its images) and at the matched
-    rule (over the evaluated half of :func:`matched_split`), with Wilson intervals and n, the threshold, the
-    realised false-positive rate of the evaluated clean images, and the seconds.
+    rule (over the evaluated half of :func:`matched_split`), the threshold, the realised false-positive rate of
+    the evaluated clean images, and the seconds; every rate with its n, its photographs and a 95% interval that
+    counts views of one photograph as such (:func:`helpers.adaptive_report.clustered_columns`).
 
     Args:
         rows: outcome rows (``OUTCOME_COLUMNS``) of one or several attack sets.
@@ -1099,16 +1192,20 @@ def outcome_rates(rows: pd.DataFrame, fpr: float, seed: int) -> pd.DataFrame:
     Returns:
         one row per attack set."""
     split = matched_split(rows, fpr, seed)
-    clean = rows.drop_duplicates("image").set_index("image")["clean_score"]
-    realised = (clean[split.evaluated] > split.threshold).sum() if split.note == "" else 0
+    per_image = rows.drop_duplicates("image").set_index("image")
+    held = per_image.loc[split.evaluated]
+    realised = held["clean_score"].to_numpy() > split.threshold if split.note == "" else np.zeros(0, bool)
     out = []
     for attack, g in rows.groupby("attack", sort=False):
         own, matched = outcome_from_rows(g, split, "own"), outcome_from_rows(g, split, "matched")
         row = {"attack": attack, "kind": g["kind"].iloc[0], "norm": own.budget.norm, "eps_255": 255 * own.budget.eps,
-               "max_iter": own.budget.max_iter, "n": len(g), **rate_columns("bypass_own", own.count("own"), len(g))}
-        k = matched.count("matched") if split.note == "" else 0
-        row |= rate_columns("bypass_matched", k, len(matched.bypassed["matched"]) if split.note == "" else 0)
-        row |= {"threshold": split.threshold, **rate_columns("fpr_matched", realised, len(split.evaluated)),
+               "max_iter": own.budget.max_iter, "n": len(g),
+               **clustered_columns("bypass_own", own.bypassed["own"], g["photograph"].to_numpy())}
+        evaluated = g[g["image"].isin(split.evaluated)]["photograph"].to_numpy()
+        flags = matched.bypassed["matched"] if split.note == "" else np.zeros(0, bool)
+        row |= clustered_columns("bypass_matched", flags, evaluated if split.note == "" else None)
+        row |= {"threshold": split.threshold,
+                **clustered_columns("fpr_matched", realised, held["photograph"].to_numpy() if len(realised) else None),
                 "note": split.note, "seconds": own.seconds}
         out.append(row)
     return pd.DataFrame(out)

@@ -26,7 +26,7 @@ from helpers.cache import cached_attack
 from helpers.data import ImageSet
 from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector
 from helpers.labels import attack_label, rate_text
-from helpers.metrics import Rate, grouped_split, rate_row, threshold_at_fpr
+from helpers.metrics import Rate, design_effect, grouped_split, rate_row, resolvable, threshold_at_fpr
 from helpers.models import ModelBundle
 from helpers.names import ADAPTIVE_ATTACKS
 from helpers.runtime import write_atomically
@@ -105,12 +105,14 @@ class Defence:
 
     Attributes:
         has_own_rule: whether it flags by label change.
-        threshold: the matched threshold; None before :meth:`fit`."""
+        threshold: the matched threshold; None before :meth:`fit`.
+        note: why it has no threshold ('' otherwise; :func:`resolvable_fit`)."""
 
     def __init__(self, name: str, detector, batch_size: int = 16):
         self.name, self.detector, self.batch_size = name, detector, batch_size
         self.has_own_rule = "label_change" in detector.decisions and detector.decision == "label_change"
         self.threshold: float | None = None
+        self.note = ""
 
     def scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(own_flags, score)`` per image: label change in any configuration (all False without an own
@@ -125,26 +127,23 @@ class Defence:
         own = np.asarray(report["label_changed"], bool).reshape(-1, len(x)).any(axis=0)
         return own & self.has_own_rule, np.asarray(report["score"], float).reshape(-1, len(x)).max(axis=0)
 
-    def fit(self, x_clean: np.ndarray, fpr: float = 0.05) -> Defence:
+    def fit(self, x_clean: np.ndarray, fpr: float = 0.05, photographs: Sequence[str] | None = None) -> Defence:
         """The matched threshold: at most ``fpr`` of ``x_clean`` (held apart from reported images) above it.
 
         Args:
             x_clean: (N, H, W, 3) clean calibration images, RGB 0..255.
             fpr: the target false-positive rate, in [0, 1).
+            photographs: (N,) each image's photograph (None: one each); the rule below counts photographs.
 
         Returns:
             the defence, fitted.
 
         Raises:
             TypeError, ValueError: ``fpr`` not a number in [0, 1).
-            ValueError: fpr x n_calibration < ``MIN_CALIBRATION_FALSE_POSITIVES`` (the threshold would be one of
-                the few largest clean scores, its true FPR anywhere in a wide interval)."""
-        check_number(fpr, "fpr", 0.0, 1.0, high_open=True)
-        if fpr * len(x_clean) < MIN_CALIBRATION_FALSE_POSITIVES:
-            raise ValueError(f"a matched threshold at fpr = {fpr:g} needs fpr x n_calibration >= "
-                             f"{MIN_CALIBRATION_FALSE_POSITIVES}; got n_calibration = {len(x_clean)} "
-                             f"(fpr x n_calibration = {fpr * len(x_clean):g}): hold more clean images apart or "
-                             "raise fpr")
+            ValueError: fpr x n_calibration < ``MIN_CALIBRATION_FALSE_POSITIVES``, n_calibration the calibration
+                *photographs* (the threshold would be one of the few largest clean scores, its true FPR anywhere
+                in a wide interval; views of one photograph are no new draws)."""
+        check_calibration(fpr, len(x_clean), photographs)
         self.threshold = threshold_at_fpr(self.scores(x_clean)[1], fpr)
         return self
 
@@ -163,6 +162,167 @@ class Defence:
             raise RuntimeError(f"defence {self.name!r}: call fit(x_clean) for the matched threshold first")
         own, score = self.scores(x)
         return (own if self.has_own_rule else None), score > self.threshold
+
+
+def calibration_photographs(n: int, photographs: Sequence[str] | None = None) -> int:
+    """The number of calibration photographs among ``n`` images (each its own photograph when None).
+
+    Args:
+        n: the images.
+        photographs: (n,) each image's photograph, or None.
+
+    Returns:
+        the count of distinct photographs.
+
+    Raises:
+        ValueError: ``photographs`` of another length."""
+    if photographs is None:
+        return n
+    if len(photographs) != n:
+        raise ValueError(f"photographs must name one photograph per image ({n}), got {len(photographs)}")
+    return len(set(np.asarray(photographs, dtype=object).tolist()))
+
+
+def check_calibration(fpr: float, n: int, photographs: Sequence[str] | None = None) -> int:
+    """Refuse a matched threshold that ``n`` calibration images of ``photographs`` cannot place at ``fpr``:
+    fpr x n_calibration photographs < ``MIN_CALIBRATION_FALSE_POSITIVES``.
+
+    Args:
+        fpr: the target false-positive rate, in [0, 1).
+        n: the calibration images.
+        photographs: (n,) their photographs, or None (one each).
+
+    Returns:
+        the number of calibration photographs.
+
+    Raises:
+        TypeError, ValueError: ``fpr`` not a number in [0, 1), or too few photographs (the message names both)."""
+    check_number(fpr, "fpr", 0.0, 1.0, high_open=True)
+    m = calibration_photographs(n, photographs)
+    if not resolvable(fpr, m):
+        raise ValueError(f"a matched threshold at fpr = {fpr:g} needs fpr x n_calibration >= "
+                         f"{MIN_CALIBRATION_FALSE_POSITIVES}; got n_calibration = {m} photographs "
+                         f"(fpr x n_calibration = {fpr * m:g}): hold more clean photographs apart or raise fpr")
+    return m
+
+
+def unresolvable_note(fpr: float, m: int) -> str:
+    """The note that replaces a matched rate whose threshold ``m`` calibration photographs cannot place.
+
+    Args:
+        fpr: the target false-positive rate.
+        m: the calibration photographs.
+
+    Returns:
+        e.g. 'not resolvable at n = 2 calibration photographs (fpr 0.2 x 2 < 5)'."""
+    return f"not resolvable at n = {m} calibration photographs (fpr {fpr:g} x {m} < {MIN_CALIBRATION_FALSE_POSITIVES})"
+
+
+class System:
+    """Detectors guarding f together, with **one** matched threshold: an input is flagged at the own rule when
+    any detector flags it, and at the matched rule when the largest of the detectors' scores exceeds the
+    system's threshold, fitted on that largest score of clean calibration images so that the *system's*
+    false-positive rate is the target (the union of thresholds fitted one by one would exceed it). The scores
+    compared are the detectors' own (for the saliency detector and Feature Squeezing both an L1 distance
+    between softmax outputs, as the attacker's score term and the study's ``clean_score``).
+
+    Args:
+        defences: the :class:`Defence` objects (their own thresholds are not used here).
+        name: its name in tables.
+
+    Attributes:
+        threshold: the system's matched threshold; None before :meth:`fit` or where not resolvable.
+        note: why there is no threshold ('' otherwise).
+        has_own_rule: whether any detector flags by label change."""
+
+    def __init__(self, defences: Sequence[Defence], name: str = "system"):
+        self.defences, self.name = list(defences), name
+        if not self.defences:
+            raise ValueError("a system needs at least one defence")
+        self.threshold: float | None = None
+        self.note = ""
+        self.has_own_rule = any(d.has_own_rule for d in self.defences)
+
+    def __iter__(self):
+        return iter(self.defences)
+
+    def __len__(self) -> int:
+        return len(self.defences)
+
+    def __getitem__(self, i: int) -> Defence:
+        return self.defences[i]
+
+    def detector_scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each detector's ``(own_flags, score)`` (:meth:`Defence.scores`), stacked.
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255.
+
+        Returns:
+            (D, N) bool and (D, N) float."""
+        parts = [d.scores(x) for d in self.defences]
+        return np.array([o for o, _ in parts], bool).reshape(len(parts), len(x)), \
+            np.array([s for _, s in parts], float).reshape(len(parts), len(x))
+
+    def scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(own_flags, score)``: flagged by any detector's own rule, and the largest score of any detector.
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255.
+
+        Returns:
+            (N,) bool and (N,) float."""
+        own, score = self.detector_scores(x)
+        return own.any(axis=0), score.max(axis=0)
+
+    def fit(self, x_clean: np.ndarray, fpr: float = 0.05, photographs: Sequence[str] | None = None) -> System:
+        """The system's threshold: at most ``fpr`` of ``x_clean``'s largest scores above it.
+
+        Args:
+            x_clean: (N, H, W, 3) clean calibration images, RGB 0..255.
+            fpr: the target false-positive rate, in [0, 1).
+            photographs: (N,) each image's photograph (None: one each).
+
+        Returns:
+            the system, fitted.
+
+        Raises:
+            TypeError, ValueError: as :func:`check_calibration` (too few calibration photographs)."""
+        check_calibration(fpr, len(x_clean), photographs)
+        self.threshold, self.note = threshold_at_fpr(self.scores(x_clean)[1], fpr), ""
+        return self
+
+    def flags(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """``(own, matched, score)`` per image; ``matched`` is None without a threshold.
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255.
+
+        Returns:
+            (N,) bool, (N,) bool or None, (N,) float."""
+        own, score = self.scores(x)
+        return own, (score > self.threshold if self.threshold is not None else None), score
+
+
+def resolvable_fit(defence: Defence | System, x_clean: np.ndarray, fpr: float,
+                   photographs: Sequence[str] | None = None) -> str:
+    """Fit ``defence``'s matched threshold where ``x_clean``'s photographs can place it at ``fpr``; else leave it
+    unfitted and say why (also in ``defence.note``).
+
+    Args:
+        defence: a :class:`Defence` or :class:`System`.
+        x_clean: (N, H, W, 3) clean calibration images, RGB 0..255.
+        fpr: the target false-positive rate, in [0, 1).
+        photographs: (N,) each image's photograph (None: one each).
+
+    Returns:
+        '' when fitted, else the note (:func:`unresolvable_note`)."""
+    check_number(fpr, "fpr", 0.0, 1.0, high_open=True)
+    m = calibration_photographs(len(x_clean), photographs)
+    defence.note = "" if resolvable(fpr, m) else unresolvable_note(fpr, m)
+    if not defence.note:
+        defence.fit(x_clean, fpr, photographs)
+    return defence.note
 
 
 def within_budget(result: AttackResult, norm: str, eps: float) -> np.ndarray:
@@ -186,38 +346,68 @@ def _rate(prefix: str, k: int, n: int) -> dict:
     return {prefix: r["value"], f"{prefix}_ci_low": r["ci_low"], f"{prefix}_ci_high": r["ci_high"], f"{prefix}_n": n}
 
 
+def clustered_columns(prefix: str, flags: np.ndarray, photographs: Sequence[str] | None = None) -> dict:
+    """The share of True ``flags`` as columns ``prefix``, ``prefix_ci_low``, ``prefix_ci_high``, ``prefix_n`` and
+    ``prefix_photographs``, its 95% interval counting views of one photograph as such (Wilson at the effective
+    sample size, :func:`helpers.metrics.design_effect`; plain Wilson with one view per photograph).
+
+    Args:
+        prefix: the column prefix.
+        flags: (N,) bool.
+        photographs: (N,) each item's photograph, or None (one each).
+
+    Returns:
+        the five columns."""
+    flags = np.asarray(flags, bool).ravel()
+    k, n = int(flags.sum()), flags.size
+    if photographs is None or n == 0:
+        rate = Rate(k, n)
+    else:
+        groups = np.asarray(photographs, dtype=object).ravel()
+        rate = Rate(k, n, len(set(groups.tolist())), design_effect(flags, groups))
+    r = rate_row(rate)
+    return {prefix: r["value"], f"{prefix}_ci_low": r["ci_low"], f"{prefix}_ci_high": r["ci_high"], f"{prefix}_n": n,
+            f"{prefix}_photographs": r["n_photographs"] if n else 0}
+
+
 def bypass_table(bundle: ModelBundle, runs: Sequence[AttackRun], results: dict[str, AttackResult],
-                 defences: Sequence[Defence], x_clean: np.ndarray, y: np.ndarray) -> pd.DataFrame:
+                 defences: Sequence[Defence], x_clean: np.ndarray, y: np.ndarray,
+                 photographs: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per (attack set, defence), plus a ``clean`` row per defence (its false-positive rates on the
     reported clean images): ``success`` (fooled f within the budget, over n), ``detection_own`` /
     ``detection_matched`` (flagged, over the successful examples), ``bypass_own`` / ``bypass_matched``
-    (successful and not flagged, over n), each with Wilson 95% intervals and its n; median L2 and L-inf
-    (grey levels) of the successful examples; median queries of black-box attacks. ``results`` are
-    keyed by ``run.label``; success is judged on f (``bundle``) against ``y``, never on an adaptive model.
+    (successful and not flagged, over n), each with a 95% interval counting views of one photograph as such
+    (:func:`clustered_columns`), its n and photographs; median L2 and L-inf (grey levels) of the successful
+    examples; median queries of black-box attacks. ``results`` are keyed by ``run.label``; success is judged on
+    f (``bundle``) against ``y``, never on an adaptive model. A defence without a matched threshold (not
+    resolvable, :func:`resolvable_fit`) has no matched rates (n = 0), nor a score-only one an own rule.
 
     Args:
         bundle: f.
         runs: the attack sets.
         results: ``run.label`` -> its result.
-        defences: the fitted defences.
+        defences: the defences.
         x_clean: (N, H, W, 3) the clean images attacked, RGB 0..255.
         y: (N,) the labels attacked.
+        photographs: (N,) each image's photograph (None: one each).
 
     Returns:
         the tidy table.
 
     Raises:
-        TypeError, ValueError: bad images or labels (:mod:`helpers.validation`).
-        RuntimeError: a defence not fitted."""
+        TypeError, ValueError: bad images or labels (:mod:`helpers.validation`)."""
     x_clean = check_images(x_clean, "x_clean", bundle.input_size)
     y = check_labels(y, len(x_clean), bundle.n_classes)
+    groups = np.arange(len(x_clean)).astype(str) if photographs is None else np.asarray(photographs, dtype=object)
     rows = []
     for d in defences:
-        own, matched = d.flags(x_clean)
+        own, matched = _defence_flags(d, x_clean)
         row = {"label": "clean", "attack": "clean", "mode": "", "target": "", "norm": "", "eps": np.nan,
                "defence": d.name, "n": len(x_clean)}
-        row |= _rate("fpr_own", own.sum(), len(x_clean)) if own is not None else _rate("fpr_own", 0, 0)
-        rows.append(row | _rate("fpr_matched", matched.sum(), len(x_clean)))
+        for rule, flags in (("own", own), ("matched", matched)):
+            row |= clustered_columns(f"fpr_{rule}", flags if flags is not None else np.zeros(0, bool),
+                                     groups if flags is not None else None)
+        rows.append(row)
     for run in runs:
         r = results[run.label]
         labels = bundle.predict(r.x_adv)[0]
@@ -228,17 +418,23 @@ def bypass_table(bundle: ModelBundle, runs: Sequence[AttackRun], results: dict[s
                  "linf_median_255": float(np.median(r.linf[ok]) * 255) if k else np.nan,
                  "queries_median": float(np.median(r.queries)) if r.queries is not None else np.nan}
         for d in defences:
-            own, matched = d.flags(r.x_adv)
             row = {"label": run.label, "attack": run.attack, "mode": run.mode, "target": run.target,
-                   "norm": run.norm, "eps": run.eps, "defence": d.name, "n": n, **_rate("success", k, n)}
-            for rule, flags in (("own", own), ("matched", matched)):
-                if flags is None:
-                    row |= _rate(f"detection_{rule}", 0, 0) | _rate(f"bypass_{rule}", 0, 0)
-                else:
-                    row |= _rate(f"detection_{rule}", (flags & ok).sum(), k)
-                    row |= _rate(f"bypass_{rule}", (ok & ~flags).sum(), n)
+                   "norm": run.norm, "eps": run.eps, "defence": d.name, "n": n,
+                   **clustered_columns("success", ok, groups)}
+            for rule, flags in zip(("own", "matched"), _defence_flags(d, r.x_adv), strict=True):
+                none = np.zeros(0, bool)
+                row |= clustered_columns(f"detection_{rule}", none if flags is None else flags[ok],
+                                         None if flags is None else groups[ok])
+                row |= clustered_columns(f"bypass_{rule}", none if flags is None else ok & ~flags,
+                                         None if flags is None else groups)
             rows.append(row | sizes)
     return pd.DataFrame(rows)
+
+
+def _defence_flags(d: Defence, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(own, matched) flags of a defence; None for a rule it does not have (no own rule; no threshold)."""
+    own, score = d.scores(x)
+    return (own if d.has_own_rule else None), (score > d.threshold if d.threshold is not None else None)
 
 
 def loss_trace(model: ModelBundle, x: np.ndarray, y: np.ndarray, eps: float, steps: int,
@@ -450,24 +646,52 @@ def hold_out(images: ImageSet, n: int, seed: int = 0) -> tuple[ImageSet, ImageSe
     return attacked, calibration, test
 
 
-def realised_fpr(defences: Sequence[Defence], x_test: np.ndarray) -> pd.DataFrame:
-    """Per defence, the share of the untouched clean ``x_test`` flagged at each rule, with Wilson intervals.
+def realised_fpr(defences: Sequence[Defence], x_test: np.ndarray, photographs: Sequence[str] | None = None
+                 ) -> pd.DataFrame:
+    """Per defence, the share of the untouched clean ``x_test`` flagged at each rule (its own threshold for the
+    matched rule; no rate, with the defence's ``note``, where it has none), with photograph-clustered intervals.
 
     Args:
-        defences: the fitted defences.
+        defences: the defences.
         x_test: (N, H, W, 3) untouched clean images, RGB 0..255.
+        photographs: (N,) each image's photograph (None: one each).
 
     Returns:
-        one row per defence.
-
-    Raises:
-        RuntimeError: a defence not fitted."""
+        one row per defence."""
     rows = []
     for d in defences:
-        own, matched = d.flags(x_test)
-        row = {"defence": d.name, "n": len(x_test)}
-        row |= _rate("fpr_own", own.sum(), len(x_test)) if own is not None else _rate("fpr_own", 0, 0)
-        rows.append(row | _rate("fpr_matched", matched.sum(), len(x_test)))
+        own, score = d.scores(x_test)
+        row = {"defence": d.name, "n": len(x_test), "threshold": d.threshold, "note": getattr(d, "note", "")}
+        row |= clustered_columns("fpr_own", own if d.has_own_rule else own[:0], photographs if d.has_own_rule
+                                 else None)
+        matched = score > d.threshold if d.threshold is not None else own[:0]
+        rows.append(row | clustered_columns("fpr_matched", matched, photographs if len(matched) else None))
+    return pd.DataFrame(rows)
+
+
+def system_fpr(system: System, x_test: np.ndarray, photographs: Sequence[str] | None = None) -> pd.DataFrame:
+    """The realised false-positive rates of ``system`` on the untouched clean ``x_test``, at both rules: one row
+    per detector (its own rule; its score above the *system's* threshold, i.e. its share of the system's matched
+    flags) and a last row ``system`` (any detector), with photograph-clustered intervals, the threshold and the
+    system's note (no matched rate where it has no threshold).
+
+    Args:
+        system: the :class:`System`.
+        x_test: (N, H, W, 3) untouched clean images, RGB 0..255.
+        photographs: (N,) each image's photograph (None: one each).
+
+    Returns:
+        one row per detector, then ``system``."""
+    own, score = system.detector_scores(x_test)
+    t = system.threshold
+    names = [d.name for d in system.defences] + [system.name]
+    has_own = [d.has_own_rule for d in system.defences] + [system.has_own_rule]
+    rows = []
+    for name, o, s, has in zip(names, [*own, own.any(axis=0)], [*score, score.max(axis=0)], has_own, strict=True):
+        row = {"defence": name, "n": len(x_test), "threshold": t, "note": system.note}
+        row |= clustered_columns("fpr_own", o if has else o[:0], photographs if has else None)
+        matched = s > t if t is not None else o[:0]
+        rows.append(row | clustered_columns("fpr_matched", matched, photographs if len(matched) else None))
     return pd.DataFrame(rows)
 
 

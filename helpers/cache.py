@@ -23,7 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from helpers import art_classifier, attacks, runtime
+from helpers import art_classifier, attack_settings, attacks, runtime
 from helpers.attack_settings import SETTINGS, resolve_params
 from helpers.attacks import AttackResult, run_attack
 from helpers.data import ImageSet
@@ -58,7 +58,7 @@ def code_fingerprint() -> str:
 
     Returns:
         the SHA-256 hex digest."""
-    return runtime.code_fingerprint(attacks, art_classifier)
+    return runtime.code_fingerprint(attacks, attack_settings, art_classifier)
 
 
 def detector_fingerprint(detector) -> dict | None:

@@ -233,13 +233,15 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
     adaptive = Path(results_dir) / f"adaptive_{model}.csv"
     checks = Path(results_dir) / f"adaptive_checks_{model}.csv"
     invalid = invalid_message(pd.read_csv(checks)) if checks.is_file() else None
+    realised = Path(results_dir) / f"adaptive_fpr_{model}.csv"
+    fpr = pd.read_csv(realised).fillna({"note": ""}) if realised.is_file() else None
     if invalid:  # notebook 08's checks failed: no rates
         lines.append(f"- Adaptive attacks (notebook 08): {invalid}.")
     elif adaptive.is_file():  # notebook 08's bypass table
-        lines += adaptive_readme_lines(load_bypass_table(adaptive))
+        lines += adaptive_readme_lines(load_bypass_table(adaptive), fpr)
     ensemble = Path(results_dir) / f"adaptive_ensemble_{model}.csv"
     if not invalid and ensemble.is_file() and checks.is_file():  # notebook 08's adaptive ensemble
-        lines.append(ensemble_line(pd.read_csv(ensemble), pd.read_csv(checks)))
+        lines.append(ensemble_line(pd.read_csv(ensemble), pd.read_csv(checks), fpr))
     return "\n".join(lines)
 
 
@@ -260,7 +262,7 @@ def matched_fpr_lines(facts: pd.DataFrame) -> list[str]:
         tpr = matched[(matched["metric"] == "tpr_at_fpr") & (matched["attack"] == a)]
         held = matched[(matched["metric"] == "fpr_heldout") & (matched["attack"] == a)]
         notes = set(tpr["note"])
-        cells = (f"{notes.pop()} calibration images for every detector ({fpr:g}% of them is under "
+        cells = (f"{notes.pop()} calibration photographs for every detector ({fpr:g}% of them is under "
                  f"{MIN_EXPECTED_FALSE_POSITIVES} expected false positives)") if len(notes) == 1 and "" not in notes \
             else ", ".join(f"{method_label(*r[METHOD])} "
                            + (r["note"] if r["note"] else f"{100 * r['value']:.1f}% (held-out FPR {100 * f:.1f}%)")
@@ -292,8 +294,11 @@ def update_readme(readme: str | Path, results_dir: str | Path) -> bool:
 
 
 def _bypass(row: pd.Series, metric: str) -> str:
-    """A rate column of :func:`helpers.adaptive_report.bypass_table` ('bypass_own', ...) in prose."""
-    return rate_text(row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"], row[f"{metric}_n"], prose=True)
+    """A rate column of :func:`helpers.adaptive_report.bypass_table` ('bypass_own', ...) in prose, with its
+    photographs where the table has them."""
+    photographs = row.get(f"{metric}_photographs")
+    return rate_text(row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"], row[f"{metric}_n"], prose=True,
+                     n_photographs=None if photographs is None or pd.isna(photographs) else photographs)
 
 
 def _pgd_line(table: pd.DataFrame, defence: str, attack: str, rule: str) -> str:
@@ -310,13 +315,18 @@ def _pgd_line(table: pd.DataFrame, defence: str, attack: str, rule: str) -> str:
 RULE_NAMES = {"own": "detectors' own rule", "matched": "matched threshold"}
 
 
-def ensemble_line(table: pd.DataFrame, checks: pd.DataFrame) -> str:
+def ensemble_line(table: pd.DataFrame, checks: pd.DataFrame, fpr: pd.DataFrame | None = None) -> str:
     """The adaptive ensemble's headline: its bypass of the whole system at each rule, next to APGD transferred
-    from f, or "evaluation invalid: <checks>" when a sanity check failed.
+    from f and to the realised false-positive rate of the same rule on the untouched clean split (the system's,
+    then each detector's); or "evaluation invalid: <checks>" when a sanity check failed. The matched rule is
+    stated only with its realised rate: as "not resolvable" where its threshold could not be placed, and not at
+    all without ``fpr``.
 
     Args:
         table: :func:`helpers.adaptive_attack.evaluate_adaptive`'s table (rows told apart by ``role``).
         checks: its check rows (``check``, ``passed``, ``detail``).
+        fpr: the realised false-positive rates (``helpers.experiments.adaptive.fpr_table``: rows of scope
+            ``system``), or None.
 
     Returns:
         One Markdown list item."""
@@ -327,15 +337,38 @@ def ensemble_line(table: pd.DataFrame, checks: pd.DataFrame) -> str:
     main = table[table["role"] == "ensemble"].iloc[0]
     moved = table[table["role"] == "transferred"].iloc[0]
     budget = f"{main['eps_255']:g}/255 (L∞)" if main["norm"] == "linf" else f"{main['eps_255'] / 255:g} (L2)"
-    rules = [r for r in RULE_NAMES if f"bypass_{r}" in table.columns]
-    cells = "; ".join(f"at the {RULE_NAMES[r]} {_bypass(main, f'bypass_{r}')} (APGD transferred from f: "
-                      f"{_bypass(moved, f'bypass_{r}')})" for r in rules)
+    system = None if fpr is None else fpr[fpr["scope"] == "system"]
+    cells = []
+    for rule in (r for r in RULE_NAMES if f"bypass_{r}" in table.columns or r == "matched"):
+        if system is None:
+            if rule == "own":
+                cells.append(f"at the {RULE_NAMES[rule]} {_bypass(main, 'bypass_own')} (APGD transferred from f: "
+                             f"{_bypass(moved, 'bypass_own')})")
+            continue
+        cells.append(_ensemble_cell(main, moved, system, rule))
+    missing = "" if system is not None else " (no realised false-positive rate recorded: no matched rate stated)"
     return (f"{head}, ε = {budget}, {main['max_iter']} iterations per member: bypass (fools f, flagged by "
-            f"no detector) {cells}; all {len(checks)} sanity checks pass.")
+            f"no detector) {'; '.join(cells)}{missing}; all {len(checks)} sanity checks pass.")
+
+
+def _ensemble_cell(main: pd.Series, moved: pd.Series, system: pd.DataFrame, rule: str) -> str:
+    """One rule's part of :func:`ensemble_line`: the bypass rates and the realised false-positive rates."""
+    whole = system.iloc[-1]
+    name = RULE_NAMES[rule]
+    if rule == "matched":
+        name += f" (one for the system, target {100 * whole['target_fpr']:g}% false-positive rate)"
+        if whole["note"] or f"bypass_{rule}" not in main.index or whole["fpr_matched_n"] == 0:
+            why = whole["note"] or "no threshold"
+            return f"at the matched threshold (target {100 * whole['target_fpr']:g}% false-positive rate): {why}"
+    each = "; ".join(f"{r['defence']}: {_bypass(r, f'fpr_{rule}')}" for _, r in system.iloc[:-1].iterrows()
+                     if r[f"fpr_{rule}_n"])
+    return (f"at the {name} {_bypass(main, f'bypass_{rule}')} (APGD transferred from f: "
+            f"{_bypass(moved, f'bypass_{rule}')}), the system's realised false-positive rate on the untouched split "
+            f"{_bypass(whole, f'fpr_{rule}')} ({each})")
 
 
 def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Sequence[str], fpr: float,
-                      ensemble: pd.DataFrame | None = None) -> str:
+                      ensemble: pd.DataFrame | None = None, realised: pd.DataFrame | None = None) -> str:
     """Notebook 08: bypass rates of transferred and adaptive attacks per defence and budget, the
     high-confidence C&W against the baseline, the black-box attacks, and the Carlini et al. checks.
 
@@ -345,22 +378,32 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
         defences: the defences' names, in order.
         fpr: the matched false-positive rate.
         ensemble: the adaptive ensemble's table (:func:`ensemble_line`), stated first when given.
+        realised: the realised false-positive rates (``helpers.experiments.adaptive.fpr_table``); a matched rate is
+            stated only beside its realised rate (or as not resolvable), so none without it.
 
     Returns:
         Markdown statements; only "evaluation invalid: <checks>" when a check failed."""
     invalid = invalid_message(checks)
     if invalid:
         return invalid
-    lines = [] if ensemble is None else [ensemble_line(ensemble, checks)]
+    lines = [] if ensemble is None else [ensemble_line(ensemble, checks, realised)]
+    alone = {} if realised is None else {r["defence"]: r for _, r in realised[realised["scope"] == "alone"].iterrows()}
     for d in defences:
+        fpr_own = (f"; its own rule flags {_bypass(alone[d], 'fpr_own')} of the untouched clean split"
+                   if d in alone and alone[d]["fpr_own_n"] else "")
         for attack in ("pgd", "pgd_l2"):
             if ((table["attack"] == attack) & (table["target"] == d)).any():
                 lines.append(f"- *{d}, {attack_label(attack)}, bypass at its own operating point* (fooled f and not "
-                             f"flagged, over all attacked images): {_pgd_line(table, d, attack, 'own')}.")
+                             f"flagged, over all attacked images{fpr_own}): {_pgd_line(table, d, attack, 'own')}.")
         pgd = table[(table["attack"] == "pgd") & (table["defence"] == d) & (table["target"] == d)]
-        if len(pgd):
+        if len(pgd) and d in alone:
+            head = f"- *{d} at a matched {100 * fpr:g}% false-positive rate"
+            if alone[d]["note"] or not alone[d]["fpr_matched_n"]:
+                lines.append(f"{head}:* {alone[d]['note'] or 'no threshold'}.")
+                continue
             top = pgd[pgd["eps"] == pgd["eps"].max()].sort_values("bypass_matched").iloc[-1]
-            lines.append(f"- *{d} at a matched {100 * fpr:g}% false-positive rate:* the strongest adaptive PGD at "
+            lines.append(f"{head}* (its threshold's realised false-positive rate on the untouched split "
+                         f"{_bypass(alone[d], 'fpr_matched')}): the strongest adaptive PGD at "
                          f"ε = {255 * top['eps']:.4g}/255 ({top['mode']}) bypasses {_bypass(top, 'bypass_matched')}.")
     cw = table[table["attack"] == "cw_l2"]
     for d in defences:
@@ -371,11 +414,15 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
             lines.append(f"- *C&W-L2 against {d}* (κ = 0 non-adaptive, κ = {ADAPTIVE_CW_CONFIDENCE:g} adaptive; "
                          f"bypass at its own operating point): {cells}.")
     for d, g in cw[cw["target"] == ""].groupby("defence", sort=False):  # C&W on f, at confidence 0 and kappa
-        if not g["bypass_own_n"].any():  # a score-only detector: the matched rate is its only rule
+        if not g["bypass_own_n"].any() and d in alone:  # a score-only detector: the matched rate is its only rule
+            if alone[d]["note"] or not alone[d]["fpr_matched_n"]:
+                lines.append(f"- *High-confidence C&W against {d}* (a matched {100 * fpr:g}% false-positive rate): "
+                             f"{alone[d]['note'] or 'no threshold'}.")
+                continue
             cells = "; ".join(f"{r['label']} {_bypass(r, 'bypass_matched')} (success "
                               f"{_bypass(r, 'success')}, L2 median {r['l2_median']:.3f})" for _, r in g.iterrows())
-            lines.append(f"- *High-confidence C&W against {d}* (bypass at a matched {100 * fpr:g}% "
-                         f"false-positive rate): {cells}.")
+            lines.append(f"- *High-confidence C&W against {d}* (bypass at a matched {100 * fpr:g}% false-positive "
+                         f"rate; realised on the untouched split {_bypass(alone[d], 'fpr_matched')}): {cells}.")
     for label, g in table[table["queries_median"].notna()].groupby("label", sort=False):
         r = g.iloc[0]
         size = f"{255 * r['eps']:.4g}/255 (L∞)" if r["norm"] == "linf" else f"{r['eps']:g} (L2)"
@@ -385,6 +432,8 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
         if r["target"]:
             hit = g[g["defence"] == r["target"]].iloc[0]
             text += f"; bypass of {r['target']} {_bypass(hit, 'bypass_own')}"
+            if r["target"] in alone and alone[r["target"]]["fpr_own_n"]:
+                text += f" (its own rule flags {_bypass(alone[r['target']], 'fpr_own')} of the untouched clean split)"
         lines.append(text + ".")
     passed = int(checks["passed"].sum())
     lines.append(f"- *Sanity checks (Carlini et al. 2019):* {passed} of {len(checks)} pass. " + " ".join(
@@ -392,25 +441,30 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
     return "\n".join(lines)
 
 
-def adaptive_readme_lines(table: pd.DataFrame) -> list[str]:
+def adaptive_readme_lines(table: pd.DataFrame, realised: pd.DataFrame | None = None) -> list[str]:
     """README lines from notebook 08's bypass table: per defence, the transferred and the strongest adaptive
-    PGD at the largest L-inf budget, at the defence's own operating point.
+    PGD at the largest L-inf budget, at the defence's own operating point, and that rule's realised
+    false-positive rate on the untouched clean split where ``realised`` has it.
 
     Args:
         table: :func:`helpers.adaptive_report.bypass_table`'s rows.
+        realised: the realised false-positive rates (``helpers.experiments.adaptive.fpr_table``), or None.
 
     Returns:
         one Markdown list item per defence."""
     pgd = table[table["attack"] == "pgd"]
     eps = pgd["eps"].max()
+    alone = {} if realised is None else {r["defence"]: r for _, r in realised[realised["scope"] == "alone"].iterrows()}
     lines = []
     for d in dict.fromkeys(pgd.loc[pgd["target"] != "", "target"]):
         rows = pgd[(pgd["eps"] == eps) & (pgd["defence"] == d)]
         plain = rows[rows["mode"] == "non-adaptive"].iloc[0]
         best = rows[rows["target"] == d].sort_values("bypass_own").iloc[-1]
+        fpr = (f"; its own rule flags {_bypass(alone[d], 'fpr_own')} of the untouched clean split"
+               if d in alone and alone[d]["fpr_own_n"] else "")
         lines.append(f"- Adaptive attacks (notebook 08), {d}: PGD at ε = {255 * eps:.4g}/255 transferred from the "
                      f"undefended model bypasses it (fools f, not flagged) in {_bypass(plain, 'bypass_own')}; "
-                     f"adapted to it ({best['mode']}), in {_bypass(best, 'bypass_own')}.")
+                     f"adapted to it ({best['mode']}), in {_bypass(best, 'bypass_own')}{fpr}.")
     return lines
 
 

@@ -58,11 +58,16 @@ def _wilson(p: float, n: float, z: float) -> tuple[float, float]:
     return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))  # contains p despite rounding
 
 
+MIN_PHOTOGRAPHS_FOR_RHO = 3  # fewer clusters: rho is not estimated but taken as 1 (design_effect)
+
+
 def design_effect(flags, groups) -> float:
     """Design effect of a proportion over clustered binary outcomes: deff = 1 + (sum n_i^2 / n - 1) rho
     (n_i the items of cluster i), rho the one-way ANOVA intra-cluster correlation, clipped to [0, 1].
-    Exactly 1 when every cluster has one item; rho = 1 (views as copies: the cautious choice) when it
-    cannot be estimated because every outcome is the same.
+    Exactly 1 when every cluster has one item; rho = 1 (views as copies: the cautious choice, never
+    narrower than one observation per cluster) when it cannot be estimated: every outcome the same, or
+    fewer than ``MIN_PHOTOGRAPHS_FOR_RHO`` clusters (one or two: at most one degree of freedom between
+    clusters to estimate it from).
 
     Args:
         flags: (N,) booleans.
@@ -86,7 +91,10 @@ def design_effect(flags, groups) -> float:
     within = float(np.sum(sizes * p_i * (1 - p_i))) / (n - m)
     n0 = (n - float(np.sum(sizes ** 2)) / n) / (m - 1) if m > 1 else float(n)
     denominator = between + (n0 - 1) * within
-    rho = 1.0 if denominator <= 0 else min(1.0, max(0.0, (between - within) / denominator))
+    # one or two photographs (under 2 degrees of freedom between them), or every outcome the same: no estimate
+    # of rho, the views count as copies
+    rho = 1.0 if m <= MIN_PHOTOGRAPHS_FOR_RHO - 1 or denominator <= 0 else \
+        min(1.0, max(0.0, (between - within) / denominator))
     return 1.0 + (float(np.sum(sizes ** 2)) / n - 1.0) * rho
 
 
@@ -392,7 +400,7 @@ def resolvable(fpr: float, n_calibration: int) -> bool:
 
     Args:
         fpr: the target false-positive rate.
-        n_calibration: the number of clean calibration scores.
+        n_calibration: the number of calibration *photographs* (views of one photograph count once).
 
     Returns:
         True when resolvable."""
@@ -408,7 +416,8 @@ def score_rows(clean: np.ndarray, adv: np.ndarray, calib_clean: np.ndarray, cali
     count views of one photograph as such (:class:`Rate`). Where ``fpr`` x the calibration clean
     scores < ``MIN_EXPECTED_FALSE_POSITIVES`` the ``tpr_at_fpr`` row has no value (nan) and its
     ``note`` says "not resolvable at n = N"; the realised held-out FPR (``fpr_heldout``) is given
-    either way. Every row has ``n_calibration``, the clean scores the threshold was fitted on.
+    either way. Every row has ``n_calibration``, the calibration photographs the threshold was fitted on (the
+    clean scores without ``groups_clean``): the rule counts photographs, not their views.
 
     Args:
         clean: (N_clean,) clean scores.
@@ -430,7 +439,9 @@ def score_rows(clean: np.ndarray, adv: np.ndarray, calib_clean: np.ndarray, cali
     lo, hi = auc_interval(clean, adv, seed=seed, groups_clean=groups_clean, groups_adv=groups_adv)
     n_photographs = clean.size + adv.size if groups_clean is None else \
         len(set(np.asarray(groups_clean).tolist()) | set(np.asarray(groups_adv).tolist()))
-    n_calibration = int(calib_clean.sum())
+    # the fpr x n >= 5 rule counts calibration photographs: views of one photograph are no new draws
+    n_calibration = int(calib_clean.sum()) if groups_clean is None else \
+        len(set(np.asarray(groups_clean, dtype=object)[calib_clean].tolist()))
     rows = [{"metric": "auc", "value": auc, "ci_low": lo, "ci_high": hi, "n": clean.size + adv.size,
              "n_photographs": n_photographs, "n_calibration": n_calibration, "note": ""}]
     if calib_clean.any() and (~calib_clean).any():

@@ -249,7 +249,7 @@ def rate_table(scores: pd.DataFrame, fpr: float = 0.05, seed: int = 0) -> pd.Dat
     count views of one photograph as such (Wilson at the effective sample size,
     :class:`helpers.metrics.Rate`); ``n`` is the inputs, ``n_photographs`` their photographs.
     ``tpr_at_fpr`` is nan, with ``note`` "not resolvable at n = N", where ``fpr`` x the
-    ``n_calibration`` clean calibration images < 5 (:func:`helpers.metrics.resolvable`).
+    ``n_calibration`` calibration photographs < 5 (:func:`helpers.metrics.resolvable`: views count once).
 
     Args:
         scores: a score table (``COLUMNS``) of one or several models.

@@ -310,7 +310,7 @@ def identity(config: Mapping[str, Any]) -> dict:
     return {k: v for k, v in json.loads(json.dumps(dict(config))).items() if k not in NOT_IDENTITY}
 
 
-def default_n_shards(config: Mapping[str, Any], workers: int = 1) -> int:
+def default_n_shards(config: Mapping[str, Any], workers: int) -> int:
     """One shard per 8 blocks of ``batch_size`` images, and at least one per worker while there are
     blocks to share (a block is never split: it is the unit of determinism).
 

@@ -24,7 +24,7 @@ from helpers.adaptive_attack import (
     run_apgd,
     transferred_attack,
 )
-from helpers.adaptive_report import Defence
+from helpers.adaptive_report import Defence, System
 from helpers.attacks import bypass, run_attack
 from helpers.detectors import SaliencyDetector
 
@@ -204,3 +204,158 @@ def test_bad_inputs_are_refused_before_any_attack(toy, setup):
         evaluate_adaptive(toy, {"bpda": adaptive}, [defence], x[:4], y[:4], n_unbounded=5)
     with pytest.raises(ValueError, match="judge"):
         Judge(toy, [Defence("c", SaliencyDetector(toy, [0.1], "none", decision="score"))], x, y)
+
+
+def test_an_image_whose_consensus_already_favours_the_target_is_still_attacked(toy):
+    """ART's targeted APGD skips every image whose argmax(predict) is the target already: predict must be f's
+    logits, or an image whose consensus (not f) favours the target is never attacked towards it."""
+    from art.attacks.evasion import AutoProjectedGradientDescent
+
+    x, _ = stripes(80, seed=3)
+    adaptive = detector_aware_bundle(toy, SaliencyDetector(toy, [0.1], "none"))
+    f, z = toy.predict(x)[0], adaptive.logits(x).argmax(axis=1)
+    pick = np.flatnonzero(z != f)[:2]
+    assert len(pick) == 2  # two images whose consensus label is not f's
+    classifier = observed_classifier(adaptive, "ce")
+    np.testing.assert_allclose(classifier.predict(x[pick] / 255.0), toy.logits(x[pick]), rtol=1e-4, atol=1e-4)
+    seen = []
+    classifier.observer = lambda x01, loss: seen.append(len(x01))
+    try:
+        attack = AutoProjectedGradientDescent(classifier, norm=np.inf, eps=EPS, eps_step=2 * EPS, max_iter=2,
+                                              targeted=True, nb_random_init=1, batch_size=8, loss_type=None,
+                                              verbose=False)
+        attack.generate((x[pick] / 255.0).astype(np.float32), y=np.eye(5, dtype=np.float32)[z[pick]])
+    finally:
+        classifier.observer = None
+    assert seen and max(seen) == 2  # both images attacked towards the consensus' class
+
+
+class _Silent:
+    """A defence that never flags (own rule and matched threshold): only f decides a bypass."""
+
+    name, has_own_rule, threshold = "silent", True, 1.0
+
+    def scores(self, x):
+        return np.zeros(len(x), bool), np.zeros(len(x))
+
+
+def brightness_bundle():
+    """f labels an image 1 when its mean exceeds 101.2 grey levels, else 0 (5 classes)."""
+    import keras
+
+    from helpers.models import ModelBundle
+
+    inputs = keras.Input((16, 16, 3))
+    mean = keras.layers.Lambda(lambda v: keras.ops.mean(v, axis=(1, 2, 3))[:, None])(inputs)
+    logits = keras.layers.Lambda(lambda m: keras.ops.concatenate([101.2 - m, m - 101.2] + [m * 0 - 100] * 3,
+                                                                 axis=1))(mean)
+    return ModelBundle("bright", keras.Model(inputs, logits), "none", (16, 16), 0.875, "bilinear",
+                       tuple(f"c{i}" for i in range(5)))
+
+
+def test_an_example_that_bypasses_only_as_a_float_is_not_counted():
+    """The attacker must save 8-bit images: an example is judged after rounding to bytes (0..255)."""
+    bundle = brightness_bundle()
+    x, y = np.full((2, 16, 16, 3), 100.0, np.float32), np.zeros(2, np.int32)
+    judge = Judge(bundle, [_Silent()], x, y, linf_255=2.0)
+    assert (bundle.predict(x + 1.4)[0] == 1).all()  # the float example fools f ...
+    judge.judge(x + np.float32(1.4), np.arange(2))  # ... but rounds to 101, which does not
+    assert not judge.found["own"].any() and not judge.found["matched"].any()
+    judge.judge(x + np.float32(1.6), np.arange(2))  # rounds to 102: fools f as a byte image too
+    assert judge.found["own"].all() and judge.found["matched"].all()
+    assert np.array_equal(judge.x_found["own"], np.full_like(x, 102.0))  # the 8-bit example is kept
+
+
+def test_bytes_stay_within_the_linf_budget():
+    from helpers.adaptive_attack import to_bytes
+
+    x = np.array([100.3, 100.3, 0.2, 254.9], np.float32).reshape(1, 2, 2, 1).repeat(3, axis=3)
+    x_adv = x + np.array([2.0, -2.0, -0.2, 0.1], np.float32).reshape(1, 2, 2, 1)
+    out = to_bytes(x_adv, x, linf_255=2.0)
+    assert out[..., 0].ravel().tolist() == [102.0, 99.0, 0.0, 255.0]  # 98.3 rounds to 98: outside, so 99
+    assert np.abs(out - x).max() <= 2.0
+    assert to_bytes(x_adv, x)[..., 0].ravel().tolist() == [102.0, 98.0, 0.0, 255.0]  # no budget: rounding only
+
+
+class _Coded:
+    """A defence that flags an image by its code (the grey level of its first pixel's red channel): at its own
+    rule the codes in ``own``, and with score 1 (else 0) the codes in ``high``."""
+
+    has_own_rule, threshold = True, None
+
+    def __init__(self, name, own=(), high=()):
+        self.name, self.own, self.high = name, list(own), list(high)
+
+    def scores(self, x):
+        code = np.rint(x[:, 0, 0, 0]).astype(int)
+        return np.isin(code, self.own), np.isin(code, self.high).astype(float)
+
+
+def coded(codes):
+    """Bright images (brightness_bundle labels them 1: they fool f at y = 0) carrying ``codes``."""
+    x = np.full((len(codes), 16, 16, 3), 150.0, np.float32)
+    x[:, 0, 0, 0] = codes
+    return x, np.zeros(len(codes), np.int32)
+
+
+def judged(defences, codes):
+    x, y = coded(codes)
+    judge = Judge(brightness_bundle(), defences, x, y)
+    judge.judge(x, np.arange(len(x)))
+    return judge
+
+
+def test_each_rule_is_judged_by_its_own_flags():
+    """Code 10 is flagged by the own rule only, code 20 by the matched threshold only: each bypasses the other
+    rule. Judging the matched rule by the own rule's flags (or the reverse) fails here."""
+    system = System([_Coded("d", own=[10], high=[20])])
+    system.threshold = 0.5
+    judge = judged(system, [10, 20])
+    assert judge.rules == ["own", "matched"]
+    assert judge.found["own"].tolist() == [False, True]
+    assert judge.found["matched"].tolist() == [True, False]
+
+
+def test_every_defence_of_the_system_counts_whatever_its_place():
+    """Three defences; the one at ``place`` alone flags code 10 (own rule and score), none flags code 99. Code 10
+    must never bypass, at either rule: ignoring any one defence (or keeping only the last one's flags,
+    ``own = o`` for ``own |= o``) lets it through."""
+    for place in range(3):
+        defences = [_Coded(f"d{i}", own=[10] * (i == place), high=[10] * (i == place)) for i in range(3)]
+        system = System(defences)
+        system.threshold = 0.5
+        judge = judged(system, [10, 99])
+        assert judge.found["own"].tolist() == [False, True], place
+        assert judge.found["matched"].tolist() == [False, True], place
+        assert judged(defences, [10, 99]).found["own"].tolist() == [False, True], place  # a plain list: own rule
+
+
+def test_the_matched_rule_is_one_threshold_for_the_system():
+    """Separately fitted thresholds are refused (their union's FPR is not the target); a single fitted defence is
+    a system of one; the system's matched flag is its largest score above its one threshold."""
+    a, b = _Coded("a", high=[10]), _Coded("b", high=[20])
+    a.threshold = b.threshold = 0.5
+    with pytest.raises(ValueError, match="one threshold for the system"):
+        judged([a, b], [10])
+    assert judged([a], [10, 20]).found["matched"].tolist() == [False, True]
+    system = System([a, b])
+    system.threshold = 0.5
+    assert judged(system, [10, 20, 30]).found["matched"].tolist() == [False, False, True]
+    system.threshold = 1.0  # no score is above it
+    assert judged(system, [10, 20, 30]).found["matched"].all()
+
+
+def test_evaluation_rows_count_views_of_one_photograph_as_such():
+    from helpers.adaptive_attack import evaluation_row
+    from helpers.metrics import clustered_interval, design_effect
+
+    outcome = AttackOutcome("a", AttackBudget("linf", EPS, 3), {"own": np.array([True, True, True, False, False])},
+                            {"own": np.full(5, "m", object)}, 1.0)
+    photographs = np.array(["p", "p", "p", "q", "q"])
+    row = evaluation_row("ensemble", outcome, photographs)
+    deff = design_effect(outcome.bypassed["own"], photographs)
+    assert deff > 1 and (row["bypass_own_ci_low"], row["bypass_own_ci_high"]) == clustered_interval(3, 5, deff)
+    assert row["bypass_own_k"] == 3 and row["bypass_own_n"] == 5 and row["bypass_own_photographs"] == 2
+    plain = evaluation_row("ensemble", outcome)  # one photograph each: plain Wilson
+    width = {k: r["bypass_own_ci_high"] - r["bypass_own_ci_low"] for k, r in (("clustered", row), ("plain", plain))}
+    assert width["clustered"] > width["plain"]

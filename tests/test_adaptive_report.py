@@ -15,6 +15,7 @@ from helpers.adaptive_report import (
     VERSUS_RATES,
     AttackRun,
     Defence,
+    System,
     adaptive_models,
     bypass_layout,
     bypass_table,
@@ -26,7 +27,9 @@ from helpers.adaptive_report import (
     paper_vs_adaptive,
     paper_vs_adaptive_tidy,
     realised_fpr,
+    resolvable_fit,
     save_bypass_table,
+    system_fpr,
     within_budget,
 )
 from helpers.attacks import AttackResult, bypass, run_attack
@@ -35,7 +38,7 @@ from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, Sali
 from helpers.emphasis import emphasis_images
 from helpers.figures import bypass_vs_eps_figure
 from helpers.findings import README_SOURCES, adaptive_findings, adaptive_readme_lines, ensemble_line, readme_findings
-from helpers.metrics import wilson_interval
+from helpers.metrics import clustered_interval, design_effect, threshold_at_fpr, wilson_interval
 from helpers.saliency import GradCAM
 from helpers.squeeze import squeezer
 from helpers.transforms import apply_noise
@@ -122,6 +125,18 @@ def test_bypass_table_against_a_per_image_count(toy, data):
     assert table.loc[table["label"] == "free", "queries_median"].iloc[0] == 3.5
     clean = table[table["label"] == "clean"].iloc[0]
     assert clean["fpr_own"] == defence.flags(x)[0].mean() and clean["fpr_matched"] == defence.flags(x)[1].mean()
+    # views of one photograph: clustered intervals; a defence without a threshold: no matched rates
+    photographs = np.repeat(["a", "b", "c", "d"], 2)
+    unfitted = Defence("u", SaliencyDetector(toy, THETAS))
+    grouped = bypass_table(toy, runs, results, [defence, unfitted], x, y, photographs)
+    for label, ok in (("noise", fooled & (l2 <= 1.2)), ("free", fooled)):
+        row = grouped[(grouped["label"] == label) & (grouped["defence"] == "s")].iloc[0]
+        flags = ok & ~own
+        assert (row["bypass_own_ci_low"], row["bypass_own_ci_high"]) == pytest.approx(
+            clustered_interval(int(flags.sum()), len(x), design_effect(flags, photographs)))
+        assert row["bypass_own_photographs"] == 4
+        row = grouped[(grouped["label"] == label) & (grouped["defence"] == "u")].iloc[0]
+        assert row["bypass_matched_n"] == 0 and row["detection_matched_n"] == 0 and row["bypass_own_n"] == len(x)
 
 
 def test_within_budget():
@@ -187,6 +202,58 @@ def test_matched_threshold_refuses_too_few_calibration_images(toy, data):
     with pytest.raises(ValueError, match=r"fpr = 0.05 needs fpr x n_calibration >= 5; got n_calibration = 32"):
         Defence("b", ConfidenceDetector(toy)).fit(calib, fpr=0.05)
     Defence("b", ConfidenceDetector(toy)).fit(calib, fpr=5 / 32)  # exactly 5 expected false positives
+
+
+def test_matched_threshold_counts_calibration_photographs_not_views(toy, data):
+    """32 views of 8 photographs: fpr 0.25 x 32 views = 8 would pass, 0.25 x 8 photographs = 2 does not."""
+    _, calib, _ = data
+    photographs = np.repeat([f"p{i}" for i in range(8)], 4)
+    with pytest.raises(ValueError, match=r"got n_calibration = 8 photographs"):
+        Defence("b", ConfidenceDetector(toy)).fit(calib, fpr=0.25, photographs=photographs)
+    with pytest.raises(ValueError, match=r"got n_calibration = 8 photographs"):
+        System([Defence("b", ConfidenceDetector(toy))]).fit(calib, fpr=0.25, photographs=photographs)
+    assert resolvable_fit(Defence("b", ConfidenceDetector(toy)), calib, 0.25, photographs).startswith("not resolvable")
+    system = System([Defence("b", ConfidenceDetector(toy))])
+    note = resolvable_fit(system, calib, 0.25, photographs)
+    assert system.threshold is None and note == "not resolvable at n = 8 calibration photographs (fpr 0.25 x 8 < 5)"
+    assert resolvable_fit(system, calib, 0.25) == "" and system.threshold is not None  # 32 photographs
+
+
+def test_the_system_has_one_threshold_on_its_largest_score(toy, data):
+    """One threshold on the largest of the detectors' scores: the system's FPR is the target (not the union of
+    thresholds fitted one by one, whose FPR is up to the sum of theirs)."""
+    x, calib, _ = data
+    defences = [Defence("s", SaliencyDetector(toy, THETAS, "color_reverse")), Defence("b", ConfidenceDetector(toy))]
+    system = System(defences).fit(calib, fpr=0.25)
+    calib_max = np.max([d.scores(calib)[1] for d in defences], axis=0)
+    assert system.threshold == threshold_at_fpr(calib_max, 0.25)
+    assert (calib_max > system.threshold).mean() <= 0.25
+    own, matched, score = system.flags(x)
+    scores = np.array([d.scores(x)[1] for d in defences])
+    np.testing.assert_array_equal(score, scores.max(axis=0))
+    np.testing.assert_array_equal(matched, scores.max(axis=0) > system.threshold)
+    np.testing.assert_array_equal(own, defences[0].scores(x)[0])  # the baseline has no own rule
+    table = system_fpr(system, x, photographs=np.repeat(["a", "b", "c", "d"], 2))
+    assert table["defence"].tolist() == ["s", "b", "system"]
+    got = table.set_index("defence")
+    assert got.loc["system", "fpr_matched"] == matched.mean() and got.loc["system", "fpr_own"] == own.mean()
+    for d, s in zip(["s", "b"], scores, strict=True):
+        assert got.loc[d, "fpr_matched"] == (s > system.threshold).mean()  # its share at the system's threshold
+    assert got.loc["system", "fpr_matched_photographs"] == 4 and (got["threshold"] == system.threshold).all()
+    assert np.isnan(got.loc["b", "fpr_own"])
+    flags = matched  # the interval counts photographs (views of one are not independent)
+    deff = design_effect(flags, np.repeat(["a", "b", "c", "d"], 2))
+    lo, hi = clustered_interval(int(flags.sum()), len(flags), deff)
+    assert (got.loc["system", "fpr_matched_ci_low"], got.loc["system", "fpr_matched_ci_high"]) == (lo, hi)
+
+
+def test_an_unfitted_system_reports_its_note_and_no_matched_rate(toy, data):
+    x, calib, _ = data
+    system = System([Defence("s", SaliencyDetector(toy, THETAS, "color_reverse"))])
+    system.note = "not resolvable at n = 2 calibration photographs (fpr 0.2 x 2 < 5)"
+    table = system_fpr(system, x)
+    assert table["fpr_matched_n"].eq(0).all() and table["note"].eq(system.note).all()
+    assert table.set_index("defence").loc["system", "fpr_own"] == system.flags(x)[0].mean()
 
 
 def test_realised_fpr_counts_flags_on_the_test_split(toy, data):
@@ -260,6 +327,18 @@ def test_findings_figure_and_readme_lines(tmp_path):
     text = adaptive_findings(table, checks, ["s"], 0.05)
     assert "ε = 16/255: non-adaptive 25.0% [0, 100] (n = 4), adaptive (BPDA) 100.0% [0, 100] (n = 4)" in text
     assert "4 of 4 pass" in text
+    assert "at a matched" not in text  # no matched rate without its realised false-positive rate
+    text = adaptive_findings(table, checks, ["s"], 0.05, realised=fpr_rows())
+    assert ("over all attacked images; its own rule flags 40.0% [10, 80] (n = 10 views of 5 photographs) of the "
+            "untouched clean split): ε = 2/255") in text
+    assert ("- *s at a matched 5% false-positive rate* (its threshold's realised false-positive rate on the untouched "
+            "split 20.0% [10, 80] (n = 10 views of 5 photographs)): the strongest adaptive PGD") in text
+    text = adaptive_findings(table, checks, ["s"], 0.05, realised=fpr_rows("not resolvable at n = 2 calibration "
+                                                                           "photographs (fpr 0.05 x 2 < 5)"))
+    assert "- *s at a matched 5% false-positive rate:* not resolvable at n = 2 calibration photographs" in text
+    assert adaptive_readme_lines(table, fpr_rows())[0].endswith(
+        "in 100.0% [0, 100] (n = 4); its own rule flags 40.0% [10, 80] (n = 10 views of 5 photographs) of the "
+        "untouched clean split.")
     assert adaptive_readme_lines(table) == [
         "- Adaptive attacks (notebook 08), s: PGD at ε = 16/255 transferred from the undefended model bypasses it "
         "(fools f, not flagged) in 25.0% [0, 100] (n = 4); adapted to it (adaptive (BPDA)), in 100.0% [0, 100] "
@@ -291,7 +370,7 @@ def test_the_ensemble_line_states_its_rates_or_that_the_evaluation_is_invalid(tm
     line = ensemble_line(table, checks)
     assert "ε = 2/255 (L∞), 10 iterations per member" in line
     assert "own rule 100.0% [51, 100] (n = 4) (APGD transferred from f: 25.0% [5, 70] (n = 4))" in line
-    assert "matched threshold 75.0% [30, 95] (n = 4) (APGD transferred from f: 0.0% [0, 49] (n = 4))" in line
+    assert "75.0%" not in line and "no realised false-positive rate recorded" in line  # no matched rate without it
     assert line.endswith("all 2 sanity checks pass.")
     assert adaptive_findings(full_table(), checks, ["s"], 0.05, table).startswith(line + "\n")
     failed = checks.assign(passed=[True, False])
@@ -323,3 +402,41 @@ def test_budgets_read_back_from_a_csv_print_as_whole_grey_levels(tmp_path):
     table["eps"] = table["eps"].where(table["eps"].isna() | (table["eps"] < 0.05), 8 / 255)
     line = adaptive_readme_lines(load_bypass_table(save_bypass_table(table, tmp_path / "t.csv")))[0]
     assert "PGD at ε = 8/255 transferred" in line  # not 7.99999/255 (the CSV keeps 6 significant digits)
+
+
+def fpr_rows(note: str = "") -> pd.DataFrame:
+    """A realised-FPR table (adaptive_fpr_<model>.csv): two detectors and their system, 10 views of 5 photographs."""
+    rows = []
+    for scope, name, own, matched in (("alone", "s", 0.4, 0.2), ("system", "s", 0.4, 0.1), ("system", "fs", 0.2, 0.1),
+                                      ("system", "system", 0.5, 0.2)):
+        row = {"scope": scope, "defence": name, "n": 10, "target_fpr": 0.05, "threshold": np.nan if note else 0.3,
+               "note": note}
+        for rule, v in (("own", own), ("matched", matched)):
+            m = 0 if note and rule == "matched" else 10
+            row |= {f"fpr_{rule}": v if m else np.nan, f"fpr_{rule}_ci_low": 0.1 if m else np.nan,
+                    f"fpr_{rule}_ci_high": 0.8 if m else np.nan, f"fpr_{rule}_n": m,
+                    f"fpr_{rule}_photographs": 5 if m else 0}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_every_ensemble_rate_stands_beside_its_realised_false_positive_rate(tmp_path):
+    table = ensemble_table(4, 3)
+    checks = pd.DataFrame({"check": ["unbounded"], "passed": [True], "detail": [""]})
+    line = ensemble_line(table, checks, fpr_rows())
+    assert ("own rule 100.0% [51, 100] (n = 4) (APGD transferred from f: 25.0% [5, 70] (n = 4)), the system's "
+            "realised false-positive rate on the untouched split 50.0% [10, 80] (n = 10 views of 5 photographs) "
+            "(s: 40.0% [10, 80] (n = 10 views of 5 photographs); fs: 20.0% [10, 80] (n = 10 views of 5 photographs))"
+            ) in line
+    assert ("matched threshold (one for the system, target 5% false-positive rate) 75.0% [30, 95] (n = 4) (APGD "
+            "transferred from f: 0.0% [0, 49] (n = 4)), the system's realised false-positive rate on the untouched "
+            "split 20.0% [10, 80] (n = 10 views of 5 photographs) (s: 10.0%") in line
+    line = ensemble_line(table, checks, fpr_rows("not resolvable at n = 2 calibration photographs (fpr 0.05 x 2 < 5)"))
+    assert "matched threshold (target 5% false-positive rate): not resolvable at n = 2 calibration photographs" in line
+    assert "75.0%" not in line  # no matched rate without a threshold that can be placed
+    results = committed_scores(tmp_path)
+    without = readme_findings(results)
+    table.to_csv(results / "adaptive_ensemble_efficientnet_lite0.csv", index=False)
+    checks.to_csv(results / "adaptive_checks_efficientnet_lite0.csv", index=False)
+    fpr_rows().to_csv(results / "adaptive_fpr_efficientnet_lite0.csv", index=False)
+    assert readme_findings(results) == without + "\n" + ensemble_line(table, checks, fpr_rows())

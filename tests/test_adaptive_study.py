@@ -21,6 +21,7 @@ from helpers.adaptive_attack import (
     outcome_rates,
     outcome_rows,
     plateau_verdict,
+    to_bytes,
 )
 from helpers.adaptive_report import Defence
 from helpers.detectors import SaliencyDetector
@@ -66,7 +67,7 @@ def test_outcome_rows_per_image_and_set_in_checksummed_shards(two_shards):
     pd.testing.assert_frame_equal(saved, rows)
     rates = pd.read_csv(out / "adaptive_rates.csv")
     assert list(rates["attack"]) == list(SETS) and (rates["n"] == 4).all()
-    assert rates["note"].str.contains("fpr x n_calibration").all()  # 2 calibration images cannot fit fpr 0.05
+    assert rates["note"].str.contains("not resolvable at n = 2 calibration photographs").all()  # cannot fit fpr 0.05
     checks = pd.read_csv(out / "adaptive_checks.csv")
     assert list(checks["check"]) == ["iterations", "transferred", "plateau"]
 
@@ -153,6 +154,7 @@ def test_the_judge_keeps_the_lowest_score_of_the_points_that_fool_f(toy):
     defence = Defence("saliency", SaliencyDetector(toy, [0.1, 0.3], "none"))
     x_adv = np.clip(x + np.random.default_rng(0).choice([-40.0, 40.0], x.shape), 0, 255).astype(np.float32)
     outcome = judged_outputs(toy, [defence], x, y, x_adv, "noise", AttackBudget("linf", 40 / 255, 1), 0.0)
+    x_adv = to_bytes(x_adv, x, 40.0)  # judged as the 8-bit images an attacker saves
     fooled = toy.predict(x_adv)[0] != y
     assert fooled.sum() > 0
     expected = np.where(fooled, defence.scores(x_adv)[1], np.inf)
@@ -160,3 +162,21 @@ def test_the_judge_keeps_the_lowest_score_of_the_points_that_fool_f(toy):
     rows = outcome_rows(outcome, "noise", "transferred", y, np.zeros(6), np.arange(6), list("abcdef"), list("abcdef"),
                         y)
     np.testing.assert_array_equal(rows["bypassed_own"], outcome.bypassed["own"])
+
+
+def test_the_merged_matched_rule_counts_calibration_photographs_and_clusters_its_intervals():
+    """200 views of 50 photographs: 25 calibration photographs x 0.05 < 5 (100 views would pass), so no
+    threshold; at fpr 0.2 (25 x 0.2 = 5) a threshold, and every interval counts views of one photograph as such."""
+    from helpers.metrics import clustered_interval, design_effect
+
+    n = 200
+    rows = hand_rows("adaptive", "ensemble", np.arange(n) % 8 < 4)
+    rows["photograph"] = [f"p{i // 4}" for i in range(n)]
+    rate = outcome_rates(rows, 0.05, 0).iloc[0]
+    assert rate["note"].startswith("not resolvable at n = 25 calibration photographs") and rate["bypass_matched_n"] == 0
+    rate = outcome_rates(rows, 0.2, 0).iloc[0]
+    assert rate["note"] == "" and rate["bypass_own_photographs"] == 50
+    flags, groups = rows["bypassed_own"].to_numpy(), rows["photograph"].to_numpy()
+    assert (rate["bypass_own_ci_low"], rate["bypass_own_ci_high"]) == clustered_interval(
+        int(flags.sum()), n, design_effect(flags, groups))
+    assert rate["fpr_matched_photographs"] == 25

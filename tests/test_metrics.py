@@ -194,11 +194,35 @@ def test_matched_fpr_needs_five_expected_false_positives():
     photos = np.repeat([f"p{i}" for i in range(12)], 2)
     calib = grouped_split(photos, 0)
     rows = {r["metric"]: r for r in score_rows(clean, adv, calib, calib, 0.05, 0, photos, photos)}
-    assert rows["tpr_at_fpr"]["note"] == "not resolvable at n = 12" and np.isnan(rows["tpr_at_fpr"]["value"])
+    assert rows["tpr_at_fpr"]["note"] == "not resolvable at n = 6" and np.isnan(rows["tpr_at_fpr"]["value"])
     threshold = clean[calib].max()  # nominally 0% FPR: the largest calibration score
     assert rows["fpr_heldout"]["value"] == np.mean(clean[~calib] > threshold)
     assert rows["fpr_heldout"]["n"] == 12 and rows["fpr_heldout"]["n_photographs"] == 6
     assert rows["auc"]["n"] == 48 and rows["auc"]["n_photographs"] == 12
+    # the rule counts the 6 calibration photographs, not their 12 views: 0.5 x 6 < 5 (0.5 x 12 would pass)
     rows = {r["metric"]: r for r in score_rows(clean, adv, calib, calib, 0.5, 0, photos, photos)}
-    assert rows["tpr_at_fpr"]["note"] == "" and rows["tpr_at_fpr"]["n_calibration"] == 12
-    assert rows["tpr_at_fpr"]["value"] == np.mean(adv[~calib] > threshold_at_fpr(clean[calib], 0.5))
+    assert rows["tpr_at_fpr"]["note"] == "not resolvable at n = 6" and rows["tpr_at_fpr"]["n_calibration"] == 6
+    rows = {r["metric"]: r for r in score_rows(clean, adv, calib, calib, 0.9, 0, photos, photos)}
+    assert rows["tpr_at_fpr"]["note"] == "" and rows["tpr_at_fpr"]["n_calibration"] == 6
+    assert rows["tpr_at_fpr"]["value"] == np.mean(adv[~calib] > threshold_at_fpr(clean[calib], 0.9))
+
+
+def test_design_effect_is_conservative_when_rho_cannot_be_estimated():
+    """One photograph: rho has no between-photograph variance to come from, so the views count as copies
+    (deff = n, the interval of one observation); clusters of one: deff = 1 exactly, as many observations as
+    photographs. Never narrower than one observation per photograph."""
+    from helpers.metrics import design_effect
+
+    flags = np.array([True, False, True, True, False, True])
+    assert design_effect(flags, ["a"] * 6) == pytest.approx(6.0)
+    from helpers.metrics import _wilson
+
+    one = _wilson(4 / 6, 1.0, 1.959963984540054)  # one observation with the share 4/6
+    assert clustered_interval(4, 6, design_effect(flags, ["a"] * 6)) == pytest.approx(one)
+    assert design_effect(flags, list("abcdef")) == 1.0
+    # two photographs: one degree of freedom between them, no estimate of rho either (the estimator would give 0
+    # here and an interval as narrow as 6 independent images); the views count as copies, n_eff = 2
+    two = np.array([True, True, False, True, False, False])
+    assert design_effect(two, list("aaabbb")) == pytest.approx(3.0)
+    three = np.array([True, False, True, False, True, False])  # three photographs: estimated (here rho = 0)
+    assert design_effect(three, list("aabbcc")) == 1.0

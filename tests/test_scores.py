@@ -254,16 +254,20 @@ def test_no_split_or_resample_separates_two_views_of_a_photograph(tmp_path):
     # select_theta reports on the held-out photographs' views only: 10 photographs, 30 views.
     chosen = select_theta(scores, seed=0)
     assert (chosen[chosen.attack == "clean"][["n", "n_photographs"]].to_numpy() == [30, 10]).all()
-    # The matched-FPR threshold comes from the calibration photographs: fpr 0.2 x 30 = 6 >= 5, resolvable.
+    # The matched-FPR threshold comes from the calibration photographs, and the fpr x n >= 5 rule counts them,
+    # not their views: 0.2 x 10 photographs = 2 < 5 is not resolvable (0.2 x 30 views would be), 0.5 x 10 is.
     rates = rate_table(scores, fpr=0.2, seed=0)
+    row = rates[(rates.theta == 0.3) & (rates.metric == "tpr_at_fpr")].iloc[0]
+    assert np.isnan(row["value"]) and row["note"] == "not resolvable at n = 10" and row["n_calibration"] == 10
+    rates = rate_table(scores, fpr=0.5, seed=0)
     for theta in (0.0, 0.3):
         clean, by_attack = split_sets(select(scores, "saliency", "none", theta))
         adv = by_attack["fgsm"]
-        threshold = threshold_at_fpr(clean["score"].to_numpy()[calib], 0.2)
+        threshold = threshold_at_fpr(clean["score"].to_numpy()[calib], 0.5)
         held = ~calib[adv["image"].to_numpy()]
         row = rates[(rates.theta == theta) & (rates.metric == "tpr_at_fpr")].iloc[0]
         assert row["value"] == np.mean(adv["score"].to_numpy()[held] > threshold) and row["note"] == ""
-        assert row["n_calibration"] == 30 and row["n_photographs"] == len(set(adv["photograph"][held]))
+        assert row["n_calibration"] == 10 and row["n_photographs"] == len(set(adv["photograph"][held]))
     # Every bootstrap resample weighs all views of a photograph, clean and adversarial, alike.
     adv = by_attack["fgsm"]
     w_clean, w_adv = photograph_bootstrap(clean["photograph"], adv["photograph"], 200, 0)

@@ -16,9 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from helpers import report, study, study_files
 from helpers.scores import COLUMNS
+from helpers.study_setup import DEFAULTS, check_command_line, cli_config, parse_args
+from helpers.study_setup import check_config as check_names
 from helpers.transforms import NOISES
 
 TESTS = Path(__file__).resolve().parent
@@ -148,13 +151,63 @@ def error_line(run: subprocess.CompletedProcess) -> str:
     (["--out", "{file}"], r"error: the study's output folder .*a_file cannot be made: .*a_file is a file"),
     (["--out", "{file}/out"], r"error: the study's output folder .*a_file/out cannot be made: .*a_file is a file"),
 ])
-def test_a_command_line_mistake_is_refused_before_tensorflow_is_imported(args, message, tmp_path):
+def test_a_command_line_mistake_is_refused_with_one_line(args, message, tmp_path, capsys):
     (tmp_path / "a_file").write_text("")
     args = [a.replace("{file}", str(tmp_path / "a_file")) for a in args]
-    run = run_cli(*(["--out", str(tmp_path / "out")] if "--out" not in args else []), *args)
+    with pytest.raises(SystemExit) as stopped:
+        check_command_line([*(["--out", str(tmp_path / "out")] if "--out" not in args else []), *args])
+    assert stopped.value.code == 2
+    assert re.fullmatch(message + ".*\n", capsys.readouterr().err)
+
+
+def test_a_mistake_is_refused_before_tensorflow_is_imported(tmp_path):
+    run = run_cli("--out", str(tmp_path / "out"), "-p", "attacks", "[fgsmm]")
     assert run.returncode == 2, run.stderr[-2000:]
-    assert re.fullmatch(message + ".*", error_line(run)), error_line(run)
-    assert "tensorflow" not in run.stderr
+    assert error_line(run).startswith("error: parameter attacks = ['fgsmm']: 'fgsmm' is not an attack")
+    assert "tensorflow" not in run.stderr  # -X importtime lists every module imported
+
+
+def test_the_command_line_reads_yaml_files_and_values(tmp_path):
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "list.yaml").write_text("- fgsm\n")
+    (tmp_path / "study.yaml").write_text("attacks: [pgd]\nn_images: 3\n")
+    (tmp_path / "images").mkdir()
+    for i in range(2):
+        Image.new("RGB", (8, 8), (i, 0, 0)).save(tmp_path / "images" / f"{i}.png")
+    assert cli_config(parse_args(["--out", "x", "--config", str(tmp_path / "empty.yaml")]))["attacks"] == \
+        DEFAULTS["attacks"]
+    config = cli_config(parse_args(["--out", "x", "--config", str(tmp_path / "study.yaml"), "--n-images", "2",
+                                    "--image-source", str(tmp_path / "images"), "-p", "thetas", "[0.1]"]))
+    assert (config["attacks"], config["n_images"], config["image_source"], config["thetas"]) == \
+        (["pgd"], 2, str(tmp_path / "images"), [0.1])
+    with pytest.raises(ValueError, match=r"^--config .*list.yaml: a YAML mapping of study parameters is expected, "
+                                         r"got list$"):
+        cli_config(parse_args(["--out", "x", "--config", str(tmp_path / "list.yaml")]))
+    with pytest.raises(ValueError, match=r"^-p thetas: not valid YAML \(while parsing a flow sequence"):
+        cli_config(parse_args(["--out", "x", "-p", "thetas", "[0.1"]))
+    with pytest.raises(ValueError, match=r"^--config .*bad.yaml: not valid YAML"):
+        (tmp_path / "bad.yaml").write_text("a: [")
+        cli_config(parse_args(["--out", "x", "--config", str(tmp_path / "bad.yaml")]))
+    assert cli_config(parse_args(["--out", "x", "-p", "only_correct", ""]))["only_correct"] is False  # None: off here
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"kind": "hop"}, r"kind 'hop' is not one of 'ensemble', 'transferred', 'square'$"),
+    ({"variants": ["bpda", "x"]}, r"variants 'x' is not one of 'bpda', 'gradcam'$"),
+    ({"losses": ["ce", "mse"]}, r"losses 'mse' is not one of 'ce', 'dlr', 'margin'$"),
+    ({"emphasis_clip": "soft"}, r"emphasis_clip 'soft' is not one of 'exact', 'straight_through'$"),
+    ({"epsilon": 1}, r"has unknown setting\(s\) \['epsilon'\]; valid: \['emphasis_clip', 'eps', "),
+    ([1], r"is a list, not a dict of settings$"),
+])
+def test_adaptive_set_names_are_checked_without_the_attack_code(settings, message):
+    config = {"attacks": ["fgsm", "adaptive.x"], "attack_params": {"adaptive.x": settings}}
+    with pytest.raises(ValueError, match=r"^attack_params\['adaptive.x'\]:? " + message):
+        check_names(config)
+    assert check_names({"attacks": ["adaptive"]})["attacks"] == ["adaptive"]
+    with pytest.raises(ValueError, match=r"^parameter attack_params names 'adaptive.y', which parameter attacks does"):
+        check_names({"attacks": ["adaptive"], "attack_params": {"adaptive.y": {}}})
+    with pytest.raises(ValueError, match=r"^the adaptive sets attack the Grad-CAM .* saliency_method = 'layercam'"):
+        check_names({"attacks": ["adaptive"], "saliency_method": "layercam"})
 
 
 def test_merged_tables_carry_checksums_that_report_verifies(tiny_study, tmp_path):
@@ -247,3 +300,21 @@ def test_the_lock_files_of_a_killed_run_do_not_block_the_next(tiny_study, tmp_pa
         (out / study_files.LOCK_INFO).write_text('{"pid": 1, "host": "gone"')  # cut short by the kill
     again = rerun(tiny_study, tmp_path / "s", killed_run_left)
     assert again.summary["skipped"] == 4 and not list((tmp_path / "s").glob(".study.lock*"))
+
+
+def test_the_command_lines_options_and_help(capsys):
+    args = parse_args(["--out", "x"])
+    assert (args.workers, args.retries, args.parameter, args.n_shards, args.config, args.scheduler) == \
+        (1, 2, [], None, None, None)
+    args = parse_args(["--out", "x", "--workers", "3", "--retries", "0", "--n-shards", "4", "-p", "a", "1",
+                       "-p", "b", "2"])
+    assert (args.workers, args.retries, args.n_shards, args.parameter) == (3, 0, 4, [["a", "1"], ["b", "2"]])
+    with pytest.raises(SystemExit) as stopped:
+        parse_args([])
+    assert stopped.value.code == 2 and "the following arguments are required: --out" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    shown = capsys.readouterr().out
+    assert shown.startswith("usage: python -m helpers.study [-h] [--image-source IMAGE_SOURCE]")
+    assert "-p NAME VALUE, --parameter NAME VALUE" in shown and "valid values: helpers.params.PARAMS" in shown
+    assert all(f"\n  {name} = {json.dumps(value)}\n" in shown for name, value in DEFAULTS.items())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -16,9 +17,9 @@ from helpers.adaptive import detector_aware_bundle
 from helpers.adaptive_attack import AdaptiveEvaluation, AttackBudget, evaluate_adaptive, save_evaluation
 from helpers.adaptive_report import (
     ADAPTIVE_SETTINGS,
-    MIN_CALIBRATION_FALSE_POSITIVES,
     AttackRun,
     Defence,
+    System,
     adaptive_models,
     bypass_layout,
     bypass_table,
@@ -27,18 +28,20 @@ from helpers.adaptive_report import (
     paper_vs_adaptive,
     paper_vs_adaptive_tidy,
     realised_fpr,
+    resolvable_fit,
     run_all,
     save_bypass_table,
+    system_fpr,
 )
 from helpers.data import ImageSet, keep_correct, load_images
 from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, SaliencyDetector
 from helpers.experiments.common import Table
 from helpers.figures import bypass_vs_eps_figure
 from helpers.findings import adaptive_findings
-from helpers.labels import BASELINE_LABEL, DetectorKey
+from helpers.labels import BASELINE_LABEL, DetectorKey, rate_text
 from helpers.models import ModelBundle, load_model
 from helpers.plotting import use_style
-from helpers.runtime import set_seed
+from helpers.runtime import set_seed, write_atomically
 
 SHOWN = ("pgd", "pgd_l2", "cw_l2")  # the attacks of the paper-vs-adaptive table
 ENSEMBLE_COLUMNS = ["attack", "eps_255", "max_iter", "n", "bypass_own", "bypass_matched", "seconds"]
@@ -63,8 +66,9 @@ class Setup:
         defences: the detectors fitted as :class:`~helpers.adaptive_report.Defence` objects.
         adaptive: defence name -> mode -> detector-aware model.
         runs: the attack sets.
-        system: the defences the ensemble attacks at once: a saliency detector per noise of ``noise`` and
-            ``system_noises`` (each at every θ) and joint Feature Squeezing, fitted as ``defences``."""
+        system: the :class:`~helpers.adaptive_report.System` the ensemble attacks at once: a saliency detector per
+            noise of ``noise`` and ``system_noises`` (each at every θ) and joint Feature Squeezing, with one matched
+            threshold for all of them (fitted where the calibration photographs can place it)."""
 
     bundle: ModelBundle
     attacked: ImageSet
@@ -76,7 +80,7 @@ class Setup:
     defences: list[Defence]
     adaptive: dict[str, dict[str, ModelBundle]]
     runs: list[AttackRun]
-    system: list[Defence]
+    system: System
 
 
 @dataclass(frozen=True)
@@ -89,13 +93,15 @@ class Result:
         evaluation: the ensemble's :class:`~helpers.adaptive_attack.AdaptiveEvaluation`.
         variants: the adaptive variants' defence names, in order.
         metadata: model -> its run's metadata.
-        config: the run's parameters."""
+        config: the run's parameters.
+        fpr: the realised false-positive rates on the untouched split (:func:`fpr_table`)."""
 
     table: pd.DataFrame
     evaluation: AdaptiveEvaluation
     variants: list[str]
     metadata: dict[str, dict]
     config: dict[str, Any]
+    fpr: pd.DataFrame | None = None
 
 
 def detector_names(config: Mapping[str, Any]) -> tuple[str, str]:
@@ -166,35 +172,82 @@ def prepare(config: Mapping[str, Any]) -> Setup:
     detectors = {saliency: saliency_detector(bundle, c, c["noise"]),
                  squeezing: FeatureSqueezingDetector(bundle, c["squeezers"], "label_change", c["channel_order"]),
                  BASELINE_LABEL: ConfidenceDetector(bundle)}
-    defences = [Defence(name, d, bs).fit(calibration.x, c["fpr"]) for name, d in detectors.items()]
+    defences = [fitted(Defence(name, d, bs), calibration, c["fpr"]) for name, d in detectors.items()]
     adaptive = adaptive_models(bundle, detectors, c["variants"])
     runs = evaluation_runs(bundle, adaptive, settings, [e / 255 for e in c["sweep_eps_255"]], c["eps_l2"],
                            c["cw_confidence"], c["black_box_eps_255"] / 255, (saliency, detectors[saliency]),
                            c["adaptive_attacks"])
-    extra = [Defence(saliency_name(c, n), saliency_detector(bundle, c, n), bs).fit(calibration.x, c["fpr"])
+    extra = [fitted(Defence(saliency_name(c, n), saliency_detector(bundle, c, n), bs), calibration, c["fpr"])
              for n in dict.fromkeys(c["system_noises"]) if n != c["noise"]]  # the ensemble's further targets
-    system = [*(d for d in defences if d.name in (saliency, squeezing)), *extra]
+    system = fitted(System([*(d for d in defences if d.name in (saliency, squeezing)), *extra]), calibration, c["fpr"])
     return Setup(bundle, attacked, calibration, test, y, labelled, detectors, defences, adaptive, runs, system)
 
 
 def _held_apart(images: ImageSet, c: Mapping[str, Any]) -> tuple[ImageSet, ImageSet, ImageSet]:
     """``hold_out`` of the loaded images, its errors naming the parameters: the split by photograph is known only
-    now (views of the attacked photographs and misclassified images left out); ``check_params`` checked the rest."""
+    now (views of the attacked photographs and misclassified images left out); ``check_params`` checked the rest.
+    Whether the calibration photographs can place a matched threshold is reported, not refused (``fitted``)."""
     try:
-        attacked, calibration, test = hold_out(images, c["n_images"], c["seed"])
+        return hold_out(images, c["n_images"], c["seed"])
     except ValueError as exc:
         raise ValueError(f"parameters n_images = {c['n_images']} and calibration_images = {c['calibration_images']}: "
                          f"{exc}") from None
-    if c["fpr"] * len(calibration) < MIN_CALIBRATION_FALSE_POSITIVES:
-        raise ValueError(f"parameters fpr = {c['fpr']:g} and calibration_images = {c['calibration_images']}: the split "
-                         f"by photograph leaves {calibration.description} to fit the matched thresholds, fpr x "
-                         f"{len(calibration)} = {c['fpr'] * len(calibration):g} < {MIN_CALIBRATION_FALSE_POSITIVES} "
-                         "expected false positives: hold more images apart or raise fpr")
-    return attacked, calibration, test
+
+
+def fitted(defence: Defence | System, calibration: ImageSet, fpr: float) -> Defence | System:
+    """``defence`` with its matched threshold fitted at ``fpr`` on ``calibration`` where its photographs can place
+    it (:func:`~helpers.adaptive_report.resolvable_fit`; otherwise unfitted, with its ``note``).
+
+    Args:
+        defence: a Defence or System.
+        calibration: the clean calibration images.
+        fpr: the target false-positive rate.
+
+    Returns:
+        the same object."""
+    resolvable_fit(defence, calibration.x, fpr, calibration.photographs)
+    return defence
+
+
+def fpr_table(setup: Setup, fpr: float) -> pd.DataFrame:
+    """The realised false-positive rates on the untouched test split, with photograph-clustered intervals: each
+    detector alone at its own rule and its own matched threshold (``scope`` ``alone``), then each detector of the
+    system and the system at the system's rules and one threshold (``scope`` ``system``, the last row the system).
+
+    Args:
+        setup: the prepared run.
+        fpr: the target false-positive rate (column ``target_fpr``).
+
+    Returns:
+        the rows."""
+    s = setup
+    alone = [*s.defences, *(d for d in s.system if d not in s.defences)]
+    parts = [realised_fpr(alone, s.test.x, s.test.photographs).assign(scope="alone"),
+             system_fpr(s.system, s.test.x, s.test.photographs).assign(scope="system")]
+    table = pd.concat(parts, ignore_index=True).assign(target_fpr=fpr)
+    return table[["scope", "defence", "target_fpr", *(c for c in table.columns if c not in ("scope", "defence",
+                                                                                             "target_fpr"))]]
+
+
+def fpr_text(table: pd.DataFrame) -> str:
+    """:func:`fpr_table` for reading: rates as 'value [CI] (n)' in percent, and the notes.
+
+    Args:
+        table: :func:`fpr_table`'s rows.
+
+    Returns:
+        the text."""
+    out = pd.DataFrame({"scope": table["scope"], "defence": table["defence"]})
+    for rule in ("own", "matched"):
+        cols = [f"fpr_{rule}", f"fpr_{rule}_ci_low", f"fpr_{rule}_ci_high", f"fpr_{rule}_n"]
+        out[f"FPR {rule}"] = [rate_text(*v) for v in table[cols].to_numpy()]
+    out["photographs"] = table["fpr_own_photographs"].where(table["fpr_own_n"] > 0, table["fpr_matched_photographs"])
+    out["note"] = table["note"].fillna("")
+    return out.to_string(index=False)
 
 
 def setup_text(setup: Setup, config: Mapping[str, Any]) -> str:
-    """The images attacked and held apart, the settings, and each detector's realised FPR on the test half.
+    """The images attacked and held apart, the settings, and the realised FPRs on the test split (:func:`fpr_table`).
 
     Args:
         setup: the prepared run.
@@ -205,15 +258,16 @@ def setup_text(setup: Setup, config: Mapping[str, Any]) -> str:
     s = setup
     return (f"{s.bundle.name}: {s.attacked.description} attacked ({'true' if s.labelled else 'own'} labels); "
             f"{s.calibration.description}; {s.test.description}; {config['attack_settings']} settings; "
-            f"{len(s.runs)} attack sets\n" + realised_fpr(
-                [*s.defences, *(d for d in s.system if d not in s.defences)], s.test.x).round(3).to_string(index=False))
+            f"{len(s.runs)} attack sets\nrealised false-positive rates on the untouched test split (percent, "
+            "95% interval counting views of one photograph as such):\n" + fpr_text(fpr_table(s, config["fpr"])))
 
 
 def run(config: Mapping[str, Any], setup: Setup | None = None) -> Result:
     """Every attack set against every detector (``results_dir``: ``adaptive_<model>.csv``), then the ensemble
     against the whole system (``Setup.system``: the saliency detector of every noise asked for and Feature
     Squeezing together), with its checks
-    (``adaptive_ensemble_<model>.csv``, ``adaptive_checks_<model>.csv``).
+    (``adaptive_ensemble_<model>.csv``, ``adaptive_checks_<model>.csv``), and the realised false-positive rates
+    on the untouched split beside them (``adaptive_fpr_<model>.csv``, :func:`fpr_table`).
 
     Args:
         config: the checked parameters of notebook 08.
@@ -224,7 +278,7 @@ def run(config: Mapping[str, Any], setup: Setup | None = None) -> Result:
     c, bs = config, config["batch_size"]
     s = prepare(c) if setup is None else setup
     results = run_all(s.runs, s.attacked, s.y, c["cache_dir"], seed=c["seed"], batch_size=bs)
-    table = bypass_table(s.bundle, s.runs, results, s.defences, s.attacked.x, s.y)
+    table = bypass_table(s.bundle, s.runs, results, s.defences, s.attacked.x, s.y, s.attacked.photographs)
     save_bypass_table(table, f"{c['results_dir']}/adaptive_{s.bundle.name}.csv")
     models = {v: detector_aware_bundle(s.bundle, [d.detector for d in s.system], v, c["emphasis_clip"])
               for v in c["variants"]}
@@ -233,11 +287,15 @@ def run(config: Mapping[str, Any], setup: Setup | None = None) -> Result:
                                                                   c["adaptive_iterations"]),
         iteration_sweep=c["check_iterations"], eps_sweep=[e / 255 for e in c["check_eps_255"]],
         n_unbounded=c["unbounded_images"], square_queries=c["square_queries"], n_targets=c["n_targets"],
-        losses=c["losses"], score_weight=c["score_weight"], batch_size=bs, seed=c["seed"])
+        losses=c["losses"], score_weight=c["score_weight"], batch_size=bs, seed=c["seed"],
+        photographs=s.attacked.photographs)
     save_evaluation(evaluation, c["results_dir"], s.bundle.name)
+    fpr = fpr_table(s, c["fpr"])
+    write_atomically(Path(c["results_dir"]) / f"adaptive_fpr_{s.bundle.name}.csv",
+                     lambda tmp: fpr.to_csv(tmp, index=False, float_format="%.6g"))
     metadata = {s.bundle.name: {"model": s.bundle.name, "images": s.attacked.description,
                                 "parameters": {"seed": c["seed"]}}}
-    return Result(table, evaluation, list(s.adaptive), metadata, dict(c))
+    return Result(table, evaluation, list(s.adaptive), metadata, dict(c), fpr)
 
 
 def clean_rates(result: Result) -> pd.DataFrame:
@@ -303,6 +361,17 @@ def figures(result: Result) -> dict[str, dict[str, plt.Figure]]:
     return {"figure_adaptive_bypass_vs_eps": {"": bypass_vs_eps_figure(result.table, result.variants)}}
 
 
+def ensemble_columns(result: Result) -> list[str]:
+    """The columns of ``ENSEMBLE_COLUMNS`` that the ensemble's table has (no matched rule without a threshold).
+
+    Args:
+        result: the evaluation.
+
+    Returns:
+        the column names."""
+    return [c for c in ENSEMBLE_COLUMNS if c in result.evaluation.table.columns]
+
+
 def ensemble_text(result: Result) -> str:
     """The ensemble's table, its checks and its summary at each rule, as printed.
 
@@ -312,8 +381,12 @@ def ensemble_text(result: Result) -> str:
     Returns:
         the text."""
     e = result.evaluation
-    return (f"{e.table[ENSEMBLE_COLUMNS].round(3).to_string(index=False)}\n\n{e.checks.to_string(index=False)}\n\n"
-            + "\n".join(e.summary(rule) for rule in ("own", "matched")))
+    columns = ensemble_columns(result)
+    realised = "" if result.fpr is None else (
+        "realised false-positive rates of the system on the untouched split (each rule, its one threshold):\n"
+        + fpr_text(result.fpr[result.fpr["scope"] == "system"]) + "\n\n")
+    return (f"{e.table[columns].round(3).to_string(index=False)}\n\n{realised}{e.checks.to_string(index=False)}\n\n"
+            + "\n".join(e.summary(rule) for rule in ("own", "matched") if rule in e.outcome.bypassed))
 
 
 def findings(result: Result) -> str:
@@ -326,4 +399,4 @@ def findings(result: Result) -> str:
     Returns:
         the Markdown list, or "evaluation invalid: <checks>"."""
     return adaptive_findings(result.table, result.evaluation.checks, result.variants, result.config["fpr"],
-                             result.evaluation.table)
+                             result.evaluation.table, result.fpr)
