@@ -318,3 +318,12 @@ def test_the_command_lines_options_and_help(capsys):
     assert shown.startswith("usage: python -m helpers.study [-h] [--image-source IMAGE_SOURCE]")
     assert "-p NAME VALUE, --parameter NAME VALUE" in shown and "valid values: helpers.params.PARAMS" in shown
     assert all(f"\n  {name} = {json.dumps(value)}\n" in shown for name, value in DEFAULTS.items())
+
+
+def test_a_shard_without_its_checksum_is_computed_again(tiny_study, tmp_path):
+    """An interrupted write leaves a shard without its checksum: it is not trusted."""
+    checksum = lambda out: study_files.checksum_path(study.shard_path(out, 1, 4)).unlink()  # noqa: E731
+    with pytest.warns(UserWarning, match=r"shard-0001-of-0004.parquet has no checksum \(its write was interrupted"):
+        again = rerun(tiny_study, tmp_path / "s", checksum)
+    assert (again.summary["computed"], again.summary["skipped"]) == (1, 3)
+    same_scores(again.scores, tiny_study[2].scores)
