@@ -93,7 +93,6 @@ from helpers.scores import (
 )
 from helpers.study_files import (
     check_same_study,
-    finished,
     merged_intact,
     outcome_path,
     remove_other_splits,
@@ -484,7 +483,8 @@ def run_study(config: Mapping[str, Any], n_shards: int, out_dir: str | Path, cli
 def _run_locked(config: dict, n_shards: int, out_dir: Path, client, n_workers: int, retries: int,
                 progress: bool) -> StudyResult:
     """:func:`run_study` once the folder is locked: compute the missing shards, then merge."""
-    todo = [s for s in range(n_shards) if not finished(shard_path(out_dir, s, n_shards), config)]
+    adaptive = has_adaptive(config)
+    todo = [s for s in range(n_shards) if not shard_intact(shard_path(out_dir, s, n_shards), adaptive)]
     start, failed, seconds, model_sha = time.perf_counter(), {}, {}, None
 
     def write(shard: int, table: pd.DataFrame, outcomes: pd.DataFrame | None, sha: str, took: float) -> None:
@@ -507,7 +507,6 @@ def _run_locked(config: dict, n_shards: int, out_dir: Path, client, n_workers: i
                                "retry only those): " + "; ".join(f"shard {s}: {e}" for s, e in sorted(failed.items())))
 
     compute(todo)
-    adaptive = has_adaptive(config)
     compute(damaged := [s for s in range(n_shards)  # checked again to merge
                         if not shard_intact(shard_path(out_dir, s, n_shards), adaptive)])
     merged_intact(out_dir / SCORES)  # an earlier merge that was damaged since is said so, then replaced

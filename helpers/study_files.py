@@ -27,7 +27,7 @@ from filelock import Timeout
 
 from helpers.runtime import file_lock, write_atomically
 from helpers.scores import load_scores, save_scores
-from helpers.study_setup import has_adaptive, identity
+from helpers.study_setup import identity
 
 LOCK = ".study.lock"  # held by the running study (flock); removed when it ends
 LOCK_INFO = ".study.lock.json"  # who holds it: pid, host, start time, parameters
@@ -126,18 +126,6 @@ def shard_intact(path: Path, adaptive: bool) -> bool:
     return False
 
 
-def finished(path: Path, config: dict) -> bool:
-    """Whether an intact shard file of this study exists (a damaged one is removed, with a warning).
-
-    Args:
-        path: the shard's file.
-        config: the study's checked configuration.
-
-    Returns:
-        True when the shard need not be computed."""
-    return shard_intact(path, has_adaptive(config))
-
-
 STUDY_RECORD = "study.json"  # the parameters of the study a folder holds
 
 
@@ -154,7 +142,11 @@ def check_same_study(out_dir: Path, config: Mapping[str, Any]) -> None:
     record = out_dir / STUDY_RECORD
     shards = sorted((out_dir / "shards").glob("shard-*-of-*[0-9].parquet"))
     if record.is_file():
-        made_with, where = json.loads(record.read_text()), record
+        try:
+            made_with, where = json.loads(record.read_text()), record
+        except ValueError as exc:
+            raise ValueError(f"{record} is not the study record helpers.study writes ({exc}): restore it, or "
+                             "use another out_dir") from None
     elif shards:
         made_with, where = identity(load_scores(shards[0])[1].get("parameters") or {}), shards[0]
     else:

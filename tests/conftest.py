@@ -1,3 +1,5 @@
+import os
+
 # isort: off
 import helpers  # noqa: F401  (before TensorFlow: its quiet, deterministic defaults)
 
@@ -67,3 +69,10 @@ def toy() -> ModelBundle:
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(*stripes(2000, seed=0), epochs=6, batch_size=64, verbose=0)
     return ModelBundle("toy", model, "conv2", (16, 16), 0.875, "bilinear", tuple(f"c{i}" for i in range(5)))
+
+
+@pytest.fixture
+def make_env() -> dict[str, str]:
+    """The environment less what an enclosing make passes down (``make test`` runs the tests): a make started with
+    it prints its commands only, as the user's would, without "make[1]: Entering directory" lines."""
+    return {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}

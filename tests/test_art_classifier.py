@@ -11,12 +11,20 @@ def pair(lite0):
     return art_classifier(lite0), art_classifier(lite0, compiled=False)
 
 
+def assert_same_gradients(got: np.ndarray, expected: np.ndarray) -> None:
+    """Per image, the gradients agree to 0.5% of their norm: the compiled and eager graphs sum in other orders, and
+    with oneDNN off one offline photograph's gradient differs by 0.15% (elsewhere by 1e-6); a wrong class, loss or
+    scale differs by the order of the norm itself."""
+    got, expected = got.reshape(len(got), -1), expected.reshape(len(expected), -1)
+    error = np.linalg.norm(got - expected, axis=1) / np.linalg.norm(expected, axis=1)
+    assert (error < 5e-3).all(), error
+
+
 def test_loss_gradient_equals_stock_art(pair, photos):
     ours, stock = pair
     x = photos.x[:3] / 255.0
     y = np.eye(1000, dtype=np.float32)[[1, 282, 967]]
-    expected = stock.loss_gradient(x, y)
-    np.testing.assert_allclose(ours.loss_gradient(x, y), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    assert_same_gradients(ours.loss_gradient(x, y), stock.loss_gradient(x, y))
 
 
 @pytest.mark.parametrize("label", [282, [5, 282, 5], np.array([967, 1, 2])])
@@ -26,7 +34,11 @@ def test_class_gradient_equals_stock_art(pair, photos, label):
     expected = stock.class_gradient(x, label=label)
     got = ours.class_gradient(x, label=label)
     assert got.shape == expected.shape == (3, 1, 224, 224, 3)
-    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    assert_same_gradients(got, expected)
+    own = int(np.broadcast_to(label, 3)[1])  # image 1's class: each image's gradient is of its own class
+    assert_same_gradients(got[[1]], stock.class_gradient(x[[1]], label=own))
+    with pytest.raises(AssertionError):  # and the check sees another class's gradient
+        assert_same_gradients(got[[1]], stock.class_gradient(x[[1]], label=own + 1))
 
 
 def test_all_class_gradients_only_for_small_models(tiny, pair, rng, photos):

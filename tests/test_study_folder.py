@@ -261,12 +261,12 @@ def test_no_lock_file_stays_behind(tiny_study):
 
 
 @pytest.mark.slow  # two command lines, one of them a 2-worker LocalCluster run: make test, not make unit
-def test_make_study_runs_on_local_workers_and_a_concurrent_study_is_refused(tmp_path):
+def test_make_study_runs_on_local_workers_and_a_concurrent_study_is_refused(tmp_path, make_env):
     """``make study`` (``python -m helpers.study --workers 2``, then ``python -m helpers.report``) as a user types
     it; a second, different study into the same folder while it runs is refused naming the running one, and
     refused afterwards naming what differs."""
     out, small = tmp_path / "study", "-p attacks '[fgsm]' -p thetas '[0.1]' -p noises '[none]' -p batch_size 1"
-    env = {**os.environ, "TQDM_DISABLE": "1"}
+    env = {**make_env, "TQDM_DISABLE": "1"}
     first = subprocess.Popen(["make", "study", "IMAGES=samples", "N=2", "WORKERS=2", f"OUT={out}", f"ARGS={small}"],
                              cwd=TESTS.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     deadline = time.monotonic() + 240
@@ -327,3 +327,8 @@ def test_a_shard_without_its_checksum_is_computed_again(tiny_study, tmp_path):
         again = rerun(tiny_study, tmp_path / "s", checksum)
     assert (again.summary["computed"], again.summary["skipped"]) == (1, 3)
     same_scores(again.scores, tiny_study[2].scores)
+
+
+def test_a_damaged_study_record_is_an_error_naming_it(tiny_study, tmp_path):
+    with pytest.raises(ValueError, match=r"study.json is not the study record helpers.study writes"):
+        rerun(tiny_study, tmp_path / "s", lambda out: (out / "study.json").write_text('{"model": '))
