@@ -35,7 +35,8 @@ def committed_tables() -> list[pd.DataFrame]:
 
 def interval_rows(tables: list[pd.DataFrame]) -> list[tuple[float, float, float, float, float]]:
     """(value, ci_low, ci_high, n, n_photographs) of every row with an interval, in percent and as they are;
-    a table of several rates holds each as columns ``<rate>``, ``<rate>_ci_low``, ``<rate>_ci_high``, ``<rate>_n``."""
+    a table of several rates holds each as columns ``<rate>``, ``<rate>_ci_low``, ``<rate>_ci_high``, ``<rate>_n``
+    (and ``<rate>_photographs``)."""
     rows = []
     for t in tables:
         groups = [("value", "ci_low", "ci_high", "n")] if {"value", "ci_low", "ci_high", "n"} <= set(t.columns) else []
@@ -43,7 +44,8 @@ def interval_rows(tables: list[pd.DataFrame]) -> list[tuple[float, float, float,
         for value, lo, hi, n in groups:
             if not {value, lo, hi, n} <= set(t.columns):
                 continue
-            photos = t["n_photographs"] if value == "value" and "n_photographs" in t else pd.Series(np.nan, t.index)
+            photos_column = "n_photographs" if value == "value" else f"{value}_photographs"
+            photos = t[photos_column] if photos_column in t else pd.Series(np.nan, t.index)
             for v, low, high, k, p in zip(t[value], t[lo], t[hi], t[n], photos, strict=True):
                 rows += [(s * v, s * low, s * high, k, p) for s in (1.0, 100.0)]
     return rows
@@ -106,3 +108,7 @@ def test_the_check_finds_a_number_that_is_in_no_table():
     assert unfound("FGSM 43.8% [18, 74] (n = 16 views of 8 photographs)", tables) != []  # the interval differs
     assert unfound("best of 97 configurations", tables) == ["97"]
     assert unfound("median 2×2 on efficientnet_lite0", tables) == []  # names are not results
+    wide = [pd.DataFrame({"fpr_own": [0.538], "fpr_own_ci_low": [0.11], "fpr_own_ci_high": [0.92], "fpr_own_n": [26],
+                          "fpr_own_photographs": [2]})]
+    assert unfound("53.8% [11, 92] (n = 26 views of 2 photographs)", wide) == []
+    assert unfound("53.8% [11, 92] (n = 26 views of 3 photographs)", wide) != []  # a rate's own photographs
