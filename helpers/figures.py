@@ -5,14 +5,11 @@ emphasis image), Figure 4 (colour reversing and zero mean)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from textwrap import fill
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 
-from helpers.labels import attack_label, auc_text, method_label
-from helpers.metrics import auc_interval, roc
+from helpers.labels import attack_label
 from helpers.models import ModelBundle
 from helpers.plotting import (
     DOUBLE_COLUMN,
@@ -26,7 +23,6 @@ from helpers.plotting import (
     image_label,
     page_items,
 )
-from helpers.scores import configurations, select, split_sets
 
 SALIENCY_LABEL = "Grad-CAM saliency H (normalised, 0-1)"
 AUC_BELOW_HALF = ("AUC < 0.5: the score ranks adversarial inputs below clean ones (e.g. PGD makes the "
@@ -86,16 +82,6 @@ def panel_title(bundle: ModelBundle, label: int, confidence: float, marker: str 
     Returns:
         the title."""
     return f"{short_name(bundle, label, 15)}\n({confidence:.2f}){' ' + marker if marker else ''}"
-
-
-def _roc_label(name: str, clean: pd.DataFrame, adv: pd.DataFrame, seed: int,
-               between: str) -> tuple[np.ndarray, np.ndarray, str, float]:
-    """ROC curve of one score (score-table rows) and its legend entry: ``name``, ``between`` (e.g.
-    '\nAUC '), the AUC and its bootstrap 95% interval over photographs (as in the tables)."""
-    fpr, tpr, auc = roc(clean["score"], adv["score"])
-    lo, hi = auc_interval(clean["score"], adv["score"], seed=seed, groups_clean=clean["photograph"],
-                          groups_adv=adv["photograph"])
-    return fpr, tpr, f"{name}{between}{auc_text(auc, lo, hi)}", auc
 
 
 def saliency_pairs_figure(bundle: ModelBundle, x: np.ndarray, x_adv: np.ndarray, maps: np.ndarray,
@@ -299,155 +285,6 @@ def attack_examples_figure(bundle: ModelBundle, x: np.ndarray, results: dict, in
     return image_grid([top, bottom], cols, rows, DOUBLE_COLUMN, colorbars=[bar], note=note)
 
 
-NOISE_NAMES = {"none": "saliency only", "color_reverse": "+ colour reversing", "zero_mean": "+ zero mean"}
-
-
-def tradeoff_figure(rates: pd.DataFrame, attacks: Sequence[str]) -> dict[str, plt.Figure]:
-    """OSPA against detection success rate from a rate table (double column), one panel per attack,
-    one curve per noise through the thetas in order (hollow marker: first theta, large marker: last),
-    Wilson 95% intervals as thin translucent bars in both directions.
-
-    Args:
-        rates: a :func:`helpers.scores.rate_table` of one or several models.
-        attacks: one panel each, in order.
-
-    Returns:
-        model -> its figure (save them with :func:`helpers.plotting.save_figures`)."""
-    return {model: _tradeoff(part, attacks) for model, part in rates.groupby("model", sort=False)}
-
-
-def _tradeoff(rates: pd.DataFrame, attacks: Sequence[str]) -> plt.Figure:
-    tidy = rates[rates["detector"] == "saliency"]
-    thetas = sorted(tidy["theta"].unique())
-    fig, axes = figure(DOUBLE_COLUMN, 3.3, ncols=len(attacks), sharey=True)
-    for ax, attack in zip(axes[0], attacks, strict=True):
-        n_clean = n_adv = 0
-        for noise, marker in zip(NOISE_NAMES, "osD", strict=True):
-            o = tidy[(tidy["noise"] == noise) & (tidy["metric"] == "ospa")].sort_values("theta")
-            d = tidy[(tidy["noise"] == noise) & (tidy["attack"] == attack)
-                     & (tidy["metric"] == "detection_rate")].sort_values("theta")
-            if o.empty or d.empty:
-                continue
-            n_clean, n_adv = int(o["n"].max()), int(d["n"].max())
-            x, xerr = error_bars(o["value"], o["ci_low"], o["ci_high"], 100)
-            y, yerr = error_bars(d["value"], d["ci_low"], d["ci_high"], 100)
-            line, _, bars = ax.errorbar(x, y, xerr=xerr, yerr=yerr, marker=marker, ms=3.5, lw=1.2, capsize=0,
-                                        elinewidth=0.6, label=NOISE_NAMES[noise])
-            for b in bars:
-                b.set_alpha(0.35)
-            # theta order without text labels (they collide): hollow marker at the first theta, large at the last
-            ax.plot(x[0], y[0], marker=marker, ms=6, color=line.get_color(), mfc="white", mew=1.2, ls="none")
-            ax.plot(x[-1], y[-1], marker=marker, ms=7, color=line.get_color(), ls="none")
-        ax.set_title(f"{attack_label(attack)} (n = {n_adv} successful)")
-        ax.set_xlabel(f"OSPA (%), n = {n_clean} clean")
-        ax.set_xlim(-5, 108)
-        ax.set_ylim(-5, 105)
-        ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("detection success rate (%)")
-    handles, labels = axes[0, -1].get_legend_handles_labels()
-    handles += [plt.Line2D([], [], marker="o", ms=6, mfc="white", mec="0.3", ls="none"),
-                plt.Line2D([], [], marker="o", ms=7, color="0.3", ls="none")]
-    labels += [f"θ = {thetas[0]:g} (first)", f"θ = {thetas[-1]:g} (last)"]
-    fig.legend(handles, labels, frameon=False, loc="outside lower center", ncols=len(labels),
-               title="curves through θ = " + ", ".join(f"{t:g}" for t in thetas) + "; bars: Wilson 95% CI")
-    return fig
-
-
-def roc_figure(scores: pd.DataFrame, thetas_show: Sequence[float], attacks: Sequence[str],
-               seed: int = 0) -> dict[str, plt.Figure]:
-    """ROC curves of the saliency score (L1 distance of softmax outputs) from a score table (double
-    column), rows = noises, columns = attacks: theta = 0 (noise alone), the thetas in ``thetas_show``,
-    and the 1 - max softmax baseline; AUC [bootstrap 95% CI] in the legends, n in the titles.
-
-    Args:
-        scores: a score table of one or several models.
-        thetas_show: the thetas drawn besides 0.
-        attacks: one column of panels each (those measured).
-        seed: the bootstrap's seed.
-
-    Returns:
-        model -> its figure (save them with :func:`helpers.plotting.save_figures`)."""
-    return {model: _roc(part, thetas_show, attacks, seed) for model, part in scores.groupby("model", sort=False)}
-
-
-def _roc(scores: pd.DataFrame, thetas_show: Sequence[float], attacks: Sequence[str], seed: int) -> plt.Figure:
-    saliency = scores[scores["detector"] == "saliency"]
-    noises = list(dict.fromkeys(saliency["noise"]))
-    attacks = [a for a in attacks if (saliency["attack"] == a).any()]
-    fig, axes = figure(DOUBLE_COLUMN, 0.6 + 3.2 * len(noises), nrows=len(noises), ncols=len(attacks),
-                       sharex=True, sharey=True)
-    shown = [t for t in dict.fromkeys(saliency["theta"]) if t == 0 or any(np.isclose(t, thetas_show))]
-    clean_baseline, baseline = split_sets(select(scores, "baseline"))
-    below_half = False
-    for r, noise in enumerate(noises):
-        for c, attack in enumerate(attacks):
-            ax = axes[r, c]
-            for t in shown:
-                clean, adv = split_sets(select(scores, "saliency", noise, t))
-                fpr, tpr, label, auc = _roc_label(f"θ={t:g}", clean, adv[attack], seed, ": ")
-                ax.plot(100 * fpr, 100 * tpr, lw=1.2, label=label)
-                below_half |= auc < 0.5
-            fpr, tpr, label, auc = _roc_label("1 − max softmax", clean_baseline, baseline[attack], seed, ": ")
-            below_half |= auc < 0.5
-            ax.plot(100 * fpr, 100 * tpr, "k--", lw=1, label=label)
-            ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
-            ax.set_title(f"{NOISE_NAMES[noise]}, {attack_label(attack)}\n"
-                         f"n = {len(clean)} clean, {len(adv[attack])} adversarial")
-            ax.legend(title="AUC [95% CI]", loc="upper center", bbox_to_anchor=(0.5, -0.24 if r == len(noises) - 1
-                                                                                 else -0.08),
-                      handlelength=1.2, borderaxespad=0.0, labelspacing=0.2, frameon=False)  # under the panel
-            ax.set_aspect("equal")
-    for ax in axes[-1]:
-        ax.set_xlabel("false-positive rate (%)")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("true-positive rate (%)")
-    if below_half:
-        fig.supxlabel(AUC_BELOW_HALF, fontsize=7)
-    return fig
-
-
-def roc_comparison_figure(scores: pd.DataFrame, attacks: Sequence[str], seed: int = 0) -> dict[str, plt.Figure]:
-    """ROC curves of every configuration in a score table on the same inputs (double column), one
-    panel per attack, AUC [bootstrap 95% CI] in the legend under each panel, n in the titles; the
-    baseline is drawn dashed black.
-
-    Args:
-        scores: a score table of one or several models.
-        attacks: one panel each, in order.
-        seed: the bootstrap's seed.
-
-    Returns:
-        model -> its figure (save them with :func:`helpers.plotting.save_figures`)."""
-    return {model: _roc_comparison(part, attacks, seed) for model, part in scores.groupby("model", sort=False)}
-
-
-def _roc_comparison(scores: pd.DataFrame, attacks: Sequence[str], seed: int) -> plt.Figure:
-    fig, axes = figure(DOUBLE_COLUMN, 4.55, ncols=len(attacks), sharey=True)
-    below_half = False
-    for ax, attack in zip(axes[0], attacks, strict=True):
-        n_clean = n_adv = 0
-        for method, group in configurations(scores):
-            clean, adv = split_sets(group)
-            if attack not in adv:
-                continue
-            n_clean, n_adv = len(clean), len(adv[attack])
-            name = fill(method_label(**method), 34)
-            fpr, tpr, label, auc = _roc_label(name, clean, adv[attack], seed, "\nAUC ")
-            below_half |= auc < 0.5
-            style = {"color": "k", "ls": "--", "lw": 1} if method["detector"] == "baseline" else {"lw": 1.2}
-            ax.plot(100 * fpr, 100 * tpr, label=label, **style)
-        ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
-        ax.set_title(f"{attack_label(attack)}\nn = {n_clean} clean, {n_adv} adversarial")
-        ax.set_xlabel("false-positive rate (%)")
-        ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), labelspacing=0.6)
-        ax.set_aspect("equal")
-    axes[0, 0].set_ylabel("true-positive rate (%)")
-    if below_half:
-        fig.supxlabel(AUC_BELOW_HALF, fontsize=7)
-    return fig
-
-
-
 def saliency_methods_figure(bundle: ModelBundle, x: np.ndarray, maps: dict[str, np.ndarray],
                             pred: tuple[np.ndarray, np.ndarray], ids: Sequence[str],
                             titles: dict[str, Sequence[str]] | None = None, width: float = DOUBLE_COLUMN,
@@ -479,52 +316,6 @@ def saliency_methods_figure(bundle: ModelBundle, x: np.ndarray, maps: dict[str, 
              for i in shown]
     return image_grid(cells, ["input x", *maps], [image_label(ids[i]) for i in shown], width,
                       colorbar_label="saliency H (normalised, 0-1)", note=paging or None)
-
-
-def auc_by_method_figure(rates, attacks: Sequence[str], titles: dict[str, str], width: float = DOUBLE_COLUMN
-                         ) -> plt.Figure:
-    """ROC-AUC with bootstrap 95% intervals per saliency method (x axis), one marker per (noise, θ),
-    rows = models, columns = attacks; the 1 − max softmax baseline as a dashed line in a grey band.
-
-    Args:
-        rates: a rate table with ``model`` and ``saliency_method`` columns.
-        attacks: the attack columns, in order.
-        titles: saliency method -> its display name (the methods drawn, in order).
-        width: inches, a journal width.
-
-    Returns:
-        the figure."""
-    auc = rates[rates["metric"] == "auc"]
-    models = list(dict.fromkeys(auc["model"]))
-    methods = [m for m in titles if (auc["saliency_method"] == m).any()]
-    fig, axes = figure(width, 2.1 * len(models) + 0.5, nrows=len(models), ncols=len(attacks), sharex=True,
-                       sharey=True)
-    for r, model in enumerate(models):
-        for c, attack in enumerate(attacks):
-            ax, here = axes[r, c], auc[(auc["model"] == model) & (auc["attack"] == attack)]
-            base = here[here["detector"] == "baseline"]
-            if len(base):
-                ax.axhspan(base["ci_low"].iloc[0], base["ci_high"].iloc[0], color="0.9", zorder=0)
-                ax.axhline(base["value"].iloc[0], color="k", ls="--", lw=0.8, label="1 − max softmax")
-            saliency = here[here["detector"] == "saliency"]
-            configs = list(dict.fromkeys(zip(saliency["noise"], saliency["theta"], strict=True)))
-            for k, ((noise, theta), marker) in enumerate(zip(configs, "osD^v<>ph*", strict=False)):
-                g = saliency[(saliency["noise"] == noise) & np.isclose(saliency["theta"], theta)]
-                g = g.set_index("saliency_method").reindex(methods)
-                pos = np.arange(len(methods)) + 0.12 * (k - (len(configs) - 1) / 2)
-                value, err = error_bars(g["value"], g["ci_low"], g["ci_high"])
-                ax.errorbar(pos, value, yerr=err,
-                            fmt=marker, ms=3.5, capsize=2, elinewidth=0.7,
-                            label=f"{NOISE_NAMES.get(noise, noise)}, θ = {theta:g}")
-            ax.set_title(f"{model}, {attack_label(attack)}")
-            ax.set_xticks(range(len(methods)), [titles[m] for m in methods], rotation=20)
-            ax.set_xlim(-0.5, len(methods) - 0.5)
-            ax.set_ylim(-0.03, 1.03)
-            ax.grid(alpha=0.3, axis="y")
-        axes[r, 0].set_ylabel("ROC-AUC [95% CI]")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False)
-    return fig
 
 
 def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd", ensemble=None) -> plt.Figure:

@@ -6,7 +6,7 @@ set rewrites them, so no sentence can go stale. Each function returns Markdown f
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,208 +15,82 @@ import pandas as pd
 from helpers.adaptive_attack import invalid_message, reported_row
 from helpers.adaptive_report import load_bypass_table
 from helpers.attack_report import full_success_budgets
-from helpers.labels import DetectorKey, attack_label, auc_text, method_label, noise_label, rate_text
+from helpers.labels import attack_label, method_label, noise_label, rate_text
 from helpers.metrics import MIN_EXPECTED_FALSE_POSITIVES
-from helpers.paper import claims_check
 from helpers.runtime import write_atomically
-from helpers.scores import METHOD, load_scores, rate_table, saliency_added_value
-from helpers.tables import selected_theta_layout
+from helpers.scores import METHOD, load_scores
 
 
-def _said(row: pd.Series | None) -> str:
-    """A rate-table row in prose (:func:`helpers.labels.rate_text`); 'not measured' for no row."""
+def said(row: pd.Series | None) -> str:
+    """A rate-table row in prose.
+
+    Args:
+        row: a :func:`helpers.scores.rate_table` row (fractions), or None.
+
+    Returns:
+        :func:`helpers.labels.rate_text`'s sentence form, e.g. '31.2% [18, 49] (n = 32)'; 'not measured' for no
+        row."""
     if row is None:
         return "not measured"
     return rate_text(row["value"], row["ci_low"], row["ci_high"], row["n"], prose=True,
                      n_photographs=row.get("n_photographs"), note=row.get("note") or "")
 
 
-def _get(rates: pd.DataFrame, metric: str, attack: str, **method) -> pd.Series | None:
+def find_rate(rates: pd.DataFrame, metric: str, attack: str, **method) -> pd.Series | None:
+    """The first rate-table row of ``metric`` on ``attack`` and the configuration columns ``method``.
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table`.
+        metric: the row's ``metric``.
+        attack: the row's ``attack`` ('clean' for OSPA).
+        method: column -> value (``theta`` compared with a tolerance).
+
+    Returns:
+        the row, or None."""
     hit = rates[(rates["metric"] == metric) & (rates["attack"] == attack)]
     for key, value in method.items():
         hit = hit[np.isclose(hit[key], value)] if key == "theta" else hit[hit[key] == value]
     return hit.iloc[0] if len(hit) else None
 
 
-def _direction(lo: float, hi: float, up: str = "rises", down: str = "falls") -> str:
+def direction(lo: float, hi: float, up: str = "rises", down: str = "falls") -> str:
+    """The verb of a change from ``lo`` to ``hi``.
+
+    Args:
+        lo, hi: the numbers before and after.
+        up, down: the verbs for a rise and a fall.
+
+    Returns:
+        ``up``, ``down`` or 'stays'."""
     return up if hi > lo else down if hi < lo else "stays"
 
 
-def _verb(count: int, singular: str, plural: str) -> str:
-    """The verb agreeing with a count: 1 holds, 0 or 2 hold."""
+def verb(count: int, singular: str, plural: str) -> str:
+    """The verb agreeing with a count: 1 holds, 0 or 2 hold.
+
+    Args:
+        count: the count.
+        singular, plural: the two forms.
+
+    Returns:
+        ``singular`` for 1, else ``plural``."""
     return singular if count == 1 else plural
 
 
-def _each_model(rates: pd.DataFrame, write: Callable[[pd.DataFrame, str], str]) -> str:
-    """``write(rates of one model, model)`` for each model of ``rates``; with several models each
-    statement ('- ...') starts with its model's name."""
-    texts = {model: write(part, model) for model, part in rates.groupby("model", sort=False)}
+def each_model(models: Sequence[str], write: Callable[[str], str]) -> str:
+    """``write(model)`` for each model; with several models each statement ('- ...') starts with its model's
+    name.
+
+    Args:
+        models: the models, in order.
+        write: a model -> its Markdown statements.
+
+    Returns:
+        the statements of every model."""
+    texts = {model: write(model) for model in models}
     if len(texts) == 1:
         return next(iter(texts.values()))
     return "\n".join(re.sub(r"^- ", f"- **{model}:** ", text, flags=re.MULTILINE) for model, text in texts.items())
-
-
-def theta_sweep_findings(rates: pd.DataFrame, attacks: Sequence[str], added: pd.DataFrame,
-                         claims: pd.DataFrame, selected: pd.DataFrame) -> str:
-    """Notebook 05: the trade-off over theta, the overlay against the noise alone and the baseline,
-    the paper's claims, and the held-out choice of theta, per model.
-
-    Args:
-        rates: a :func:`helpers.scores.rate_table`.
-        attacks: the attacks, in order.
-        added: :func:`helpers.scores.saliency_added_value` of ``rates``.
-        claims: :func:`helpers.paper.claims_check` of ``rates``.
-        selected: :func:`helpers.scores.select_theta`'s rows.
-
-    Returns:
-        Markdown statements."""
-    return _each_model(rates, lambda r, m: _theta_sweep(
-        r, attacks, added[added["model"] == m], claims[claims["model"] == m]["holds"],
-        selected_theta_layout(selected[selected["model"] == m], attacks)[m].reset_index()))
-
-
-def _theta_sweep(rates: pd.DataFrame, attacks: Sequence[str], added: pd.DataFrame, holds: pd.Series,
-                 selected: pd.DataFrame) -> str:
-    saliency = rates[rates["detector"] == "saliency"]
-    thetas = sorted(t for t in saliency["theta"].unique() if t > 0)
-    lines = []
-    if "none" in set(saliency["noise"]) and len(thetas) >= 2:
-        lo, hi = thetas[0], thetas[-1]
-        o_lo, o_hi = (_get(saliency, "ospa", "clean", noise="none", theta=t) for t in (lo, hi))
-        parts = [f"OSPA {_direction(o_lo['value'], o_hi['value'])} from {_said(o_lo)} at θ = {lo:g} to "
-                 f"{_said(o_hi)} at θ = {hi:g}"]
-        for a in attacks:
-            d_lo, d_hi = (_get(saliency, "detection_rate", a, noise="none", theta=t) for t in (lo, hi))
-            if d_lo is not None and d_hi is not None:
-                parts.append(f"{attack_label(a)} detection {_direction(d_lo['value'], d_hi['value'])} from "
-                             f"{100 * d_lo['value']:.1f}% to {100 * d_hi['value']:.1f}%")
-        lines.append("- *Trade-off without noise.* " + "; ".join(parts) + ".")
-    if len(added):
-        beats_noise = int(added["overlay beats noise alone"].sum())
-        vs_base = [f"{attack_label(r['attack'])} with {noise_label(r['noise'])}: best AUC {r['AUC best θ>0']:.2f} (θ = "
-                   f"{r['best θ>0']:g}) vs {r['AUC 1-max softmax']:.2f}"
-                   for _, r in added.iterrows() if r["overlay beats baseline"]]
-        lines.append(f"- *Does the overlay add anything?* Over the noise alone (θ = 0) its best θ (chosen in "
-                     f"hindsight) raises the AUC in {beats_noise} of {len(added)} (noise, attack) pairs. It beats "
-                     f"the 1 − max softmax baseline in {len(vs_base)} of {len(added)}"
-                     + (f": {'; '.join(vs_base)}." if vs_base else "."))
-    held_up, failed, missing = int(holds.eq(True).sum()), int(holds.eq(False).sum()), int(holds.isna().sum())
-    lines.append(f"- *The paper's claims (Tables I-III):* {held_up} of {len(holds)} "
-                 f"{_verb(held_up, 'holds', 'hold')} here, {failed} {_verb(failed, 'fails', 'fail')}, {missing} "
-                 f"{_verb(missing, 'was', 'were')} not measured (table above).")
-    held = [f"{noise_label(row['noise'])}, θ = {row['theta']:g}: OSPA {row['OSPA']}, "
-            + ", ".join(f"{attack_label(a)} {row[a]}" for a in attacks if a in row and isinstance(row[a], str))
-            for _, row in selected.iterrows()]
-    if held:
-        lines.append("- *θ chosen on the calibration half, reported on the held-out half* (rate [95% CI] (n)): "
-                     + "; ".join(held) + ".")
-    return "\n".join(lines)
-
-
-def squeezing_findings(rates: pd.DataFrame, attacks: Sequence[str], joint: Sequence[str]) -> str:
-    """Notebook 06: the joint detector under the label-change rule, at a matched FPR, and its AUCs, per model.
-
-    Args:
-        rates: a :func:`helpers.scores.rate_table`.
-        attacks: the attacks, in order.
-        joint: the joint detector's squeezer specs.
-
-    Returns:
-        Markdown statements."""
-    return _each_model(rates, lambda r, _: _squeezing(r, attacks, joint))
-
-
-def _squeezing(rates: pd.DataFrame, attacks: Sequence[str], joint: Sequence[str]) -> str:
-    key = DetectorKey("feature_squeezing", squeezers=tuple(joint))
-    fs = {"detector": key.detector, "squeezer": key.squeezer}
-    own = [f"{attack_label(a)} {_said(_get(rates, 'detection_rate', a, **fs))}" for a in attacks]
-    matched = [f"{attack_label(a)} {_said(_get(rates, 'tpr_at_fpr', a, **fs))}" for a in attacks]
-    held_fpr = [r for a in attacks if (r := _get(rates, "fpr_heldout", a, **fs)) is not None]
-    auc = [f"{attack_label(a)} {auc_text(r['value'], r['ci_low'], r['ci_high'])}"
-           for a in attacks if (r := _get(rates, "auc", a, **fs)) is not None]
-    lines = [f"- *Label-change rule (the paper's Table IV):* the joint detector keeps "
-             f"{_said(_get(rates, 'ospa', 'clean', **fs))} of clean labels and flags " + "; ".join(own) + "."]
-    if held_fpr:
-        lines.append(f"- *Max-L1 score at the target FPR (Xu et al.):* held-out FPR {_said(held_fpr[0])}; "
-                     "detection on the held-out half: " + "; ".join(matched) + ".")
-    lines.append("- *AUC [bootstrap 95% CI]:* " + "; ".join(auc) + ".")
-    return "\n".join(lines)
-
-
-def comparison_findings(rates: pd.DataFrame, attacks: Sequence[str],
-                        cost_ratio: Mapping[str, float] | None = None) -> str:
-    """Notebook 07: each detector at its own operating point and at a matched FPR, the best AUC per
-    attack, and whether the saliency detector beats Feature Squeezing as the paper's Table V says, per model.
-
-    Args:
-        rates: a :func:`helpers.scores.rate_table`.
-        attacks: the attacks, in order (the first is the one Table V's verdict reads).
-        cost_ratio: model -> Feature Squeezing's time per image over the saliency detector's.
-
-    Returns:
-        Markdown statements."""
-    return _each_model(rates, lambda r, m: _comparison(r, attacks, (cost_ratio or {}).get(m)))
-
-
-def table_v_wins(rates: pd.DataFrame, attack: str) -> list[DetectorKey]:
-    """The saliency configurations of one model's rates that keep more clean labels (OSPA) *and* detect
-    more of ``attack`` than every Feature Squeezing configuration, at their own rules: the paper's
-    Table V advantage.
-
-    Args:
-        rates: one model's :func:`helpers.scores.rate_table`.
-        attack: the attack the detection rate is read on.
-
-    Returns:
-        the winning saliency configurations (empty when none wins, or without both kinds of detector)."""
-    own = _own_points(rates, attack)
-    saliency = [(k, o, d) for k, o, d in own if k.detector == "saliency"]
-    squeezing = [(k, o, d) for k, o, d in own if k.detector == "feature_squeezing"]
-    if not squeezing:
-        return []
-    return [k for k, o, d in saliency if all(o["value"] > fo["value"] and d["value"] > fd["value"]
-                                             for _, fo, fd in squeezing)]
-
-
-def _own_points(rates: pd.DataFrame, attack: str) -> list[tuple[DetectorKey, pd.Series, pd.Series]]:
-    """Each configuration with a rule of its own: its key, OSPA row and ``attack``'s detection-rate row."""
-    points = []
-    for m in rates[METHOD].drop_duplicates().itertuples(index=False):
-        method = {k: v for k, v in zip(METHOD, m, strict=True) if not pd.isna(v)}
-        ospa_row, det = _get(rates, "ospa", "clean", **method), _get(rates, "detection_rate", attack, **method)
-        if ospa_row is not None and det is not None:
-            points.append((DetectorKey.from_columns(*m), ospa_row, det))
-    return points
-
-
-def _comparison(rates: pd.DataFrame, attacks: Sequence[str], cost_ratio: float | None) -> str:
-    own = _own_points(rates, attacks[0])
-    lines = ["- *Own operating points (label change):* " + "; ".join(
-        f"{key.label}: OSPA {100 * o['value']:.1f}%, {attack_label(attacks[0])} {100 * d['value']:.1f}%"
-        for key, o, d in own) + "."]
-    for a in attacks:
-        tpr = rates[(rates["metric"] == "tpr_at_fpr") & (rates["attack"] == a)]
-        if len(tpr) and tpr["value"].isna().all():
-            lines.append(f"- *{attack_label(a)} at the matched FPR:* {tpr['note'].iloc[0] or 'not measured'}.")
-        elif len(tpr):
-            best = tpr[tpr["value"] == tpr["value"].max()]
-            lines.append(f"- *{attack_label(a)} at the matched FPR:* detected most by "
-                         f"{' and '.join(method_label(*r[METHOD]) for _, r in best.iterrows())} "
-                         f"({_said(best.iloc[0])}); "
-                         + ", ".join(f"{method_label(*r[METHOD])} {100 * r['value']:.1f}%" for _, r in tpr.iterrows())
-                         + ".")
-    kinds = {key.detector for key, _, _ in own}
-    if {"saliency", "feature_squeezing"} <= kinds:
-        wins = table_v_wins(rates, attacks[0])
-        verdict = (f"seen here for {', '.join(k.label for k in wins)}" if wins else "not seen here: no saliency "
-                   f"setting keeps more clean labels and detects more {attack_label(attacks[0])} than Feature "
-                   "Squeezing at once")
-        lines.append(f"- *The paper's Table V advantage* (more OSPA and more {attack_label(attacks[0])} detection than "
-                     f"Feature Squeezing): {verdict}.")
-    if cost_ratio is not None:
-        lines.append(f"- *Cost:* Feature Squeezing takes {cost_ratio:.1f}× the saliency detector's time per image "
-                     "(measured in this run).")
-    return "\n".join(lines)
 
 
 def saliency_shift_findings(success: np.ndarray, r_adversarial: np.ndarray, r_control: np.ndarray) -> str:
@@ -308,9 +182,33 @@ def attack_findings(summary: pd.DataFrame, sweep: pd.DataFrame) -> str:
 README_START, README_END = "<!-- findings: start -->", "<!-- findings: end -->"
 
 
+README_SOURCES = ("scores_theta_sweep_{model}.parquet", "selected_theta_{model}.csv", "facts_theta_sweep_{model}.csv",
+                  "facts_comparison_{model}.csv")  # what the README's lines of notebooks 05 and 07 are formatted from
+
+
+def held_out_lines(selected: pd.DataFrame, attacks: Sequence[str]) -> list[str]:
+    """README lines of notebook 05's held-out choice of θ: per noise, the θ chosen on the calibration half and
+    its OSPA and detection rates on the held-out half (never chosen on what they report).
+
+    Args:
+        selected: one model's :func:`helpers.scores.select_theta` rows (``selected_theta_<model>.csv``).
+        attacks: the attacks, in order.
+
+    Returns:
+        one Markdown list item per noise."""
+    lines = []
+    for (noise, theta), g in selected.groupby(["noise", "theta"], sort=False):
+        rows = {r["attack"]: r for _, r in g.iterrows()}
+        rates = [f"{attack_label(a)} {said(rows[a])}" for a in attacks if a in rows]
+        lines.append(f"- Held-out θ, {noise_label(noise)}: θ = {theta:g} chosen on a calibration half of the "
+                     f"photographs; on the other half OSPA {said(rows.get('clean'))}, detection " + ", ".join(rates)
+                     + ".")
+    return lines
+
+
 def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") -> str:
-    """The README's findings, from the score tables that notebooks 05 and 07 saved in ``results_dir``
-    (re-analysed with the fpr and seed stored in their metadata).
+    """The README's findings, formatted from what notebooks 05, 07 and 08 saved in ``results_dir``
+    (``README_SOURCES``, the adaptive tables): no number is computed here.
 
     Args:
         results_dir: the notebooks' ``results_dir``.
@@ -318,39 +216,20 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
 
     Returns:
         Markdown lines."""
-    sweep, meta = load_scores(Path(results_dir) / f"scores_theta_sweep_{model}.parquet")
-    p = meta["parameters"]
-    rates = rate_table(sweep, p["fpr"], p["seed"])
-    attacks = p["attacks"]
+    results = Path(results_dir)
+    _, meta = load_scores(results / f"scores_theta_sweep_{model}.parquet")  # the run's images and attacks
+    counts = pd.read_csv(results / f"facts_theta_sweep_{model}.csv").iloc[0]
     lines = [f"On {model} and {meta['images']} (notebooks 05-07; wide intervals, a different model from the "
              "paper's):", ""]
-    saliency = rates[rates["detector"] == "saliency"]
-    detection = saliency[saliency["metric"] == "detection_rate"]
-    for a in attacks:
-        best = detection[detection["attack"] == a].sort_values("value").iloc[-1]
-        lines.append(f"- {attack_label(a)}: the highest detection rate over every θ and noise is {_said(best)}, "
-                     f"by {method_label('saliency', best['noise'], best['theta'])}.")
-    claims = claims_check(rates)
-    holds = claims.loc[claims["model"] == model, "holds"]
-    lines.append(f"- Of the paper's six claims about Tables I-III, {int(holds.eq(True).sum())} hold on this model "
-                 f"and {int(holds.eq(False).sum())} fail (notebook 05).")
-    added = saliency_added_value(rates)
-    lines.append(f"- The overlay's best θ beats the trivial 1 − max softmax score's AUC in "
-                 f"{int(added['overlay beats baseline'].sum())} of {len(added)} (noise, attack) pairs.")
-    comparison, meta = load_scores(Path(results_dir) / f"scores_comparison_{model}.parquet")
-    p = meta["parameters"]
-    rates = rate_table(comparison, p["fpr"], p["seed"])
-    for a in p["attacks"]:
-        tpr = rates[(rates["metric"] == "tpr_at_fpr") & (rates["attack"] == a)]
-        held = rates[(rates["metric"] == "fpr_heldout") & (rates["attack"] == a)]
-        notes = set(tpr["note"])
-        cells = (f"{notes.pop()} calibration photographs for every detector ({100 * p['fpr']:g}% of them is under "
-                 f"{MIN_EXPECTED_FALSE_POSITIVES} expected false positives)") if len(notes) == 1 and "" not in notes \
-            else ", ".join(f"{method_label(*r[METHOD])} "
-                           + (r["note"] if r["note"] else f"{100 * r['value']:.1f}% (held-out FPR {100 * f:.1f}%)")
-                           for (_, r), f in zip(tpr.iterrows(), held["value"], strict=True))
-        lines.append(f"- {attack_label(a)} at a matched {100 * p['fpr']:g}% false-positive rate (held-out half): "
-                     f"{cells}.")
+    lines += held_out_lines(pd.read_csv(results / f"selected_theta_{model}.csv"), meta["parameters"]["attacks"])
+    missing = f", {counts['claims_not_measured']} not measured" if counts["claims_not_measured"] else ""
+    lines.append(f"- Of the paper's {counts['claims']} claims about Tables I-III, {counts['claims_hold']} "
+                 f"{verb(counts['claims_hold'], 'holds', 'hold')} on this model and {counts['claims_fail']} "
+                 f"{verb(counts['claims_fail'], 'fails', 'fail')}{missing} (notebook 05).")
+    lines.append(f"- Even at its best θ, chosen in hindsight on these data (optimistic), the overlay beats the "
+                 f"trivial 1 − max softmax score's AUC in {counts['overlay_beats_baseline']} of {counts['pairs']} "
+                 "(noise, attack) pairs.")
+    lines += matched_fpr_lines(pd.read_csv(results / f"facts_comparison_{model}.csv"))
     adaptive = Path(results_dir) / f"adaptive_{model}.csv"
     checks = Path(results_dir) / f"adaptive_checks_{model}.csv"
     invalid = invalid_message(pd.read_csv(checks)) if checks.is_file() else None
@@ -364,6 +243,32 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
     if not invalid and ensemble.is_file() and checks.is_file():  # notebook 08's adaptive ensemble
         lines.append(ensemble_line(pd.read_csv(ensemble), pd.read_csv(checks), fpr))
     return "\n".join(lines)
+
+
+def matched_fpr_lines(facts: pd.DataFrame) -> list[str]:
+    """README lines of notebook 07's matched view: per attack, each detector's held-out TPR and FPR at the
+    threshold fitted for the target FPR, or why it is not resolvable.
+
+    Args:
+        facts: one model's ``facts_comparison_<model>.csv`` (:func:`helpers.experiments.comparison.save_facts`).
+
+    Returns:
+        one Markdown list item per attack."""
+    facts = facts.fillna({"note": "", "noise": "", "squeezer": ""})
+    matched = facts[facts["view"] == "matched"]
+    fpr = 100 * matched["target_fpr"].iloc[0] if len(matched) else np.nan
+    lines = []
+    for a in dict.fromkeys(matched.loc[matched["metric"] == "tpr_at_fpr", "attack"]):
+        tpr = matched[(matched["metric"] == "tpr_at_fpr") & (matched["attack"] == a)]
+        held = matched[(matched["metric"] == "fpr_heldout") & (matched["attack"] == a)]
+        notes = set(tpr["note"])
+        cells = (f"{notes.pop()} calibration photographs for every detector ({fpr:g}% of them is under "
+                 f"{MIN_EXPECTED_FALSE_POSITIVES} expected false positives)") if len(notes) == 1 and "" not in notes \
+            else ", ".join(f"{method_label(*r[METHOD])} "
+                           + (r["note"] if r["note"] else f"{100 * r['value']:.1f}% (held-out FPR {100 * f:.1f}%)")
+                           for (_, r), f in zip(tpr.iterrows(), held["value"], strict=True))
+        lines.append(f"- {attack_label(a)} at a matched {fpr:g}% false-positive rate (held-out half): {cells}.")
+    return lines
 
 
 def update_readme(readme: str | Path, results_dir: str | Path) -> bool:
@@ -556,82 +461,3 @@ if __name__ == "__main__":  # python -m helpers.findings README.md data/results
     import sys
 
     print("README findings", "updated" if update_readme(sys.argv[1], sys.argv[2]) else "unchanged")
-
-
-def _auc_cells(auc: pd.DataFrame, keys: Sequence[str]) -> dict[tuple, pd.Series]:
-    return {tuple(row[k] for k in keys): row for _, row in auc.iterrows()}
-
-
-def _compare_intervals(rows: dict[tuple, pd.Series], reference: dict[tuple, pd.Series]) -> tuple[list, list, int]:
-    """Cells where ``rows``' AUC interval lies wholly above / below the ``reference`` cell's, and the
-    number of cells compared."""
-    common = [k for k in rows if k in reference]
-    above = [k for k in common if rows[k]["ci_low"] > reference[k]["ci_high"]]
-    below = [k for k in common if rows[k]["ci_high"] < reference[k]["ci_low"]]
-    return above, below, len(common)
-
-
-def _cell_name(cell: tuple) -> str:
-    noise, theta, attack = cell
-    return f"{attack_label(attack)}, {noise}, θ = {theta:g}"
-
-
-def saliency_ablation_findings(rates: pd.DataFrame, titles: dict[str, str], costs: pd.DataFrame | None = None,
-                               reference: str = "gradcam") -> str:
-    """Notebook 10: does any saliency method beat Grad-CAM (``reference``), and the 1 − max softmax
-    baseline? Per model: in how many (noise, θ, attack) cells a method's AUC bootstrap 95% interval lies
-    wholly above (below) Grad-CAM's and the baseline's.
-
-    Args:
-        rates: a rate table with ``model`` and ``saliency_method`` columns.
-        titles: saliency method -> its display name.
-        costs: columns ``model``, ``saliency_method``, ``ratio_to_inference``; or None.
-        reference: the method the others are compared with.
-
-    Returns:
-        the Markdown paragraph and list."""
-    auc = rates[rates["metric"] == "auc"]
-    lines, beats_reference, beats_baseline = [], [], []
-    for model, here in auc.groupby("model", sort=False):
-        saliency = here[here["detector"] == "saliency"]
-        by_method = {m: _auc_cells(g, ["noise", "theta", "attack"]) for m, g in saliency.groupby("saliency_method",
-                                                                                                  sort=False)}
-        baseline = {row["attack"]: row for _, row in here[here["detector"] == "baseline"].iterrows()}
-        base = {cell: baseline[cell[2]] for cells in by_method.values() for cell in cells if cell[2] in baseline}
-        parts, base_parts = [], []
-        for method, cells in by_method.items():
-            above_b, below_b, n_b = _compare_intervals(cells, base)
-            base_parts.append(f"{titles[method]} above in {len(above_b)}, below in {len(below_b)} of {n_b}")
-            beats_baseline += [(model, method, c) for c in above_b]
-            if method == reference or reference not in by_method:
-                continue
-            above, below, n = _compare_intervals(cells, by_method[reference])
-            parts.append(f"{titles[method]} above in {len(above)}, below in {len(below)} of {n}"
-                         + (f" ({'; '.join(_cell_name(c) for c in above)})" if above else ""))
-            beats_reference += [(model, method, c) for c in above]
-        best = saliency.loc[saliency["value"].idxmax()] if len(saliency) else None
-        line = (f"- *{model}.* AUC interval against {titles.get(reference, reference)}'s: " + "; ".join(parts) + ". "
-                if parts else f"- *{model}.* ")
-        line += "Against the 1 − max softmax baseline's: " + "; ".join(base_parts) + "."
-        if best is not None:
-            cell = _cell_name((best["noise"], best["theta"], best["attack"]))
-            line += (f" Highest AUC: {titles[best['saliency_method']]} ({cell}) {best['value']:.2f} "
-                     f"[{best['ci_low']:.2f}, {best['ci_high']:.2f}].")
-        if costs is not None:
-            c = costs[costs["model"] == model]
-            line += " Detector cost (one θ) / inference: " + ", ".join(
-                f"{titles.get(m, m)} {r:.2f}" for m, r in zip(c["saliency_method"], c["ratio_to_inference"],
-                                                               strict=True)) + "."
-        lines.append(line)
-    name = titles.get(reference, reference)
-    verdict = ("**Does any method beat Grad-CAM?** "
-               + (f"No: in none of the (model, noise, θ, attack) cells does another method's AUC interval lie above "
-                  f"{name}'s." if not beats_reference else
-                  "Yes, with intervals apart, in " + "; ".join(f"{m}: {titles[s]} ({_cell_name(c)})"
-                                                              for m, s, c in beats_reference) + ".")
-               + " **And the 1 − max softmax baseline?** "
-               + ("No method's AUC interval lies above the baseline's in any cell." if not beats_baseline else
-                  "Yes, in " + "; ".join(f"{m}: {titles[s]} ({_cell_name(c)})" for m, s, c in beats_baseline) + "."))
-    caveat = (" Intervals that overlap do not show the methods equal: on a few images they are wide, and apart "
-              "intervals are a strict test.")
-    return "\n".join([verdict + caveat, "", *lines])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 ATTACK_LABELS = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD", "pgd_l2": "PGD-L2", "cw_l2": "C&W-L2",
                  "deepfool": "DeepFool", "square": "SquareAttack", "hopskipjump": "HopSkipJump", "clean": "clean"}
 NOISE_LABELS = {"none": "no noise", "color_reverse": "colour reversing", "zero_mean": "zero mean"}
+NOISE_LEGEND = {"none": "saliency only", "color_reverse": "+ colour reversing", "zero_mean": "+ zero mean"}  # figures
 SALIENCY_LABELS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "xgradcam": "XGrad-CAM", "layercam": "LayerCAM"}
 SQUEEZER_KINDS = {"bit_depth": "bit depth", "median": "median", "nlm": "non-local means"}
 DETECTORS = ("saliency", "feature_squeezing", "baseline")

@@ -3,14 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from helpers.labels import DetectorKey, method_label, rate_text
-from helpers.tables import RATE_CELL, model_columns
+from helpers.labels import rate_text
+from helpers.tables import RATE_CELL
 
 PAPER_DIR = Path(__file__).resolve().parents[1] / "data" / "paper"
 # Our metric name for each column of the paper's tables.
@@ -179,62 +179,3 @@ def paper_setting(squeezer: str) -> str:
         ValueError: a spec without ':'."""
     kind, arg = squeezer.split(":", 1)
     return f"{arg}-bit" if kind == "bit_depth" else arg
-
-
-def table_iv_side_by_side(rates: pd.DataFrame, joint: Sequence[str]) -> pd.DataFrame:
-    """Table IV (VGG16, FGSM, label change) next to ours: OSPA and FGSM detection in percent, one row
-    per squeezer of the paper (named by :attr:`helpers.labels.DetectorKey.label`); ours for the
-    squeezers and the ``joint`` detector (its squeezer specs) we ran, a column group per model.
-
-    Args:
-        rates: a :func:`helpers.scores.rate_table` of one or several models.
-        joint: the joint detector's squeezer specs.
-
-    Returns:
-        the table, index ``squeezer``, columns (model, column)."""
-    paper = paper_tables_4_5().query("table == 'IV'").pivot_table(index="setting", columns="metric", values="value",
-                                                                   sort=False)
-    joint_key = DetectorKey("feature_squeezing", squeezers=tuple(joint))
-
-    def layout(of_model: pd.DataFrame) -> pd.DataFrame:
-        fs = of_model[(of_model["detector"] == "feature_squeezing") & of_model["attack"].isin(["clean", "fgsm"])
-                      & of_model["metric"].isin(["ospa", "detection_rate"])]
-        ours = fs.pivot_table(index="squeezer", columns="metric", values="value", sort=False) * 100
-        settings = {s: paper_setting(s) for s in ours.index if s != joint_key.squeezer}
-        settings[joint_key.squeezer] = ", ".join(paper_setting(m) for m in joint)
-        rows = []
-        for setting in paper.index:
-            mine = [s for s, v in settings.items() if v == setting and s in ours.index]
-            row = ours.loc[mine[0]] if mine else None
-            rows.append({"squeezer": method_label("feature_squeezing", squeezer=mine[0]) if mine else setting,
-                         "paper OSPA": paper.loc[setting, "ospa"],
-                         "ours OSPA": np.nan if row is None else row.get("ospa", np.nan),
-                         "paper FGSM": paper.loc[setting, "fgsm"],
-                         "ours FGSM": np.nan if row is None else row.get("detection_rate", np.nan)})
-        return pd.DataFrame(rows).set_index("squeezer")
-
-    return model_columns(rates, layout)
-
-
-def table_v(rates: pd.DataFrame, attacks: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table V as published (VGG16, percent) and ours: each configuration with its own decision rule,
-    OSPA and each attack's detection rate in percent (rows named by :func:`helpers.labels.method_label`;
-    a column group per model).
-
-    Args:
-        rates: a :func:`helpers.scores.rate_table` of one or several models.
-        attacks: the attack columns, in order.
-
-    Returns:
-        (the paper's Table V, ours)."""
-    paper = paper_tables_4_5().query("table == 'V'").pivot_table(index="method", columns="metric", values="value",
-                                                                  sort=False)[["ospa", "fgsm", "cw_l2"]]
-    return paper, model_columns(rates, lambda r: _table_v_ours(r, attacks))
-
-
-def _table_v_ours(rates: pd.DataFrame, attacks: list[str]) -> pd.DataFrame:
-    own = rates[rates["metric"].isin(["ospa", "detection_rate"])]
-    own = own.assign(column=own["attack"].where(own["attack"] != "clean", "ospa"),
-                     method=[method_label(*k) for k in own[["detector", "noise", "theta", "squeezer"]].values])
-    ours = 100 * own.pivot_table(index="method", columns="column", values="value", sort=False)
-    return ours[["ospa", *[a for a in attacks if a in ours.columns]]]

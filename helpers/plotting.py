@@ -189,7 +189,7 @@ def _chars(length_in: float, font_pt: float) -> int:
 
 
 def save_figures(figures: Mapping[str, plt.Figure], name: str, folder: str | Path = "figures") -> list[Path]:
-    """:func:`save_figure` for a figure per model (e.g. from :func:`helpers.figures.tradeoff_figure`):
+    """:func:`save_figure` for a figure per model (e.g. from :func:`helpers.experiments.theta_sweep.figures`):
     one model's is ``name``; with several, each is titled with its model and named ``name_<model>``.
 
     Args:

@@ -91,7 +91,7 @@ def study_config(parameters: Mapping[str, Any], experiment: str) -> dict[str, An
     if experiment == theta_sweep.NAME:
         return {**p, "roc_thetas": [t for t in ROC_THETAS if t in p["thetas"]]}
     theta = COMPARISON_THETA if COMPARISON_THETA in p["thetas"] else max(p["thetas"])
-    return {**p, "theta": theta, "squeezers": list(p["joint"])}
+    return {**p, "theta": theta}
 
 
 def check_study_metadata(path: Path, metadata: Mapping[str, Any]) -> None:
@@ -196,14 +196,15 @@ def report(run_dir: str | Path, out: str | Path) -> list[Path]:
     paths, findings = [], []
     for name, result in results.items():
         module = EXPERIMENTS[name]
-        paths += save_tables(module.tables(result), out, result.metadata)
-        if hasattr(module, "facts"):  # the numbers the findings state, as data
-            facts = module.facts(result)
+        facts = module.facts(result)  # the one analysis; the formatters below read it
+        paths += save_tables(module.tables(facts), out, result.metadata)
+        summary = getattr(facts, "summary", None)
+        if summary is not None:  # the counts the findings state, as data
             paths.append(write_atomically(Path(out) / f"facts_{name}.csv",
-                                          lambda tmp, f=facts: f.to_csv(tmp, index=False, float_format="%.6g"),
+                                          lambda tmp, f=summary: f.to_csv(tmp, index=False, float_format="%.6g"),
                                           suffix=".csv"))
-        findings.append(f"## {name}\n\n{module.findings(result)}\n")
-        figures = module.figures(result)
+        findings.append(f"## {name}\n\n{module.findings(facts)}\n")
+        figures = module.figures(result, facts)
         paths += save_all_figures(figures, out)
         for by_model in figures.values():
             for fig in by_model.values():

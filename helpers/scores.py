@@ -35,9 +35,10 @@ from helpers.cache import model_fingerprint
 from helpers.data import ImageSet, photograph_of
 from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, emphasis_evaluator, joint_squeezing
 from helpers.labels import JOINT_SEPARATOR
-from helpers.metrics import detection_rate, grouped_split, ospa, rate_row, score_rows
+from helpers.metrics import detection_rate, grouped_split, ospa, rate_row, roc, score_rows
 from helpers.models import ModelBundle
 from helpers.runtime import versions, write_atomically
+from helpers.validation import check_choice
 
 METHOD = ["detector", "noise", "theta", "squeezer"]
 COLUMNS = ["model", "image", "image_id", "photograph", "true_label", "attack", *METHOD, "saliency_method", "label",
@@ -268,6 +269,39 @@ def rate_table(scores: pd.DataFrame, fpr: float = 0.05, seed: int = 0) -> pd.Dat
     return pd.DataFrame(rows, columns=RATE_COLUMNS).astype({"n_calibration": "Int64"}).fillna({"note": ""})
 
 
+RULE_METRICS = {"own": ("detection_rate", "ospa"), "matched": ("tpr_at_fpr", "fpr_heldout"), "auc": ("auc", None)}
+"""A mode of comparing configurations -> (its metric on each attack, its metric on clean inputs or None)."""
+
+
+def rule_rows(rates: pd.DataFrame, attacks: Sequence[str], mode: str = "own") -> pd.DataFrame:
+    """The rows of a rate table that compare configurations in ``mode``: ``"own"``, OSPA and each attack's
+    detection rate at the detector's own rule (only configurations that have one: the baseline has none);
+    ``"matched"``, held-out FPR and each attack's held-out TPR at the threshold fitted for the target FPR;
+    ``"auc"``, each attack's AUC.
+
+    Args:
+        rates: a :func:`rate_table` of one or several models.
+        attacks: the attacks kept.
+        mode: a key of ``RULE_METRICS``.
+
+    Returns:
+        the rows, in the order of ``rates``.
+
+    Raises:
+        ValueError: for an unknown ``mode``."""
+    check_choice(mode, tuple(RULE_METRICS), "rule mode")
+    metric, first = RULE_METRICS[mode]
+    keep = rates["metric"].eq(metric) & rates["attack"].isin(attacks)
+    if first is not None:
+        keep |= rates["metric"].eq(first)
+    rows = rates[keep]
+    if mode == "own":  # a score-only configuration has no own decision rule
+        key = ["model", *METHOD]
+        ruled = rates.loc[rates["metric"] == "ospa", key].astype(str).drop_duplicates()
+        rows = rows[rows[key].astype(str).merge(ruled, how="left", indicator=True)["_merge"].eq("both").to_numpy()]
+    return rows
+
+
 def _configuration_rates(group: pd.DataFrame, fpr: float, seed: int) -> list[dict]:
     clean, adversarial = split_sets(group)
     calib = calibration_half(clean, seed)
@@ -463,3 +497,23 @@ def rates_by_saliency_method(scores: pd.DataFrame, fpr: float = 0.05, seed: int 
         the rate tables stacked, ``RATE_COLUMNS`` and ``saliency_method``."""
     return pd.concat([rate_table(group, fpr, seed).assign(saliency_method=method)
                       for method, group in scores.groupby("saliency_method", sort=False)], ignore_index=True)
+
+
+def roc_curves(scores: pd.DataFrame) -> pd.DataFrame:
+    """Every configuration's ROC curve on every attack, per model.
+
+    Args:
+        scores: a score table of one or several models.
+
+    Returns:
+        one row per curve: ``model``, ``METHOD``, ``attack``, ``fpr`` and ``tpr`` (arrays of fractions),
+        ``n_clean``, ``n_adv``."""
+    rows = []
+    for model, of_model in scores.groupby("model", sort=False):
+        for method, group in configurations(of_model):
+            clean, adversarial = split_sets(group)
+            for attack, adv in adversarial.items():
+                fpr, tpr, _ = roc(clean["score"], adv["score"])
+                rows.append({"model": model, **method, "attack": attack, "fpr": fpr, "tpr": tpr,
+                             "n_clean": len(clean), "n_adv": len(adv)})
+    return pd.DataFrame(rows, columns=["model", *METHOD, "attack", "fpr", "tpr", "n_clean", "n_adv"])

@@ -27,6 +27,7 @@ from helpers.labels import (
     squeezer_label,
 )
 from helpers.runtime import write_atomically
+from helpers.scores import METHOD, RULE_METRICS
 from helpers.validation import check_choice
 
 TIDY_COLUMNS = ["value", "ci_low", "ci_high", "n", "unit", "interval"]
@@ -515,47 +516,30 @@ def paper_layout(rates: pd.DataFrame, noise: str, attacks: Sequence[str]) -> pd.
     return model_columns(rates, layout)
 
 
-_MODES = {"own": ("detection_rate", ("ospa", "OSPA")), "matched": ("tpr_at_fpr", ("fpr_heldout", "held-out FPR")),
-          "auc": ("auc", None)}
-_KEY = ["model", "detector", "noise", "theta", "squeezer"]
+_FIRST = {"own": "OSPA", "matched": "held-out FPR", "auc": None}  # a mode's first column, before the attacks'
 
 
-def method_tidy(rates: pd.DataFrame, attacks: Sequence[str], mode: str = "own") -> pd.DataFrame:
-    """The numbers of :func:`method_layout` (rates in percent, AUCs in 0-1, with intervals), with
-    the configuration's display name in ``method``.
+def method_tidy(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rule rows (:func:`helpers.scores.rule_rows`) with units (rates in percent, AUCs in 0-1, with
+    intervals) and the configuration's display name in ``method``.
 
     Args:
-        rates: a :func:`helpers.scores.rate_table` of one or several models.
-        attacks: the attacks shown.
-        mode: ``"own"``, ``"matched"`` or ``"auc"``.
+        rows: rate-table rows of one or several models.
 
     Returns:
-        the tidy rows.
-
-    Raises:
-        ValueError: for an unknown ``mode``."""
-    check_choice(mode, tuple(_MODES), "layout mode")
-    metric, first = _MODES[mode]
-    keep = rates["metric"].eq(metric) & rates["attack"].isin(attacks)
-    if first is not None:
-        keep |= rates["metric"].eq(first[0])
-    rows = rates[keep]
-    if mode == "own":  # a score-only configuration has no own decision rule
-        ruled = rates.loc[rates["metric"] == "ospa", _KEY].astype(str).drop_duplicates()
-        rows = rows[rows[_KEY].astype(str).merge(ruled, how="left", indicator=True)["_merge"].eq("both").to_numpy()]
+        the tidy rows."""
     tidy = rates_tidy(rows)
-    return tidy.assign(method=[method_label(*k) for k in tidy[_KEY[1:]].values])
+    return tidy.assign(method=[method_label(*k) for k in tidy[METHOD].values])
 
 
-def method_layout(rates: pd.DataFrame, attacks: Sequence[str], mode: str = "own") -> pd.DataFrame:
-    """Rows = configurations (named by :func:`helpers.labels.method_label`), a column group per model.
-    ``"own"``: OSPA and each attack's detection rate at the detector's own rule; ``"matched"``:
-    held-out FPR and each attack's held-out TPR at the threshold fitted for the target FPR; ``"auc"``:
-    each attack's AUC [bootstrap 95% CI]. Formatted from :func:`method_tidy`; '–' where a configuration
-    has no number.
+def method_layout(tidy: pd.DataFrame, attacks: Sequence[str], mode: str = "own") -> pd.DataFrame:
+    """Rows = configurations (named by ``method``), a column group per model, cells formatted from
+    :func:`method_tidy`'s rows of ``mode`` (``"own"``: OSPA, then each attack's detection rate;
+    ``"matched"``: held-out FPR, then each attack's held-out TPR; ``"auc"``: each attack's AUC); '–' where a
+    configuration has no number.
 
     Args:
-        rates: a :func:`helpers.scores.rate_table` of one or several models.
+        tidy: :func:`method_tidy` of :func:`helpers.scores.rule_rows` in ``mode``.
         attacks: the attack columns, in order.
         mode: ``"own"``, ``"matched"`` or ``"auc"``.
 
@@ -564,16 +548,17 @@ def method_layout(rates: pd.DataFrame, attacks: Sequence[str], mode: str = "own"
 
     Raises:
         ValueError: for an unknown ``mode``."""
-    tidy = _with_cells(method_tidy(rates, attacks, mode))
-    first = _MODES[mode][1]
+    check_choice(mode, tuple(RULE_METRICS), "layout mode")
+    tidy = _with_cells(tidy)
+    metric, first = RULE_METRICS[mode]
 
     def layout(of_model: pd.DataFrame) -> pd.DataFrame:
         rows = []
         for name, g in of_model.groupby("method", sort=False):
             row = {"method": name}
             if first is not None:
-                row[first[1]] = _first(g[g["metric"] == first[0]])
-            row |= {a: _first(g[(g["attack"] == a) & (g["metric"] == _MODES[mode][0])]) for a in attacks}
+                row[_FIRST[mode]] = _first(g[g["metric"] == first])
+            row |= {a: _first(g[(g["attack"] == a) & (g["metric"] == metric)]) for a in attacks}
             rows.append(row)
         return pd.DataFrame(rows).set_index("method")
 
@@ -594,7 +579,7 @@ def method_header(columns: Sequence[str], mode: str) -> dict[str, str]:
         KeyError: for an unknown ``mode``."""
     if mode == "auc":
         return auc_header(columns)
-    return rate_header(columns, _MODES[mode][1][1])
+    return rate_header(columns, _FIRST[mode])
 
 
 def auc_by_theta(rates: pd.DataFrame, attacks: Sequence[str]) -> pd.DataFrame:

@@ -37,7 +37,7 @@ from helpers.data import ImageSet
 from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, SaliencyDetector
 from helpers.emphasis import emphasis_images
 from helpers.figures import bypass_vs_eps_figure
-from helpers.findings import adaptive_findings, adaptive_readme_lines, ensemble_line, readme_findings
+from helpers.findings import README_SOURCES, adaptive_findings, adaptive_readme_lines, ensemble_line, readme_findings
 from helpers.metrics import clustered_interval, design_effect, threshold_at_fpr, wilson_interval
 from helpers.saliency import GradCAM
 from helpers.squeeze import squeezer
@@ -316,7 +316,7 @@ def committed_scores(tmp_path: Path) -> Path:
     results = tmp_path / "results"
     results.mkdir()
     committed = Path(__file__).resolve().parents[1] / "data" / "results"
-    for name in ("scores_theta_sweep_efficientnet_lite0.parquet", "scores_comparison_efficientnet_lite0.parquet"):
+    for name in (source.format(model="efficientnet_lite0") for source in README_SOURCES):
         (results / name).write_bytes((committed / name).read_bytes())
     return results
 

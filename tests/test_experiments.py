@@ -11,6 +11,7 @@ import pytest
 from helpers.adaptive_report import load_bypass_table
 from helpers.experiments import ablation, adaptive, comparison, theta_sweep
 from helpers.experiments.common import Table, load_run, saliency_method
+from helpers.labels import DetectorKey
 from helpers.scores import COLUMNS, save_scores
 
 
@@ -18,6 +19,11 @@ def rate(detector, attack, metric, value, lo, hi, noise="", theta=np.nan, squeez
     return {"model": model, "detector": detector, "noise": noise, "theta": theta, "squeezer": squeezer,
             "attack": attack, "metric": metric, "value": value, "ci_low": lo, "ci_high": hi, "n": 10,
             "saliency_method": method}
+
+
+ABLATION_PARAMS = {"saliency_methods": ["gradcam", "layercam"], "attacks": ["fgsm", "pgd", "cw_l2"], "noises": ["none"],
+                   "thetas": [0.1], "colormap": "jet", "overlay_order": "coarse", "zero_mean_reference": "imagenet",
+                   "fpr": 0.05, "seed": 0, "batch_size": 16}
 
 
 def ablation_result(costs=None) -> ablation.Result:
@@ -31,20 +37,19 @@ def ablation_result(costs=None) -> ablation.Result:
     rows = [rate("saliency", a, "auc", v, lo, hi, "none", 0.1, method=m) for a, m, v, lo, hi in cells]
     rows += [rate("baseline", "fgsm", "auc", 0.4, 0.3, 0.5), rate("baseline", "pgd", "auc", 0.85, 0.8, 0.9),
              rate("baseline", "cw_l2", "auc", 0.5, 0.4, 0.6)]
-    config = {"saliency_methods": ["gradcam", "layercam"], "attacks": ["fgsm", "pgd", "cw_l2"], "noises": ["none"],
-              "fpr": 0.05, "seed": 0}
+    config = ablation.Config.from_params(ABLATION_PARAMS)
     empty = pd.DataFrame(columns=["saliency_method", "ms_per_image", "ratio_to_inference", "model"])
     return ablation.Result(pd.DataFrame(columns=COLUMNS), pd.DataFrame(rows), {"m": {"images": "4 images"}}, config,
                            empty if costs is None else costs)
 
 
 def test_ablation_facts_count_intervals_wholly_above_and_below():
-    facts = ablation.facts(ablation_result()).set_index(["saliency_method", "against"])
+    facts = ablation.facts(ablation_result()).counts.set_index(["saliency_method", "against"])
     assert facts.loc[("layercam", "gradcam"), ["above", "below", "compared"]].tolist() == [2, 1, 3]
     assert facts.loc[("gradcam", "baseline"), ["above", "below", "compared"]].tolist() == [1, 1, 3]
     assert facts.loc[("layercam", "baseline"), ["above", "below", "compared"]].tolist() == [2, 1, 3]
     assert ("gradcam", "gradcam") not in facts.index  # the reference is not compared with itself
-    text = ablation.findings(ablation_result())  # the sentences state the same counts
+    text = ablation.findings(ablation.facts(ablation_result()))  # the sentences state the same counts
     assert "LayerCAM above in 2, below in 1 of 3" in text and "Grad-CAM above in 1, below in 1 of 3" in text
 
 
@@ -52,37 +57,86 @@ def test_ablation_cost_table_orders_inference_first_then_the_methods():
     costs = pd.DataFrame({"saliency_method": ["layercam", "inference", "gradcam"], "ms_per_image": [3.0, 1.0, 2.0],
                           "ratio_to_inference": [3.0, 1.0, 2.0], "model": "m"})
     result = ablation_result(costs)
-    assert ablation.cost_table(result)["m"].tolist() == [1.0, 2.0, 3.0]
-    assert "inference: LayerCAM 3.00, Grad-CAM 2.00." in ablation.findings(result)  # inference is not a detector
+    facts = ablation.facts(result)
+    assert ablation.cost_table(facts)["m"].tolist() == [1.0, 2.0, 3.0]
+    assert "inference: LayerCAM 3.00, Grad-CAM 2.00." in ablation.findings(facts)  # inference is not a detector
 
 
 def comparison_result(saliency_ospa: float, saliency_fgsm: float) -> comparison.Result:
     """One saliency configuration and joint Feature Squeezing (OSPA 0.6, FGSM 0.45) at their own rules; the
     detectors' measured costs: 40 ms per image for Feature Squeezing, 10 for the saliency detector."""
-    config = {"attacks": ["fgsm"], "theta": 0.1, "squeezers": ["bit_depth:5", "median:2x2"], "fpr": 0.05, "seed": 0}
-    fs, sal = comparison.squeezing_key(config), comparison.saliency_key(config)
+    config = comparison.Config.from_params(COMPARISON_PARAMS)
+    fs, sal = config.squeezing_key, config.saliency_key
     s = {"noise": "color_reverse", "theta": 0.1}
     rows = [rate("saliency", "clean", "ospa", saliency_ospa, 0, 1, **s),
             rate("saliency", "fgsm", "detection_rate", saliency_fgsm, 0, 1, **s),
+            rate("saliency", "fgsm", "tpr_at_fpr", 0.1, 0, 1, **s),
             rate("feature_squeezing", "clean", "ospa", 0.6, 0, 1, squeezer=fs.squeezer),
-            rate("feature_squeezing", "fgsm", "detection_rate", 0.45, 0, 1, squeezer=fs.squeezer)]
-    costs = pd.DataFrame({"detector": ["inference", sal.label, fs.label], "ms_per_image": [5.0, 10.0, 40.0]})
-    return comparison.Result(pd.DataFrame(columns=COLUMNS), pd.DataFrame(rows), {"m": {}}, config,
-                             {"m": costs.set_index("detector")})
+            rate("feature_squeezing", "fgsm", "detection_rate", 0.45, 0, 1, squeezer=fs.squeezer),
+            rate("feature_squeezing", "fgsm", "tpr_at_fpr", 0.25, 0, 1, squeezer=fs.squeezer)]
+    costs = pd.DataFrame({"detector": ["inference", sal, fs], "ms_per_image": [5.0, 10.0, 40.0],
+                          "ratio_to_inference": [1.0, 2.0, 8.0]})
+    return comparison.Result(pd.DataFrame(columns=COLUMNS), pd.DataFrame(rows).assign(note=""), {"m": {}}, config,
+                             {"m": costs})
+
+
+COMPARISON_PARAMS = {"attacks": ["fgsm"], "theta": 0.1, "joint": ["bit_depth:5", "median:2x2"], "colormap": "jet",
+                     "overlay_order": "coarse", "zero_mean_reference": "imagenet", "channel_order": "rgb",
+                     "fpr": 0.05, "seed": 0, "batch_size": 16}
 
 
 @pytest.mark.parametrize(("ospa", "fgsm", "wins"), [(0.9, 0.7, 1), (0.7, 0.3, 0), (0.5, 0.7, 0), (0.9, 0.45, 0)])
 def test_comparison_facts_table_v_wins_need_both_rates_strictly_higher(ospa, fgsm, wins):
-    facts = comparison.facts(comparison_result(ospa, fgsm)).iloc[0]
+    facts = comparison.facts(comparison_result(ospa, fgsm)).summary.iloc[0]
     assert facts["n_wins"] == wins
     assert facts["wins"] == ("saliency (colour reversing, θ = 0.1)" if wins else "")
     assert facts["cost_ratio"] == pytest.approx(4.0)  # 40 ms / 10 ms
 
 
 def test_comparison_cost_text_and_findings_use_the_measured_ratio():
-    result = comparison_result(0.9, 0.7)
-    assert "feature squeezing / saliency detector = 4.0" in comparison.costs_text(result)
-    assert "Feature Squeezing takes 4.0× the saliency detector's time" in comparison.findings(result)
+    facts = comparison.facts(comparison_result(0.9, 0.7))
+    assert "feature squeezing / saliency detector = 4.0" in comparison.costs_text(facts)
+    assert "Feature Squeezing takes 4.0× the saliency detector's time" in comparison.findings(facts)
+
+
+def test_comparison_findings_state_the_facts_verdict_and_the_best_matched_detector():
+    facts = comparison.facts(comparison_result(0.7, 0.3))
+    assert facts.rows["matched"].loc[facts.rows["matched"]["best"], "squeezer"].tolist() == ["bit_depth:5+median:2x2"]
+    text = comparison.findings(facts)
+    assert "not seen here" in text and "detected most by feature squeezing (bit depth 5, median 2×2) (25.0%" in text
+    won = comparison.findings(comparison.facts(comparison_result(0.9, 0.7)))
+    assert "seen here for saliency (colour reversing, θ = 0.1)" in won
+    assert comparison.table_v_wins(comparison_result(0.9, 0.7).rates, "fgsm") == (
+        DetectorKey("saliency", "color_reverse", 0.1),)
+    for ospa, fgsm in ((0.7, 0.3), (0.9, 0.45), (0.6, 0.7)):  # each rate must beat Feature Squeezing's, strictly
+        assert comparison.table_v_wins(comparison_result(ospa, fgsm).rates, "fgsm") == ()
+    rates = comparison_result(0.9, 0.7).rates
+    assert comparison.table_v_wins(rates[rates["detector"] == "saliency"], "fgsm") == ()
+
+
+def test_comparison_findings_of_two_models_name_each_model():
+    one, two = comparison_result(0.7, 0.3), comparison_result(0.9, 0.7)
+    rates = pd.concat([one.rates.assign(model="a"), two.rates.assign(model="b")], ignore_index=True)
+    both = comparison.Result(one.scores, rates, {"a": {}, "b": {}}, one.config,
+                             {"a": one.costs["m"], "b": two.costs["m"]})
+    text = comparison.findings(comparison.facts(both))
+    assert "- **a:** *The paper's Table V advantage*" in text and "**a:** *Cost:* Feature Squeezing takes 4.0×" in text
+    assert "**b:** *The paper's Table V advantage* (more OSPA and more FGSM detection than Feature Squeezing): seen" \
+        in text
+
+
+def test_comparison_table_v_next_to_the_paper():
+    facts = comparison.facts(comparison_result(0.9, 0.7))
+    paper, ours = comparison.table_v(facts)
+    assert paper.loc["feature_squeezing", "cw_l2"] == 91.5
+    assert ours.loc["feature squeezing (bit depth 5, median 2×2)", "m"].tolist() == [60.0, 45.0]
+    assert ours.loc["saliency (colour reversing, θ = 0.1)", "m"].tolist() == [90.0, 70.0]
+
+
+def test_comparison_config_reads_the_joint_detector_under_its_old_name_too():
+    old = {k: v for k, v in COMPARISON_PARAMS.items() if k != "joint"} | {"squeezers": ["bit_depth:5", "median:2x2"]}
+    assert comparison.Config.from_params(old) == comparison.Config.from_params(COMPARISON_PARAMS)
+    assert comparison.Config.from_params(COMPARISON_PARAMS).cost_images == 0  # a saved table: no cost measured
 
 
 def test_theta_sweep_facts_count_the_added_value_and_the_claims():
@@ -90,9 +144,7 @@ def test_theta_sweep_facts_count_the_added_value_and_the_claims():
                           "overlay beats baseline": [False, True, False, True]})
     claims = pd.DataFrame({"model": ["m"] * 4 + ["k"], "holds": pd.array([True, False, None, True, False],
                                                                          dtype="boolean")})
-    result = theta_sweep.Result(pd.DataFrame(), pd.DataFrame(), added, pd.DataFrame(), claims,
-                                {"m": {}, "k": {}}, {"attacks": ["fgsm"]})
-    facts = theta_sweep.facts(result).set_index("model")
+    facts = theta_sweep.counts_of(added, claims, ["m", "k"]).set_index("model")
     assert facts.loc["m"].to_dict() == {"pairs": 3, "overlay_beats_noise_alone": 2, "overlay_beats_baseline": 1,
                                         "claims": 4, "claims_hold": 2, "claims_fail": 1, "claims_not_measured": 1}
     assert facts.loc["k", ["pairs", "claims_hold", "claims_fail"]].tolist() == [1, 0, 1]

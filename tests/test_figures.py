@@ -14,6 +14,7 @@ from matplotlib.legend import Legend
 from PIL import Image
 
 from helpers import figures, plotting
+from helpers.experiments import comparison, theta_sweep
 from helpers.plotting import (
     FIGURE_WIDTHS,
     MIN_FONT_PT,
@@ -24,7 +25,6 @@ from helpers.plotting import (
     use_style,
     visible_texts,
 )
-from helpers.scores import rate_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RNG = np.random.default_rng(0)
@@ -63,6 +63,29 @@ def result(name, scale, x):
                            l2=np.array([0.5, 0.4]), linf=np.abs(delta).reshape(2, -1).max(1) / 255)
 
 
+def roc_comparison(scores: pd.DataFrame, attacks: list[str]) -> dict[str, plt.Figure]:
+    """Notebook 07's ROC figures of a score table, drawn from its facts."""
+    result = comparison_result(scores, attacks)
+    return comparison.figures(result, comparison.facts(result))["figure_roc_comparison"]
+
+
+def comparison_result(scores: pd.DataFrame, attacks: list[str]) -> comparison.Result:
+    params = {"attacks": attacks, "theta": 0.3, "joint": ["bit_depth:5", "median:2x2", "nlm:11-3-4"],
+              "colormap": "jet", "overlay_order": "coarse", "zero_mean_reference": "imagenet", "channel_order": "rgb",
+              "fpr": 0.05, "seed": 0, "batch_size": 16}
+    return comparison.from_scores(scores, {m: {} for m in dict.fromkeys(scores["model"])}, params)
+
+
+def sweep_figures(scores: pd.DataFrame, attacks: list[str]) -> dict[str, dict[str, plt.Figure]]:
+    """Notebook 05's figures of a score table (its saliency and baseline rows), drawn from its facts."""
+    params = {"attacks": attacks, "thetas": [0.0, 0.3], "noises": ["none", "zero_mean"], "colormap": "jet",
+              "overlay_order": "coarse", "zero_mean_reference": "imagenet", "roc_thetas": [0.3], "fpr": 0.05,
+              "seed": 0, "batch_size": 16}
+    sweep = scores[scores["detector"] != "feature_squeezing"]
+    result = theta_sweep.from_scores(sweep, {m: {} for m in dict.fromkeys(sweep["model"])}, params)
+    return theta_sweep.figures(result, theta_sweep.facts(result))
+
+
 def builders():
     bundle, x, maps = fake_bundle(), images(), RNG.uniform(0, 1, (N, SIZE, SIZE))
     pred = (np.array([0, 1, 2]), np.array([0.9, 0.8, 0.7]))
@@ -70,7 +93,6 @@ def builders():
     ids = [f"dir/image_{i}" for i in range(N)]
     thetas = [0.1, 0.3, 0.5]
     scores = score_table()
-    rates = rate_table(scores)
     sweep = pd.DataFrame([{"attack": a, "eps_255": e, "n": 16, "success_rate": r, "success_rate_ci_low": r / 2,
                            "success_rate_ci_high": min(1, r + 0.2)} for a in ("fgsm", "pgd")
                           for e, r in ((1, 0.2), (2, 0.5), (4, 1.0))])
@@ -86,9 +108,9 @@ def builders():
                                                 ["a benign", "a adv.", "b benign"]),
         "epsilon": lambda: figures.epsilon_sweep_figure(sweep),
         "examples": lambda: figures.attack_examples_figure(bundle, x2, results, 0),
-        "tradeoff": lambda: figures.tradeoff_figure(rates, ["fgsm", "pgd"])["m"],
-        "roc_theta": lambda: figures.roc_figure(scores, [0.3], ["fgsm", "pgd"])["m"],
-        "roc_comparison": lambda: figures.roc_comparison_figure(scores, ["fgsm", "pgd"])["m"],
+        "tradeoff": lambda: sweep_figures(scores, ["fgsm", "pgd"])["figure_tradeoff_ospa_vs_detection"]["m"],
+        "roc_theta": lambda: sweep_figures(scores, ["fgsm", "pgd"])["figure_roc_theta"]["m"],
+        "roc_comparison": lambda: roc_comparison(scores, ["fgsm", "pgd"])["m"],
     }
 
 
@@ -265,17 +287,28 @@ def test_figure4_marks_compare_each_column_with_its_unnoised_input():
         figures.noise_figure(fake_bundle(), {"color_reverse": x}, {"color_reverse": preds["none"]}, list("abcd"))
 
 
+def test_roc_legends_show_the_rate_tables_auc_not_a_recomputed_one():
+    use_style()
+    result = comparison_result(score_table(), ["fgsm"])
+    facts = comparison.facts(result)
+    auc = facts.rows["auc"]
+    facts.rows["auc"] = auc.assign(value=0.123, ci_low=0.1, ci_high=0.2)  # numbers no bootstrap would give
+    fig = comparison.roc_figure(facts, "m")
+    legends = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert len(legends) == len(auc[auc["attack"] == "fgsm"]) and all("AUC 0.12 [0.10, 0.20]" in t for t in legends)
+    plt.close(fig)
+
+
 def test_a_figure_per_model_each_from_its_own_rows():
     scores = score_table()
     two = pd.concat([scores, scores.assign(model="other", score=scores["score"] + 1)], ignore_index=True)
-    figs = figures.roc_comparison_figure(two, ["fgsm"])
+    figs = roc_comparison(two, ["fgsm"])
     assert list(figs) == ["m", "other"]
     legends = {m: [t.get_text() for leg in [f.axes[0].get_legend()] for t in leg.get_texts()] for m, f in figs.items()}
     assert legends["other"] == legends["m"]  # the same shift on every score: the same ROC curves and AUCs
-    alone = figures.roc_comparison_figure(scores, ["fgsm"])["m"]
+    alone = roc_comparison(scores, ["fgsm"])["m"]
     assert [t.get_text() for t in alone.axes[0].get_legend().get_texts()] == legends["m"]
-    rates = rate_table(two)
-    assert list(figures.tradeoff_figure(rates, ["fgsm"])) == ["m", "other"]
+    assert list(sweep_figures(two, ["fgsm"])["figure_tradeoff_ospa_vs_detection"]) == ["m", "other"]
     plt.close("all")
 
 

@@ -3,16 +3,24 @@
 import numpy as np
 import pandas as pd
 
+from helpers.experiments import ablation, theta_sweep
 from helpers.findings import (
     attack_findings,
-    comparison_findings,
     emphasis_findings,
-    saliency_ablation_findings,
     saliency_shift_findings,
-    table_v_wins,
-    theta_sweep_findings,
 )
-from helpers.labels import DetectorKey
+
+SWEEP = {"attacks": ["fgsm"], "thetas": [0.1, 0.5], "noises": ["none"], "colormap": "jet", "overlay_order": "coarse",
+         "zero_mean_reference": "imagenet", "roc_thetas": [0.1], "fpr": 0.05, "seed": 0, "batch_size": 16}
+
+
+def theta_sweep_findings(rates, attacks, added, verdicts, selected) -> str:
+    """Notebook 05's sentences of these facts (:func:`helpers.experiments.theta_sweep.findings`)."""
+    models = list(dict.fromkeys(rates["model"]))
+    config = theta_sweep.Config.from_params({**SWEEP, "attacks": attacks})
+    facts = theta_sweep.Facts(config, {m: "" for m in models}, rates, added, selected, verdicts,
+                              theta_sweep.counts_of(added, verdicts, models), pd.DataFrame())
+    return theta_sweep.findings(facts)
 
 
 def row(detector, attack, metric, value, noise="", theta=np.nan, squeezer="", n=10, model="m"):
@@ -80,31 +88,6 @@ def test_findings_of_several_models_name_the_model_of_each_statement():
     assert both.replace("**lite0:** ", "").startswith(alone["lite0"])
 
 
-def test_comparison_verdict_depends_on_both_rates():
-    def rates(sal_ospa, sal_fgsm):
-        sal = {"noise": "color_reverse", "theta": 0.1}
-        return pd.DataFrame([row("saliency", "clean", "ospa", sal_ospa, **sal),
-                             row("saliency", "fgsm", "detection_rate", sal_fgsm, **sal),
-                             row("saliency", "fgsm", "tpr_at_fpr", 0.1, **sal),
-                             row("feature_squeezing", "clean", "ospa", 0.6, squeezer="fs"),
-                             row("feature_squeezing", "fgsm", "detection_rate", 0.45, squeezer="fs"),
-                             row("feature_squeezing", "fgsm", "tpr_at_fpr", 0.25, squeezer="fs")])
-
-    text = comparison_findings(rates(0.7, 0.3), ["fgsm"], cost_ratio={"m": 4.66})
-    assert "not seen here" in text and "detected most by fs (25.0%" in text and "4.7×" in text
-    assert "seen here for saliency (colour reversing, θ = 0.1)" in comparison_findings(rates(0.9, 0.7), ["fgsm"])
-    assert table_v_wins(rates(0.9, 0.7), "fgsm") == [DetectorKey("saliency", "color_reverse", 0.1)]
-    for ospa_, fgsm in ((0.7, 0.3), (0.9, 0.45), (0.6, 0.7)):  # each rate must beat Feature Squeezing's, strictly
-        assert table_v_wins(rates(ospa_, fgsm), "fgsm") == []
-    no_squeezing = rates(0.9, 0.7)
-    assert table_v_wins(no_squeezing[no_squeezing["detector"] == "saliency"], "fgsm") == []
-    both = comparison_findings(pd.concat([rates(0.7, 0.3).assign(model="a"), rates(0.9, 0.7).assign(model="b")]),
-                               ["fgsm"], cost_ratio={"a": 4.66, "b": 2.0})
-    assert "- **a:** *The paper's Table V advantage*" in both and "**a:** *Cost:* Feature Squeezing takes 4.7×" in both
-    assert "**b:** *The paper's Table V advantage* (more OSPA and more FGSM detection than Feature Squeezing): seen" \
-        in both and "**b:** *Cost:* Feature Squeezing takes 2.0×" in both
-
-
 def test_small_findings():
     assert "moves more than the control" in saliency_shift_findings(np.array([True, True]), np.array([0.2, 0.4]),
                                                                      np.array([0.9, 0.95]))
@@ -125,6 +108,16 @@ def ablation_rates(layercam_auc: float, baseline_auc: float = 0.5) -> pd.DataFra
             {**row("saliency", "fgsm", "auc", layercam_auc, "none", 0.1), "saliency_method": "layercam"},
             {**row("baseline", "fgsm", "auc", baseline_auc), "saliency_method": ""}]
     return pd.DataFrame(rows).assign(model="m")
+
+
+def saliency_ablation_findings(rates: pd.DataFrame, titles: dict, costs: pd.DataFrame | None = None) -> str:
+    """Notebook 10's sentences of these rates (:func:`helpers.experiments.ablation.findings`)."""
+    config = ablation.Config.from_params({"saliency_methods": list(titles), "attacks": ["fgsm"], "noises": ["none"],
+                                          "thetas": [0.1], "colormap": "jet", "overlay_order": "coarse",
+                                          "zero_mean_reference": "imagenet", "fpr": 0.05, "seed": 0, "batch_size": 1})
+    costs = pd.DataFrame(columns=ablation.COST_COLUMNS) if costs is None else costs
+    result = ablation.Result(pd.DataFrame(), rates, {m: {} for m in dict.fromkeys(rates["model"])}, config, costs)
+    return ablation.findings(ablation.facts(result))
 
 
 def test_saliency_ablation_verdict_follows_the_intervals():

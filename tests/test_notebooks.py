@@ -5,11 +5,16 @@ Every run uses the notebooks' default attack cache (``data/cache/attacks``), the
 an attack set is computed once per ``make test``."""
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pandas as pd
 import papermill as pm
 import pytest
+from PIL import Image
+
+from helpers.plotting import FIGURE_WIDTHS
+from helpers.scores import load_scores
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 SMALL = {
@@ -46,7 +51,7 @@ SEVERAL_MODELS = {
                              [*(f"{f}_{m}" for f in ("figure_tradeoff_ospa_vs_detection", "figure_roc_theta")
                                 for m in LITES), "table_none_theta_sweep.csv", "table_paper_side_by_side.tex",
                               "results/scores_theta_sweep_efficientnet_lite2.parquet"]),
-    "07_comparison.ipynb": ({"n_images": 4, "models": LITES, "attacks": ["fgsm"], "squeezers": ["bit_depth:5",
+    "07_comparison.ipynb": ({"n_images": 4, "models": LITES, "attacks": ["fgsm"], "joint": ["bit_depth:5",
                              "median:2x2"], "cost_images": 2,
                              "results_dir": "{tmp}/results"},
                             [*(f"figure_roc_comparison_{m}" for m in LITES), "table5_comparison_auc.csv",
@@ -85,7 +90,26 @@ def run(name: str, params: dict, outputs: list[str], tmp_path: Path) -> None:
                         kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False)
     for output in outputs:  # a figure name stands for its PDF and PNG
         for name in [output] if "." in output else [f"{output}.pdf", f"{output}.png"]:
-            assert (tmp_path / name).stat().st_size > 100
+            check_output(tmp_path / name)
+
+
+def check_output(path: Path) -> None:
+    """What each kind of output must hold to be of use: a figure at a journal's print width, a table with rows, a
+    LaTeX table float, a score table whose rows all name the model its metadata names."""
+    if path.suffix == ".png":
+        with Image.open(path) as image:
+            assert any(abs(image.size[0] - 300 * w) <= 1 for w in FIGURE_WIDTHS), (path.name, image.size)
+    elif path.suffix == ".pdf":
+        width = float(re.search(rb"/MediaBox \[ *0 0 ([\d.]+)", path.read_bytes()).group(1)) / 72
+        assert any(abs(width - w) < 0.01 for w in FIGURE_WIDTHS), (path.name, width)
+    elif path.suffix == ".csv":
+        assert len(pd.read_csv(path)) > 0, path.name
+    elif path.suffix == ".tex":
+        text = path.read_text()
+        assert "\\begin{table}" in text and "\\bottomrule" in text, path.name
+    else:
+        scores, metadata = load_scores(path)
+        assert len(scores) > 0 and set(scores["model"]) == {metadata["model"]}, path.name
 
 
 def test_nbval_order_names_existing_notebooks():

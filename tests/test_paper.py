@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 
+from helpers.experiments import squeezing
 from helpers.paper import (
     claims_check,
     claims_table,
@@ -9,8 +10,6 @@ from helpers.paper import (
     paper_tables_4_5,
     side_by_side,
     side_by_side_tidy,
-    table_iv_side_by_side,
-    table_v,
 )
 from helpers.tables import export_table
 
@@ -82,24 +81,19 @@ JOINT = ["bit_depth:5", "median:2x2", "nlm:11-3-4"]
 JOINT_ID, JOINT_LABEL = "+".join(JOINT), "feature squeezing (bit depth 5, median 2×2, non-local means 11-3-4)"
 
 
-def test_table_iv_and_v_side_by_side():
+def test_table_iv_side_by_side():
     assert [paper_setting(s) for s in ("bit_depth:5", "median:2x2", "nlm:11-3-4")] == ["5-bit", "2x2", "11-3-4"]
     fs = {"detector": "feature_squeezing"}
     ours = pd.DataFrame([rate(**fs, squeezer="bit_depth:1", value=0.47),
                          rate(**fs, squeezer="bit_depth:1", attack="fgsm", metric="detection_rate", value=0.7),
                          rate(**fs, squeezer=JOINT_ID, value=0.6),
                          rate(**fs, squeezer=JOINT_ID, attack="fgsm", metric="detection_rate", value=0.45)])
-    side = table_iv_side_by_side(ours, JOINT)["ours"]
+    side = squeezing.table_iv(ours, tuple(JOINT))["ours"]
     assert side.loc["bit depth 1", "paper OSPA"] == 13.0 and side.loc["bit depth 1", "ours FGSM"] == 70.0
     assert side.loc[JOINT_LABEL, "paper FGSM"] == 50.6 and side.loc[JOINT_LABEL, "ours OSPA"] == 60.0
     assert np.isnan(side.loc["2x2", "ours OSPA"])  # a squeezer we did not run keeps the paper's name
-    paper, mine = table_v(ours[ours.squeezer == JOINT_ID], ["fgsm"])
-    assert paper.loc["feature_squeezing", "cw_l2"] == 91.5
-    assert mine.loc[JOINT_LABEL, "ours"].tolist() == [60.0, 45.0]
     both = pd.concat([ours.assign(model="a"), ours.assign(model="b", value=ours["value"] / 2)], ignore_index=True)
-    grouped = table_iv_side_by_side(both, JOINT)
+    grouped = squeezing.table_iv(both, tuple(JOINT))
     assert grouped.loc["bit depth 1", ("a", "ours FGSM")] == 70.0
     assert grouped.loc["bit depth 1", ("b", "ours FGSM")] == 35.0
     assert grouped.loc["bit depth 1", ("b", "paper OSPA")] == 13.0
-    _, mine = table_v(both, ["fgsm"])
-    assert mine.loc[JOINT_LABEL, "a"].tolist() == [60.0, 45.0] and mine.loc[JOINT_LABEL, "b"].tolist() == [30.0, 22.5]

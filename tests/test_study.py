@@ -100,8 +100,8 @@ def test_the_report_of_a_study_folder_is_the_notebooks_tables_of_its_scores(spli
     s = three.scores  # notebook 07's rows: Feature Squeezing, the baseline, Table V's noises at θ = 0.1
     rows = (s["detector"] != "saliency") | ((s["theta"] == 0.1) & s["noise"].isin(comparison.NOISES))
     table_v = comparison.from_scores(s[rows], meta, report.study_config(config, "comparison"))
-    written = save_tables(theta_sweep.tables(sweep), tmp / "memory", meta)
-    written += save_tables(comparison.tables(table_v), tmp / "memory", meta)
+    written = save_tables(theta_sweep.tables(theta_sweep.facts(sweep)), tmp / "memory", meta)
+    written += save_tables(comparison.tables(comparison.facts(table_v)), tmp / "memory", meta)
     assert len(written) == 3 * 8
     for path in written:
         assert (tmp / "report" / path.name).read_text() == path.read_text(), path.name

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from pylatexenc.latexwalker import LatexEnvironmentNode, LatexMacroNode, LatexWalker, LatexWalkerError
 
+from helpers.scores import rule_rows
 from helpers.tables import (
     attack_table,
     attack_tidy,
@@ -119,17 +120,22 @@ def rates_fixture() -> pd.DataFrame:
     return pd.DataFrame(rows).assign(model="tiny_model")
 
 
+def configurations_layout(rates: pd.DataFrame, attacks: list[str], mode: str) -> pd.DataFrame:
+    """A table of configurations as the experiments build it: the rule rows, their tidy numbers, the layout."""
+    return method_layout(method_tidy(rule_rows(rates, attacks, mode)), attacks, mode)
+
+
 def test_layouts_place_each_number_once():
     rates = rates_fixture()
     table = paper_layout(rates, "zero_mean", ["fgsm", "pgd"])
     assert list(table.columns) == [("tiny_model", "OSPA"), ("tiny_model", "fgsm")] and list(table.index) == [0.1, 0.3]
     assert table.loc[0.3, ("tiny_model", "fgsm")] == "50.0 [40, 60] (8)"
-    own = method_layout(rates, ["fgsm"], "own")["tiny_model"]  # the baseline has no own rule: no row
+    own = configurations_layout(rates, ["fgsm"], "own")["tiny_model"]  # the baseline has no own rule: no row
     assert list(own.index) == ["saliency (zero mean, θ = 0.1)", "saliency (zero mean, θ = 0.3)", "median 2×2"]
     assert own.iloc[2]["OSPA"] == "80.0 [50, 90] (10)" and own.iloc[2]["fgsm"] == "–"
-    matched = method_layout(rates, ["fgsm"], "matched")["tiny_model"]
+    matched = configurations_layout(rates, ["fgsm"], "matched")["tiny_model"]
     assert matched.loc["median 2×2", "fgsm"] == "25.0 [10, 50] (4)"
-    auc = method_layout(rates, ["fgsm"], "auc")["tiny_model"]
+    auc = configurations_layout(rates, ["fgsm"], "auc")["tiny_model"]
     assert auc.loc["1 − max softmax (baseline)", "fgsm"] == "0.90 [0.80, 0.97]"
     by_theta = auc_by_theta(rates, ["fgsm"])["tiny_model"]
     assert by_theta.loc[("zero_mean", 0.1), "fgsm"] == "0.70 [0.55, 0.82]"
@@ -141,16 +147,18 @@ def test_layouts_place_each_number_once():
     layout = selected_theta_layout(selected, ["fgsm", "pgd"])
     assert layout.index.tolist() == ["none"]
     assert layout["m"].iloc[0].to_dict() == {"theta": 0.2, "OSPA": "50.0 [20, 80] (4)", "fgsm": "100.0 [50, 100] (3)"}
+    with pytest.raises(ValueError, match="unknown rule mode 'best'"):
+        rule_rows(rates, ["fgsm"], "best")
     with pytest.raises(ValueError, match="unknown layout mode 'best'"):
-        method_layout(rates, ["fgsm"], "best")
+        method_layout(method_tidy(rates), ["fgsm"], "best")
 
 
 def test_tables_are_formatted_from_their_tidy_numbers():
     rates = rates_fixture()
-    tidy = method_tidy(rates, ["fgsm"], "auc")
+    tidy = method_tidy(rule_rows(rates, ["fgsm"], "auc"))
     base = tidy[tidy["detector"] == "baseline"].iloc[0]
     assert (base["value"], base["unit"], base["interval"]) == (0.9, "AUC (0-1)", "bootstrap 95%")
-    own = method_tidy(rates, ["fgsm"], "own")
+    own = method_tidy(rule_rows(rates, ["fgsm"], "own"))
     assert set(own["detector"]) == {"saliency", "feature_squeezing"}  # the baseline has no own rule
     assert own[own["metric"] == "ospa"]["value"].tolist() == [90, 60, 80]  # percent
 
@@ -177,8 +185,9 @@ def test_each_model_is_a_column_group_equal_to_its_own_layout(tmp_path):
     for model, alone in (("lite0", one), ("lite2", other)):  # never pooled: a model's group is its own layout
         pd.testing.assert_frame_equal(table[model], paper_layout(alone.assign(model=model), "zero_mean",
                                                                  ["fgsm"])[model])
-    own = method_layout(both, ["fgsm"], "own")
-    pd.testing.assert_frame_equal(own["lite2"], method_layout(other.assign(model="lite2"), ["fgsm"], "own")["lite2"])
+    own = configurations_layout(both, ["fgsm"], "own")
+    alone = configurations_layout(other.assign(model="lite2"), ["fgsm"], "own")
+    pd.testing.assert_frame_equal(own["lite2"], alone["lite2"])
     auc = auc_by_theta(both, ["fgsm"])
     assert auc.loc[("zero_mean", 0.1), ("lite2", "fgsm")] == "0.35 [0.55, 0.82]"  # halved value, same interval
     assert rate_header(table.columns) == {"OSPA": "OSPA, % [95% CI] (n)", "fgsm": "FGSM, % [95% CI] (n)"}

@@ -1,266 +1,528 @@
 """Notebook 07: the saliency detector against Feature Squeezing (the paper's Table V), at each detector's
-own operating point, at a matched false-positive rate, by ROC-AUC and by cost."""
+own operating point, at a matched false-positive rate, by ROC-AUC and by cost.
+
+The whole experiment in one place: :class:`Config` (the checked parameters it reads, typed), :func:`run` ->
+:class:`Result`, :func:`facts` (the only analysis: every number a table, figure or sentence shows, with its
+interval and n) and the formatters :func:`tables`, :func:`figures` and :func:`findings`, which only format.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from textwrap import fill
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector, detector_costs
 from helpers.experiments.common import ModelRun, Table, images_text, prepare, protocol_text, score_runs
-from helpers.figures import roc_comparison_figure
-from helpers.findings import comparison_findings, table_v_wins
-from helpers.labels import DetectorKey, attack_label
-from helpers.paper import table_v
-from helpers.scores import baseline_scores, rate_table, saliency_scores, squeezing_scores
-from helpers.tables import method_header, method_layout, method_tidy, rate_caption
+from helpers.figures import AUC_BELOW_HALF
+from helpers.findings import each_model, said
+from helpers.labels import DetectorKey, attack_label, auc_text
+from helpers.paper import paper_tables_4_5
+from helpers.plotting import DOUBLE_COLUMN, figure
+from helpers.runtime import write_atomically
+from helpers.scores import (
+    METHOD,
+    baseline_scores,
+    rate_table,
+    roc_curves,
+    rule_rows,
+    saliency_scores,
+    squeezing_scores,
+)
+from helpers.tables import method_header, method_layout, method_tidy, model_columns, rate_caption
 
 NAME = "comparison"  # the score tables' file names: scores_comparison_<model>.parquet
-NOISES = ["color_reverse", "zero_mean"]  # the saliency detector's noises in Table V
-CAPTIONS = {"own": "Each detector at its own operating point (label-change rule).",
-            "auc": "ROC-AUC (0-1) of each detector's continuous score [stratified bootstrap 95% interval, "
-                   "1000 resamples] on clean inputs and successful adversarial examples."}
+NOISES = ("color_reverse", "zero_mean")  # the saliency detector's noises in Table V
 TABLES = {"own": "table5_comparison_own_operating_point", "matched": "table5_comparison_matched_fpr",
           "auc": "table5_comparison_auc"}
+CAPTIONS = {"own": rate_caption("Each detector at its own operating point (label-change rule)."),
+            "auc": "ROC-AUC (0-1) of each detector's continuous score [stratified bootstrap 95% interval, "
+                   "1000 resamples] on clean inputs and successful adversarial examples."}
+INFERENCE = "inference"  # the cost table's row of the undefended model's forward pass
+
+
+@dataclass(frozen=True)
+class Config:
+    """The parameters notebook 07 reads, typed and checked once (:meth:`from_params`).
+
+    Attributes:
+        attacks: the attacks, in order; the first is the one the Table V verdict reads.
+        theta: the saliency detector's θ (the paper's Table V: 0.1).
+        joint: the joint Feature Squeezing detector's squeezer specs (max L1 over them).
+        colormap, overlay_order, zero_mean_reference: the emphasis image's settings.
+        channel_order: what OpenCV's non-local means is given ('rgb' or 'bgr').
+        fpr: the matched false-positive rate (fraction).
+        seed: the seed of the calibration split and of the bootstrap.
+        batch_size: images per forward pass.
+        cost_images: images the cost is measured on (0: no cost measured, e.g. a saved table or a study).
+        parameters: every checked parameter, as saved with the score tables (not compared)."""
+
+    attacks: tuple[str, ...]
+    theta: float
+    joint: tuple[str, ...]
+    colormap: str
+    overlay_order: str
+    zero_mean_reference: str
+    channel_order: str
+    fpr: float
+    seed: int
+    batch_size: int
+    cost_images: int
+    parameters: Mapping[str, Any] = field(compare=False, repr=False)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> Config:
+        """The configuration of checked notebook parameters, of a saved score table's metadata or of a study's
+        (:func:`helpers.report.study_config`).
+
+        Args:
+            params: the parameters; tables saved before notebook 07 named the joint detector ``joint`` carry
+                it as ``squeezers``.
+
+        Returns:
+            the :class:`Config`.
+
+        Raises:
+            KeyError: a parameter the experiment needs is missing."""
+        p = params
+        joint = p["joint"] if "joint" in p else p["squeezers"]
+        return cls(tuple(p["attacks"]), float(p["theta"]), tuple(joint), p["colormap"], p["overlay_order"],
+                   p["zero_mean_reference"], p["channel_order"], float(p["fpr"]), int(p["seed"]),
+                   int(p["batch_size"]), int(p.get("cost_images", 0)), dict(p))
+
+    @property
+    def saliency_key(self) -> DetectorKey:
+        """The saliency detector whose cost is measured: colour reversing at ``theta``."""
+        return DetectorKey("saliency", "color_reverse", self.theta)
+
+    @property
+    def squeezing_key(self) -> DetectorKey:
+        """The joint Feature Squeezing detector."""
+        return DetectorKey("feature_squeezing", squeezers=self.joint)
 
 
 @dataclass(frozen=True)
 class Result:
-    """One comparison: the score table of every model, its rates, the run's metadata and parameters
-    (``config``), and each model's measured cost per image (``costs``: model -> a
-    :func:`helpers.detectors.detector_costs` frame indexed by detector label; empty from a saved table).
+    """One comparison run.
 
     Attributes:
-        scores: the stacked score table (``helpers.scores.COLUMNS``).
+        scores: the stacked score table of every model (``helpers.scores.COLUMNS``).
         rates: its :func:`helpers.scores.rate_table`.
         metadata: model -> its run's metadata.
-        config: the run's parameters.
-        costs: model -> its measured costs."""
+        config: the run's :class:`Config`.
+        costs: model -> its measured costs (:func:`costs`); empty from a saved table."""
 
     scores: pd.DataFrame
     rates: pd.DataFrame
     metadata: dict[str, dict]
-    config: dict[str, Any]
+    config: Config
     costs: dict[str, pd.DataFrame]
 
-    @property
-    def attacks(self) -> list[str]:
-        """The attacks, in the order of the parameters."""
-        return list(self.config["attacks"])
+
+@dataclass(frozen=True)
+class Facts:
+    """Every number notebook 07 shows. Rate rows are :func:`helpers.scores.rate_table` rows (fractions, with
+    ``ci_low``, ``ci_high``, ``n``); configurations are identified by their ``METHOD`` columns.
+
+    Attributes:
+        config: the run's :class:`Config`.
+        images: model -> its images, in words.
+        rows: mode ('own', 'matched', 'auc') -> the rate rows Table V shows in it
+            (:func:`helpers.scores.rule_rows`); the matched rows of each (model, attack) with the highest
+            held-out TPR have ``best`` True.
+        curves: ROC points: ``model``, ``METHOD``, ``attack``, ``fpr``, ``tpr`` (fractions), ``n_clean``, ``n_adv``.
+        costs: ``model``, ``METHOD`` (``detector`` 'inference' for the undefended model), ``ms_per_image``,
+            ``ratio_to_inference``.
+        summary: one row per model: ``attack`` (the verdict's), ``n_wins``, ``wins`` (the winning
+            configurations' labels joined by '; '), ``cost_ratio`` (Feature Squeezing's time per image over
+            the saliency detector's; NaN when not measured).
+        wins: model -> the saliency configurations that beat every Feature Squeezing configuration on OSPA and
+            on the first attack's detection rate at their own rules (the paper's Table V advantage)."""
+
+    config: Config
+    images: dict[str, str]
+    rows: dict[str, pd.DataFrame]
+    curves: pd.DataFrame
+    costs: pd.DataFrame
+    summary: pd.DataFrame
+    wins: dict[str, tuple[DetectorKey, ...]]
 
 
-def squeezing_key(config: Mapping[str, Any]) -> DetectorKey:
-    """The joint Feature Squeezing detector of the parameters (``squeezers``).
-
-    Args:
-        config: the checked parameters.
-
-    Returns:
-        the :class:`~helpers.labels.DetectorKey`."""
-    return DetectorKey("feature_squeezing", squeezers=tuple(config["squeezers"]))
-
-
-def saliency_key(config: Mapping[str, Any]) -> DetectorKey:
-    """The saliency detector whose cost is measured: colour reversing at the parameters' θ.
-
-    Args:
-        config: the checked parameters.
-
-    Returns:
-        the :class:`~helpers.labels.DetectorKey`."""
-    return DetectorKey("saliency", "color_reverse", config["theta"])
-
-
-def run(config: Mapping[str, Any], runs: Mapping[str, ModelRun] | None = None) -> Result:
+def run(config: Config, runs: Mapping[str, ModelRun] | None = None) -> Result:
     """Score every model's images and attack sets with the saliency detector (colour reversing and zero mean at
     ``theta``), joint Feature Squeezing and the baseline, save the score tables (``results_dir``:
     ``scores_comparison_<model>.parquet``) and measure each detector's cost on ``cost_images`` images.
 
     Args:
-        config: the checked parameters of notebook 07.
-        runs: the prepared models (default: :func:`helpers.experiments.common.prepare` of ``config``).
+        config: the run's configuration.
+        runs: the prepared models (default: :func:`helpers.experiments.common.prepare` of its parameters).
 
     Returns:
         the :class:`Result`."""
-    c, bs = config, config["batch_size"]
-    runs = prepare(c) if runs is None else runs
+    c, bs = config, config.batch_size
+    runs = prepare(c.parameters) if runs is None else runs
     scores, metadata = score_runs(runs, lambda r: pd.concat([
-        saliency_scores(r.bundle, r.images, r.attacks, [c["theta"]], NOISES, c["colormap"], c["overlay_order"],
-                        c["zero_mean_reference"], batch_size=bs),
-        squeezing_scores(r.bundle, r.images, r.attacks, joint=[c["squeezers"]], channel_order=c["channel_order"],
+        saliency_scores(r.bundle, r.images, r.attacks, [c.theta], NOISES, c.colormap, c.overlay_order,
+                        c.zero_mean_reference, batch_size=bs),
+        squeezing_scores(r.bundle, r.images, r.attacks, joint=[list(c.joint)], channel_order=c.channel_order,
                          batch_size=bs),
-        baseline_scores(r.bundle, r.images, r.attacks, bs)], ignore_index=True), c, NAME)
+        baseline_scores(r.bundle, r.images, r.attacks, bs)], ignore_index=True), c.parameters, NAME)
     return from_scores(scores, metadata, c, {model: costs(r, c) for model, r in runs.items()})
 
 
-def costs(run: ModelRun, config: Mapping[str, Any]) -> pd.DataFrame:
+def costs(run: ModelRun, config: Config) -> pd.DataFrame:
     """Milliseconds per image of inference, the saliency detector and Feature Squeezing on one model's first
-    ``cost_images`` images (wall-clock, this machine), indexed by detector label.
+    ``cost_images`` images (wall-clock, this machine).
 
     Args:
         run: one model's prepared run.
-        config: the checked parameters (``theta``, ``squeezers``, ``cost_images``, ...).
+        config: the run's configuration.
 
     Returns:
-        the :func:`helpers.detectors.detector_costs` frame, index ``detector``."""
+        :func:`helpers.detectors.detector_costs`' frame; ``detector`` holds 'inference' and each
+        detector's :class:`~helpers.labels.DetectorKey`."""
     c = config
-    detectors = {saliency_key(c).label: SaliencyDetector(run.bundle, c["theta"], "color_reverse", c["colormap"],
-                                                         c["overlay_order"]),
-                 squeezing_key(c).label: FeatureSqueezingDetector(run.bundle, c["squeezers"], "label_change",
-                                                                  c["channel_order"])}
-    return detector_costs(run.bundle, run.images.x[:c["cost_images"]], detectors,
-                          batch_size=c["batch_size"]).set_index("detector")
+    detectors = {c.saliency_key: SaliencyDetector(run.bundle, c.theta, "color_reverse", c.colormap, c.overlay_order),
+                 c.squeezing_key: FeatureSqueezingDetector(run.bundle, list(c.joint), "label_change",
+                                                           c.channel_order)}
+    return detector_costs(run.bundle, run.images.x[:c.cost_images], detectors, batch_size=c.batch_size)
 
 
-def from_scores(scores: pd.DataFrame, metadata: dict[str, dict], config: Mapping[str, Any],
+def from_scores(scores: pd.DataFrame, metadata: dict[str, dict], config: Config | Mapping[str, Any],
                 costs: Mapping[str, pd.DataFrame] | None = None) -> Result:
-    """The :class:`Result` of a score table (e.g. a saved one), with ``config``'s ``fpr``, ``seed`` and ``attacks``.
+    """The :class:`Result` of a score table (e.g. a saved one).
 
     Args:
         scores: the score table of one or several models (``helpers.scores.COLUMNS``).
         metadata: model -> its run's metadata (``helpers.scores.run_metadata``).
-        config: the run's parameters.
+        config: the run's :class:`Config`, or its parameters (:meth:`Config.from_params`).
         costs: model -> its measured costs (:func:`costs`); none from a saved table.
 
     Returns:
         the :class:`Result`."""
-    return Result(scores, rate_table(scores, fpr=config["fpr"], seed=config["seed"]), dict(metadata), dict(config),
+    config = config if isinstance(config, Config) else Config.from_params(config)
+    return Result(scores, rate_table(scores, fpr=config.fpr, seed=config.seed), dict(metadata), config,
                   dict(costs or {}))
 
 
-def protocol(runs: Mapping[str, ModelRun], config: Mapping[str, Any]) -> str:
+def protocol(runs: Mapping[str, ModelRun], config: Config) -> str:
     """The lines printed first: per model the image protocol, the overlay settings, each attack's success.
 
     Args:
         runs: model name -> its prepared run.
-        config: the checked parameters.
+        config: the run's configuration.
 
     Returns:
         the lines."""
     c = config
-    return protocol_text(runs, lambda r: f"{r.images.description}; θ = {c['theta']:g}, {c['colormap']} overlay, "
-                                         f"{c['overlay_order']} order")
+    return protocol_text(runs, lambda r: f"{r.images.description}; θ = {c.theta:g}, {c.colormap} overlay, "
+                                         f"{c.overlay_order} order")
 
 
-def tables(result: Result) -> dict[str, Table]:
+# --- the analysis -------------------------------------------------------------------------------------------
+
+
+def _key(row: pd.Series) -> DetectorKey:
+    return DetectorKey.from_columns(*row[METHOD])
+
+
+def _key_columns(key: DetectorKey) -> dict[str, Any]:
+    """The ``METHOD`` columns of a key's rows ('' and NaN where a column does not apply)."""
+    theta = np.nan if key.theta is None else key.theta
+    return {"detector": key.detector, "noise": key.noise or "", "theta": theta, "squeezer": key.squeezer}
+
+
+def table_v_wins(rates: pd.DataFrame, attack: str) -> tuple[DetectorKey, ...]:
+    """The saliency configurations of one model's rates that keep more clean labels (OSPA) *and* detect more
+    of ``attack`` than every Feature Squeezing configuration, at their own rules: the paper's Table V
+    advantage.
+
+    Args:
+        rates: one model's :func:`helpers.scores.rate_table` (or its own-rule rows).
+        attack: the attack the detection rate is read on.
+
+    Returns:
+        the winning configurations (none when none wins, or without both kinds of detector)."""
+    own = rule_rows(rates, [attack], "own")
+    points = {}
+    for key, g in own.groupby(METHOD, sort=False, dropna=False):
+        ospa, det = g[g["metric"] == "ospa"], g[g["metric"] == "detection_rate"]
+        if len(ospa) and len(det):
+            points[DetectorKey.from_columns(*key)] = (ospa["value"].iloc[0], det["value"].iloc[0])
+    squeezing = [v for k, v in points.items() if k.detector == "feature_squeezing"]
+    if not squeezing:
+        return ()
+    return tuple(k for k, (o, d) in points.items() if k.detector == "saliency"
+                 and all(o > fo and d > fd for fo, fd in squeezing))
+
+
+def _cost_rows(result: Result) -> pd.DataFrame:
+    columns = ["model", *METHOD, "ms_per_image", "ratio_to_inference"]
+    rows = [{"model": model, **({"detector": INFERENCE, "noise": "", "theta": np.nan, "squeezer": ""}
+                                if r["detector"] == INFERENCE else _key_columns(r["detector"])),
+             "ms_per_image": r["ms_per_image"], "ratio_to_inference": r["ratio_to_inference"]}
+            for model, c in result.costs.items() for _, r in c.iterrows()]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _cost_ratio(costs: pd.DataFrame | None, config: Config) -> float:
+    """Feature Squeezing's time per image over the saliency detector's in one model's :func:`costs` (NaN: none)."""
+    if costs is None:
+        return np.nan
+    ms = dict(zip(costs["detector"], costs["ms_per_image"], strict=True))  # DetectorKey (or 'inference') -> ms
+    return float(ms[config.squeezing_key] / ms[config.saliency_key])
+
+
+def _with_best(matched: pd.DataFrame) -> pd.DataFrame:
+    """The matched rows with ``best``: the held-out TPR rows with the highest value of their (model, attack)."""
+    tpr = matched["metric"] == "tpr_at_fpr"
+    top = matched[tpr].groupby(["model", "attack"], sort=False)["value"].transform("max")
+    return matched.assign(best=tpr & matched["value"].eq(top.reindex(matched.index)))
+
+
+def facts(result: Result) -> Facts:
+    """The analysis of a comparison: the rows of Table V's three views, the ROC curves, the costs and, per
+    model, the Table V verdict on the first attack.
+
+    Args:
+        result: the comparison.
+
+    Returns:
+        the :class:`Facts`."""
+    c, attack = result.config, result.config.attacks[0]
+    rows = {mode: rule_rows(result.rates, c.attacks, mode) for mode in TABLES}
+    rows["matched"] = _with_best(rows["matched"])
+    costs = _cost_rows(result)
+    wins, summary = {}, []
+    for model, rates in result.rates.groupby("model", sort=False):
+        wins[model] = table_v_wins(rates, attack)
+        summary.append({"model": model, "attack": attack, "n_wins": len(wins[model]),
+                        "wins": "; ".join(k.label for k in wins[model]),
+                        "cost_ratio": _cost_ratio(result.costs.get(model), c)})
+    images = {model: meta.get("images", "") for model, meta in result.metadata.items()}
+    return Facts(c, images, rows, roc_curves(result.scores), costs,
+                 pd.DataFrame(summary, columns=["model", "attack", "n_wins", "wins", "cost_ratio"]), wins)
+
+
+def save_facts(facts: Facts, folder: str | Path) -> list[Path]:
+    """Write each model's rows of Table V's three views as ``facts_comparison_<model>.csv`` (fractions;
+    ``view`` names the view, ``best`` marks the matched view's highest held-out TPR per attack, ``target_fpr``
+    is the matched false-positive rate), and the measured costs (``view`` 'cost': ``ms_per_image``,
+    ``ratio_to_inference``, ``cost_ratio_to_saliency``): what the README's findings are written from.
+
+    Args:
+        facts: the comparison's facts.
+        folder: the results folder.
+
+    Returns:
+        the paths written."""
+    costs = facts.costs.melt(id_vars=["model", *METHOD], var_name="metric", value_name="value")
+    ratio = facts.summary[["model", "cost_ratio"]].rename(columns={"cost_ratio": "value"}).assign(
+        metric="cost_ratio_to_saliency", **_key_columns(facts.config.squeezing_key))
+    rows = pd.concat([*(r.assign(view=mode) for mode, r in facts.rows.items()), costs.assign(view="cost"),
+                      ratio.assign(view="cost")], ignore_index=True)
+    rows = rows.assign(best=rows["best"].fillna(False).astype(bool), target_fpr=facts.config.fpr)
+    return [write_atomically(Path(folder) / f"facts_{NAME}_{model}.csv",
+                             lambda tmp, g=g: g.to_csv(tmp, index=False, float_format="%.6g"), suffix=".csv")
+            for model, g in rows.groupby("model", sort=False)]
+
+
+# --- the formatters -----------------------------------------------------------------------------------------
+
+
+def tables(facts: Facts) -> dict[str, Table]:
     """Table V three ways: each detector at its own rule, at a matched FPR, and by ROC-AUC (a column group
     per model).
 
     Args:
-        result: the comparison.
+        facts: the comparison's facts.
 
     Returns:
         name -> :class:`~helpers.experiments.common.Table`."""
-    r, attacks = result.rates, result.attacks
-    captions = {**CAPTIONS, "matched": f"Each detector at a matched false-positive rate: threshold fitted at "
-                f"{result.config['fpr']:.0%} FPR on a seeded calibration half of the photographs' clean images, "
-                "held-out FPR and TPR on the other half."}
+    attacks = list(facts.config.attacks)
+    captions = {**CAPTIONS, "matched": rate_caption(
+        f"Each detector at a matched false-positive rate: threshold fitted at {facts.config.fpr:.0%} FPR on a "
+        "seeded calibration half of the photographs' clean images, held-out FPR and TPR on the other half.")}
     out = {}
     for mode, name in TABLES.items():
-        layout = method_layout(r, attacks, mode)
-        caption = captions[mode] if mode == "auc" else rate_caption(captions[mode])
-        out[name] = Table(layout, caption, method_tidy(r, attacks, mode), method_header(layout.columns, mode))
+        tidy = method_tidy(facts.rows[mode].drop(columns="best", errors="ignore"))
+        layout = method_layout(tidy, attacks, mode)
+        out[name] = Table(layout, captions[mode], tidy, method_header(layout.columns, mode))
     return out
 
 
-def figures(result: Result) -> dict[str, dict[str, plt.Figure]]:
-    """The ROC curves of every detector, a figure per model (name -> model -> figure).
+def table_v(facts: Facts) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table V as published (VGG16, percent) and ours: each configuration with its own decision rule, OSPA
+    and each attack's detection rate in percent (rows: display names; a column group per model).
 
     Args:
-        result: the comparison.
+        facts: the comparison's facts.
+
+    Returns:
+        (the paper's Table V, ours)."""
+    paper = paper_tables_4_5().query("table == 'V'").pivot_table(index="method", columns="metric", values="value",
+                                                                  sort=False)[["ospa", "fgsm", "cw_l2"]]
+    own = method_tidy(facts.rows["own"])
+    own = own.assign(column=own["attack"].where(own["attack"] != "clean", "ospa"))
+
+    def ours(of_model: pd.DataFrame) -> pd.DataFrame:
+        table = of_model.pivot_table(index="method", columns="column", values="value", sort=False)
+        return table[["ospa", *[a for a in facts.config.attacks if a in table.columns]]]
+
+    return paper, model_columns(own, ours)
+
+
+def _roc_panel(ax: plt.Axes, curves: pd.DataFrame, auc: pd.DataFrame, attack: str) -> bool:
+    """One attack's ROC curves of one model on ``ax``, AUC [95% CI] from ``auc``; whether an AUC is below 0.5."""
+    below_half, n_clean, n_adv = False, 0, 0
+    for _, c in curves[curves["attack"] == attack].iterrows():
+        key = _key(c)
+        a = auc[np.array([_key(r) == key for _, r in auc.iterrows()], bool) & (auc["attack"] == attack).to_numpy()]
+        a = a.iloc[0]
+        n_clean, n_adv = c["n_clean"], c["n_adv"]
+        below_half |= a["value"] < 0.5
+        style = {"color": "k", "ls": "--", "lw": 1} if key.detector == "baseline" else {"lw": 1.2}
+        ax.plot(100 * c["fpr"], 100 * c["tpr"], label=f"{fill(key.label, 34)}\nAUC "
+                f"{auc_text(a['value'], a['ci_low'], a['ci_high'])}", **style)
+    ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
+    ax.set_title(f"{attack_label(attack)}\nn = {n_clean} clean, {n_adv} adversarial")
+    ax.set_xlabel("false-positive rate (%)")
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), labelspacing=0.6)
+    ax.set_aspect("equal")
+    return below_half
+
+
+def roc_figure(facts: Facts, model: str) -> plt.Figure:
+    """One model's ROC curves of every configuration on the same inputs (double column), one panel per attack,
+    AUC [bootstrap 95% CI] (the rate table's) in the legend under each panel, n in the titles; the baseline
+    dashed black.
+
+    Args:
+        facts: the comparison's facts.
+        model: the model drawn.
+
+    Returns:
+        the figure."""
+    attacks = list(facts.config.attacks)
+    curves, auc = (f[f["model"] == model] for f in (facts.curves, facts.rows["auc"]))
+    fig, axes = figure(DOUBLE_COLUMN, 4.55, ncols=len(attacks), sharey=True)
+    below_half = [_roc_panel(ax, curves, auc, attack) for ax, attack in zip(axes[0], attacks, strict=True)]
+    axes[0, 0].set_ylabel("true-positive rate (%)")
+    if any(below_half):
+        fig.supxlabel(AUC_BELOW_HALF, fontsize=7)
+    return fig
+
+
+def figures(result: Result, facts: Facts) -> dict[str, dict[str, plt.Figure]]:
+    """The ROC curves of every detector, a figure per model.
+
+    Args:
+        result: the comparison (its models, in order).
+        facts: its facts (curves and AUCs).
 
     Returns:
         name -> model -> figure."""
-    return {"figure_roc_comparison": roc_comparison_figure(result.scores, result.attacks, seed=result.config["seed"])}
+    return {"figure_roc_comparison": {model: roc_figure(facts, model) for model in result.metadata}}
 
 
-def captions(result: Result) -> dict[str, str]:
+def captions(facts: Facts) -> dict[str, str]:
     """Each figure's caption (Markdown), with the run's images and settings.
 
     Args:
-        result: the comparison.
+        facts: the comparison's facts.
 
     Returns:
         figure name -> caption."""
+    images = images_text({model: {"images": text} for model, text in facts.images.items()})
     return {"figure_roc_comparison":
             f"**Figure.** ROC curves of each detector's continuous score on the same inputs "
-            f"({images_text(result.metadata)}), one panel per attack "
-            f"({', '.join(attack_label(a) for a in result.attacks)}): the saliency score (L1 distance of the "
-            f"softmax outputs of x and E, θ = {result.config['theta']:g}) with colour reversing and with zero mean, "
+            f"({images}), one panel per attack "
+            f"({', '.join(attack_label(a) for a in facts.config.attacks)}): the saliency score (L1 distance of "
+            f"the softmax outputs of x and E, θ = {facts.config.theta:g}) with colour reversing and with zero mean, "
             "Feature Squeezing's max L1 score, and the 1 − max softmax baseline (dashed). Legends: AUC [bootstrap "
             "95% interval]; titles: n clean inputs and n successful adversarial examples. An AUC below 0.5 means "
             "the score ranks adversarial inputs *below* clean ones (e.g. PGD makes the model more confident, so "
             "1 − max softmax falls)."}
 
 
-def cost_ratios(result: Result) -> dict[str, float]:
-    """Model -> Feature Squeezing's time per image over the saliency detector's (measured models only).
-
-    Args:
-        result: the comparison.
-
-    Returns:
-        model -> ratio."""
-    fs, saliency = squeezing_key(result.config).label, saliency_key(result.config).label
-    return {model: float(c.loc[fs, "ms_per_image"] / c.loc[saliency, "ms_per_image"])
-            for model, c in result.costs.items()}
-
-
-def costs_text(result: Result) -> str:
+def costs_text(facts: Facts) -> str:
     """Per model: the cost table (ms per image, rounded) and the ratio, as printed.
 
     Args:
-        result: the comparison.
+        facts: the comparison's facts.
 
     Returns:
-        the text."""
-    ratios = cost_ratios(result)
-    return "\n".join(f"{model}:\n{c.round(2).to_string()}\nfeature squeezing / saliency detector = {ratios[model]:.1f}"
-                     for model, c in result.costs.items())
+        one block per measured model."""
+    blocks = []
+    for model, c in facts.costs.groupby("model", sort=False):
+        names = [INFERENCE if r["detector"] == INFERENCE else _key(r).label for _, r in c.iterrows()]
+        shown = c[["ms_per_image", "ratio_to_inference"]].set_axis(pd.Index(names, name="detector"))
+        ratio = facts.summary.set_index("model").loc[model, "cost_ratio"]
+        blocks.append(f"{model}:\n{shown.round(2).to_string()}\nfeature squeezing / saliency detector = {ratio:.1f}")
+    return "\n".join(blocks)
 
 
-def table_v_text(result: Result) -> str:
+def table_v_text(facts: Facts) -> str:
     """The paper's Table V (VGG16, percent) and ours (label change, percent, a column group per model).
 
     Args:
-        result: the comparison.
+        facts: the comparison's facts.
 
     Returns:
-        the text."""
-    paper, ours = table_v(result.rates, result.attacks)
+        the two tables, as printed."""
+    paper, ours = table_v(facts)
     return f"{paper.to_string()}\n\nours (label change, percent):\n{ours.round(1).to_string()}"
 
 
-def facts(result: Result) -> pd.DataFrame:
-    """Per model: the saliency configurations that beat every Feature Squeezing configuration on OSPA and on
-    the first attack's detection rate at their own rules (the paper's Table V advantage; ``wins``, labels
-    joined by '; ', empty for none) and their number, and the measured cost ratio (NaN when not measured).
+def _matched_line(matched: pd.DataFrame, attack: str) -> str | None:
+    tpr = matched[(matched["metric"] == "tpr_at_fpr") & (matched["attack"] == attack)]
+    if not len(tpr):
+        return None
+    if tpr["value"].isna().all():
+        return f"- *{attack_label(attack)} at the matched FPR:* {tpr['note'].iloc[0] or 'not measured'}."
+    best = tpr[tpr["best"]]
+    return (f"- *{attack_label(attack)} at the matched FPR:* detected most by "
+            f"{' and '.join(_key(r).label for _, r in best.iterrows())} ({said(best.iloc[0])}); "
+            + ", ".join(f"{_key(r).label} {100 * r['value']:.1f}%" for _, r in tpr.iterrows()) + ".")
+
+
+def _model_findings(facts: Facts, model: str) -> str:
+    c, attack = facts.config, facts.config.attacks[0]
+    own = facts.rows["own"][facts.rows["own"]["model"] == model]
+    points = [(_key(g.iloc[0]), g) for _, g in own.groupby(METHOD, sort=False, dropna=False)]
+    lines = ["- *Own operating points (label change):* " + "; ".join(
+        f"{key.label}: OSPA {100 * g.loc[g['metric'] == 'ospa', 'value'].iloc[0]:.1f}%, {attack_label(attack)} "
+        f"{100 * g.loc[(g['metric'] == 'detection_rate') & (g['attack'] == attack), 'value'].iloc[0]:.1f}%"
+        for key, g in points) + "."]
+    matched = facts.rows["matched"][facts.rows["matched"]["model"] == model]
+    lines += [line for a in c.attacks if (line := _matched_line(matched, a)) is not None]
+    if {"saliency", "feature_squeezing"} <= {key.detector for key, _ in points}:
+        wins = facts.wins[model]
+        verdict = (f"seen here for {', '.join(k.label for k in wins)}" if wins else "not seen here: no saliency "
+                   f"setting keeps more clean labels and detects more {attack_label(attack)} than Feature "
+                   "Squeezing at once")
+        lines.append(f"- *The paper's Table V advantage* (more OSPA and more {attack_label(attack)} detection than "
+                     f"Feature Squeezing): {verdict}.")
+    ratio = facts.summary.set_index("model").loc[model, "cost_ratio"]
+    if not np.isnan(ratio):
+        lines.append(f"- *Cost:* Feature Squeezing takes {ratio:.1f}× the saliency detector's time per image "
+                     "(measured in this run).")
+    return "\n".join(lines)
+
+
+def findings(facts: Facts) -> str:
+    """The headline sentences (Markdown) per model: own operating points, matched FPR, the Table V advantage,
+    the cost.
 
     Args:
-        result: the comparison.
+        facts: the comparison's facts.
 
     Returns:
-        one row per model: ``model``, ``attack``, ``n_wins``, ``wins``, ``cost_ratio``."""
-    ratios = cost_ratios(result)
-    rows = []
-    for model, rates in result.rates.groupby("model", sort=False):
-        wins = table_v_wins(rates, result.attacks[0])
-        rows.append({"model": model, "attack": result.attacks[0], "n_wins": len(wins),
-                     "wins": "; ".join(k.label for k in wins), "cost_ratio": ratios.get(model, float("nan"))})
-    return pd.DataFrame(rows)
-
-
-def findings(result: Result) -> str:
-    """The headline sentences (Markdown) per model: own operating points, matched FPR, the Table V advantage
-    (:func:`facts`), the cost.
-
-    Args:
-        result: the comparison.
-
-    Returns:
-        the Markdown list."""
-    return comparison_findings(result.rates, result.attacks, cost_ratios(result))
+        the Markdown list (with several models, each statement starts with its model's name)."""
+    return each_model(list(facts.summary["model"]), lambda model: _model_findings(facts, model))

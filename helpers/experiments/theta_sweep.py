@@ -1,13 +1,20 @@
 """Notebook 05: the θ sweep (the paper's Tables I-III), with intervals, ROC, the held-out choice of θ
-and the paper's numbers side by side."""
+and the paper's numbers side by side.
+
+The whole experiment in one place: :class:`Config` (the checked parameters it reads, typed), :func:`run` ->
+:class:`Result`, :func:`facts` (the only analysis) and the formatters :func:`tables`, :func:`figures` and
+:func:`findings`, which only format.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from helpers.experiments.common import (
@@ -19,10 +26,20 @@ from helpers.experiments.common import (
     saliency_method,
     score_runs,
 )
-from helpers.figures import roc_figure, tradeoff_figure
-from helpers.findings import theta_sweep_findings
+from helpers.figures import AUC_BELOW_HALF, error_bars
+from helpers.findings import direction, each_model, find_rate, said, verb
+from helpers.labels import NOISE_LEGEND, attack_label, auc_text, noise_label
 from helpers.paper import SIDE_BY_SIDE_CAPTION, claims_check, side_by_side, side_by_side_tidy
-from helpers.scores import baseline_scores, rate_table, saliency_added_value, saliency_scores, select_theta
+from helpers.plotting import DOUBLE_COLUMN, figure
+from helpers.runtime import write_atomically
+from helpers.scores import (
+    baseline_scores,
+    rate_table,
+    roc_curves,
+    saliency_added_value,
+    saliency_scores,
+    select_theta,
+)
 from helpers.tables import (
     auc_by_theta,
     export_table,
@@ -40,113 +57,244 @@ TITLES = {"none": "Table I: saliency map", "color_reverse": "Table II: saliency 
 
 
 @dataclass(frozen=True)
-class Result:
-    """One θ sweep: the score table of every model (each row names its model), its rates, the overlay's added
-    value, the θ chosen on a calibration half, the paper's claims checked, and the run's metadata
-    (model -> :func:`helpers.scores.run_metadata`) and parameters (``config``).
+class Config:
+    """The parameters notebook 05 reads, typed and checked once (:meth:`from_params`).
 
     Attributes:
-        scores: the stacked score table (``helpers.scores.COLUMNS``).
+        attacks: the attacks, in order.
+        thetas: the saliency proportions swept (0: the noise alone).
+        noises: the noises, one of Tables I-III each.
+        colormap, overlay_order, zero_mean_reference: the emphasis image's settings.
+        roc_thetas: the thetas drawn on the ROC figure besides 0.
+        fpr: the matched false-positive rate (fraction).
+        seed: the seed of the calibration split and of the bootstrap.
+        batch_size: images per forward pass.
+        results_dir: where the score tables and facts go ('' for a saved table or a study).
+        parameters: every checked parameter, as saved with the score tables (not compared)."""
+
+    attacks: tuple[str, ...]
+    thetas: tuple[float, ...]
+    noises: tuple[str, ...]
+    colormap: str
+    overlay_order: str
+    zero_mean_reference: str
+    roc_thetas: tuple[float, ...]
+    fpr: float
+    seed: int
+    batch_size: int
+    results_dir: str
+    parameters: Mapping[str, Any] = field(compare=False, repr=False)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> Config:
+        """The configuration of checked notebook parameters, of a saved score table's metadata or of a study's
+        (:func:`helpers.report.study_config`).
+
+        Args:
+            params: the parameters.
+
+        Returns:
+            the :class:`Config`.
+
+        Raises:
+            KeyError: a parameter the experiment needs is missing."""
+        p = params
+        return cls(tuple(p["attacks"]), tuple(float(t) for t in p["thetas"]), tuple(p["noises"]), p["colormap"],
+                   p["overlay_order"], p["zero_mean_reference"], tuple(float(t) for t in p["roc_thetas"]),
+                   float(p["fpr"]), int(p["seed"]), int(p["batch_size"]), str(p.get("results_dir", "")), dict(p))
+
+
+@dataclass(frozen=True)
+class Result:
+    """One θ sweep.
+
+    Attributes:
+        scores: the stacked score table of every model (``helpers.scores.COLUMNS``).
         rates: its :func:`helpers.scores.rate_table`.
-        added: :func:`helpers.scores.saliency_added_value` of the rates.
-        selected: :func:`helpers.scores.select_theta`'s rows.
-        claims: :func:`helpers.paper.claims_check` of the rates.
         metadata: model -> its run's metadata.
-        config: the run's parameters."""
+        config: the run's :class:`Config`."""
 
     scores: pd.DataFrame
+    rates: pd.DataFrame
+    metadata: dict[str, dict]
+    config: Config
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Every number notebook 05 shows. Rate rows are :func:`helpers.scores.rate_table` rows (fractions, with
+    ``ci_low``, ``ci_high``, ``n``).
+
+    Attributes:
+        config: the run's :class:`Config`.
+        images: model -> its images, in words.
+        rates: the rate table.
+        added: :func:`helpers.scores.saliency_added_value` (the overlay's best θ, chosen in hindsight).
+        selected: :func:`helpers.scores.select_theta`'s rows (θ chosen on the calibration half, rates on the
+            held-out half).
+        claims: :func:`helpers.paper.claims_check` of the rates.
+        counts: one row per model: ``pairs`` (noise, attack), ``overlay_beats_noise_alone``,
+            ``overlay_beats_baseline``, ``claims``, ``claims_hold``, ``claims_fail``, ``claims_not_measured``.
+        curves: :func:`helpers.scores.roc_curves` of the saliency and baseline scores."""
+
+    config: Config
+    images: dict[str, str]
     rates: pd.DataFrame
     added: pd.DataFrame
     selected: pd.DataFrame
     claims: pd.DataFrame
-    metadata: dict[str, dict]
-    config: dict[str, Any]
+    counts: pd.DataFrame
+    curves: pd.DataFrame
 
     @property
-    def attacks(self) -> list[str]:
-        """The attacks, in the order of the parameters."""
-        return list(self.config["attacks"])
+    def summary(self) -> pd.DataFrame:
+        """The counts (one row per model), as ``python -m helpers.report`` writes them."""
+        return self.counts
 
 
-def run(config: Mapping[str, Any], runs: Mapping[str, ModelRun] | None = None) -> Result:
+def run(config: Config, runs: Mapping[str, ModelRun] | None = None) -> Result:
     """Score every model's images and attack sets for each noise and θ and the baseline, save the score tables
     (``results_dir``: ``scores_theta_sweep_<model>.parquet``) and each model's rates (``theta_sweep_<model>.csv``).
 
     Args:
-        config: the checked parameters of notebook 05.
-        runs: the prepared models (default: :func:`helpers.experiments.common.prepare` of ``config``).
+        config: the run's configuration.
+        runs: the prepared models (default: :func:`helpers.experiments.common.prepare` of its parameters).
 
     Returns:
         the :class:`Result`."""
     c = config
-    runs = prepare(c) if runs is None else runs
+    runs = prepare(c.parameters) if runs is None else runs
     scores, metadata = score_runs(runs, lambda r: pd.concat([
-        saliency_scores(r.bundle, r.images, r.attacks, c["thetas"], c["noises"], c["colormap"], c["overlay_order"],
-                        c["zero_mean_reference"], batch_size=c["batch_size"], progress=True),
-        baseline_scores(r.bundle, r.images, r.attacks, c["batch_size"])], ignore_index=True), c, NAME)
+        saliency_scores(r.bundle, r.images, r.attacks, c.thetas, c.noises, c.colormap, c.overlay_order,
+                        c.zero_mean_reference, batch_size=c.batch_size, progress=True),
+        baseline_scores(r.bundle, r.images, r.attacks, c.batch_size)], ignore_index=True), c.parameters, NAME)
     result = from_scores(scores, metadata, c)
     method = saliency_method(scores)
     for model, model_rates in result.rates.groupby("model", sort=False):  # the study's tidy schema (rates.csv)
-        export_table(model_rates, f"{NAME}_{model}", c["results_dir"], float_format="%.6g", formats=("csv",),
+        export_table(model_rates, f"{NAME}_{model}", c.results_dir, float_format="%.6g", formats=("csv",),
                      tidy=rates_tidy(model_rates, method))
     return result
 
 
-def from_scores(scores: pd.DataFrame, metadata: dict[str, dict], config: Mapping[str, Any]) -> Result:
-    """The :class:`Result` of a score table (e.g. a saved one), with ``config``'s ``fpr``, ``seed`` and ``attacks``.
+def from_scores(scores: pd.DataFrame, metadata: dict[str, dict], config: Config | Mapping[str, Any]) -> Result:
+    """The :class:`Result` of a score table (e.g. a saved one).
 
     Args:
         scores: the score table of one or several models (``helpers.scores.COLUMNS``).
         metadata: model -> its run's metadata (``helpers.scores.run_metadata``).
-        config: the run's parameters.
+        config: the run's :class:`Config`, or its parameters (:meth:`Config.from_params`).
 
     Returns:
         the :class:`Result`."""
-    rates = rate_table(scores, fpr=config["fpr"], seed=config["seed"])
-    return Result(scores, rates, saliency_added_value(rates), select_theta(scores, seed=config["seed"]),
-                  claims_check(rates), dict(metadata), dict(config))
+    config = config if isinstance(config, Config) else Config.from_params(config)
+    return Result(scores, rate_table(scores, fpr=config.fpr, seed=config.seed), dict(metadata), config)
 
 
-def protocol(runs: Mapping[str, ModelRun], config: Mapping[str, Any]) -> str:
+def protocol(runs: Mapping[str, ModelRun], config: Config) -> str:
     """The lines printed first: per model the image protocol, the overlay settings, each attack's success.
 
     Args:
         runs: model name -> its prepared run.
-        config: the checked parameters.
+        config: the run's configuration.
 
     Returns:
         the lines."""
     c = config
-    return protocol_text(runs, lambda r: f"{r.images.description}; {c['colormap']} overlay, {c['overlay_order']} "
-                                         f"order; zero mean on {c['zero_mean_reference']}")
+    return protocol_text(runs, lambda r: f"{r.images.description}; {c.colormap} overlay, {c.overlay_order} "
+                                         f"order; zero mean on {c.zero_mean_reference}")
 
 
-def tables(result: Result) -> dict[str, Table]:
-    """Tables I-III in the paper's layout (one per noise), the held-out θ and the paper side by side.
+# --- the analysis -------------------------------------------------------------------------------------------
+
+
+def counts_of(added: pd.DataFrame, claims: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """The counts the findings state, per model.
+
+    Args:
+        added: :func:`helpers.scores.saliency_added_value` rows.
+        claims: :func:`helpers.paper.claims_check` rows.
+        models: the models, in order.
+
+    Returns:
+        ``Facts.counts``."""
+    rows = []
+    for model in models:
+        pairs = added[added["model"] == model]
+        holds = claims[claims["model"] == model]["holds"]
+        rows.append({"model": model, "pairs": len(pairs),
+                     "overlay_beats_noise_alone": int(pairs["overlay beats noise alone"].sum()),
+                     "overlay_beats_baseline": int(pairs["overlay beats baseline"].sum()),
+                     "claims": len(holds), "claims_hold": int(holds.eq(True).sum()),
+                     "claims_fail": int(holds.eq(False).sum()), "claims_not_measured": int(holds.isna().sum())})
+    return pd.DataFrame(rows)
+
+
+def facts(result: Result) -> Facts:
+    """The analysis of a θ sweep: the rates, the overlay's added value, the held-out θ, the paper's claims,
+    their counts per model and the ROC curves.
 
     Args:
         result: the θ sweep.
 
     Returns:
+        the :class:`Facts`."""
+    rates = result.rates
+    added, claims = saliency_added_value(rates), claims_check(rates)
+    scores = result.scores[result.scores["detector"].isin(["saliency", "baseline"])]
+    images = {model: meta.get("images", "") for model, meta in result.metadata.items()}
+    return Facts(result.config, images, rates, added, select_theta(result.scores, seed=result.config.seed), claims,
+                 counts_of(added, claims, list(result.metadata)), roc_curves(scores))
+
+
+def save_facts(facts: Facts, folder: str | Path) -> list[Path]:
+    """Write per model the counts (``facts_theta_sweep_<model>.csv``) and the θ chosen on the calibration half
+    with its held-out rates (``selected_theta_<model>.csv``, fractions): what the README's findings are
+    written from.
+
+    Args:
+        facts: the θ sweep's facts.
+        folder: the results folder.
+
+    Returns:
+        the paths written."""
+    paths = []
+    for model in facts.images:
+        for name, rows in ((f"facts_{NAME}", facts.counts[facts.counts["model"] == model]),
+                           ("selected_theta", facts.selected[facts.selected["model"] == model])):
+            paths.append(write_atomically(Path(folder) / f"{name}_{model}.csv", lambda tmp, r=rows: r.to_csv(
+                tmp, index=False, float_format="%.6g"), suffix=".csv"))
+    return paths
+
+
+# --- the formatters -----------------------------------------------------------------------------------------
+
+
+def tables(facts: Facts) -> dict[str, Table]:
+    """Tables I-III in the paper's layout (one per noise), the held-out θ and the paper side by side.
+
+    Args:
+        facts: the θ sweep's facts.
+
+    Returns:
         name -> :class:`~helpers.experiments.common.Table`."""
-    r, attacks = result.rates, result.attacks
+    r, attacks = facts.rates, list(facts.config.attacks)
     out = {}
-    for noise in result.config["noises"]:
+    for noise in facts.config.noises:
         layout = paper_layout(r, noise, attacks)  # a column group per model
         out[f"table_{noise}_{NAME}"] = Table(
             layout, rate_caption(f"{TITLES[noise]}. OSPA on clean inputs, detection success rate on each attack's "
                                  "successful adversarial examples, by saliency proportion θ."),
             paper_tidy(r, noise, attacks), rate_header(layout.columns))
-    chosen = selected_theta_layout(result.selected, attacks)
+    chosen = selected_theta_layout(facts.selected, attacks)
     out["table_selected_theta_heldout"] = Table(
         chosen, rate_caption("θ chosen per noise on a seeded calibration half of the photographs (highest mean of "
                              "OSPA and detection rate), OSPA and detection rates on the held-out half."),
-        rates_tidy(result.selected), rate_header(chosen.columns))
+        rates_tidy(facts.selected), rate_header(chosen.columns))
     out["table_paper_side_by_side"] = Table(side_by_side(r), SIDE_BY_SIDE_CAPTION, side_by_side_tidy(r))
     return out
 
 
-def paper_text(tables: Mapping[str, Table], noises: list[str]) -> str:
+def paper_text(tables: Mapping[str, Table], noises: Sequence[str]) -> str:
     """Tables I-III as printed: each title, then its table.
 
     Args:
@@ -154,89 +302,223 @@ def paper_text(tables: Mapping[str, Table], noises: list[str]) -> str:
         noises: the noises shown.
 
     Returns:
-        the text."""
+        the titles and tables, as printed."""
     return "".join(f"{TITLES[noise]}\n{tables[f'table_{noise}_{NAME}'].frame.to_string()}\n\n" for noise in noises)
 
 
-def auc_table(result: Result) -> pd.DataFrame:
+def auc_table(facts: Facts) -> pd.DataFrame:
     """ROC-AUC [bootstrap 95% CI] by noise and θ, the baseline in its own row (a column group per model).
 
     Args:
-        result: the θ sweep.
+        facts: the θ sweep's facts.
 
     Returns:
         the layout, index (noise, θ), columns (model, attack)."""
-    return auc_by_theta(result.rates, result.attacks)
+    return auc_by_theta(facts.rates, list(facts.config.attacks))
 
 
-def figures(result: Result) -> dict[str, dict[str, plt.Figure]]:
-    """The trade-off of Tables I-III and the ROC curves, a figure per model each (name -> model -> figure).
+def tradeoff_figure(facts: Facts, model: str) -> plt.Figure:
+    """OSPA against detection success rate (double column), one panel per attack, one curve per noise through
+    the thetas in order (hollow marker: first θ, large marker: last), Wilson 95% intervals as thin
+    translucent bars in both directions.
 
     Args:
-        result: the θ sweep.
+        facts: the θ sweep's facts.
+        model: the model drawn.
+
+    Returns:
+        the figure."""
+    tidy = facts.rates[(facts.rates["model"] == model) & (facts.rates["detector"] == "saliency")]
+    thetas = sorted(tidy["theta"].unique())
+    attacks = list(facts.config.attacks)
+    fig, axes = figure(DOUBLE_COLUMN, 3.3, ncols=len(attacks), sharey=True)
+    for ax, attack in zip(axes[0], attacks, strict=True):
+        n_clean = n_adv = 0
+        for noise, marker in zip(NOISE_LEGEND, "osD", strict=True):
+            o = tidy[(tidy["noise"] == noise) & (tidy["metric"] == "ospa")].sort_values("theta")
+            d = tidy[(tidy["noise"] == noise) & (tidy["attack"] == attack)
+                     & (tidy["metric"] == "detection_rate")].sort_values("theta")
+            if o.empty or d.empty:
+                continue
+            n_clean, n_adv = int(o["n"].max()), int(d["n"].max())
+            x, xerr = error_bars(o["value"], o["ci_low"], o["ci_high"], 100)
+            y, yerr = error_bars(d["value"], d["ci_low"], d["ci_high"], 100)
+            line, _, bars = ax.errorbar(x, y, xerr=xerr, yerr=yerr, marker=marker, ms=3.5, lw=1.2, capsize=0,
+                                        elinewidth=0.6, label=NOISE_LEGEND[noise])
+            for b in bars:
+                b.set_alpha(0.35)
+            # theta order without text labels (they collide): hollow marker at the first theta, large at the last
+            ax.plot(x[0], y[0], marker=marker, ms=6, color=line.get_color(), mfc="white", mew=1.2, ls="none")
+            ax.plot(x[-1], y[-1], marker=marker, ms=7, color=line.get_color(), ls="none")
+        ax.set(title=f"{attack_label(attack)} (n = {n_adv} successful)", xlabel=f"OSPA (%), n = {n_clean} clean",
+               xlim=(-5, 108), ylim=(-5, 105))
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("detection success rate (%)")
+    handles, labels = axes[0, -1].get_legend_handles_labels()
+    handles += [plt.Line2D([], [], marker="o", ms=6, mfc="white", mec="0.3", ls="none"),
+                plt.Line2D([], [], marker="o", ms=7, color="0.3", ls="none")]
+    labels += [f"θ = {thetas[0]:g} (first)", f"θ = {thetas[-1]:g} (last)"]
+    fig.legend(handles, labels, frameon=False, loc="outside lower center", ncols=len(labels),
+               title="curves through θ = " + ", ".join(f"{t:g}" for t in thetas) + "; bars: Wilson 95% CI")
+    return fig
+
+
+def _curve(ax: plt.Axes, curve: pd.Series, auc: pd.DataFrame, name: str, **style) -> bool:
+    """One ROC curve with its AUC [95% CI] (the rate table's row of its configuration) in the legend; whether
+    the AUC is below 0.5."""
+    same = ((auc["detector"] == curve["detector"]) & (auc["noise"] == curve["noise"])
+            & (auc["attack"] == curve["attack"]))
+    if curve["detector"] == "saliency":
+        same &= np.isclose(auc["theta"], curve["theta"])
+    a = auc[same].iloc[0]
+    label = f"{name}: {auc_text(a['value'], a['ci_low'], a['ci_high'])}"
+    ax.plot(100 * curve["fpr"], 100 * curve["tpr"], label=label, **style)
+    return a["value"] < 0.5
+
+
+def _roc_panel(ax: plt.Axes, curves: pd.DataFrame, auc: pd.DataFrame, noise: str, attack: str, thetas: list) -> bool:
+    """One (noise, attack) panel: θ = 0 and ``thetas``, and the baseline dashed; whether an AUC is below 0.5."""
+    here = curves[curves["attack"] == attack]
+    saliency = here[(here["detector"] == "saliency") & (here["noise"] == noise)]
+    below_half = False
+    for _, c in saliency[[any(np.isclose(t, thetas)) for t in saliency["theta"]]].iterrows():
+        below_half |= _curve(ax, c, auc, f"θ={c['theta']:g}", lw=1.2)
+    baseline = here[here["detector"] == "baseline"].iloc[0]
+    below_half |= _curve(ax, baseline, auc, "1 − max softmax", color="k", ls="--", lw=1)
+    ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
+    ax.set_title(f"{NOISE_LEGEND[noise]}, {attack_label(attack)}\n"
+                 f"n = {baseline['n_clean']} clean, {saliency['n_adv'].iloc[0]} adversarial")
+    ax.set_aspect("equal")
+    return below_half
+
+
+def roc_figure(facts: Facts, model: str) -> plt.Figure:
+    """ROC curves of the saliency score (L1 distance of softmax outputs), rows = noises, columns = attacks:
+    θ = 0 (the noise alone), ``roc_thetas`` and the 1 − max softmax baseline; AUC [bootstrap 95% CI] (the rate
+    table's) in the legends, n in the titles.
+
+    Args:
+        facts: the θ sweep's facts.
+        model: the model drawn.
+
+    Returns:
+        the figure."""
+    curves, auc = facts.curves[facts.curves["model"] == model], facts.rates[facts.rates["model"] == model]
+    auc = auc[auc["metric"] == "auc"]
+    saliency = curves[curves["detector"] == "saliency"]
+    noises = list(dict.fromkeys(saliency["noise"]))
+    attacks = [a for a in facts.config.attacks if (saliency["attack"] == a).any()]
+    thetas = [0.0, *facts.config.roc_thetas]
+    fig, axes = figure(DOUBLE_COLUMN, 0.6 + 3.2 * len(noises), nrows=len(noises), ncols=len(attacks),
+                       sharex=True, sharey=True)
+    below_half = False
+    for r, noise in enumerate(noises):
+        for c, attack in enumerate(attacks):
+            below_half |= _roc_panel(axes[r, c], curves, auc, noise, attack, thetas)
+            axes[r, c].legend(title="AUC [95% CI]", loc="upper center", handlelength=1.2, borderaxespad=0.0,
+                              bbox_to_anchor=(0.5, -0.24 if r == len(noises) - 1 else -0.08), labelspacing=0.2,
+                              frameon=False)  # under the panel
+    for ax in axes[-1]:
+        ax.set_xlabel("false-positive rate (%)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("true-positive rate (%)")
+    if below_half:
+        fig.supxlabel(AUC_BELOW_HALF, fontsize=7)
+    return fig
+
+
+def figures(result: Result, facts: Facts) -> dict[str, dict[str, plt.Figure]]:
+    """The trade-off of Tables I-III and the ROC curves, a figure per model each.
+
+    Args:
+        result: the θ sweep (its models, in order).
+        facts: its facts.
 
     Returns:
         name -> model -> figure."""
-    return {"figure_tradeoff_ospa_vs_detection": tradeoff_figure(result.rates, result.attacks),
-            "figure_roc_theta": roc_figure(result.scores, result.config["roc_thetas"], result.attacks,
-                                           seed=result.config["seed"])}
+    return {"figure_tradeoff_ospa_vs_detection": {m: tradeoff_figure(facts, m) for m in result.metadata},
+            "figure_roc_theta": {m: roc_figure(facts, m) for m in result.metadata}}
 
 
-def captions(result: Result) -> dict[str, str]:
+def captions(facts: Facts) -> dict[str, str]:
     """Each figure's caption (Markdown), with the run's images and settings.
 
     Args:
-        result: the θ sweep.
+        facts: the θ sweep's facts.
 
     Returns:
         figure name -> caption."""
-    c = result.config
+    c = facts.config
+    images = images_text({model: {"images": text} for model, text in facts.images.items()})
     return {
         "figure_tradeoff_ospa_vs_detection":
-            f"**Figure.** The trade-off of Tables I-III ({images_text(result.metadata)}): OSPA (clean inputs not "
+            f"**Figure.** The trade-off of Tables I-III ({images}): OSPA (clean inputs not "
             "flagged) against detection success rate (successful adversarial examples flagged), one panel per "
-            f"attack, one curve per noise through θ = {', '.join(f'{t:g}' for t in c['thetas'])} (the first and "
+            f"attack, one curve per noise through θ = {', '.join(f'{t:g}' for t in c.thetas)} (the first and "
             "last θ labelled); bars: Wilson 95% intervals; n in the titles and axis labels. A perfect detector "
             "sits at the top right.",
         "figure_roc_theta":
             "**Figure.** ROC curves of the saliency score (L1 distance between the softmax outputs of x and E), "
             "rows = noises, columns = attacks, for θ = 0 (the noise alone) and θ = "
-            f"{', '.join(f'{t:g}' for t in c['roc_thetas'])}; dashed: the 1 − max softmax baseline; grey: chance. "
+            f"{', '.join(f'{t:g}' for t in c.roc_thetas)}; dashed: the 1 − max softmax baseline; grey: chance. "
             "Legends: AUC [bootstrap 95% interval]; titles: n clean inputs and n successful adversarial examples. "
             "An AUC below 0.5 means the score ranks adversarial inputs *below* clean ones: PGD, for instance, "
             "drives the model to a confident wrong label, so 1 − max softmax is lower on its examples than on "
             "clean inputs."}
 
 
-def facts(result: Result) -> pd.DataFrame:
-    """The counts the findings state, per model: (noise, attack) pairs, those where the overlay's best θ > 0
-    beats the noise alone (θ = 0) and the 1 − max softmax baseline (AUC, chosen in hindsight), and the
-    paper's claims that hold, fail or were not measured here.
-
-    Args:
-        result: the θ sweep.
-
-    Returns:
-        one row per model."""
-    rows = []
-    for model in result.metadata:
-        added = result.added[result.added["model"] == model]
-        holds = result.claims[result.claims["model"] == model]["holds"]
-        rows.append({"model": model, "pairs": len(added),
-                     "overlay_beats_noise_alone": int(added["overlay beats noise alone"].sum()),
-                     "overlay_beats_baseline": int(added["overlay beats baseline"].sum()),
-                     "claims": len(holds), "claims_hold": int(holds.eq(True).sum()),
-                     "claims_fail": int(holds.eq(False).sum()), "claims_not_measured": int(holds.isna().sum())})
-    return pd.DataFrame(rows)
+def _tradeoff_line(saliency: pd.DataFrame, attacks: Sequence[str]) -> str | None:
+    thetas = sorted(t for t in saliency["theta"].unique() if t > 0)
+    if "none" not in set(saliency["noise"]) or len(thetas) < 2:
+        return None
+    lo, hi = thetas[0], thetas[-1]
+    o_lo, o_hi = (find_rate(saliency, "ospa", "clean", noise="none", theta=t) for t in (lo, hi))
+    parts = [f"OSPA {direction(o_lo['value'], o_hi['value'])} from {said(o_lo)} at θ = {lo:g} to "
+             f"{said(o_hi)} at θ = {hi:g}"]
+    for a in attacks:
+        d_lo, d_hi = (find_rate(saliency, "detection_rate", a, noise="none", theta=t) for t in (lo, hi))
+        if d_lo is not None and d_hi is not None:
+            parts.append(f"{attack_label(a)} detection {direction(d_lo['value'], d_hi['value'])} from "
+                         f"{100 * d_lo['value']:.1f}% to {100 * d_hi['value']:.1f}%")
+    return "- *Trade-off without noise.* " + "; ".join(parts) + "."
 
 
-def findings(result: Result) -> str:
+def _model_findings(facts: Facts, model: str) -> str:
+    attacks = list(facts.config.attacks)
+    rates = facts.rates[facts.rates["model"] == model]
+    added = facts.added[facts.added["model"] == model]
+    counts = facts.counts.set_index("model").loc[model]
+    lines = [line for line in [_tradeoff_line(rates[rates["detector"] == "saliency"], attacks)] if line]
+    if len(added):
+        vs_base = [f"{attack_label(r['attack'])} with {noise_label(r['noise'])}: best AUC {r['AUC best θ>0']:.2f} "
+                   f"(θ = {r['best θ>0']:g}) vs {r['AUC 1-max softmax']:.2f}"
+                   for _, r in added.iterrows() if r["overlay beats baseline"]]
+        lines.append(f"- *Does the overlay add anything?* Over the noise alone (θ = 0) its best θ (chosen in "
+                     f"hindsight) raises the AUC in {counts['overlay_beats_noise_alone']} of {counts['pairs']} "
+                     f"(noise, attack) pairs. It beats the 1 − max softmax baseline in {len(vs_base)} of "
+                     f"{counts['pairs']}" + (f": {'; '.join(vs_base)}." if vs_base else "."))
+    held_up, failed, missing = (int(counts[k]) for k in ("claims_hold", "claims_fail", "claims_not_measured"))
+    lines.append(f"- *The paper's claims (Tables I-III):* {held_up} of {counts['claims']} "
+                 f"{verb(held_up, 'holds', 'hold')} here, {failed} {verb(failed, 'fails', 'fail')}, {missing} "
+                 f"{verb(missing, 'was', 'were')} not measured (table above).")
+    selected = facts.selected[facts.selected["model"] == model]
+    held = [f"{noise_label(row['noise'])}, θ = {row['theta']:g}: OSPA {row['OSPA']}, "
+            + ", ".join(f"{attack_label(a)} {row[a]}" for a in attacks if a in row and isinstance(row[a], str))
+            for _, row in (selected_theta_layout(selected, attacks)[model].reset_index().iterrows()
+                           if len(selected) else [])]
+    if held:
+        lines.append("- *θ chosen on the calibration half, reported on the held-out half* (rate [95% CI] (n)): "
+                     + "; ".join(held) + ".")
+    return "\n".join(lines)
+
+
+def findings(facts: Facts) -> str:
     """The headline sentences (Markdown) per model: the trade-off, the overlay's added value, the paper's
-    claims, the held-out θ (the counts are :func:`facts`).
+    claims, the held-out θ.
 
     Args:
-        result: the θ sweep.
+        facts: the θ sweep's facts.
 
     Returns:
-        the Markdown list."""
-    return theta_sweep_findings(result.rates, result.attacks, result.added, result.claims, result.selected)
+        the Markdown list (with several models, each statement starts with its model's name)."""
+    return each_model(list(facts.images), lambda model: _model_findings(facts, model))
