@@ -592,6 +592,13 @@ class EnsembleBudget:
         """The budget of ``attack_settings`` ``settings`` (``"default"``: quick, ``"paper"``: standard), with
         ``overrides``.
 
+        Args:
+            settings: ``"default"`` or ``"paper"``.
+            **overrides: fields of the budget and their values.
+
+        Returns:
+            the budget.
+
         Raises:
             TypeError, ValueError: unknown settings or names, or bad values
                 (:func:`helpers.attack_settings.resolve_ensemble_budget`)."""

@@ -438,3 +438,15 @@ def test_evaluation_rows_count_views_of_one_photograph_as_such():
     plain = evaluation_row("ensemble", outcome)  # one photograph each: plain Wilson
     width = {k: r["bypass_own_ci_high"] - r["bypass_own_ci_low"] for k, r in (("clustered", row), ("plain", plain))}
     assert width["clustered"] > width["plain"]
+
+
+def test_the_budgets_are_quick_and_autoattacks_standard():
+    standard = EnsembleBudget.of("paper")  # attack_settings "paper" selects the standard budget
+    assert (standard.max_iter, standard.n_targets, standard.losses, standard.untargeted, standard.square_queries) == (
+        100, 9, ("dlr",), True, 5000)  # Croce & Hein 2020: APGD-CE, APGD-T (DLR, 9 x 100), Square 5,000
+    assert [m.label for m in ensemble(standard.n_targets, standard.losses, untargeted=standard.untargeted)] == [
+        "APGD-CE", *(f"APGD-DLR target {t}" for t in range(1, 10))]
+    assert EnsembleBudget.of("default") == EnsembleBudget()  # quick, the CPU default
+    assert EnsembleBudget.of("default", max_iter=3).max_iter == 3
+    with pytest.raises(ValueError, match="attack_settings"):
+        EnsembleBudget.of("fast")

@@ -201,7 +201,7 @@ def test_the_adaptive_system_has_a_saliency_detector_per_noise(tmp_path):
 
     config = check_params({**notebook_defaults("08_adaptive_attacks.ipynb"), "n_images": 1, "calibration_images": 40,
                            "fpr": 0.4, "thetas": [0.1], "squeezers": ["bit_depth:5"], "noise": "color_reverse",
-                           "system_noises": ["none", "color_reverse", "zero_mean"], "adaptive_attacks": [],
+                           "system_noises": ["none", "color_reverse", "zero_mean"],
                            "sweep_eps_255": [2], "cache_dir": str(tmp_path)})
     setup = adaptive.prepare(config)
     names = [d.name for d in setup.system]

@@ -27,7 +27,8 @@ def test_each_name_tuple_is_what_its_module_implements():
     assert (emphasis.COLORMAPS, emphasis.OVERLAY_ORDERS) == (names.COLORMAPS, names.OVERLAY_ORDERS)
     assert (adaptive.VARIANTS, adaptive.EMPHASIS_CLIPS) == (names.VARIANTS, names.EMPHASIS_CLIPS)
     assert (adaptive_attack.KINDS, adaptive_attack.LOSSES) == (names.ADAPTIVE_KINDS, names.LOSSES)
-    assert set(names.ADAPTIVE_ATTACKS) <= set(attack_settings.ATTACKS)
+    assert set(attack_settings.ENSEMBLE_BUDGET_OF) == set(attack_settings.SETTINGS)
+    assert set(attack_settings.ENSEMBLE_BUDGET_OF.values()) == set(attack_settings.ENSEMBLE_BUDGETS)
     assert attacks.SETTINGS is attack_settings.SETTINGS and set(attacks.ART_ATTACKS) <= set(attack_settings.ATTACKS)
 
 

@@ -178,7 +178,13 @@ def test_bad_value(name, value, error, expected):
     ({"model_options": {"preprocessing": "tf"}}, ValueError, ["model_options", ".keras"]),
     ({"weights": __file__}, ValueError, ["weights", "efficientnet_lite0", "'imagenet'"]),
     ({"model": "efficientnet_lite2", "weights": __file__}, ValueError, ["weights", "efficientnet_lite2", "'imagenet'"]),
-    ({"n_images": 4, "unbounded_images": 5}, ValueError, ["parameter unbounded_images = 5", "at most n_images = 4"]),
+    ({"adaptive_budget": {"max_iters": 5}}, ValueError, ["parameter adaptive_budget", "unknown adaptive budget name(s) "
+                                                         "['max_iters']", "max_iter"]),
+    ({"adaptive_budget": {"n_targets": 10}}, ValueError, ["adaptive_budget", "n_targets is at most 9"]),
+    ({"adaptive_budget": {"sweep_factor": 1}}, ValueError, ["adaptive_budget", "sweep_factor"]),
+    ({"adaptive_budget": {"losses": ["ce", "hinge"]}}, ValueError, ["adaptive_budget", "losses", "'hinge'"]),
+    ({"adaptive_budget": {"untargeted": 1}}, TypeError, ["adaptive_budget", "untargeted must be True or False"]),
+    ({"attack_settings": "paper", "adaptive_budget": {"max_iter": 2.5}}, TypeError, ["adaptive_budget", "max_iter"]),
     ({"fpr": 0.0, "calibration_images": 100}, ValueError,
      ["parameters fpr = 0 and calibration_images = 100", "half of them (50)", "fpr x 50 = 0 < 5",
       "fpr to at least 0.1"]),
@@ -200,7 +206,8 @@ def test_good_values(tmp_path):
     assert check_params({**VALID, **good})["roc_thetas"] == [0.3]
     assert check_params({"model": str(model), "model_options": {"preprocessing": "tf", "output": "softmax"}})
     assert check_params({"model": "vgg16", "weights": __file__})
-    assert check_params({"n_images": 4, "unbounded_images": 4, "fpr": 0.2, "calibration_images": 50})
+    assert check_params({"n_images": 4, "adaptive_budget": {"max_iter": 50, "losses": ["dlr", "margin"]}, "fpr": 0.2,
+                         "calibration_images": 50})
     lite2 = {"model": "efficientnet_lite2", "weights": "imagenet", "saliency_method": "gradcam++"}
     assert check_params(lite2) == lite2
     with pytest.raises(ValueError, match="'preprocessing' option"):
