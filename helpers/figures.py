@@ -4,6 +4,7 @@ emphasis image), Figure 4 (colour reversing and zero mean)."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -335,7 +336,7 @@ def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd", en
     rules = {"own": "own operating point (label change)", "matched": "matched false-positive rate"}
     sub = table[(table["attack"] == attack) & (table["norm"] == "linf") & (table["mode"] == "non-adaptive")]
     worst = None if ensemble is None else ensemble[(ensemble["role"] == "worst case") & (ensemble["norm"] == "linf")]
-    ticks = sorted({*(255 * sub["eps"]), *([] if worst is None else worst["eps_255"])})
+    ticks = sorted({round(float(e), 3) for e in (*(255 * sub["eps"]), *([] if worst is None else worst["eps_255"]))})
     fig, axes = figure(DOUBLE_COLUMN, 6.2, nrows=len(rules), ncols=len(defences), sharex=True, sharey=True)
     for c, defence in enumerate(defences):
         for r, (rule, title) in enumerate(rules.items()):
@@ -344,6 +345,9 @@ def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd", en
                 eps_255=lambda t: 255 * t["eps"]), "o")]
             if worst is not None and rule == "own":
                 lines.append(("adaptive ensemble vs the system", worst, "s"))
+            lines = [(name, g, marker) for name, g, marker in lines if g[f"bypass_{rule}_n"].gt(0).any()]
+            if not lines:  # e.g. a matched threshold the calibration photographs could not place
+                ax.text(0.5, 0.5, "no rate: no threshold", transform=ax.transAxes, ha="center", va="center")
             for i, (name, g, marker) in enumerate(lines):
                 g = g.sort_values("eps_255")
                 dodge = 2 ** (0.07 * (i - (len(lines) - 1) / 2))  # side by side on the log axis
@@ -355,7 +359,7 @@ def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd", en
             ax.set_xticks(ticks, [f"{e:g}" for e in ticks])
             ax.set_ylim(-3, 103)
             ax.grid(alpha=0.3)
-            ax.set_title(f"{defence}\n{title}")
+            ax.set_title(textwrap.fill(defence, 40) + f"\n{title}")
             if c == 0:
                 ax.set_ylabel("bypass rate (%): fooled f, not flagged")
         ax.set_xlabel("L∞ budget ε (grey levels, /255)")
