@@ -2,14 +2,14 @@
 
 A PGD step is one ``loss_gradient`` call of the compiled ART classifier (``helpers.art_classifier``)
 plus element-wise updates; the script times that call on the same batch for the plain model and for
-the adaptive models of ``helpers.adaptive`` (variant ``bpda`` and ``gradcam``), with one view
+the adaptive models of ``helpers.adaptive.model`` (variant ``bpda`` and ``gradcam``), with one view
 (theta 0.1, no noise) and with four (theta 0.1 and 0.3 x colour reversing and zero mean), and
 prints the ratios. The floor is 1 + V (a forward and a backward pass on x and on each of the V
 views); variant ``gradcam`` adds the backward pass through Grad-CAM. It also times a whole ART PGD
 run (``--iters`` steps) of each, per step: that includes ART's fixed costs per run (the random
 start, its eager ``predict`` calls on x and on the result), which weigh more in short runs.
 
-It then times ART's APGD (``helpers.adaptive_attack``, the adaptive ensemble's optimiser) per iteration:
+It then times ART's APGD (``helpers.adaptive.members``, the adaptive ensemble's optimiser) per iteration:
 plain on f, on the one-view adaptive model, on it with the detector's score (L1) term in the loss, and
 judged by the real detector at every iterate (the evaluation's cost), each as a ratio to the plain APGD
 iteration (floor: 1 + views' forward passes; the score term reuses the views' logits, so it should cost
@@ -32,9 +32,10 @@ import tensorflow as tf
 from art.attacks.evasion import AutoProjectedGradientDescent
 from bench_detector import best_times
 
-from helpers.adaptive import adaptive_bundle
-from helpers.adaptive_attack import Judge, Objective, consensus_targets, observed_classifier
-from helpers.adaptive_report import Defence
+from helpers.adaptive.defences import Defence
+from helpers.adaptive.judge import Judge
+from helpers.adaptive.members import Objective, consensus_targets, observed_classifier
+from helpers.adaptive.model import adaptive_bundle
 from helpers.art_classifier import art_classifier
 from helpers.attacks import run_attack
 from helpers.data import sample_images

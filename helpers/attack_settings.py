@@ -102,7 +102,7 @@ def resolve_params(name: str, params: dict) -> dict:
     return resolved
 
 
-# The adaptive evaluation's budgets (helpers.adaptive_attack.evaluate_adaptive): per member of the ensemble, APGD's
+# The adaptive evaluation's budgets (helpers.adaptive.evaluation.evaluate_adaptive): per member of the ensemble, APGD's
 # iterations; the consensus' best wrong classes attacked with the targeted ``losses``; whether an untargeted
 # APGD-CE runs first; Square's queries on the defended system; the checks' upward iteration sweep (x
 # ``sweep_factor``), further random starts (``restarts``) and the images attacked at an unbounded budget. "standard"

@@ -31,7 +31,7 @@ a seeded random image that the black box already counts as adversarial (ART's ow
 Success: untargeted, the label differs from ``y``; targeted, the label equals the target; attacking
 a classifier guarded by a detector, also not flagged by it. Only successful examples should be used
 downstream; failures are kept for reporting. :func:`bypass` checks examples against detectors.
-Detector-aware white-box attacks are these attacks run on the models of ``helpers.adaptive``.
+Detector-aware white-box attacks are these attacks run on the models of ``helpers.adaptive.model``.
 """
 
 from __future__ import annotations

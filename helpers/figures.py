@@ -321,12 +321,12 @@ def saliency_methods_figure(bundle: ModelBundle, x: np.ndarray, maps: dict[str, 
 
 def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd", ensemble=None) -> plt.Figure:
     """Bypass rate against the L-inf budget: one column per defence, rows = its own operating point and the matched
-    false-positive rate; the non-adaptive attack transferred from f (:func:`helpers.adaptive_report.bypass_table`)
+    false-positive rate; the non-adaptive attack transferred from f (:func:`helpers.adaptive.protocol.bypass_table`)
     and, at the own rule, the adaptive ensemble's worst-case bypass of the whole system (``ensemble``: the table of
-    :func:`helpers.adaptive_attack.evaluate_adaptive`), 95% bars counting views of one photograph as such.
+    :func:`helpers.adaptive.evaluation.evaluate_adaptive`), 95% bars counting views of one photograph as such.
 
     Args:
-        table: :func:`helpers.adaptive_report.bypass_table`'s rows.
+        table: :func:`helpers.adaptive.protocol.bypass_table`'s rows.
         defences: the defences, one column each (the detectors of the system the ensemble attacked).
         attack: the non-adaptive attack plotted.
         ensemble: the ensemble's table, or None.

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.adaptive_attack import invalid_message, reported_row
-from helpers.adaptive_report import load_bypass_table
+from helpers.adaptive.checks import invalid_message
+from helpers.adaptive.evaluation import reported_row
+from helpers.adaptive.protocol import load_bypass_table
 from helpers.attack_report import full_success_budgets
 from helpers.labels import attack_label, method_label, noise_label, rate_text
 from helpers.metrics import MIN_EXPECTED_FALSE_POSITIVES
@@ -294,7 +295,7 @@ def update_readme(readme: str | Path, results_dir: str | Path) -> bool:
 
 
 def _bypass(row: pd.Series, metric: str) -> str:
-    """A rate column of :func:`helpers.adaptive_report.bypass_table` ('bypass_own', ...) in prose, with its
+    """A rate column of :func:`helpers.adaptive.protocol.bypass_table` ('bypass_own', ...) in prose, with its
     photographs where the table has them."""
     photographs = row.get(f"{metric}_photographs")
     return rate_text(row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"], row[f"{metric}_n"], prose=True,
@@ -322,7 +323,7 @@ def ensemble_line(table: pd.DataFrame, checks: pd.DataFrame, fpr: pd.DataFrame |
     all without ``fpr``.
 
     Args:
-        table: :func:`helpers.adaptive_attack.evaluate_adaptive`'s table (rows told apart by ``role``).
+        table: :func:`helpers.adaptive.evaluation.evaluate_adaptive`'s table (rows told apart by ``role``).
         checks: its check rows (``check``, ``passed``, ``detail``).
         fpr: the realised false-positive rates (``helpers.experiments.adaptive.fpr_table``: rows of scope
             ``system``), or None.
@@ -370,7 +371,7 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
     high-confidence C&W against the baseline, the black-box attacks, and the Carlini et al. checks.
 
     Args:
-        table: :func:`helpers.adaptive_report.bypass_table`.
+        table: :func:`helpers.adaptive.protocol.bypass_table`.
         checks: rows with ``check``, ``passed`` and ``detail``.
         defences: the defences' names, in order.
         fpr: the matched false-positive rate.
@@ -439,7 +440,7 @@ def adaptive_readme_lines(table: pd.DataFrame, realised: pd.DataFrame | None = N
     :func:`ensemble_line`'s.)
 
     Args:
-        table: :func:`helpers.adaptive_report.bypass_table`'s rows.
+        table: :func:`helpers.adaptive.protocol.bypass_table`'s rows.
         realised: the realised false-positive rates (``helpers.experiments.adaptive.fpr_table``), or None.
 
     Returns:

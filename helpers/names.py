@@ -19,6 +19,6 @@ PREPROCESSING = ("caffe", "tf", "torch", "lite0", "none")  # helpers.models: wha
 MODEL_OPTIONS = ("preprocessing", "output", "class_names", "gradcam_layer", "crop_fraction")
 VARIANTS = ("bpda", "gradcam")  # helpers.adaptive: how the saliency overlay is differentiated
 EMPHASIS_CLIPS = ("exact", "straight_through")  # helpers.adaptive: how the emphasis image's clip is differentiated
-LOSSES = ("ce", "dlr", "margin")  # helpers.adaptive_attack: the adaptive ensemble's losses
-ADAPTIVE_KINDS = ("ensemble", "transferred", "square")  # helpers.adaptive_attack: the adaptive ensemble, and the
+LOSSES = ("ce", "dlr", "margin")  # helpers.adaptive.members: the adaptive ensemble's losses
+ADAPTIVE_KINDS = ("ensemble", "transferred", "square")  # helpers.adaptive.members: the adaptive ensemble, and the
 # attacks its checks compare it with

@@ -25,11 +25,11 @@ The adaptive evaluation (docs/adaptive.md) runs in the same shards: ``attacks`` 
 ``ADAPTIVE_DEFAULTS`` (``kind``: the detector-aware APGD ``ensemble`` against the saliency detector with
 every theta and noise of the study, or the ``transferred`` APGD-CE and the ``square`` black box that
 its checks compare it with; budget ``norm``, ``eps`` in [0, 1] units, ``max_iter``; the ensemble's
-options). Per block, each set's per-image outcomes (:data:`helpers.adaptive_attack.OUTCOME_COLUMNS`)
+options). Per block, each set's per-image outcomes (:data:`helpers.adaptive.outcomes.OUTCOME_COLUMNS`)
 are written beside the shard as ``shard-XXXX-of-YYYY.adaptive.parquet`` with its own checksum, and
 merged into ``adaptive.parquet``, ``adaptive_rates.csv`` (bypass at the own rule, and at a matched
 threshold fitted after the merge on the clean scores of half of the photographs) and
-``adaptive_checks.csv`` (the checks of :func:`helpers.adaptive_attack.outcome_checks`, iteration and eps
+``adaptive_checks.csv`` (the checks of :func:`helpers.adaptive.outcomes.outcome_checks`, iteration and eps
 sweeps being further named sets).
 """
 
@@ -64,19 +64,11 @@ import numpy as np
 import pandas as pd
 from distributed import Client, LocalCluster, as_completed
 
-from helpers.adaptive import detector_aware_bundle
-from helpers.adaptive_attack import (
-    OUTCOME_COLUMNS,
-    AttackBudget,
-    adaptive_attack,
-    ensemble,
-    outcome_checks,
-    outcome_rates,
-    outcome_rows,
-    square_attack,
-    transferred_attack,
-)
-from helpers.adaptive_report import Defence
+from helpers.adaptive.defences import Defence
+from helpers.adaptive.judge import AttackBudget
+from helpers.adaptive.members import adaptive_attack, ensemble, square_attack, transferred_attack
+from helpers.adaptive.model import detector_aware_bundle
+from helpers.adaptive.outcomes import OUTCOME_COLUMNS, outcome_checks, outcome_rates, outcome_rows
 from helpers.cache import attack_sets, model_fingerprint
 from helpers.data import ImageSet, keep_correct, load_images
 from helpers.detectors import SaliencyDetector
@@ -279,7 +271,7 @@ def adaptive_defences(bundle: ModelBundle, c: Mapping[str, Any]) -> list[Defence
         c: a checked configuration.
 
     Returns:
-        one :class:`~helpers.adaptive_report.Defence` per noise."""
+        one :class:`~helpers.adaptive.defences.Defence` per noise."""
     return [Defence(f"saliency ({noise})", SaliencyDetector(bundle, list(c["thetas"]), noise, c["colormap"],
                                                             c["overlay_order"], c["zero_mean_reference"]),
                     c["batch_size"]) for noise in c["noises"]]
@@ -431,8 +423,8 @@ class StudyResult:
         rates: its :func:`helpers.scores.rate_table`.
         summary: images kept and dropped, shards computed and skipped, seconds.
         adaptive: the merged outcome rows (``OUTCOME_COLUMNS``), or None.
-        adaptive_rates: :func:`helpers.adaptive_attack.outcome_rates` of them, or None.
-        adaptive_checks: :func:`helpers.adaptive_attack.outcome_checks` of them, or None."""
+        adaptive_rates: :func:`helpers.adaptive.outcomes.outcome_rates` of them, or None.
+        adaptive_checks: :func:`helpers.adaptive.outcomes.outcome_checks` of them, or None."""
 
     scores: pd.DataFrame
     rates: pd.DataFrame

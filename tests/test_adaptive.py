@@ -6,7 +6,7 @@ import tensorflow as tf
 from conftest import stripes, tiny_cnn
 from scipy.special import log_softmax
 
-from helpers.adaptive import (
+from helpers.adaptive.model import (
     ConsensusLogits,
     adaptive_bundle,
     colour_straight_through,

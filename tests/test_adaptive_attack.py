@@ -7,29 +7,22 @@ import pytest
 import tensorflow as tf
 from conftest import stripes
 
-from helpers.adaptive import detector_aware_bundle
-from helpers.adaptive_attack import (
-    AttackBudget,
-    AttackOutcome,
+from helpers.adaptive.checks import check_gain, check_nondecreasing, check_unbounded, failed_checks
+from helpers.adaptive.defences import Defence, System
+from helpers.adaptive.evaluation import evaluate_adaptive
+from helpers.adaptive.judge import AttackBudget, AttackOutcome, Judge, on_images, worst_case
+from helpers.adaptive.members import (
     EnsembleBudget,
-    Judge,
     TargetedDLR,
     adaptive_attack,
-    check_gain,
-    check_nondecreasing,
-    check_unbounded,
     consensus_targets,
     ensemble,
-    evaluate_adaptive,
-    failed_checks,
     observed_classifier,
-    on_images,
     run_apgd,
     square_attack,
     transferred_attack,
-    worst_case,
 )
-from helpers.adaptive_report import Defence, System
+from helpers.adaptive.model import detector_aware_bundle
 from helpers.attacks import bypass, run_attack
 from helpers.detectors import SaliencyDetector
 
@@ -346,7 +339,7 @@ def test_an_example_that_bypasses_only_as_a_float_is_not_counted():
 
 
 def test_bytes_stay_within_the_linf_budget():
-    from helpers.adaptive_attack import to_bytes
+    from helpers.adaptive.judge import to_bytes
 
     x = np.array([100.3, 100.3, 0.2, 254.9], np.float32).reshape(1, 2, 2, 1).repeat(3, axis=3)
     x_adv = x + np.array([2.0, -2.0, -0.2, 0.1], np.float32).reshape(1, 2, 2, 1)
@@ -425,7 +418,7 @@ def test_the_matched_rule_is_one_threshold_for_the_system():
 
 
 def test_evaluation_rows_count_views_of_one_photograph_as_such():
-    from helpers.adaptive_attack import evaluation_row
+    from helpers.adaptive.evaluation import evaluation_row
     from helpers.metrics import clustered_interval, design_effect
 
     outcome = AttackOutcome("a", AttackBudget("linf", EPS, 3), {"own": np.array([True, True, True, False, False])},

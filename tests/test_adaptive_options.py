@@ -8,7 +8,9 @@ import pytest
 import tensorflow as tf
 from conftest import stripes
 
-from helpers.adaptive import (
+from helpers.adaptive.defences import Defence
+from helpers.adaptive.members import Objective, ensemble, observed_classifier
+from helpers.adaptive.model import (
     adaptive_bundle,
     clip_straight_through,
     consensus_layer,
@@ -16,8 +18,6 @@ from helpers.adaptive import (
     detector_score,
     per_view_margin,
 )
-from helpers.adaptive_attack import Objective, ensemble, observed_classifier
-from helpers.adaptive_report import Defence
 from helpers.detectors import SaliencyDetector
 from helpers.runtime import set_seed
 

@@ -8,25 +8,20 @@ import pytest
 from conftest import stripes
 from scipy.special import softmax
 
-from helpers.adaptive_report import (
+from helpers.adaptive.defences import Defence, System, hold_out, realised_fpr, resolvable_fit, system_fpr
+from helpers.adaptive.protocol import (
     ENSEMBLE_MODE,
     HIGH_CONFIDENCE,
     NON_ADAPTIVE,
     VERSUS_RATES,
     AttackRun,
-    Defence,
-    System,
     bypass_layout,
     bypass_table,
     evaluation_runs,
-    hold_out,
     load_bypass_table,
     paper_vs_adaptive,
     paper_vs_adaptive_tidy,
-    realised_fpr,
-    resolvable_fit,
     save_bypass_table,
-    system_fpr,
     within_budget,
 )
 from helpers.attacks import AttackResult, bypass
@@ -406,11 +401,12 @@ def test_every_ensemble_rate_stands_beside_its_realised_false_positive_rate(tmp_
     table = ensemble_table(4, 3)
     checks = passing_checks()
     line = ensemble_line(table, checks, fpr_rows())
-    assert ("own rule 100.0% [51, 100] (n = 4), the system's realised false-positive rate on the untouched split 50.0% [10, 80] (n = 10 views of 5 photographs) "
-            "(s: 40.0% [10, 80] (n = 10 views of 5 photographs); fs: 20.0% [10, 80] (n = 10 views of 5 photographs))"
-            ) in line
+    assert ("own rule 100.0% [51, 100] (n = 4), the system's realised false-positive rate on the untouched split "
+            "50.0% [10, 80] (n = 10 views of 5 photographs) (s: 40.0% [10, 80] (n = 10 views of 5 photographs); fs: "
+            "20.0% [10, 80] (n = 10 views of 5 photographs))") in line
     assert ("matched threshold (one for the system, target 5% false-positive rate) 75.0% [30, 95] (n = 4), the "
-            "system's realised false-positive rate on the untouched split 20.0% [10, 80] (n = 10 views of 5 photographs) (s: 10.0%") in line
+            "system's realised false-positive rate on the untouched split 20.0% [10, 80] (n = 10 views of 5 "
+            "photographs) (s: 10.0%") in line
     line = ensemble_line(table, checks, fpr_rows("not resolvable at n = 2 calibration photographs (fpr 0.05 x 2 < 5)"))
     assert "matched threshold (target 5% false-positive rate): not resolvable at n = 2 calibration photographs" in line
     assert "75.0%" not in line  # no matched rate without a threshold that can be placed

@@ -10,18 +10,10 @@ from conftest import stripes
 from distributed import Client, LocalCluster
 
 from helpers import study, study_files
-from helpers.adaptive_attack import (
-    OUTCOME_COLUMNS,
-    AttackBudget,
-    AttackOutcome,
-    Judge,
-    check_gain,
-    outcome_checks,
-    outcome_rates,
-    outcome_rows,
-    to_bytes,
-)
-from helpers.adaptive_report import Defence
+from helpers.adaptive.checks import check_gain
+from helpers.adaptive.defences import Defence
+from helpers.adaptive.judge import AttackBudget, AttackOutcome, Judge, to_bytes
+from helpers.adaptive.outcomes import OUTCOME_COLUMNS, outcome_checks, outcome_rates, outcome_rows
 from helpers.detectors import SaliencyDetector
 from helpers.metrics import grouped_split, threshold_at_fpr
 

@@ -300,7 +300,7 @@ ADAPTIVE_LITERAL = {
 
 
 def test_settings_written_as_overrides_resolve_to_the_full_settings():
-    from helpers.adaptive_report import ADAPTIVE_SETTINGS, pgd_params
+    from helpers.adaptive.protocol import ADAPTIVE_SETTINGS, pgd_params
     from helpers.attacks import PAPER_PARAMS
 
     def run_with(name, params):  # what notebook 08 runs: PGD's step is set from each budget

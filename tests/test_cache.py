@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import helpers.cache as cache
-from helpers.adaptive import adaptive_bundle
+from helpers.adaptive.model import adaptive_bundle
 from helpers.attacks import PAPER_PARAMS
 from helpers.cache import cached_attack
 from helpers.data import ImageSet

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.adaptive_report import load_bypass_table
+from helpers.adaptive.protocol import load_bypass_table
 from helpers.experiments import ablation, adaptive, comparison, theta_sweep
 from helpers.experiments.common import Table, load_run, saliency_method
 from helpers.labels import DetectorKey
@@ -194,7 +194,7 @@ def notebook_defaults(name: str) -> dict:
 
 @pytest.mark.slow  # loads EfficientNet-Lite0 and fits five detectors: make test, not make unit
 def test_the_adaptive_system_has_a_saliency_detector_per_noise(tmp_path):
-    from helpers.adaptive_report import Defence
+    from helpers.adaptive.defences import Defence
     from helpers.detectors import SaliencyDetector
     from helpers.experiments import adaptive
     from helpers.params import check_params

@@ -14,15 +14,15 @@ LAYERS = [  # a module may import from its own layer or lower ones, never from a
     {"efficientnet_lite", "models", "data"},
     {"saliency", "emphasis", "transforms", "squeeze", "art_classifier", "attacks"},
     {"cache", "detectors"},
-    {"scores", "attack_report", "params", "adaptive", "study_setup", "study_files"},
-    {"tables", "plotting", "adaptive_report", "adaptive_attack", "study"},
+    {"scores", "attack_report", "params", "adaptive", "study_setup", "study_files"},  # adaptive: a package
+    {"tables", "plotting", "study"},
     {"paper", "figures"},
     {"findings"},
     {"experiments"},  # the package helpers/experiments/: one module per notebook's experiment
     {"report"},
 ]
 # The presentation: tables, figures and prose, all above the score table they are computed from.
-PRESENTATION = {"tables", "plotting", "paper", "figures", "findings", "adaptive_report"}
+PRESENTATION = {"tables", "plotting", "paper", "figures", "findings"}
 LAYER = {module: i for i, layer in enumerate(LAYERS) for module in layer}
 MODULES = sorted([p.stem for p in HELPERS.glob("*.py") if p.stem != "__init__"]
                  + [p.parent.name for p in HELPERS.glob("*/__init__.py")])  # modules and packages

@@ -5,8 +5,6 @@ import inspect
 import numpy as np
 
 from helpers import (
-    adaptive,
-    adaptive_attack,
     attack_settings,
     attacks,
     efficientnet_lite,
@@ -16,6 +14,7 @@ from helpers import (
     saliency,
     transforms,
 )
+from helpers.adaptive import members, model, outcomes
 
 
 def test_each_name_tuple_is_what_its_module_implements():
@@ -25,8 +24,8 @@ def test_each_name_tuple_is_what_its_module_implements():
     assert list(names.MODEL_OPTIONS) == keyword_only
     assert (transforms.NOISES, transforms.ZERO_MEAN_REFERENCES) == (names.NOISES, names.ZERO_MEAN_REFERENCES)
     assert (emphasis.COLORMAPS, emphasis.OVERLAY_ORDERS) == (names.COLORMAPS, names.OVERLAY_ORDERS)
-    assert (adaptive.VARIANTS, adaptive.EMPHASIS_CLIPS) == (names.VARIANTS, names.EMPHASIS_CLIPS)
-    assert (adaptive_attack.KINDS, adaptive_attack.LOSSES) == (names.ADAPTIVE_KINDS, names.LOSSES)
+    assert (model.VARIANTS, model.EMPHASIS_CLIPS) == (names.VARIANTS, names.EMPHASIS_CLIPS)
+    assert (outcomes.KINDS, members.LOSSES) == (names.ADAPTIVE_KINDS, names.LOSSES)
     assert set(attack_settings.ENSEMBLE_BUDGET_OF) == set(attack_settings.SETTINGS)
     assert set(attack_settings.ENSEMBLE_BUDGET_OF.values()) == set(attack_settings.ENSEMBLE_BUDGETS)
     assert attacks.SETTINGS is attack_settings.SETTINGS and set(attacks.ART_ATTACKS) <= set(attack_settings.ATTACKS)

@@ -1,6 +1,6 @@
 """Notebook 08: the paper's (non-adaptive) and black-box attacks against the saliency detector, Feature Squeezing
 and the 1 − max softmax baseline, each at its own rule and at a matched false-positive rate, and the one adaptive
-attacker, the AutoAttack-style ensemble against the whole system with its checks (``helpers.adaptive_attack``,
+attacker, the AutoAttack-style ensemble against the whole system with its checks (``helpers.adaptive``,
 called as it is)."""
 
 from __future__ import annotations
@@ -14,24 +14,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers.adaptive import detector_aware_bundle
-from helpers.adaptive_attack import AdaptiveEvaluation, EnsembleBudget, evaluate_adaptive, save_evaluation
-from helpers.adaptive_report import (
+from helpers.adaptive.defences import Defence, System, hold_out, realised_fpr, resolvable_fit, system_fpr
+from helpers.adaptive.evaluation import AdaptiveEvaluation, evaluate_adaptive, save_evaluation
+from helpers.adaptive.members import EnsembleBudget
+from helpers.adaptive.model import detector_aware_bundle
+from helpers.adaptive.protocol import (
     ADAPTIVE_SETTINGS,
     AttackRun,
-    Defence,
-    System,
     bypass_layout,
     bypass_table,
     evaluation_runs,
-    hold_out,
     paper_vs_adaptive,
     paper_vs_adaptive_tidy,
-    realised_fpr,
-    resolvable_fit,
     run_all,
     save_bypass_table,
-    system_fpr,
 )
 from helpers.data import ImageSet, keep_correct, load_images
 from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, SaliencyDetector
@@ -66,9 +62,9 @@ class Setup:
         y: (N,) the labels attacked: true labels on a labelled folder, else the model's own.
         labelled: whether the images are labelled.
         detectors: label -> detector.
-        defences: the detectors fitted as :class:`~helpers.adaptive_report.Defence` objects.
+        defences: the detectors fitted as :class:`~helpers.adaptive.defences.Defence` objects.
         runs: the non-adaptive and black-box attack sets.
-        system: the :class:`~helpers.adaptive_report.System` the ensemble attacks at once: a saliency detector per
+        system: the :class:`~helpers.adaptive.defences.System` the ensemble attacks at once: a saliency detector per
             noise of ``noise`` and ``system_noises`` (each at every θ) and joint Feature Squeezing, with one matched
             threshold for all of them (fitted where the calibration photographs can place it)."""
 
@@ -90,8 +86,8 @@ class Result:
     evaluation (its table and checks), the adaptive variants, the run's metadata and parameters.
 
     Attributes:
-        table: :func:`helpers.adaptive_report.bypass_table`'s rows.
-        evaluation: the ensemble's :class:`~helpers.adaptive_attack.AdaptiveEvaluation`.
+        table: :func:`helpers.adaptive.protocol.bypass_table`'s rows.
+        evaluation: the ensemble's :class:`~helpers.adaptive.evaluation.AdaptiveEvaluation`.
         variants: the names of the bypass table's defences that the ensemble attacked (in the system), in order.
         metadata: model -> its run's metadata.
         config: the run's parameters.
@@ -195,7 +191,7 @@ def _held_apart(images: ImageSet, c: Mapping[str, Any]) -> tuple[ImageSet, Image
 
 def fitted(defence: Defence | System, calibration: ImageSet, fpr: float) -> Defence | System:
     """``defence`` with its matched threshold fitted at ``fpr`` on ``calibration`` where its photographs can place
-    it (:func:`~helpers.adaptive_report.resolvable_fit`; otherwise unfitted, with its ``note``).
+    it (:func:`~helpers.adaptive.defences.resolvable_fit`; otherwise unfitted, with its ``note``).
 
     Args:
         defence: a Defence or System.
