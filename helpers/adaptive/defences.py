@@ -9,14 +9,14 @@ An example *bypasses* a defence when it fools f (within the attack's budget) and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from helpers.data import ImageSet
 from helpers.metrics import Rate, design_effect, grouped_split, rate_row, resolvable, threshold_at_fpr
-from helpers.validation import check_count, check_number
+from helpers.validation import check_count, check_images, check_number
 
 # A matched threshold needs at least this many expected false positives among its calibration images
 MIN_CALIBRATION_FALSE_POSITIVES = 5
@@ -89,6 +89,73 @@ class Defence:
             raise RuntimeError(f"defence {self.name!r}: call fit(x_clean) for the matched threshold first")
         own, score = self.scores(x)
         return (own if self.has_own_rule else None), score > self.threshold
+
+
+class FunctionDetector:
+    """A detector of your own, as the judge sees it: a score (higher: more adversarial) and, optionally, a decision
+    rule of its own (the part the paper's label change plays for the saliency detector); the matched rule is a
+    threshold on the score fitted on clean images (:meth:`Defence.fit`).
+
+    Args:
+        score: (N, H, W, 3) RGB 0..255 images -> (N,) finite scores (numpy in, numpy out; any code).
+        rule: (N, H, W, 3) images -> (N,) bool flags of its own rule, or None (a score-only detector).
+
+    Attributes:
+        decisions, decision: what :class:`Defence` reads: ``"label_change"`` stands for the own rule."""
+
+    decisions = ("label_change", "score")
+
+    def __init__(self, score: Callable[[np.ndarray], np.ndarray],
+                 rule: Callable[[np.ndarray], np.ndarray] | None = None):
+        if not callable(score) or (rule is not None and not callable(rule)):
+            raise TypeError("score (and rule, when given) must be callables of a batch of images")
+        self.score, self.rule = score, rule
+        self.decision = "label_change" if rule is not None else "score"
+
+    def evaluate(self, x: np.ndarray, batch_size: int = 16) -> dict[str, np.ndarray]:
+        """The report :class:`Defence` reads: ``score`` and ``label_changed`` (the own rule's flags; all False
+        without one), in batches.
+
+        Args:
+            x: (N, H, W, 3) RGB images in 0..255.
+            batch_size: images per call of ``score`` and ``rule``.
+
+        Returns:
+            ``{"score": (N,) float, "label_changed": (N,) bool}``.
+
+        Raises:
+            ValueError: a score or rule output that is not one finite value per image."""
+        x = check_images(x)
+        parts = [(self._checked(self.score, x[i:i + batch_size], float),
+                  self._checked(self.rule, x[i:i + batch_size], bool) if self.rule is not None
+                  else np.zeros(len(x[i:i + batch_size]), bool)) for i in range(0, len(x), batch_size)]
+        return {"score": np.concatenate([p[0] for p in parts]), "label_changed": np.concatenate([p[1] for p in parts])}
+
+    @staticmethod
+    def _checked(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, dtype: type) -> np.ndarray:
+        out = np.asarray(fn(x))
+        if out.shape != (len(x),):
+            raise ValueError(f"{getattr(fn, '__name__', 'the detector')} must return one value per image, shape "
+                             f"({len(x)},); got {out.shape}")
+        if dtype is float and not np.isfinite(out.astype(float)).all():
+            raise ValueError(f"{getattr(fn, '__name__', 'the score')} returned a non-finite score")
+        return out.astype(dtype)
+
+
+def user_defence(name: str, score: Callable[[np.ndarray], np.ndarray],
+                 rule: Callable[[np.ndarray], np.ndarray] | None = None, batch_size: int = 16) -> Defence:
+    """A :class:`Defence` of your own detector (:class:`FunctionDetector`), for the judge of the adaptive
+    evaluation: fit its matched threshold with :meth:`Defence.fit` or in a :class:`System`.
+
+    Args:
+        name: its name in tables.
+        score: images -> (N,) scores, higher for more adversarial.
+        rule: images -> (N,) bool own-rule flags, or None.
+        batch_size: images per call.
+
+    Returns:
+        the defence (unfitted)."""
+    return Defence(name, FunctionDetector(score, rule), batch_size)
 
 
 def calibration_photographs(n: int, photographs: Sequence[str] | None = None) -> int:

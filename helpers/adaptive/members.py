@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from helpers.adaptive.defences import Defence
 from helpers.adaptive.judge import AttackBudget, AttackOutcome, BatchBypassed, Judge, linf_grey_levels, outcome_of
-from helpers.adaptive.model import consensus_layer, detector_score, per_view_margin
+from helpers.adaptive.model import consensus_layer, detector_score, per_view_margin, surrogate_of
 from helpers.art_classifier import CompiledTensorFlowV2Classifier, art_classifier
 from helpers.attack_settings import resolve_ensemble_budget
 from helpers.models import ModelBundle
@@ -102,12 +102,14 @@ class Objective:
         weight = "" if self.score_weight == 1 else f"{self.score_weight:g}"
         return self.loss.upper() + (f"+{weight}L1" if self.score_weight else "")
 
-    def __call__(self, view_logits: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    def __call__(self, view_logits: tf.Tensor, target: tf.Tensor, score: tf.Tensor | None = None) -> tf.Tensor:
         """The loss of each image.
 
         Args:
             view_logits: (1 + V, N, C) raw logits.
             target: (N, C) one-hot targets.
+            score: (N,) the detector's score for the score term (a surrogate,
+                :func:`helpers.adaptive.model.scored_bundle`); None: the views' L1 score.
 
         Returns:
             (N,) losses, to minimise."""
@@ -120,7 +122,7 @@ class Objective:
             value = (-tf.reduce_sum(target * tf.nn.log_softmax(z), axis=-1) if self.loss == "ce"
                      else TargetedDLR(reduction="none")(target, z))
         if self.score_weight:
-            value += self.score_weight * detector_score(view_logits)
+            value += self.score_weight * (detector_score(view_logits) if score is None else score)
         return value
 
 
@@ -168,13 +170,17 @@ class ObservedClassifier(CompiledTensorFlowV2Classifier):
         view_logits: x (RGB 0..255) -> (1 + V, N, C) raw logits (:func:`view_logits_fn`).
         f_logits: x (RGB 0..255) -> (N, C) f's raw logits (:func:`f_logits_fn`); None: ``view_logits``' first.
         black_box: ``predict`` returns the consensus' logits (mean log-probability of x and its views) and shows
-            every point it is asked about to ``observer`` (Square on the defended system)."""
+            every point it is asked about to ``observer`` (Square on the defended system).
+        surrogate: x (RGB 0..255) -> (N,) a detector's score for the objective's score term, or None (the views'
+            L1 score)."""
 
     observer = None
 
     def __init__(self, *args, objective: Objective, view_logits: Callable[[tf.Tensor], tf.Tensor],
-                 f_logits: Callable[[tf.Tensor], tf.Tensor] | None = None, black_box: bool = False, **kwargs):
+                 f_logits: Callable[[tf.Tensor], tf.Tensor] | None = None, black_box: bool = False,
+                 surrogate: Callable[[tf.Tensor], tf.Tensor] | None = None, **kwargs):
         self.objective, self._view_logits, self.black_box = objective, view_logits, black_box
+        self._surrogate = surrogate
         self._f_logits = f_logits if f_logits is not None else (lambda x: view_logits(x)[0])
         super().__init__(*args, **kwargs)
         self._compiled_losses = tf.function(self._losses_tf, reduce_retracing=True)
@@ -202,7 +208,9 @@ class ObservedClassifier(CompiledTensorFlowV2Classifier):
 
     def _losses_tf(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         x_input, _ = self._apply_preprocessing(x, y=None, fit=False)
-        return self.objective(self._view_logits(x_input * 255.0), y)
+        x255 = x_input * 255.0
+        score = None if self._surrogate is None or not self.objective.score_weight else self._surrogate(x255)
+        return self.objective(self._view_logits(x255), y, score)
 
     def _loss_gradient_tf(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
@@ -252,20 +260,21 @@ def observed_classifier(bundle: ModelBundle, objective: str | Objective, black_b
         ValueError: a score term on a model without views (nothing to score), or an unknown loss name."""
     objective = Objective(objective) if isinstance(objective, str) else objective
     per_model, key = _OBSERVED.setdefault(bundle.model, {}), (objective, black_box)
+    surrogate = surrogate_of(bundle)
     if key not in per_model:
-        if objective.score_weight:
+        if objective.score_weight and surrogate is None:
             try:
                 consensus_layer(bundle)
             except TypeError:
-                raise ValueError(f"a score term needs a detector-aware model with views; {bundle.name!r} has none"
-                                 ) from None
+                raise ValueError(f"a score term needs a detector-aware model with views or a score surrogate "
+                                 f"(helpers.adaptive.model.scored_bundle); {bundle.name!r} has neither") from None
         views = view_logits_fn(bundle)
         base = art_classifier(bundle)
         per_model[key] = ObservedClassifier(model=base.model, nb_classes=bundle.n_classes,
                                             input_shape=base.input_shape, clip_values=(0.0, 1.0),
                                             loss_object=keras.losses.CategoricalCrossentropy(from_logits=True),
                                             objective=objective, view_logits=views, f_logits=f_logits_fn(bundle),
-                                            black_box=black_box)
+                                            black_box=black_box, surrogate=surrogate)
     return per_model[key]
 
 

@@ -11,10 +11,12 @@ it as a :class:`~helpers.models.ModelBundle`; :class:`ConsensusLogits` also give
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import sys
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -377,3 +379,42 @@ def detector_aware_bundle(bundle: ModelBundle, detectors, variant: str = "bpda",
     squeezers = list(dict.fromkeys(squeezers))
     return _consensus_bundle(bundle, views, squeezers, variant, colormap, order, reference,
                              orders.pop() if orders else "rgb", emphasis_clip)
+
+
+_SURROGATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # keras model -> the score surrogate
+
+
+def scored_bundle(bundle: ModelBundle, surrogate: Callable[[tf.Tensor], tf.Tensor], label: str) -> ModelBundle:
+    """f with a differentiable surrogate of a detector's score attached: the adaptive members with a score term
+    (``score_weight`` > 0) minimise their loss plus ``score_weight`` x ``surrogate(x)``, for any detector (your own:
+    :func:`helpers.adaptive.defences.user_defence` judges with the real one). A surrogate may be the score itself
+    when it is differentiable, a smooth approximation, or BPDA (the exact score forward, an approximation's
+    gradient backward, e.g. with ``tf.custom_gradient``).
+
+    Args:
+        bundle: f.
+        surrogate: (N, H, W, 3) float32 RGB 0..255 tensor -> (N,) tensor, differentiable in TensorFlow.
+        label: the detector's name (the returned model is named ``f.name + "+" + label``).
+
+    Returns:
+        the model to pass to :func:`helpers.adaptive.evaluation.evaluate_adaptive` (as ``{"surrogate": ...}``).
+
+    Raises:
+        TypeError: a surrogate that is not callable."""
+    if not callable(surrogate):
+        raise TypeError("surrogate must be a callable of a (N, H, W, 3) tensor returning (N,) scores")
+    model = keras.Model(bundle.model.inputs, bundle.model.outputs, name=f"{bundle.model.name}_scored")
+    _SURROGATES[model] = surrogate
+    return dataclasses.replace(bundle, name=f"{bundle.name}+{label}", model=model)
+
+
+def surrogate_of(bundle: ModelBundle) -> Callable[[tf.Tensor], tf.Tensor] | None:
+    """The score surrogate :func:`scored_bundle` attached to ``bundle``, or None.
+
+    Args:
+        bundle: a model.
+
+    Returns:
+        the surrogate, or None."""
+    return _SURROGATES.get(bundle.model)
+
