@@ -15,7 +15,13 @@ judged by the real detector at every iterate (the evaluation's cost), each as a 
 iteration (floor: 1 + views' forward passes; the score term reuses the views' logits, so it should cost
 next to nothing).
 
+Last, the adaptive evaluation's budgets on notebook 08's defaults (its first ``--budget-images`` attacked views; the
+saliency detector with colour reversing at theta 0.1 and 0.3 and joint Feature Squeezing, own rule): seconds per
+image of ``quick`` and ``standard`` (checks included), their ratio, the share of images the cascade never had to
+attack beyond its first member, and the ratio to one plain forward pass of f per image.
+
     python benchmarks/bench_adaptive.py [--model efficientnet_lite0] [--n 8] [--repeats 5] [--iters 5]
+                                        [--budget-images 4] [--budgets quick standard]
 """
 
 from __future__ import annotations
@@ -32,14 +38,15 @@ import tensorflow as tf
 from art.attacks.evasion import AutoProjectedGradientDescent
 from bench_detector import best_times
 
-from helpers.adaptive.defences import Defence
+from helpers.adaptive.defences import Defence, System
+from helpers.adaptive.evaluation import evaluate_adaptive
 from helpers.adaptive.judge import Judge
-from helpers.adaptive.members import Objective, consensus_targets, observed_classifier
-from helpers.adaptive.model import adaptive_bundle
+from helpers.adaptive.members import EnsembleBudget, Objective, consensus_targets, ensemble, observed_classifier
+from helpers.adaptive.model import adaptive_bundle, detector_aware_bundle
 from helpers.art_classifier import art_classifier
 from helpers.attacks import run_attack
 from helpers.data import sample_images
-from helpers.detectors import SaliencyDetector
+from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector
 from helpers.models import load_model
 
 VIEWS = {"1 view": ([0.1], ["none"]), "4 views": ([0.1, 0.3], ["color_reverse", "zero_mean"])}
@@ -51,6 +58,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--budget-images", type=int, default=4)
+    parser.add_argument("--budgets", nargs="+", default=["quick", "standard"], choices=list(BUDGET_SETTINGS))
     args = parser.parse_args()
     bundle = load_model(args.model)
     x = sample_images(args.n, bundle.input_size, bundle.crop_fraction, bundle.resize_method).x
@@ -79,6 +88,39 @@ def main() -> None:
           "plain APGD on f")
     for name, seconds in apgd.items():
         print(f"{name:>30} {seconds:7.3f} {seconds / apgd['plain on f']:6.2f}")
+    budget_costs(bundle, args.budget_images, args.budgets)
+
+
+BUDGET_SETTINGS = {"quick": "default", "standard": "paper"}  # budget -> the attack_settings that selects it
+
+
+def budget_costs(bundle, n: int, budgets: list[str]) -> None:
+    """Print seconds per image of the adaptive evaluation at each budget on notebook 08's default system, the share
+    of images its first member bypassed (the cascade attacks the others further), and the ratio to a plain
+    forward pass of f."""
+    x = sample_images(n, bundle.input_size, bundle.crop_fraction, bundle.resize_method).x
+    y = bundle.predict(x)[0]
+    detectors = [SaliencyDetector(bundle, [0.1, 0.3], "color_reverse"),
+                 FeatureSqueezingDetector(bundle, decision="label_change")]
+    system = System([Defence(f"d{i}", d) for i, d in enumerate(detectors)])
+    models = {"bpda": detector_aware_bundle(bundle, detectors)}
+    forward = best_times({"f": lambda v: bundle.predict(v, len(v))}, x, 3)["f"] / n
+    warm_up = EnsembleBudget.of("default", max_iter=1, n_targets=1, square_queries=1, unbounded_images=1)
+    evaluate_adaptive(bundle, models, system, x[:1], y[:1], 2 / 255, budget=warm_up)  # traces the compiled steps
+    print(f"\nthe adaptive evaluation on notebook 08's default system, {n} images, eps 2/255 (L-inf), every check")
+    print(f"{'budget':>9} {'s/image':>8} {'x forward':>10} {'first member':>13} {'checks':>7}")
+    seconds = {}
+    for name in budgets:
+        budget = EnsembleBudget.of(BUDGET_SETTINGS[name])
+        start = time.perf_counter()
+        ev = evaluate_adaptive(bundle, models, system, x, y, 2 / 255, budget=budget)
+        seconds[name] = (time.perf_counter() - start) / n
+        first = ensemble(budget.n_targets, budget.losses, untargeted=budget.untargeted)[0].label
+        share = float(np.mean(ev.outcome.found_by["own"] == first))
+        print(f"{name:>9} {seconds[name]:8.1f} {seconds[name] / forward:10.0f} {share:13.0%} "
+              f"{'pass' if ev.valid else 'FAIL':>7}")
+    if {"quick", "standard"} <= set(seconds):
+        print(f"standard / quick: {seconds['standard'] / seconds['quick']:.1f}x")
 
 
 def apgd_seconds(model, x: np.ndarray, targets: np.ndarray, iters: int, observer=None,
