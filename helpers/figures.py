@@ -4,7 +4,6 @@ emphasis image), Figure 4 (colour reversing and zero mean)."""
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -319,50 +318,3 @@ def saliency_methods_figure(bundle: ModelBundle, x: np.ndarray, maps: dict[str, 
                       colorbar_label="saliency H (normalised, 0-1)", note=paging or None)
 
 
-def bypass_vs_eps_figure(table, defences: Sequence[str], attack: str = "pgd", ensemble=None) -> plt.Figure:
-    """Bypass rate against the L-inf budget: one column per defence, rows = its own operating point and the matched
-    false-positive rate; the non-adaptive attack transferred from f (:func:`helpers.adaptive.protocol.bypass_table`)
-    and, at the own rule, the adaptive ensemble's worst-case bypass of the whole system (``ensemble``: the table of
-    :func:`helpers.adaptive.evaluation.evaluate_adaptive`), 95% bars counting views of one photograph as such.
-
-    Args:
-        table: :func:`helpers.adaptive.protocol.bypass_table`'s rows.
-        defences: the defences, one column each (the detectors of the system the ensemble attacked).
-        attack: the non-adaptive attack plotted.
-        ensemble: the ensemble's table, or None.
-
-    Returns:
-        the figure."""
-    rules = {"own": "own operating point (label change)", "matched": "matched false-positive rate"}
-    sub = table[(table["attack"] == attack) & (table["norm"] == "linf") & (table["mode"] == "non-adaptive")]
-    worst = None if ensemble is None else ensemble[(ensemble["role"] == "worst case") & (ensemble["norm"] == "linf")]
-    ticks = sorted({round(float(e), 3) for e in (*(255 * sub["eps"]), *([] if worst is None else worst["eps_255"]))})
-    fig, axes = figure(DOUBLE_COLUMN, 6.2, nrows=len(rules), ncols=len(defences), sharex=True, sharey=True)
-    for c, defence in enumerate(defences):
-        for r, (rule, title) in enumerate(rules.items()):
-            ax = axes[r, c]
-            lines = [("non-adaptive (transferred from f)", sub[sub["defence"] == defence].assign(
-                eps_255=lambda t: 255 * t["eps"]), "o")]
-            if worst is not None and rule == "own":
-                lines.append(("adaptive ensemble vs the system", worst, "s"))
-            lines = [(name, g, marker) for name, g, marker in lines if g[f"bypass_{rule}_n"].gt(0).any()]
-            if not lines:  # e.g. a matched threshold the calibration photographs could not place
-                ax.text(0.5, 0.5, "no rate: no threshold", transform=ax.transAxes, ha="center", va="center")
-            for i, (name, g, marker) in enumerate(lines):
-                g = g.sort_values("eps_255")
-                dodge = 2 ** (0.07 * (i - (len(lines) - 1) / 2))  # side by side on the log axis
-                value, err = error_bars(g[f"bypass_{rule}"], g[f"bypass_{rule}_ci_low"], g[f"bypass_{rule}_ci_high"],
-                                        100)
-                ax.errorbar(g["eps_255"] * dodge, value, yerr=err, marker=marker, capsize=2, elinewidth=0.7,
-                            label=f"{name} (n = {int(g['n'].max())})")
-            ax.set_xscale("log", base=2)
-            ax.set_xticks(ticks, [f"{e:g}" for e in ticks])
-            ax.set_ylim(-3, 103)
-            ax.grid(alpha=0.3)
-            ax.set_title(textwrap.fill(defence, 40) + f"\n{title}")
-            if c == 0:
-                ax.set_ylabel("bypass rate (%): fooled f, not flagged")
-        ax.set_xlabel("L∞ budget ε (grey levels, /255)")
-        ax.legend(*axes[0, c].get_legend_handles_labels(), frameon=False, loc="upper center",
-                  bbox_to_anchor=(0.5, -0.2))  # below the data, once per column, with every line of the column
-    return fig

@@ -294,21 +294,19 @@ def update_readme(readme: str | Path, results_dir: str | Path) -> bool:
 
 
 
-def _bypass(row: pd.Series, metric: str) -> str:
-    """A rate column of :func:`helpers.adaptive.protocol.bypass_table` ('bypass_own', ...) in prose, with its
-    photographs where the table has them."""
+def rate_prose(row: pd.Series, metric: str) -> str:
+    """A rate column of a table ('bypass_own', ...: the value, ``_ci_low``, ``_ci_high``, ``_n`` and, where the table
+    has it, ``_photographs``) in prose: '75.0% [30, 95] (n = 4)'.
+
+    Args:
+        row: one row of the table.
+        metric: the rate's column.
+
+    Returns:
+        the text."""
     photographs = row.get(f"{metric}_photographs")
     return rate_text(row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"], row[f"{metric}_n"], prose=True,
                      n_photographs=None if photographs is None or pd.isna(photographs) else photographs)
-
-
-def _pgd_line(table: pd.DataFrame, defence: str, attack: str, rule: str) -> str:
-    rows = table[(table["attack"] == attack) & (table["defence"] == defence) & (table["mode"] == "non-adaptive")]
-    parts = []
-    for eps, g in rows.groupby("eps"):
-        unit = f"{255 * eps:.4g}/255" if attack == "pgd" else f"{eps:g} (L2)"
-        parts.append(f"ε = {unit}: {_bypass(g.iloc[0], f'bypass_{rule}')}")
-    return "; ".join(parts)
 
 
 RULE_NAMES = {"own": "detectors' own rule", "matched": "matched threshold"}
@@ -342,7 +340,7 @@ def ensemble_line(table: pd.DataFrame, checks: pd.DataFrame, fpr: pd.DataFrame |
     for rule in (r for r in RULE_NAMES if f"bypass_{r}" in table.columns or r == "matched"):
         if system is None:
             if rule == "own":
-                cells.append(f"at the {RULE_NAMES[rule]} {_bypass(main, 'bypass_own')}")
+                cells.append(f"at the {RULE_NAMES[rule]} {rate_prose(main, 'bypass_own')}")
             continue
         cells.append(_ensemble_cell(main, system, rule))
     missing = "" if system is not None else " (no realised false-positive rate recorded: no matched rate stated)"
@@ -359,78 +357,10 @@ def _ensemble_cell(main: pd.Series, system: pd.DataFrame, rule: str) -> str:
         if whole["note"] or f"bypass_{rule}" not in main.index or whole["fpr_matched_n"] == 0:
             why = whole["note"] or "no threshold"
             return f"at the matched threshold (target {100 * whole['target_fpr']:g}% false-positive rate): {why}"
-    each = "; ".join(f"{r['defence']}: {_bypass(r, f'fpr_{rule}')}" for _, r in system.iloc[:-1].iterrows()
+    each = "; ".join(f"{r['defence']}: {rate_prose(r, f'fpr_{rule}')}" for _, r in system.iloc[:-1].iterrows()
                      if r[f"fpr_{rule}_n"])
-    return (f"at the {name} {_bypass(main, f'bypass_{rule}')}, the system's realised false-positive rate on the "
-            f"untouched split {_bypass(whole, f'fpr_{rule}')} ({each})")
-
-
-def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Sequence[str], fpr: float,
-                      ensemble: pd.DataFrame | None = None, realised: pd.DataFrame | None = None) -> str:
-    """Notebook 08: bypass rates of transferred and adaptive attacks per defence and budget, the
-    high-confidence C&W against the baseline, the black-box attacks, and the Carlini et al. checks.
-
-    Args:
-        table: :func:`helpers.adaptive.protocol.bypass_table`.
-        checks: rows with ``check``, ``passed`` and ``detail``.
-        defences: the defences' names, in order.
-        fpr: the matched false-positive rate.
-        ensemble: the adaptive ensemble's table (:func:`ensemble_line`), stated first when given.
-        realised: the realised false-positive rates (``helpers.experiments.adaptive.fpr_table``); a matched rate is
-            stated only beside its realised rate (or as not resolvable), so none without it.
-
-    Returns:
-        Markdown statements; only "evaluation invalid: <checks>" when a check failed."""
-    invalid = invalid_message(checks)
-    if invalid:
-        return invalid
-    lines = [] if ensemble is None else [ensemble_line(ensemble, checks, realised)]
-    alone = {} if realised is None else {r["defence"]: r for _, r in realised[realised["scope"] == "alone"].iterrows()}
-    for d in defences:
-        fpr_own = (f"; its own rule flags {_bypass(alone[d], 'fpr_own')} of the untouched clean split"
-                   if d in alone and alone[d]["fpr_own_n"] else "")
-        for attack in ("pgd", "pgd_l2"):
-            if ((table["attack"] == attack) & (table["defence"] == d)).any():
-                lines.append(f"- *{d}, {attack_label(attack)} made on f (non-adaptive), bypass at its own operating "
-                             f"point* (fooled f and not flagged, over all attacked images{fpr_own}): "
-                             f"{_pgd_line(table, d, attack, 'own')}.")
-        pgd = table[(table["attack"] == "pgd") & (table["defence"] == d) & (table["mode"] == "non-adaptive")]
-        if len(pgd) and d in alone:
-            head = f"- *{d} at a matched {100 * fpr:g}% false-positive rate"
-            if alone[d]["note"] or not alone[d]["fpr_matched_n"]:
-                lines.append(f"{head}:* {alone[d]['note'] or 'no threshold'}.")
-                continue
-            top = pgd[pgd["eps"] == pgd["eps"].max()].iloc[0]
-            lines.append(f"{head}* (its threshold's realised false-positive rate on the untouched split "
-                         f"{_bypass(alone[d], 'fpr_matched')}): PGD made on f at ε = {255 * top['eps']:.4g}/255 "
-                         f"bypasses {_bypass(top, 'bypass_matched')}.")
-    cw = table[table["attack"] == "cw_l2"]
-    for d, g in cw[cw["target"] == ""].groupby("defence", sort=False):  # C&W on f, at confidence 0 and kappa
-        if not g["bypass_own_n"].any() and d in alone:  # a score-only detector: the matched rate is its only rule
-            if alone[d]["note"] or not alone[d]["fpr_matched_n"]:
-                lines.append(f"- *High-confidence C&W against {d}* (a matched {100 * fpr:g}% false-positive rate): "
-                             f"{alone[d]['note'] or 'no threshold'}.")
-                continue
-            cells = "; ".join(f"{r['label']} {_bypass(r, 'bypass_matched')} (success "
-                              f"{_bypass(r, 'success')}, L2 median {r['l2_median']:.3f})" for _, r in g.iterrows())
-            lines.append(f"- *High-confidence C&W against {d}* (bypass at a matched {100 * fpr:g}% false-positive "
-                         f"rate; realised on the untouched split {_bypass(alone[d], 'fpr_matched')}): {cells}.")
-    for label, g in table[table["queries_median"].notna()].groupby("label", sort=False):
-        r = g.iloc[0]
-        size = f"{255 * r['eps']:.4g}/255 (L∞)" if r["norm"] == "linf" else f"{r['eps']:g} (L2)"
-        budget = f" within ε = {size}" if not np.isnan(r["eps"]) else ""
-        text = (f"- *{label}* (black box, median {r['queries_median']:.0f} queries): success{budget} "
-                f"{_bypass(r, 'success')}")
-        if r["target"]:
-            hit = g[g["defence"] == r["target"]].iloc[0]
-            text += f"; bypass of {r['target']} {_bypass(hit, 'bypass_own')}"
-            if r["target"] in alone and alone[r["target"]]["fpr_own_n"]:
-                text += f" (its own rule flags {_bypass(alone[r['target']], 'fpr_own')} of the untouched clean split)"
-        lines.append(text + ".")
-    passed = int(checks["passed"].sum())
-    lines.append(f"- *Sanity checks (Carlini et al. 2019):* {passed} of {len(checks)} pass. " + " ".join(
-        f"{c['check'].capitalize()}: {'yes' if c['passed'] else 'no'} ({c['detail']})." for _, c in checks.iterrows()))
-    return "\n".join(lines)
+    return (f"at the {name} {rate_prose(main, f'bypass_{rule}')}, the system's realised false-positive rate on the "
+            f"untouched split {rate_prose(whole, f'fpr_{rule}')} ({each})")
 
 
 def adaptive_readme_lines(table: pd.DataFrame, realised: pd.DataFrame | None = None) -> list[str]:
@@ -451,10 +381,10 @@ def adaptive_readme_lines(table: pd.DataFrame, realised: pd.DataFrame | None = N
     lines = []
     for _, plain in pgd[(pgd["eps"] == eps) & (pgd["bypass_own_n"] > 0)].iterrows():
         d = plain["defence"]
-        fpr = (f"; its own rule flags {_bypass(alone[d], 'fpr_own')} of the untouched clean split"
+        fpr = (f"; its own rule flags {rate_prose(alone[d], 'fpr_own')} of the untouched clean split"
                if d in alone and alone[d]["fpr_own_n"] else "")
         lines.append(f"- Transferred attacks (notebook 08), {d}: PGD at ε = {255 * eps:.4g}/255 made on the "
-                     f"undefended model bypasses it (fools f, not flagged) in {_bypass(plain, 'bypass_own')}{fpr}.")
+                     f"undefended model bypasses it (fools f, not flagged) in {rate_prose(plain, 'bypass_own')}{fpr}.")
     return lines
 
 

@@ -5,7 +5,8 @@ called as it is)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import textwrap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from helpers.adaptive.checks import invalid_message
 from helpers.adaptive.defences import Defence, System, hold_out, realised_fpr, resolvable_fit, system_fpr
 from helpers.adaptive.evaluation import AdaptiveEvaluation, evaluate_adaptive, save_evaluation
 from helpers.adaptive.members import EnsembleBudget
@@ -32,11 +34,11 @@ from helpers.adaptive.protocol import (
 from helpers.data import ImageSet, keep_correct, load_images
 from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, SaliencyDetector
 from helpers.experiments.common import Table
-from helpers.figures import bypass_vs_eps_figure
-from helpers.findings import adaptive_findings
-from helpers.labels import BASELINE_LABEL, DetectorKey, rate_text
+from helpers.figures import error_bars
+from helpers.findings import ensemble_line, rate_prose
+from helpers.labels import BASELINE_LABEL, DetectorKey, attack_label, rate_text
 from helpers.models import ModelBundle, load_model
-from helpers.plotting import use_style
+from helpers.plotting import DOUBLE_COLUMN, figure, use_style
 from helpers.runtime import set_seed, write_atomically
 
 SHOWN = ("pgd", "pgd_l2", "cw_l2")  # the attacks of the paper-vs-adaptive table
@@ -395,3 +397,132 @@ def findings(result: Result) -> str:
         the Markdown list, or "evaluation invalid: <checks>"."""
     return adaptive_findings(result.table, result.evaluation.checks, result.variants, result.config["fpr"],
                              result.evaluation.table, result.fpr)
+
+
+def bypass_vs_eps_figure(table: pd.DataFrame, defences: Sequence[str], attack: str = "pgd",
+                         ensemble: pd.DataFrame | None = None) -> plt.Figure:
+    """Bypass rate against the L-inf budget: one column per defence, rows = its own operating point and the matched
+    false-positive rate; the non-adaptive attack transferred from f (:func:`helpers.adaptive.protocol.bypass_table`)
+    and, at the own rule, the adaptive ensemble's worst-case bypass of the whole system (``ensemble``: the table of
+    :func:`helpers.adaptive.evaluation.evaluate_adaptive`), 95% bars counting views of one photograph as such.
+
+    Args:
+        table: :func:`helpers.adaptive.protocol.bypass_table`'s rows.
+        defences: the defences, one column each (the detectors of the system the ensemble attacked).
+        attack: the non-adaptive attack plotted.
+        ensemble: the ensemble's table, or None.
+
+    Returns:
+        the figure."""
+    rules = {"own": "own operating point (label change)", "matched": "matched false-positive rate"}
+    sub = table[(table["attack"] == attack) & (table["norm"] == "linf") & (table["mode"] == "non-adaptive")]
+    worst = None if ensemble is None else ensemble[(ensemble["role"] == "worst case") & (ensemble["norm"] == "linf")]
+    ticks = sorted({round(float(e), 3) for e in (*(255 * sub["eps"]), *([] if worst is None else worst["eps_255"]))})
+    fig, axes = figure(DOUBLE_COLUMN, 6.2, nrows=len(rules), ncols=len(defences), sharex=True, sharey=True)
+    for c, defence in enumerate(defences):
+        for r, (rule, title) in enumerate(rules.items()):
+            ax = axes[r, c]
+            lines = [("non-adaptive (transferred from f)", sub[sub["defence"] == defence].assign(
+                eps_255=lambda t: 255 * t["eps"]), "o")]
+            if worst is not None and rule == "own":
+                lines.append(("adaptive ensemble vs the system", worst, "s"))
+            lines = [(name, g, marker) for name, g, marker in lines if g[f"bypass_{rule}_n"].gt(0).any()]
+            if not lines:  # e.g. a matched threshold the calibration photographs could not place
+                ax.text(0.5, 0.5, "no rate: no threshold", transform=ax.transAxes, ha="center", va="center")
+            for i, (name, g, marker) in enumerate(lines):
+                g = g.sort_values("eps_255")
+                dodge = 2 ** (0.07 * (i - (len(lines) - 1) / 2))  # side by side on the log axis
+                value, err = error_bars(g[f"bypass_{rule}"], g[f"bypass_{rule}_ci_low"], g[f"bypass_{rule}_ci_high"],
+                                        100)
+                ax.errorbar(g["eps_255"] * dodge, value, yerr=err, marker=marker, capsize=2, elinewidth=0.7,
+                            label=f"{name} (n = {int(g['n'].max())})")
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(ticks, [f"{e:g}" for e in ticks])
+            ax.set_ylim(-3, 103)
+            ax.grid(alpha=0.3)
+            ax.set_title(textwrap.fill(defence, 40) + f"\n{title}")
+            if c == 0:
+                ax.set_ylabel("bypass rate (%): fooled f, not flagged")
+        ax.set_xlabel("L∞ budget ε (grey levels, /255)")
+        ax.legend(*axes[0, c].get_legend_handles_labels(), frameon=False, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.2))  # below the data, once per column, with every line of the column
+    return fig
+
+
+def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Sequence[str], fpr: float,
+                      ensemble: pd.DataFrame | None = None, realised: pd.DataFrame | None = None) -> str:
+    """Notebook 08: bypass rates of transferred and adaptive attacks per defence and budget, the
+    high-confidence C&W against the baseline, the black-box attacks, and the Carlini et al. checks.
+
+    Args:
+        table: :func:`helpers.adaptive.protocol.bypass_table`.
+        checks: rows with ``check``, ``passed`` and ``detail``.
+        defences: the defences' names, in order.
+        fpr: the matched false-positive rate.
+        ensemble: the adaptive ensemble's table (:func:`ensemble_line`), stated first when given.
+        realised: the realised false-positive rates (``helpers.experiments.adaptive.fpr_table``); a matched rate is
+            stated only beside its realised rate (or as not resolvable), so none without it.
+
+    Returns:
+        Markdown statements; only "evaluation invalid: <checks>" when a check failed."""
+    invalid = invalid_message(checks)
+    if invalid:
+        return invalid
+    lines = [] if ensemble is None else [ensemble_line(ensemble, checks, realised)]
+    alone = {} if realised is None else {r["defence"]: r for _, r in realised[realised["scope"] == "alone"].iterrows()}
+    for d in defences:
+        fpr_own = (f"; its own rule flags {rate_prose(alone[d], 'fpr_own')} of the untouched clean split"
+                   if d in alone and alone[d]["fpr_own_n"] else "")
+        for attack in ("pgd", "pgd_l2"):
+            if ((table["attack"] == attack) & (table["defence"] == d)).any():
+                lines.append(f"- *{d}, {attack_label(attack)} made on f (non-adaptive), bypass at its own operating "
+                             f"point* (fooled f and not flagged, over all attacked images{fpr_own}): "
+                             f"{_pgd_line(table, d, attack, 'own')}.")
+        pgd = table[(table["attack"] == "pgd") & (table["defence"] == d) & (table["mode"] == "non-adaptive")]
+        if len(pgd) and d in alone:
+            head = f"- *{d} at a matched {100 * fpr:g}% false-positive rate"
+            if alone[d]["note"] or not alone[d]["fpr_matched_n"]:
+                lines.append(f"{head}:* {alone[d]['note'] or 'no threshold'}.")
+                continue
+            top = pgd[pgd["eps"] == pgd["eps"].max()].iloc[0]
+            lines.append(f"{head}* (its threshold's realised false-positive rate on the untouched split "
+                         f"{rate_prose(alone[d], 'fpr_matched')}): PGD made on f at ε = {255 * top['eps']:.4g}/255 "
+                         f"bypasses {rate_prose(top, 'bypass_matched')}.")
+    cw = table[table["attack"] == "cw_l2"]
+    for d, g in cw[cw["target"] == ""].groupby("defence", sort=False):  # C&W on f, at confidence 0 and kappa
+        if not g["bypass_own_n"].any() and d in alone:  # a score-only detector: the matched rate is its only rule
+            if alone[d]["note"] or not alone[d]["fpr_matched_n"]:
+                lines.append(f"- *High-confidence C&W against {d}* (a matched {100 * fpr:g}% false-positive rate): "
+                             f"{alone[d]['note'] or 'no threshold'}.")
+                continue
+            cells = "; ".join(f"{r['label']} {rate_prose(r, 'bypass_matched')} (success "
+                              f"{rate_prose(r, 'success')}, L2 median {r['l2_median']:.3f})" for _, r in g.iterrows())
+            lines.append(f"- *High-confidence C&W against {d}* (bypass at a matched {100 * fpr:g}% false-positive "
+                         f"rate; realised on the untouched split {rate_prose(alone[d], 'fpr_matched')}): {cells}.")
+    for label, g in table[table["queries_median"].notna()].groupby("label", sort=False):
+        r = g.iloc[0]
+        size = f"{255 * r['eps']:.4g}/255 (L∞)" if r["norm"] == "linf" else f"{r['eps']:g} (L2)"
+        budget = f" within ε = {size}" if not np.isnan(r["eps"]) else ""
+        text = (f"- *{label}* (black box, median {r['queries_median']:.0f} queries): success{budget} "
+                f"{rate_prose(r, 'success')}")
+        if r["target"]:
+            hit = g[g["defence"] == r["target"]].iloc[0]
+            text += f"; bypass of {r['target']} {rate_prose(hit, 'bypass_own')}"
+            if r["target"] in alone and alone[r["target"]]["fpr_own_n"]:
+                text += (f" (its own rule flags {rate_prose(alone[r['target']], 'fpr_own')} of the untouched clean "
+                         "split)")
+        lines.append(text + ".")
+    passed = int(checks["passed"].sum())
+    lines.append(f"- *Sanity checks (Carlini et al. 2019):* {passed} of {len(checks)} pass. " + " ".join(
+        f"{c['check'].capitalize()}: {'yes' if c['passed'] else 'no'} ({c['detail']})." for _, c in checks.iterrows()))
+    return "\n".join(lines)
+
+
+def _pgd_line(table: pd.DataFrame, defence: str, attack: str, rule: str) -> str:
+    """The bypass of ``attack`` made on f against ``defence`` at each budget, as prose."""
+    rows = table[(table["attack"] == attack) & (table["defence"] == defence) & (table["mode"] == "non-adaptive")]
+    parts = []
+    for eps, g in rows.groupby("eps"):
+        unit = f"{255 * eps:.4g}/255" if attack == "pgd" else f"{eps:g} (L2)"
+        parts.append(f"ε = {unit}: {rate_prose(g.iloc[0], f'bypass_{rule}')}")
+    return "; ".join(parts)
