@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 from conftest import stripes
@@ -214,8 +215,16 @@ def test_check_rows_on_hand_made_outcomes():
     assert check_gain("x", a, outcome("c", [0, 1, 0, 0]))["passed"]  # one image more is tolerated
     assert check_gain("x", b, a)["passed"]
     assert check_nondecreasing("eps", [a, b])["passed"] and not check_nondecreasing("eps", [b, a])["passed"]
-    assert not check_unbounded(outcome("u", [1, 0], eps=1.0))["passed"]
+    assert check_nondecreasing("eps", [a, a])["passed"]  # a plateau is no decrease
+    assert check_nondecreasing("eps", [a, outcome("b", [1, 1, 1, 0], eps=2 * EPS)], "own") == {
+        "check": "eps", "rule": "own", "passed": True, "detail": "20 it. 8/255: 1, 20 it. 16/255: 3"}
+    assert check_unbounded(outcome("u", [1, 0], eps=1.0), "own") == {
+        "check": "unbounded", "rule": "own", "passed": False, "detail": "1 of 2 bypassed at eps = 1"}
     assert check_unbounded(outcome("u", [1, 1], eps=1.0))["passed"]
+    assert outcome("c", [1, 1, 0]).count() == 2  # the own rule by default
+    rows = pd.DataFrame({"check": ["a", "b", "c"], "rule": ["own", "matched", "own"], "passed": [True, False, False]})
+    assert failed_checks(rows) == ["b (matched rule)", "c (own rule)"]
+    assert failed_checks(rows.drop(columns="rule")) == ["b", "c"]  # a table without rules (an older study's)
 
 
 def test_worst_case_is_any_bypass_and_the_lowest_score():
@@ -224,13 +233,24 @@ def test_worst_case_is_any_bypass_and_the_lowest_score():
     b.lowest[:] = [0.7, 0.2, np.inf]
     a.found_by["own"][:] = ["m1", "", ""]
     b.found_by["own"][:] = ["", "m2", ""]
+    a.lowest_by[:] = ["a1", "", "a3"]
+    b.lowest_by[:] = ["b1", "b2", ""]
+    a, b = replace(a, seconds=2.0, evaluations=10), replace(b, seconds=3.0, evaluations=5)
     w = worst_case([a, b], "w")
     np.testing.assert_array_equal(w.bypassed["own"], [True, True, False])
     np.testing.assert_array_equal(w.found_by["own"], ["m1", "m2", ""])
     np.testing.assert_array_equal(w.lowest, [0.5, 0.2, 0.9])
-    assert w.budget.eps == 2 * EPS
-    spread = on_images(outcome("s", [1, 0]), np.array([2, 0]), 3)
+    np.testing.assert_array_equal(w.lowest_by, ["a1", "b2", "a3"])  # who reached each lowest score
+    assert (w.label, w.budget.eps, w.seconds, w.evaluations) == ("w", 2 * EPS, 5.0, 15)
+    part = outcome("s", [1, 0])
+    part.found_by["own"][:] = ["s1", ""]
+    part.lowest[:] = [0.3, 0.8]
+    part.lowest_by[:] = ["s1", "s2"]
+    spread = on_images(part, np.array([2, 0]), 3)  # the two images are the third and the first of three
     np.testing.assert_array_equal(spread.bypassed["own"], [False, False, True])
+    np.testing.assert_array_equal(spread.found_by["own"], ["", "", "s1"])
+    np.testing.assert_array_equal(spread.lowest, [0.8, np.inf, 0.3])
+    np.testing.assert_array_equal(spread.lowest_by, ["s2", "", "s1"])
 
 
 def test_evaluation_is_invalid_when_a_check_fails(toy, setup, wide):
@@ -268,6 +288,12 @@ def test_bad_inputs_are_refused_before_any_attack(toy, setup):
         AttackBudget("linf", 2.0)
     with pytest.raises(ValueError, match="norm"):
         AttackBudget("l1")
+    for bad in ({"eps": 0.0}, {"max_iter": 0}, {"step": 0.0}, {"step": -1.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            AttackBudget(**bad)
+    assert AttackBudget("l2", 3.0).eps == 3.0 and AttackBudget("linf", 1.0).eps == 1.0  # L2 above 1; L-inf 1 allowed
+    with pytest.raises(TypeError, match="max_iter"):
+        AttackBudget(max_iter=2.5)
     with pytest.raises(ValueError, match="adaptive"):
         evaluate_adaptive(toy, adaptive, [defence], x, y)
     with pytest.raises(TypeError, match="EnsembleBudget"):
@@ -347,6 +373,8 @@ def test_bytes_stay_within_the_linf_budget():
     assert out[..., 0].ravel().tolist() == [102.0, 99.0, 0.0, 255.0]  # 98.3 rounds to 98: outside, so 99
     assert np.abs(out - x).max() <= 2.0
     assert to_bytes(x_adv, x)[..., 0].ravel().tolist() == [102.0, 98.0, 0.0, 255.0]  # no budget: rounding only
+    outside = np.array([-3.0, 260.0, 7.6, 128.0], np.float32).reshape(1, 2, 2, 1).repeat(3, axis=3)
+    assert to_bytes(outside, outside)[..., 0].ravel().tolist() == [0.0, 255.0, 8.0, 128.0]  # an image file's range
 
 
 class _Coded:
@@ -373,7 +401,7 @@ def coded(codes):
 def judged(defences, codes):
     x, y = coded(codes)
     judge = Judge(brightness_bundle(), defences, x, y)
-    judge.judge(x, np.arange(len(x)))
+    judge.judge(x, np.arange(len(x)), "judged")
     return judge
 
 
@@ -386,6 +414,10 @@ def test_each_rule_is_judged_by_its_own_flags():
     assert judge.rules == ["own", "matched"]
     assert judge.found["own"].tolist() == [False, True]
     assert judge.found["matched"].tolist() == [True, False]
+    x, _ = coded([10, 20])
+    judge.judge(x, np.arange(2), "a later attack")  # the first bypass is kept, with the attack that found it
+    assert judge.found_by["own"].tolist() == ["", "judged"] and judge.found_by["matched"].tolist() == ["judged", ""]
+    assert judge.lowest.tolist() == [0.0, 1.0] and judge.lowest_by.tolist() == ["judged", "judged"]
 
 
 def test_every_defence_of_the_system_counts_whatever_its_place():
