@@ -11,7 +11,7 @@ from conftest import stripes
 from helpers.adaptive.checks import check_gain, check_nondecreasing, check_unbounded, failed_checks
 from helpers.adaptive.defences import Defence, System
 from helpers.adaptive.evaluation import evaluate_adaptive
-from helpers.adaptive.judge import AttackBudget, AttackOutcome, Judge, on_images, worst_case
+from helpers.adaptive.judge import AttackBudget, AttackOutcome, BatchBypassed, Judge, on_images, worst_case
 from helpers.adaptive.members import (
     EnsembleBudget,
     TargetedDLR,
@@ -288,6 +288,7 @@ def test_bad_inputs_are_refused_before_any_attack(toy, setup):
         AttackBudget("linf", 2.0)
     with pytest.raises(ValueError, match="norm"):
         AttackBudget("l1")
+    assert AttackBudget(step=0.02).step == 0.02  # a small first step is allowed (the checks' weakened attack)
     for bad in ({"eps": 0.0}, {"max_iter": 0}, {"step": 0.0}, {"step": -1.0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             AttackBudget(**bad)
@@ -375,6 +376,14 @@ def test_bytes_stay_within_the_linf_budget():
     assert to_bytes(x_adv, x)[..., 0].ravel().tolist() == [102.0, 98.0, 0.0, 255.0]  # no budget: rounding only
     outside = np.array([-3.0, 260.0, 7.6, 128.0], np.float32).reshape(1, 2, 2, 1).repeat(3, axis=3)
     assert to_bytes(outside, outside)[..., 0].ravel().tolist() == [0.0, 255.0, 8.0, 128.0]  # an image file's range
+    # at the ball's edges: x = 100 exactly keeps 98 (x - 2); 102.8 rounds to 103, outside 100.3 + 2, so 102; a
+    # budget of 0.5 around a whole level keeps it; one of 0.3 around 100.5 holds no whole level: rounding only
+    x = np.array([100.0, 100.3, 100.0, 100.5], np.float32).reshape(1, 2, 2, 1).repeat(3, axis=3)
+    x_adv = np.array([98.0, 102.8, 100.6, 100.6], np.float32).reshape(1, 2, 2, 1).repeat(3, axis=3)
+    out = to_bytes(x_adv, x, linf_255=2.0)
+    assert out.dtype == np.float32 and out[..., 0].ravel().tolist()[:2] == [98.0, 102.0]
+    assert to_bytes(x_adv, x, linf_255=0.5)[..., 0].ravel().tolist()[2] == 100.0
+    assert to_bytes(x_adv, x, linf_255=0.3)[..., 0].ravel().tolist()[3] == 101.0
 
 
 class _Coded:
@@ -418,6 +427,24 @@ def test_each_rule_is_judged_by_its_own_flags():
     judge.judge(x, np.arange(2), "a later attack")  # the first bypass is kept, with the attack that found it
     assert judge.found_by["own"].tolist() == ["", "judged"] and judge.found_by["matched"].tolist() == ["judged", ""]
     assert judge.lowest.tolist() == [0.0, 1.0] and judge.lowest_by.tolist() == ["judged", "judged"]
+
+
+def test_the_judge_as_observer_sorts_points_to_their_images_and_counts_them():
+    """ART hands the judge points in [0, 1] of the images under attack (``current``), in any order: each is judged
+    as a point of the nearest of them; the points are counted, and an image never fooled keeps no score."""
+    system = System([_Coded("d", own=[10])])
+    x, y = coded([10, 20, 30])
+    judge = Judge(brightness_bundle(), system, x, y)
+    assert judge.evaluations == 0 and judge.attack == "" and not judge.stop_early
+    judge.current, judge.attack = np.array([1, 2]), "m"
+    judge((x[[2, 1, 2]] + 1.0) / 255.0)  # points of images 2, 1, 2: fool f, code 10 is not among them
+    assert judge.evaluations == 3
+    assert judge.found["own"].tolist() == [False, True, True] and judge.found_by["own"].tolist() == ["", "m", "m"]
+    assert judge.lowest[0] == np.inf and judge.lowest_by[0] == ""  # image 0 was never attacked
+    assert judge.origins(x[[2, 1]] / 255.0).tolist() == [2, 1]
+    judge.stop_early = True
+    with pytest.raises(BatchBypassed):  # every image under attack is bypassed: the run may stop
+        judge(x[[1]] / 255.0)
 
 
 def test_every_defence_of_the_system_counts_whatever_its_place():
