@@ -445,6 +445,7 @@ def test_the_judge_as_observer_sorts_points_to_their_images_and_counts_them():
     judge.stop_early = True
     with pytest.raises(BatchBypassed):  # every image under attack is bypassed: the run may stop
         judge(x[[1]] / 255.0)
+    assert judge.evaluations == 4  # counted over the calls
 
 
 def test_every_defence_of_the_system_counts_whatever_its_place():
