@@ -20,7 +20,6 @@ from helpers.adaptive.members import (
     MARGIN_KAPPA,
     EnsembleBudget,
     adaptive_attack,
-    ensemble,
     square_attack,
     transferred_attack,
 )
@@ -156,7 +155,6 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
     sweep_budgets = [AttackBudget(norm, e, budget.max_iter, step) for e in sorted(set(eps_sweep) - {eps})]
     kw = {"n_targets": budget.n_targets, "losses": budget.losses, "score_weight": score_weight, "kappa": kappa,
           "untargeted": budget.untargeted, "batch_size": batch_size}
-    ensemble(budget.n_targets, budget.losses, score_weight, kappa)  # checks the members' settings before any attack
     n, groups = len(x), None if photographs is None else np.asarray(photographs, dtype=object)
 
     def logged(o: AttackOutcome, index: np.ndarray | None = None) -> AttackOutcome:
