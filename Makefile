@@ -55,7 +55,7 @@ reproduce: $(STAMP)
 			-y '{"models": $(TWO_MODELS), "figures_dir": "../figures/two_models", "results_dir": "../$(TWO_MODELS_DIR)"}' \
 			|| exit 1; \
 	done
-	$(PY) -m helpers.findings README.md data/results
+	$(PY) -m helpers.readme README.md data/results
 	@echo "Figures written to figures/, score tables to data/results/"
 
 # One attack cache (data/cache, git-ignored) for the notebook runs in pytest and in nbval: each attack set

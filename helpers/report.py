@@ -50,7 +50,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from helpers.experiments import ablation, comparison, squeezing, theta_sweep  # noqa: E402
-from helpers.experiments.common import load_run, save_all_figures, save_tables  # noqa: E402
+from helpers.experiments.export import save_all_figures, save_tables  # noqa: E402
+from helpers.experiments.runs import load_run  # noqa: E402
 from helpers.plotting import use_style  # noqa: E402
 from helpers.runtime import write_atomically  # noqa: E402
 from helpers.study_files import verify_checksum  # noqa: E402

@@ -517,3 +517,20 @@ def roc_curves(scores: pd.DataFrame) -> pd.DataFrame:
                 rows.append({"model": model, **method, "attack": attack, "fpr": fpr, "tpr": tpr,
                              "n_clean": len(clean), "n_adv": len(adv)})
     return pd.DataFrame(rows, columns=["model", *METHOD, "attack", "fpr", "tpr", "n_clean", "n_adv"])
+
+
+def saliency_method(scores: pd.DataFrame) -> str:
+    """The saliency method of a score table of one method (Grad-CAM for one without saliency rows).
+
+    Args:
+        scores: a score table.
+
+    Returns:
+        the method's name.
+
+    Raises:
+        ValueError: for a table of several methods."""
+    methods = sorted(set(scores.loc[scores["detector"] == "saliency", "saliency_method"]))
+    if len(methods) > 1:
+        raise ValueError(f"the score table mixes saliency methods {methods}: one at a time")
+    return methods[0] if methods else "gradcam"

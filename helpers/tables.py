@@ -95,7 +95,8 @@ def rates_tidy(rates: pd.DataFrame, saliency_method: str | None = None) -> pd.Da
                         interval=np.where(percent, WILSON, BOOTSTRAP)).reset_index(drop=True)
 
 
-def _with_cells(tidy: pd.DataFrame) -> pd.DataFrame:
+def with_cells(tidy: pd.DataFrame) -> pd.DataFrame:
+    """``tidy`` with a ``cell`` column: each row formatted by :func:`format_tidy`."""
     return tidy.assign(cell=[format_tidy(r) for _, r in tidy.iterrows()] if len(tidy) else [])
 
 
@@ -507,7 +508,7 @@ def paper_layout(rates: pd.DataFrame, noise: str, attacks: Sequence[str]) -> pd.
     Returns:
         the layout, columns (model, column)."""
     def layout(of_model: pd.DataFrame) -> pd.DataFrame:
-        tidy = _with_cells(paper_tidy(of_model, noise, attacks))
+        tidy = with_cells(paper_tidy(of_model, noise, attacks))
         table = tidy.pivot(index="theta", columns="attack", values="cell")
         table = table[["clean"] + [a for a in attacks if a in table.columns]]
         table.columns.name = None
@@ -549,7 +550,7 @@ def method_layout(tidy: pd.DataFrame, attacks: Sequence[str], mode: str = "own")
     Raises:
         ValueError: for an unknown ``mode``."""
     check_choice(mode, tuple(RULE_METRICS), "layout mode")
-    tidy = _with_cells(tidy)
+    tidy = with_cells(tidy)
     metric, first = RULE_METRICS[mode]
 
     def layout(of_model: pd.DataFrame) -> pd.DataFrame:
@@ -557,8 +558,8 @@ def method_layout(tidy: pd.DataFrame, attacks: Sequence[str], mode: str = "own")
         for name, g in of_model.groupby("method", sort=False):
             row = {"method": name}
             if first is not None:
-                row[_FIRST[mode]] = _first(g[g["metric"] == first])
-            row |= {a: _first(g[(g["attack"] == a) & (g["metric"] == metric)]) for a in attacks}
+                row[_FIRST[mode]] = first_cell(g[g["metric"] == first])
+            row |= {a: first_cell(g[(g["attack"] == a) & (g["metric"] == metric)]) for a in attacks}
             rows.append(row)
         return pd.DataFrame(rows).set_index("method")
 
@@ -592,7 +593,7 @@ def auc_by_theta(rates: pd.DataFrame, attacks: Sequence[str]) -> pd.DataFrame:
 
     Returns:
         the layout, index (noise, theta), columns (model, attack)."""
-    auc = _with_cells(rates_tidy(rates[rates["metric"] == "auc"]))
+    auc = with_cells(rates_tidy(rates[rates["metric"] == "auc"]))
     auc = auc.assign(noise=auc["noise"].where(auc["detector"] == "saliency", auc["detector"]))
 
     def layout(of_model: pd.DataFrame) -> pd.DataFrame:
@@ -603,84 +604,6 @@ def auc_by_theta(rates: pd.DataFrame, attacks: Sequence[str]) -> pd.DataFrame:
     return model_columns(auc, layout)
 
 
-def selected_theta_layout(selected: pd.DataFrame, attacks: Sequence[str]) -> pd.DataFrame:
-    """:func:`helpers.scores.select_theta`'s rows as one row per noise, a column group per model: theta,
-    OSPA and detection rates (formatted from :func:`rates_tidy` of them).
-
-    Args:
-        selected: :func:`helpers.scores.select_theta`'s rows, of one or several models.
-        attacks: the attack columns, in order (those measured).
-
-    Returns:
-        the layout, index ``noise``, columns (model, column)."""
-    def layout(of_model: pd.DataFrame) -> pd.DataFrame:
-        rows = []
-        for (noise, theta), g in of_model.groupby(["noise", "theta"], sort=False):
-            row = {"noise": noise, "theta": theta, "OSPA": _first(g[g["attack"] == "clean"])}
-            row |= {a: _first(g[g["attack"] == a]) for a in attacks if (g["attack"] == a).any()}
-            rows.append(row)
-        return pd.DataFrame(rows).set_index("noise")
-
-    return model_columns(_with_cells(rates_tidy(selected)), layout)
-
-
-def _first(hit: pd.DataFrame) -> str:
+def first_cell(hit: pd.DataFrame) -> str:
+    """The ``cell`` of the first row of ``hit`` (rows with cells, :func:`with_cells`), or '–' for none."""
     return hit["cell"].iloc[0] if len(hit) else "–"
-
-
-# summary column -> (metric, header, factor to grey levels of 255)
-_ATTACK_SIZES = {"l2_mean": ("l2_mean", "L2 mean", 255.0), "l2_median": ("l2_median", "L2 median", 255.0),
-                 "linf_mean": ("linf_mean", "L∞ mean", 255.0), "linf_median_255": ("linf_median", "L∞ median", 1.0)}
-
-
-def attack_tidy(summary: pd.DataFrame, model: str) -> pd.DataFrame:
-    """The numbers of :func:`helpers.attack_report.attack_summary` with units: success rate in percent
-    (Wilson 95%, n = inputs) and perturbation sizes of the successful examples in grey levels of 255
-    (n = successful examples).
-
-    Args:
-        summary: the attack summary of one model.
-        model: that model's name (the twin's ``model`` column).
-
-    Returns:
-        one row per attack and metric."""
-    return _attack_rows(summary).assign(model=model)
-
-
-def _attack_rows(summary: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for _, s in summary.iterrows():
-        rows.append({"attack": s["attack"], "metric": "success_rate", "value": 100 * s["success_rate"],
-                     "ci_low": 100 * s["success_rate_ci_low"], "ci_high": 100 * s["success_rate_ci_high"],
-                     "n": s["n"], "n_photographs": s.get("n_photographs", s["n"]), "unit": PERCENT,
-                     "interval": WILSON})
-        rows += [{"attack": s["attack"], "metric": metric, "value": s[column] * factor, "ci_low": np.nan,
-                  "ci_high": np.nan, "n": s["successes"], "unit": GREY_LEVELS, "interval": ""}
-                 for column, (metric, _, factor) in _ATTACK_SIZES.items()]
-    return pd.DataFrame(rows)
-
-
-def attack_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """One row per attack: success in percent [Wilson 95% CI] (n) and the L2 / L∞ sizes of the
-    successful examples in grey levels of 255 (formatted from :func:`attack_tidy`'s numbers).
-
-    Args:
-        summary: :func:`helpers.attack_report.attack_summary` of one model.
-
-    Returns:
-        the table, attacks by display name."""
-    tidy = _attack_rows(summary)
-    rows = []
-    for attack, g in tidy.groupby("attack", sort=False):
-        values = g.set_index("metric")
-        row = {"attack": attack_label(attack), f"success, {RATE_CELL}": format_tidy(values.loc["success_rate"])}
-        row |= {f"{header} (/255)": round(float(values.loc[metric, "value"]), 2)
-                for metric, header, _ in _ATTACK_SIZES.values()}
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-ATTACK_TABLE_CAPTION = ("Attacks on the undefended model. Success: share of inputs whose label the attack "
-                        "changed, in percent [Wilson 95% confidence interval] (n = inputs). Perturbation sizes "
-                        "(L2 and L∞ norms of x_adv - x) of the successful examples only, in grey levels of 255 "
-                        "(a [0, 1]-unit norm times 255).")

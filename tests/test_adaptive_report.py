@@ -28,9 +28,9 @@ from helpers.attacks import AttackResult, bypass
 from helpers.data import ImageSet
 from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, SaliencyDetector
 from helpers.emphasis import emphasis_images
-from helpers.experiments.adaptive import adaptive_findings, bypass_vs_eps_figure
-from helpers.findings import README_SOURCES, adaptive_readme_lines, ensemble_line, readme_findings
+from helpers.experiments.adaptive import adaptive_findings, adaptive_readme_lines, bypass_vs_eps_figure, ensemble_line
 from helpers.metrics import clustered_interval, design_effect, threshold_at_fpr, wilson_interval
+from helpers.readme import README_SOURCES, readme_findings
 from helpers.saliency import GradCAM
 from helpers.squeeze import squeezer
 from helpers.transforms import apply_noise

@@ -10,9 +10,10 @@ import pytest
 
 from helpers.adaptive.protocol import load_bypass_table
 from helpers.experiments import ablation, adaptive, comparison, theta_sweep
-from helpers.experiments.common import Table, load_run, saliency_method
+from helpers.experiments.export import Table
+from helpers.experiments.runs import load_run
 from helpers.labels import DetectorKey
-from helpers.scores import COLUMNS, save_scores
+from helpers.scores import COLUMNS, saliency_method, save_scores
 
 
 def rate(detector, attack, metric, value, lo, hi, noise="", theta=np.nan, squeezer="", model="m", method=""):

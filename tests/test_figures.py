@@ -14,7 +14,11 @@ from matplotlib.legend import Legend
 from PIL import Image
 
 from helpers import figures, plotting
-from helpers.experiments import comparison, theta_sweep
+from helpers.experiments import attack_success, comparison, theta_sweep
+from helpers.experiments.ablation import saliency_methods_figure
+from helpers.experiments.emphasis_image import emphasis_figure
+from helpers.experiments.gradcam_saliency import saliency_pairs_figure
+from helpers.experiments.noise_preprocessing import noise_figure
 from helpers.plotting import (
     FIGURE_WIDTHS,
     MIN_FONT_PT,
@@ -99,15 +103,15 @@ def builders():
     x2 = images(2)
     results = {name: result(name, s, x2) for name, s in (("fgsm", 2), ("pgd", 2), ("cw_l2", 0.5), ("deepfool", 4))}
     return {
-        "figure1": lambda: figures.saliency_pairs_figure(bundle, x, x, maps, maps, pred, other, ids, maps, other, x),
-        "figure2": lambda: figures.emphasis_figure(bundle, x, maps, RNG.uniform(0, 1, (N, SIZE, SIZE, 3)),
+        "figure1": lambda: saliency_pairs_figure(bundle, x, x, maps, maps, pred, other, ids, maps, other, x),
+        "figure2": lambda: emphasis_figure(bundle, x, maps, RNG.uniform(0, 1, (N, SIZE, SIZE, 3)),
                                                    np.stack([x] * 3), thetas, pred,
                                                    (np.stack([other[0]] * 3), np.stack([other[1]] * 3)), ids),
-        "figure4": lambda: figures.noise_figure(bundle, {k: x for k in ("none", "color_reverse", "zero_mean")},
+        "figure4": lambda: noise_figure(bundle, {k: x for k in ("none", "color_reverse", "zero_mean")},
                                                 {k: pred for k in ("none", "color_reverse", "zero_mean")},
                                                 ["a benign", "a adv.", "b benign"]),
-        "epsilon": lambda: figures.epsilon_sweep_figure(sweep),
-        "examples": lambda: figures.attack_examples_figure(bundle, x2, results, 0),
+        "epsilon": lambda: attack_success.sweep_figure(SimpleNamespace(sweep=sweep)),
+        "examples": lambda: attack_success.examples_figure(bundle, x2, results, 0),
         "tradeoff": lambda: sweep_figures(scores, ["fgsm", "pgd"])["figure_tradeoff_ospa_vs_detection"]["m"],
         "roc_theta": lambda: sweep_figures(scores, ["fgsm", "pgd"])["figure_roc_theta"]["m"],
         "roc_comparison": lambda: roc_comparison(scores, ["fgsm", "pgd"])["m"],
@@ -163,7 +167,7 @@ def test_attack_examples_use_one_shared_scale():
     use_style()
     x = images(2)
     results = {name: result(name, s, x) for name, s in (("fgsm", 2), ("deepfool", 4))}
-    fig = figures.attack_examples_figure(fake_bundle(), x, results, 0)
+    fig = attack_success.examples_figure(fake_bundle(), x, results, 0)
     largest = float(np.abs(results["deepfool"].x_adv[0] - x[0]).max())  # the larger perturbation sets the scale
     texts = " ".join(t.get_text() for t in visible_texts(fig))
     assert f"perturbation ×{127.5 / largest:.0f}" in texts and f"shared scale ±{largest:.1f}" in texts
@@ -192,17 +196,17 @@ def grid_builders(n):
     columns = [f"{plotting.image_label(i)}\n{kind}" for i in ids for kind in ("benign", "adv.")]
     rows_pages = plotting.page_count(n, plotting.MAX_GRID_ROWS)
     return {
-        "figure1": (lambda p: figures.saliency_pairs_figure(bundle, x, x, maps, maps, pred, other, ids, maps, other,
+        "figure1": (lambda p: saliency_pairs_figure(bundle, x, x, maps, maps, pred, other, ids, maps, other,
                                                             x, page=p), rows_pages),
-        "figure2": (lambda p: figures.emphasis_figure(bundle, x, maps, RNG.uniform(0, 1, (n, SIZE, SIZE, 3)),
+        "figure2": (lambda p: emphasis_figure(bundle, x, maps, RNG.uniform(0, 1, (n, SIZE, SIZE, 3)),
                                                       np.stack([x] * len(thetas)), thetas, pred,
                                                       (np.stack([other[0]] * len(thetas)),
                                                        np.stack([other[1]] * len(thetas))), ids, page=p), rows_pages),
-        "figure4": (lambda p: figures.noise_figure(bundle, {k: pairs for k in ("none", "color_reverse", "zero_mean")},
+        "figure4": (lambda p: noise_figure(bundle, {k: pairs for k in ("none", "color_reverse", "zero_mean")},
                                                    {k: labels for k in ("none", "color_reverse", "zero_mean")},
                                                    columns, page=p),
                     plotting.page_count(2 * n, plotting.MAX_GRID_COLUMNS)),
-        "saliency_methods": (lambda p: figures.saliency_methods_figure(
+        "saliency_methods": (lambda p: saliency_methods_figure(
             bundle, x, {"Grad-CAM": maps, "Grad-CAM++": maps, "LayerCAM": maps}, pred, ids,
             {"Grad-CAM++": [f"r = {v:.2f} with Grad-CAM" for v in RNG.uniform(-1, 1, n)]}, page=p), rows_pages),
     }
@@ -279,12 +283,12 @@ def test_figure4_marks_compare_each_column_with_its_unnoised_input():
     x = images(4)  # columns: benign a, adversarial a, benign b, adversarial b
     preds = {"none": (np.array([0, 1, 2, 3]), np.full(4, 0.9)),  # the attack changed a's label (0 -> 1)
              "color_reverse": (np.array([0, 1, 2, 2]), np.full(4, 0.9))}  # adversarial a keeps its label 1
-    fig = figures.noise_figure(fake_bundle(), {k: x for k in preds}, preds, ["a", "a adv.", "b", "b adv."])
+    fig = noise_figure(fake_bundle(), {k: x for k in preds}, preds, ["a", "a adv.", "b", "b adv."])
     titles = [ax.get_title().split("\n")[-1] for ax in fig.axes[4:8]]
     assert titles == ["(0.90) =", "(0.90) =", "(0.90) =", "(0.90) ≠"]  # not ≠ against the benign label 0
     plt.close(fig)
     with pytest.raises(ValueError, match="un-noised inputs"):
-        figures.noise_figure(fake_bundle(), {"color_reverse": x}, {"color_reverse": preds["none"]}, list("abcd"))
+        noise_figure(fake_bundle(), {"color_reverse": x}, {"color_reverse": preds["none"]}, list("abcd"))
 
 
 def test_roc_legends_show_the_rate_tables_auc_not_a_recomputed_one():

@@ -1,14 +1,14 @@
 """Generated result sentences say what the numbers say, whichever way they go."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 
-from helpers.experiments import ablation, theta_sweep
-from helpers.findings import (
-    attack_findings,
-    emphasis_findings,
-    saliency_shift_findings,
-)
+from helpers.attack_report import full_success_budgets
+from helpers.experiments import ablation, attack_success, theta_sweep
+from helpers.experiments.emphasis_image import emphasis_findings
+from helpers.experiments.gradcam_saliency import saliency_shift_findings
 
 SWEEP = {"attacks": ["fgsm"], "thetas": [0.1, 0.5], "noises": ["none"], "colormap": "jet", "overlay_order": "coarse",
          "zero_mean_reference": "imagenet", "roc_thetas": [0.1], "fpr": 0.05, "seed": 0, "batch_size": 16}
@@ -30,7 +30,7 @@ def row(detector, attack, metric, value, noise="", theta=np.nan, squeezer="", n=
 
 
 def claims(holds, model="m"):
-    """Rows of :func:`helpers.paper.claims_check` for one model: whether each claim holds (None: not measured)."""
+    """Rows of :func:`claims_check` for one model: whether each claim holds (None: not measured)."""
     return pd.DataFrame({"claim": [f"claim {i}" for i in range(len(holds))], "model": model, "left": 1.0,
                          "right": 0.0, "holds": pd.array(holds, dtype="boolean")})
 
@@ -95,6 +95,9 @@ def test_small_findings():
     assert "θ = 0.5: 2 of 3" in emphasis_findings([0.1, 0.5], np.array([[0, 0, 0], [1, 1, 0]], bool))
     summary = pd.DataFrame([{"attack": "pgd", "successes": 4, "n": 4, "l2_median": 2.31}])
     sweep = pd.DataFrame({"attack": ["pgd"] * 3, "eps_255": [0.25, 0.5, 1.0], "successes": [2, 4, 4], "n": [4] * 3})
+    def attack_findings(summary, sweep):
+        return attack_success.findings(SimpleNamespace(summary=summary, budgets=full_success_budgets(sweep)))
+
     text = attack_findings(summary, sweep)
     assert "PGD 4/4 (median L2 589.1 grey levels)" in text and "100% from 0.5/255 on" in text
     assert "never 100%" in attack_findings(summary, sweep.assign(successes=[1, 2, 3]))
@@ -138,7 +141,7 @@ def test_saliency_ablation_verdict_follows_the_intervals():
 
 
 def test_noise_findings_count_only_successful_adversarial_examples():
-    from helpers.findings import noise_findings
+    from helpers.experiments.noise_preprocessing import noise_findings
 
     benign, adversarial = np.array([1, 2, 3, 4]), np.array([5, 6, 3, 7])  # image 2: the attack failed
     success = adversarial != benign

@@ -19,7 +19,7 @@ LAYERS = [  # a module may import from its own layer or lower ones, never from a
     {"paper", "figures"},
     {"findings"},
     {"experiments"},  # the package helpers/experiments/: one module per notebook's experiment
-    {"report"},
+    {"report", "readme"},  # the commands over finished results
 ]
 # The presentation: tables, figures and prose, all above the score table they are computed from.
 PRESENTATION = {"tables", "plotting", "paper", "figures", "findings"}

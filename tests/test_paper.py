@@ -2,15 +2,8 @@ import numpy as np
 import pandas as pd
 
 from helpers.experiments import squeezing
-from helpers.paper import (
-    claims_check,
-    claims_table,
-    paper_setting,
-    paper_tables_1_3,
-    paper_tables_4_5,
-    side_by_side,
-    side_by_side_tidy,
-)
+from helpers.experiments.theta_sweep import claims_check, claims_table, side_by_side, side_by_side_tidy
+from helpers.paper import paper_setting, paper_tables_1_3, paper_tables_4_5
 from helpers.tables import export_table
 
 

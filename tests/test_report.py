@@ -12,7 +12,8 @@ import pytest
 
 from helpers import report, study_files
 from helpers.experiments import comparison, squeezing, theta_sweep
-from helpers.experiments.common import load_run, save_tables
+from helpers.experiments.export import save_tables
+from helpers.experiments.runs import load_run
 from helpers.scores import save_scores
 from helpers.study import DEFAULTS
 from helpers.study_files import write_checked

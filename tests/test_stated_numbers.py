@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.findings import README_END, README_START
+from helpers.readme import README_END, README_START
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = re.compile(r"(\d+(?:\.\d+)?)%? \[(\d+), (\d+)\] \((?:n = )?(\d+)(?: views of (\d+) photographs)?\)")

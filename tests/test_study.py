@@ -11,7 +11,7 @@ from PIL import Image
 
 from helpers import report, study
 from helpers.experiments import comparison, theta_sweep
-from helpers.experiments.common import save_tables
+from helpers.experiments.export import save_tables
 from helpers.scores import load_scores
 from helpers.study import (
     IN_PROCESS,

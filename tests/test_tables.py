@@ -1,15 +1,17 @@
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 from pylatexenc.latexwalker import LatexEnvironmentNode, LatexMacroNode, LatexWalker, LatexWalkerError
 
+from helpers.experiments import attack_success
+from helpers.experiments.attack_success import attack_tidy
+from helpers.experiments.theta_sweep import selected_theta_layout
 from helpers.scores import rule_rows
 from helpers.tables import (
-    attack_table,
-    attack_tidy,
     auc_by_theta,
     compact_cells,
     display_name,
@@ -23,7 +25,6 @@ from helpers.tables import (
     paper_reference,
     paper_tidy,
     rate_header,
-    selected_theta_layout,
     to_latex,
 )
 
@@ -170,7 +171,7 @@ def test_attack_table_in_percent_and_grey_levels():
     tidy = attack_tidy(summary, "m").set_index("metric")
     assert tidy.loc["success_rate", ["value", "n", "unit", "model"]].tolist() == [75, 16, "%", "m"]
     assert tidy.loc["l2_mean", ["value", "n", "unit"]].tolist() == [pytest.approx(51), 12, "grey levels of 255"]
-    row = attack_table(summary).iloc[0]
+    row = attack_success.attack_table(SimpleNamespace(tidy=attack_tidy(summary, "m"))).iloc[0]
     assert row["attack"] == "C&W-L2" and row["success, % [95% CI] (n)"] == "75.0 [50, 90] (16)"
     assert row["L2 mean (/255)"] == 51.0 and row["L∞ mean (/255)"] == 2.0 and row["L∞ median (/255)"] == 1.5
     assert np.isclose(row["L2 median (/255)"], 25.5)

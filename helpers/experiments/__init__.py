@@ -8,5 +8,5 @@
 - ``tables(facts)``, ``figures(result, facts)``, ``findings(facts)``: formatters that only format.
 
 ``common`` holds what they share: the models, images and attack sets of a run, prepared once
-(:func:`helpers.experiments.common.prepare`), the table export and the saved score tables.
+(:func:`helpers.experiments.runs.prepare`), the table export and the saved score tables.
 """

@@ -7,7 +7,7 @@ analysis) and the formatters :func:`tables`, :func:`figures` and :func:`findings
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +17,23 @@ import numpy as np
 import pandas as pd
 
 from helpers.detectors import SaliencyDetector, detector_costs
-from helpers.experiments.common import ModelRun, Table, prepare, protocol_text, score_runs
-from helpers.figures import error_bars, saliency_methods_figure
+from helpers.experiments.export import Table
+from helpers.experiments.prose import protocol_text
+from helpers.experiments.runs import ModelRun, prepare, score_runs
+from helpers.figures import error_bars, label_text
 from helpers.labels import NOISE_LEGEND, attack_label
-from helpers.plotting import DOUBLE_COLUMN, MAX_GRID_ROWS, figure, page_count, save_pages
+from helpers.models import ModelBundle
+from helpers.plotting import (
+    DOUBLE_COLUMN,
+    MAX_GRID_ROWS,
+    Cell,
+    figure,
+    image_grid,
+    image_label,
+    page_count,
+    page_items,
+    save_pages,
+)
 from helpers.runtime import write_atomically
 from helpers.saliency import SALIENCY_TITLES, make_saliency, map_correlation
 from helpers.scores import baseline_scores, rates_by_saliency_method, saliency_scores
@@ -145,7 +158,7 @@ def run(config: Config, runs: Mapping[str, ModelRun] | None = None) -> Result:
 
     Args:
         config: the run's configuration.
-        runs: the prepared models (default: :func:`helpers.experiments.common.prepare` of its parameters).
+        runs: the prepared models (default: :func:`helpers.experiments.runs.prepare` of its parameters).
 
     Returns:
         the :class:`Result`."""
@@ -205,6 +218,39 @@ def protocol(runs: Mapping[str, ModelRun]) -> str:
     Returns:
         the lines."""
     return protocol_text(runs, lambda r: f"{r.images.description}, {r.bundle.input_size[0]}x{r.bundle.input_size[1]}")
+
+
+def saliency_methods_figure(bundle: ModelBundle, x: np.ndarray, maps: dict[str, np.ndarray],
+                            pred: tuple[np.ndarray, np.ndarray], ids: Sequence[str],
+                            titles: dict[str, Sequence[str]] | None = None, width: float = DOUBLE_COLUMN,
+                            page: int = 0) -> plt.Figure:
+    """The same inputs under each saliency method: rows images, columns the input then one map per
+    method (``maps[name]``: upsampled maps (N, H, W) in [0, 1]), one colour bar; ``titles[name]``: a
+    caption per image (e.g. the correlation with Grad-CAM's map). ``width`` in inches;
+    :data:`MAX_GRID_ROWS` images a page (``page`` from 0, stated under the grid).
+
+    Args:
+        bundle: the model, for its class names.
+        x: (N, H, W, 3) inputs, RGB 0..255.
+        maps: method -> its maps.
+        pred: (labels, confidences) of x.
+        ids: the images' ids (row labels).
+        titles: method -> one caption per image, or None.
+        width: inches, a journal width.
+        page: the page, from 0.
+
+    Returns:
+        the figure.
+
+    Raises:
+        ValueError: a page that does not exist, or a grid too large for the width."""
+    titles = titles or {}
+    shown, paging = page_items(len(x), MAX_GRID_ROWS, page)
+    cells = [[Cell(x[i], label_text(bundle, pred[0][i], pred[1][i]))]
+             + [Cell(x[i], titles[name][i] if name in titles else "", m[i]) for name, m in maps.items()]
+             for i in shown]
+    return image_grid(cells, ["input x", *maps], [image_label(ids[i]) for i in shown], width,
+                      colorbar_label="saliency H (normalised, 0-1)", note=paging or None)
 
 
 def maps_figure(run: ModelRun, config: Config, folder: str | Path) -> list[Path]:
@@ -289,13 +335,13 @@ def facts(result: Result) -> Facts:
 
 def tables(facts: Facts) -> dict[str, Table]:
     """OSPA and detection rates by (model, saliency map, noise), and ROC-AUC by (model, score); the models, images
-    and seed come from the run's metadata when saved (:meth:`helpers.experiments.common.Table.save`).
+    and seed come from the run's metadata when saved (:meth:`helpers.experiments.export.Table.save`).
 
     Args:
         facts: the ablation's facts.
 
     Returns:
-        name -> :class:`~helpers.experiments.common.Table`."""
+        name -> :class:`~helpers.experiments.export.Table`."""
     r, titles, attacks = facts.rates, facts.config.titles, list(facts.config.attacks)
     detection = pd.concat({(model, titles[m], noise): paper_layout(g, noise, attacks)[model]
                            for (model, m), g in r[r["saliency_method"] != ""].groupby(["model", "saliency_method"],

@@ -17,7 +17,7 @@ import pandas as pd
 
 from helpers.adaptive.checks import invalid_message
 from helpers.adaptive.defences import Defence, System, hold_out, realised_fpr, resolvable_fit, system_fpr
-from helpers.adaptive.evaluation import AdaptiveEvaluation, evaluate_adaptive, save_evaluation
+from helpers.adaptive.evaluation import AdaptiveEvaluation, evaluate_adaptive, reported_row, save_evaluation
 from helpers.adaptive.members import EnsembleBudget
 from helpers.adaptive.model import detector_aware_bundle
 from helpers.adaptive.protocol import (
@@ -26,6 +26,7 @@ from helpers.adaptive.protocol import (
     bypass_layout,
     bypass_table,
     evaluation_runs,
+    load_bypass_table,
     paper_vs_adaptive,
     paper_vs_adaptive_tidy,
     run_all,
@@ -33,9 +34,9 @@ from helpers.adaptive.protocol import (
 )
 from helpers.data import ImageSet, keep_correct, load_images
 from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, SaliencyDetector
-from helpers.experiments.common import Table
+from helpers.experiments.export import Table
 from helpers.figures import error_bars
-from helpers.findings import ensemble_line, rate_prose
+from helpers.findings import rate_prose
 from helpers.labels import BASELINE_LABEL, DetectorKey, attack_label, rate_text
 from helpers.models import ModelBundle, load_model
 from helpers.plotting import DOUBLE_COLUMN, figure, use_style
@@ -337,7 +338,7 @@ def tables(result: Result) -> dict[str, Table]:
         result: the evaluation.
 
     Returns:
-        name -> :class:`~helpers.experiments.common.Table`."""
+        name -> :class:`~helpers.experiments.export.Table`."""
     ensemble, system = result.evaluation.table, result.variants
     versus = pd.concat([paper_vs_adaptive(result.table, a, ensemble, system) for a in SHOWN], ignore_index=True)
     model = next(iter(result.metadata))
@@ -526,3 +527,96 @@ def _pgd_line(table: pd.DataFrame, defence: str, attack: str, rule: str) -> str:
         unit = f"{255 * eps:.4g}/255" if attack == "pgd" else f"{eps:g} (L2)"
         parts.append(f"ε = {unit}: {rate_prose(g.iloc[0], f'bypass_{rule}')}")
     return "; ".join(parts)
+
+
+# --- the README's lines -------------------------------------------------------------------------------------
+
+RULE_NAMES = {"own": "detectors' own rule", "matched": "matched threshold"}
+
+
+def ensemble_line(table: pd.DataFrame, checks: pd.DataFrame, fpr: pd.DataFrame | None = None) -> str:
+    """The adaptive ensemble's headline: its worst-case bypass of the whole system at each rule (over every member,
+    variant and check attack at the budget), next to the realised false-positive rate of the same rule on the
+    untouched clean split (the system's, then each detector's); or "evaluation invalid: <checks>" when a sanity
+    check failed. The matched rule is
+    stated only with its realised rate: as "not resolvable" where its threshold could not be placed, and not at
+    all without ``fpr``.
+
+    Args:
+        table: :func:`helpers.adaptive.evaluation.evaluate_adaptive`'s table (rows told apart by ``role``).
+        checks: its check rows (``check``, ``passed``, ``detail``).
+        fpr: the realised false-positive rates (``helpers.experiments.adaptive.fpr_table``: rows of scope
+            ``system``), or None.
+
+    Returns:
+        One Markdown list item."""
+    head = "- Adaptive APGD ensemble (notebook 08) against the saliency detector and Feature Squeezing together"
+    invalid = invalid_message(checks)
+    if invalid:
+        return f"{head}: {invalid}."
+    main = reported_row(table)
+    first = table[table["role"] == "ensemble"].iloc[0]
+    budget = f"{main['eps_255']:g}/255 (L∞)" if main["norm"] == "linf" else f"{main['eps_255'] / 255:g} (L2)"
+    system = None if fpr is None else fpr[fpr["scope"] == "system"]
+    cells = []
+    for rule in (r for r in RULE_NAMES if f"bypass_{r}" in table.columns or r == "matched"):
+        if system is None:
+            if rule == "own":
+                cells.append(f"at the {RULE_NAMES[rule]} {rate_prose(main, 'bypass_own')}")
+            continue
+        cells.append(_ensemble_cell(main, system, rule))
+    missing = "" if system is not None else " (no realised false-positive rate recorded: no matched rate stated)"
+    return (f"{head}, ε = {budget}, {first['max_iter']} iterations per member: worst-case bypass (fools f, flagged "
+            f"by no detector) {'; '.join(cells)}{missing}; all {len(checks)} sanity checks pass.")
+def _ensemble_cell(main: pd.Series, system: pd.DataFrame, rule: str) -> str:
+    """One rule's part of :func:`ensemble_line`: the bypass rates and the realised false-positive rates."""
+    whole = system.iloc[-1]
+    name = RULE_NAMES[rule]
+    if rule == "matched":
+        name += f" (one for the system, target {100 * whole['target_fpr']:g}% false-positive rate)"
+        if whole["note"] or f"bypass_{rule}" not in main.index or whole["fpr_matched_n"] == 0:
+            why = whole["note"] or "no threshold"
+            return f"at the matched threshold (target {100 * whole['target_fpr']:g}% false-positive rate): {why}"
+    each = "; ".join(f"{r['defence']}: {rate_prose(r, f'fpr_{rule}')}" for _, r in system.iloc[:-1].iterrows()
+                     if r[f"fpr_{rule}_n"])
+    return (f"at the {name} {rate_prose(main, f'bypass_{rule}')}, the system's realised false-positive rate on the "
+            f"untouched split {rate_prose(whole, f'fpr_{rule}')} ({each})")
+def adaptive_readme_lines(table: pd.DataFrame, realised: pd.DataFrame | None = None) -> list[str]:
+    """README lines from notebook 08's bypass table: per defence with an own rule, PGD made on the undefended model
+    (non-adaptive) at the largest L-inf budget, at the defence's own operating point, and that rule's realised
+    false-positive rate on the untouched clean split where ``realised`` has it. (The adaptive attacker's numbers are
+    :func:`ensemble_line`'s.)
+
+    Args:
+        table: :func:`helpers.adaptive.protocol.bypass_table`'s rows.
+        realised: the realised false-positive rates (``helpers.experiments.adaptive.fpr_table``), or None.
+
+    Returns:
+        one Markdown list item per defence."""
+    pgd = table[(table["attack"] == "pgd") & (table["mode"] == "non-adaptive")]
+    eps = pgd["eps"].max()
+    alone = {} if realised is None else {r["defence"]: r for _, r in realised[realised["scope"] == "alone"].iterrows()}
+    lines = []
+    for _, plain in pgd[(pgd["eps"] == eps) & (pgd["bypass_own_n"] > 0)].iterrows():
+        d = plain["defence"]
+        fpr = (f"; its own rule flags {rate_prose(alone[d], 'fpr_own')} of the untouched clean split"
+               if d in alone and alone[d]["fpr_own_n"] else "")
+        lines.append(f"- Transferred attacks (notebook 08), {d}: PGD at ε = {255 * eps:.4g}/255 made on the "
+                     f"undefended model bypasses it (fools f, not flagged) in {rate_prose(plain, 'bypass_own')}{fpr}.")
+    return lines
+
+
+def readme_lines(results_dir: str | Path, model: str) -> list[str]:
+    """The README's lines of notebook 08, formatted from what it saved for ``model`` (none where it saved nothing):
+    the transferred attacks per defence, then the ensemble's worst case; or "evaluation invalid: <checks>"."""
+    results = Path(results_dir)
+    adaptive, checks = results / f"adaptive_{model}.csv", results / f"adaptive_checks_{model}.csv"
+    realised, ensemble = results / f"adaptive_fpr_{model}.csv", results / f"adaptive_ensemble_{model}.csv"
+    invalid = invalid_message(pd.read_csv(checks)) if checks.is_file() else None
+    fpr = pd.read_csv(realised).fillna({"note": ""}) if realised.is_file() else None
+    if invalid:  # notebook 08's checks failed: no rates
+        return [f"- Adaptive attacks (notebook 08): {invalid}."]
+    lines = adaptive_readme_lines(load_bypass_table(adaptive), fpr) if adaptive.is_file() else []
+    if ensemble.is_file() and checks.is_file():
+        lines.append(ensemble_line(pd.read_csv(ensemble), pd.read_csv(checks), fpr))
+    return lines

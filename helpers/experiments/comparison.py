@@ -19,10 +19,13 @@ import numpy as np
 import pandas as pd
 
 from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector, detector_costs
-from helpers.experiments.common import ModelRun, Table, images_text, prepare, protocol_text, score_runs
+from helpers.experiments.export import Table
+from helpers.experiments.prose import images_text, protocol_text
+from helpers.experiments.runs import ModelRun, prepare, score_runs
 from helpers.figures import AUC_BELOW_HALF
 from helpers.findings import each_model, said
-from helpers.labels import DetectorKey, attack_label, auc_text
+from helpers.labels import DetectorKey, attack_label, auc_text, method_label
+from helpers.metrics import MIN_EXPECTED_FALSE_POSITIVES
 from helpers.paper import paper_tables_4_5
 from helpers.plotting import DOUBLE_COLUMN, figure
 from helpers.runtime import write_atomically
@@ -161,7 +164,7 @@ def run(config: Config, runs: Mapping[str, ModelRun] | None = None) -> Result:
 
     Args:
         config: the run's configuration.
-        runs: the prepared models (default: :func:`helpers.experiments.common.prepare` of its parameters).
+        runs: the prepared models (default: :func:`helpers.experiments.runs.prepare` of its parameters).
 
     Returns:
         the :class:`Result`."""
@@ -344,7 +347,7 @@ def tables(facts: Facts) -> dict[str, Table]:
         facts: the comparison's facts.
 
     Returns:
-        name -> :class:`~helpers.experiments.common.Table`."""
+        name -> :class:`~helpers.experiments.export.Table`."""
     attacks = list(facts.config.attacks)
     captions = {**CAPTIONS, "matched": rate_caption(
         f"Each detector at a matched false-positive rate: threshold fitted at {facts.config.fpr:.0%} FPR on a "
@@ -526,3 +529,37 @@ def findings(facts: Facts) -> str:
     Returns:
         the Markdown list (with several models, each statement starts with its model's name)."""
     return each_model(list(facts.summary["model"]), lambda model: _model_findings(facts, model))
+
+
+# --- the README's lines -------------------------------------------------------------------------------------
+
+
+def matched_fpr_lines(facts: pd.DataFrame) -> list[str]:
+    """README lines of notebook 07's matched view: per attack, each detector's held-out TPR and FPR at the
+    threshold fitted for the target FPR, or why it is not resolvable.
+
+    Args:
+        facts: one model's ``facts_comparison_<model>.csv`` (:func:`helpers.experiments.comparison.save_facts`).
+
+    Returns:
+        one Markdown list item per attack."""
+    facts = facts.fillna({"note": "", "noise": "", "squeezer": ""})
+    matched = facts[facts["view"] == "matched"]
+    fpr = 100 * matched["target_fpr"].iloc[0] if len(matched) else np.nan
+    lines = []
+    for a in dict.fromkeys(matched.loc[matched["metric"] == "tpr_at_fpr", "attack"]):
+        tpr = matched[(matched["metric"] == "tpr_at_fpr") & (matched["attack"] == a)]
+        held = matched[(matched["metric"] == "fpr_heldout") & (matched["attack"] == a)]
+        notes = set(tpr["note"])
+        cells = (f"{notes.pop()} calibration photographs for every detector ({fpr:g}% of them is under "
+                 f"{MIN_EXPECTED_FALSE_POSITIVES} expected false positives)") if len(notes) == 1 and "" not in notes \
+            else ", ".join(f"{method_label(*r[METHOD])} "
+                           + (r["note"] if r["note"] else f"{100 * r['value']:.1f}% (held-out FPR {100 * f:.1f}%)")
+                           for (_, r), f in zip(tpr.iterrows(), held["value"], strict=True))
+        lines.append(f"- {attack_label(a)} at a matched {fpr:g}% false-positive rate (held-out half): {cells}.")
+    return lines
+
+
+def readme_lines(results_dir: str | Path, model: str) -> list[str]:
+    """The README's lines of notebook 07 (the matched view), formatted from what :func:`save_facts` wrote."""
+    return matched_fpr_lines(pd.read_csv(Path(results_dir) / f"facts_comparison_{model}.csv"))

@@ -15,7 +15,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers.experiments.common import ModelRun, Table, prepare, protocol_text, score_runs
+from helpers.experiments.export import Table
+from helpers.experiments.prose import protocol_text
+from helpers.experiments.runs import ModelRun, prepare, score_runs
 from helpers.findings import each_model, find_rate, said
 from helpers.labels import DetectorKey, attack_label, auc_text, method_label
 from helpers.paper import paper_setting, paper_tables_4_5
@@ -114,7 +116,7 @@ def run(config: Config, runs: Mapping[str, ModelRun] | None = None) -> Result:
 
     Args:
         config: the run's configuration.
-        runs: the prepared models (default: :func:`helpers.experiments.common.prepare` of its parameters).
+        runs: the prepared models (default: :func:`helpers.experiments.runs.prepare` of its parameters).
 
     Returns:
         the :class:`Result`."""
@@ -175,7 +177,7 @@ def tables(facts: Facts) -> dict[str, Table]:
         facts: the run's facts.
 
     Returns:
-        name -> :class:`~helpers.experiments.common.Table`."""
+        name -> :class:`~helpers.experiments.export.Table`."""
     out = {}
     for mode, name in TABLES.items():
         tidy = method_tidy(facts.rows[mode])

@@ -8,7 +8,7 @@ The whole experiment in one place: :class:`Config` (the checked parameters it re
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,19 +17,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers.experiments.common import (
-    ModelRun,
-    Table,
-    images_text,
-    prepare,
-    protocol_text,
-    saliency_method,
-    score_runs,
-)
+from helpers.experiments.export import Table
+from helpers.experiments.prose import images_text, protocol_text
+from helpers.experiments.runs import ModelRun, prepare, score_runs
 from helpers.figures import AUC_BELOW_HALF, error_bars
 from helpers.findings import direction, each_model, find_rate, said, verb
-from helpers.labels import NOISE_LEGEND, attack_label, auc_text, noise_label
-from helpers.paper import SIDE_BY_SIDE_CAPTION, claims_check, side_by_side, side_by_side_tidy
+from helpers.labels import NOISE_LEGEND, attack_label, auc_text, noise_label, rate_text
+from helpers.paper import PAPER_MODELS, paper_tables_1_3
 from helpers.plotting import DOUBLE_COLUMN, figure
 from helpers.runtime import write_atomically
 from helpers.scores import (
@@ -37,18 +31,22 @@ from helpers.scores import (
     rate_table,
     roc_curves,
     saliency_added_value,
+    saliency_method,
     saliency_scores,
     select_theta,
 )
 from helpers.tables import (
+    RATE_CELL,
     auc_by_theta,
     export_table,
+    first_cell,
+    model_columns,
     paper_layout,
     paper_tidy,
     rate_caption,
     rate_header,
     rates_tidy,
-    selected_theta_layout,
+    with_cells,
 )
 
 NAME = "theta_sweep"  # the score tables' file names: scores_theta_sweep_<model>.parquet
@@ -132,7 +130,7 @@ class Facts:
         added: :func:`helpers.scores.saliency_added_value` (the overlay's best θ, chosen in hindsight).
         selected: :func:`helpers.scores.select_theta`'s rows (θ chosen on the calibration half, rates on the
             held-out half).
-        claims: :func:`helpers.paper.claims_check` of the rates.
+        claims: :func:`claims_check` of the rates.
         counts: one row per model: ``pairs`` (noise, attack), ``overlay_beats_noise_alone``,
             ``overlay_beats_baseline``, ``claims``, ``claims_hold``, ``claims_fail``, ``claims_not_measured``.
         curves: :func:`helpers.scores.roc_curves` of the saliency and baseline scores."""
@@ -158,7 +156,7 @@ def run(config: Config, runs: Mapping[str, ModelRun] | None = None) -> Result:
 
     Args:
         config: the run's configuration.
-        runs: the prepared models (default: :func:`helpers.experiments.common.prepare` of its parameters).
+        runs: the prepared models (default: :func:`helpers.experiments.runs.prepare` of its parameters).
 
     Returns:
         the :class:`Result`."""
@@ -204,6 +202,171 @@ def protocol(runs: Mapping[str, ModelRun], config: Config) -> str:
                                          f"order; zero mean on {c.zero_mean_reference}")
 
 
+# --- the paper's Tables I-III beside ours, and its claims -----------------------------------------------
+
+# Our (attack, metric) for each column of the paper's tables.
+_PAPER_METRIC = {"ospa": ("clean", "ospa"), "fgsm": ("fgsm", "detection_rate"), "cw_l2": ("cw_l2", "detection_rate")}
+
+
+def _ours(rates: pd.DataFrame, noise: str, theta: float, metric: str) -> pd.Series | None:
+    attack, name = _PAPER_METRIC[metric]
+    hit = rates[(rates["detector"] == "saliency") & (rates["noise"] == noise) & np.isclose(rates["theta"], theta)
+                & (rates["attack"] == attack) & (rates["metric"] == name)]
+    return hit.iloc[0] if len(hit) else None
+
+
+SIDE_BY_SIDE_COLUMNS = {"ospa": "OSPA", "fgsm": "FGSM", "cw_l2": "C&W-L2"}
+
+
+def side_by_side_tidy(rates: pd.DataFrame) -> pd.DataFrame:
+    """The numbers of :func:`side_by_side`: noise, theta, metric (ospa, fgsm, cw_l2), source ('paper
+    VGG16', 'paper ResNet50', 'ours'), model ('vgg16', 'resnet50', ours: the ``model`` column of
+    ``rates``), value, ci_low, ci_high, n, unit (percent), interval (ours: Wilson 95%; the paper gives
+    no interval or n). Only cells we measured (on any of our models).
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table` of one or several models.
+
+    Returns:
+        the tidy table."""
+    paper = paper_tables_1_3()
+    our_rates = dict(tuple(rates.groupby("model", sort=False)))
+    rows = []
+    for (noise, theta, metric), group in paper.groupby(["noise", "theta", "metric"], sort=False):
+        ours = {model: _ours(part, noise, theta, metric) for model, part in our_rates.items()}
+        if all(r is None for r in ours.values()):
+            continue
+        key = {"noise": noise, "theta": theta, "metric": metric}
+        for model, label in PAPER_MODELS.items():
+            value = group.loc[group["model"] == model, "value"]
+            rows.append({**key, "source": f"paper {label}", "model": model,
+                         "value": float(value.iloc[0]) if len(value) else np.nan, "ci_low": np.nan,
+                         "ci_high": np.nan, "n": np.nan, "unit": "%", "interval": ""})
+        rows += [{**key, "source": "ours", "model": model, "value": 100 * r["value"], "ci_low": 100 * r["ci_low"],
+                  "ci_high": 100 * r["ci_high"], "n": r["n"], "unit": "%", "interval": "Wilson 95%"}
+                 for model, r in ours.items() if r is not None]
+    return pd.DataFrame(rows, columns=["noise", "theta", "metric", "source", "model", "value", "ci_low", "ci_high",
+                                       "n", "unit", "interval"])
+
+
+def side_by_side(rates: pd.DataFrame) -> pd.DataFrame:
+    """Rows (noise, theta) measured; one column group per model as in the paper's Tables I-III: the
+    paper's VGG16 and ResNet50 ('VGG16 (paper), %': value in percent), then each of ours ('ours, %
+    [95% CI] (n)', or the model's name, for rates with a ``model`` column), each with the paper's
+    columns OSPA, FGSM, C&W-L2 (formatted from :func:`side_by_side_tidy`).
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table` of one or several models.
+
+    Returns:
+        the table, index (noise, theta), columns (group, column)."""
+    tidy = side_by_side_tidy(rates)
+    paper = tidy["source"] != "ours"
+    group = np.where(paper, tidy["source"].str.removeprefix("paper ") + " (paper), %",
+                     tidy["model"] + f", {RATE_CELL}")
+    cells = [f"{r['value']:.1f}" if is_paper else rate_text(r["value"], r["ci_low"], r["ci_high"], r["n"], percent=True)
+             for is_paper, (_, r) in zip(paper, tidy.iterrows(), strict=True)]
+    tidy = tidy.assign(group=group, column=tidy["metric"].map(SIDE_BY_SIDE_COLUMNS), cell=cells)
+    table = tidy.pivot(index=["noise", "theta"], columns=["group", "column"], values="cell")
+    columns = [(g, c) for g in dict.fromkeys(tidy["group"]) for c in SIDE_BY_SIDE_COLUMNS.values()
+               if (g, c) in table.columns]
+    rows = list(dict.fromkeys(zip(tidy["noise"], tidy["theta"], strict=True)))
+    return table.loc[rows, columns].rename_axis(columns=[None, None])
+
+
+SIDE_BY_SIDE_CAPTION = ("The paper's Tables I-III (VGG16 and ResNet50, percent, no intervals or sample sizes "
+                        "published) next to ours, one column group per model: rate in percent [Wilson 95% "
+                        "confidence interval] (n = clean inputs for OSPA, successful adversarial examples for an "
+                        "attack).")
+
+
+def _claims() -> list[tuple[str, Callable[[Callable], tuple[float, float]]]]:
+    """(claim, function of a lookup get(noise, theta, metric) -> (left, right)); the claim holds when left > right."""
+    return [
+        ("OSPA falls from θ=0.1 to θ=0.5 (no noise)", lambda g: (g("none", 0.1, "ospa"), g("none", 0.5, "ospa"))),
+        ("FGSM detection rises from θ=0.1 to θ=0.5 (no noise)",
+         lambda g: (g("none", 0.5, "fgsm"), g("none", 0.1, "fgsm"))),
+        ("C&W-L2 detection rises from θ=0.1 to θ=0.5 (no noise)",
+         lambda g: (g("none", 0.5, "cw_l2"), g("none", 0.1, "cw_l2"))),
+        ("colour reversing alone (θ=0) detects FGSM better than saliency alone at θ=0.1",
+         lambda g: (g("color_reverse", 0.0, "fgsm"), g("none", 0.1, "fgsm"))),
+        ("zero mean keeps more OSPA than no noise at θ=0.3",
+         lambda g: (g("zero_mean", 0.3, "ospa"), g("none", 0.3, "ospa"))),
+        ("zero mean detects FGSM better than colour reversing at θ=0.1",
+         lambda g: (g("zero_mean", 0.1, "fgsm"), g("color_reverse", 0.1, "fgsm"))),
+    ]
+
+
+def claims_check(rates: pd.DataFrame) -> pd.DataFrame:
+    """Each claim of Tables I-III for VGG16 and ResNet50 (the paper's numbers) and for each of our
+    models: the two numbers compared (percent) and whether the claim holds (left > right).
+
+    Args:
+        rates: a :func:`helpers.scores.rate_table` of one or several models.
+
+    Returns:
+        one row per (claim, model): claim, model ('vgg16', 'resnet50', then ours), left, right, and
+        ``holds`` (True, False, or missing where we did not measure the cells needed)."""
+    paper = paper_tables_1_3()
+    ours = dict(tuple(rates.groupby("model", sort=False)))
+
+    def lookup(model: str) -> Callable:
+        def get(noise, theta, metric):
+            if model in ours:
+                r = _ours(ours[model], noise, theta, metric)
+                return np.nan if r is None else 100 * r["value"]
+            hit = paper[(paper["noise"] == noise) & np.isclose(paper["theta"], theta) & (paper["model"] == model)
+                        & (paper["metric"] == metric)]
+            return float(hit["value"].iloc[0])
+        return get
+
+    rows = []
+    for claim, compare in _claims():
+        for model in (*PAPER_MODELS, *ours):
+            left, right = compare(lookup(model))
+            holds = pd.NA if np.isnan(left) or np.isnan(right) else bool(left > right)
+            rows.append({"claim": claim, "model": model, "left": left, "right": right, "holds": holds})
+    return pd.DataFrame(rows).astype({"holds": "boolean"})
+
+
+def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
+    """:func:`claims_check` for reading.
+
+    Args:
+        claims: :func:`claims_check`'s rows.
+
+    Returns:
+        one row per claim, a column per model (the paper's, then ours), cells 'yes (81.0 vs 62.5)',
+        'no (...)' or 'n/a (...)'."""
+    verdict = claims["holds"].map({True: "yes", False: "no"}).fillna("n/a")
+    cells = [f"{v} ({left:.1f} vs {right:.1f})" for v, left, right in
+             zip(verdict, claims["left"], claims["right"], strict=True)]
+    table = claims.assign(cell=cells).pivot(index="claim", columns="model", values="cell")
+    table = table.loc[list(dict.fromkeys(claims["claim"])), list(dict.fromkeys(claims["model"]))]
+    return table.rename_axis(columns=None).reset_index()
+
+
+def selected_theta_layout(selected: pd.DataFrame, attacks: Sequence[str]) -> pd.DataFrame:
+    """:func:`helpers.scores.select_theta`'s rows as one row per noise, a column group per model: theta,
+    OSPA and detection rates (formatted from :func:`rates_tidy` of them).
+
+    Args:
+        selected: :func:`helpers.scores.select_theta`'s rows, of one or several models.
+        attacks: the attack columns, in order (those measured).
+
+    Returns:
+        the layout, index ``noise``, columns (model, column)."""
+    def layout(of_model: pd.DataFrame) -> pd.DataFrame:
+        rows = []
+        for (noise, theta), g in of_model.groupby(["noise", "theta"], sort=False):
+            row = {"noise": noise, "theta": theta, "OSPA": first_cell(g[g["attack"] == "clean"])}
+            row |= {a: first_cell(g[g["attack"] == a]) for a in attacks if (g["attack"] == a).any()}
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("noise")
+
+    return model_columns(with_cells(rates_tidy(selected)), layout)
+
+
 # --- the analysis -------------------------------------------------------------------------------------------
 
 
@@ -212,7 +375,7 @@ def counts_of(added: pd.DataFrame, claims: pd.DataFrame, models: Sequence[str]) 
 
     Args:
         added: :func:`helpers.scores.saliency_added_value` rows.
-        claims: :func:`helpers.paper.claims_check` rows.
+        claims: :func:`claims_check` rows.
         models: the models, in order.
 
     Returns:
@@ -276,7 +439,7 @@ def tables(facts: Facts) -> dict[str, Table]:
         facts: the θ sweep's facts.
 
     Returns:
-        name -> :class:`~helpers.experiments.common.Table`."""
+        name -> :class:`~helpers.experiments.export.Table`."""
     r, attacks = facts.rates, list(facts.config.attacks)
     out = {}
     for noise in facts.config.noises:
@@ -522,3 +685,42 @@ def findings(facts: Facts) -> str:
     Returns:
         the Markdown list (with several models, each statement starts with its model's name)."""
     return each_model(list(facts.images), lambda model: _model_findings(facts, model))
+
+
+# --- the README's lines -------------------------------------------------------------------------------------
+
+
+def held_out_lines(selected: pd.DataFrame, attacks: Sequence[str]) -> list[str]:
+    """README lines of notebook 05's held-out choice of θ: per noise, the θ chosen on the calibration half and
+    its OSPA and detection rates on the held-out half (never chosen on what they report).
+
+    Args:
+        selected: one model's :func:`helpers.scores.select_theta` rows (``selected_theta_<model>.csv``).
+        attacks: the attacks, in order.
+
+    Returns:
+        one Markdown list item per noise."""
+    lines = []
+    for (noise, theta), g in selected.groupby(["noise", "theta"], sort=False):
+        rows = {r["attack"]: r for _, r in g.iterrows()}
+        rates = [f"{attack_label(a)} {said(rows[a])}" for a in attacks if a in rows]
+        lines.append(f"- Held-out θ, {noise_label(noise)}: θ = {theta:g} chosen on a calibration half of the "
+                     f"photographs; on the other half OSPA {said(rows.get('clean'))}, detection " + ", ".join(rates)
+                     + ".")
+    return lines
+
+
+def readme_lines(results_dir: str | Path, model: str, attacks: Sequence[str]) -> list[str]:
+    """The README's lines of notebook 05, formatted from what :func:`save_facts` wrote for ``model``: the held-out
+    θ, the paper's claims, the overlay against the confidence baseline (Markdown list items)."""
+    results = Path(results_dir)
+    counts = pd.read_csv(results / f"facts_theta_sweep_{model}.csv").iloc[0]
+    lines = held_out_lines(pd.read_csv(results / f"selected_theta_{model}.csv"), attacks)
+    missing = f", {counts['claims_not_measured']} not measured" if counts["claims_not_measured"] else ""
+    lines.append(f"- Of the paper's {counts['claims']} claims about Tables I-III, {counts['claims_hold']} "
+                 f"{verb(counts['claims_hold'], 'holds', 'hold')} on this model and {counts['claims_fail']} "
+                 f"{verb(counts['claims_fail'], 'fails', 'fail')}{missing} (notebook 05).")
+    lines.append(f"- Even at its best θ, chosen in hindsight on these data (optimistic), the overlay beats the "
+                 f"trivial 1 − max softmax score's AUC in {counts['overlay_beats_baseline']} of {counts['pairs']} "
+                 "(noise, attack) pairs.")
+    return lines

@@ -1,0 +1,48 @@
+"""The lines a run prints first (image protocol, attack success, images), shared by the experiments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from helpers.experiments.runs import ModelRun
+from helpers.metrics import format_share
+
+
+def protocol_text(runs: Mapping[str, ModelRun], detail: Callable[[ModelRun], str]) -> str:
+    """Per model: the image protocol, ``detail`` (the images and the detector's settings) and each attack's
+    success as a share of the photographs (the lines notebooks 05-07 and 10 print first).
+
+    Args:
+        runs: model name -> its :class:`ModelRun`.
+        detail: a run -> the second line's text after the model's name.
+
+    Returns:
+        the lines, joined."""
+    lines = []
+    for model, run in runs.items():
+        lines += [f"{model}: " + "; ".join(run.protocol), f"{model}: {detail(run)}"]
+        lines += [f"{name:>8} attack success: {format_share(r.success, run.images.photographs)}"
+                  for name, r in run.attacks.items()]
+    return "\n".join(lines)
+
+
+def check_text(runs: Mapping[str, ModelRun]) -> str:
+    """What holds on any CPU of :func:`protocol_text`: per model, the images and the attacks run.
+
+    Args:
+        runs: model name -> its :class:`ModelRun`.
+
+    Returns:
+        one line per model."""
+    return "\n".join(f"{model}: {run.images.description}; attacks {list(run.attacks)}" for model, run in runs.items())
+
+
+def images_text(metadata: Mapping[str, dict]) -> str:
+    """'model, images; model, images' of a run's metadata, for a caption.
+
+    Args:
+        metadata: model -> its run's metadata.
+
+    Returns:
+        the text."""
+    return "; ".join(f"{model}, {meta.get('images', '')}" for model, meta in metadata.items())
