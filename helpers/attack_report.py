@@ -57,11 +57,8 @@ def epsilon_sweep(bundle: ModelBundle, images: ImageSet, attacks: dict[str, dict
     units, a row with eps, eps_255, n, successes and the rate with its Wilson interval.
 
     Args:
-        bundle: the model attacked.
-        images: the clean images.
         attacks: attack name -> its fixed parameters (``eps`` is swept).
         eps_values: budgets in [0, 1] units.
-        cache_dir: the attack cache's folder.
         seed: the attacks' seed.
         batch_size: images per ART batch.
 

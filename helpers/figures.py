@@ -31,12 +31,7 @@ def short_name(bundle: ModelBundle, label: int, width: int = 18) -> str:
     """A class name cut to its first synonym and ``width`` characters.
 
     Args:
-        bundle: the model, for its class names.
-        label: a class index.
-        width: the most characters.
-
-    Returns:
-        the name."""
+        bundle: the model, for its class names."""
     name = bundle.class_names[int(label)].split(",")[0]
     return name if len(name) <= width else name[: width - 1] + "…"
 
@@ -45,12 +40,7 @@ def label_text(bundle: ModelBundle, label: int, confidence: float) -> str:
     """'class name (0.87)': the predicted class and its softmax confidence.
 
     Args:
-        bundle: the model, for its class names.
-        label: a class index.
-        confidence: its softmax probability.
-
-    Returns:
-        the text."""
+        bundle: the model, for its class names."""
     return f"{short_name(bundle, label)} ({confidence:.2f})"
 
 
@@ -59,12 +49,7 @@ def panel_title(bundle: ModelBundle, label: int, confidence: float, marker: str 
 
     Args:
         bundle: the model, for its class names.
-        label: a class index.
-        confidence: its softmax probability.
-        marker: appended after the confidence ('≠'), or ''.
-
-    Returns:
-        the title."""
+        marker: appended after the confidence ('≠'), or ''."""
     return f"{short_name(bundle, label, 15)}\n({confidence:.2f}){' ' + marker if marker else ''}"
 
 

@@ -50,7 +50,6 @@ def direction(lo: float, hi: float, up: str = "rises", down: str = "falls") -> s
     """The verb of a change from ``lo`` to ``hi``.
 
     Args:
-        lo, hi: the numbers before and after.
         up, down: the verbs for a rise and a fall.
 
     Returns:
@@ -60,10 +59,6 @@ def direction(lo: float, hi: float, up: str = "rises", down: str = "falls") -> s
 
 def verb(count: int, singular: str, plural: str) -> str:
     """The verb agreeing with a count: 1 holds, 0 or 2 hold.
-
-    Args:
-        count: the count.
-        singular, plural: the two forms.
 
     Returns:
         ``singular`` for 1, else ``plural``."""
@@ -75,11 +70,7 @@ def each_model(models: Sequence[str], write: Callable[[str], str]) -> str:
     name.
 
     Args:
-        models: the models, in order.
-        write: a model -> its Markdown statements.
-
-    Returns:
-        the statements of every model."""
+        write: a model -> its Markdown statements."""
     texts = {model: write(model) for model in models}
     if len(texts) == 1:
         return next(iter(texts.values()))
@@ -88,14 +79,7 @@ def each_model(models: Sequence[str], write: Callable[[str], str]) -> str:
 
 def rate_prose(row: pd.Series, metric: str) -> str:
     """A rate column of a table ('bypass_own', ...: the value, ``_ci_low``, ``_ci_high``, ``_n`` and, where the table
-    has it, ``_photographs``) in prose: '75.0% [30, 95] (n = 4)'.
-
-    Args:
-        row: one row of the table.
-        metric: the rate's column.
-
-    Returns:
-        the text."""
+    has it, ``_photographs``) in prose: '75.0% [30, 95] (n = 4)'."""
     photographs = row.get(f"{metric}_photographs")
     return rate_text(row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"], row[f"{metric}_n"], prose=True,
                      n_photographs=None if photographs is None or pd.isna(photographs) else photographs)

@@ -26,9 +26,6 @@ def paper_setting(squeezer: str) -> str:
     Args:
         squeezer: a squeezer spec ('kind:arg').
 
-    Returns:
-        the paper's name.
-
     Raises:
         ValueError: a spec without ':'."""
     kind, arg = squeezer.split(":", 1)

@@ -43,10 +43,7 @@ def format_tidy(row: pd.Series) -> str:
     instead of its number.
 
     Args:
-        row: a tidy row (``TIDY_COLUMNS``, optionally ``note``).
-
-    Returns:
-        the cell text."""
+        row: a tidy row (``TIDY_COLUMNS``, optionally ``note``)."""
     note = row.get("note")
     if row["unit"] == PERCENT or (isinstance(note, str) and note):
         return rate_text(row["value"], row["ci_low"], row["ci_high"], row["n"], percent=True,
@@ -63,9 +60,6 @@ def model_columns(rates: pd.DataFrame, layout: Callable[[pd.DataFrame], pd.DataF
     Args:
         rates: rows with a ``model`` column.
         layout: lays out one model's rows.
-
-    Returns:
-        the layouts side by side.
 
     Raises:
         ValueError: for rates of no model."""
@@ -137,7 +131,6 @@ def generic_tidy(df: pd.DataFrame, index: bool = False) -> pd.DataFrame:
     (``metric`` = its column name), the other columns identifying the row; no interval, no unit.
 
     Args:
-        df: the table.
         index: whether its index identifies the rows too.
 
     Returns:
@@ -163,9 +156,6 @@ def latex_text(text: object) -> str:
 
     Args:
         text: any text (converted with ``str``).
-
-    Returns:
-        the LaTeX.
 
     Raises:
         ValueError: for a character with no ASCII form."""
@@ -211,19 +201,13 @@ def folder_names(text: str) -> str:
     last component, so that no caption carries a local path.
 
     Args:
-        text: a caption or cell.
-
-    Returns:
-        the text without paths."""
+        text: a caption or cell."""
     return _PATH.sub(lambda m: Path(m.group().replace("\\", "/").rstrip("/")).name or m.group(), text)
 
 
 def paper_reference(caption: str) -> str:
     """A caption that begins with the paper's table number ('Table II: saliency map ...') rewritten so
     that LaTeX's own numbering cannot clash: 'Saliency map ... (the paper's Table II).'
-
-    Args:
-        caption: a table's caption.
 
     Returns:
         the caption, rewritten when it begins with 'Table(s) N:'."""
@@ -278,9 +262,6 @@ def _with_n(column: object, n: int) -> object:
 def grouped_columns(columns: pd.Index) -> pd.Index:
     """Flat labels 'group: column' shared by two or more columns as two header levels (group, column),
     so that LaTeX sets the group once over a \\cmidrule; other labels and grouped columns unchanged.
-
-    Args:
-        columns: a table's columns.
 
     Returns:
         the columns, grouped where labels share a prefix."""
@@ -340,14 +321,8 @@ def to_latex(df: pd.DataFrame, index: bool = False, float_format: str = "%.4g", 
     comment naming the LaTeX package it needs (booktabs).
 
     Args:
-        df: the formatted table.
         index: write the index as leading columns.
-        float_format: the format of float cells.
-        caption: the caption, required.
         label: the label after ``tab:`` (characters outside [A-Za-z0-9_:-] become '-'); '': 'table'.
-
-    Returns:
-        the LaTeX source.
 
     Raises:
         ValueError: without a caption, or for a character with no ASCII LaTeX form."""
@@ -391,11 +366,8 @@ def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = 
     and the numeric twin ``name_tidy.csv``, each atomically.
 
     Args:
-        df: the table as shown.
-        name: the file stem.
         folder: where the files go.
         index: write the index as columns.
-        float_format: the format of float cells.
         formats: which of "csv" and "tex" to write.
         tidy: the numbers the table was formatted from (default: ``df`` itself when it has tidy
             columns, else :func:`generic_tidy`).
@@ -406,9 +378,6 @@ def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = 
         header: renames columns for export (units in the header).
         compact: the LaTeX without each rate's '(n)' (:func:`compact_cells`): n goes into the caption
             when it is constant, else into the column headers; the CSV keeps every n.
-
-    Returns:
-        the paths written.
 
     Raises:
         ValueError: a LaTeX table without a caption, or metadata for a twin without its models (checked
@@ -446,7 +415,6 @@ def rate_header(columns: Sequence[str] | pd.Index, first: str = "OSPA") -> dict[
     (``KEY_COLUMNS`` are left as they are; (model, column) columns: their columns).
 
     Args:
-        columns: a layout's columns.
         first: the name of the first rate column (OSPA, held-out FPR).
 
     Returns:
@@ -457,9 +425,6 @@ def rate_header(columns: Sequence[str] | pd.Index, first: str = "OSPA") -> dict[
 def auc_header(columns: Sequence[str] | pd.Index) -> dict[str, str]:
     """Export headers for AUC columns: 'FGSM, AUC [95% CI]'.
 
-    Args:
-        columns: a layout's columns.
-
     Returns:
         column -> header."""
     return {c: f"{attack_label(c)}, AUC [95% CI]" for c in _rate_columns(columns)}
@@ -469,10 +434,7 @@ def rate_caption(what: str) -> str:
     """A caption stating the cell format: '<what> Cells: rate in percent [Wilson 95% interval] (n).'
 
     Args:
-        what: the caption's first sentence(s).
-
-    Returns:
-        the caption."""
+        what: the caption's first sentence(s)."""
     return (f"{what} Cells: rate in percent [Wilson 95% confidence interval] (n = number of inputs the rate "
             "is computed on; attack columns count successful adversarial examples only).")
 
@@ -487,7 +449,6 @@ def paper_tidy(rates: pd.DataFrame, noise: str, attacks: Sequence[str]) -> pd.Da
 
     Args:
         rates: a :func:`helpers.scores.rate_table` of one or several models (its ``model`` column kept).
-        noise: the table's noise.
         attacks: the attacks whose detection rates it shows.
 
     Returns:
@@ -502,7 +463,6 @@ def paper_layout(rates: pd.DataFrame, noise: str, attacks: Sequence[str]) -> pd.
 
     Args:
         rates: a :func:`helpers.scores.rate_table` of one or several models.
-        noise: the table's noise.
         attacks: the attack columns, in order (those measured).
 
     Returns:
@@ -525,10 +485,7 @@ def method_tidy(rows: pd.DataFrame) -> pd.DataFrame:
     intervals) and the configuration's display name in ``method``.
 
     Args:
-        rows: rate-table rows of one or several models.
-
-    Returns:
-        the tidy rows."""
+        rows: rate-table rows of one or several models."""
     tidy = rates_tidy(rows)
     return tidy.assign(method=[method_label(*k) for k in tidy[METHOD].values])
 
@@ -541,7 +498,6 @@ def method_layout(tidy: pd.DataFrame, attacks: Sequence[str], mode: str = "own")
 
     Args:
         tidy: :func:`method_tidy` of :func:`helpers.scores.rule_rows` in ``mode``.
-        attacks: the attack columns, in order.
         mode: ``"own"``, ``"matched"`` or ``"auc"``.
 
     Returns:
@@ -570,7 +526,6 @@ def method_header(columns: Sequence[str], mode: str) -> dict[str, str]:
     """Export headers of a :func:`method_layout` table in ``mode``, with units.
 
     Args:
-        columns: the layout's columns.
         mode: ``"own"``, ``"matched"`` or ``"auc"``.
 
     Returns:

@@ -50,10 +50,8 @@ class Config:
     """The parameters notebook 10 reads, typed and checked once (:meth:`from_params`).
 
     Attributes:
-        attacks: the attacks, in order.
         saliency_methods: the saliency methods compared, in order (``REFERENCE`` among them: the paper's).
         thetas, noises: the detector configurations each method is scored at.
-        colormap, overlay_order, zero_mean_reference: the emphasis image's settings.
         fpr: the matched false-positive rate of the rate table (fraction).
         seed: the seed of the calibration split and of the bootstrap.
         batch_size: images per forward pass.
@@ -81,12 +79,6 @@ class Config:
     def from_params(cls, params: Mapping[str, Any]) -> Config:
         """The configuration of checked notebook parameters or of a saved score table's metadata.
 
-        Args:
-            params: the parameters.
-
-        Returns:
-            the :class:`Config`.
-
         Raises:
             KeyError: a parameter the experiment needs is missing."""
         p = params
@@ -109,7 +101,6 @@ class Result:
         scores: the stacked score table (each row names its model and saliency method).
         rates: the rate tables of each (model, saliency method) on its own, stacked.
         metadata: model -> its run's metadata.
-        config: the run's :class:`Config`.
         costs: the measured costs (``COST_COLUMNS``; ``saliency_method`` 'inference' for the undefended model);
             empty from a saved table."""
 
@@ -125,8 +116,6 @@ class Facts:
     """Every number notebook 10 shows.
 
     Attributes:
-        config: the run's :class:`Config`.
-        models: the models, in order.
         attacks: the attacks of the parameters that have rows in the rates.
         rates: the rate tables of each (model, saliency method), stacked (fractions, AUCs in 0-1).
         cells: per (model, saliency method, ``against`` 'baseline' or ``REFERENCE``) and (noise, θ, attack) cell
@@ -157,11 +146,7 @@ def run(config: Config, runs: Mapping[str, ModelRun] | None = None) -> Result:
     (``saliency_ablation_rates.csv``), and measure each method's cost on ``cost_images`` images.
 
     Args:
-        config: the run's configuration.
-        runs: the prepared models (default: :func:`helpers.experiments.runs.prepare` of its parameters).
-
-    Returns:
-        the :class:`Result`."""
+        runs: the prepared models (default: :func:`helpers.experiments.runs.prepare` of its parameters)."""
     c, bs = config, config.batch_size
     runs = prepare(c.parameters) if runs is None else runs
     scores, metadata = score_runs(runs, lambda r: pd.concat([
@@ -176,10 +161,6 @@ def run(config: Config, runs: Mapping[str, ModelRun] | None = None) -> Result:
 def costs(run: ModelRun, config: Config) -> pd.DataFrame:
     """Milliseconds per image of inference and of the detector with each saliency method (the first θ and
     noise) on one model's first ``cost_images`` images (wall-clock, this machine).
-
-    Args:
-        run: one model's prepared run.
-        config: the run's configuration.
 
     Returns:
         one row per pass ('inference', then each method), ``COST_COLUMNS``."""
@@ -199,10 +180,7 @@ def from_scores(scores: pd.DataFrame, metadata: dict[str, dict], config: Config 
         scores: the score table of one or several models (``helpers.scores.COLUMNS``).
         metadata: model -> its run's metadata (``helpers.scores.run_metadata``).
         config: the run's :class:`Config`, or its parameters (:meth:`Config.from_params`).
-        costs: the measured costs (:func:`costs` of each model, stacked); none from a saved table.
-
-    Returns:
-        the :class:`Result`."""
+        costs: the measured costs (:func:`costs` of each model, stacked); none from a saved table."""
     config = config if isinstance(config, Config) else Config.from_params(config)
     rates = pd.concat([rates_by_saliency_method(g, config.fpr, config.seed)
                        for _, g in scores.groupby("model", sort=False)], ignore_index=True)
@@ -213,10 +191,7 @@ def protocol(runs: Mapping[str, ModelRun]) -> str:
     """The lines printed first: per model the image protocol, its images and input size, each attack's success.
 
     Args:
-        runs: model name -> its prepared run.
-
-    Returns:
-        the lines."""
+        runs: model name -> its prepared run."""
     return protocol_text(runs, lambda r: f"{r.images.description}, {r.bundle.input_size[0]}x{r.bundle.input_size[1]}")
 
 
@@ -239,9 +214,6 @@ def saliency_methods_figure(bundle: ModelBundle, x: np.ndarray, maps: dict[str, 
         width: inches, a journal width.
         page: the page, from 0.
 
-    Returns:
-        the figure.
-
     Raises:
         ValueError: a page that does not exist, or a grid too large for the width."""
     titles = titles or {}
@@ -259,12 +231,7 @@ def maps_figure(run: ModelRun, config: Config, folder: str | Path) -> list[Path]
     ``figure_saliency_methods``.
 
     Args:
-        run: one model's prepared run.
-        config: the run's configuration.
-        folder: where the pages go.
-
-    Returns:
-        the paths written."""
+        folder: where the pages go."""
     c, titles = config, config.titles
     bundle, x = run.bundle, run.images.x[:c.figure_images]
     maps = {m: make_saliency(m, bundle.model, bundle.gradcam_layer)(x, batch_size=c.batch_size) for m in titles}
@@ -313,13 +280,7 @@ def compared_cells(rates: pd.DataFrame) -> pd.DataFrame:
 
 def facts(result: Result) -> Facts:
     """The analysis of an ablation: each method's AUC intervals against Grad-CAM's and the baseline's, their
-    counts, each model's highest AUC, the costs.
-
-    Args:
-        result: the ablation.
-
-    Returns:
-        the :class:`Facts`."""
+    counts, each model's highest AUC, the costs."""
     cells = compared_cells(result.rates)
     counts = cells.groupby(["model", "saliency_method", "against"], sort=False).agg(
         above=("above", "sum"), below=("below", "sum"), compared=("above", "size")).reset_index()
@@ -336,9 +297,6 @@ def facts(result: Result) -> Facts:
 def tables(facts: Facts) -> dict[str, Table]:
     """OSPA and detection rates by (model, saliency map, noise), and ROC-AUC by (model, score); the models, images
     and seed come from the run's metadata when saved (:meth:`helpers.experiments.export.Table.save`).
-
-    Args:
-        facts: the ablation's facts.
 
     Returns:
         name -> :class:`~helpers.experiments.export.Table`."""
@@ -381,11 +339,7 @@ def auc_by_method_figure(facts: Facts, width: float = DOUBLE_COLUMN) -> plt.Figu
     rows = models, columns = attacks; the 1 − max softmax baseline as a dashed line in a grey band.
 
     Args:
-        facts: the ablation's facts.
-        width: inches, a journal width.
-
-    Returns:
-        the figure."""
+        width: inches, a journal width."""
     auc, titles, attacks = facts.rates[facts.rates["metric"] == "auc"], facts.config.titles, facts.attacks
     models = list(dict.fromkeys(auc["model"]))
     methods = [m for m in titles if (auc["saliency_method"] == m).any()]
@@ -408,10 +362,6 @@ def auc_by_method_figure(facts: Facts, width: float = DOUBLE_COLUMN) -> plt.Figu
 
 def figures(result: Result, facts: Facts) -> dict[str, dict[str, plt.Figure]]:
     """The AUC of each saliency method and the baseline, all models in one figure.
-
-    Args:
-        result: the ablation.
-        facts: its facts.
 
     Returns:
         name -> {"": figure}."""
@@ -474,13 +424,7 @@ def _beaten(facts: Facts, against: str) -> list[str]:
 
 def findings(facts: Facts) -> str:
     """The headline sentences (Markdown): does any method beat Grad-CAM, or the baseline, with AUC intervals
-    apart (the counts of :attr:`Facts.counts`), per model, and each detector's cost.
-
-    Args:
-        facts: the ablation's facts.
-
-    Returns:
-        the Markdown paragraph and list."""
+    apart (the counts of :attr:`Facts.counts`), per model, and each detector's cost."""
     name = facts.config.titles.get(REFERENCE, REFERENCE)
     beats_reference, beats_baseline = _beaten(facts, REFERENCE), _beaten(facts, "baseline")
     verdict = ("**Does any method beat Grad-CAM?** "
@@ -497,14 +441,7 @@ def findings(facts: Facts) -> str:
 
 def save_facts(facts: Facts, folder: str | Path) -> list[Path]:
     """Write the counts (``facts_saliency_ablation.csv``) and the costs (``saliency_ablation_costs.csv``): the
-    numbers the printed findings state besides the rates (``saliency_ablation_rates.csv``).
-
-    Args:
-        facts: the ablation's facts.
-        folder: the results folder.
-
-    Returns:
-        the paths written."""
+    numbers the printed findings state besides the rates (``saliency_ablation_rates.csv``)."""
     return [write_atomically(Path(folder) / f"{name}.csv", lambda tmp, f=frame: f.to_csv(
         tmp, index=False, float_format="%.6g"), suffix=".csv")
         for name, frame in ((f"facts_{NAME}", facts.counts), (f"{NAME}_costs", facts.costs))]

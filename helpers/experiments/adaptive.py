@@ -58,8 +58,6 @@ class Setup:
     """What the attacks run on.
 
     Attributes:
-        bundle: the model f.
-        attacked: the attacked images.
         calibration: the clean images held apart to fit the matched thresholds.
         test: the clean images held apart to measure the realised false-positive rate.
         y: (N,) the labels attacked: true labels on a labelled folder, else the model's own.
@@ -93,7 +91,6 @@ class Result:
         evaluation: the ensemble's :class:`~helpers.adaptive.evaluation.AdaptiveEvaluation`.
         variants: the names of the bypass table's defences that the ensemble attacked (in the system), in order.
         metadata: model -> its run's metadata.
-        config: the run's parameters.
         fpr: the realised false-positive rates on the untouched split (:func:`fpr_table`)."""
 
     table: pd.DataFrame
@@ -121,7 +118,6 @@ def saliency_name(config: Mapping[str, Any], noise: str) -> str:
 
     Args:
         config: the checked parameters (``thetas``).
-        noise: one of :data:`helpers.transforms.NOISES`.
 
     Returns:
         e.g. 'saliency (colour reversing, θ = 0.1, 0.3)'."""
@@ -129,15 +125,8 @@ def saliency_name(config: Mapping[str, Any], noise: str) -> str:
 
 
 def saliency_detector(bundle: ModelBundle, config: Mapping[str, Any], noise: str) -> SaliencyDetector:
-    """The saliency detector of ``config`` (every θ, its colour map, overlay order, zero-mean reference) with ``noise``.
-
-    Args:
-        bundle: the model f.
-        config: the checked parameters.
-        noise: one of :data:`helpers.transforms.NOISES`.
-
-    Returns:
-        the detector."""
+    """The saliency detector of ``config`` (every θ, its colour map, overlay order, zero-mean reference) with
+    ``noise``."""
     return SaliencyDetector(bundle, config["thetas"], noise, config["colormap"], config["overlay_order"],
                             config["zero_mean_reference"])
 
@@ -148,9 +137,6 @@ def prepare(config: Mapping[str, Any]) -> Setup:
 
     Args:
         config: the checked parameters of notebook 08.
-
-    Returns:
-        the :class:`Setup`.
 
     Raises:
         ValueError: too few images held apart once split by photograph (naming ``n_images``, ``calibration_images``
@@ -197,12 +183,7 @@ def fitted(defence: Defence | System, calibration: ImageSet, fpr: float) -> Defe
     it (:func:`~helpers.adaptive.defences.resolvable_fit`; otherwise unfitted, with its ``note``).
 
     Args:
-        defence: a Defence or System.
-        calibration: the clean calibration images.
-        fpr: the target false-positive rate.
-
-    Returns:
-        the same object."""
+        defence: a Defence or System."""
     resolvable_fit(defence, calibration.x, fpr, calibration.photographs)
     return defence
 
@@ -213,11 +194,7 @@ def fpr_table(setup: Setup, fpr: float) -> pd.DataFrame:
     system and the system at the system's rules and one threshold (``scope`` ``system``, the last row the system).
 
     Args:
-        setup: the prepared run.
-        fpr: the target false-positive rate (column ``target_fpr``).
-
-    Returns:
-        the rows."""
+        fpr: the target false-positive rate (column ``target_fpr``)."""
     s = setup
     alone = [*s.defences, *(d for d in s.system if d not in s.defences)]
     parts = [realised_fpr(alone, s.test.x, s.test.photographs).assign(scope="alone"),
@@ -231,10 +208,7 @@ def fpr_text(table: pd.DataFrame) -> str:
     """:func:`fpr_table` for reading: rates as 'value [CI] (n)' in percent, and the notes.
 
     Args:
-        table: :func:`fpr_table`'s rows.
-
-    Returns:
-        the text."""
+        table: :func:`fpr_table`'s rows."""
     out = pd.DataFrame({"scope": table["scope"], "defence": table["defence"]})
     for rule in ("own", "matched"):
         cols = [f"fpr_{rule}", f"fpr_{rule}_ci_low", f"fpr_{rule}_ci_high", f"fpr_{rule}_n"]
@@ -245,14 +219,7 @@ def fpr_text(table: pd.DataFrame) -> str:
 
 
 def setup_text(setup: Setup, config: Mapping[str, Any]) -> str:
-    """The images attacked and held apart, the settings, and the realised FPRs on the test split (:func:`fpr_table`).
-
-    Args:
-        setup: the prepared run.
-        config: the checked parameters.
-
-    Returns:
-        the lines."""
+    """The images attacked and held apart, the settings, and the realised FPRs on the test split (:func:`fpr_table`)."""
     s = setup
     return (f"{s.bundle.name}: {s.attacked.description} attacked ({'true' if s.labelled else 'own'} labels); "
             f"{s.calibration.description}; {s.test.description}; {config['attack_settings']} settings; "
@@ -269,10 +236,7 @@ def run(config: Mapping[str, Any], setup: Setup | None = None) -> Result:
 
     Args:
         config: the checked parameters of notebook 08.
-        setup: the prepared models and images (default: :func:`prepare` of ``config``).
-
-    Returns:
-        the :class:`Result`."""
+        setup: the prepared models and images (default: :func:`prepare` of ``config``)."""
     c, bs = config, config["batch_size"]
     s = prepare(c) if setup is None else setup
     results = run_all(s.runs, s.attacked, s.y, c["cache_dir"], seed=c["seed"], batch_size=bs)
@@ -295,37 +259,19 @@ def run(config: Mapping[str, Any], setup: Setup | None = None) -> Result:
 
 
 def clean_rates(result: Result) -> pd.DataFrame:
-    """Each detector's false-positive rates (own rule, matched) on the attacked images' clean versions.
-
-    Args:
-        result: the evaluation.
-
-    Returns:
-        one row per defence."""
+    """Each detector's false-positive rates (own rule, matched) on the attacked images' clean versions."""
     return result.table[result.table["attack"] == "clean"].set_index("defence")[["fpr_own", "fpr_matched", "n"]]
 
 
 def bypass_text(result: Result) -> str:
-    """The clean false-positive rates, then every attack set against every detector, as printed.
-
-    Args:
-        result: the evaluation.
-
-    Returns:
-        the text."""
+    """The clean false-positive rates, then every attack set against every detector, as printed."""
     return ("false-positive rates on the attacked images' clean versions:\n"
             f"{clean_rates(result).round(3).to_string()}\n\n{bypass_layout(result.table).to_string(index=False)}")
 
 
 def check_text(result: Result) -> str:
     """What holds on any CPU of :func:`bypass_text`: the clean rates' columns and detectors, and the bypass
-    layout's shape and columns.
-
-    Args:
-        result: the evaluation.
-
-    Returns:
-        the lines."""
+    layout's shape and columns."""
     clean, layout = clean_rates(result), bypass_layout(result.table)
     return "\n".join(str(v) for v in (clean.columns.tolist(), clean.index.tolist(), layout.shape,
                                         layout.columns.tolist()))
@@ -333,9 +279,6 @@ def check_text(result: Result) -> str:
 
 def tables(result: Result) -> dict[str, Table]:
     """The paper's setting against adaptive attacks, per defence, attack and budget (LaTeX without each n).
-
-    Args:
-        result: the evaluation.
 
     Returns:
         name -> :class:`~helpers.experiments.export.Table`."""
@@ -350,9 +293,6 @@ def tables(result: Result) -> dict[str, Table]:
 def figures(result: Result) -> dict[str, dict[str, plt.Figure]]:
     """The bypass rate against ε per defence and adaptive variant (name -> {"": figure}).
 
-    Args:
-        result: the evaluation.
-
     Returns:
         name -> {"": figure}."""
     return {"figure_adaptive_bypass_vs_eps": {"": bypass_vs_eps_figure(result.table, result.variants,
@@ -360,24 +300,12 @@ def figures(result: Result) -> dict[str, dict[str, plt.Figure]]:
 
 
 def ensemble_columns(result: Result) -> list[str]:
-    """The columns of ``ENSEMBLE_COLUMNS`` that the ensemble's table has (no matched rule without a threshold).
-
-    Args:
-        result: the evaluation.
-
-    Returns:
-        the column names."""
+    """The columns of ``ENSEMBLE_COLUMNS`` that the ensemble's table has (no matched rule without a threshold)."""
     return [c for c in ENSEMBLE_COLUMNS if c in result.evaluation.table.columns]
 
 
 def ensemble_text(result: Result) -> str:
-    """The ensemble's table, its checks and its summary at each rule, as printed.
-
-    Args:
-        result: the evaluation.
-
-    Returns:
-        the text."""
+    """The ensemble's table, its checks and its summary at each rule, as printed."""
     e = result.evaluation
     columns = ensemble_columns(result)
     realised = "" if result.fpr is None else (
@@ -390,9 +318,6 @@ def ensemble_text(result: Result) -> str:
 def findings(result: Result) -> str:
     """The headline sentences (Markdown): bypass per defence and budget, the black-box and high-confidence
     attacks, the ensemble and its checks.
-
-    Args:
-        result: the evaluation.
 
     Returns:
         the Markdown list, or "evaluation invalid: <checks>"."""
@@ -410,11 +335,7 @@ def bypass_vs_eps_figure(table: pd.DataFrame, defences: Sequence[str], attack: s
     Args:
         table: :func:`helpers.adaptive.protocol.bypass_table`'s rows.
         defences: the defences, one column each (the detectors of the system the ensemble attacked).
-        attack: the non-adaptive attack plotted.
-        ensemble: the ensemble's table, or None.
-
-    Returns:
-        the figure."""
+        ensemble: the ensemble's table, or None."""
     rules = {"own": "own operating point (label change)", "matched": "matched false-positive rate"}
     sub = table[(table["attack"] == attack) & (table["norm"] == "linf") & (table["mode"] == "non-adaptive")]
     worst = None if ensemble is None else ensemble[(ensemble["role"] == "worst case") & (ensemble["norm"] == "linf")]
@@ -459,7 +380,6 @@ def adaptive_findings(table: pd.DataFrame, checks: pd.DataFrame, defences: Seque
         table: :func:`helpers.adaptive.protocol.bypass_table`.
         checks: rows with ``check``, ``passed`` and ``detail``.
         defences: the defences' names, in order.
-        fpr: the matched false-positive rate.
         ensemble: the adaptive ensemble's table (:func:`ensemble_line`), stated first when given.
         realised: the realised false-positive rates (``helpers.experiments.adaptive.fpr_table``); a matched rate is
             stated only beside its realised rate (or as not resolvable), so none without it.
@@ -546,10 +466,7 @@ def ensemble_line(table: pd.DataFrame, checks: pd.DataFrame, fpr: pd.DataFrame |
         table: :func:`helpers.adaptive.evaluation.evaluate_adaptive`'s table (rows told apart by ``role``).
         checks: its check rows (``check``, ``passed``, ``detail``).
         fpr: the realised false-positive rates (``helpers.experiments.adaptive.fpr_table``: rows of scope
-            ``system``), or None.
-
-    Returns:
-        One Markdown list item."""
+            ``system``), or None."""
     head = "- Adaptive APGD ensemble (notebook 08) against the saliency detector and Feature Squeezing together"
     invalid = invalid_message(checks)
     if invalid:

@@ -95,7 +95,6 @@ class Facts:
     Attributes:
         summary: :func:`helpers.attack_report.attack_summary` (fractions; sizes in [0, 1] units).
         tidy: the table's numbers with units (:func:`attack_tidy`).
-        sweep: the success-vs-budget rows.
         budgets: :func:`helpers.attack_report.full_success_budgets` of the sweep.
         seconds: attack -> generation seconds per image on the machine that made the cached set."""
 

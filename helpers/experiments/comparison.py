@@ -58,7 +58,6 @@ class Config:
         attacks: the attacks, in order; the first is the one the Table V verdict reads.
         theta: the saliency detector's θ (the paper's Table V: 0.1).
         joint: the joint Feature Squeezing detector's squeezer specs (max L1 over them).
-        colormap, overlay_order, zero_mean_reference: the emphasis image's settings.
         channel_order: what OpenCV's non-local means is given ('rgb' or 'bgr').
         fpr: the matched false-positive rate (fraction).
         seed: the seed of the calibration split and of the bootstrap.
@@ -88,9 +87,6 @@ class Config:
             params: the parameters; tables saved before notebook 07 named the joint detector ``joint`` carry
                 it as ``squeezers``.
 
-        Returns:
-            the :class:`Config`.
-
         Raises:
             KeyError: a parameter the experiment needs is missing."""
         p = params
@@ -118,7 +114,6 @@ class Result:
         scores: the stacked score table of every model (``helpers.scores.COLUMNS``).
         rates: its :func:`helpers.scores.rate_table`.
         metadata: model -> its run's metadata.
-        config: the run's :class:`Config`.
         costs: model -> its measured costs (:func:`costs`); empty from a saved table."""
 
     scores: pd.DataFrame
@@ -134,7 +129,6 @@ class Facts:
     ``ci_low``, ``ci_high``, ``n``); configurations are identified by their ``METHOD`` columns.
 
     Attributes:
-        config: the run's :class:`Config`.
         images: model -> its images, in words.
         rows: mode ('own', 'matched', 'auc') -> the rate rows Table V shows in it
             (:func:`helpers.scores.rule_rows`); the matched rows of each (model, attack) with the highest
@@ -163,11 +157,7 @@ def run(config: Config, runs: Mapping[str, ModelRun] | None = None) -> Result:
     ``scores_comparison_<model>.parquet``) and measure each detector's cost on ``cost_images`` images.
 
     Args:
-        config: the run's configuration.
-        runs: the prepared models (default: :func:`helpers.experiments.runs.prepare` of its parameters).
-
-    Returns:
-        the :class:`Result`."""
+        runs: the prepared models (default: :func:`helpers.experiments.runs.prepare` of its parameters)."""
     c, bs = config, config.batch_size
     runs = prepare(c.parameters) if runs is None else runs
     scores, metadata = score_runs(runs, lambda r: pd.concat([
@@ -182,10 +172,6 @@ def run(config: Config, runs: Mapping[str, ModelRun] | None = None) -> Result:
 def costs(run: ModelRun, config: Config) -> pd.DataFrame:
     """Milliseconds per image of inference, the saliency detector and Feature Squeezing on one model's first
     ``cost_images`` images (wall-clock, this machine).
-
-    Args:
-        run: one model's prepared run.
-        config: the run's configuration.
 
     Returns:
         :func:`helpers.detectors.detector_costs`' frame; ``detector`` holds 'inference' and each
@@ -205,10 +191,7 @@ def from_scores(scores: pd.DataFrame, metadata: dict[str, dict], config: Config 
         scores: the score table of one or several models (``helpers.scores.COLUMNS``).
         metadata: model -> its run's metadata (``helpers.scores.run_metadata``).
         config: the run's :class:`Config`, or its parameters (:meth:`Config.from_params`).
-        costs: model -> its measured costs (:func:`costs`); none from a saved table.
-
-    Returns:
-        the :class:`Result`."""
+        costs: model -> its measured costs (:func:`costs`); none from a saved table."""
     config = config if isinstance(config, Config) else Config.from_params(config)
     return Result(scores, rate_table(scores, fpr=config.fpr, seed=config.seed), dict(metadata), config,
                   dict(costs or {}))
@@ -218,11 +201,7 @@ def protocol(runs: Mapping[str, ModelRun], config: Config) -> str:
     """The lines printed first: per model the image protocol, the overlay settings, each attack's success.
 
     Args:
-        runs: model name -> its prepared run.
-        config: the run's configuration.
-
-    Returns:
-        the lines."""
+        runs: model name -> its prepared run."""
     c = config
     return protocol_text(runs, lambda r: f"{r.images.description}; θ = {c.theta:g}, {c.colormap} overlay, "
                                          f"{c.overlay_order} order")
@@ -291,13 +270,7 @@ def _with_best(matched: pd.DataFrame) -> pd.DataFrame:
 
 def facts(result: Result) -> Facts:
     """The analysis of a comparison: the rows of Table V's three views, the ROC curves, the costs and, per
-    model, the Table V verdict on the first attack.
-
-    Args:
-        result: the comparison.
-
-    Returns:
-        the :class:`Facts`."""
+    model, the Table V verdict on the first attack."""
     c, attack = result.config, result.config.attacks[0]
     rows = {mode: rule_rows(result.rates, c.attacks, mode) for mode in TABLES}
     rows["matched"] = _with_best(rows["matched"])
@@ -317,14 +290,7 @@ def save_facts(facts: Facts, folder: str | Path) -> list[Path]:
     """Write each model's rows of Table V's three views as ``facts_comparison_<model>.csv`` (fractions;
     ``view`` names the view, ``best`` marks the matched view's highest held-out TPR per attack, ``target_fpr``
     is the matched false-positive rate), and the measured costs (``view`` 'cost': ``ms_per_image``,
-    ``ratio_to_inference``, ``cost_ratio_to_saliency``): what the README's findings are written from.
-
-    Args:
-        facts: the comparison's facts.
-        folder: the results folder.
-
-    Returns:
-        the paths written."""
+    ``ratio_to_inference``, ``cost_ratio_to_saliency``): what the README's findings are written from."""
     costs = facts.costs.melt(id_vars=["model", *METHOD], var_name="metric", value_name="value")
     ratio = facts.summary[["model", "cost_ratio"]].rename(columns={"cost_ratio": "value"}).assign(
         metric="cost_ratio_to_saliency", **_key_columns(facts.config.squeezing_key))
@@ -343,9 +309,6 @@ def tables(facts: Facts) -> dict[str, Table]:
     """Table V three ways: each detector at its own rule, at a matched FPR, and by ROC-AUC (a column group
     per model).
 
-    Args:
-        facts: the comparison's facts.
-
     Returns:
         name -> :class:`~helpers.experiments.export.Table`."""
     attacks = list(facts.config.attacks)
@@ -363,9 +326,6 @@ def tables(facts: Facts) -> dict[str, Table]:
 def table_v(facts: Facts) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table V as published (VGG16, percent) and ours: each configuration with its own decision rule, OSPA
     and each attack's detection rate in percent (rows: display names; a column group per model).
-
-    Args:
-        facts: the comparison's facts.
 
     Returns:
         (the paper's Table V, ours)."""
@@ -404,14 +364,7 @@ def _roc_panel(ax: plt.Axes, curves: pd.DataFrame, auc: pd.DataFrame, attack: st
 def roc_figure(facts: Facts, model: str) -> plt.Figure:
     """One model's ROC curves of every configuration on the same inputs (double column), one panel per attack,
     AUC [bootstrap 95% CI] (the rate table's) in the legend under each panel, n in the titles; the baseline
-    dashed black.
-
-    Args:
-        facts: the comparison's facts.
-        model: the model drawn.
-
-    Returns:
-        the figure."""
+    dashed black."""
     attacks = list(facts.config.attacks)
     curves, auc = (f[f["model"] == model] for f in (facts.curves, facts.rows["auc"]))
     fig, axes = figure(DOUBLE_COLUMN, 4.55, ncols=len(attacks), sharey=True)
@@ -437,9 +390,6 @@ def figures(result: Result, facts: Facts) -> dict[str, dict[str, plt.Figure]]:
 def captions(facts: Facts) -> dict[str, str]:
     """Each figure's caption (Markdown), with the run's images and settings.
 
-    Args:
-        facts: the comparison's facts.
-
     Returns:
         figure name -> caption."""
     images = images_text({model: {"images": text} for model, text in facts.images.items()})
@@ -455,13 +405,7 @@ def captions(facts: Facts) -> dict[str, str]:
 
 
 def costs_text(facts: Facts) -> str:
-    """Per model: the cost table (ms per image, rounded) and the ratio, as printed.
-
-    Args:
-        facts: the comparison's facts.
-
-    Returns:
-        one block per measured model."""
+    """Per model: the cost table (ms per image, rounded) and the ratio, as printed."""
     blocks = []
     for model, c in facts.costs.groupby("model", sort=False):
         names = [INFERENCE if r["detector"] == INFERENCE else _key(r).label for _, r in c.iterrows()]
@@ -472,13 +416,7 @@ def costs_text(facts: Facts) -> str:
 
 
 def table_v_text(facts: Facts) -> str:
-    """The paper's Table V (VGG16, percent) and ours (label change, percent, a column group per model).
-
-    Args:
-        facts: the comparison's facts.
-
-    Returns:
-        the two tables, as printed."""
+    """The paper's Table V (VGG16, percent) and ours (label change, percent, a column group per model)."""
     paper, ours = table_v(facts)
     return f"{paper.to_string()}\n\nours (label change, percent):\n{ours.round(1).to_string()}"
 
@@ -522,9 +460,6 @@ def _model_findings(facts: Facts, model: str) -> str:
 def findings(facts: Facts) -> str:
     """The headline sentences (Markdown) per model: own operating points, matched FPR, the Table V advantage,
     the cost.
-
-    Args:
-        facts: the comparison's facts.
 
     Returns:
         the Markdown list (with several models, each statement starts with its model's name)."""

@@ -37,15 +37,10 @@ def emphasis_figure(bundle: ModelBundle, x: np.ndarray, maps: np.ndarray, overla
         maps: (N, H, W) upsampled Grad-CAM maps in [0, 1].
         overlays: (N, H, W, 3) coloured overlays in [0, 1].
         emphasis: (T, N, H, W, 3) emphasis images, one per theta.
-        thetas: the T thetas.
         pred: (labels, confidences) of x.
         pred_emph: (labels, confidences) of the emphasis images, each (T, N).
         ids: the images' ids (row labels).
-        colormap: the overlay's colour map.
         page: the page, from 0.
-
-    Returns:
-        the figure.
 
     Raises:
         ValueError: a page that does not exist."""
@@ -74,11 +69,7 @@ def emphasis_findings(thetas: Sequence[float], flagged: np.ndarray) -> str:
     """Notebook 02: how many benign images change label in their emphasis image, per theta.
 
     Args:
-        thetas: the T thetas.
-        flagged: (T, N) bool, whether each benign image's emphasis image changes label.
-
-    Returns:
-        the paragraph."""
+        flagged: (T, N) bool, whether each benign image's emphasis image changes label."""
     n = flagged.shape[1]
     counts = ", ".join(f"θ = {t:g}: {int(f.sum())} of {n}" for t, f in zip(thetas, flagged, strict=True))
     return (f"Benign images whose emphasis image changes label (false alarms of the detector): {counts}. "

@@ -19,7 +19,6 @@ class Table:
     """A table as shown with what its export needs.
 
     Attributes:
-        frame: the table as shown.
         caption: what it shows (units, interval, n).
         tidy: the numbers it was formatted from (default: :func:`helpers.tables.export_table`'s).
         header: column -> export header with units, or None.
@@ -38,12 +37,8 @@ class Table:
         and seed from ``metadata`` in the caption and the twin).
 
         Args:
-            name: the file stem.
             folder: where the files go.
             metadata: model -> its run's metadata, or None.
-
-        Returns:
-            the paths written.
 
         Raises:
             ValueError: as :func:`helpers.tables.export_table` (no caption; metadata without the twin's models)."""
@@ -57,10 +52,7 @@ def save_tables(tables: Mapping[str, Table], folder: str | Path, metadata: Mappi
     Args:
         tables: name -> table.
         folder: where the files go.
-        metadata: model -> its run's metadata, or None.
-
-    Returns:
-        the paths written."""
+        metadata: model -> its run's metadata, or None."""
     return [path for name, table in tables.items() for path in table.save(name, folder, metadata)]
 
 
@@ -69,8 +61,5 @@ def save_all_figures(figures: Mapping[str, Mapping[str, plt.Figure]], folder: st
 
     Args:
         figures: name -> model -> figure.
-        folder: where the files go.
-
-    Returns:
-        the paths written."""
+        folder: where the files go."""
     return [path for name, by_model in figures.items() for path in save_figures(by_model, name, folder)]

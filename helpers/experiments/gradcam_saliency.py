@@ -39,11 +39,7 @@ def saliency_pairs_figure(bundle: ModelBundle, x: np.ndarray, x_adv: np.ndarray,
         pred, pred_adv: (labels, confidences) of each.
         ids: the images' ids (row labels).
         maps_noise, pred_noise, x_noise: the random-noise control's maps, predictions and inputs, or None.
-        noise_label: the control column's label.
         page: the page, from 0.
-
-    Returns:
-        the figure.
 
     Raises:
         ValueError: a page that does not exist."""
@@ -72,10 +68,7 @@ def saliency_shift_findings(success: np.ndarray, r_adversarial: np.ndarray, r_co
     Args:
         success: (N,) bool, whether FGSM changed each label.
         r_adversarial: (N,) correlations between each benign and adversarial map.
-        r_control: (N,) correlations between each benign map and the random-noise control's.
-
-    Returns:
-        the paragraph."""
+        r_control: (N,) correlations between each benign map and the random-noise control's."""
     moved = np.nanmedian(r_adversarial) < np.nanmedian(r_control)
     return (f"FGSM changed the label of {int(success.sum())} of {len(success)} images. The median correlation "
             f"between the benign and the adversarial map is {np.nanmedian(r_adversarial):.2f}, against "

@@ -42,9 +42,6 @@ def noise_figure(bundle: ModelBundle, images: dict[str, np.ndarray], preds: dict
         column_labels: N column labels.
         page: the page, from 0.
 
-    Returns:
-        the figure.
-
     Raises:
         ValueError: without the un-noised inputs ('none') to compare with, or a page that does not exist."""
     if "none" not in images or "none" not in preds:
@@ -77,10 +74,7 @@ def noise_findings(labels: dict[str, np.ndarray], benign: np.ndarray, adversaria
         benign: (N,) the benign inputs' labels without noise.
         adversarial: (N,) the adversarial inputs' labels without noise.
         success: (N,) whether the attack fooled the model on each image (a failed attack's output is no
-            adversarial example).
-
-    Returns:
-        the paragraph."""
+            adversarial example)."""
     success = np.asarray(success, bool)
     parts = []
     for noise, lab in labels.items():

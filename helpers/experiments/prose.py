@@ -14,10 +14,7 @@ def protocol_text(runs: Mapping[str, ModelRun], detail: Callable[[ModelRun], str
 
     Args:
         runs: model name -> its :class:`ModelRun`.
-        detail: a run -> the second line's text after the model's name.
-
-    Returns:
-        the lines, joined."""
+        detail: a run -> the second line's text after the model's name."""
     lines = []
     for model, run in runs.items():
         lines += [f"{model}: " + "; ".join(run.protocol), f"{model}: {detail(run)}"]
@@ -30,10 +27,7 @@ def check_text(runs: Mapping[str, ModelRun]) -> str:
     """What holds on any CPU of :func:`protocol_text`: per model, the images and the attacks run.
 
     Args:
-        runs: model name -> its :class:`ModelRun`.
-
-    Returns:
-        one line per model."""
+        runs: model name -> its :class:`ModelRun`."""
     return "\n".join(f"{model}: {run.images.description}; attacks {list(run.attacks)}" for model, run in runs.items())
 
 
@@ -41,8 +35,5 @@ def images_text(metadata: Mapping[str, dict]) -> str:
     """'model, images; model, images' of a run's metadata, for a caption.
 
     Args:
-        metadata: model -> its run's metadata.
-
-    Returns:
-        the text."""
+        metadata: model -> its run's metadata."""
     return "; ".join(f"{model}, {meta.get('images', '')}" for model, meta in metadata.items())

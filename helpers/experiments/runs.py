@@ -25,7 +25,6 @@ class ModelRun:
     """One model's part of a run.
 
     Attributes:
-        bundle: the model.
         images: its images (after the image protocol).
         attacks: attack name -> its result on ``images``.
         protocol: the protocol's sentences (accuracy, images dropped)."""
@@ -103,9 +102,6 @@ def score_runs(runs: Mapping[str, ModelRun], score: Callable[[ModelRun], pd.Data
 
 def load_run(paths: list[Path]) -> tuple[pd.DataFrame, dict[str, dict]]:
     """Saved score tables (one per model, as :func:`score_runs` writes them) stacked, and their metadata.
-
-    Args:
-        paths: the Parquet files.
 
     Returns:
         (the stacked score table, model -> its run's metadata).

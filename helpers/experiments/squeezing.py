@@ -37,7 +37,6 @@ class Config:
     """The parameters notebook 06 reads, typed and checked once (:meth:`from_params`).
 
     Attributes:
-        attacks: the attacks, in order.
         squeezers: each squeezer scored on its own (Table IV's rows).
         joint: the joint detector's squeezer specs (max L1 over them).
         channel_order: what OpenCV's non-local means is given ('rgb' or 'bgr').
@@ -59,12 +58,6 @@ class Config:
     def from_params(cls, params: Mapping[str, Any]) -> Config:
         """The configuration of checked notebook parameters or of a saved score table's metadata.
 
-        Args:
-            params: the parameters.
-
-        Returns:
-            the :class:`Config`.
-
         Raises:
             KeyError: a parameter the experiment needs is missing."""
         p = params
@@ -84,8 +77,7 @@ class Result:
     Attributes:
         scores: the stacked score table of every model (each squeezer and the joint detector).
         rates: its :func:`helpers.scores.rate_table`.
-        metadata: model -> its run's metadata.
-        config: the run's :class:`Config`."""
+        metadata: model -> its run's metadata."""
 
     scores: pd.DataFrame
     rates: pd.DataFrame
@@ -98,8 +90,6 @@ class Facts:
     """Every number notebook 06 shows: rate-table rows (fractions, with ``ci_low``, ``ci_high``, ``n``).
 
     Attributes:
-        config: the run's :class:`Config`.
-        models: the models, in order.
         rows: mode ('own', 'auc': every squeezer; 'matched': the joint detector) -> its rule rows
             (:func:`helpers.scores.rule_rows`).
         rates: the whole rate table (the paper's Table IV side by side reads its OSPA and FGSM rows)."""
@@ -115,11 +105,7 @@ def run(config: Config, runs: Mapping[str, ModelRun] | None = None) -> Result:
     tables (``results_dir``: ``scores_feature_squeezing_<model>.parquet``).
 
     Args:
-        config: the run's configuration.
-        runs: the prepared models (default: :func:`helpers.experiments.runs.prepare` of its parameters).
-
-    Returns:
-        the :class:`Result`."""
+        runs: the prepared models (default: :func:`helpers.experiments.runs.prepare` of its parameters)."""
     c = config
     runs = prepare(c.parameters) if runs is None else runs
     scores, metadata = score_runs(runs, lambda r: squeezing_scores(r.bundle, r.images, r.attacks, list(c.squeezers),
@@ -134,10 +120,7 @@ def from_scores(scores: pd.DataFrame, metadata: dict[str, dict], config: Config 
     Args:
         scores: the score table of one or several models (``helpers.scores.COLUMNS``).
         metadata: model -> its run's metadata (``helpers.scores.run_metadata``).
-        config: the run's :class:`Config`, or its parameters (:meth:`Config.from_params`).
-
-    Returns:
-        the :class:`Result`."""
+        config: the run's :class:`Config`, or its parameters (:meth:`Config.from_params`)."""
     config = config if isinstance(config, Config) else Config.from_params(config)
     return Result(scores, rate_table(scores, fpr=config.fpr, seed=config.seed), dict(metadata), config)
 
@@ -146,23 +129,13 @@ def protocol(runs: Mapping[str, ModelRun], config: Config) -> str:
     """The lines printed first: per model the image protocol, the squeezers' input, each attack's success.
 
     Args:
-        runs: model name -> its prepared run.
-        config: the run's configuration.
-
-    Returns:
-        the lines."""
+        runs: model name -> its prepared run."""
     return protocol_text(runs, lambda r: f"{r.images.description}; non-local means on "
                                          f"{config.channel_order.upper()} input")
 
 
 def facts(result: Result) -> Facts:
-    """The analysis of a Feature Squeezing run: the rows of Table IV's views.
-
-    Args:
-        result: the run.
-
-    Returns:
-        the :class:`Facts`."""
+    """The analysis of a Feature Squeezing run: the rows of Table IV's views."""
     r, attacks = result.rates, result.config.attacks
     rows = {mode: rule_rows(r, attacks, mode) for mode in TABLES}
     rows["matched"] = rule_rows(r[r["squeezer"] == result.config.joint_key.squeezer], attacks, "matched")
@@ -172,9 +145,6 @@ def facts(result: Result) -> Facts:
 def tables(facts: Facts) -> dict[str, Table]:
     """Table IV (each squeezer at the label-change rule) and the AUC of each squeezer's L1 score, a column
     group per model.
-
-    Args:
-        facts: the run's facts.
 
     Returns:
         name -> :class:`~helpers.experiments.export.Table`."""
@@ -187,22 +157,12 @@ def tables(facts: Facts) -> dict[str, Table]:
 
 
 def figures(result: Result, facts: Facts) -> dict[str, dict[str, plt.Figure]]:
-    """No figure: notebook 06 draws none (its ROC curves are notebook 07's, next to the saliency detector's).
-
-    Args:
-        result: the run.
-        facts: its facts.
-
-    Returns:
-        an empty dict."""
+    """No figure: notebook 06 draws none (its ROC curves are notebook 07's, next to the saliency detector's)."""
     return {}
 
 
 def matched(facts: Facts) -> pd.DataFrame:
     """The joint detector at a matched FPR: threshold on the calibration half, rates on the held-out half.
-
-    Args:
-        facts: the run's facts.
 
     Returns:
         the layout, index ``method``, columns (model, column)."""
@@ -216,7 +176,6 @@ def table_iv(rates: pd.DataFrame, joint: tuple[str, ...]) -> pd.DataFrame:
 
     Args:
         rates: a :func:`helpers.scores.rate_table` of one or several models.
-        joint: the joint detector's squeezer specs.
 
     Returns:
         the table, index ``squeezer``, columns (model, column)."""
@@ -247,9 +206,6 @@ def table_iv(rates: pd.DataFrame, joint: tuple[str, ...]) -> pd.DataFrame:
 def side_by_side(facts: Facts) -> pd.DataFrame:
     """Our Table IV (percent) next to the paper's (VGG16, FGSM, label change), a column group per model.
 
-    Args:
-        facts: the run's facts.
-
     Returns:
         the table, index ``squeezer``, columns (model, column)."""
     return table_iv(facts.rates, facts.config.joint)
@@ -275,9 +231,6 @@ def _model_findings(facts: Facts, model: str) -> str:
 def findings(facts: Facts) -> str:
     """The headline sentences (Markdown) per model: the joint detector under the label-change rule, at a matched
     FPR, and its AUCs.
-
-    Args:
-        facts: the run's facts.
 
     Returns:
         the Markdown list (with several models, each statement starts with its model's name)."""

@@ -59,10 +59,8 @@ class Config:
     """The parameters notebook 05 reads, typed and checked once (:meth:`from_params`).
 
     Attributes:
-        attacks: the attacks, in order.
         thetas: the saliency proportions swept (0: the noise alone).
         noises: the noises, one of Tables I-III each.
-        colormap, overlay_order, zero_mean_reference: the emphasis image's settings.
         roc_thetas: the thetas drawn on the ROC figure besides 0.
         fpr: the matched false-positive rate (fraction).
         seed: the seed of the calibration split and of the bootstrap.
@@ -88,12 +86,6 @@ class Config:
         """The configuration of checked notebook parameters, of a saved score table's metadata or of a study's
         (:func:`helpers.report.study_config`).
 
-        Args:
-            params: the parameters.
-
-        Returns:
-            the :class:`Config`.
-
         Raises:
             KeyError: a parameter the experiment needs is missing."""
         p = params
@@ -109,8 +101,7 @@ class Result:
     Attributes:
         scores: the stacked score table of every model (``helpers.scores.COLUMNS``).
         rates: its :func:`helpers.scores.rate_table`.
-        metadata: model -> its run's metadata.
-        config: the run's :class:`Config`."""
+        metadata: model -> its run's metadata."""
 
     scores: pd.DataFrame
     rates: pd.DataFrame
@@ -124,9 +115,7 @@ class Facts:
     ``ci_low``, ``ci_high``, ``n``).
 
     Attributes:
-        config: the run's :class:`Config`.
         images: model -> its images, in words.
-        rates: the rate table.
         added: :func:`helpers.scores.saliency_added_value` (the overlay's best θ, chosen in hindsight).
         selected: :func:`helpers.scores.select_theta`'s rows (θ chosen on the calibration half, rates on the
             held-out half).
@@ -155,11 +144,7 @@ def run(config: Config, runs: Mapping[str, ModelRun] | None = None) -> Result:
     (``results_dir``: ``scores_theta_sweep_<model>.parquet``) and each model's rates (``theta_sweep_<model>.csv``).
 
     Args:
-        config: the run's configuration.
-        runs: the prepared models (default: :func:`helpers.experiments.runs.prepare` of its parameters).
-
-    Returns:
-        the :class:`Result`."""
+        runs: the prepared models (default: :func:`helpers.experiments.runs.prepare` of its parameters)."""
     c = config
     runs = prepare(c.parameters) if runs is None else runs
     scores, metadata = score_runs(runs, lambda r: pd.concat([
@@ -180,10 +165,7 @@ def from_scores(scores: pd.DataFrame, metadata: dict[str, dict], config: Config 
     Args:
         scores: the score table of one or several models (``helpers.scores.COLUMNS``).
         metadata: model -> its run's metadata (``helpers.scores.run_metadata``).
-        config: the run's :class:`Config`, or its parameters (:meth:`Config.from_params`).
-
-    Returns:
-        the :class:`Result`."""
+        config: the run's :class:`Config`, or its parameters (:meth:`Config.from_params`)."""
     config = config if isinstance(config, Config) else Config.from_params(config)
     return Result(scores, rate_table(scores, fpr=config.fpr, seed=config.seed), dict(metadata), config)
 
@@ -192,11 +174,7 @@ def protocol(runs: Mapping[str, ModelRun], config: Config) -> str:
     """The lines printed first: per model the image protocol, the overlay settings, each attack's success.
 
     Args:
-        runs: model name -> its prepared run.
-        config: the run's configuration.
-
-    Returns:
-        the lines."""
+        runs: model name -> its prepared run."""
     c = config
     return protocol_text(runs, lambda r: f"{r.images.description}; {c.colormap} overlay, {c.overlay_order} "
                                          f"order; zero mean on {c.zero_mean_reference}")
@@ -225,10 +203,7 @@ def side_by_side_tidy(rates: pd.DataFrame) -> pd.DataFrame:
     no interval or n). Only cells we measured (on any of our models).
 
     Args:
-        rates: a :func:`helpers.scores.rate_table` of one or several models.
-
-    Returns:
-        the tidy table."""
+        rates: a :func:`helpers.scores.rate_table` of one or several models."""
     paper = paper_tables_1_3()
     our_rates = dict(tuple(rates.groupby("model", sort=False)))
     rows = []
@@ -376,7 +351,6 @@ def counts_of(added: pd.DataFrame, claims: pd.DataFrame, models: Sequence[str]) 
     Args:
         added: :func:`helpers.scores.saliency_added_value` rows.
         claims: :func:`claims_check` rows.
-        models: the models, in order.
 
     Returns:
         ``Facts.counts``."""
@@ -394,13 +368,7 @@ def counts_of(added: pd.DataFrame, claims: pd.DataFrame, models: Sequence[str]) 
 
 def facts(result: Result) -> Facts:
     """The analysis of a θ sweep: the rates, the overlay's added value, the held-out θ, the paper's claims,
-    their counts per model and the ROC curves.
-
-    Args:
-        result: the θ sweep.
-
-    Returns:
-        the :class:`Facts`."""
+    their counts per model and the ROC curves."""
     rates = result.rates
     added, claims = saliency_added_value(rates), claims_check(rates)
     scores = result.scores[result.scores["detector"].isin(["saliency", "baseline"])]
@@ -412,14 +380,7 @@ def facts(result: Result) -> Facts:
 def save_facts(facts: Facts, folder: str | Path) -> list[Path]:
     """Write per model the counts (``facts_theta_sweep_<model>.csv``) and the θ chosen on the calibration half
     with its held-out rates (``selected_theta_<model>.csv``, fractions): what the README's findings are
-    written from.
-
-    Args:
-        facts: the θ sweep's facts.
-        folder: the results folder.
-
-    Returns:
-        the paths written."""
+    written from."""
     paths = []
     for model in facts.images:
         for name, rows in ((f"facts_{NAME}", facts.counts[facts.counts["model"] == model]),
@@ -434,9 +395,6 @@ def save_facts(facts: Facts, folder: str | Path) -> list[Path]:
 
 def tables(facts: Facts) -> dict[str, Table]:
     """Tables I-III in the paper's layout (one per noise), the held-out θ and the paper side by side.
-
-    Args:
-        facts: the θ sweep's facts.
 
     Returns:
         name -> :class:`~helpers.experiments.export.Table`."""
@@ -462,7 +420,6 @@ def paper_text(tables: Mapping[str, Table], noises: Sequence[str]) -> str:
 
     Args:
         tables: :func:`tables`' output.
-        noises: the noises shown.
 
     Returns:
         the titles and tables, as printed."""
@@ -472,9 +429,6 @@ def paper_text(tables: Mapping[str, Table], noises: Sequence[str]) -> str:
 def auc_table(facts: Facts) -> pd.DataFrame:
     """ROC-AUC [bootstrap 95% CI] by noise and θ, the baseline in its own row (a column group per model).
 
-    Args:
-        facts: the θ sweep's facts.
-
     Returns:
         the layout, index (noise, θ), columns (model, attack)."""
     return auc_by_theta(facts.rates, list(facts.config.attacks))
@@ -483,14 +437,7 @@ def auc_table(facts: Facts) -> pd.DataFrame:
 def tradeoff_figure(facts: Facts, model: str) -> plt.Figure:
     """OSPA against detection success rate (double column), one panel per attack, one curve per noise through
     the thetas in order (hollow marker: first θ, large marker: last), Wilson 95% intervals as thin
-    translucent bars in both directions.
-
-    Args:
-        facts: the θ sweep's facts.
-        model: the model drawn.
-
-    Returns:
-        the figure."""
+    translucent bars in both directions."""
     tidy = facts.rates[(facts.rates["model"] == model) & (facts.rates["detector"] == "saliency")]
     thetas = sorted(tidy["theta"].unique())
     attacks = list(facts.config.attacks)
@@ -558,14 +505,7 @@ def _roc_panel(ax: plt.Axes, curves: pd.DataFrame, auc: pd.DataFrame, noise: str
 def roc_figure(facts: Facts, model: str) -> plt.Figure:
     """ROC curves of the saliency score (L1 distance of softmax outputs), rows = noises, columns = attacks:
     θ = 0 (the noise alone), ``roc_thetas`` and the 1 − max softmax baseline; AUC [bootstrap 95% CI] (the rate
-    table's) in the legends, n in the titles.
-
-    Args:
-        facts: the θ sweep's facts.
-        model: the model drawn.
-
-    Returns:
-        the figure."""
+    table's) in the legends, n in the titles."""
     curves, auc = facts.curves[facts.curves["model"] == model], facts.rates[facts.rates["model"] == model]
     auc = auc[auc["metric"] == "auc"]
     saliency = curves[curves["detector"] == "saliency"]
@@ -595,7 +535,6 @@ def figures(result: Result, facts: Facts) -> dict[str, dict[str, plt.Figure]]:
 
     Args:
         result: the θ sweep (its models, in order).
-        facts: its facts.
 
     Returns:
         name -> model -> figure."""
@@ -605,9 +544,6 @@ def figures(result: Result, facts: Facts) -> dict[str, dict[str, plt.Figure]]:
 
 def captions(facts: Facts) -> dict[str, str]:
     """Each figure's caption (Markdown), with the run's images and settings.
-
-    Args:
-        facts: the θ sweep's facts.
 
     Returns:
         figure name -> caption."""
@@ -679,9 +615,6 @@ def findings(facts: Facts) -> str:
     """The headline sentences (Markdown) per model: the trade-off, the overlay's added value, the paper's
     claims, the held-out θ.
 
-    Args:
-        facts: the θ sweep's facts.
-
     Returns:
         the Markdown list (with several models, each statement starts with its model's name)."""
     return each_model(list(facts.images), lambda model: _model_findings(facts, model))
@@ -696,7 +629,6 @@ def held_out_lines(selected: pd.DataFrame, attacks: Sequence[str]) -> list[str]:
 
     Args:
         selected: one model's :func:`helpers.scores.select_theta` rows (``selected_theta_<model>.csv``).
-        attacks: the attacks, in order.
 
     Returns:
         one Markdown list item per noise."""
