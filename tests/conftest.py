@@ -1,4 +1,9 @@
 import os
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
 
 # isort: off
 import helpers  # noqa: F401  (before TensorFlow: its quiet, deterministic defaults)
@@ -7,8 +12,10 @@ import helpers  # noqa: F401  (before TensorFlow: its quiet, deterministic defau
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
-from helpers.data import sample_images
+from helpers.data import ImageSet, sample_images
+from helpers.detectors import SaliencyDetector
 from helpers.models import ModelBundle, load_model
 
 
@@ -76,3 +83,76 @@ def make_env() -> dict[str, str]:
     """The environment less what an enclosing make passes down (``make test`` runs the tests): a make started with
     it prints its commands only, as the user's would, without "make[1]: Entering directory" lines."""
     return {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+
+
+# Bad input, one line per case (test_bad_inputs.py, and the modules' own files for their cases).
+@dataclass(frozen=True)
+class Bad:
+    """``call(env)`` must raise ``error`` with a message matching ``match``."""
+
+    call: Callable[[SimpleNamespace], object]
+    error: type[Exception]
+    match: str
+
+
+def cases(table: dict[str, Bad]) -> list:
+    return [pytest.param(case, id=name) for name, case in table.items()]
+
+
+def with_size(png: bytes, width: int, height: int) -> bytes:
+    """A PNG whose header claims another size (CRC fixed), pixel data unchanged."""
+    ihdr = png[12:16] + width.to_bytes(4, "big") + height.to_bytes(4, "big") + png[24:29]
+    return png[:12] + ihdr + zlib.crc32(ihdr).to_bytes(4, "big") + png[33:]
+
+
+@pytest.fixture(scope="module")
+def env(tiny, tmp_path_factory):
+    """What the cases act on: the tiny model (16x16 input), a valid batch x, a detector, a folder."""
+    x = np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
+    folder = tmp_path_factory.mktemp("bad_files")
+    Image.fromarray(np.full((20, 20, 3), 90, np.uint8)).save(folder / "good.png")
+    png = (folder / "good.png").read_bytes()
+    (folder / "zero_bytes.jpg").write_bytes(b"")
+    (folder / "not_an_image.jpg").write_text("hello, I am text")
+    (folder / "truncated.png").write_bytes(png[: len(png) // 2])
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(folder / "big.jpg", quality=95)
+    (folder / "truncated.jpg").write_bytes((folder / "big.jpg").read_bytes()[:400])
+    (folder / "huge.png").write_bytes(with_size(png, 100_000, 100_000))  # claims 10^10 pixels
+    Image.fromarray(np.full((20, 20), 90, np.uint8)).save(folder / "grey.png")
+    files = {p.name: p for p in folder.iterdir()}
+    one_file = {}
+    for name, path in files.items():
+        sub = tmp_path_factory.mktemp(name.replace(".", "_"))
+        (sub / name).write_bytes(path.read_bytes())
+        one_file[name] = sub
+    return SimpleNamespace(bundle=tiny, x=x, detector=SaliencyDetector(tiny, theta=0.2), folder=folder,
+                           one_file=one_file, tmp=tmp_path_factory.mktemp("misc"),
+                           images=ImageSet(x, ("a", "b", "c"), np.full(3, -1, np.int32), "3 test images"))
+
+
+@pytest.fixture(scope="module")
+def odd_folders(tmp_path_factory):
+    """One folder per file case: labels.csv variants, a dangling link, a 1x1 image."""
+    folders = {}
+
+    def folder(name: str, labels: str | None = None, encoding: str = "utf-8") -> Path:
+        path = folders[name] = tmp_path_factory.mktemp(name.replace(" ", "_"))
+        Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(path / "good.png")
+        if labels is not None:
+            (path / "labels.csv").write_text(labels, encoding=encoding)
+        return path
+
+    folder("label 5000", "file,label\ngood.png,5000\n")
+    folder("listed twice", "file,label\ngood.png,3\nother.png,1\ngood.png,4\n")
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(folders["listed twice"] / "other.png")
+    folder("BOM", "file,label\ngood.png,3\n", encoding="utf-8-sig")
+    (folder("dangling link") / "gone.png").symlink_to(folders["dangling link"] / "deleted.png")
+    Image.fromarray(np.full((1, 1, 3), 90, np.uint8)).save(folder("1x1") / "dot.png")
+    return folders
+
+
+def flip_middle(path: Path, n: int = 64) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + n] = bytes(b ^ 0xFF for b in data[middle:middle + n])
+    path.write_bytes(bytes(data))

@@ -1,4 +1,4 @@
-"""The adaptive attacker's options (issue 19): the detector's score term, the per-view margin loss and the
+"""The adaptive attacker's options: the detector's score term, the per-view margin loss and the
 straight-through clip, against hand computations and the real detector, on the toy model (16x16 stripes)."""
 
 import warnings

@@ -1,15 +1,24 @@
 import json
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from conftest import flip_middle
 
 import helpers.cache as cache
 from helpers.adaptive.model import adaptive_bundle
-from helpers.attacks import PAPER_PARAMS
+from helpers.attacks import PAPER_PARAMS, run_attack
 from helpers.cache import cached_attack
 from helpers.data import ImageSet
 from helpers.detectors import FeatureSqueezingDetector, SaliencyDetector
+
+TESTS = Path(__file__).resolve().parent
 
 
 @pytest.fixture
@@ -144,3 +153,106 @@ def test_adaptive_attacks_are_cached_under_their_settings(tiny, images, tmp_path
                   progress=False)
     cached_attack("pgd", adaptive_bundle(tiny, [0.1]), images, tmp_path, max_iter=2, progress=False)
     assert len(entries(tmp_path)) == 6
+
+
+# A damaged entry is regenerated (never reused), with the same result and no stray file.
+ATTACK_CACHE_DAMAGE = {  # name: what it does to the (.h5, .json) pair
+    "truncated HDF5": lambda h5, js: h5.write_bytes(h5.read_bytes()[:100]),
+    "flipped HDF5 bytes": lambda h5, js: flip_middle(h5),
+    "deleted HDF5": lambda h5, js: h5.unlink(),
+    "truncated JSON": lambda h5, js: js.write_text(js.read_text()[:20]),
+    "flipped JSON bytes": lambda h5, js: flip_middle(js, 4),
+    "deleted JSON": lambda h5, js: js.unlink(),
+    "stale JSON": lambda h5, js: js.write_text(js.read_text().replace('"max_iter": 2', '"max_iter": 3')),
+}
+
+
+@pytest.mark.parametrize("damage", ATTACK_CACHE_DAMAGE)
+def test_a_damaged_attack_cache_entry_is_regenerated(env, tmp_path, damage):
+    reference = run_attack("pgd", env.bundle, env.x, max_iter=2)  # independent of any cache
+    cached_attack("pgd", env.bundle, env.images, tmp_path, max_iter=2, progress=False)
+    (h5,), (js,) = tmp_path.glob("*.h5"), tmp_path.glob("*.json")
+    ATTACK_CACHE_DAMAGE[damage](h5, js)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a damaged entry is reported, a missing one is not
+        again = cached_attack("pgd", env.bundle, env.images, tmp_path, max_iter=2, progress=False)
+    np.testing.assert_array_equal(again.x_adv, reference.x_adv)
+    assert entries(tmp_path) == sorted([h5.name, js.name])
+    reread = cached_attack("pgd", env.bundle, env.images, tmp_path, max_iter=2, progress=False)
+    np.testing.assert_array_equal(reread.x_adv, reference.x_adv)
+
+
+# A cached attack in another process: killed during its write, or two of them at once.
+WORKER = """
+import os, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import helpers  # noqa: F401
+from conftest import tiny_cnn
+from helpers import cache
+from helpers.data import ImageSet
+from helpers.models import ModelBundle
+
+mode, cache_dir, out = sys.argv[2:5]
+bundle = ModelBundle("tiny", tiny_cnn(), "conv2", (16, 16), 0.875, "bilinear", tuple(f"c{i}" for i in range(5)))
+x = np.random.default_rng(0).uniform(0, 255, (3, 16, 16, 3)).astype(np.float32)
+images = ImageSet(x, ("a", "b", "c"), np.full(3, -1, np.int32), "3 test images")
+if mode == "hang-in-write":  # write the arrays, then hang before the rename: the test kills us there
+    write_arrays = cache._write_arrays
+    def write_and_hang(path, arrays):
+        write_arrays(path, arrays)
+        open(out + ".writing", "w").close()
+        time.sleep(600)
+    cache._write_arrays = write_and_hang
+if mode == "count":  # wait for the go signal, and say whether this process computed the attack
+    run_attack = cache.run_attack
+    def counted(*args, **kwargs):
+        open(out + ".computed", "w").close()
+        time.sleep(2)  # hold the lock long enough for the other process to wait on it
+        return run_attack(*args, **kwargs)
+    cache.run_attack = counted
+    open(out + ".ready", "w").close()
+    while not os.path.exists(cache_dir + ".go"):
+        time.sleep(0.05)
+result = cache.cached_attack("pgd", bundle, images, cache_dir, max_iter=2, progress=False)
+np.save(out, result.x_adv)
+"""
+
+
+def start_worker(tmp_path: Path, mode: str, out: str) -> subprocess.Popen:
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    return subprocess.Popen([sys.executable, str(script), str(TESTS), mode, str(tmp_path / "cache"),
+                             str(tmp_path / out)])
+
+
+def wait_for(path: Path, process: subprocess.Popen, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert process.poll() is None, f"worker exited early with {process.returncode}"
+        assert time.monotonic() < deadline, f"timed out waiting for {path.name}"
+        time.sleep(0.05)
+
+
+def test_a_kill_during_the_cache_write_leaves_nothing_behind(env, tmp_path):
+    worker = start_worker(tmp_path, "hang-in-write", "killed")
+    wait_for(tmp_path / "killed.writing", worker)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(30)
+    folder = tmp_path / "cache"
+    assert [n for n in entries(folder) if ".tmp~" in n]  # the kill did leave a temporary file
+    result = cached_attack("pgd", env.bundle, env.images, folder, max_iter=2, progress=False)
+    np.testing.assert_array_equal(result.x_adv, run_attack("pgd", env.bundle, env.x, max_iter=2).x_adv)
+    assert [n.rsplit(".", 1)[1] for n in entries(folder)] == ["h5", "json"]  # no stray files
+
+
+@pytest.mark.slow  # two fresh processes import TensorFlow: make test, not make unit
+def test_concurrent_processes_compute_a_cache_entry_once(tmp_path):
+    workers = [start_worker(tmp_path, "count", f"w{i}") for i in range(2)]
+    for i, w in enumerate(workers):
+        wait_for(tmp_path / f"w{i}.ready", w)
+    (tmp_path / "cache.go").touch()
+    assert [w.wait(300) for w in workers] == [0, 0]
+    assert sum((tmp_path / f"w{i}.computed").exists() for i in range(2)) == 1  # one computed, one waited and read
+    np.testing.assert_array_equal(np.load(tmp_path / "w0.npy"), np.load(tmp_path / "w1.npy"))
+    assert [n.rsplit(".", 1)[1] for n in entries(tmp_path / "cache")] == ["h5", "json"]

@@ -455,3 +455,49 @@ def test_exif_orientation_is_undone_on_16bit_grey_and_palette_files_too(tmp_path
         s = load_folder(tmp_path, size=(30, 30), crop_fraction=1.0, resize_method="bilinear")
     np.testing.assert_allclose(s.x[0], _grey_rgb(g[:, 10:40] / 257), rtol=0, atol=1e-3)
     np.testing.assert_array_equal(s.x[1], np.asarray(palette.convert("RGB"), np.float32)[:, 10:40])
+
+
+# Files whose right answer is an image, each a uniform colour so that the expected pixel is known.
+def uniform(mode: str, value) -> Image.Image:
+    return Image.new(mode, (24, 20), value)
+
+
+def palette() -> Image.Image:
+    img = uniform("P", 3)
+    img.putpalette([0, 0, 0] * 3 + [200, 40, 10] + [0, 0, 0] * 252)
+    img.info["transparency"] = 0
+    return img
+
+
+HANDLED = {  # name: (image, file name, expected RGB of every pixel)
+    "16-bit grey": (uniform("I;16", 40000), "a.png", [40000 / 257] * 3),
+    "8-bit grey": (uniform("L", 77), "a.png", [77] * 3),
+    "grey + alpha": (uniform("LA", (77, 10)), "a.png", [77] * 3),
+    "1-bit": (uniform("1", 1), "a.png", [255] * 3),
+    "palette with transparency": (palette(), "a.png", [200, 40, 10]),
+    "RGBA": (uniform("RGBA", (10, 20, 30, 0)), "a.png", [10, 20, 30]),
+    "CMYK JPEG": (uniform("CMYK", (0, 0, 0, 0)), "a.jpg", [255, 255, 255]),
+}
+
+
+@pytest.mark.parametrize("name", HANDLED)
+def test_non_rgb_files_give_the_right_pixels(tmp_path, name):
+    img, file_name, expected = HANDLED[name]
+    img.save(tmp_path / file_name)
+    with pytest.warns(UserWarning, match="1 of 1 images were not RGB"):
+        loaded = load_folder(tmp_path, size=(8, 8))
+    np.testing.assert_allclose(loaded.x[0], np.broadcast_to(np.float32(expected), (8, 8, 3)), atol=1.0)
+
+
+def test_an_image_below_the_minimum_size_is_counted_and_named(odd_folders):
+    with pytest.warns(UserWarning, match=r"1 of 2 images are smaller than 32 px on their short side .*dot.png \(1x1\)"):
+        load_folder(odd_folders["1x1"], size=(16, 16))
+
+
+def test_a_dangling_link_is_skipped_like_any_unreadable_file(odd_folders):
+    with pytest.warns(UserWarning, match=r"skipping 1 unreadable images of 2 .*gone.png"):
+        assert load_folder(odd_folders["dangling link"], size=(16, 16), on_error="skip").ids == ("good.png",)
+
+
+def test_a_labels_csv_with_a_byte_order_mark_is_read(odd_folders):
+    assert load_folder(odd_folders["BOM"], size=(16, 16)).labels.tolist() == [3]

@@ -1,3 +1,5 @@
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -263,3 +265,22 @@ def test_emphasis_evaluator_is_built_once_per_model_and_settings(tiny, rng):
         shared, fresh = first(x[:n], 2), EmphasisEvaluator(tiny, [0.1, 0.3], ("none", "zero_mean"))(x[:n], 2)
         for key in fresh:
             np.testing.assert_array_equal(shared[key], fresh[key])
+
+
+def test_set_params_names_the_constructor_arguments_and_rebuilds(tiny, env):
+    for cls in (SaliencyDetector, FeatureSqueezingDetector, ConfidenceDetector):
+        assert set(cls.defence_params) <= set(inspect.signature(cls).parameters), cls.__name__
+    detector = SaliencyDetector(tiny, theta=0.2).fit(env.x, fpr=0.0)
+    before = detector.evaluate(env.x)["score"]
+    detector.set_params(noise="zero_mean")
+    expected = SaliencyDetector(tiny, theta=0.2, noise="zero_mean").evaluate(env.x)["score"]
+    assert np.abs(expected - before).max() > 1e-3  # the noise changes the scores: the check below can fail
+    np.testing.assert_allclose(detector.evaluate(env.x)["score"], expected, rtol=1e-6)
+    assert detector.get_params()["noise"] == "zero_mean" and detector.threshold is None  # fitted for the old noise
+    with pytest.raises(ValueError, match="unknown noise 'blur'"):
+        detector.set_params(noise="blur")
+    assert detector.noise == "zero_mean"  # a refused value changes nothing
+    squeezing = FeatureSqueezingDetector(tiny, ["bit_depth:1"])
+    squeezing.set_params(squeezers=["median:2x2"])
+    np.testing.assert_array_equal(squeezing.evaluate(env.x)["distances"],
+                                  FeatureSqueezingDetector(tiny, ["median:2x2"]).evaluate(env.x)["distances"])

@@ -5,6 +5,7 @@ import h5py
 import keras
 import numpy as np
 import pytest
+from conftest import flip_middle
 
 from helpers import efficientnet_lite
 from helpers.data import sample_images
@@ -76,6 +77,34 @@ def test_weights_cache_is_created_with_a_checksum_and_reused(tmp_path, monkeypat
         warnings.simplefilter("error")
         np.testing.assert_array_equal(load_model("efficientnet_lite0").logits(photos.x[:2]), reference)
     assert cache_files(tmp_path) == [".efficientnet_lite0.lock", cached.name, record.name]  # no temporary files
+
+
+DAMAGE_TO_WEIGHTS_CACHE = {  # name: what it does to the cache folder; a damaged file is reported
+    "flip 10 kB in the middle": lambda d: flip_middle(d / "efficientnet_lite0.weights.h5", 10_000),
+    "truncate": lambda d: (d / "efficientnet_lite0.weights.h5").write_bytes(
+        (d / "efficientnet_lite0.weights.h5").read_bytes()[:5_000_000]),
+    "garbage": lambda d: (d / "efficientnet_lite0.weights.h5").write_bytes(b"corrupt"),
+    "delete checksum": lambda d: (d / "efficientnet_lite0.weights.h5.sha256").unlink(),
+    "delete weights": lambda d: (d / "efficientnet_lite0.weights.h5").unlink(),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE_TO_WEIGHTS_CACHE)
+def test_a_damaged_weights_cache_is_regenerated(tmp_path, monkeypatch, photos, lite0, damage):
+    monkeypatch.setenv("SALIENCY_DETECTOR_CACHE", str(tmp_path))
+    reference = lite0.logits(photos.x[:2])
+    load_model("efficientnet_lite0")
+    DAMAGE_TO_WEIGHTS_CACHE[damage](tmp_path)
+    if damage.startswith("delete"):
+        bundle = load_model("efficientnet_lite0")
+    else:
+        with pytest.warns(UserWarning, match=r"weights cache .*efficientnet_lite0.weights.h5 is unusable"):
+            bundle = load_model("efficientnet_lite0")
+    np.testing.assert_array_equal(bundle.logits(photos.x[:2]), reference)
+    cached = tmp_path / "efficientnet_lite0.weights.h5"
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == (tmp_path / f"{cached.name}.sha256").read_text().strip()
+    expected = [".efficientnet_lite0.lock", cached.name, f"{cached.name}.sha256"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == expected
 
 
 def test_an_unwritable_weights_cache_warns_once_and_works_in_memory(tmp_path, monkeypatch, photos, lite0):

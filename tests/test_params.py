@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import pytest
+from conftest import Bad, cases
 
 from helpers.attacks import ATTACKS
 from helpers.emphasis import COLORMAPS, OVERLAY_ORDERS
@@ -16,7 +17,8 @@ from helpers.params import CHANNEL_ORDERS, LINF_ATTACKS, PARAMS, check_params, s
 from helpers.saliency import SALIENCY_METHODS
 from helpers.transforms import NOISES, ZERO_MEAN_REFERENCES
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+TESTS = Path(__file__).resolve().parent
+NOTEBOOKS = TESTS.parent / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -195,6 +197,56 @@ def test_bad_combination(params, error, expected):
     with pytest.raises(error) as info:
         check_params({**VALID, **params})
     assert [s for s in expected if s not in str(info.value)] == []
+
+
+# The cases users hit first, one line each as in test_bad_inputs.py (the full matrix is BAD above).
+NOTEBOOK = {
+    "attacks: [nosuch]": Bad(lambda e: check_params({"attacks": ["nosuch"]}), ValueError,
+                             "parameter attacks = \\['nosuch'\\].*'fgsm', 'bim'"),
+    "attack_settings: paperr": Bad(lambda e: check_params({"attack_settings": "paperr"}), ValueError,
+                                   "parameter attack_settings = 'paperr'.*'default', 'paper'"),
+    "attack_params: {fgsmm: ...}": Bad(lambda e: check_params({"attack_params": {"fgsmm": {"eps": 0.1}}}),
+                                       ValueError, "parameter attack_params .*unknown attack 'fgsmm'"),
+    "attack_params: {fgsm: {epss}}": Bad(lambda e: check_params({"attack_params": {"fgsm": {"epss": 0.1}}}),
+                                         ValueError, r"attack_params .*unknown parameter\(s\) \['epss'\]"),
+    "noises: [blur]": Bad(lambda e: check_params({"noises": ["none", "blur"]}), ValueError,
+                          "parameter noises .*'blur'.*'color_reverse'"),
+    "n_images: two": Bad(lambda e: check_params({"n_images": "two"}), TypeError, "parameter n_images = 'two'"),
+    "eps: '0.01'": Bad(lambda e: check_params({"eps": "0.01"}), TypeError, "parameter eps = '0.01'.*2/255"),
+    "fpr: '0.05'": Bad(lambda e: check_params({"fpr": "0.05"}), TypeError, r"parameter fpr = '0.05'.*\[0, 1\)"),
+}
+
+
+@pytest.mark.parametrize("case", cases(NOTEBOOK))
+def test_bad_notebook_parameter_gets_a_clear_error(env, case):
+    with pytest.raises(case.error, match=case.match):
+        case.call(env)
+
+
+def test_a_misspelled_papermill_parameter_is_refused_with_the_closest_name():
+    history = ["", "import numpy as np\n", "n_images = 8\nthetas = [0.1]\nseed = 0\n",
+               "# Parameters\nn_imagse = 2\nthetaz = [0.9]\n", "check_params(globals())\n"]
+    with pytest.raises(ValueError, match=r"'n_imagse' \(did you mean 'n_images'\?\); 'thetaz' \(did you mean "
+                                         r"'thetas'\?\)"):
+        check_params({"In": history, "n_images": 8, "thetas": [0.1], "seed": 0, "n_imagse": 2, "thetaz": [0.9]})
+    history[3] = "# Parameters\nn_images = 2\n"  # a declared name passes
+    assert check_params({"In": history, "n_images": 2, "thetas": [0.1], "seed": 0})["n_images"] == 2
+
+
+@pytest.mark.notebook
+def test_papermill_fails_on_a_misspelled_parameter(tmp_path, monkeypatch):
+    import nbformat
+    import papermill as pm
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("n_images = 8\nthetas = [0.1]", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("from helpers.params import check_params\nparams = check_params(globals())")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "tiny.ipynb")
+    monkeypatch.setenv("PYTHONPATH", str(TESTS.parent))
+    with pytest.raises(pm.PapermillExecutionError, match=r"'n_imagse' \(did you mean 'n_images'\?\)"):
+        pm.execute_notebook(tmp_path / "tiny.ipynb", tmp_path / "out.ipynb", parameters={"n_imagse": 2},
+                            kernel_name="python3", progress_bar=False)
 
 
 def test_good_values(tmp_path):

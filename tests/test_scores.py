@@ -283,3 +283,13 @@ def test_no_split_or_resample_separates_two_views_of_a_photograph(tmp_path):
     old = pq.read_table(path).drop_columns(["photograph"])
     pq.write_table(old, tmp_path / "old.parquet")
     pd.testing.assert_frame_equal(load_scores(tmp_path / "old.parquet")[0], scores)
+
+
+def test_a_damaged_score_table_is_named(tmp_path):
+    table = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+    path = save_scores(table, tmp_path / "shard.parquet", {"parameters": {}})
+    data = bytearray(path.read_bytes())
+    data[-40:-8] = bytes(b ^ 0xFF for b in data[-40:-8])  # the footer (schema, metadata) before its length
+    path.write_bytes(bytes(data))
+    with pytest.raises(OSError, match="cannot read score table .*shard.parquet"):
+        load_scores(path)
