@@ -45,10 +45,7 @@ def side_by_side_tidy(rates: pd.DataFrame) -> pd.DataFrame:
     no interval or n). Only cells we measured (on any of our models).
 
     Args:
-        rates: a :func:`helpers.scores.rate_table` of one or several models.
-
-    Returns:
-        the tidy table."""
+        rates: a :func:`helpers.scores.rate_table` of one or several models."""
     paper = paper_tables_1_3()
     our_rates = dict(tuple(rates.groupby("model", sort=False)))
     rows = []
@@ -171,9 +168,6 @@ def paper_setting(squeezer: str) -> str:
 
     Args:
         squeezer: a squeezer spec ('kind:arg').
-
-    Returns:
-        the paper's name.
 
     Raises:
         ValueError: a spec without ':'."""
