@@ -79,7 +79,6 @@ class CompiledTensorFlowV2Classifier(TensorFlowV2Classifier):
 
         Args:
             x: (N, H, W, 3) images in the classifier's units ([0, 1] for :func:`art_classifier`).
-            batch_size: inputs per forward pass.
             training_mode: True: stock ART's uncompiled prediction.
             **kwargs: passed to stock ART in training mode.
 
@@ -151,7 +150,6 @@ def art_classifier(bundle: ModelBundle, compiled: bool = True) -> TensorFlowV2Cl
     per model, so its compiled functions are traced once, not at every attack.
 
     Args:
-        bundle: the model.
         compiled: True: :class:`CompiledTensorFlowV2Classifier`; False: stock ART (for comparison).
 
     Returns:

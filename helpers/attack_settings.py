@@ -69,9 +69,6 @@ def resolve_params(name: str, params: dict) -> dict:
         name: one of ``ATTACKS``.
         params: the parameters that differ from ``DEFAULTS[name]``.
 
-    Returns:
-        the full parameters.
-
     Raises:
         ValueError: an unknown attack or parameter, a value out of range (an L-inf eps > 1, init_eval >
             max_eval, a norm other than 2 or 'inf').
@@ -124,9 +121,6 @@ def resolve_ensemble_budget(settings: str, overrides: dict) -> dict:
     Args:
         settings: ``"default"`` (the ``"quick"`` budget) or ``"paper"`` (``"standard"``).
         overrides: names of ``ENSEMBLE_BUDGETS[...]`` -> values.
-
-    Returns:
-        the full budget.
 
     Raises:
         ValueError: unknown settings or names, values out of range (a sweep factor below 2, more than 9 targets,

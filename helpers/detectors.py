@@ -54,10 +54,7 @@ def l1_distance(p: np.ndarray, p_transformed: np.ndarray) -> np.ndarray:
 
     Args:
         p: (..., n_classes) softmax of x.
-        p_transformed: (..., n_classes) softmax of the transformed x (broadcast against ``p``).
-
-    Returns:
-        the distances, over the last axis."""
+        p_transformed: (..., n_classes) softmax of the transformed x (broadcast against ``p``)."""
     return np.abs(p_transformed - p).sum(axis=-1)
 
 
@@ -79,7 +76,6 @@ def joint_squeezing(label_changed: np.ndarray, distances: np.ndarray, axis: int 
     Args:
         label_changed: bool, per squeezer and input.
         distances: per squeezer and input.
-        axis: the squeezers' axis.
 
     Returns:
         (flagged, score) with ``axis`` reduced."""
@@ -148,12 +144,7 @@ class Detector(EvasionDetector, abc.ABC):
         detector-specific entries.
 
         Args:
-            x: (N, H, W, 3) RGB images in 0..255.
-            batch_size: images per pass.
-            progress: show a progress bar.
-
-        Returns:
-            the entries, by name."""
+            x: (N, H, W, 3) RGB images in 0..255."""
 
     def fit(self, x: np.ndarray, y: np.ndarray | None = None, batch_size: int = 32, nb_epochs: int = 0, *,
             fpr: float = 0.05, progress: bool = False, **kwargs) -> Detector:
@@ -163,9 +154,7 @@ class Detector(EvasionDetector, abc.ABC):
         Args:
             x: (N, H, W, 3) clean RGB images in 0..255.
             y, nb_epochs, **kwargs: ignored (ART's signature).
-            batch_size: images per pass.
             fpr: the target false-positive rate, in [0, 1).
-            progress: show a progress bar.
 
         Returns:
             the detector, fitted.
@@ -184,8 +173,6 @@ class Detector(EvasionDetector, abc.ABC):
 
         Args:
             x: (N, H, W, 3) RGB images in 0..255.
-            batch_size: images per pass.
-            progress: show a progress bar.
             **kwargs: ignored (ART's signature).
 
         Returns:
@@ -214,7 +201,6 @@ class EmphasisEvaluator:
     overlay(H)), all in one ``tf.function``.
 
     Args:
-        bundle: the model.
         thetas: proportions θ in [0, 1], at least one.
         noises: names of ``helpers.transforms.NOISES``, at least one.
         colormap, overlay_order: see ``helpers.emphasis``.
@@ -262,11 +248,6 @@ class EmphasisEvaluator:
 
         Args:
             x: (N, H, W, 3) RGB images in 0..255, of the model's input size.
-            batch_size: images per pass.
-            progress: show a progress bar.
-
-        Returns:
-            the entries, by name.
 
         Raises:
             TypeError, ValueError: bad images or batch size (:mod:`helpers.validation`)."""
@@ -292,13 +273,6 @@ def emphasis_evaluator(bundle: ModelBundle, thetas: Sequence[float], noises: Seq
     """The :class:`EmphasisEvaluator` of these settings, one per model and settings in this process, so
     that its compiled step is traced once: a study scores every block of images with the same one.
 
-    Args:
-        bundle, thetas, noises, colormap, overlay_order, zero_mean_reference, saliency_method: as
-            :class:`EmphasisEvaluator`.
-
-    Returns:
-        the shared :class:`EmphasisEvaluator`.
-
     Raises:
         TypeError, ValueError: as :class:`EmphasisEvaluator`."""
     key = (tuple(thetas), tuple(noises), colormap, overlay_order, zero_mean_reference,
@@ -321,7 +295,6 @@ class SaliencyDetector(Detector):
     paper's), ``"gradcam++"``, ``"xgradcam"`` or ``"layercam"`` (see ``helpers.saliency``).
 
     Args:
-        bundle: the model.
         theta, noise, colormap, overlay_order, saliency_method: see above.
         zero_mean_reference: see ``helpers.transforms``.
         decision: ``"label_change"`` (the paper's) or ``"score"``.
@@ -360,8 +333,6 @@ class SaliencyDetector(Detector):
 
         Args:
             x: (N, H, W, 3) RGB images in 0..255.
-            batch_size: images per pass.
-            progress: show a progress bar.
 
         Returns:
             :class:`EmphasisEvaluator`'s entries without the noise axis ((T, N) per theta), and ``theta``.
@@ -382,7 +353,6 @@ class FeatureSqueezingDetector(Detector):
     The report adds per-squeezer ``squeezed_labels``, ``distances`` and ``squeezer_changed``, each (S, N).
 
     Args:
-        bundle: the model.
         squeezers: squeezer specs, at least one.
         decision: ``"score"`` or ``"label_change"``.
         channel_order: non-local means' channel order (``helpers.squeeze``).
@@ -406,8 +376,6 @@ class FeatureSqueezingDetector(Detector):
 
         Args:
             x: (N, H, W, 3) RGB images in 0..255.
-            batch_size: images per pass.
-            progress: show a progress bar.
 
         Returns:
             ``labels``, ``confidence`` (N,); ``squeezed_labels``, ``distances``, ``squeezer_changed``
@@ -432,7 +400,6 @@ class ConfidenceDetector(Detector):
     """The trivial baseline: score 1 - max softmax of x, thresholded by :meth:`fit` (score only).
 
     Args:
-        bundle: the model.
         decision: ``"score"``, the only one.
 
     Raises:
@@ -449,7 +416,6 @@ class ConfidenceDetector(Detector):
 
         Args:
             x: (N, H, W, 3) RGB images in 0..255.
-            batch_size: images per pass.
             progress: ignored.
 
         Returns:
@@ -468,11 +434,9 @@ def detector_costs(bundle: ModelBundle, x: np.ndarray, detectors: dict[str, Dete
     run (best of ``repeats`` after a warm-up, calls interleaved), and the ratio to inference.
 
     Args:
-        bundle: the model.
         x: (N, H, W, 3) RGB images in 0..255.
         detectors: name -> detector.
         repeats: timed runs per call.
-        batch_size: images per pass.
 
     Returns:
         one row per run ('inference' first) with ``detector``, ``ms_per_image``, ``ratio_to_inference``."""

@@ -56,9 +56,6 @@ def weights_path(variant: str = "lite0") -> Path:
     Args:
         variant: one of ``CHECKPOINTS``.
 
-    Returns:
-        the checkpoint's path.
-
     Raises:
         ValueError: an unknown variant.
         ModuleNotFoundError: the variant's package is not installed."""
@@ -70,12 +67,7 @@ def round_filters(channels: int, width: float, divisor: int = 8) -> int:
     """``channels * width`` rounded to a multiple of ``divisor``, never below 90% of it.
 
     Args:
-        channels: Lite0's channels.
-        width: the width multiplier.
-        divisor: the multiple to round to.
-
-    Returns:
-        the scaled channel count."""
+        channels: Lite0's channels."""
     scaled = channels * width
     rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
     return int(rounded + divisor if rounded < 0.9 * scaled else rounded)
@@ -128,9 +120,6 @@ def _mbconv(x, index: int, c_in: int, c_out: int, kernel: int, stride: int, expa
 def build_efficientnet_lite(variant: str = "lite0") -> keras.Model:
     """EfficientNet-Lite ``variant`` (one of ``VARIANTS``; random weights): RGB 0..255 in, 1000 ImageNet
     logits out. The model is named ``efficientnet_<variant>``.
-
-    Args:
-        variant: one of ``VARIANTS``.
 
     Returns:
         the Keras model, input (N, size, size, 3), output (N, 1000).

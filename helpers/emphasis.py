@@ -102,7 +102,6 @@ def emphasis_tf(x_noised: tf.Tensor, overlay: tf.Tensor, theta: float) -> tf.Ten
     Args:
         x_noised: (N, H, W, 3) float32 n(x), RGB in 0..255.
         overlay: (N, H, W, 3) the coloured overlay in [0, 1].
-        theta: the proportion θ.
 
     Returns:
         (N, H, W, 3) float32 emphasis images in 0..255."""

@@ -37,10 +37,7 @@ def noise_label(noise: str) -> str:
     """'color_reverse' -> 'colour reversing', 'none' -> 'no noise' (an unknown name as it is).
 
     Args:
-        noise: a noise name of the saliency detector.
-
-    Returns:
-        its display name."""
+        noise: a noise name of the saliency detector."""
     return NOISE_LABELS.get(noise, noise)
 
 
@@ -48,10 +45,7 @@ def model_label(model: str) -> str:
     """'efficientnet_lite0' -> 'EfficientNet-Lite0'; 'vgg16' -> 'VGG16'; other names as they are.
 
     Args:
-        model: a model name of ``helpers.models``.
-
-    Returns:
-        its display name."""
+        model: a model name of ``helpers.models``."""
     hit = _MODEL.fullmatch(model)
     if hit:
         return f"EfficientNet-Lite{hit.group(1)}"
@@ -63,10 +57,7 @@ def squeezer_label(spec: str) -> str:
     'nlm:11-3-4' -> 'non-local means 11-3-4'; a spec of no known kind as it is.
 
     Args:
-        spec: a squeezer spec of ``helpers.squeeze`` ('bit_depth:5').
-
-    Returns:
-        its display name."""
+        spec: a squeezer spec of ``helpers.squeeze`` ('bit_depth:5')."""
     kind, _, arg = spec.partition(":")
     if kind not in SQUEEZER_KINDS or not arg:
         return spec
@@ -119,13 +110,8 @@ class DetectorKey:
 
         Args:
             detector: one of ``DETECTORS``.
-            noise: the saliency detector's noise.
-            theta: the saliency detector's θ.
             squeezer: a spec, or a joint detector's specs joined by ``JOINT_SEPARATOR``.
             saliency_method: a name of ``SALIENCY_LABELS``; blank: 'gradcam'.
-
-        Returns:
-            the :class:`DetectorKey`.
 
         Raises:
             ValueError: for an unknown detector or a configuration missing what it needs."""
@@ -156,9 +142,6 @@ class DetectorKey:
 
 def method_label(detector: str, noise: object = "", theta: object = float("nan"), squeezer: object = "") -> str:
     """The display name of a score- or rate-table row's configuration (:attr:`DetectorKey.label`).
-
-    Args:
-        detector, noise, theta, squeezer: the row's columns.
 
     Returns:
         e.g. 'saliency (zero mean, θ = 0.1)'.
@@ -195,11 +178,5 @@ def rate_text(value: float, ci_low: float, ci_high: float, n: float, *, percent:
 
 
 def auc_text(value: float, ci_low: float, ci_high: float) -> str:
-    """An AUC with its bootstrap 95% interval: '0.92 [0.85, 0.97]'.
-
-    Args:
-        value, ci_low, ci_high: the AUC and its interval.
-
-    Returns:
-        the text."""
+    """An AUC with its bootstrap 95% interval: '0.92 [0.85, 0.97]'."""
     return f"{value:.2f} [{ci_low:.2f}, {ci_high:.2f}]"

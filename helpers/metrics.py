@@ -30,7 +30,6 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
 
     Args:
         successes: k, in [0, n].
-        n: the number of trials.
         confidence: the interval's level, in (0, 1).
 
     Returns:
@@ -104,7 +103,6 @@ def clustered_interval(successes: int, n: int, deff: float, confidence: float = 
 
     Args:
         successes: k, in [0, n].
-        n: the number of inputs.
         deff: the design effect (:func:`design_effect`), >= 1.
         confidence: the interval's level, in (0, 1).
 
@@ -145,7 +143,6 @@ class Rate:
     Attributes:
         k: the count of successes.
         n: the number of inputs.
-        n_photographs: the photographs they show; None: one each.
         deff: the design effect, >= 1."""
 
     k: int
@@ -197,9 +194,6 @@ def ospa(flags_clean, groups=None) -> Rate:
         groups: (N,) each input's photograph, for an interval that counts views of one photograph as such
             (None: all distinct).
 
-    Returns:
-        the :class:`Rate`.
-
     Raises:
         ValueError: flags not 1-D boolean, or groups of another length."""
     flags = _flags(flags_clean)
@@ -213,9 +207,6 @@ def detection_rate(flags_adversarial, groups=None) -> Rate:
         flags_adversarial: (N,) bool, the detector's flags on successful adversarial examples.
         groups: (N,) each input's photograph, as in :func:`ospa`.
 
-    Returns:
-        the :class:`Rate`.
-
     Raises:
         ValueError: flags not 1-D boolean, or groups of another length."""
     flags = _flags(flags_adversarial)
@@ -224,10 +215,6 @@ def detection_rate(flags_adversarial, groups=None) -> Rate:
 
 def roc(scores_clean, scores_adv) -> tuple[np.ndarray, np.ndarray, float]:
     """ROC curve (fpr, tpr) and AUC for 'adversarial' = positive, higher score = more adversarial.
-
-    Args:
-        scores_clean: the clean inputs' scores.
-        scores_adv: the adversarial inputs' scores.
 
     Returns:
         (fpr, tpr, auc).
@@ -254,10 +241,6 @@ def auc_interval(scores_clean, scores_adv, n_boot: int = 1000, seed: int = 0, co
     resamples at once).
 
     Args:
-        scores_clean, scores_adv: the two classes' scores.
-        n_boot: bootstrap resamples.
-        seed: the resampling seed.
-        confidence: the interval's level.
         groups_clean, groups_adv: each score's photograph. Given, the bootstrap resamples photographs
             with all their clean and adversarial inputs (views and clean/adversarial pairs of one
             photograph stay together; resamples without both classes are skipped); None: each class
@@ -295,8 +278,6 @@ def photograph_bootstrap(groups_clean, groups_adv, n_boot: int, seed: int) -> tu
 
     Args:
         groups_clean, groups_adv: the photograph of each clean and of each adversarial input.
-        n_boot: resamples.
-        seed: the resampling seed.
 
     Returns:
         (n_boot, n_clean) and (n_boot, n_adv) integer weights.
@@ -341,7 +322,6 @@ def threshold_at_fpr(scores_clean, fpr: float) -> float:
     (ties can only lower the realised rate).
 
     Args:
-        scores_clean: the clean calibration scores.
         fpr: the target false-positive rate, in [0, 1).
 
     Returns:
@@ -364,7 +344,6 @@ def grouped_split(groups, seed: int, fraction: float = 0.5) -> np.ndarray:
 
     Args:
         groups: (N,) group of each item (e.g. ``ImageSet.photographs``).
-        seed: the permutation's seed.
         fraction: the share of groups chosen, in [0, 1].
 
     Returns:
@@ -384,9 +363,6 @@ def rate_row(rate: Rate) -> dict:
     """A table row's value, interval (Wilson at the effective sample size), n (inputs) and
     n_photographs for a rate.
 
-    Args:
-        rate: the rate.
-
     Returns:
         ``{"value", "ci_low", "ci_high", "n", "n_photographs"}``."""
     lo, hi = rate.interval
@@ -399,11 +375,7 @@ def resolvable(fpr: float, n_calibration: int) -> bool:
     largest score, nominally 0% FPR).
 
     Args:
-        fpr: the target false-positive rate.
-        n_calibration: the number of calibration *photographs* (views of one photograph count once).
-
-    Returns:
-        True when resolvable."""
+        n_calibration: the number of calibration *photographs* (views of one photograph count once)."""
     return fpr * n_calibration >= MIN_EXPECTED_FALSE_POSITIVES
 
 
@@ -424,7 +396,6 @@ def score_rows(clean: np.ndarray, adv: np.ndarray, calib_clean: np.ndarray, cali
         adv: (N_adv,) adversarial scores.
         calib_clean: (N_clean,) bool, the clean scores of the calibration half.
         calib_adv: (N_adv,) bool, the adversarial scores of the calibration half (left out of the TPR).
-        fpr: the target false-positive rate.
         seed: the AUC bootstrap's seed.
         groups_clean, groups_adv: each score's photograph, or None.
 

@@ -84,7 +84,6 @@ class ModelBundle:
 
         Args:
             x: (N, H, W, 3) RGB images in 0..255, H x W = ``input_size``.
-            batch_size: images per forward pass.
 
         Returns:
             (N, n_classes) float32 logits.
@@ -102,7 +101,6 @@ class ModelBundle:
 
         Args:
             x: (N, H, W, 3) RGB images in 0..255.
-            batch_size: images per forward pass.
 
         Returns:
             (N,) labels and (N,) their softmax probabilities.
@@ -128,13 +126,7 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def is_model(layer) -> bool:
-    """Whether a layer is itself a (nested) Keras model.
-
-    Args:
-        layer: a Keras layer.
-
-    Returns:
-        True for a ``keras.Model``."""
+    """Whether a layer is itself a (nested) Keras model."""
     return isinstance(layer, keras.Model)
 
 
@@ -148,12 +140,6 @@ def _output_rank(layer) -> int | None:
 
 def find_gradcam_layer(model: keras.Model) -> str:
     """Name of the last layer with a 4-D output (N, h, w, k), looking inside nested models too.
-
-    Args:
-        model: the classifier.
-
-    Returns:
-        the layer's name.
 
     Raises:
         ValueError: no layer has a 4-D output."""
@@ -240,9 +226,6 @@ def load_model(name: str, weights: str | Path | None = "imagenet", *, preprocess
         class_names: for a ``.keras`` file: one name per output (None: 'class 0', 'class 1', ...).
         gradcam_layer: for a ``.keras`` file: Grad-CAM's layer (None: :func:`find_gradcam_layer`).
         crop_fraction: for a ``.keras`` file: the evaluation crop's share of the short side.
-
-    Returns:
-        the :class:`ModelBundle`.
 
     Raises:
         ValueError: an unknown name, preprocessing or output; a ``.keras`` file without preprocessing, of
@@ -340,7 +323,6 @@ def check_h5_file(path: Path, what: str) -> None:
     """Refuse, before a model is built, a file that cannot hold Keras .h5 weights.
 
     Args:
-        path: the weights file.
         what: how the error message names it ('vgg16 weights file').
 
     Raises:

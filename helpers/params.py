@@ -238,9 +238,6 @@ def study_models(params: Mapping[str, Any]) -> list[str]:
     Args:
         params: the checked parameters, with ``models`` or ``model``.
 
-    Returns:
-        the model names.
-
     Raises:
         KeyError: ``models`` empty or missing and no ``model``."""
     return list(params.get("models") or [params["model"]])
@@ -352,9 +349,6 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
     Args:
         params: name -> value (e.g. a notebook's ``globals()``).
-
-    Returns:
-        the known parameters, name -> value.
 
     Raises:
         TypeError, ValueError: at the first bad parameter, naming it, its value and the valid values.

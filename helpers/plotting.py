@@ -71,12 +71,8 @@ def save_figure(fig: plt.Figure, name: str, folder: str | Path = "figures") -> l
     temporary file and a rename.
 
     Args:
-        fig: the figure.
         name: the file stem.
-        folder: where the files go (created if missing).
-
-    Returns:
-        the paths written."""
+        folder: where the files go (created if missing)."""
     paths = []
     for fmt in FIGURE_FORMATS:
         # Fixed metadata (no creation date) keeps the bytes identical across re-runs.
@@ -90,14 +86,7 @@ def save_figure(fig: plt.Figure, name: str, folder: str | Path = "figures") -> l
 
 
 def page_count(n: int, per_page: int) -> int:
-    """How many pages ``n`` items take at ``per_page`` a page (at least one).
-
-    Args:
-        n: the items.
-        per_page: items on a page.
-
-    Returns:
-        the number of pages."""
+    """How many pages ``n`` items take at ``per_page`` a page (at least one)."""
     return max(1, -(-n // per_page))
 
 
@@ -106,9 +95,6 @@ def page_items(n: int, per_page: int, page: int, what: str = "Images") -> tuple[
     states the paging ('Images 7-12 of 16 (page 2 of 3).'; empty when everything fits on one page).
 
     Args:
-        n: the items.
-        per_page: items on a page.
-        page: the page, from 0.
         what: what the sentence calls the items.
 
     Returns:
@@ -132,12 +118,7 @@ def save_pages(make: Callable[[int], plt.Figure], pages: int, name: str,
 
     Args:
         make: page (from 0) -> its figure.
-        pages: the number of pages.
-        name: the first page's file stem.
-        folder: where the files go.
-
-    Returns:
-        the figures."""
+        name: the first page's file stem."""
     figures = []
     for page in range(pages):
         fig = make(page)
@@ -151,11 +132,7 @@ def image_label(image_id: str, width: int = 14) -> str:
     for underscores ('val/n02977058_cash_machine.JPEG' -> 'cash machine'), cut to ``width`` characters.
 
     Args:
-        image_id: an image id (a path or a photograph's key).
-        width: the most characters.
-
-    Returns:
-        the label."""
+        image_id: an image id (a path or a photograph's key)."""
     stem = Path(image_id.replace("\\", "/")).name
     stem = re.sub(r"\.(jpe?g|png|bmp|gif|tiff?|webp)$", "", stem, flags=re.IGNORECASE)
     label = re.sub(r"^n\d{8}_", "", stem).replace("_", " ")
@@ -168,11 +145,7 @@ def fit_text(text: str, width: int, lines: int = 2) -> str:
 
     Args:
         text: the text; its newlines start paragraphs.
-        width: characters per line (at least 2).
-        lines: the most lines per paragraph.
-
-    Returns:
-        the wrapped text."""
+        width: characters per line (at least 2)."""
     width = max(width, 2)
     out = []
     for paragraph in text.split("\n"):
@@ -195,10 +168,6 @@ def save_figures(figures: Mapping[str, plt.Figure], name: str, folder: str | Pat
     Args:
         figures: model -> its figure.
         name: the file stem.
-        folder: where the files go.
-
-    Returns:
-        the paths written.
 
     Raises:
         ValueError: for no figure."""
@@ -218,10 +187,7 @@ def visible_texts(fig: plt.Figure) -> list[Text]:
     colour bars and annotations.
 
     Args:
-        fig: the figure (drawn here).
-
-    Returns:
-        the texts."""
+        fig: the figure (drawn here)."""
     fig.canvas.draw()
     hidden = set()  # labels of ticks outside the view limits: matplotlib keeps them but does not draw them
     for ax in fig.axes:
@@ -236,13 +202,7 @@ def visible_texts(fig: plt.Figure) -> list[Text]:
 
 
 def smallest_font(fig: plt.Figure) -> float:
-    """The smallest font size (points) of the figure's visible texts.
-
-    Args:
-        fig: the figure.
-
-    Returns:
-        the size in points."""
+    """The smallest font size (points) of the figure's visible texts."""
     return min(t.get_fontsize() for t in visible_texts(fig))
 
 
@@ -252,7 +212,6 @@ class Cell:
 
     Attributes:
         image: (H, W, 3) RGB in 0..255.
-        title: the panel's title.
         saliency: (H, W) a map in [0, 1] drawn over the image, or None."""
 
     image: np.ndarray
@@ -285,16 +244,10 @@ def image_grid(cells: list[list[Cell | None]], col_labels: list[str], row_labels
 
     Args:
         cells: rows of panels.
-        col_labels: one label per column.
-        row_labels: one label per row, or None.
         width: inches, one of :data:`FIGURE_WIDTHS`.
         colorbar_label: adds a saliency colour bar (0-1, :data:`SALIENCY_CMAP`) at the right, so labelled.
-        colorbars: more colour bars.
         note: printed under the grid (explanations of markers, scales).
         title_lines: lines reserved for each panel's title.
-
-    Returns:
-        the figure.
 
     Raises:
         ValueError: too many rows or columns for a page (page it with :func:`page_items`), or a width that

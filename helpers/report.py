@@ -26,9 +26,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     Args:
         argv: the arguments; None: ``sys.argv[1:]``.
 
-    Returns:
-        the parsed options.
-
     Raises:
         SystemExit: for ``--help`` or a usage error (argparse)."""
     parser = argparse.ArgumentParser(prog="python -m helpers.report", description=__doc__.split("\n\n")[0])
@@ -67,13 +64,7 @@ USER_ERRORS = (ValueError, OSError)  # the command answers these with one line a
 
 
 def notebook_runs(run_dir: Path) -> dict[str, list[Path]]:
-    """Experiment name -> its score tables (one per model) in a notebook results folder.
-
-    Args:
-        run_dir: a notebook results folder.
-
-    Returns:
-        the experiments found, each with its files."""
+    """Experiment name -> its score tables (one per model) in a notebook results folder."""
     found = {name: sorted(run_dir.glob(f"scores_{name}_*.parquet")) for name in EXPERIMENTS}
     return {name: paths for name, paths in found.items() if paths}
 
@@ -84,10 +75,7 @@ def study_config(parameters: Mapping[str, Any], experiment: str) -> dict[str, An
 
     Args:
         parameters: the study's parameters (with ``thetas`` and ``joint``).
-        experiment: ``theta_sweep.NAME`` or ``comparison.NAME``.
-
-    Returns:
-        the experiment's configuration."""
+        experiment: ``theta_sweep.NAME`` or ``comparison.NAME``."""
     p = dict(parameters)
     if experiment == theta_sweep.NAME:
         return {**p, "roc_thetas": [t for t in ROC_THETAS if t in p["thetas"]]}
@@ -101,7 +89,6 @@ def check_study_metadata(path: Path, metadata: Mapping[str, Any]) -> None:
 
     Args:
         path: the table's file, for the message.
-        metadata: its run metadata.
 
     Raises:
         ValueError: naming the file and the missing parameters, and where to point the command instead."""
@@ -122,7 +109,6 @@ def study_results(scores: pd.DataFrame, metadata: dict) -> dict[str, Any]:
     Squeezing, the baseline and the saliency rows of Table V's noises at its θ; only when the study has them).
 
     Args:
-        scores: the study's score table.
         metadata: its run metadata, with ``parameters``.
 
     Returns:
@@ -149,12 +135,6 @@ def study_results(scores: pd.DataFrame, metadata: dict) -> dict[str, Any]:
 
 def load_results(run_dir: str | Path) -> dict[str, Any]:
     """Experiment name -> its Result, from a study folder or a notebook results folder.
-
-    Args:
-        run_dir: a study folder or a notebook results folder.
-
-    Returns:
-        experiment name -> its Result.
 
     Raises:
         FileNotFoundError: for a folder with no score table of either kind.
@@ -187,9 +167,6 @@ def report(run_dir: str | Path, out: str | Path) -> list[Path]:
         run_dir: a study folder or a notebook results folder.
         out: the folder to write to (made if missing).
 
-    Returns:
-        the paths written.
-
     Raises:
         FileNotFoundError: for a folder with no score table."""
     results = load_results(run_dir)
@@ -220,9 +197,6 @@ def main(argv: list[str] | None = None) -> list[Path]:
 
     Args:
         argv: the arguments; None: ``sys.argv[1:]``.
-
-    Returns:
-        the paths written.
 
     Raises:
         SystemExit: for ``--help`` or a usage error.

@@ -25,10 +25,7 @@ _PACKAGES = ("tensorflow", "keras", "adversarial-robustness-toolbox", "numpy")
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras, and make TensorFlow ops deterministic.
-
-    Args:
-        seed: the seed of every generator."""
+    """Seed Python, NumPy, TensorFlow and Keras, and make TensorFlow ops deterministic."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
@@ -75,12 +72,7 @@ def progress_bar(iterable: Iterable, desc: str, enabled: bool = True) -> Iterabl
     keep no progress widgets however they are run.
 
     Args:
-        iterable: what to iterate over.
-        desc: the bar's label.
-        enabled: False turns the bar off.
-
-    Returns:
-        the ``tqdm`` iterator over ``iterable``."""
+        desc: the bar's label."""
     off = not enabled or bool(os.environ.get("TQDM_DISABLE")) or not interactive()
     return tqdm(iterable, desc=desc, leave=False, disable=off)
 
@@ -116,9 +108,6 @@ def file_lock(path: str | Path, timeout: float = -1) -> Iterator[None]:
         path: the lock file (its folder exists).
         timeout: seconds to wait for the lock; -1 waits for ever, 0 not at all.
 
-    Yields:
-        nothing.
-
     Raises:
         filelock.Timeout: the lock was not had within ``timeout``."""
     with FileLock(path, timeout=timeout):
@@ -133,10 +122,7 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     (their process was killed); return them. Files of writers still running are kept.
 
     Args:
-        folder: the folder to clean; one that does not exist has nothing to remove.
-
-    Returns:
-        the deleted files' paths."""
+        folder: the folder to clean; one that does not exist has nothing to remove."""
     folder = Path(folder)
     stale = [p for p in folder.glob(f".*{_TMP_MARK}*") if _is_stale(p)] if folder.is_dir() else []
     for p in stale:
@@ -150,7 +136,6 @@ def write_atomically(path: str | Path, write: Callable[[str], object], suffix: s
     process (it names its host and process id) is removed by the next write into the same folder.
 
     Args:
-        path: the file to write.
         write: called with the temporary file's name; writes the whole file there.
         suffix: the temporary file's suffix (some writers choose the format by it).
 

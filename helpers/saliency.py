@@ -178,10 +178,6 @@ class CAM:
         Args:
             x: (N, H, W, 3) RGB images in 0..255, of the model's input size.
             classes: (N,) class indices; None: each input's predicted class.
-            batch_size: images per pass.
-
-        Returns:
-            the :class:`SaliencyMaps`.
 
         Raises:
             TypeError, ValueError: ``x``, ``classes`` or ``batch_size`` fail the checks of
@@ -284,12 +280,8 @@ def make_saliency(method: str, model: keras.Model, layer: str | None = None) -> 
     """The saliency map ``method`` (a name in ``SALIENCY_METHODS``; ``"gradcam"`` is the paper's) for ``model``.
 
     Args:
-        method: a name in ``SALIENCY_METHODS``.
         model: the classifier, logits out.
         layer: the target layer; None: the last layer with a 4-D output.
-
-    Returns:
-        the :class:`CAM`.
 
     Raises:
         ValueError: an unknown method, or a target layer that cannot be found."""

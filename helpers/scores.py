@@ -54,7 +54,6 @@ def input_sets(images: ImageSet, attacks: dict[str, AttackResult]) -> list[tuple
     """``(name, inputs, source image indices)``: the clean images, then each attack's successful examples.
 
     Args:
-        images: the clean images.
         attacks: attack -> its result on ``images``.
 
     Returns:
@@ -99,15 +98,11 @@ def saliency_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, At
     """Rows of the saliency detector for every (noise, theta), from one saliency pass per input.
 
     Args:
-        bundle: the model.
-        images: the clean images.
         attacks: attack -> its result on ``images``.
         thetas: proportions θ in [0, 1].
         noises: noise names (``helpers.transforms.NOISES``).
         colormap, overlay_order: see ``helpers.emphasis``.
         zero_mean_reference: see ``helpers.transforms``.
-        batch_size: images per pass.
-        progress: show progress bars.
         saliency_method: a name of ``helpers.saliency.SALIENCY_METHODS``.
 
     Returns:
@@ -136,7 +131,6 @@ def squeezing_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, A
     ``joint``; every distinct squeezer runs once per input.
 
     Args:
-        bundle, images, attacks: the model, its clean images and each attack's result on them.
         squeezers: squeezer specs, each a detector of its own (its rows' ``squeezer``: the spec).
         joint: joint detectors, each a list of specs (its rows' ``squeezer``: the specs joined by '+',
             :attr:`helpers.labels.DetectorKey.squeezer`).
@@ -172,10 +166,7 @@ def baseline_scores(bundle: ModelBundle, images: ImageSet, attacks: dict[str, At
     """Rows of the trivial 1 - max softmax score (no decision rule of its own: ``flag`` missing).
 
     Args:
-        bundle: the model.
-        images: the clean images.
         attacks: attack -> its result on ``images``.
-        batch_size: images per pass.
 
     Returns:
         the rows (``COLUMNS``), ``model`` = ``bundle.name``.
@@ -196,13 +187,8 @@ def select(scores: pd.DataFrame, detector: str, noise: str = "", theta: float = 
     """The rows of one configuration.
 
     Args:
-        scores: a score table.
-        detector: the rows' ``detector``.
         noise, squeezer: the rows' columns ('' where they do not apply).
-        theta: the rows' θ (nan where it does not apply); compared with a tolerance.
-
-    Returns:
-        the matching rows."""
+        theta: the rows' θ (nan where it does not apply); compared with a tolerance."""
     same_theta = np.isnan(scores["theta"]) if np.isnan(theta) else np.isclose(scores["theta"], theta)
     return scores[(scores["detector"] == detector) & (scores["noise"] == noise) & same_theta
                   & (scores["squeezer"] == squeezer)]
@@ -234,7 +220,6 @@ def calibration_half(clean: pd.DataFrame, seed: int) -> np.ndarray:
 
     Args:
         clean: a configuration's clean rows, in image order.
-        seed: the split's seed.
 
     Returns:
         (N,) bool, True for the calibration half."""
@@ -253,7 +238,6 @@ def rate_table(scores: pd.DataFrame, fpr: float = 0.05, seed: int = 0) -> pd.Dat
 
     Args:
         scores: a score table (``COLUMNS``) of one or several models.
-        fpr: the target false-positive rate of the held-out threshold.
         seed: the seed of the calibration split and the bootstrap.
 
     Returns:
@@ -396,11 +380,6 @@ def run_metadata(bundle: ModelBundle, images: ImageSet, parameters: dict) -> dic
     """What a saved score table was made with: the model and a hash of its weights, the images, the
     notebook's ``parameters`` (as checked by ``helpers.params.check_params``) and library versions.
 
-    Args:
-        bundle: the model.
-        images: the clean images.
-        parameters: the notebook's checked parameters.
-
     Returns:
         the metadata, JSON-serialisable."""
     return {"model": bundle.name, "model_sha256": model_fingerprint(bundle), "images": images.description,
@@ -412,7 +391,6 @@ def save_scores(scores: pd.DataFrame, path: str | Path, metadata: dict) -> Path:
 
     Args:
         scores: a score table (``COLUMNS``).
-        path: the ``.parquet`` file.
         metadata: the run's metadata (:func:`run_metadata`), JSON-serialisable.
 
     Returns:
@@ -461,9 +439,6 @@ def load_scores(path: str | Path) -> tuple[pd.DataFrame, dict]:
 
 def configurations(scores: pd.DataFrame) -> list[tuple[dict, pd.DataFrame]]:
     """Each configuration (a ``METHOD`` dict) and its rows, in table order, of one model's score table.
-
-    Args:
-        scores: one model's score table.
 
     Returns:
         (configuration, its rows) pairs.

@@ -101,7 +101,6 @@ def squeezer(spec: str, channel_order: str = "rgb") -> Callable[[np.ndarray], np
     """The squeezer for a spec such as ``"bit_depth:5"``, ``"median:2x2"`` or ``"nlm:11-3-4"``.
 
     Args:
-        spec: the squeezer spec.
         channel_order: non-local means' channel order, 'rgb' or 'bgr'.
 
     Returns:

@@ -36,43 +36,23 @@ LOCK_INFO = ".study.lock.json"  # who holds it: pid, host, start time, parameter
 def shard_path(out_dir: str | Path, shard: int, n_shards: int) -> Path:
     """The file of a shard's rows.
 
-    Args:
-        out_dir: the study's output folder.
-        shard: the shard's index.
-        n_shards: the number of shards.
-
     Returns:
         ``out_dir/shards/shard-XXXX-of-YYYY.parquet``."""
     return Path(out_dir) / "shards" / f"shard-{shard:04d}-of-{n_shards:04d}.parquet"
 
 
 def outcome_path(path: Path) -> Path:
-    """Where a shard's adaptive outcome rows are kept: beside it, ``shard-XXXX-of-YYYY.adaptive.parquet``.
-
-    Args:
-        path: the shard's file.
-
-    Returns:
-        the outcome rows' file."""
+    """Where a shard's adaptive outcome rows are kept: beside it, ``shard-XXXX-of-YYYY.adaptive.parquet``."""
     return path.with_name(path.name.replace(".parquet", ".adaptive.parquet"))
 
 
 def checksum_path(path: Path) -> Path:
-    """Where a shard's SHA-256 is kept: beside it, ``NAME.parquet.sha256``.
-
-    Args:
-        path: the shard's file.
-
-    Returns:
-        the checksum's file."""
+    """Where a shard's SHA-256 is kept: beside it, ``NAME.parquet.sha256``."""
     return path.with_name(path.name + ".sha256")
 
 
 def sha256(path: Path) -> str:
     """The SHA-256 of a file's bytes.
-
-    Args:
-        path: the file.
 
     Returns:
         the hex digest."""
@@ -86,8 +66,7 @@ def save_shard(table: pd.DataFrame, path: Path, metadata: dict, outcomes: pd.Dat
     Args:
         table: the shard's rows of the score table.
         path: the shard's file (:func:`shard_path`).
-        metadata: the run's metadata, saved in the shard's schema.
-        outcomes: the shard's adaptive outcome rows, or None."""
+        metadata: the run's metadata, saved in the shard's schema."""
     if outcomes is not None:
         write_checked(outcome_path(path), lambda tmp: outcomes.to_parquet(tmp, index=False), ".parquet")
     write_checked(path, lambda tmp: save_scores(table, tmp, metadata), ".parquet")
@@ -113,11 +92,7 @@ def shard_intact(path: Path, adaptive: bool) -> bool:
     not, both are removed, so that the shard is computed again.
 
     Args:
-        path: the shard's file.
-        adaptive: whether the study has adaptive sets (outcome rows beside each shard).
-
-    Returns:
-        True when the shard (and its outcome rows) are intact."""
+        adaptive: whether the study has adaptive sets (outcome rows beside each shard)."""
     if _intact(path) and (not adaptive or _intact(outcome_path(path))):
         return True
     for p in (path, outcome_path(path)):
@@ -134,7 +109,6 @@ def check_same_study(out_dir: Path, config: Mapping[str, Any]) -> None:
     one, any shard's parameters); then record this study's parameters there.
 
     Args:
-        out_dir: the study's output folder.
         config: the study's checked configuration.
 
     Raises:
@@ -168,7 +142,6 @@ def write_checked(path: Path, write: Callable[[str], object], suffix: str) -> Pa
     mismatch, never reads a wrong table as right.
 
     Args:
-        path: the table's file.
         write: called with a temporary file's name; writes the whole table there.
         suffix: the temporary file's suffix (pandas and pyarrow choose the format by it).
 
@@ -181,9 +154,6 @@ def write_checked(path: Path, write: Callable[[str], object], suffix: str) -> Pa
 
 def verify_checksum(path: Path) -> None:
     """Check a study's table against the SHA-256 beside it.
-
-    Args:
-        path: the table's file.
 
     Raises:
         OSError: naming the file, when it or its checksum is missing or they do not match."""
@@ -200,9 +170,6 @@ def verify_checksum(path: Path) -> None:
 
 def merged_intact(path: Path) -> bool:
     """Whether a merged table of an earlier run is intact; warns when one is there but damaged.
-
-    Args:
-        path: the merged table's file.
 
     Returns:
         True when it exists and matches its checksum (False when absent)."""
@@ -221,7 +188,6 @@ def remove_other_splits(out_dir: Path, n_shards: int) -> int:
     so that the folder holds one split.
 
     Args:
-        out_dir: the study's output folder.
         n_shards: the split kept.
 
     Returns:

@@ -58,9 +58,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     Args:
         argv: the arguments; None: ``sys.argv[1:]``.
 
-    Returns:
-        the parsed options.
-
     Raises:
         SystemExit: for ``--help`` or a usage error (argparse)."""
     defaults = "\n".join(f"  {name} = {json.dumps(value)}" for name, value in DEFAULTS.items())
@@ -114,9 +111,6 @@ def cli_config(args: argparse.Namespace) -> dict[str, Any]:
     Args:
         args: :func:`parse_args`' options.
 
-    Returns:
-        the checked configuration.
-
     Raises:
         ValueError, TypeError: bad parameters (:func:`check_config`).
         OSError: an unreadable ``--config`` file."""
@@ -147,9 +141,6 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
     Args:
         config: study parameters (a subset of ``DEFAULTS``' names).
-
-    Returns:
-        the full, checked configuration.
 
     Raises:
         ValueError: an unknown parameter name, attack or adaptive setting, a bad value (also TypeError, from
@@ -201,11 +192,7 @@ def adaptive_names(config: Mapping[str, Any], attack: str) -> dict[str, Any]:
     budgets are checked by ``helpers.study.adaptive_settings``).
 
     Args:
-        config: the study's configuration.
         attack: an adaptive set's name.
-
-    Returns:
-        the set's settings.
 
     Raises:
         ValueError: an unknown setting, kind, variant, loss or emphasis clip, or a saliency method other than
@@ -234,9 +221,6 @@ def adaptive_names(config: Mapping[str, Any], attack: str) -> dict[str, Any]:
 def check_out_dir(out_dir: str | Path) -> Path:
     """Create ``out_dir`` and write and remove a probe file there.
 
-    Args:
-        out_dir: the study's output folder.
-
     Returns:
         ``out_dir`` as a Path.
 
@@ -259,24 +243,12 @@ def check_out_dir(out_dir: str | Path) -> Path:
 
 
 def is_adaptive(attack: str) -> bool:
-    """Whether an ``attacks`` entry names an adaptive set (``adaptive`` or ``adaptive.<anything>``).
-
-    Args:
-        attack: an ``attacks`` entry.
-
-    Returns:
-        True for an adaptive set."""
+    """Whether an ``attacks`` entry names an adaptive set (``adaptive`` or ``adaptive.<anything>``)."""
     return attack == "adaptive" or attack.startswith("adaptive.")
 
 
 def has_adaptive(config: Mapping[str, Any]) -> bool:
-    """Whether the study has adaptive sets.
-
-    Args:
-        config: the study's configuration.
-
-    Returns:
-        True when an ``attacks`` entry is adaptive."""
+    """Whether the study has adaptive sets."""
     return any(is_adaptive(a) for a in config["attacks"])
 
 
@@ -286,10 +258,6 @@ def is_labelled(image_source: str, n_images: int, seed: int) -> bool:
     Args:
         image_source: ``"samples"`` or a folder.
         n_images: the study's images (a seeded subset of the folder).
-        seed: the subset's seed.
-
-    Returns:
-        True when all are labelled.
 
     Raises:
         ValueError, FileNotFoundError: a bad folder or labels (:func:`helpers.data.list_folder`,
@@ -317,10 +285,7 @@ def default_n_shards(config: Mapping[str, Any], workers: int) -> int:
 
     Args:
         config: a checked configuration.
-        workers: the Dask workers.
-
-    Returns:
-        the number of shards."""
+        workers: the number of Dask workers."""
     n_blocks = math.ceil(config["n_images"] / config["batch_size"])
     return min(n_blocks, max(math.ceil(n_blocks / 8), workers))
 
@@ -330,7 +295,6 @@ def shard_blocks(n_images: int, batch_size: int, shard: int, n_shards: int) -> l
     ``n_shards``: the blocks split into ``n_shards`` contiguous runs of near-equal length.
 
     Args:
-        n_images: the study's images.
         batch_size: images per block.
         shard: the shard's index, in [0, n_shards).
         n_shards: the number of shards, in [1, number of blocks].

@@ -89,9 +89,6 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     Args:
         path: a checkpoint in PyTorch's legacy (pre-1.6, pickle-based) format.
 
-    Returns:
-        ``{parameter name: numpy array}``.
-
     Raises:
         CheckpointError: the file is missing, not a legacy checkpoint, truncated, corrupt, or holds an
             object other than tensors."""

@@ -48,7 +48,6 @@ def apply_noise(x: np.ndarray, noise: str, zero_mean_reference: str = "imagenet"
 
     Args:
         x: (N, H, W, 3) RGB images in 0..255.
-        noise: one of ``NOISES``.
         zero_mean_reference: a key of ``ZERO_MEAN_REFERENCES``.
 
     Returns:

@@ -33,9 +33,6 @@ def check_images(x: np.ndarray, name: str = "x", size: tuple[int, int] | None = 
         name: the argument's name in error messages.
         size: the required (H, W); None: any size.
 
-    Returns:
-        ``x`` as a float32 array.
-
     Raises:
         TypeError: ``x`` not a numpy array, or of a non-numeric (or bool) dtype.
         ValueError: wrong rank, channels or size, an empty batch, NaN/Inf, values outside [0, 255], or
@@ -75,7 +72,6 @@ def check_labels(y: Iterable[int] | np.ndarray, n: int, n_classes: int, name: st
 
     Args:
         y: (n,) class indices.
-        n: the batch size.
         n_classes: the number of classes; labels lie in [0, n_classes - 1].
         name: the argument's name in error messages.
 
@@ -101,13 +97,7 @@ def check_number(value, name: str, low: float = -np.inf, high: float = np.inf, *
     (closed unless ``low_open``/``high_open``); return it as a float.
 
     Args:
-        value: the number to check.
         name: its name in error messages.
-        low, high: the interval's bounds.
-        low_open, high_open: exclude the lower or upper bound.
-
-    Returns:
-        ``value`` as a float.
 
     Raises:
         TypeError: ``value`` is not a real number (a bool or a string included).
@@ -128,9 +118,6 @@ def check_theta(theta: float) -> float:
     Args:
         theta: the proportion θ of the emphasis image.
 
-    Returns:
-        ``theta`` as a float.
-
     Raises:
         TypeError: ``theta`` is not a number.
         ValueError: ``theta`` lies outside [0, 1]."""
@@ -141,8 +128,6 @@ def check_choice(value: str, choices: Iterable[str], name: str) -> str:
     """Check that ``value`` is one of ``choices``; the error lists the valid ones.
 
     Args:
-        value: the name to check.
-        choices: the valid names.
         name: what ``value`` names, in the error message ('attack').
 
     Returns:
@@ -160,12 +145,7 @@ def check_count(value, name: str, minimum: int = 1) -> int:
     """Check an integer (not a bool, float or string) of at least ``minimum``; return it as int.
 
     Args:
-        value: the integer to check.
         name: its name in error messages.
-        minimum: the smallest valid value.
-
-    Returns:
-        ``value`` as an int.
 
     Raises:
         TypeError: ``value`` is not an integer.
@@ -179,9 +159,6 @@ def check_count(value, name: str, minimum: int = 1) -> int:
 
 def check_batch_size(batch_size: int) -> int:
     """Check a positive integer batch size.
-
-    Args:
-        batch_size: the batch size.
 
     Returns:
         ``batch_size`` as an int.

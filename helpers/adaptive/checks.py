@@ -25,10 +25,8 @@ def check_gain(name: str, main: AttackOutcome, other: AttackOutcome, rule: str =
     images that ``main`` did not.
 
     Args:
-        name: the check's name.
         main: the ensemble's outcome (N images).
         other: the other attack's outcome, on the same N images (:func:`helpers.adaptive.judge.on_images` for a subset).
-        rule: the rule judged.
         allowed: the largest gain that passes.
 
     Returns:
@@ -44,7 +42,6 @@ def check_unbounded(outcome: AttackOutcome, rule: str = "own") -> dict:
 
     Args:
         outcome: the attack set at eps = 1.
-        rule: the rule judged.
 
     Returns:
         ``{"check", "rule", "passed", "detail"}``."""
@@ -57,9 +54,7 @@ def check_nondecreasing(name: str, outcomes: Sequence[AttackOutcome], rule: str 
     """Check row ``name``: bypass counts do not decrease along ``outcomes`` (ordered by a growing budget).
 
     Args:
-        name: the check's name.
         outcomes: the sweep's attack sets, in budget order.
-        rule: the rule judged.
 
     Returns:
         ``{"check", "rule", "passed", "detail"}``."""
@@ -73,10 +68,7 @@ def failed_checks(checks: pd.DataFrame) -> list[str]:
     """The failed checks, each named with its rule where the table has one (``"iterations (matched rule)"``).
 
     Args:
-        checks: (check, [rule,] passed, detail) rows.
-
-    Returns:
-        the names, in order."""
+        checks: (check, [rule,] passed, detail) rows."""
     failed = checks[~checks["passed"].astype(bool)]
     if "rule" not in failed:
         return list(failed["check"])
@@ -87,9 +79,6 @@ def invalid_message(checks: pd.DataFrame) -> str | None:
     """"evaluation invalid: <checks>" when any check failed, else ``None``: the gate on every finding.
 
     Args:
-        checks: (check, [rule,] passed, detail) rows.
-
-    Returns:
-        the message, or None."""
+        checks: (check, [rule,] passed, detail) rows."""
     failed = failed_checks(checks)
     return "evaluation invalid: " + ", ".join(failed) if failed else None

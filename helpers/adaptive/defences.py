@@ -28,7 +28,6 @@ class Defence:
     Args:
         name: its name in tables.
         detector: a detector of ``helpers.detectors``.
-        batch_size: images per pass.
 
     Attributes:
         has_own_rule: whether it flags by label change.
@@ -151,7 +150,6 @@ def user_defence(name: str, score: Callable[[np.ndarray], np.ndarray],
         name: its name in tables.
         score: images -> (N,) scores, higher for more adversarial.
         rule: images -> (N,) bool own-rule flags, or None.
-        batch_size: images per call.
 
     Returns:
         the defence (unfitted)."""
@@ -162,7 +160,6 @@ def calibration_photographs(n: int, photographs: Sequence[str] | None = None) ->
     """The number of calibration photographs among ``n`` images (each its own photograph when None).
 
     Args:
-        n: the images.
         photographs: (n,) each image's photograph, or None.
 
     Returns:
@@ -183,7 +180,6 @@ def check_calibration(fpr: float, n: int, photographs: Sequence[str] | None = No
 
     Args:
         fpr: the target false-positive rate, in [0, 1).
-        n: the calibration images.
         photographs: (n,) their photographs, or None (one each).
 
     Returns:
@@ -202,10 +198,6 @@ def check_calibration(fpr: float, n: int, photographs: Sequence[str] | None = No
 
 def unresolvable_note(fpr: float, m: int) -> str:
     """The note that replaces a matched rate whose threshold ``m`` calibration photographs cannot place.
-
-    Args:
-        fpr: the target false-positive rate.
-        m: the calibration photographs.
 
     Returns:
         e.g. 'not resolvable at n = 2 calibration photographs (fpr 0.2 x 2 < 5)'."""
@@ -304,7 +296,6 @@ def resolvable_fit(defence: Defence | System, x_clean: np.ndarray, fpr: float,
     unfitted and say why (also in ``defence.note``).
 
     Args:
-        defence: a :class:`Defence` or :class:`System`.
         x_clean: (N, H, W, 3) clean calibration images, RGB 0..255.
         fpr: the target false-positive rate, in [0, 1).
         photographs: (N,) each image's photograph (None: one each).
@@ -330,12 +321,8 @@ def clustered_columns(prefix: str, flags: np.ndarray, photographs: Sequence[str]
     sample size, :func:`helpers.metrics.design_effect`; plain Wilson with one view per photograph).
 
     Args:
-        prefix: the column prefix.
         flags: (N,) bool.
-        photographs: (N,) each item's photograph, or None (one each).
-
-    Returns:
-        the five columns."""
+        photographs: (N,) each item's photograph, or None (one each)."""
     flags = np.asarray(flags, bool).ravel()
     k, n = int(flags.sum()), flags.size
     if photographs is None or n == 0:
@@ -354,9 +341,7 @@ def hold_out(images: ImageSet, n: int, seed: int = 0) -> tuple[ImageSet, ImageSe
     realised false-positive rate): no view of one photograph on two sides.
 
     Args:
-        images: the loaded images.
         n: the images attacked, >= 1.
-        seed: the split's seed.
 
     Returns:
         (attacked, calibration, test).
@@ -387,7 +372,6 @@ def realised_fpr(defences: Sequence[Defence], x_test: np.ndarray, photographs: S
     matched rule; no rate, with the defence's ``note``, where it has none), with photograph-clustered intervals.
 
     Args:
-        defences: the defences.
         x_test: (N, H, W, 3) untouched clean images, RGB 0..255.
         photographs: (N,) each image's photograph (None: one each).
 
@@ -411,7 +395,6 @@ def system_fpr(system: System, x_test: np.ndarray, photographs: Sequence[str] | 
     system's note (no matched rate where it has no threshold).
 
     Args:
-        system: the :class:`System`.
         x_test: (N, H, W, 3) untouched clean images, RGB 0..255.
         photographs: (N,) each image's photograph (None: one each).
 

@@ -64,13 +64,7 @@ class AdaptiveEvaluation:
 
     def summary(self, rule: str = "own") -> str:
         """"evaluation invalid: <checks>" when a check failed, else the bypass rate with its interval,
-        the robust accuracy and the clean utility.
-
-        Args:
-            rule: the rule reported.
-
-        Returns:
-            the line."""
+        the robust accuracy and the clean utility."""
         if not self.valid:
             return invalid_message(self.checks)
         row = reported_row(self.table)
@@ -86,10 +80,7 @@ def reported_row(table: pd.DataFrame) -> pd.Series:
     of role ``"worst case"`` whose eps is the ensemble's).
 
     Args:
-        table: :func:`evaluate_adaptive`'s table.
-
-    Returns:
-        the row."""
+        table: :func:`evaluate_adaptive`'s table."""
     eps = table.loc[table["role"] == "ensemble", "eps_255"].iloc[0]
     return table[(table["role"] == "worst case") & np.isclose(table["eps_255"], eps)].iloc[0]
 
@@ -100,12 +91,7 @@ def evaluation_row(role: str, o: AttackOutcome, photographs: Sequence[str] | Non
     (:func:`helpers.adaptive.defences.clustered_columns`).
 
     Args:
-        role: its role.
-        o: its outcome.
-        photographs: (N,) each attacked image's photograph (None: one each).
-
-    Returns:
-        the row."""
+        photographs: (N,) each attacked image's photograph (None: one each)."""
     bypassed = next(iter(o.bypassed.values()))
     row = {"role": role, "attack": o.label, "norm": o.budget.norm, "eps_255": 255 * o.budget.eps,
            "max_iter": o.budget.max_iter, "n": len(bypassed), "seconds": o.seconds, "points": o.evaluations}
@@ -138,9 +124,6 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
         photographs: (N,) each attacked image's photograph, for intervals that count views of one photograph as
             such (None: one each).
         step: the first APGD step in units of eps (2: Croce & Hein's; a smaller one weakens the attack).
-
-    Returns:
-        The :class:`AdaptiveEvaluation`.
 
     Raises:
         ValueError, TypeError: bad inputs, before any attack.
@@ -226,12 +209,11 @@ def save_evaluation(evaluation: AdaptiveEvaluation, results_dir: str | Path, mod
     ``adaptive_checks_<model>.csv`` in ``results_dir`` (atomically); the README's findings read the checks.
 
     Args:
-        evaluation: the evaluation.
         results_dir: the folder (created if missing).
         model: the model's name, in the file names.
 
     Returns:
-        the two paths."""
+        (the table's path, the checks' path)."""
     folder = Path(results_dir)
     folder.mkdir(parents=True, exist_ok=True)
     table = write_atomically(folder / f"adaptive_ensemble_{model}.csv",

@@ -44,12 +44,6 @@ def as_system(defences: Sequence[Defence] | System) -> System:
     threshold is the one defence's own (a system of one); defences fitted one by one are refused, their union
     not being matched to any false-positive rate.
 
-    Args:
-        defences: a System, or Defence objects.
-
-    Returns:
-        the System.
-
     Raises:
         ValueError: several defences fitted separately, or none."""
     if isinstance(defences, System):
@@ -84,10 +78,8 @@ class Judge:
 
     Args:
         bundle: f.
-        defences: the real detectors.
         x: (N, H, W, 3) the attacked images, RGB 0..255.
         y: (N,) the labels attacked.
-        batch_size: images per pass of f.
         score_goal: see above.
         linf_255: the L-inf budget in grey levels that rounding must not leave (None: round only).
 
@@ -221,7 +213,6 @@ class AttackOutcome:
 
     Attributes:
         label: the attack set's name.
-        budget: its :class:`AttackBudget`.
         bypassed: rule -> (N,) bool.
         found_by: rule -> (N,) the member that found each bypass ('' for none).
         seconds: its run time.
@@ -242,18 +233,12 @@ class AttackOutcome:
         """The number of images bypassed.
 
         Args:
-            rule: one of the rules it was judged at.
-
-        Returns:
-            the count."""
+            rule: one of the rules it was judged at."""
         return int(self.bypassed[rule].sum())
 
 
 def linf_grey_levels(budget: AttackBudget) -> float | None:
     """The L-inf budget in grey levels that a saved 8-bit example must keep to.
-
-    Args:
-        budget: the attack's budget.
 
     Returns:
         255 eps for an L-inf budget, None for L2."""
@@ -264,13 +249,7 @@ def outcome_of(judge: Judge, label: str, budget: AttackBudget, seconds: float) -
     """What ``judge`` kept, as the :class:`AttackOutcome` of the attack set ``label`` (copies).
 
     Args:
-        judge: the judge, after the attack.
-        label: the attack set's name.
-        budget: its budget.
-        seconds: its run time.
-
-    Returns:
-        the outcome."""
+        judge: the judge, after the attack."""
     return AttackOutcome(label, budget, {r: judge.found[r].copy() for r in judge.rules},
                          {r: judge.found_by[r].copy() for r in judge.rules}, seconds, judge.lowest.copy(),
                          judge.lowest_by.copy(), judge.evaluations)
@@ -282,10 +261,7 @@ def on_images(outcome: AttackOutcome, index: np.ndarray, n: int) -> AttackOutcom
     Args:
         outcome: an attack set's outcome on ``len(index)`` images.
         index: their positions among the ``n``.
-        n: the number of images.
-
-    Returns:
-        the :class:`AttackOutcome` on ``n`` images."""
+        n: the number of images."""
     def spread(a: np.ndarray, fill) -> np.ndarray:
         out = np.full(n, fill, dtype=a.dtype)
         out[index] = a
@@ -302,10 +278,7 @@ def worst_case(outcomes: Sequence[AttackOutcome], label: str) -> AttackOutcome:
 
     Args:
         outcomes: attack sets on the same N images (the first credits first).
-        label: the worst case's name.
-
-    Returns:
-        the :class:`AttackOutcome`."""
+        label: the worst case's name."""
     first = outcomes[0]
     bypassed, found_by = {}, {}
     for r in first.bypassed:

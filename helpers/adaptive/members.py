@@ -45,8 +45,7 @@ class TargetedDLR(keras.losses.Loss):
     (Croce & Hein 2020 with the best other class in place of the true one; needs 4 classes or more).
 
     Args:
-        reduction: Keras' loss reduction ('none': per image).
-        name: the loss's name."""
+        reduction: Keras' loss reduction ('none': per image)."""
 
     def __init__(self, reduction: str = "sum_over_batch_size", name: str = "targeted_dlr"):
         super().__init__(reduction=reduction, name=name)
@@ -130,10 +129,7 @@ def view_logits_fn(bundle: ModelBundle) -> Callable[[tf.Tensor], tf.Tensor]:
     """x (RGB 0..255) -> (1 + V, N, C) raw logits: a detector-aware model's x and views, or f alone (V = 0).
 
     Args:
-        bundle: a detector-aware model of :mod:`helpers.adaptive.model`, or a plain model.
-
-    Returns:
-        the function."""
+        bundle: a detector-aware model of :mod:`helpers.adaptive.model`, or a plain model."""
     try:
         return consensus_layer(bundle).view_logits
     except TypeError:  # a plain model: x is its only view
@@ -144,10 +140,7 @@ def f_logits_fn(bundle: ModelBundle) -> Callable[[tf.Tensor], tf.Tensor]:
     """x (RGB 0..255) -> (N, C) the raw logits of f alone: the model a detector-aware model wraps, or the model.
 
     Args:
-        bundle: a detector-aware model of :mod:`helpers.adaptive.model`, or a plain model.
-
-    Returns:
-        the function."""
+        bundle: a detector-aware model of :mod:`helpers.adaptive.model`, or a plain model."""
     try:
         model = consensus_layer(bundle).model
     except TypeError:  # a plain model: it is f
@@ -166,7 +159,6 @@ class ObservedClassifier(CompiledTensorFlowV2Classifier):
 
     Args:
         *args, **kwargs: those of :class:`~helpers.art_classifier.CompiledTensorFlowV2Classifier`.
-        objective: the loss.
         view_logits: x (RGB 0..255) -> (1 + V, N, C) raw logits (:func:`view_logits_fn`).
         f_logits: x (RGB 0..255) -> (N, C) f's raw logits (:func:`f_logits_fn`); None: ``view_logits``' first.
         black_box: ``predict`` returns the consensus' logits (mean log-probability of x and its views) and shows
@@ -253,9 +245,6 @@ def observed_classifier(bundle: ModelBundle, objective: str | Objective, black_b
         objective: an :class:`Objective`, or a loss name standing for ``Objective(loss)``.
         black_box: see :class:`ObservedClassifier`.
 
-    Returns:
-        the classifier.
-
     Raises:
         ValueError: a score term on a model without views (nothing to score), or an unknown loss name."""
     objective = Objective(objective) if isinstance(objective, str) else objective
@@ -285,7 +274,6 @@ def consensus_targets(adaptive: ModelBundle, x: np.ndarray, y: np.ndarray, n_tar
         adaptive: the detector-aware model.
         x: (N, H, W, 3) RGB images in 0..255.
         y: (N,) the labels attacked.
-        n_targets: targets per image.
 
     Returns:
         (N, n_targets) int32 class indices."""
@@ -328,9 +316,6 @@ def ensemble(n_targets: int = 3, losses: Sequence[str] = DEFAULT_LOSSES, score_w
         kappa: the margin loss's logit margin.
         untargeted: whether the untargeted APGD-CE member runs first.
 
-    Returns:
-        the :class:`Member` list.
-
     Raises:
         TypeError, ValueError: a bad ``n_targets``, loss, weight or kappa."""
     check_count(n_targets, "n_targets")
@@ -369,11 +354,7 @@ class EnsembleBudget:
         ``overrides``.
 
         Args:
-            settings: ``"default"`` or ``"paper"``.
             **overrides: fields of the budget and their values.
-
-        Returns:
-            the budget.
 
         Raises:
             TypeError, ValueError: unknown settings or names, or bad values
@@ -391,9 +372,7 @@ def run_apgd(adaptive: ModelBundle, judge: Judge, budget: AttackBudget, members:
         adaptive: the detector-aware model (or f, for an attack that does not know the detector).
         judge: the :class:`Judge` of the attacked images.
         budget: norm, eps, iterations and first step.
-        members: the ensemble's members.
         targets: (N, n_targets) target classes (:func:`consensus_targets`; unused by untargeted members).
-        batch_size: images per APGD batch.
         seed: seeded before each batch (APGD starts at a random point of the ball).
         stop_early: end a batch's run as soon as all its images are bypassed at every rule (the outcome is
             the same; fewer points are judged)."""
@@ -440,7 +419,6 @@ def adaptive_attack(bundle: ModelBundle, adaptive: ModelBundle | dict[str, Model
         x: (N, H, W, 3) float32 RGB 0..255; y: (N,) the labels attacked (true labels, f correct on them).
         budget: norm, eps, iterations and first step.
         n_targets, losses, score_weight, kappa, untargeted: the members (:func:`ensemble`).
-        batch_size: images per APGD batch.
         seed: seeded before each batch (another seed: another random start).
         label: the attack set's name.
         score_goal: see :class:`Judge` (``None``: an image is done once bypassed at every rule judged).
@@ -474,12 +452,7 @@ def transferred_attack(bundle: ModelBundle, defences: Sequence[Defence], x: np.n
         defences: the real detectors.
         x: (N, H, W, 3) RGB images in 0..255.
         y: (N,) the labels attacked.
-        budget: norm, eps, iterations and first step.
-        batch_size: images per APGD batch.
-        seed: the attack's seed.
-
-    Returns:
-        the :class:`AttackOutcome`."""
+        budget: norm, eps, iterations and first step."""
     x = check_images(x, size=bundle.input_size)
     y = check_labels(y, len(x), bundle.n_classes)
     judge = Judge(bundle, defences, x, y, batch_size, linf_255=linf_grey_levels(budget))
@@ -501,12 +474,7 @@ def square_attack(bundle: ModelBundle, adaptive: ModelBundle, defences: Sequence
         x: (N, H, W, 3) RGB images in 0..255.
         y: (N,) the labels attacked.
         eps: the L-inf budget in [0, 1] units.
-        queries: Square's iterations (one query per image each).
-        batch_size: images per batch.
-        seed: the attack's seed.
-
-    Returns:
-        the :class:`AttackOutcome`."""
+        queries: Square's iterations (one query per image each)."""
     x = check_images(x, size=bundle.input_size)
     y = check_labels(y, len(x), bundle.n_classes)
     budget = AttackBudget("linf", eps, queries)

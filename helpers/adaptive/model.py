@@ -214,6 +214,7 @@ class ConsensusLogits(keras.layers.Layer):
         return keras.KerasTensor((x.shape[0], self.n_classes), dtype="float32")
 
     def get_config(self):
+        """Refused (NotImplementedError): the layer holds a live model and cannot be saved."""
         raise NotImplementedError("ConsensusLogits wraps a live model for attacks; rebuild it with helpers.adaptive "
                                   "instead of saving it")
 
@@ -229,9 +230,6 @@ def consensus_layer(adaptive: ModelBundle) -> ConsensusLogits:
     Args:
         adaptive: a bundle of :func:`adaptive_bundle`, :func:`squeezing_bundle` or
             :func:`detector_aware_bundle`.
-
-    Returns:
-        the layer.
 
     Raises:
         TypeError: ``adaptive`` is not one of this module's models."""
@@ -322,9 +320,6 @@ def squeezing_bundle(bundle: ModelBundle, squeezers: Sequence[str] = JOINT_IMAGE
         squeezers: a non-empty list of squeezer specs.
         channel_order: non-local means' channel order, 'rgb' or 'bgr'.
 
-    Returns:
-        the detector-aware :class:`~helpers.models.ModelBundle`.
-
     Raises:
         TypeError: ``bundle`` is not a ModelBundle.
         ValueError: ``squeezers`` is a string or empty, an unknown or invalid spec, or an unknown channel
@@ -348,9 +343,6 @@ def detector_aware_bundle(bundle: ModelBundle, detectors, variant: str = "bpda",
             and zero-mean reference, the squeezing ones their channel order.
         variant: ``"bpda"`` or ``"gradcam"``.
         emphasis_clip: ``"exact"`` or ``"straight_through"`` (docs/adaptive.md).
-
-    Returns:
-        the detector-aware :class:`~helpers.models.ModelBundle`.
 
     Raises:
         TypeError: an unsupported detector, or ``bundle`` not a ModelBundle.
@@ -409,12 +401,6 @@ def scored_bundle(bundle: ModelBundle, surrogate: Callable[[tf.Tensor], tf.Tenso
 
 
 def surrogate_of(bundle: ModelBundle) -> Callable[[tf.Tensor], tf.Tensor] | None:
-    """The score surrogate :func:`scored_bundle` attached to ``bundle``, or None.
-
-    Args:
-        bundle: a model.
-
-    Returns:
-        the surrogate, or None."""
+    """The score surrogate :func:`scored_bundle` attached to ``bundle``, or None."""
     return _SURROGATES.get(bundle.model)
 

@@ -33,16 +33,10 @@ def outcome_rows(outcome: AttackOutcome, attack: str, kind: str, y: np.ndarray, 
     a point that fooled f (inf: none) and by which member, the image's clean score and its share of the seconds.
 
     Args:
-        outcome: the attack set's outcome.
-        attack: its name.
-        kind: one of ``KINDS``.
         y: (N,) the labels attacked.
         clean_score: (N,) the images' clean detector scores.
         image: (N,) the images' indices.
         image_id, photograph, true_label: (N,) the images' ids, photographs and true labels.
-
-    Returns:
-        the rows.
 
     Raises:
         ValueError: an unknown kind."""
@@ -85,11 +79,6 @@ def matched_split(rows: pd.DataFrame, fpr: float, seed: int) -> MatchedSplit:
 
     Args:
         rows: outcome rows (``OUTCOME_COLUMNS``).
-        fpr: the target false-positive rate.
-        seed: the split's seed.
-
-    Returns:
-        the :class:`MatchedSplit`.
 
     Raises:
         TypeError, ValueError: ``fpr`` not a number in [0, 1) (where a threshold is fitted)."""
@@ -109,11 +98,7 @@ def outcome_from_rows(rows: pd.DataFrame, split: MatchedSplit, rule: str = "own"
 
     Args:
         rows: one attack set's outcome rows.
-        split: the matched split.
         rule: one of ``RULES``.
-
-    Returns:
-        the :class:`AttackOutcome` at that rule.
 
     Raises:
         ValueError: an unknown rule."""
@@ -135,12 +120,7 @@ def outcome_rates(rows: pd.DataFrame, fpr: float, seed: int) -> pd.DataFrame:
     counts views of one photograph as such (:func:`helpers.adaptive.defences.clustered_columns`).
 
     Args:
-        rows: outcome rows (``OUTCOME_COLUMNS``) of one or several attack sets.
-        fpr: the target false-positive rate.
-        seed: the split's seed.
-
-    Returns:
-        one row per attack set."""
+        rows: outcome rows (``OUTCOME_COLUMNS``) of one or several attack sets."""
     split = matched_split(rows, fpr, seed)
     per_image = rows.drop_duplicates("image").set_index("image")
     held = per_image.loc[split.evaluated]
@@ -171,10 +151,7 @@ def outcome_checks(rows: pd.DataFrame, fpr: float, seed: int, main: str = "adapt
 
     Args:
         rows: outcome rows (``OUTCOME_COLUMNS``).
-        fpr: the target false-positive rate.
-        seed: the split's seed.
         main: the main ensemble's attack name.
-        rule: the rule judged.
 
     Returns:
         (check, rule, passed, detail) rows.

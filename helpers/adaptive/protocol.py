@@ -73,7 +73,6 @@ class AttackRun:
         norm: ``"linf"`` or ``"l2"``.
         eps: the budget within which success counts, [0, 1] units (nan: none).
         model: the model attacked (f).
-        params: the attack's parameters.
         detector: the detector that a black box answers through (HopSkipJump), else ``None``."""
 
     label: str
@@ -91,7 +90,6 @@ def within_budget(result: AttackResult, norm: str, eps: float) -> np.ndarray:
     """Success on f and, when ``eps`` is a number, the perturbation within it (L2 or L-inf, [0, 1] units).
 
     Args:
-        result: the attack's result.
         norm: ``"linf"`` or ``"l2"``.
         eps: the budget in [0, 1] units, or nan for none.
 
@@ -117,15 +115,10 @@ def bypass_table(bundle: ModelBundle, runs: Sequence[AttackRun], results: dict[s
 
     Args:
         bundle: f.
-        runs: the attack sets.
         results: ``run.label`` -> its result.
-        defences: the defences.
         x_clean: (N, H, W, 3) the clean images attacked, RGB 0..255.
         y: (N,) the labels attacked.
         photographs: (N,) each image's photograph (None: one each).
-
-    Returns:
-        the tidy table.
 
     Raises:
         TypeError, ValueError: bad images or labels (:mod:`helpers.validation`)."""
@@ -175,7 +168,6 @@ def save_bypass_table(table: pd.DataFrame, path: str | Path) -> Path:
 
     Args:
         table: :func:`bypass_table`'s rows.
-        path: the CSV file.
 
     Returns:
         ``path`` as a Path."""
@@ -183,13 +175,7 @@ def save_bypass_table(table: pd.DataFrame, path: str | Path) -> Path:
 
 
 def load_bypass_table(path: str | Path) -> pd.DataFrame:
-    """A table written by :func:`save_bypass_table` (empty text columns read back as "").
-
-    Args:
-        path: the CSV file.
-
-    Returns:
-        the table."""
+    """A table written by :func:`save_bypass_table` (empty text columns read back as "")."""
     return pd.read_csv(path).fillna({c: "" for c in ("mode", "target", "norm")})
 
 
@@ -235,7 +221,6 @@ def paper_vs_adaptive(table: pd.DataFrame, attack: str = "pgd", ensemble: pd.Dat
 
     Args:
         table: :func:`bypass_table`'s rows.
-        attack: the attack compared.
         ensemble: :func:`helpers.adaptive.evaluation.evaluate_adaptive`'s table, or None.
         system: the names of the defences the ensemble attacked.
 
@@ -301,10 +286,7 @@ def evaluation_runs(bundle: ModelBundle, settings: dict[str, dict], eps_linf: Se
         eps_l2: PGD-L2's budget, and HopSkipJump's for success.
         cw_confidence: the high-confidence C&W's kappa.
         black_box_eps: SquareAttack's L-inf budget.
-        guarded: (defence name, detector) that HopSkipJump's black box answers through.
-
-    Returns:
-        the :class:`AttackRun` list."""
+        guarded: (defence name, detector) that HopSkipJump's black box answers through."""
     runs = []
     for attack, norm, budgets in (("pgd", "linf", eps_linf), ("pgd_l2", "l2", [eps_l2])):
         for eps in budgets:
@@ -330,12 +312,7 @@ def run_all(runs: Sequence[AttackRun], images: ImageSet, y: np.ndarray, cache_di
     adaptive settings, and on the guarding detector), attacking f's labels ``y``.
 
     Args:
-        runs: the attack sets.
-        images: the attacked images.
         y: (N,) f's labels, attacked.
-        cache_dir: the attack cache's folder.
-        seed: the attacks' seed.
-        batch_size: images per ART batch.
 
     Returns:
         ``run.label`` -> its result."""
