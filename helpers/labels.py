@@ -18,6 +18,9 @@ SALIENCY_LABELS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "xgradcam":
 SQUEEZER_KINDS = {"bit_depth": "bit depth", "median": "median", "nlm": "non-local means"}
 DETECTORS = ("saliency", "feature_squeezing", "baseline")
 BASELINE_LABEL = "1 − max softmax (baseline)"
+# Shorter names for a table's row labels, each stated in its caption's key (a LaTeX table's narrow column).
+ABBREVIATIONS = {"feature squeezing": "FS", "non-local means": "NLM", "colour reversing": "CR", "zero mean": "ZM",
+                 "1 − max softmax": "1 − max p"}
 JOINT_SEPARATOR = "+"  # joins a joint detector's squeezer specs into its id in a score table
 _MODEL = re.compile(r"efficientnet_lite(\d)")
 
@@ -180,3 +183,52 @@ def rate_text(value: float, ci_low: float, ci_high: float, n: float, *, percent:
 def auc_text(value: float, ci_low: float, ci_high: float) -> str:
     """An AUC with its bootstrap 95% interval: '0.92 [0.85, 0.97]'."""
     return f"{value:.2f} [{ci_low:.2f}, {ci_high:.2f}]"
+
+
+@dataclass(frozen=True, eq=False)
+class Cell:
+    """A table cell of a rate or an AUC that keeps its parts: ``str(cell)`` is the text a CSV or a printed table
+    shows ('62.5 [34, 84] (16)'); a LaTeX table lays the parts out (value over interval, n in a header or the
+    caption) without reading the text back. Equal to its text, so a cell compares with a string.
+
+    Attributes:
+        text: the cell as text.
+        value: the number as shown ('62.5', '0.91'; '–' when not measured).
+        interval: its 95% interval as shown ('[34, 84]'), or ''.
+        n: the inputs it is computed on; None for an AUC (whose n the caption gives).
+        note: what is shown instead of a number ('not resolvable at n = 12'), or ''."""
+
+    text: str
+    value: str = ""
+    interval: str = ""
+    n: int | None = None
+    note: str = ""
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return repr(self.text)
+
+    def __eq__(self, other: object) -> bool:
+        return str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
+def rate_cell(value: float, ci_low: float, ci_high: float, n: float, *, percent: bool = False,
+              note: str = "") -> Cell:
+    """:func:`rate_text`'s cell form as a :class:`Cell` (the same text)."""
+    text = rate_text(value, ci_low, ci_high, n, percent=percent, note=note)
+    if note:
+        return Cell(text, note=note)
+    if _blank(value):
+        return Cell(text, "–", n=0)
+    scale = 1.0 if percent else 100.0
+    return Cell(text, f"{scale * value:.1f}", f"[{scale * ci_low:.0f}, {scale * ci_high:.0f}]", int(n))
+
+
+def auc_cell(value: float, ci_low: float, ci_high: float) -> Cell:
+    """:func:`auc_text` as a :class:`Cell` (the same text)."""
+    return Cell(auc_text(value, ci_low, ci_high), f"{value:.2f}", f"[{ci_low:.2f}, {ci_high:.2f}]")

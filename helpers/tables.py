@@ -17,13 +17,15 @@ import numpy as np
 import pandas as pd
 
 from helpers.labels import (
+    ABBREVIATIONS,
     ATTACK_LABELS,
+    Cell,
     attack_label,
-    auc_text,
+    auc_cell,
     method_label,
     model_label,
     noise_label,
-    rate_text,
+    rate_cell,
     squeezer_label,
 )
 from helpers.runtime import write_atomically
@@ -37,7 +39,7 @@ PERCENT_METRICS = ("ospa", "detection_rate", "tpr_at_fpr", "fpr_heldout", "succe
 RATE_CELL = "% [95% CI] (n)"  # the header suffix of a column of formatted rates
 
 
-def format_tidy(row: pd.Series) -> str:
+def format_tidy(row: pd.Series) -> Cell | str:
     """A tidy row's cell text: a percent rate with its interval and n (:func:`helpers.labels.rate_text`),
     an AUC with its interval, or a plain number; a rate's ``note`` (e.g. 'not resolvable at n = 12')
     instead of its number.
@@ -46,10 +48,10 @@ def format_tidy(row: pd.Series) -> str:
         row: a tidy row (``TIDY_COLUMNS``, optionally ``note``)."""
     note = row.get("note")
     if row["unit"] == PERCENT or (isinstance(note, str) and note):
-        return rate_text(row["value"], row["ci_low"], row["ci_high"], row["n"], percent=True,
+        return rate_cell(row["value"], row["ci_low"], row["ci_high"], row["n"], percent=True,
                          note=note if isinstance(note, str) else "")
     if row["unit"] == AUC_UNIT:
-        return auc_text(row["value"], row["ci_low"], row["ci_high"])
+        return auc_cell(row["value"], row["ci_low"], row["ci_high"])
     return f"{row['value']:.2f}"
 
 
@@ -147,7 +149,7 @@ _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"
           "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "θ": r"$\theta$", "−": "$-$",
           "–": "--", "—": "---", "∞": r"$\infty$", "≠": r"$\neq$", "×": r"$\times$", "ε": r"$\varepsilon$",
           "…": r"\ldots{}", "→": r"$\rightarrow$", "≤": r"$\leq$", "≥": r"$\geq$", "±": r"$\pm$", "·": r"$\cdot$",
-          "°": r"$^\circ$"}
+          "°": r"$^\circ$", "\u00a0": "~"}
 _LATEX_PATTERN = re.compile("|".join(re.escape(k) for k in _LATEX))
 
 
@@ -174,7 +176,6 @@ _DISPLAY_TOKENS = [(re.compile(r"\b(?:bit_depth:\d+|median:\d+x\d+|nlm:\d+-\d+-\
 _DISPLAY_CELLS = {**{k: v for k, v in ATTACK_LABELS.items() if k != "clean"}, "none": "no noise", "theta": "θ"}
 _PAPER_TABLE = re.compile(r"^(Tables? [IVX]+(?:\s*[-–]\s*[IVX]+)?):\s*")
 _PATH = re.compile(r"(?<![\w.:/])(?:~|\.{1,2}|[A-Za-z]:)?[/\\][^\s;,()]*")
-_CELL_N = re.compile(r"^(.*\]) \((\d+)\)$")  # the ' (n)' that rate_text ends a cell with
 
 
 def display_name(text: object) -> str:
@@ -221,44 +222,6 @@ def paper_reference(caption: str) -> str:
     return f"{rest[:cut]} (the paper's {hit.group(1)}){rest[cut:] if end else '.'}"
 
 
-def compact_cells(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The compact layout of a table of rates formatted by :func:`helpers.labels.rate_text`: '87.5 [64, 97] (16)'
-    becomes '87.5 [64, 97]'. When n is the same in every rate cell it goes into the returned caption
-    sentence ('n = 16 in every cell.'); when it is constant per column, into that column's header; a
-    column whose n varies keeps it per cell.
-
-    Args:
-        df: a table whose rate cells end in ' (n)'.
-
-    Returns:
-        (the compact table, the caption sentence or '')."""
-    cells = {c: df[c].map(lambda v: _CELL_N.match(v) if isinstance(v, str) else None) for c in df.columns}
-    per_column = {c: {int(m.group(2)) for m in hits if m} for c, hits in cells.items()}
-    rated = {c: ns for c, ns in per_column.items() if ns}
-    every = set().union(*rated.values()) if rated else set()
-    out, names = df.copy(), []
-    for c in df.columns:
-        ns = rated.get(c, set())
-        if len(ns) == 1:
-            out[c] = [m.group(1) if m else v for v, m in zip(df[c], cells[c], strict=True)]
-        names.append(_strip_n(c) if len(every) == 1 else _with_n(c, min(ns)) if len(ns) == 1 else c)
-    out.columns = pd.MultiIndex.from_tuples(names, names=df.columns.names) \
-        if isinstance(df.columns, pd.MultiIndex) else names
-    return out, (f"n = {min(every)} in every cell." if len(every) == 1 else "")
-
-
-def _strip_n(column: object) -> object:
-    if isinstance(column, tuple):
-        return tuple(_strip_n(level) for level in column)
-    return str(column).removesuffix(" (n)")
-
-
-def _with_n(column: object, n: int) -> object:
-    if isinstance(column, tuple):
-        return (*_strip_n(column[:-1]), _with_n(column[-1], n))
-    return f"{_strip_n(column)} (n = {n})"
-
-
 def grouped_columns(columns: pd.Index) -> pd.Index:
     """Flat labels 'group: column' shared by two or more columns as two header levels (group, column),
     so that LaTeX sets the group once over a \\cmidrule; other labels and grouped columns unchanged.
@@ -275,14 +238,6 @@ def grouped_columns(columns: pd.Index) -> pd.Index:
                                       for p in parts])
 
 
-def _latex_cell(value: object, float_format: str) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "--"
-    if isinstance(value, float | np.floating):
-        return latex_text(float_format % value)
-    return latex_text(display_name(value))
-
-
 def _header_rows(columns: pd.Index, n_index: int, index_names: list[str]) -> list[str]:
     """Header lines: one per column level, grouped levels as \\multicolumn with a \\cmidrule under each
     group; the index names on the last line (no separate row for them)."""
@@ -290,7 +245,7 @@ def _header_rows(columns: pd.Index, n_index: int, index_names: list[str]) -> lis
     lines = []
     for depth, labels in enumerate(levels[:-1]):
         name = columns.names[depth]
-        cells = [_latex_cell(name, "%s") if name and n_index else ""] + [""] * (n_index - 1) if n_index else []
+        cells = [latex_text(display_name(name)) if name and n_index else ""] + [""] * (n_index - 1) if n_index else []
         rules, col = [], n_index + 1
         prefixes = [tuple(level[i] for level in levels[:depth + 1]) for i in range(len(labels))]
         i = 0
@@ -299,7 +254,7 @@ def _header_rows(columns: pd.Index, n_index: int, index_names: list[str]) -> lis
             while j + 1 < len(labels) and prefixes[j + 1] == prefixes[i]:
                 j += 1
             width = j - i + 1
-            text = _latex_cell(labels[i], "%s") if str(labels[i]) else ""
+            text = latex_text(display_name(labels[i])) if str(labels[i]) else ""
             cells += [f"\\multicolumn{{{width}}}{{c}}{{{text}}}"] if text and width > 1 else [text] + [""] * (width - 1)
             if text:
                 rules.append(f"\\cmidrule(lr){{{col}-{col + width - 1}}}")
@@ -308,54 +263,173 @@ def _header_rows(columns: pd.Index, n_index: int, index_names: list[str]) -> lis
         lines.append(" & ".join(cells) + " \\\\")
         if rules:
             lines.append(" ".join(rules))
-    leaves = [_latex_cell(n, "%s") if n else "" for n in index_names] + [_latex_cell(c, "%s") for c in levels[-1]]
-    return lines + [" & ".join(leaves) + " \\\\"]
+    return lines + [""]  # the last line (the leaves) is written by to_latex
+
+
+# The measures of a two-column paper (IEEE: 3.5 in columns, 7.16 in text), in TeX points, and what a table may use.
+COLUMN_PT, TEXT_PT = 3.5 * 72.27, 7.16 * 72.27
+_CHAR_PT = {"footnotesize": 4.1, "scriptsize": 3.3}  # an average character's width (digits and lower case)
+_WRAP = 22  # characters per line of a long label
+
+
+def _suffixless(label: object) -> str:
+    """A header without the rate format it states (the caption states it): 'FGSM, % [95% CI] (n)' -> 'FGSM'."""
+    text = str(label)
+    for suffix in (f", {RATE_CELL}", ", AUC [95% CI]", " (n)"):
+        text = text.removesuffix(suffix)
+    return text
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` characters, broken at spaces (a longer word stays whole)."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def _stack(lines: list[str], align: str = "l") -> str:
+    """Lines of LaTeX one above the other in one table cell (a nested tabular, top-aligned)."""
+    lines = [line for line in lines if line != ""] or [""]
+    if len(lines) == 1:
+        return lines[0]
+    joined = " \\\\ ".join(lines)
+    return f"\\begin{{tabular}}[t]{{@{{}}{align}@{{}}}}{joined}\\end{{tabular}}"
+
+
+def _models_as_rows(df: pd.DataFrame, index: bool) -> tuple[pd.DataFrame, bool]:
+    """A layout with a column group per model (columns named ('model', ...)) for LaTeX: one model's group
+    becomes the table (the caption names the model); several models become row groups, one under the other, so
+    the table's width does not grow with the models."""
+    if not isinstance(df.columns, pd.MultiIndex) or df.columns.names[0] != "model":
+        return df, index
+    models = list(dict.fromkeys(df.columns.get_level_values(0)))
+    if len(models) == 1:
+        return df.droplevel(0, axis=1), index
+    frame = df if index else df.set_index(df.columns[0])
+    parts = {model_label(m): frame[m] for m in models}
+    stacked = pd.concat(parts, names=["model", *frame.index.names])
+    return stacked, True
+
+
+class _Layout:
+    """What the LaTeX of one table is made of: its cells as lists of lines, and how n is stated."""
+
+    def __init__(self, frame: pd.DataFrame, n_index: int, float_format: str, size: str):
+        self.size = size
+        body = frame.iloc[:, n_index:]
+        ns = [{c.n for c in body[col] if isinstance(c, Cell) and c.n and not c.note} for col in body.columns]
+        every = set().union(*ns)
+        self.n_caption = f"n = {every.pop()} in every rate." if len(every) == 1 else ""
+        self.n_header = [min(s) if len(s) == 1 and not self.n_caption else None for s in ns]
+        self.n_cell = [len(s) > 1 for s in ns]
+        self.float_format = float_format
+        self.abbreviated: dict[str, str] = {}  # the abbreviations used, for the caption's key
+
+    def cell(self, value: object, column: int) -> list[tuple[str, str]]:
+        """(LaTeX, plain text) lines of one body cell of rate column ``column`` (-1: a label column)."""
+        if isinstance(value, Cell):
+            if value.note:
+                return [(f"{{\\scriptsize {latex_text(line)}}}", line) for line in _wrapped(value.note, 14)]
+            below = value.interval + (f" ({value.n})" if column >= 0 and self.n_cell[column] else "")
+            return [(latex_text(value.value), value.value)] + \
+                ([(f"{{\\scriptsize {latex_text(below)}}}", below)] if below else [])
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return [("--", "--")]
+        text = self.float_format % value if isinstance(value, float | np.floating) else display_name(value)
+        if column < 0:
+            text = self.abbreviate(text)
+        return [(latex_text(line), line) for line in _wrapped(text.replace(" = ", "\u00a0=\u00a0"), _WRAP)]
+
+    def abbreviate(self, label: str) -> str:
+        """A row label with the words of :data:`helpers.labels.ABBREVIATIONS` shortened (and remembered)."""
+        for long, short in ABBREVIATIONS.items():
+            if long in label:
+                label = label.replace(long, short)
+                self.abbreviated[short] = long
+        return label
+
+    def key(self) -> str:
+        """The caption's key to the abbreviations used: 'FS: feature squeezing; NLM: non-local means.'"""
+        return "; ".join(f"{short}: {long}" for short, long in self.abbreviated.items()) + "." \
+            if self.abbreviated else ""
+
+    def width(self, lines: list[tuple[str, str]]) -> float:
+        """An estimate of a cell's width in points (a \\scriptsize line is narrower)."""
+        return max(len(plain) * (_CHAR_PT["scriptsize"] if tex.startswith("{\\scriptsize") else _CHAR_PT[self.size])
+                   for tex, plain in lines)
 
 
 def to_latex(df: pd.DataFrame, index: bool = False, float_format: str = "%.4g", caption: str = "",
-             label: str = "") -> str:
-    r"""An ASCII-only booktabs ``table`` float: caption (see :func:`paper_reference`,
-    :func:`folder_names`) and ``\label{tab:<label>}``; column groups as ``\multicolumn`` with a
-    ``\cmidrule`` under each; index levels as leading columns, a repeated outer level left blank and
-    its groups separated by ``\addlinespace``; identifiers shown by :func:`display_name`. Headed by a
-    comment naming the LaTeX package it needs (booktabs).
+             label: str = "", compact: bool = False) -> str:
+    r"""An ASCII-only booktabs table that fits a two-column paper: a ``table`` in one column when it fits
+    (:data:`COLUMN_PT`), else a ``table*`` across the page. To narrow it, a rate (:class:`helpers.labels.Cell`) is
+    written as its value over its interval, n goes into the caption when every rate has the same n, else into the
+    header of a column whose n is constant, else into each cell; long labels wrap; the rate format a header
+    states (', % [95% CI] (n)') is left to the caption; a column group per model becomes a row group per model.
+    Caption: see :func:`paper_reference`, :func:`folder_names`; ``\label{tab:<label>}``; index levels as leading
+    columns, a repeated outer level left blank and its groups separated by ``\addlinespace``; identifiers shown by
+    :func:`display_name`. Headed by a comment naming the LaTeX package it needs (booktabs).
 
     Args:
         index: write the index as leading columns.
         label: the label after ``tab:`` (characters outside [A-Za-z0-9_:-] become '-'); '': 'table'.
+        compact: a smaller font (``\scriptsize``) and narrower column gaps.
 
     Raises:
         ValueError: without a caption, or for a character with no ASCII LaTeX form."""
     if not caption.strip():
         raise ValueError("a LaTeX table needs a caption (units, n, model, images, seed)")
+    df, index = _models_as_rows(df, index)
     df = df.set_axis(grouped_columns(df.columns), axis=1)
     frame = df.reset_index() if index else df
     n_index = df.index.nlevels if index else 0
     index_names = [str(n) if n is not None else "" for n in df.index.names] if index else []
-    body = []
-    previous: tuple = ()
+    size = "scriptsize" if compact else "footnotesize"
+    layout = _Layout(frame, n_index, float_format, size)
+    rows, previous = [], ()
     for row in frame.itertuples(index=False):
         keys = tuple(row[:n_index])
         shown = list(keys)
         for level in range(n_index - 1):  # an outer level is written once per group
             if previous[:level + 1] == keys[:level + 1]:
                 shown[level] = ""
-        if n_index > 1 and previous and previous[0] != keys[0]:
-            body.append("\\addlinespace")
+        rows.append((n_index > 1 and bool(previous) and previous[0] != keys[0],
+                     [layout.cell(v, -1) if v != "" else [("", "")] for v in shown]
+                     + [layout.cell(v, i) for i, v in enumerate(row[n_index:])]))
         previous = keys
-        cells = [_latex_cell(v, "%g") if v != "" else "" for v in shown]
-        cells += [_latex_cell(v, float_format) for v in row[n_index:]]
-        body.append(" & ".join(cells) + " \\\\")
-    numeric = [pd.api.types.is_numeric_dtype(frame.iloc[:, i]) and not pd.api.types.is_bool_dtype(frame.iloc[:, i])
-               for i in range(n_index, frame.shape[1])]
+    leaves = [str(c) for c in df.columns.get_level_values(-1)]
+    heads = [[(latex_text(line), line) for line in _wrapped(display_name(_suffixless(c)), 14)]
+             + ([(f"(n = {layout.n_header[i]})", f"(n = {layout.n_header[i]})")] if layout.n_header[i] else [])
+             for i, c in enumerate(leaves)]
+    columns = df.columns.set_levels([_suffixless(v) for v in df.columns.levels[-1]], level=-1) \
+        if isinstance(df.columns, pd.MultiIndex) else pd.Index([_suffixless(c) for c in df.columns])
+    gap = 2.0 if compact else 3.0
+    widths = [max(layout.width(cells[k]) for _, cells in rows) if rows else 0.0 for k in range(frame.shape[1])]
+    widths = [max(w, layout.width(h)) for w, h in zip(widths, [[("", n)] for n in index_names] + heads, strict=True)]
+    float_env = "table" if sum(widths) + 2 * gap * len(widths) <= COLUMN_PT else "table*"
+    numeric = [pd.api.types.is_numeric_dtype(frame.iloc[:, i]) or frame.iloc[:, i].map(
+        lambda v: isinstance(v, Cell)).any() for i in range(n_index, frame.shape[1])]
     spec = "l" * n_index + "".join("r" if num else "l" for num in numeric)
-    caption = latex_text(display_name(folder_names(paper_reference(caption.strip()))))
+    body = []
+    for space, cells in rows:
+        if space:
+            body.append("\\addlinespace")
+        body.append(" & ".join(_stack([tex for tex, _ in lines], spec[k]) for k, lines in enumerate(cells)) + " \\\\")
+    header = _header_rows(columns, n_index, index_names)
+    header[-1] = " & ".join([latex_text(n) for n in index_names]
+                            + [_stack([tex for tex, _ in h], "c") for h in heads]) + " \\\\"
+    caption = " ".join(part for part in (caption.strip(), layout.n_caption, layout.key()) if part)
+    caption = latex_text(display_name(folder_names(paper_reference(caption))))
     label = re.sub(r"[^A-Za-z0-9_:-]", "-", label or "table")
     return "\n".join(["% requires \\usepackage{booktabs} (\\toprule, \\midrule, \\cmidrule, \\addlinespace, "
-                      "\\bottomrule)", "\\begin{table}", "\\centering", f"\\caption{{{caption}}}",
-                      f"\\label{{tab:{label}}}", f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
-                      *_header_rows(df.columns, n_index, index_names), "\\midrule", *body, "\\bottomrule",
-                      "\\end{tabular}", "\\end{table}"]) + "\n"
+                      "\\bottomrule)", f"\\begin{{{float_env}}}", "\\centering", f"\\{size}",
+                      f"\\setlength{{\\tabcolsep}}{{{gap:g}pt}}", f"\\caption{{{caption}}}",
+                      f"\\label{{tab:{label}}}", f"\\begin{{tabular}}{{{spec}}}", "\\toprule", *header, "\\midrule",
+                      *body, "\\bottomrule", "\\end{tabular}", f"\\end{{{float_env}}}"]) + "\n"
 
 
 def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = False,
@@ -390,10 +464,9 @@ def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = 
             and "unit" not in df.columns else generic_tidy(df, index)
     if metadata:
         tidy = _run_columns(tidy, metadata, name)
-    latex, n_sentence = compact_cells(shown) if compact else (shown, "")
-    full_caption = " ".join(part for part in (caption, n_sentence, run_caption(metadata)) if part)
+    full_caption = " ".join(part for part in (caption, run_caption(metadata)) if part)
     render = {"csv": lambda: shown.to_csv(index=index, float_format=float_format),
-              "tex": lambda: to_latex(latex, index, float_format, full_caption, name)}
+              "tex": lambda: to_latex(shown, index, float_format, full_caption, name, compact)}
     paths = [write_atomically(Path(folder) / f"{name}.{ext}", lambda tmp, ext=ext: Path(tmp).write_text(render[ext]()))
              for ext in formats]
     twin = tidy.to_csv(index=False, float_format="%.6g")

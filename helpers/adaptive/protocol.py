@@ -17,7 +17,7 @@ from helpers.attack_settings import SETTINGS, with_overrides
 from helpers.attacks import AttackResult
 from helpers.cache import cached_attack
 from helpers.data import ImageSet
-from helpers.labels import attack_label, rate_text
+from helpers.labels import Cell, attack_label, rate_cell
 from helpers.models import ModelBundle
 from helpers.runtime import write_atomically
 from helpers.validation import check_images, check_labels
@@ -179,9 +179,9 @@ def load_bypass_table(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path).fillna({c: "" for c in ("mode", "target", "norm")})
 
 
-def _cells(table: pd.DataFrame, metric: str) -> list[str]:
+def _cells(table: pd.DataFrame, metric: str) -> list[Cell]:
     cols = [metric, f"{metric}_ci_low", f"{metric}_ci_high", f"{metric}_n"]
-    return [rate_text(*values) for values in table[cols].to_numpy()]
+    return [rate_cell(*values) for values in table[cols].to_numpy()]
 
 
 def bypass_layout(table: pd.DataFrame) -> pd.DataFrame:
