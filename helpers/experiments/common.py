@@ -11,10 +11,10 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from helpers.attack_report import format_share
 from helpers.attacks import AttackResult
 from helpers.cache import attack_sets
 from helpers.data import ImageSet, image_protocol, load_images
-from helpers.metrics import format_share
 from helpers.models import ModelBundle, load_model
 from helpers.params import study_models
 from helpers.plotting import save_figures, use_style
