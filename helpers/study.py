@@ -14,7 +14,7 @@ with its SHA-256 beside it (``.parquet.sha256``), skips the shards already there
 (resumable; a damaged shard is computed again with a warning, and so is one found damaged when merging),
 retries a failed shard and reports it (no file, no merged table), then writes the merged ``scores.parquet``
 and ``rates.csv``, each with its checksum (:func:`helpers.scores.rate_table` in the notebooks' tidy schema,
-:func:`helpers.tables.rates_tidy`: rates in percent, a ``unit``, ``model`` and ``saliency_method`` column, ids
+:func:`helpers.scores.rates_tidy`: rates in percent, a ``unit``, ``model`` and ``saliency_method`` column, ids
 rather than display names); ``python -m helpers.report OUT`` turns it into the tables and figures of
 notebooks 05 and 07. Command line: ``python -m helpers.study --help``; the command line, the configuration
 and the output folder are checked before TensorFlow is imported (``helpers.study_setup``). The folder's
@@ -79,6 +79,7 @@ from helpers.scores import (
     baseline_scores,
     load_scores,
     rate_table,
+    rates_tidy,
     saliency_scores,
     save_scores,
     squeezing_scores,
@@ -107,7 +108,6 @@ from helpers.study_setup import (  # noqa: F401 (DEFAULTS, ADAPTIVE_DEFAULTS: a 
     shard_blocks,
 )
 from helpers.study_setup import check_config as check_names
-from helpers.tables import rates_tidy
 from helpers.validation import check_number
 
 _DTYPES = {"image": "int64", "true_label": "int64", "label": "int64", "transformed_label": "int64",

@@ -35,6 +35,7 @@ from helpers.runtime import write_atomically
 from helpers.scores import (
     baseline_scores,
     rate_table,
+    rates_tidy,
     roc_curves,
     saliency_added_value,
     saliency_scores,
@@ -47,7 +48,6 @@ from helpers.tables import (
     paper_tidy,
     rate_caption,
     rate_header,
-    rates_tidy,
     selected_theta_layout,
 )
 
