@@ -1,5 +1,6 @@
-"""Summaries of attack runs: success rates with intervals, perturbation sizes, and the
-success-vs-budget sweep used as a sanity check (an attack on the undefended model, reported first)."""
+"""Summaries of attack runs: success rates with intervals (in a table, or in prose: :func:`format_share`),
+perturbation sizes, and the success-vs-budget sweep used as a sanity check (an attack on the undefended model,
+reported first)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,33 @@ import pandas as pd
 from helpers.attacks import AttackResult
 from helpers.cache import cached_attack
 from helpers.data import ImageSet
-from helpers.metrics import detection_rate, rate_row
+from helpers.labels import rate_text
+from helpers.metrics import rate_row, share
 from helpers.models import ModelBundle
 
 
 def _success_columns(success: np.ndarray, photographs: np.ndarray | None = None) -> dict[str, float]:
     """success_rate and its Wilson 95% interval (views of one photograph counted as such) as
     success_rate_ci_low / _ci_high, and n_photographs."""
-    r = rate_row(detection_rate(np.asarray(success, bool), photographs))
+    r = rate_row(share(np.asarray(success, bool), photographs))
     return {"success_rate": r["value"], "success_rate_ci_low": r["ci_low"], "success_rate_ci_high": r["ci_high"],
             "n_photographs": r["n_photographs"]}
+
+
+def format_share(flags, groups=None) -> str:
+    """The share of True ``flags`` in prose, in the one format of every rate
+    (:func:`helpers.labels.rate_text`): '87.5% [59, 98] (n = 16 views of 8 photographs)'.
+
+    Args:
+        flags: booleans, one per input (e.g. an attack's success).
+        groups: each input's photograph (None: one each); the interval counts views of one
+            photograph as such (:func:`helpers.metrics.share`).
+
+    Returns:
+        the text; 'not measured' for no flags.
+    """
+    rate = share(flags, groups)
+    return rate_text(rate.value, *rate.interval, rate.n, prose=True, n_photographs=rate.photographs)
 
 
 def attack_summary(results: dict[str, AttackResult], photographs: np.ndarray | None = None) -> pd.DataFrame:

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from helpers.metrics import Rate, detection_rate
+from helpers.metrics import Rate, share
 from helpers.validation import check_choice, check_count
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -453,7 +453,7 @@ def clean_accuracy(images: ImageSet, bundle, batch_size: int = 32) -> tuple[Rate
         raise ValueError(f"top-1 accuracy needs a label for every image: {int((images.labels < 0).sum())} of "
                          f"{len(images)} have none (see helpers.data.folder_labels for the labelled layouts)")
     correct = bundle.predict(images.x, batch_size)[0] == images.labels
-    return detection_rate(correct, images.photographs), correct
+    return share(correct, images.photographs), correct
 
 
 def image_protocol(images: ImageSet, bundle, only_correct: bool | None,

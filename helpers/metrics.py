@@ -21,7 +21,6 @@ import numpy as np
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from helpers.labels import rate_text
 from helpers.validation import check_number
 
 
@@ -119,22 +118,6 @@ def clustered_interval(successes: int, n: int, deff: float, confidence: float = 
     return _wilson(successes / n, n / deff, norm.ppf(0.5 + confidence / 2))
 
 
-def format_share(flags, groups=None) -> str:
-    """The share of True ``flags`` in prose, in the one format of every rate
-    (:func:`helpers.labels.rate_text`): '87.5% [59, 98] (n = 16 views of 8 photographs)'.
-
-    Args:
-        flags: booleans, one per input (e.g. an attack's success).
-        groups: each input's photograph (None: one each); the interval counts views of one
-            photograph as such (:func:`detection_rate`).
-
-    Returns:
-        the text; 'not measured' for no flags.
-    """
-    rate = detection_rate(flags, groups)
-    return rate_text(rate.value, *rate.interval, rate.n, prose=True, n_photographs=rate.photographs)
-
-
 @dataclass(frozen=True)
 class Rate:
     """A proportion k/n over ``n_photographs`` photographs (None: one each) with its design effect
@@ -186,6 +169,24 @@ def _rate(k: int, flags: np.ndarray, groups) -> Rate:
     return Rate(k, flags.size, int(distinct.size), design_effect(flags, groups))
 
 
+def share(flags, groups=None) -> Rate:
+    """Share of True ``flags``: any proportion over inputs (an attack's success, a model's accuracy); the
+    detector's rates (:func:`ospa`, :func:`detection_rate`) are shares of its flags.
+
+    Args:
+        flags: (N,) bool, one per input.
+        groups: (N,) each input's photograph, for an interval that counts views of one photograph as such
+            (None: all distinct).
+
+    Returns:
+        the :class:`Rate`.
+
+    Raises:
+        ValueError: flags not 1-D boolean, or groups of another length."""
+    flags = _flags(flags)
+    return _rate(int(flags.sum()), flags, groups)
+
+
 def ospa(flags_clean, groups=None) -> Rate:
     """Share of clean inputs the detector leaves alone (not flagged).
 
@@ -209,8 +210,7 @@ def detection_rate(flags_adversarial, groups=None) -> Rate:
 
     Raises:
         ValueError: flags not 1-D boolean, or groups of another length."""
-    flags = _flags(flags_adversarial)
-    return _rate(int(flags.sum()), flags, groups)
+    return share(flags_adversarial, groups)
 
 
 def roc(scores_clean, scores_adv) -> tuple[np.ndarray, np.ndarray, float]:

@@ -15,8 +15,8 @@ or squeezed input (-1 where there is none), and the image's ``true_label`` (-1 u
 split keeps a photograph's views on one side and every interval counts them as one photograph.
 
 Every rate, interval, AUC and held-out threshold is computed from this table by :func:`rate_table`
-and :func:`select_theta`; a saved table (Parquet, with the run's parameters in its metadata) is
-re-analysed without a model or attacks.
+and :func:`select_theta` (with units, rates in percent: :func:`rates_tidy`); a saved table (Parquet, with
+the run's parameters in its metadata) is re-analysed without a model or attacks.
 """
 
 from __future__ import annotations
@@ -284,6 +284,31 @@ def rule_rows(rates: pd.DataFrame, attacks: Sequence[str], mode: str = "own") ->
         ruled = rates.loc[rates["metric"] == "ospa", key].astype(str).drop_duplicates()
         rows = rows[rows[key].astype(str).merge(ruled, how="left", indicator=True)["_merge"].eq("both").to_numpy()]
     return rows
+
+
+PERCENT, AUC_UNIT = "%", "AUC (0-1)"  # the units of the tidy rates (rates_tidy)
+WILSON, BOOTSTRAP = "Wilson 95%", "bootstrap 95%"  # their intervals
+PERCENT_METRICS = ("ospa", "detection_rate", "tpr_at_fpr", "fpr_heldout", "success_rate")
+
+
+def rates_tidy(rates: pd.DataFrame, saliency_method: str | None = None) -> pd.DataFrame:
+    """Rows of a rate table (fractions) with units: rates in percent with Wilson intervals, AUCs in
+    0-1 with bootstrap intervals (columns ``unit`` and ``interval`` added).
+
+    Args:
+        rates: a :func:`rate_table` (or its :func:`select_theta` rows).
+        saliency_method: the saliency method of a rate table of one method: a ``saliency_method`` column
+            added, naming it on the saliency rows (``""`` on the others); ``None``: none added.
+
+    Returns:
+        the tidy rows, in the order of ``rates``."""
+    if saliency_method is not None and "saliency_method" not in rates.columns:
+        rates = rates.assign(saliency_method=np.where(rates["detector"] == "saliency", saliency_method, ""))
+    percent = rates["metric"].isin(PERCENT_METRICS).to_numpy()
+    scale = np.where(percent, 100.0, 1.0)
+    return rates.assign(value=rates["value"] * scale, ci_low=rates["ci_low"] * scale,
+                        ci_high=rates["ci_high"] * scale, unit=np.where(percent, PERCENT, AUC_UNIT),
+                        interval=np.where(percent, WILSON, BOOTSTRAP)).reset_index(drop=True)
 
 
 def _configuration_rates(group: pd.DataFrame, fpr: float, seed: int) -> list[dict]:

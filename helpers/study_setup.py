@@ -1,10 +1,11 @@
-"""A study's configuration, command line and output folder, checked without TensorFlow.
+"""A study's configuration, command line and output folder, checked without TensorFlow, and its blocks of images
+(:func:`shard_blocks`, :func:`block_seed`).
 
 ``python -m helpers.study`` reads its command line here (:func:`parse_args`, :func:`cli_config`), checks the
 configuration (:func:`check_config`: names, types, ranges and choices through ``helpers.params``, the
 attacks, the adaptive sets' setting names) and the output folder (:func:`check_out_dir`) before TensorFlow is
-imported, so a mistyped value is refused at once. ``helpers.study`` runs the study; its ``check_config`` adds
-the adaptive sets' budgets, which the attack code checks.
+imported, so a mistyped value is refused at once. ``helpers.study`` runs the study; its ``check_config``
+(``helpers.study_shards``) adds the adaptive sets' budgets, which the attack code checks.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """``DEFAULTS`` updated by ``config``, checked by ``helpers.params`` (names, types, ranges), with
     ``only_correct`` resolved (``None`` means on for a folder whose images all have labels) and the
     folders made absolute (workers may start elsewhere). The adaptive sets' budgets are checked by
-    ``helpers.study.check_config``, which needs the attack code.
+    ``helpers.study_shards.check_config``, which needs the attack code.
 
     Args:
         config: study parameters (a subset of ``DEFAULTS``' names).
@@ -189,7 +190,7 @@ def _check_attack_names(attacks: list | tuple) -> None:
 
 def adaptive_names(config: Mapping[str, Any], attack: str) -> dict[str, Any]:
     """``ADAPTIVE_DEFAULTS`` updated by ``attack_params[attack]``, its setting names and choices checked (the
-    budgets are checked by ``helpers.study.adaptive_settings``).
+    budgets are checked by ``helpers.study_adaptive.adaptive_settings``).
 
     Args:
         attack: an adaptive set's name.
@@ -312,3 +313,15 @@ def shard_blocks(n_images: int, batch_size: int, shard: int, n_shards: int) -> l
         raise ValueError(f"shard must be an integer in [0, {n_shards - 1}], got {shard!r}")
     blocks = np.array_split(np.arange(n_blocks), n_shards)[shard]
     return [np.arange(b * batch_size, min((b + 1) * batch_size, n_images)) for b in blocks]
+
+
+def block_seed(seed: int, block: int) -> int:
+    """The attack seed of a block: independent streams per block, the same whatever the split.
+
+    Args:
+        seed: the study's seed.
+        block: the block's index.
+
+    Returns:
+        the seed, an unsigned 32-bit integer."""
+    return int(np.random.SeedSequence([seed, block]).generate_state(1)[0])

@@ -29,13 +29,11 @@ from helpers.labels import (
     squeezer_label,
 )
 from helpers.runtime import write_atomically
-from helpers.scores import METHOD, RULE_METRICS
+from helpers.scores import AUC_UNIT, METHOD, PERCENT, RULE_METRICS, rates_tidy
 from helpers.validation import check_choice
 
 TIDY_COLUMNS = ["value", "ci_low", "ci_high", "n", "unit", "interval"]
-PERCENT, AUC_UNIT, GREY_LEVELS = "%", "AUC (0-1)", "grey levels of 255"
-WILSON, BOOTSTRAP = "Wilson 95%", "bootstrap 95%"
-PERCENT_METRICS = ("ospa", "detection_rate", "tpr_at_fpr", "fpr_heldout", "success_rate")
+GREY_LEVELS = "grey levels of 255"  # the unit of a perturbation size (PERCENT, AUC_UNIT: helpers.scores)
 RATE_CELL = "% [95% CI] (n)"  # the header suffix of a column of formatted rates
 
 
@@ -69,26 +67,6 @@ def model_columns(rates: pd.DataFrame, layout: Callable[[pd.DataFrame], pd.DataF
     if not groups:
         raise ValueError("no rates to lay out")
     return pd.concat(groups, axis=1, names=["model", None])
-
-
-def rates_tidy(rates: pd.DataFrame, saliency_method: str | None = None) -> pd.DataFrame:
-    """Rows of a rate table (fractions) with units: rates in percent with Wilson intervals, AUCs in
-    0-1 with bootstrap intervals (columns ``unit`` and ``interval`` added).
-
-    Args:
-        rates: a :func:`helpers.scores.rate_table` (or its ``select_theta`` rows).
-        saliency_method: the saliency method of a rate table of one method: a ``saliency_method`` column
-            added, naming it on the saliency rows (``""`` on the others); ``None``: none added.
-
-    Returns:
-        the tidy rows, in the order of ``rates``."""
-    if saliency_method is not None and "saliency_method" not in rates.columns:
-        rates = rates.assign(saliency_method=np.where(rates["detector"] == "saliency", saliency_method, ""))
-    percent = rates["metric"].isin(PERCENT_METRICS).to_numpy()
-    scale = np.where(percent, 100.0, 1.0)
-    return rates.assign(value=rates["value"] * scale, ci_low=rates["ci_low"] * scale,
-                        ci_high=rates["ci_high"] * scale, unit=np.where(percent, PERCENT, AUC_UNIT),
-                        interval=np.where(percent, WILSON, BOOTSTRAP)).reset_index(drop=True)
 
 
 def with_cells(tidy: pd.DataFrame) -> pd.DataFrame:

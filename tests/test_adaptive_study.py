@@ -9,7 +9,7 @@ import pytest
 from conftest import stripes
 from distributed import Client, LocalCluster
 
-from helpers import study, study_files
+from helpers import study, study_files, study_run
 from helpers.adaptive.checks import check_gain
 from helpers.adaptive.defences import Defence
 from helpers.adaptive.judge import AttackBudget, AttackOutcome, Judge, to_bytes
@@ -48,8 +48,8 @@ def test_outcome_rows_per_image_and_set_in_checksummed_shards(two_shards):
     for _, g in rows.groupby("attack"):  # every image of the score table, once per set
         assert list(g["image"]) == list(clean["image"]) and list(g["image_id"]) == list(clean["image_id"])
     for s in range(2):
-        shard = study.shard_path(out, s, 2)
-        assert study_files.checksum_path(study.outcome_path(shard)).is_file()
+        shard = study_files.shard_path(out, s, 2)
+        assert study_files.checksum_path(study_files.outcome_path(shard)).is_file()
     main = rows[rows["attack"] == "adaptive"]
     assert set(main.loc[main["bypassed_own"], "found_by_own"]) <= {"APGD-CE", "APGD-CE target 1", "APGD-DLR target 1"}
     assert (main["lowest_score"] >= 0).all()  # a score, or inf where no point fooled f
@@ -67,12 +67,12 @@ def test_a_rerun_skips_finished_shards_and_recomputes_a_damaged_outcome_file(con
     out, first = two_shards
     shutil.copytree(out, tmp_path, dirs_exist_ok=True)
     calls = []
-    adaptive = study.run_shard_adaptive
-    monkeypatch.setattr(study, "run_shard_adaptive", lambda *a, **k: calls.append(a[1]) or adaptive(*a, **k))
+    adaptive = study_run.run_shard_adaptive
+    monkeypatch.setattr(study_run, "run_shard_adaptive", lambda *a, **k: calls.append(a[1]) or adaptive(*a, **k))
     again = study.run_study(config, 2, tmp_path, client=study.IN_PROCESS, progress=False)
     assert calls == [] and (again.summary["computed"], again.summary["skipped"]) == (0, 2)
     pd.testing.assert_frame_equal(again.adaptive, first.adaptive)
-    damaged = study.outcome_path(study.shard_path(tmp_path, 1, 2))
+    damaged = study_files.outcome_path(study_files.shard_path(tmp_path, 1, 2))
     damaged.write_bytes(damaged.read_bytes()[:-10])
     with pytest.warns(UserWarning, match=r"shard-0001-of-0002.adaptive.parquet does not match its checksum"):
         again = study.run_study(config, 2, tmp_path, client=study.IN_PROCESS, progress=False)

@@ -41,7 +41,7 @@ def test_attack_success_interval_counts_views_of_a_photograph():
 
 
 def test_format_share_names_the_photographs():
-    from helpers.metrics import format_share
+    from helpers.attack_report import format_share
 
     assert format_share(np.array([True, False, True, True, False] * 2)) == "60.0% [31, 83] (n = 10)"  # Wilson 6/10
     grouped = format_share(np.array([True, True, False, False]), ["a", "a", "b", "b"])

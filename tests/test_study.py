@@ -9,21 +9,14 @@ import pytest
 from distributed import Client, LocalCluster
 from PIL import Image
 
-from helpers import report, study
+from helpers import report, study_run
 from helpers.experiments import comparison, theta_sweep
 from helpers.experiments.export import save_tables
 from helpers.scores import load_scores
-from helpers.study import (
-    IN_PROCESS,
-    check_config,
-    cli_config,
-    merge_shards,
-    parse_args,
-    run_shard,
-    run_study,
-    shard_blocks,
-    shard_path,
-)
+from helpers.study import IN_PROCESS, check_config, run_study
+from helpers.study_files import shard_path
+from helpers.study_setup import block_seed, cli_config, parse_args, shard_blocks
+from helpers.study_shards import merge_shards, run_shard
 
 SMALL = {"n_images": 6, "batch_size": 2, "attacks": ["fgsm"], "thetas": [0.1, 0.3],
          "joint": ["bit_depth:5", "median:2x2"]}
@@ -42,6 +35,13 @@ def test_shards_are_contiguous_runs_of_whole_blocks():
     assert np.array_equal(np.concatenate([np.concatenate(b) for b in blocks]), np.arange(11))
     with pytest.raises(ValueError, match=r"n_shards must be an integer in \[1, 6\]"):
         shard_blocks(11, 2, 0, 7)
+
+
+def test_block_seeds_are_fixed_per_study_seed_and_block():
+    """A block's attack seed depends on the study's seed and the block alone (any split attacks it alike), and
+    never changes: the attacks a study caches, and so its results, depend on these."""
+    assert [block_seed(0, b) for b in range(3)] == [2968811710, 3964924996, 3141116543]
+    assert block_seed(1, 0) == 1835504127
 
 
 def test_config_is_checked_by_name_type_and_range():
@@ -115,7 +115,7 @@ def test_finished_shards_are_not_recomputed(split_run, tmp_path, monkeypatch):
     stamps = [shard_path(tmp_path, s, 3).stat().st_mtime_ns for s in (1, 2)]
     shard_path(tmp_path, 0, 3).unlink()
     calls = []
-    monkeypatch.setattr(study, "run_shard", lambda *a, **k: calls.append(a[1]) or run_shard(*a, **k))
+    monkeypatch.setattr(study_run, "run_shard", lambda *a, **k: calls.append(a[1]) or run_shard(*a, **k))
     again = run_study(config, 3, tmp_path, client=IN_PROCESS, progress=False)
     assert calls == [0] and [shard_path(tmp_path, s, 3).stat().st_mtime_ns for s in (1, 2)] == stamps
     assert (again.summary["computed"], again.summary["skipped"]) == (1, 2)

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from helpers import report, study, study_files
+from helpers import report, study, study_files, study_run
 from helpers.scores import COLUMNS
-from helpers.study_setup import DEFAULTS, check_command_line, cli_config, parse_args
+from helpers.study_setup import DEFAULTS, check_command_line, cli_config, default_n_shards, parse_args
 from helpers.study_setup import check_config as check_names
 from helpers.transforms import NOISES
 
@@ -38,9 +38,9 @@ def test_help_is_instant_and_lists_the_parameters():
 
 
 def test_more_workers_than_blocks_get_a_shard_each_or_a_warning(tmp_path, monkeypatch):
-    assert [study.default_n_shards({"n_images": 4, "batch_size": b}, 2) for b in (1, 16)] == [2, 1]
-    assert study.default_n_shards({"n_images": 160, "batch_size": 1}, 2) == 20  # one shard per 8 blocks
-    monkeypatch.setattr(study, "_run_on_dask", lambda *a: pytest.fail("work started"))
+    assert [default_n_shards({"n_images": 4, "batch_size": b}, 2) for b in (1, 16)] == [2, 1]
+    assert default_n_shards({"n_images": 160, "batch_size": 1}, 2) == 20  # one shard per 8 blocks
+    monkeypatch.setattr(study_run, "_run_on_dask", lambda *a: pytest.fail("work started"))
     with pytest.warns(UserWarning, match=r"2 workers for 1 shards: 1 will be idle.*4 images make 1\)"), \
             pytest.raises(pytest.fail.Exception, match="work started"):
         study.run_study({"n_images": 4, "attacks": ["fgsm"]}, 1, tmp_path, n_workers=2)
@@ -48,7 +48,7 @@ def test_more_workers_than_blocks_get_a_shard_each_or_a_warning(tmp_path, monkey
 
 def test_an_unwritable_out_dir_is_refused_before_any_work(tmp_path, monkeypatch):
     (tmp_path / "a_file").write_text("")
-    monkeypatch.setattr(study, "_shard_task", lambda *a: pytest.fail("work started"))
+    monkeypatch.setattr(study_run, "_shard_task", lambda *a: pytest.fail("work started"))
     with pytest.raises(OSError, match=r"output folder .*a_file/out cannot be made: .*a_file is a file, not a folder"):
         study.run_study({"n_images": 1, "attacks": ["fgsm"]}, 1, tmp_path / "a_file" / "out",
                         client=study.IN_PROCESS)
@@ -99,23 +99,23 @@ def same_scores(a: pd.DataFrame, b: pd.DataFrame) -> None:
 def test_a_flipped_bit_in_a_finished_shard_recomputes_it(tiny_study, tmp_path):
     first = tiny_study[2]
     with pytest.warns(UserWarning, match=r"shard-0002-of-0004.parquet does not match its checksum: computing it"):
-        again = rerun(tiny_study, tmp_path / "s", lambda out: flip_bit(study.shard_path(out, 2, 4)))
+        again = rerun(tiny_study, tmp_path / "s", lambda out: flip_bit(study_files.shard_path(out, 2, 4)))
     assert (again.summary["computed"], again.summary["skipped"]) == (1, 3)
     same_scores(again.scores, first.scores)
     pd.testing.assert_frame_equal(again.rates, first.rates, rtol=1e-5)
 
 
 def test_a_shard_damaged_after_its_check_is_recomputed_when_merging(tiny_study, tmp_path, monkeypatch):
-    task = study._shard_task
+    task = study_run._shard_task
 
     def damage_shard_2_meanwhile(config, shard, n_shards):
         if shard == 0:
-            flip_bit(study.shard_path(tmp_path / "s", 2, 4))
+            flip_bit(study_files.shard_path(tmp_path / "s", 2, 4))
         return task(config, shard, n_shards)
 
-    monkeypatch.setattr(study, "_shard_task", damage_shard_2_meanwhile)
+    monkeypatch.setattr(study_run, "_shard_task", damage_shard_2_meanwhile)
     with pytest.warns(UserWarning, match=r"shard-0002-of-0004.parquet does not match its checksum"):
-        again = rerun(tiny_study, tmp_path / "s", lambda out: study.shard_path(out, 0, 4).unlink())
+        again = rerun(tiny_study, tmp_path / "s", lambda out: study_files.shard_path(out, 0, 4).unlink())
     assert again.summary["computed"] == 2
     same_scores(again.scores, tiny_study[2].scores)
 
@@ -322,7 +322,7 @@ def test_the_command_lines_options_and_help(capsys):
 
 def test_a_shard_without_its_checksum_is_computed_again(tiny_study, tmp_path):
     """An interrupted write leaves a shard without its checksum: it is not trusted."""
-    checksum = lambda out: study_files.checksum_path(study.shard_path(out, 1, 4)).unlink()  # noqa: E731
+    checksum = lambda out: study_files.checksum_path(study_files.shard_path(out, 1, 4)).unlink()  # noqa: E731
     with pytest.warns(UserWarning, match=r"shard-0001-of-0004.parquet has no checksum \(its write was interrupted"):
         again = rerun(tiny_study, tmp_path / "s", checksum)
     assert (again.summary["computed"], again.summary["skipped"]) == (1, 3)

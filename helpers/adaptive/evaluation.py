@@ -128,80 +128,146 @@ def evaluate_adaptive(bundle: ModelBundle, adaptive: dict[str, ModelBundle], def
     Raises:
         ValueError, TypeError: bad inputs, before any attack.
     """
+    x, y = _checked(bundle, adaptive, budget, x, y)
+    main_budget = AttackBudget(norm, eps, budget.max_iter, step)
+    sweep_budgets = [AttackBudget(norm, e, budget.max_iter, step) for e in sorted(set(eps_sweep) - {eps})]
+    c = _Context(bundle, adaptive, defences, x, y, seed, batch_size, log,
+                 {"n_targets": budget.n_targets, "losses": budget.losses, "score_weight": score_weight,
+                  "kappa": kappa, "untargeted": budget.untargeted, "batch_size": batch_size})
+    groups = None if photographs is None else np.asarray(photographs, dtype=object)
+    main = c.logged(adaptive_attack(bundle, adaptive, defences, x, y, main_budget, seed=seed, **c.kw))
+    outcomes = [("ensemble", main), *_variant_runs(c, main_budget)]
+    checks = []
+    for role, o in _check_runs(c, main, budget, main_budget):
+        if o is not None:
+            outcomes.append((role, o))
+        checks += [check_gain(role, main, o, r) if o is not None else
+                   {"check": role, "rule": r, "passed": True, "detail": "every image bypassed: nothing left to gain"}
+                   for r in main.bypassed]
+    sweep = [(b.eps, c.logged(adaptive_attack(bundle, adaptive, defences, x, y, b, seed=seed,
+                                              label=f"adaptive APGD, eps {255 * b.eps:g}/255", **c.kw)))
+             for b in sweep_budgets]
+    outcomes += [("budget", o) for _, o in sweep]
+    if sweep:
+        by_eps = sorted([(eps, main), *sweep], key=lambda t: t[0])
+        checks += [check_nondecreasing("budget", [o for _, o in by_eps], r) for r in main.bypassed]
+    free = _unbounded_run(c, budget, step)
+    if free is not None:
+        outcomes.append(("unbounded", free))
+        checks += [check_unbounded(free, r) for r in main.bypassed]
+    worst = _worst_cases(outcomes, sweep, eps)
+    reported, table = worst[eps], _table(worst, outcomes, groups)
+    utility, robust = _utility_and_robust(c, list(main.bypassed), reported)
+    return AdaptiveEvaluation(table, pd.DataFrame(checks), reported, utility, robust)
+
+
+def _checked(bundle: ModelBundle, adaptive: dict[str, ModelBundle], budget: EnsembleBudget, x: np.ndarray,
+             y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`evaluate_adaptive`'s images and labels, checked with its models and budget before any attack."""
     x = check_images(x, size=bundle.input_size)
     y = check_labels(y, len(x), bundle.n_classes)
     if not isinstance(adaptive, dict) or not adaptive:
         raise ValueError("adaptive must be a non-empty dict: variant name -> detector-aware model")
     if not isinstance(budget, EnsembleBudget):
         raise TypeError(f"budget must be an EnsembleBudget (e.g. EnsembleBudget.of('default')), got {budget!r}")
-    main_budget = AttackBudget(norm, eps, budget.max_iter, step)
-    sweep_budgets = [AttackBudget(norm, e, budget.max_iter, step) for e in sorted(set(eps_sweep) - {eps})]
-    kw = {"n_targets": budget.n_targets, "losses": budget.losses, "score_weight": score_weight, "kappa": kappa,
-          "untargeted": budget.untargeted, "batch_size": batch_size}
-    n, groups = len(x), None if photographs is None else np.asarray(photographs, dtype=object)
+    return x, y
 
-    def logged(o: AttackOutcome, index: np.ndarray | None = None) -> AttackOutcome:
-        if log is not None:
+
+@dataclass(frozen=True)
+class _Context:
+    """What every attack set of one :func:`evaluate_adaptive` shares: f, the detector-aware models, the real
+    detectors, the images and labels, the seed, the batch size, the log and the ensemble's keyword arguments."""
+
+    bundle: ModelBundle
+    adaptive: dict[str, ModelBundle]
+    defences: Sequence[Defence]
+    x: np.ndarray
+    y: np.ndarray
+    seed: int
+    batch_size: int
+    log: Callable[[str], None] | None
+    kw: dict
+
+    def logged(self, o: AttackOutcome, index: np.ndarray | None = None) -> AttackOutcome:
+        """``o``, its line logged; run on the images ``index`` only, it is placed on all of them."""
+        if self.log is not None:
             counts = ", ".join(f"{o.count(r)} of {len(o.bypassed[r])} ({r} rule)" for r in o.bypassed)
-            log(f"{o.label}: {counts} bypassed, {o.seconds:.0f} s")
-        return o if index is None else on_images(o, index, n)
+            self.log(f"{o.label}: {counts} bypassed, {o.seconds:.0f} s")
+        return o if index is None else on_images(o, index, len(self.x))
+
+
+def _variant_runs(c: _Context, main_budget: AttackBudget) -> list[tuple[str, AttackOutcome]]:
+    """With several variants, each one alone at the budget."""
+    if len(c.adaptive) <= 1:
+        return []
+    return [("variant", c.logged(adaptive_attack(c.bundle, {v: m}, c.defences, c.x, c.y, main_budget, seed=c.seed,
+                                                 label=f"adaptive APGD ({v})", **c.kw)))
+            for v, m in c.adaptive.items()]
+
+
+def _check_runs(c: _Context, main: AttackOutcome, budget: EnsembleBudget,
+                main_budget: AttackBudget) -> list[tuple[str, AttackOutcome | None]]:
+    """The checks' attack sets, each on the images the ensemble ``main`` left (``None`` where it left none): more
+    iterations, further random starts, the transferred attack and, under L-inf, the black box."""
+    bundle, adaptive, defences, x, y, seed, kw = c.bundle, c.adaptive, c.defences, c.x, c.y, c.seed, c.kw
+    norm, eps, step = main_budget.norm, main_budget.eps, main_budget.step
 
     def on_left(run: Callable[[np.ndarray], AttackOutcome]) -> AttackOutcome | None:
         left = np.flatnonzero(~np.logical_and.reduce(list(main.bypassed.values())))
-        return logged(run(left), left) if len(left) else None
+        return c.logged(run(left), left) if len(left) else None
 
-    main = logged(adaptive_attack(bundle, adaptive, defences, x, y, main_budget, seed=seed, **kw))
-    outcomes = [("ensemble", main)]
-    if len(adaptive) > 1:
-        outcomes += [("variant", logged(adaptive_attack(bundle, {v: m}, defences, x, y, main_budget, seed=seed,
-                                                         label=f"adaptive APGD ({v})", **kw)))
-                     for v, m in adaptive.items()]
     longer = AttackBudget(norm, eps, budget.sweep_factor * budget.max_iter, step)
-    check_runs = [("iterations", on_left(lambda i: adaptive_attack(
+    runs = [("iterations", on_left(lambda i: adaptive_attack(
         bundle, adaptive, defences, x[i], y[i], longer, seed=seed,
         label=f"adaptive APGD, {longer.max_iter} iterations", **kw)))]
-    check_runs += [("restart", on_left(lambda i, k=k: adaptive_attack(
+    runs += [("restart", on_left(lambda i, k=k: adaptive_attack(
         bundle, adaptive, defences, x[i], y[i], main_budget, seed=seed + k, label=f"adaptive APGD, start {k + 1}",
         **kw))) for k in range(1, budget.restarts + 1)]
-    check_runs.append(("transferred", on_left(lambda i: transferred_attack(bundle, defences, x[i], y[i], main_budget,
-                                                                          batch_size, seed))))
+    runs.append(("transferred", on_left(lambda i: transferred_attack(bundle, defences, x[i], y[i], main_budget,
+                                                                    c.batch_size, seed))))
     if budget.square_queries and norm == "linf":
-        check_runs.append(("black box", on_left(lambda i: square_attack(
-            bundle, next(iter(adaptive.values())), defences, x[i], y[i], eps, budget.square_queries, batch_size,
+        runs.append(("black box", on_left(lambda i: square_attack(
+            bundle, next(iter(adaptive.values())), defences, x[i], y[i], eps, budget.square_queries, c.batch_size,
             seed))))
-    checks = []
-    for role, o in check_runs:
-        if o is not None:
-            outcomes.append((role, o))
-        checks += [check_gain(role, main, o, r) if o is not None else
-                   {"check": role, "rule": r, "passed": True, "detail": "every image bypassed: nothing left to gain"}
-                   for r in main.bypassed]
-    sweep = [(b.eps, logged(adaptive_attack(bundle, adaptive, defences, x, y, b, seed=seed,
-                                            label=f"adaptive APGD, eps {255 * b.eps:g}/255", **kw)))
-             for b in sweep_budgets]
-    outcomes += [("budget", o) for _, o in sweep]
-    if sweep:
-        by_eps = sorted([(eps, main), *sweep], key=lambda t: t[0])
-        checks += [check_nondecreasing("budget", [o for _, o in by_eps], r) for r in main.bypassed]
-    k = min(budget.unbounded_images, n)
-    if k:
-        free = logged(adaptive_attack(bundle, adaptive, defences, x[:k], y[:k], AttackBudget("linf", 1.0,
-                                      budget.max_iter, step), seed=seed, label="adaptive APGD, eps = 1",
-                                      **{**kw, "batch_size": 1}))
-        outcomes.append(("unbounded", free))
-        checks += [check_unbounded(free, r) for r in main.bypassed]
+    return runs
+
+
+def _unbounded_run(c: _Context, budget: EnsembleBudget, step: float) -> AttackOutcome | None:
+    """The ensemble at eps = 1 on the first ``budget.unbounded_images`` images (``None`` for none)."""
+    k = min(budget.unbounded_images, len(c.x))
+    if not k:
+        return None
+    return c.logged(adaptive_attack(c.bundle, c.adaptive, c.defences, c.x[:k], c.y[:k],
+                                    AttackBudget("linf", 1.0, budget.max_iter, step), seed=c.seed,
+                                    label="adaptive APGD, eps = 1", **{**c.kw, "batch_size": 1}))
+
+
+def _worst_cases(outcomes: list[tuple[str, AttackOutcome]], sweep: list[tuple[float, AttackOutcome]],
+                 eps: float) -> dict[float, AttackOutcome]:
+    """eps -> the per-image worst case over every attack set at that eps or below, at ``eps`` and each of the
+    sweep's."""
     at_eps = [o for role, o in outcomes if role not in ("budget", "unbounded")]  # every attack set at eps
-    worst = {e: worst_case([*(at_eps if e >= eps else []), *(o for e2, o in sweep if e2 <= e)],
-                           f"worst case, eps {255 * e:g}/255") for e in sorted({eps, *(e for e, _ in sweep)})}
-    reported = worst[eps]
+    return {e: worst_case([*(at_eps if e >= eps else []), *(o for e2, o in sweep if e2 <= e)],
+                          f"worst case, eps {255 * e:g}/255") for e in sorted({eps, *(e for e, _ in sweep)})}
+
+
+def _table(worst: dict[float, AttackOutcome], outcomes: list[tuple[str, AttackOutcome]],
+           groups: np.ndarray | None) -> pd.DataFrame:
+    """The evaluation's table: the worst cases, then every attack set (:func:`evaluation_row`)."""
     rows = [("worst case", o) for o in worst.values()] + outcomes
-    table = pd.DataFrame([evaluation_row(role, o, None if groups is None else groups[:len(o.bypassed[next(iter(
+    return pd.DataFrame([evaluation_row(role, o, None if groups is None else groups[:len(o.bypassed[next(iter(
         o.bypassed))])]) for role, o in rows])
-    flagged_clean = Judge(bundle, defences, x, y).flags(x)
-    correct = bundle.predict(x, batch_size)[0] == y
-    utility = {r: Rate(int((correct & ~flagged_clean[r]).sum()), n) for r in main.bypassed}
-    robust = {r: Rate(int((correct & ~flagged_clean[r] & ~reported.bypassed[r]).sum()), n) for r in main.bypassed}
-    return AdaptiveEvaluation(table, pd.DataFrame(checks), reported, utility, robust)
+
+
+def _utility_and_robust(c: _Context, rules: list[str],
+                        reported: AttackOutcome) -> tuple[dict[str, Rate], dict[str, Rate]]:
+    """Per rule, the clean utility (correct and not flagged) and the robust accuracy (and not bypassed)."""
+    flagged_clean = Judge(c.bundle, c.defences, c.x, c.y).flags(c.x)
+    correct = c.bundle.predict(c.x, c.batch_size)[0] == c.y
+    n = len(c.x)
+    utility = {r: Rate(int((correct & ~flagged_clean[r]).sum()), n) for r in rules}
+    robust = {r: Rate(int((correct & ~flagged_clean[r] & ~reported.bypassed[r]).sum()), n) for r in rules}
+    return utility, robust
 
 
 def save_evaluation(evaluation: AdaptiveEvaluation, results_dir: str | Path, model: str) -> tuple[Path, Path]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from helpers.attack_report import format_share
 from helpers.experiments.runs import ModelRun
-from helpers.metrics import format_share
 
 
 def protocol_text(runs: Mapping[str, ModelRun], detail: Callable[[ModelRun], str]) -> str:

@@ -29,6 +29,7 @@ from helpers.runtime import write_atomically
 from helpers.scores import (
     baseline_scores,
     rate_table,
+    rates_tidy,
     roc_curves,
     saliency_added_value,
     saliency_method,
@@ -45,7 +46,6 @@ from helpers.tables import (
     paper_tidy,
     rate_caption,
     rate_header,
-    rates_tidy,
     with_cells,
 )
 
