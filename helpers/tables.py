@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -212,7 +213,7 @@ def grouped_columns(columns: pd.Index) -> pd.Index:
     prefixes = [p[0] for p in parts if p[0]]
     if not any(prefixes.count(p) > 1 for p in prefixes):
         return columns
-    return pd.MultiIndex.from_tuples([tuple(p) if prefixes.count(p[0]) > 1 else ("", ":".join(p).lstrip(":"))
+    return pd.MultiIndex.from_tuples([tuple(p) if prefixes.count(p[0]) > 1 else ("", ": ".join(p) if p[0] else p[1])
                                       for p in parts])
 
 
@@ -253,7 +254,7 @@ _WRAP = 22  # characters per line of a long label
 def _suffixless(label: object) -> str:
     """A header without the rate format it states (the caption states it): 'FGSM, % [95% CI] (n)' -> 'FGSM'."""
     text = str(label)
-    for suffix in (f", {RATE_CELL}", ", AUC [95% CI]", " (n)"):
+    for suffix in (f", {RATE_CELL}", ", AUC [95% CI]", " (n)", ", % [95% CI]"):
         text = text.removesuffix(suffix)
     return text
 
@@ -278,19 +279,19 @@ def _stack(lines: list[str], align: str = "l") -> str:
     return f"\\begin{{tabular}}[t]{{@{{}}{align}@{{}}}}{joined}\\end{{tabular}}"
 
 
-def _models_as_rows(df: pd.DataFrame, index: bool) -> tuple[pd.DataFrame, bool]:
+def _models_as_rows(df: pd.DataFrame, index: bool) -> tuple[pd.DataFrame, bool, list[str] | None]:
     """A layout with a column group per model (columns named ('model', ...)) for LaTeX: one model's group
     becomes the table (the caption names the model); several models become row groups, one under the other, so
-    the table's width does not grow with the models."""
+    the table's width does not grow with the models. Returns the table, whether its index is written, and each
+    row's model (None: no row groups)."""
     if not isinstance(df.columns, pd.MultiIndex) or df.columns.names[0] != "model":
-        return df, index
+        return df, index, None
     models = list(dict.fromkeys(df.columns.get_level_values(0)))
     if len(models) == 1:
-        return df.droplevel(0, axis=1), index
+        return df.droplevel(0, axis=1), index, None
     frame = df if index else df.set_index(df.columns[0])
-    parts = {model_label(m): frame[m] for m in models}
-    stacked = pd.concat(parts, names=["model", *frame.index.names])
-    return stacked, True
+    stacked = pd.concat({model_label(m): frame[m] for m in models}, names=["model", *frame.index.names])
+    return stacked.droplevel(0), True, list(stacked.index.get_level_values(0))
 
 
 class _Layout:
@@ -318,12 +319,12 @@ class _Layout:
         if value is None or (isinstance(value, float) and np.isnan(value)):
             return [("--", "--")]
         text = self.float_format % value if isinstance(value, float | np.floating) else display_name(value)
-        if column < 0:
+        if len(text) > _WRAP:
             text = self.abbreviate(text)
         return [(latex_text(line), line) for line in _wrapped(text.replace(" = ", "\u00a0=\u00a0"), _WRAP)]
 
     def abbreviate(self, label: str) -> str:
-        """A row label with the words of :data:`helpers.labels.ABBREVIATIONS` shortened (and remembered)."""
+        """A long label with the words of :data:`helpers.labels.ABBREVIATIONS` shortened (and remembered)."""
         for long, short in ABBREVIATIONS.items():
             if long in label:
                 label = label.replace(long, short)
@@ -341,15 +342,44 @@ class _Layout:
                    for tex, plain in lines)
 
 
+def _body_cells(frame: pd.DataFrame, n_index: int, layout: _Layout) -> list[tuple[bool, list]]:
+    """Each row's cells as lines, and whether a space goes above it (a new group of its outer index level, which is
+    written once per group)."""
+    rows, previous = [], ()
+    for row in frame.itertuples(index=False):
+        keys = tuple(row[:n_index])
+        shown = [("" if previous[:level + 1] == keys[:level + 1] else v) if level < n_index - 1 else v
+                 for level, v in enumerate(keys)]
+        rows.append((n_index > 1 and bool(previous) and previous[0] != keys[0],
+                     [layout.cell(v, -1) if v != "" else [("", "")] for v in shown]
+                     + [layout.cell(v, i) for i, v in enumerate(row[n_index:])]))
+        previous = keys
+    return rows
+
+
+def _body_lines(rows: list[tuple[bool, list]], spec: str, groups: list[str] | None) -> list[str]:
+    """The body's LaTeX lines; with ``groups`` (each row's model) a group's name heads its rows."""
+    body = []
+    for k, (space, cells) in enumerate(rows):
+        if groups is not None and (k == 0 or groups[k] != groups[k - 1]):
+            body += ["\\addlinespace"] if k else []
+            body.append(f"\\multicolumn{{{len(spec)}}}{{l}}{{\\textit{{{latex_text(groups[k])}}}}} \\\\")
+        elif space:
+            body.append("\\addlinespace")
+        body.append(" & ".join(_stack([tex for tex, _ in lines], spec[c]) for c, lines in enumerate(cells)) + " \\\\")
+    return body
+
+
 def to_latex(df: pd.DataFrame, index: bool = False, float_format: str = "%.4g", caption: str = "",
              label: str = "", compact: bool = False) -> str:
     r"""An ASCII-only booktabs table that fits a two-column paper: a ``table`` in one column when it fits
-    (:data:`COLUMN_PT`), else a ``table*`` across the page. To narrow it, a rate (:class:`helpers.labels.Cell`) is
-    written as its value over its interval, n goes into the caption when every rate has the same n, else into the
-    header of a column whose n is constant, else into each cell; long labels wrap; the rate format a header
-    states (', % [95% CI] (n)') is left to the caption; a column group per model becomes a row group per model.
-    Caption: see :func:`paper_reference`, :func:`folder_names`; ``\label{tab:<label>}``; index levels as leading
-    columns, a repeated outer level left blank and its groups separated by ``\addlinespace``; identifiers shown by
+    (:data:`COLUMN_PT`), else a ``table*`` across the page, in the compact form when even that is tight. To narrow
+    it, a rate (:class:`helpers.labels.Cell`) is written as its value over its interval; n goes into the caption
+    when every rate has the same n, else into the header of a column whose n is constant, else into each cell;
+    long labels wrap and are abbreviated (a key in the caption); the rate format a header states (', % [95% CI]
+    (n)') is left to the caption; a column group per model becomes a row group per model. Caption: see
+    :func:`paper_reference`, :func:`folder_names`; ``\label{tab:<label>}``; index levels as leading columns, a
+    repeated outer level left blank and its groups separated by ``\addlinespace``; identifiers shown by
     :func:`display_name`. Headed by a comment naming the LaTeX package it needs (booktabs).
 
     Args:
@@ -361,45 +391,35 @@ def to_latex(df: pd.DataFrame, index: bool = False, float_format: str = "%.4g", 
         ValueError: without a caption, or for a character with no ASCII LaTeX form."""
     if not caption.strip():
         raise ValueError("a LaTeX table needs a caption (units, n, model, images, seed)")
-    df, index = _models_as_rows(df, index)
-    df = df.set_axis(grouped_columns(df.columns), axis=1)
-    frame = df.reset_index() if index else df
-    n_index = df.index.nlevels if index else 0
-    index_names = [str(n) if n is not None else "" for n in df.index.names] if index else []
-    size = "scriptsize" if compact else "footnotesize"
+    shown, index, groups = _models_as_rows(df, index)
+    shown = shown.set_axis(grouped_columns(shown.columns), axis=1)
+    frame = shown.reset_index() if index else shown
+    n_index = shown.index.nlevels if index else 0
+    index_names = [str(n) if n is not None else "" for n in shown.index.names] if index else []
+    size, gap = ("scriptsize", 2.0) if compact else ("footnotesize", 3.0)
     layout = _Layout(frame, n_index, float_format, size)
-    rows, previous = [], ()
-    for row in frame.itertuples(index=False):
-        keys = tuple(row[:n_index])
-        shown = list(keys)
-        for level in range(n_index - 1):  # an outer level is written once per group
-            if previous[:level + 1] == keys[:level + 1]:
-                shown[level] = ""
-        rows.append((n_index > 1 and bool(previous) and previous[0] != keys[0],
-                     [layout.cell(v, -1) if v != "" else [("", "")] for v in shown]
-                     + [layout.cell(v, i) for i, v in enumerate(row[n_index:])]))
-        previous = keys
-    leaves = [str(c) for c in df.columns.get_level_values(-1)]
+    rows = _body_cells(frame, n_index, layout)
     heads = [[(latex_text(line), line) for line in _wrapped(display_name(_suffixless(c)), 14)]
              + ([(f"(n = {layout.n_header[i]})", f"(n = {layout.n_header[i]})")] if layout.n_header[i] else [])
-             for i, c in enumerate(leaves)]
-    columns = df.columns.set_levels([_suffixless(v) for v in df.columns.levels[-1]], level=-1) \
-        if isinstance(df.columns, pd.MultiIndex) else pd.Index([_suffixless(c) for c in df.columns])
-    gap = 2.0 if compact else 3.0
-    widths = [max(layout.width(cells[k]) for _, cells in rows) if rows else 0.0 for k in range(frame.shape[1])]
-    widths = [max(w, layout.width(h)) for w, h in zip(widths, [[("", n)] for n in index_names] + heads, strict=True)]
-    float_env = "table" if sum(widths) + 2 * gap * len(widths) <= COLUMN_PT else "table*"
+             for i, c in enumerate(shown.columns.get_level_values(-1))]
+    widths = [max([layout.width(cells[k]) for _, cells in rows] + [layout.width(h)])
+              for k, h in enumerate([[("", n)] for n in index_names] + heads)]
+    wide = sum(widths) + 2 * gap * len(widths)
+    if wide > 0.9 * TEXT_PT and not compact:  # too close to the page's width for the estimate: the compact form
+        return to_latex(df, index, float_format, caption, label, compact=True)
+    if wide > TEXT_PT:
+        warnings.warn(f"table {label or caption[:40]!r} is about {wide:.0f} pt wide, wider than a page's text "
+                      f"({TEXT_PT:.0f} pt) even in the compact form: show fewer columns", stacklevel=2)
+    float_env = "table" if wide <= COLUMN_PT else "table*"
     numeric = [pd.api.types.is_numeric_dtype(frame.iloc[:, i]) or frame.iloc[:, i].map(
         lambda v: isinstance(v, Cell)).any() for i in range(n_index, frame.shape[1])]
     spec = "l" * n_index + "".join("r" if num else "l" for num in numeric)
-    body = []
-    for space, cells in rows:
-        if space:
-            body.append("\\addlinespace")
-        body.append(" & ".join(_stack([tex for tex, _ in lines], spec[k]) for k, lines in enumerate(cells)) + " \\\\")
-    header = _header_rows(columns, n_index, index_names)
-    header[-1] = " & ".join([latex_text(n) for n in index_names]
-                            + [_stack([tex for tex, _ in h], "c") for h in heads]) + " \\\\"
+    columns = pd.MultiIndex.from_tuples([tuple(_suffixless(v) for v in c) for c in shown.columns],
+                                        names=shown.columns.names) if isinstance(shown.columns, pd.MultiIndex) \
+        else pd.Index([_suffixless(c) for c in shown.columns])
+    header = _header_rows(columns, n_index, index_names)[:-1] + [" & ".join(
+        [latex_text(display_name(n)) for n in index_names] + [_stack([tex for tex, _ in h], "c") for h in heads])
+        + " \\\\"]
     caption = " ".join(part for part in (caption.strip(), layout.n_caption, layout.key()) if part)
     caption = latex_text(display_name(folder_names(paper_reference(caption))))
     label = re.sub(r"[^A-Za-z0-9_:-]", "-", label or "table")
@@ -407,7 +427,8 @@ def to_latex(df: pd.DataFrame, index: bool = False, float_format: str = "%.4g", 
                       "\\bottomrule)", f"\\begin{{{float_env}}}", "\\centering", f"\\{size}",
                       f"\\setlength{{\\tabcolsep}}{{{gap:g}pt}}", f"\\caption{{{caption}}}",
                       f"\\label{{tab:{label}}}", f"\\begin{{tabular}}{{{spec}}}", "\\toprule", *header, "\\midrule",
-                      *body, "\\bottomrule", "\\end{tabular}", f"\\end{{{float_env}}}"]) + "\n"
+                      *_body_lines(rows, spec, groups), "\\bottomrule", "\\end{tabular}", f"\\end{{{float_env}}}"]) \
+        + "\n"
 
 
 def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = False,

@@ -10,10 +10,10 @@ from pylatexenc.latexwalker import LatexEnvironmentNode, LatexMacroNode, LatexWa
 from helpers.experiments import attack_success
 from helpers.experiments.attack_success import attack_tidy
 from helpers.experiments.theta_sweep import selected_theta_layout
+from helpers.labels import rate_cell
 from helpers.scores import rule_rows
 from helpers.tables import (
     auc_by_theta,
-    compact_cells,
     display_name,
     export_table,
     folder_names,
@@ -197,8 +197,9 @@ def test_each_model_is_a_column_group_equal_to_its_own_layout(tmp_path):
     paths = export_table(table, "t", tmp_path, index=True, tidy=tidy, header=rate_header(table.columns),
                          metadata=metadata, caption="Table I.")
     tex = paths[1].read_text()
-    assert "\\multicolumn{2}{c}{lite0} & \\multicolumn{2}{c}{lite2} \\\\\n" \
-        "\\cmidrule(lr){2-3} \\cmidrule(lr){4-5}" in tex
+    body = tex[tex.index("\n\\midrule\n"):tex.index("\n\\bottomrule")].splitlines()[2:]
+    assert body[0] == "\\multicolumn{3}{l}{\\textit{lite0}} \\\\"
+    assert "\\multicolumn{3}{l}{\\textit{lite2}} \\\\" in body
     assert "Model: lite0, lite2; images: lite0: 4 views of 1 photograph; lite2: 8 views of 2 photographs" in tex
     assert latex_problems(tex) == [] and latex_structure(tex) == []
     assert pd.read_csv(paths[0], header=[0, 1], index_col=0).shape == (2, 4)
@@ -223,7 +224,7 @@ def test_metadata_needs_the_models_of_the_twin():
 
 def latex_structure(tex: str) -> list[str]:
     """What a LaTeX parser (pylatexenc, strict) finds wrong with an exported table: unbalanced
-    environments or braces, not exactly one table / tabular / caption / label, a rule other than
+    environments or braces, not exactly one table (or table*) / caption / label, no tabular, a rule other than
     booktabs', or rules out of the order toprule, (cmidrule), midrule, ..., bottomrule."""
     try:
         nodes, _, _ = LatexWalker(tex, tolerant_parsing=False).get_latex_nodes()
@@ -243,8 +244,9 @@ def latex_structure(tex: str) -> list[str]:
                 walk([n for n in node.nodeargd.argnlist if n is not None])
 
     walk(nodes)
-    problems = [f"{env!r} environments: {environments.count(env)}" for env in ("table", "tabular")
-                if environments.count(env) != 1]
+    floats = environments.count("table") + environments.count("table*")
+    problems = [f"{floats} table floats"] if floats != 1 else []
+    problems += ["no tabular"] if "tabular" not in environments else []  # a cell's lines are a nested tabular
     problems += [f"\\{m} appears {macros.count(m)} times" for m in ("caption", "label", "toprule", "bottomrule")
                  if macros.count(m) != 1]
     problems += [f"non-booktabs rule \\{m}" for m in ("cline", "hline") if m in macros]
@@ -280,7 +282,7 @@ def test_committed_latex_tables_parse_as_booktabs_tables():
 
 def test_latex_table_groups_headers_shows_names_and_keeps_paths_out():
     columns = pd.MultiIndex.from_tuples([("efficientnet_lite0", "OSPA"), ("efficientnet_lite0", "fgsm"),
-                                         ("other", "OSPA")], names=["model", None])
+                                         ("other", "OSPA")], names=["source", None])
     index = pd.MultiIndex.from_tuples([("color_reverse", 0.1), ("color_reverse", 0.3), ("zero_mean", 0.1)],
                                       names=["noise", "theta"])
     df = pd.DataFrame([["90.0 [60, 98] (8)", "1", "2"]] * 3, index=index, columns=columns)
@@ -289,7 +291,7 @@ def test_latex_table_groups_headers_shows_names_and_keeps_paths_out():
     assert latex_structure(tex) == []
     lines = tex.splitlines()
     header = lines[lines.index("\\toprule") + 1:lines.index("\\midrule")]
-    assert header == ["model &  & \\multicolumn{2}{c}{EfficientNet-Lite0} & other \\\\",
+    assert header == ["source &  & \\multicolumn{2}{c}{EfficientNet-Lite0} & other \\\\",
                       "\\cmidrule(lr){3-4} \\cmidrule(lr){5-5}", "noise & $\\theta$ & OSPA & FGSM & OSPA \\\\"]
     body = lines[lines.index("\\midrule") + 1:lines.index("\\bottomrule")]
     assert body[0].startswith("colour reversing & 0.1 &") and body[1].startswith(" & 0.3 &")  # written once
@@ -314,18 +316,44 @@ def test_display_names_paths_and_paper_references():
     assert paper_reference("The paper's Table II next to ours.") == "The paper's Table II next to ours."
 
 
-def test_compact_layout_moves_a_constant_n_to_the_caption(tmp_path):
-    df = pd.DataFrame({"a, % [95% CI] (n)": ["50.0 [20, 80] (4)", "– (0)"], "b": ["75.0 [30, 95] (4)", "x"]})
-    compact, sentence = compact_cells(df)
-    assert sentence == "n = 4 in every cell."
-    assert compact.to_dict("list") == {"a, % [95% CI]": ["50.0 [20, 80]", "– (0)"], "b": ["75.0 [30, 95]", "x"]}
-    varied = pd.DataFrame({"a (n)": ["1.0 [0, 3] (4)", "2.0 [1, 3] (4)"], "c": ["1.0 [0, 3] (5)", "1.0 [0, 3] (6)"]})
-    compact, sentence = compact_cells(varied)  # n constant per column: into its header; else kept per cell
-    assert sentence == "" and compact.to_dict("list") == {"a (n = 4)": ["1.0 [0, 3]", "2.0 [1, 3]"],
-                                                          "c": ["1.0 [0, 3] (5)", "1.0 [0, 3] (6)"]}
-    paths = export_table(df, "t", tmp_path, caption="Rates.", compact=True)
-    assert "\\caption{Rates. n = 4 in every cell.}" in paths[1].read_text()
-    assert pd.read_csv(paths[0])["a, % [95% CI] (n)"].tolist() == ["50.0 [20, 80] (4)", "– (0)"]  # CSV keeps n
+def rates(*ns):
+    return [rate_cell(0.5, 0.2, 0.8, n) for n in ns]
+
+
+def test_latex_rates_are_value_over_interval_with_a_constant_n_in_the_caption(tmp_path):
+    df = pd.DataFrame({"a, % [95% CI] (n)": rates(4, 4), "b": rates(4, 4)})
+    tex = to_latex(df, caption="Rates.")
+    assert "\\caption{Rates. n = 4 in every rate.}" in tex
+    assert "\\begin{tabular}[t]{@{}r@{}}50.0 \\\\ {\\scriptsize [20, 80]}\\end{tabular}" in tex
+    assert "(4)" not in tex and "a & b \\\\" in tex  # the header's rate format is the caption's
+    paths = export_table(df, "t", tmp_path, caption="Rates.")
+    assert pd.read_csv(paths[0])["a, % [95% CI] (n)"].tolist() == ["50.0 [20, 80] (4)"] * 2  # the CSV keeps n
     with pytest.raises(ValueError, match="'u': a LaTeX table needs a caption"):
         export_table(df, "u", tmp_path)
     assert not (tmp_path / "u.csv").exists()  # refused before anything is written
+
+
+def test_latex_n_goes_into_a_header_where_constant_per_column_else_into_each_cell():
+    tex = to_latex(pd.DataFrame({"a": rates(4, 4), "c": rates(5, 6)}), caption="Rates.")
+    assert "(n = 4)" in tex and "[20, 80] (5)" in tex and "[20, 80] (6)" in tex and "[20, 80] (4)" not in tex
+    assert "in every rate" not in tex
+
+
+def test_latex_places_a_narrow_table_in_a_column_and_a_wide_one_across_the_page():
+    narrow = to_latex(pd.DataFrame({"a": rates(4), "b": rates(4)}), caption="Rates.")
+    wide = to_latex(pd.DataFrame({f"attack {k}": rates(4) for k in range(12)}), caption="Rates.")
+    assert "\\begin{table}\n" in narrow and "\\begin{table*}\n" in wide and "\\end{table*}" in wide
+
+
+def test_latex_stacks_models_as_row_groups_and_abbreviates_long_labels_with_a_key():
+    one = pd.DataFrame({"OSPA": rates(4, 4)}, index=pd.Index(["feature squeezing (non-local means 11-3-4)",
+                                                              "saliency (colour reversing, θ = 0.1)"], name="method"))
+    df = pd.concat({"efficientnet_lite0": one, "efficientnet_lite2": one}, axis=1, names=["model", None])
+    tex = to_latex(df, index=True, caption="Rates.")
+    assert tex.count("EfficientNet-Lite0") == 1 and tex.count("EfficientNet-Lite2") == 1  # a row group each
+    assert "\\multicolumn{2}{l}{\\textit{EfficientNet-Lite2}} \\\\" in tex  # a row group, not a column group
+    assert "FS (NLM 11-3-4)" in tex and "saliency (CR, $\\theta$~=~0.1)" in tex
+    assert "CR: colour reversing" in tex and "FS: feature squeezing; NLM: non-local means" in tex
+    single = to_latex(pd.concat({"efficientnet_lite0": one}, axis=1, names=["model", None]), index=True,
+                      caption="Rates.")
+    assert "EfficientNet-Lite0" not in single  # one model: the caption's run sentence names it

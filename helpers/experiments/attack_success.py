@@ -26,8 +26,8 @@ from helpers.figures import error_bars, panel_title
 from helpers.labels import attack_label
 from helpers.models import ModelBundle
 from helpers.plotting import DOUBLE_COLUMN, SINGLE_COLUMN, Cell, ColourBar, figure, image_grid
-from helpers.scores import run_metadata
-from helpers.tables import GREY_LEVELS, PERCENT, RATE_CELL, WILSON, format_tidy
+from helpers.scores import PERCENT, WILSON, run_metadata
+from helpers.tables import GREY_LEVELS, RATE_CELL, format_tidy
 
 TABLE = "table_attacks"
 EXAMPLE = 1  # the input of the examples figure (the second: the first photograph's second view on the defaults)

@@ -22,7 +22,7 @@ from helpers.experiments.prose import images_text, protocol_text
 from helpers.experiments.runs import ModelRun, prepare, score_runs
 from helpers.figures import AUC_BELOW_HALF, error_bars
 from helpers.findings import direction, each_model, find_rate, said, verb
-from helpers.labels import NOISE_LEGEND, attack_label, auc_text, noise_label, rate_cell
+from helpers.labels import NOISE_LEGEND, Cell, attack_label, auc_text, noise_label, rate_cell
 from helpers.paper import PAPER_MODELS, paper_tables_1_3
 from helpers.plotting import DOUBLE_COLUMN, figure
 from helpers.runtime import write_atomically
@@ -239,7 +239,8 @@ def side_by_side(rates: pd.DataFrame) -> pd.DataFrame:
     paper = tidy["source"] != "ours"
     group = np.where(paper, tidy["source"].str.removeprefix("paper ") + " (paper), %",
                      tidy["model"] + f", {RATE_CELL}")
-    cells = [f"{r['value']:.1f}" if is_paper else rate_cell(r["value"], r["ci_low"], r["ci_high"], r["n"], percent=True)
+    cells = [Cell(f"{r['value']:.1f}", f"{r['value']:.1f}") if is_paper  # the paper gives no interval or n
+             else rate_cell(r["value"], r["ci_low"], r["ci_high"], r["n"], percent=True)
              for is_paper, (_, r) in zip(paper, tidy.iterrows(), strict=True)]
     tidy = tidy.assign(group=group, column=tidy["metric"].map(SIDE_BY_SIDE_COLUMNS), cell=cells)
     table = tidy.pivot(index=["noise", "theta"], columns=["group", "column"], values="cell")
