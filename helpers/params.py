@@ -218,6 +218,7 @@ PARAMS: dict[str, Spec] = {
                          "members (0: no such members)", NUMBER, low=0),
     "emphasis_clip": Spec(f"one of {_names(EMPHASIS_CLIPS)} (how the adaptive model differentiates the emphasis "
                           "image's clip)", (str,), choices=EMPHASIS_CLIPS),
+    "latex_compact": Spec("True or False (LaTeX tables in the compact form, a smaller font)", (bool,)),
     "only_correct": Spec("True, False, or None (on for a folder whose images all have labels)", (bool, type(None))),
     "n_shards": _POSITIVE_INT,
     "n_workers": _POSITIVE_INT,

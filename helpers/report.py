@@ -1,4 +1,4 @@
-"""``python -m helpers.report RUN_DIR [--out DIR]``: the styled figures and the LaTeX/CSV tables of the
+"""``python -m helpers.report RUN_DIR [--out DIR] [--compact]``: the styled figures and the LaTeX/CSV tables of the
 matching notebooks from any run's score tables, without a model.
 
 A run is a study folder (``scores.parquet`` from ``python -m helpers.study``: the θ sweep of notebook 05
@@ -21,7 +21,7 @@ import sys
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line: ``run_dir`` and ``--out``.
+    """The command line: ``run_dir``, ``--out`` and ``--compact``.
 
     Args:
         argv: the arguments; None: ``sys.argv[1:]``.
@@ -31,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m helpers.report", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", help="a study folder (scores.parquet) or a notebook results folder")
     parser.add_argument("--out", help="where the tables and figures go (default: RUN_DIR/report)")
+    parser.add_argument("--compact", action="store_true", help="LaTeX tables in the compact form (a smaller font)")
     return parser.parse_args(argv)
 
 
@@ -159,13 +160,14 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
     return results
 
 
-def report(run_dir: str | Path, out: str | Path) -> list[Path]:
+def report(run_dir: str | Path, out: str | Path, compact: bool = False) -> list[Path]:
     """Write every table (CSV, LaTeX, tidy twin) and figure of each experiment found in ``run_dir`` into ``out``,
     with each experiment's facts (``facts_<experiment>.csv``) and headline sentences (``findings.md``).
 
     Args:
         run_dir: a study folder or a notebook results folder.
         out: the folder to write to (made if missing).
+        compact: every LaTeX table in the compact form (a smaller font).
 
     Raises:
         FileNotFoundError: for a folder with no score table."""
@@ -175,7 +177,7 @@ def report(run_dir: str | Path, out: str | Path) -> list[Path]:
     for name, result in results.items():
         module = EXPERIMENTS[name]
         facts = module.facts(result)  # the one analysis; the formatters below read it
-        paths += save_tables(module.tables(facts), out, result.metadata)
+        paths += save_tables(module.tables(facts), out, result.metadata, compact)
         summary = getattr(facts, "summary", None)
         if summary is not None:  # the counts the findings state, as data
             paths.append(write_atomically(Path(out) / f"facts_{name}.csv",
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
             (:func:`load_results`); run as a command, these print one line ``error: ...`` and exit with status 2."""
     args = parse_args(argv)
     out = Path(args.out or Path(args.run_dir) / "report")
-    paths = report(args.run_dir, out)
+    paths = report(args.run_dir, out, args.compact)
     print(f"wrote {len(paths)} files to {out}")
     return paths
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from latex import PDFLATEX, latex_problems
 
 from helpers import report, study_files
 from helpers.experiments import comparison, squeezing, theta_sweep
@@ -141,3 +142,21 @@ def test_a_notebook_table_without_score_and_noise_is_refused_naming_them(tmp_pat
     with_checksum(Path(shutil.copy(TABLE_IV, tmp_path / "scores.parquet")))  # notebook 06's: no study 'thetas'
     with pytest.raises(ValueError, match=r"has no study parameter\(s\) \['thetas'\]"):
         report.main([str(tmp_path)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("compact", [False, True])
+def test_the_readme_report_commands_rebuild_the_committed_tables(compact, tmp_path):
+    """``python -m helpers.report data/results --out DIR [--compact]`` as the README shows it: the committed tables
+    of notebooks 05, 06, 07 and 10 again (the same CSVs), and LaTeX that a two-column paper takes."""
+    run = subprocess.run([sys.executable, "-m", "helpers.report", "data/results", "--out", str(tmp_path)]
+                         + ["--compact"] * compact, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    tables = sorted(tmp_path.glob("table*.csv"))
+    assert len(tables) == 24  # 12 tables and their tidy twins
+    for table in tables:
+        assert table.read_text() == (ROOT / "figures" / table.name).read_text(), table.name
+    for tex in tmp_path.glob("*.tex"):
+        assert ("\\scriptsize\n" in tex.read_text()) >= compact, tex.name  # compact: every one; else where tight
+        if PDFLATEX:
+            assert latex_problems(tex, tmp_path / "latex") == [], tex.name

@@ -32,28 +32,30 @@ class Table:
     index: bool = True
     compact: bool = False  # the LaTeX without each rate's '(n)' (helpers.tables.compact_cells)
 
-    def save(self, name: str, folder: str | Path, metadata: Mapping[str, dict] | None) -> list[Path]:
+    def save(self, name: str, folder: str | Path, metadata: Mapping[str, dict] | None,
+             compact: bool = False) -> list[Path]:
         """Write ``name.csv``, ``name.tex`` and ``name_tidy.csv`` into ``folder`` (the run's models, images
         and seed from ``metadata`` in the caption and the twin).
 
         Args:
             folder: where the files go.
             metadata: model -> its run's metadata, or None.
+            compact: the compact LaTeX (a smaller font) even where the table would fit without it.
 
         Raises:
             ValueError: as :func:`helpers.tables.export_table` (no caption; metadata without the twin's models)."""
         return export_table(self.frame, name, folder, index=self.index, tidy=self.tidy, header=self.header,
-                            caption=self.caption, metadata=metadata, compact=self.compact)
+                            caption=self.caption, metadata=metadata, compact=self.compact or compact)
 
 
-def save_tables(tables: Mapping[str, Table], folder: str | Path, metadata: Mapping[str, dict] | None) -> list[Path]:
-    """:meth:`Table.save` for each table.
+def save_tables(tables: Mapping[str, Table], folder: str | Path, metadata: Mapping[str, dict] | None,
+                compact: bool = False) -> list[Path]:
+    """:meth:`Table.save` for each table (``compact``: every LaTeX table in the compact form).
 
     Args:
         tables: name -> table.
-        folder: where the files go.
         metadata: model -> its run's metadata, or None."""
-    return [path for name, table in tables.items() for path in table.save(name, folder, metadata)]
+    return [path for name, table in tables.items() for path in table.save(name, folder, metadata, compact)]
 
 
 def save_all_figures(figures: Mapping[str, Mapping[str, plt.Figure]], folder: str | Path) -> list[Path]:
