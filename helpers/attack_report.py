@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.attack_settings import ATTACKS, SETTINGS, with_overrides
 from helpers.attacks import AttackResult
 from helpers.cache import cached_attack
 from helpers.data import ImageSet
-from helpers.labels import rate_text
+from helpers.labels import ATTACK_LABELS, rate_text
 from helpers.metrics import rate_row, share
 from helpers.models import ModelBundle
+from helpers.validation import check_choice
 
 
 def _success_columns(success: np.ndarray, photographs: np.ndarray | None = None) -> dict[str, float]:
@@ -114,3 +116,40 @@ def full_success_budgets(sweep: pd.DataFrame) -> pd.DataFrame:
                      "full_at_255": tuple(g["eps_255"][full]), "successes": tuple(int(k) for k in g["successes"]),
                      "n": int(g["n"].iloc[0])})
     return pd.DataFrame(rows, columns=["attack", "from_eps_255", "full_at_255", "successes", "n"])
+
+
+def _budget(name: str, p: dict) -> str:
+    """One attack's settings in words."""
+    linf = f"{255 * p['eps']:.4g}/255" if "eps" in p else ""
+    if name == "fgsm":
+        return f"ε = {linf}"
+    if name in ("bim", "pgd"):
+        starts = f", {p['num_random_init']} random start" if p.get("num_random_init") else ""
+        return f"ε = {linf}, {p['max_iter']} steps of {255 * p['eps_step']:.3g}/255{starts}"
+    if name == "pgd_l2":
+        return f"ε = {p['eps']:g} (L2, [0, 1] units), {p['max_iter']} steps of {p['eps_step']:g}"
+    if name == "cw_l2":
+        aim = "targeted at a seeded random class" if p["targeted"] else "untargeted"
+        return f"{aim}, confidence κ = {p['confidence']:g}, {p['binary_search_steps']} × {p['max_iter']} iterations"
+    if name == "deepfool":
+        return f"{p['max_iter']} iterations, overshoot {p['epsilon']:g}"
+    if name == "square":
+        return f"ε = {linf}, {p['max_iter']} queries"
+    return f"{p['max_iter']} iterations, {p['max_eval']} evaluations"
+
+
+def settings_text(attacks: list[str], settings: str = "default", overrides: dict[str, dict] | None = None) -> str:
+    """The attacks' settings for a caption: 'Attacks (default settings): FGSM ε = 2/255; PGD ε = 2/255, 20 steps
+    of 0.5/255, 1 random start.' (``settings``: a key of ``SETTINGS``; ``overrides``: attack -> the parameters
+    that differ, as the notebooks' ``attack_params``).
+
+    Raises:
+        ValueError: an unknown attack or settings name, or an override of an unknown parameter."""
+    check_choice(settings, tuple(SETTINGS), "attack settings")
+    full = with_overrides(SETTINGS[settings], {k: v for k, v in (overrides or {}).items() if k in attacks})
+    unknown = [a for a in attacks if a not in full]
+    if unknown:
+        raise ValueError(f"unknown attack(s) {unknown}; valid: {', '.join(ATTACKS)}")
+    changed = " with overrides" if overrides and set(overrides) & set(attacks) else ""
+    return (f"Attacks ({settings} settings{changed}): "
+            + "; ".join(f"{ATTACK_LABELS.get(a, a)} {_budget(a, full[a])}" for a in attacks) + ".")

@@ -436,8 +436,7 @@ def keep_correct(images: ImageSet, bundle, batch_size: int = 32) -> tuple[ImageS
                          f"{len(images)} have none (see helpers.data.folder_labels for the labelled layouts)")
     keep = bundle.predict(images.x, batch_size)[0] == images.labels
     dropped = int((~keep).sum())
-    return images.take(keep, f"{images.description}, {dropped} of {len(images)} misclassified dropped "
-                             "(only_correct)"), keep
+    return images.take(keep, f"{images.description}, {dropped} of {len(images)} misclassified dropped"), keep
 
 
 def clean_accuracy(images: ImageSet, bundle, batch_size: int = 32) -> tuple[Rate, np.ndarray]:
@@ -485,8 +484,7 @@ def image_protocol(images: ImageSet, bundle, only_correct: bool | None,
     if only_correct is None or only_correct:
         dropped = int((~correct).sum())
         lines.append(f"only_correct: {dropped} of {len(images)} misclassified images dropped")
-        return images.take(correct, f"{images.description}, {dropped} of {len(images)} misclassified dropped "
-                                    "(only_correct)"), lines
+        return images.take(correct, f"{images.description}, {dropped} of {len(images)} misclassified dropped"), lines
     lines.append(f"only_correct off: 0 of {len(images)} dropped ({int((~correct).sum())} misclassified kept)")
     return images, lines
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.attack_report import settings_text
 from helpers.labels import (
     ABBREVIATIONS,
     ATTACK_LABELS,
@@ -35,6 +36,8 @@ from helpers.validation import check_choice
 
 TIDY_COLUMNS = ["value", "ci_low", "ci_high", "n", "unit", "interval"]
 GREY_LEVELS = "grey levels of 255"  # the unit of a perturbation size (PERCENT, AUC_UNIT: helpers.scores)
+# How an AUC's interval is made (helpers.metrics.auc_interval): a caption's words for it.
+AUC_INTERVAL = "percentile bootstrap 95% interval over photographs, each drawn with all its inputs, 1000 resamples"
 RATE_CELL = "% [95% CI] (n)"  # the header suffix of a column of formatted rates
 
 
@@ -90,7 +93,11 @@ def run_caption(metadata: Mapping[str, dict] | None) -> str:
     seed = first.get("parameters", {}).get("seed", "not set")
     images = list(dict.fromkeys(m["images"] for m in metadata.values()))
     shown = images[0] if len(images) == 1 else "; ".join(f"{model}: {m['images']}" for model, m in metadata.items())
-    return f"Model: {', '.join(metadata)}; images: {folder_names(shown)}; seed: {seed}."
+    parameters = first.get("parameters", {})
+    attacks = settings_text(list(parameters["attacks"]), parameters.get("attack_settings", "default"),
+                            parameters.get("attack_params")) if parameters.get("attacks") else ""
+    return " ".join(filter(None, [f"Model: {', '.join(metadata)}; images: {folder_names(shown)}; seed: {seed}.",
+                                  attacks]))
 
 
 def _run_columns(tidy: pd.DataFrame, metadata: Mapping[str, dict], name: str) -> pd.DataFrame:
@@ -128,7 +135,7 @@ _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"
           "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "θ": r"$\theta$", "−": "$-$",
           "–": "--", "—": "---", "∞": r"$\infty$", "≠": r"$\neq$", "×": r"$\times$", "ε": r"$\varepsilon$",
           "…": r"\ldots{}", "→": r"$\rightarrow$", "≤": r"$\leq$", "≥": r"$\geq$", "±": r"$\pm$", "·": r"$\cdot$",
-          "°": r"$^\circ$", "\u00a0": "~"}
+          "°": r"$^\circ$", "\u00a0": "~", "κ": r"$\kappa$"}
 _LATEX_PATTERN = re.compile("|".join(re.escape(k) for k in _LATEX))
 
 

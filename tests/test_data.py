@@ -338,7 +338,7 @@ def test_only_correct_keeps_the_correctly_classified_and_counts_the_dropped(tmp_
     (tmp_path / "labels.csv").write_text("file,label\na.png,5\nb.png,6\nc.png,7\n")
     s = load_images(tmp_path, _Predicts(), None, only_correct=True)
     assert s.ids == ("a.png", "c.png") and s.labels.tolist() == [5, 7]
-    assert s.description.endswith("1 of 3 misclassified dropped (only_correct)")
+    assert s.description.endswith("1 of 3 misclassified dropped")
     kept, keep = keep_correct(load_images(tmp_path, _Predicts(), None), _Predicts())
     assert keep.tolist() == [True, False, True] and kept.ids == s.ids
     assert load_images(tmp_path, _Predicts(), None, indices=np.array([2, 0])).ids == ("c.png", "a.png")

@@ -29,7 +29,7 @@ def test_labelled_images_report_accuracy_first_and_drop_the_misclassified():
         lo, hi = wilson_interval(4, 5)  # one view per photograph: plain Wilson
         assert lines == [f"clean top-1 accuracy: 4/5 = 80.0% (95% CI {100 * lo:.1f}-{100 * hi:.1f}%)",
                          "only_correct: 1 of 5 misclassified images dropped"]
-        assert kept.description == "5 images, 1 of 5 misclassified dropped (only_correct)"
+        assert kept.description == "5 images, 1 of 5 misclassified dropped"
     kept, lines = image_protocol(images, _Predicts(), False)
     assert kept is images and lines[1] == "only_correct off: 0 of 5 dropped (1 misclassified kept)"
 

@@ -56,7 +56,7 @@ def test_a_notebook_results_folder_gives_the_notebooks_tables(notebook_report):
     notebook_tables(TABLE_IV, squeezing, tmp / "notebook")
     notebook_tables(TABLE_V, comparison, tmp / "notebook")
     written = sorted((tmp / "notebook").iterdir())
-    assert len(written) == 3 * 10  # 5 tables of notebook 05, 2 of 06, 3 of 07: CSV, LaTeX and tidy twin each
+    assert len(written) == 3 * 9  # 5 tables of notebook 05, 2 of 06, 2 of 07 (no matched view at n = 4): CSV, LaTeX, twin
     for path in written:
         assert (tmp / "out" / path.name).read_text() == path.read_text(), path.name
     # the committed notebook 05 wrote the same rates from the same committed scores
@@ -153,7 +153,7 @@ def test_the_readme_report_commands_rebuild_the_committed_tables(compact, tmp_pa
                          + ["--compact"] * compact, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     tables = sorted(tmp_path.glob("table*.csv"))
-    assert len(tables) == 24  # 12 tables and their tidy twins
+    assert len(tables) == 22  # 11 tables and their tidy twins
     for table in tables:
         assert table.read_text() == (ROOT / "figures" / table.name).read_text(), table.name
     for tex in tmp_path.glob("*.tex"):

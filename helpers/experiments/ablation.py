@@ -37,7 +37,7 @@ from helpers.plotting import (
 from helpers.runtime import write_atomically
 from helpers.saliency import SALIENCY_TITLES, make_saliency, map_correlation
 from helpers.scores import baseline_scores, rates_by_saliency_method, saliency_scores
-from helpers.tables import auc_by_theta, export_table, paper_layout
+from helpers.tables import AUC_INTERVAL, auc_by_theta, export_table, paper_layout
 
 NAME = "saliency_ablation"  # the score tables' file names: scores_saliency_ablation_<model>.parquet
 REFERENCE = "gradcam"  # the paper's saliency map, the one the others are compared with
@@ -313,7 +313,7 @@ def tables(facts: Facts) -> dict[str, Table]:
                                                    "θ. Cells: rate in percent [Wilson 95% confidence interval] (n = "
                                                    "clean inputs for OSPA, successful adversarial examples for an "
                                                    "attack)."),
-        "table_saliency_ablation_auc": Table(auc, "ROC-AUC (0-1) [stratified bootstrap 95% interval] of each saliency "
+        "table_saliency_ablation_auc": Table(auc, f"ROC-AUC (0-1) [{AUC_INTERVAL}] of each saliency "
                                              "map's detector score and of the 1 − max softmax baseline.")}
 
 

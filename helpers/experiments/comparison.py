@@ -8,6 +8,7 @@ interval and n) and the formatters :func:`tables`, :func:`figures` and :func:`fi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,15 +39,15 @@ from helpers.scores import (
     saliency_scores,
     squeezing_scores,
 )
-from helpers.tables import method_header, method_layout, method_tidy, model_columns, rate_caption
+from helpers.tables import AUC_INTERVAL, method_header, method_layout, method_tidy, model_columns, rate_caption
 
 NAME = "comparison"  # the score tables' file names: scores_comparison_<model>.parquet
 NOISES = ("color_reverse", "zero_mean")  # the saliency detector's noises in Table V
 TABLES = {"own": "table5_comparison_own_operating_point", "matched": "table5_comparison_matched_fpr",
           "auc": "table5_comparison_auc"}
 CAPTIONS = {"own": rate_caption("Each detector at its own operating point (label-change rule)."),
-            "auc": "ROC-AUC (0-1) of each detector's continuous score [stratified bootstrap 95% interval, "
-                   "1000 resamples] on clean inputs and successful adversarial examples."}
+            "auc": f"ROC-AUC (0-1) of each detector's continuous score [{AUC_INTERVAL}] on clean inputs and "
+                   "successful adversarial examples."}
 INFERENCE = "inference"  # the cost table's row of the undefended model's forward pass
 
 
@@ -317,10 +318,35 @@ def tables(facts: Facts) -> dict[str, Table]:
         "seeded calibration half of the photographs' clean images, held-out FPR and TPR on the other half.")}
     out = {}
     for mode, name in TABLES.items():
+        if mode == "matched" and not matched_resolvable(facts):
+            continue  # every TPR 'not resolvable': no table (matched_text says what the rate would need)
         tidy = method_tidy(facts.rows[mode].drop(columns="best", errors="ignore"))
         layout = method_layout(tidy, attacks, mode)
         out[name] = Table(layout, captions[mode], tidy, method_header(layout.columns, mode))
     return out
+
+
+def matched_resolvable(facts: Facts) -> bool:
+    """Whether any detector's held-out TPR at the matched FPR has a number (else every one is 'not resolvable')."""
+    rows = facts.rows["matched"]
+    return bool(rows.loc[rows["metric"] == "tpr_at_fpr", "value"].notna().any())
+
+
+def matched_text(facts: Facts) -> str:
+    """The matched view as printed: its table, or why there is none and how many calibration photographs the
+    target false-positive rate would need (:data:`helpers.metrics.MIN_EXPECTED_FALSE_POSITIVES` expected false
+    positives among them)."""
+    fpr = facts.config.fpr
+    if matched_resolvable(facts):
+        layout = method_layout(method_tidy(facts.rows["matched"].drop(columns="best")), list(facts.config.attacks),
+                               "matched")
+        return f"target FPR {fpr:.0%}\n{layout.to_string()}"
+    notes = sorted(set(facts.rows["matched"]["note"].dropna()) - {""})
+    needed = math.ceil(MIN_EXPECTED_FALSE_POSITIVES / fpr)
+    return (f"No matched-FPR table: every held-out TPR is {' / '.join(notes) or 'not measured'} calibration "
+            f"photographs. A {fpr:.0%} false-positive rate needs at least {needed} calibration photographs "
+            f"({MIN_EXPECTED_FALSE_POSITIVES} expected false positives among them); calibration uses half of the "
+            "photographs.")
 
 
 def table_v(facts: Facts) -> tuple[pd.DataFrame, pd.DataFrame]:

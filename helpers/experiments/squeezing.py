@@ -22,14 +22,14 @@ from helpers.findings import each_model, find_rate, said
 from helpers.labels import DetectorKey, attack_label, auc_text, method_label
 from helpers.paper import paper_setting, paper_tables_4_5
 from helpers.scores import rate_table, rule_rows, squeezing_scores
-from helpers.tables import method_header, method_layout, method_tidy, model_columns, rate_caption
+from helpers.tables import AUC_INTERVAL, method_header, method_layout, method_tidy, model_columns, rate_caption
 
 NAME = "feature_squeezing"  # the score tables' file names: scores_feature_squeezing_<model>.parquet
 TABLES = {"own": "table4_feature_squeezing_label_change", "auc": "table4_feature_squeezing_auc"}
 CAPTIONS = {"own": rate_caption("Table IV: each squeezer under the label-change rule (flag when the squeezed "
                                 "input's label differs)."),
-            "auc": "ROC-AUC (0-1) of each squeezer's L1 score [stratified bootstrap 95% interval, 1000 resamples] on "
-                   "clean inputs and successful adversarial examples."}
+            "auc": f"ROC-AUC (0-1) of each squeezer's L1 score [{AUC_INTERVAL}] on clean inputs and successful "
+                   "adversarial examples."}
 
 
 @dataclass(frozen=True)
