@@ -35,7 +35,16 @@ from helpers.cache import model_fingerprint
 from helpers.data import ImageSet, photograph_of
 from helpers.detectors import ConfidenceDetector, FeatureSqueezingDetector, emphasis_evaluator, joint_squeezing
 from helpers.labels import JOINT_SEPARATOR
-from helpers.metrics import detection_rate, grouped_split, ospa, rate_row, roc, score_rows
+from helpers.metrics import (
+    detection_rate,
+    grouped_split,
+    interval_verdict,
+    ospa,
+    rate_row,
+    roc,
+    score_rows,
+    versus_baseline,
+)
 from helpers.models import ModelBundle
 from helpers.runtime import versions, write_atomically
 from helpers.validation import check_choice
@@ -371,34 +380,44 @@ def _selected(by_noise: pd.DataFrame, seed: int) -> list[dict]:
 
 
 ADDED_VALUE_COLUMNS = ["noise", "attack", "AUC θ=0", "best θ>0", "AUC best θ>0", "AUC 1-max softmax",
-                       "overlay beats noise alone", "overlay beats baseline", "model"]
+                       "overlay vs noise alone", "overlay vs baseline", "model"]
+
+
+def _auc(row: pd.Series | None) -> tuple[float, float, float]:
+    return (np.nan, np.nan, np.nan) if row is None else (row["value"], row["ci_low"], row["ci_high"])
 
 
 def saliency_added_value(rates: pd.DataFrame) -> pd.DataFrame:
     """Per model, noise and attack: AUC of the noise alone (theta = 0), the best AUC over theta > 0
-    (chosen in hindsight, so an optimistic bound for the overlay), and the 1 - max softmax baseline.
+    (chosen in hindsight, so an optimistic bound for the overlay), and the 1 - max softmax baseline, each with its
+    interval (``... low``, ``... high``), and the overlay's verdicts from the intervals
+    (:func:`helpers.metrics.interval_verdict`; against the baseline :func:`helpers.metrics.versus_baseline`).
 
     Args:
         rates: a :func:`rate_table`.
 
     Returns:
-        ``ADDED_VALUE_COLUMNS``, with whether the overlay's best AUC beats the noise alone and the baseline."""
+        ``ADDED_VALUE_COLUMNS`` and the intervals."""
     auc = rates[rates["metric"] == "auc"]
     rows = []
     for model, of_model in auc.groupby("model", sort=False):
         saliency, baseline = of_model[of_model["detector"] == "saliency"], of_model[of_model["detector"] == "baseline"]
         for (noise, attack), g in saliency.groupby(["noise", "attack"], sort=False):
             zero, positive = g[g["theta"] == 0], g[g["theta"] > 0]
-            base = baseline[baseline["attack"] == attack]["value"]
+            base = baseline[baseline["attack"] == attack]
             best = positive.loc[positive["value"].idxmax()] if len(positive) else None
-            rows.append({"noise": noise, "attack": attack, "AUC θ=0": zero["value"].iloc[0] if len(zero) else np.nan,
-                         "best θ>0": best["theta"] if best is not None else np.nan,
-                         "AUC best θ>0": best["value"] if best is not None else np.nan,
-                         "AUC 1-max softmax": base.iloc[0] if len(base) else np.nan, "model": model})
-    out = pd.DataFrame(rows, columns=[c for c in ADDED_VALUE_COLUMNS if "beats" not in c])
-    out.insert(6, "overlay beats noise alone", out["AUC best θ>0"] > out["AUC θ=0"])
-    out.insert(7, "overlay beats baseline", out["AUC best θ>0"] > out["AUC 1-max softmax"])
-    return out
+            row = {"noise": noise, "attack": attack, "best θ>0": best["theta"] if best is not None else np.nan,
+                   "model": model}
+            for name, hit in (("AUC θ=0", zero.iloc[0] if len(zero) else None), ("AUC best θ>0", best),
+                              ("AUC 1-max softmax", base.iloc[0] if len(base) else None)):
+                row[name], row[f"{name} low"], row[f"{name} high"] = _auc(hit)
+            over = (row["AUC best θ>0 low"], row["AUC best θ>0 high"])
+            row["overlay vs noise alone"] = interval_verdict(*over, row["AUC θ=0 low"], row["AUC θ=0 high"])
+            row["overlay vs baseline"] = versus_baseline(*over, row["AUC 1-max softmax low"],
+                                                         row["AUC 1-max softmax high"])
+            rows.append(row)
+    intervals = [f"{c} {b}" for c in ("AUC θ=0", "AUC best θ>0", "AUC 1-max softmax") for b in ("low", "high")]
+    return pd.DataFrame(rows, columns=ADDED_VALUE_COLUMNS + intervals)
 
 
 def run_metadata(bundle: ModelBundle, images: ImageSet, parameters: dict) -> dict:

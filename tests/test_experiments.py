@@ -141,14 +141,19 @@ def test_comparison_config_reads_the_joint_detector_under_its_old_name_too():
 
 
 def test_theta_sweep_facts_count_the_added_value_and_the_claims():
-    added = pd.DataFrame({"model": ["m", "m", "m", "k"], "overlay beats noise alone": [True, True, False, True],
-                          "overlay beats baseline": [False, True, False, True]})
-    claims = pd.DataFrame({"model": ["m"] * 4 + ["k"], "holds": pd.array([True, False, None, True, False],
-                                                                         dtype="boolean")})
+    added = pd.DataFrame({"model": ["m", "m", "m", "k"],
+                          "overlay vs noise alone": ["better", "better", "not resolved", "better"],
+                          "overlay vs baseline": ["worse", "better", "separates, reversed", "not resolved"]})
+    claims = pd.DataFrame({"model": ["m"] * 4 + ["k"],
+                           "verdict": ["holds", "fails", "not measured", "not resolved", "fails"]})
     facts = theta_sweep.counts_of(added, claims, ["m", "k"]).set_index("model")
-    assert facts.loc["m"].to_dict() == {"pairs": 3, "overlay_beats_noise_alone": 2, "overlay_beats_baseline": 1,
-                                        "claims": 4, "claims_hold": 2, "claims_fail": 1, "claims_not_measured": 1}
-    assert facts.loc["k", ["pairs", "claims_hold", "claims_fail"]].tolist() == [1, 0, 1]
+    assert facts.loc["m"].to_dict() == {"pairs": 3, "overlay_better_than_noise_alone": 2,
+                                        "overlay_better_than_baseline": 1, "overlay_worse_than_baseline": 1,
+                                        "overlay_vs_baseline_not_resolved": 0, "baseline_reversed": 1, "claims": 4,
+                                        "claims_hold": 1, "claims_fail": 1, "claims_not_resolved": 1,
+                                        "claims_not_measured": 1}
+    assert facts.loc["k", ["pairs", "overlay_vs_baseline_not_resolved", "claims_hold", "claims_fail"]].tolist() == \
+        [1, 1, 0, 1]
 
 
 def score_rows(model: str, methods: list[str]) -> pd.DataFrame:

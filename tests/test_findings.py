@@ -29,10 +29,16 @@ def row(detector, attack, metric, value, noise="", theta=np.nan, squeezer="", n=
             "ci_high": min(value + 0.1, 1), "n": n}
 
 
-def claims(holds, model="m"):
-    """Rows of :func:`claims_check` for one model: whether each claim holds (None: not measured)."""
-    return pd.DataFrame({"claim": [f"claim {i}" for i in range(len(holds))], "model": model, "left": 1.0,
-                         "right": 0.0, "holds": pd.array(holds, dtype="boolean")})
+def claims(verdicts, model="m"):
+    """Rows of :func:`claims_check` for one model with these verdicts."""
+    return pd.DataFrame({"claim": [f"claim {i}" for i in range(len(verdicts))], "model": model, "left": 1.0,
+                         "right": 0.0, "verdict": verdicts})
+
+
+ADDED = {"noise": "none", "attack": "fgsm", "AUC θ=0": 0.5, "AUC θ=0 low": 0.3, "AUC θ=0 high": 0.55, "best θ>0": 0.5,
+         "AUC best θ>0": 0.6, "AUC best θ>0 low": 0.58, "AUC best θ>0 high": 0.8, "AUC 1-max softmax": 0.7,
+         "AUC 1-max softmax low": 0.5, "AUC 1-max softmax high": 0.9, "overlay vs noise alone": "better",
+         "overlay vs baseline": "not resolved"}
 
 
 def sweep_rates(ospa_hi: float) -> pd.DataFrame:
@@ -43,10 +49,8 @@ def sweep_rates(ospa_hi: float) -> pd.DataFrame:
 
 
 def test_theta_sweep_findings_follow_the_direction_of_the_numbers():
-    added = pd.DataFrame([{"noise": "none", "attack": "fgsm", "AUC θ=0": 0.5, "best θ>0": 0.5, "AUC best θ>0": 0.6,
-                           "AUC 1-max softmax": 0.7, "overlay beats noise alone": True,
-                           "overlay beats baseline": False, "model": "m"}])
-    verdicts = claims([True, False, None])
+    added = pd.DataFrame([{**ADDED, "model": "m"}])
+    verdicts = claims(["holds", "fails", "not measured"])
     selected = pd.DataFrame([{"noise": "none", "theta": 0.1, "attack": "clean", "metric": "ospa", "value": 0.9,
                               "ci_low": 0.7, "ci_high": 1.0, "n": 10},
                              {"noise": "none", "theta": 0.1, "attack": "fgsm", "metric": "detection_rate",
@@ -54,20 +58,22 @@ def test_theta_sweep_findings_follow_the_direction_of_the_numbers():
     text = theta_sweep_findings(sweep_rates(0.3), ["fgsm"], added, verdicts, selected)
     assert "OSPA falls from 90.0% [70, 100] (n = 10) at θ = 0.1 to 30.0%" in text
     assert "FGSM detection rises from 20.0% to 40.0%" in text
-    assert "raises the AUC in 1 of 1" in text and "beats the 1 − max softmax baseline in 0 of 1." in text
-    assert "1 of 3 holds here, 1 fails, 1 was not measured" in text
-    two = claims([True, True, False, False])
-    assert "2 of 4 hold here, 2 fail, 0 were not measured" in theta_sweep_findings(sweep_rates(0.3), ["fgsm"],
-                                                                                  added, two, selected)
+    assert "Over the noise alone (θ = 0): better in 1, not better in 0 of 1 (noise, attack) pairs" in text
+    assert "baseline: better in 0, worse in 0, not resolved in 1, baseline reversed in 0." in text
+    assert "1 holds, 1 fails, 0 not resolved, 1 not measured on this model" in text
+    two = claims(["holds", "holds", "not resolved", "fails"])
+    assert "2 hold, 1 fails, 1 not resolved, 0 not measured" in theta_sweep_findings(sweep_rates(0.3), ["fgsm"],
+                                                                                    added, two, selected)
+    reversed_base = added.assign(**{"overlay vs baseline": "separates, reversed"})
+    assert "its score separates the inputs with its sign flipped" in theta_sweep_findings(
+        sweep_rates(0.3), ["fgsm"], reversed_base, two, selected)
     assert "no noise, θ = 0.1: OSPA 90.0 [70, 100] (10), FGSM 20.0 [0, 30] (10)" in text
     assert "OSPA rises" in theta_sweep_findings(sweep_rates(0.95), ["fgsm"], added.iloc[:0], verdicts, selected)
 
 
 def test_findings_of_several_models_name_the_model_of_each_statement():
-    added = pd.DataFrame([{"noise": "none", "attack": "fgsm", "AUC θ=0": 0.5, "best θ>0": 0.5, "AUC best θ>0": 0.6,
-                           "AUC 1-max softmax": 0.7, "overlay beats noise alone": True,
-                           "overlay beats baseline": False}])
-    verdicts = {"lite0": claims([True, False], "lite0"), "lite2": claims([False, False], "lite2")}
+    added = pd.DataFrame([ADDED])
+    verdicts = {"lite0": claims(["holds", "fails"], "lite0"), "lite2": claims(["fails", "fails"], "lite2")}
     selected = pd.DataFrame([{"noise": "none", "theta": 0.1, "attack": "clean", "metric": "ospa", "value": 0.9,
                               "ci_low": 0.7, "ci_high": 1.0, "n": 10}])
     alone = {m: theta_sweep_findings(sweep_rates(hi).assign(model=m), ["fgsm"], added.assign(model=m), verdicts[m],
@@ -83,8 +89,8 @@ def test_findings_of_several_models_name_the_model_of_each_statement():
     assert all(line.startswith(("- **lite0:** ", "- **lite2:** ")) for line in lines)
     assert "- **lite0:** *Trade-off without noise.* OSPA falls" in both
     assert "- **lite2:** *Trade-off without noise.* OSPA rises" in both
-    assert "**lite0:** *The paper's claims (Tables I-III):* 1 of 2 hold" in both
-    assert "**lite2:** *The paper's claims (Tables I-III):* 0 of 2 hold" in both
+    assert "**lite0:** *The paper's claims (Tables I-III):* 1 holds, 1 fails" in both
+    assert "**lite2:** *The paper's claims (Tables I-III):* 0 hold, 2 fail" in both
     assert both.replace("**lite0:** ", "").startswith(alone["lite0"])
 
 

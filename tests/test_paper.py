@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from helpers.experiments import squeezing
 from helpers.experiments.theta_sweep import claims_check, claims_table, side_by_side, side_by_side_tidy
@@ -30,13 +31,16 @@ def test_claims_and_side_by_side_read_only_saliency_rows():
                          rate("feature_squeezing", squeezer="median:2x2", value=0.1)])
     claims = claims_check(ours).set_index(["claim", "model"])
     first = claims.index[0][0]
-    assert claims.loc[(first, "vgg16"), ["left", "right", "holds"]].tolist() == [94.8, 69.5, True]
-    assert claims.loc[(first, "ours"), ["left", "right", "holds"]].tolist() == [90.0, 95.0, False]
-    assert pd.isna(claims["holds"].iloc[5])  # the second claim, ours: FGSM detection not measured
+    assert claims.loc[(first, "vgg16"), ["left", "right", "verdict"]].tolist() == [94.8, 69.5, "holds"]
+    assert claims.loc[(first, "ours"), ["left", "right", "verdict"]].tolist() == [90.0, 95.0, "not resolved"]
+    assert claims.loc[(first, "ours"), ["left_low", "left_high", "right_low", "right_high"]].tolist() == \
+        pytest.approx([80.0, 95.0, 85.0, 100.0])  # 90 [80, 95] against 95 [85, 100]: the intervals overlap
+    assert claims["verdict"].iloc[5] == "not measured"  # the second claim, ours: FGSM detection not measured
     table = claims_table(claims_check(ours))
     assert list(table.columns) == ["claim", "vgg16", "resnet50", "ours"] and len(table) == 6
-    assert table.iloc[0]["vgg16"] == "yes (94.8 vs 69.5)" and table.iloc[0]["ours"] == "no (90.0 vs 95.0)"
-    assert table.iloc[1]["ours"].startswith("n/a")
+    assert table.iloc[0]["vgg16"] == "holds (94.8 vs 69.5)"
+    assert table.iloc[0]["ours"] == "not resolved (90.0 [80, 95] vs 95.0 [85, 100])"
+    assert table.iloc[1]["ours"].startswith("not measured")
     table = side_by_side(ours)
     assert list(table.columns) == [("VGG16 (paper), %", "OSPA"), ("ResNet50 (paper), %", "OSPA"),
                                    ("ours, % [95% CI] (n)", "OSPA")]
@@ -66,8 +70,10 @@ def test_each_model_has_its_own_column_group_next_to_the_papers(tmp_path):
     assert twin[twin["source"] != "ours"][["images", "seed"]].isna().all().all()  # the paper's rows: not our run
     claims = claims_table(claims_check(both))
     assert list(claims.columns) == ["claim", "vgg16", "resnet50", "lite0", "lite2"]
-    assert claims.iloc[0]["lite0"] == claims_table(claims_check(one)).iloc[0]["lite0"] == "no (90.0 vs 95.0)"
-    assert claims.iloc[0]["lite2"] == claims_table(claims_check(other)).iloc[0]["lite2"] == "yes (60.0 vs 30.0)"
+    assert claims.iloc[0]["lite0"] == claims_table(claims_check(one)).iloc[0]["lite0"] == \
+        "not resolved (90.0 [80, 95] vs 95.0 [85, 100])"
+    assert claims.iloc[0]["lite2"] == claims_table(claims_check(other)).iloc[0]["lite2"] == \
+        "holds (60.0 [50, 70] vs 30.0 [20, 40])"
 
 
 JOINT = ["bit_depth:5", "median:2x2", "nlm:11-3-4"]
@@ -90,3 +96,13 @@ def test_table_iv_side_by_side():
     assert grouped.loc["bit depth 1", ("a", "ours FGSM")] == 70.0
     assert grouped.loc["bit depth 1", ("b", "ours FGSM")] == 35.0
     assert grouped.loc["bit depth 1", ("b", "paper OSPA")] == 13.0
+
+
+def test_a_claim_is_judged_by_the_intervals_on_our_rates_and_a_tie_of_the_papers_is_no_failure():
+    from helpers.experiments.theta_sweep import _claim_verdict
+    assert _claim_verdict((78.6,) * 3, (78.6,) * 3, paper=True) == "tie"
+    assert _claim_verdict((80.0,) * 3, (78.6,) * 3, paper=True) == "holds"
+    assert _claim_verdict((60.0, 50.0, 70.0), (30.0, 20.0, 40.0), paper=False) == "holds"
+    assert _claim_verdict((30.0, 20.0, 40.0), (60.0, 50.0, 70.0), paper=False) == "fails"
+    assert _claim_verdict((60.0, 35.0, 70.0), (30.0, 20.0, 40.0), paper=False) == "not resolved"  # 35 < 40
+    assert _claim_verdict((np.nan,) * 3, (30.0, 20.0, 40.0), paper=False) == "not measured"

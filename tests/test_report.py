@@ -56,7 +56,7 @@ def test_a_notebook_results_folder_gives_the_notebooks_tables(notebook_report):
     notebook_tables(TABLE_IV, squeezing, tmp / "notebook")
     notebook_tables(TABLE_V, comparison, tmp / "notebook")
     written = sorted((tmp / "notebook").iterdir())
-    assert len(written) == 3 * 9  # 5 tables of notebook 05, 2 of 06, 2 of 07 (no matched view at n = 4): CSV, LaTeX, twin
+    assert len(written) == 3 * 9  # 5 tables of 05, 2 of 06, 2 of 07 (no matched view at n = 4): CSV, LaTeX, twin
     for path in written:
         assert (tmp / "out" / path.name).read_text() == path.read_text(), path.name
     # the committed notebook 05 wrote the same rates from the same committed scores

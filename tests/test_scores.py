@@ -132,7 +132,13 @@ def test_theta_selected_on_the_calibration_half_is_reported_on_the_other(setup):
         clean = split_sets(select(scores, "saliency", noise, best))[0]
         assert ospa["n"] == 3 and ospa["value"] == pytest.approx((~clean["flag"].to_numpy(bool)[~calib]).mean())
     added = saliency_added_value(rates)
-    assert len(added) == len(NOISES) * 2 and {"overlay beats noise alone", "overlay beats baseline"} <= set(added)
+    assert len(added) == len(NOISES) * 2 and {"overlay vs noise alone", "overlay vs baseline"} <= set(added)
+    for _, r in added.iterrows():  # each verdict from the intervals, by hand
+        lo, hi, zlo, zhi = r["AUC best θ>0 low"], r["AUC best θ>0 high"], r["AUC θ=0 low"], r["AUC θ=0 high"]
+        assert r["overlay vs noise alone"] == ("better" if lo > zhi else "worse" if hi < zlo else "not resolved")
+        best = rates[(rates.metric == "auc") & (rates.detector == "saliency") & (rates.noise == r["noise"])
+                     & (rates.attack == r["attack"]) & (rates.theta > 0)]["value"].max()
+        assert r["AUC best θ>0"] == best
 
 
 def test_a_saved_table_is_reanalysed_without_a_model(setup, tmp_path):

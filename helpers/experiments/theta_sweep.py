@@ -23,6 +23,14 @@ from helpers.experiments.runs import ModelRun, prepare, score_runs
 from helpers.figures import AUC_BELOW_HALF, error_bars
 from helpers.findings import direction, each_model, find_rate, said, verb
 from helpers.labels import NOISE_LEGEND, Cell, attack_label, auc_text, noise_label, rate_cell
+from helpers.metrics import (
+    BETTER,
+    NOT_MEASURED,
+    NOT_RESOLVED,
+    REVERSED,
+    WORSE,
+    interval_verdict,
+)
 from helpers.paper import PAPER_MODELS, paper_tables_1_3
 from helpers.plotting import DOUBLE_COLUMN, figure
 from helpers.runtime import write_atomically
@@ -120,8 +128,8 @@ class Facts:
         selected: :func:`helpers.scores.select_theta`'s rows (θ chosen on the calibration half, rates on the
             held-out half).
         claims: :func:`claims_check` of the rates.
-        counts: one row per model: ``pairs`` (noise, attack), ``overlay_beats_noise_alone``,
-            ``overlay_beats_baseline``, ``claims``, ``claims_hold``, ``claims_fail``, ``claims_not_measured``.
+        counts: one row per model (:func:`counts_of`): ``pairs`` (noise, attack) by the overlay's verdicts, the
+            paper's ``claims`` by theirs.
         curves: :func:`helpers.scores.roc_curves` of the saliency and baseline scores."""
 
     config: Config
@@ -273,16 +281,28 @@ def _claims() -> list[tuple[str, Callable[[Callable], tuple[float, float]]]]:
     ]
 
 
+CLAIM_VERDICTS = {BETTER: "holds", WORSE: "fails", NOT_RESOLVED: "not resolved", NOT_MEASURED: "not measured"}
+
+
+def _claim_verdict(left: tuple[float, float, float], right: tuple[float, float, float], paper: bool) -> str:
+    """Whether a claim (left > right) holds: on the paper's numbers (no intervals published) by the numbers, a tie
+    being no failure; on ours by the intervals (:func:`helpers.metrics.interval_verdict`)."""
+    if paper:
+        return "holds" if left[0] > right[0] else "fails" if left[0] < right[0] else "tie"
+    return CLAIM_VERDICTS[interval_verdict(left[1], left[2], right[1], right[2])]
+
+
 def claims_check(rates: pd.DataFrame) -> pd.DataFrame:
-    """Each claim of Tables I-III for VGG16 and ResNet50 (the paper's numbers) and for each of our
-    models: the two numbers compared (percent) and whether the claim holds (left > right).
+    """Each claim of Tables I-III for VGG16 and ResNet50 (the paper's numbers) and for each of our models: the two
+    numbers compared (percent, ours with their 95% intervals) and the verdict: 'holds', 'fails', 'tie' (the
+    paper's, equal numbers), 'not resolved' (ours, overlapping intervals) or 'not measured'.
 
     Args:
         rates: a :func:`helpers.scores.rate_table` of one or several models.
 
     Returns:
-        one row per (claim, model): claim, model ('vgg16', 'resnet50', then ours), left, right, and
-        ``holds`` (True, False, or missing where we did not measure the cells needed)."""
+        one row per (claim, model): claim, model ('vgg16', 'resnet50', then ours), left, left_low, left_high,
+        right, right_low, right_high, verdict."""
     paper = paper_tables_1_3()
     ours = dict(tuple(rates.groupby("model", sort=False)))
 
@@ -290,33 +310,29 @@ def claims_check(rates: pd.DataFrame) -> pd.DataFrame:
         def get(noise, theta, metric):
             if model in ours:
                 r = _ours(ours[model], noise, theta, metric)
-                return np.nan if r is None else 100 * r["value"]
+                return (np.nan,) * 3 if r is None else tuple(100 * r[c] for c in ("value", "ci_low", "ci_high"))
             hit = paper[(paper["noise"] == noise) & np.isclose(paper["theta"], theta) & (paper["model"] == model)
                         & (paper["metric"] == metric)]
-            return float(hit["value"].iloc[0])
+            return (float(hit["value"].iloc[0]),) * 3
         return get
 
     rows = []
     for claim, compare in _claims():
         for model in (*PAPER_MODELS, *ours):
             left, right = compare(lookup(model))
-            holds = pd.NA if np.isnan(left) or np.isnan(right) else bool(left > right)
-            rows.append({"claim": claim, "model": model, "left": left, "right": right, "holds": holds})
-    return pd.DataFrame(rows).astype({"holds": "boolean"})
+            rows.append({"claim": claim, "model": model, "left": left[0], "left_low": left[1], "left_high": left[2],
+                         "right": right[0], "right_low": right[1], "right_high": right[2],
+                         "verdict": _claim_verdict(left, right, model in PAPER_MODELS)})
+    return pd.DataFrame(rows)
 
 
 def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
-    """:func:`claims_check` for reading.
-
-    Args:
-        claims: :func:`claims_check`'s rows.
-
-    Returns:
-        one row per claim, a column per model (the paper's, then ours), cells 'yes (81.0 vs 62.5)',
-        'no (...)' or 'n/a (...)'."""
-    verdict = claims["holds"].map({True: "yes", False: "no"}).fillna("n/a")
-    cells = [f"{v} ({left:.1f} vs {right:.1f})" for v, left, right in
-             zip(verdict, claims["left"], claims["right"], strict=True)]
+    """:func:`claims_check` for reading: one row per claim, a column per model (the paper's, then ours), cells
+    'holds (81.0 vs 62.5)', 'not resolved (56.2 [31, 79] vs 62.5 [34, 84])', 'tie (78.6 vs 78.6)'."""
+    def side(v, lo, hi):
+        return f"{v:.1f}" if lo == hi or np.isnan(lo) else f"{v:.1f} [{lo:.0f}, {hi:.0f}]"
+    cells = [f"{r['verdict']} ({side(r['left'], r['left_low'], r['left_high'])} vs "
+             f"{side(r['right'], r['right_low'], r['right_high'])})" for _, r in claims.iterrows()]
     table = claims.assign(cell=cells).pivot(index="claim", columns="model", values="cell")
     table = table.loc[list(dict.fromkeys(claims["claim"])), list(dict.fromkeys(claims["model"]))]
     return table.rename_axis(columns=None).reset_index()
@@ -347,7 +363,8 @@ def selected_theta_layout(selected: pd.DataFrame, attacks: Sequence[str]) -> pd.
 
 
 def counts_of(added: pd.DataFrame, claims: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
-    """The counts the findings state, per model.
+    """The counts the findings state, per model: (noise, attack) pairs by the overlay's verdicts against the noise
+    alone and the baseline, and the paper's claims by verdict on this model.
 
     Args:
         added: :func:`helpers.scores.saliency_added_value` rows.
@@ -358,12 +375,18 @@ def counts_of(added: pd.DataFrame, claims: pd.DataFrame, models: Sequence[str]) 
     rows = []
     for model in models:
         pairs = added[added["model"] == model]
-        holds = claims[claims["model"] == model]["holds"]
+        alone, base = pairs["overlay vs noise alone"], pairs["overlay vs baseline"]
+        verdicts = claims[claims["model"] == model]["verdict"]
         rows.append({"model": model, "pairs": len(pairs),
-                     "overlay_beats_noise_alone": int(pairs["overlay beats noise alone"].sum()),
-                     "overlay_beats_baseline": int(pairs["overlay beats baseline"].sum()),
-                     "claims": len(holds), "claims_hold": int(holds.eq(True).sum()),
-                     "claims_fail": int(holds.eq(False).sum()), "claims_not_measured": int(holds.isna().sum())})
+                     "overlay_better_than_noise_alone": int((alone == BETTER).sum()),
+                     "overlay_better_than_baseline": int((base == BETTER).sum()),
+                     "overlay_worse_than_baseline": int((base == WORSE).sum()),
+                     "overlay_vs_baseline_not_resolved": int((base == NOT_RESOLVED).sum()),
+                     "baseline_reversed": int((base == REVERSED).sum()),
+                     "claims": len(verdicts), "claims_hold": int((verdicts == "holds").sum()),
+                     "claims_fail": int((verdicts == "fails").sum()),
+                     "claims_not_resolved": int((verdicts == "not resolved").sum()),
+                     "claims_not_measured": int((verdicts == "not measured").sum())})
     return pd.DataFrame(rows)
 
 
@@ -583,6 +606,24 @@ def _tradeoff_line(saliency: pd.DataFrame, attacks: Sequence[str]) -> str | None
     return "- *Trade-off without noise.* " + "; ".join(parts) + "."
 
 
+def verdict_counts(counts: pd.Series, against: str) -> str:
+    """'better in 1, worse in 0, not resolved in 7, baseline reversed in 1': a row of ``Facts.counts`` against the
+    noise alone (``against`` 'alone') or the baseline ('baseline')."""
+    if against == "alone":
+        return (f"better in {counts['overlay_better_than_noise_alone']}, not better in "
+                f"{counts['pairs'] - counts['overlay_better_than_noise_alone']}")
+    return (f"better in {counts['overlay_better_than_baseline']}, worse in {counts['overlay_worse_than_baseline']}, "
+            f"not resolved in {counts['overlay_vs_baseline_not_resolved']}, baseline reversed in "
+            f"{counts['baseline_reversed']}")
+
+
+def claims_counts(counts: pd.Series) -> str:
+    """'1 holds, 0 fail, 5 are not resolved, 0 not measured' of the paper's claims (a row of ``Facts.counts``)."""
+    hold, fail = int(counts["claims_hold"]), int(counts["claims_fail"])
+    return (f"{hold} {verb(hold, 'holds', 'hold')}, {fail} {verb(fail, 'fails', 'fail')}, "
+            f"{counts['claims_not_resolved']} not resolved, {counts['claims_not_measured']} not measured")
+
+
 def _model_findings(facts: Facts, model: str) -> str:
     attacks = list(facts.config.attacks)
     rates = facts.rates[facts.rates["model"] == model]
@@ -590,20 +631,25 @@ def _model_findings(facts: Facts, model: str) -> str:
     counts = facts.counts.set_index("model").loc[model]
     lines = [line for line in [_tradeoff_line(rates[rates["detector"] == "saliency"], attacks)] if line]
     if len(added):
-        vs_base = [f"{attack_label(r['attack'])} with {noise_label(r['noise'])}: best AUC {r['AUC best θ>0']:.2f} "
-                   f"(θ = {r['best θ>0']:g}) vs {r['AUC 1-max softmax']:.2f}"
-                   for _, r in added.iterrows() if r["overlay beats baseline"]]
-        lines.append(f"- *Does the overlay add anything?* Over the noise alone (θ = 0) its best θ (chosen in "
-                     f"hindsight) raises the AUC in {counts['overlay_beats_noise_alone']} of {counts['pairs']} "
-                     f"(noise, attack) pairs. It beats the 1 − max softmax baseline in {len(vs_base)} of "
-                     f"{counts['pairs']}" + (f": {'; '.join(vs_base)}." if vs_base else "."))
-    held_up, failed, missing = (int(counts[k]) for k in ("claims_hold", "claims_fail", "claims_not_measured"))
-    lines.append(f"- *The paper's claims (Tables I-III):* {held_up} of {counts['claims']} "
-                 f"{verb(held_up, 'holds', 'hold')} here, {failed} {verb(failed, 'fails', 'fail')}, {missing} "
-                 f"{verb(missing, 'was', 'were')} not measured (table above).")
+        def auc(r: pd.Series, name: str) -> str:
+            return auc_text(r[name], r[f"{name} low"], r[f"{name} high"])
+
+        vs_base = [f"{attack_label(r['attack'])} with {noise_label(r['noise'])}: best AUC {auc(r, 'AUC best θ>0')} "
+                   f"(θ = {r['best θ>0']:g}) vs {auc(r, 'AUC 1-max softmax')}"
+                   for _, r in added.iterrows() if r["overlay vs baseline"] == BETTER]
+        lines.append("- *Does the overlay add anything?* (verdicts from the AUCs' 95% intervals; its best θ is chosen "
+                     "in hindsight, an optimistic bound) Over the noise alone (θ = 0): "
+                     f"{verdict_counts(counts, 'alone')} of {counts['pairs']} (noise, attack) pairs. Against the "
+                     f"1 − max softmax baseline: {verdict_counts(counts, 'baseline')}"
+                     + (f" ({'; '.join(vs_base)})." if vs_base else ".")
+                     + (" Reversed: the baseline's AUC interval lies below 0.5, so its score separates the inputs "
+                        "with its sign flipped (e.g. PGD makes the model more confident); that is no win of the "
+                        "overlay." if counts["baseline_reversed"] else ""))
+    lines.append(f"- *The paper's claims (Tables I-III):* {claims_counts(counts)} on this model (verdicts from the "
+                 "rates' 95% intervals; table above).")
     selected = facts.selected[facts.selected["model"] == model]
     held = [f"{noise_label(row['noise'])}, θ = {row['theta']:g}: OSPA {row['OSPA']}, "
-            + ", ".join(f"{attack_label(a)} {row[a]}" for a in attacks if a in row and isinstance(row[a], str))
+            + ", ".join(f"{attack_label(a)} {row[a]}" for a in attacks if a in row and isinstance(row[a], str | Cell))
             for _, row in (selected_theta_layout(selected, attacks)[model].reset_index().iterrows()
                            if len(selected) else [])]
     if held:
@@ -649,11 +695,9 @@ def readme_lines(results_dir: str | Path, model: str, attacks: Sequence[str]) ->
     results = Path(results_dir)
     counts = pd.read_csv(results / f"facts_theta_sweep_{model}.csv").iloc[0]
     lines = held_out_lines(pd.read_csv(results / f"selected_theta_{model}.csv"), attacks)
-    missing = f", {counts['claims_not_measured']} not measured" if counts["claims_not_measured"] else ""
-    lines.append(f"- Of the paper's {counts['claims']} claims about Tables I-III, {counts['claims_hold']} "
-                 f"{verb(counts['claims_hold'], 'holds', 'hold')} on this model and {counts['claims_fail']} "
-                 f"{verb(counts['claims_fail'], 'fails', 'fail')}{missing} (notebook 05).")
-    lines.append(f"- Even at its best θ, chosen in hindsight on these data (optimistic), the overlay beats the "
-                 f"trivial 1 − max softmax score's AUC in {counts['overlay_beats_baseline']} of {counts['pairs']} "
+    lines.append(f"- Of the paper's {counts['claims']} claims about Tables I-III, on this model (verdicts from the "
+                 f"95% intervals): {claims_counts(counts)} (notebook 05).")
+    lines.append("- Even at its best θ, chosen in hindsight on these data (optimistic), the overlay against the "
+                 f"trivial 1 − max softmax score's AUC: {verdict_counts(counts, 'baseline')} of {counts['pairs']} "
                  "(noise, attack) pairs.")
     return lines
