@@ -75,8 +75,7 @@ def design_effect(flags, groups) -> float:
         deff >= 1: the variance of the proportion relative to N independent items.
 
     Raises:
-        ValueError: flags not 1-D boolean, or groups of another length.
-    """
+        ValueError: flags not 1-D boolean, or groups of another length."""
     flags = _flags(flags)
     _, cluster = _cluster_index(groups, flags.size)
     sizes = np.bincount(cluster)
@@ -124,8 +123,6 @@ class Rate:
     ``deff`` and its 95% interval: Wilson's at the effective size n / deff (nan when n = 0).
 
     Attributes:
-        k: the count of successes.
-        n: the number of inputs.
         deff: the design effect, >= 1."""
 
     k: int
@@ -177,9 +174,6 @@ def share(flags, groups=None) -> Rate:
         flags: (N,) bool, one per input.
         groups: (N,) each input's photograph, for an interval that counts views of one photograph as such
             (None: all distinct).
-
-    Returns:
-        the :class:`Rate`.
 
     Raises:
         ValueError: flags not 1-D boolean, or groups of another length."""
@@ -250,8 +244,7 @@ def auc_interval(scores_clean, scores_adv, n_boot: int = 1000, seed: int = 0, co
         (low, high).
 
     Raises:
-        ValueError: empty or non-finite scores, groups given for one class only or of another length.
-    """
+        ValueError: empty or non-finite scores, groups given for one class only or of another length."""
     clean, adv = np.asarray(scores_clean, float).ravel(), np.asarray(scores_adv, float).ravel()
     _labelled(clean, adv)
     if (groups_clean is None) != (groups_adv is None):
@@ -280,8 +273,7 @@ def photograph_bootstrap(groups_clean, groups_adv, n_boot: int, seed: int) -> tu
         groups_clean, groups_adv: the photograph of each clean and of each adversarial input.
 
     Returns:
-        (n_boot, n_clean) and (n_boot, n_adv) integer weights.
-    """
+        (n_boot, n_clean) and (n_boot, n_adv) integer weights."""
     groups_clean, groups_adv = (np.asarray(g, dtype=object).ravel() for g in (groups_clean, groups_adv))
     distinct, cluster = _cluster_index(np.r_[groups_clean, groups_adv], groups_clean.size + groups_adv.size)
     counts = _multinomial_counts(np.random.default_rng(seed), n_boot, distinct.size)
@@ -347,8 +339,7 @@ def grouped_split(groups, seed: int, fraction: float = 0.5) -> np.ndarray:
         fraction: the share of groups chosen, in [0, 1].
 
     Returns:
-        (N,) bool mask, True for the chosen groups' items.
-    """
+        (N,) bool mask, True for the chosen groups' items."""
     check_number(fraction, "fraction", 0.0, 1.0)
     groups = np.asarray(groups, dtype=object).ravel()
     distinct = np.array(sorted(set(groups.tolist())), dtype=object)
@@ -418,7 +409,6 @@ def score_rows(clean: np.ndarray, adv: np.ndarray, calib_clean: np.ndarray, cali
         adv: (N_adv,) adversarial scores.
         calib_clean: (N_clean,) bool, the clean scores of the calibration half.
         calib_adv: (N_adv,) bool, the adversarial scores of the calibration half (left out of the TPR).
-        seed: the AUC bootstrap's seed.
         groups_clean, groups_adv: each score's photograph, or None.
 
     Returns:

@@ -52,12 +52,7 @@ def study_findings(result: StudyResult, comparison: dict, n_workers: int) -> str
     """The scale-out notebook's result paragraph (Markdown), written from the run's numbers.
 
     Args:
-        result: the study's result.
-        comparison: :func:`compare_runs` of it and a one-shard run.
-        n_workers: the Dask workers.
-
-    Returns:
-        the paragraph."""
+        comparison: :func:`compare_runs` of it and a one-shard run."""
     s = result.summary
     split = f"{s['n_shards']} shards on {n_workers} Dask worker{'s' if n_workers > 1 else ''}"
     same = (f"equals the one-shard run in this process: identical images, inputs, labels and flags on all "
@@ -75,9 +70,6 @@ def main(argv: list[str] | None = None) -> StudyResult:
 
     Args:
         argv: the arguments; None: ``sys.argv[1:]``.
-
-    Returns:
-        the :class:`StudyResult`.
 
     Raises:
         SystemExit: for ``--help`` or a usage error.

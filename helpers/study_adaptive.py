@@ -39,13 +39,6 @@ from helpers.validation import check_number
 def adaptive_settings(config: Mapping[str, Any], attack: str) -> dict[str, Any]:
     """``ADAPTIVE_DEFAULTS`` updated by ``attack_params[attack]``, checked.
 
-    Args:
-        config: the study's configuration.
-        attack: an adaptive set's name.
-
-    Returns:
-        the set's settings.
-
     Raises:
         ValueError: an unknown setting or a value the adaptive attack refuses, naming the set."""
     s = adaptive_names(config, attack)
@@ -65,10 +58,6 @@ def adaptive_settings(config: Mapping[str, Any], attack: str) -> dict[str, Any]:
 
 def adaptive_defences(bundle: ModelBundle, c: Mapping[str, Any]) -> list[Defence]:
     """The saliency detector of the study, one per noise with every theta: the system the sets attack.
-
-    Args:
-        bundle: the model.
-        c: a checked configuration.
 
     Returns:
         one :class:`~helpers.adaptive.defences.Defence` per noise."""
@@ -97,14 +86,8 @@ def block_outcomes(bundle: ModelBundle, config: Mapping[str, Any], images: Image
     true labels (f's own label where none is known), seeded per block as the other attacks.
 
     Args:
-        bundle: the model.
-        config: a checked configuration.
-        images: the block's images.
         positions: their positions in the full list.
-        block: the block's index (its attack seed).
-
-    Returns:
-        the outcome rows."""
+        block: the block's index (its attack seed)."""
     c, bs, seed = config, config["batch_size"], block_seed(config["seed"], block)
     defences = adaptive_defences(bundle, c)
     f_labels = bundle.predict(images.x, bs)[0]
@@ -133,11 +116,6 @@ def merge_adaptive(config: Mapping[str, Any], out_dir: Path, n_shards: int
     """The shards' adaptive outcome rows (``image`` renumbered as :func:`helpers.study_shards.merge_shards` does),
     their rates and, when ``adaptive`` is among the sets, their checks; written as ``adaptive.parquet``,
     ``adaptive_rates.csv`` and ``adaptive_checks.csv``.
-
-    Args:
-        config: a checked configuration.
-        out_dir: the study's output folder.
-        n_shards: the number of shards.
 
     Returns:
         (rows, rates, checks)."""

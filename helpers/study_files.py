@@ -52,10 +52,7 @@ def checksum_path(path: Path) -> Path:
 
 
 def sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes.
-
-    Returns:
-        the hex digest."""
+    """The SHA-256 of a file's bytes."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -107,9 +104,6 @@ STUDY_RECORD = "study.json"  # the parameters of the study a folder holds
 def check_same_study(out_dir: Path, config: Mapping[str, Any]) -> None:
     """Refuse a folder that holds another study (its ``study.json``, or for a folder written before there was
     one, any shard's parameters); then record this study's parameters there.
-
-    Args:
-        config: the study's checked configuration.
 
     Raises:
         ValueError: the folder holds a study with other parameters, naming each that differs."""
@@ -186,9 +180,6 @@ def merged_intact(path: Path) -> bool:
 def remove_other_splits(out_dir: Path, n_shards: int) -> int:
     """Remove the shard files (and their checksums and outcome rows) of another ``n_shards`` of the same study,
     so that the folder holds one split.
-
-    Args:
-        n_shards: the split kept.
 
     Returns:
         how many shards were removed."""

@@ -102,17 +102,12 @@ def run_study(config: Mapping[str, Any], n_shards: int, out_dir: str | Path, cli
 
     Args:
         config: study parameters.
-        n_shards: the number of shards.
         out_dir: the output folder; shards already in ``out_dir/shards`` are skipped.
         client: a ``distributed.Client``, a scheduler address, ``None`` (a ``LocalCluster`` of
             ``n_workers`` processes with one thread each, closed afterwards) or ``IN_PROCESS``.
-        n_workers: the LocalCluster's workers.
         retries: a failed shard's retries; one that still fails is reported in a ``RuntimeError`` after
             the others have finished, and leaves no file and no merged table.
         progress: show a progress bar.
-
-    Returns:
-        the :class:`StudyResult`.
 
     Raises:
         OSError: ``out_dir`` is a file, lies under one, or cannot be written (checked before any work).

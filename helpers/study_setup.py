@@ -192,9 +192,6 @@ def adaptive_names(config: Mapping[str, Any], attack: str) -> dict[str, Any]:
     """``ADAPTIVE_DEFAULTS`` updated by ``attack_params[attack]``, its setting names and choices checked (the
     budgets are checked by ``helpers.study_adaptive.adaptive_settings``).
 
-    Args:
-        attack: an adaptive set's name.
-
     Raises:
         ValueError: an unknown setting, kind, variant, loss or emphasis clip, or a saliency method other than
             Grad-CAM (the detector-aware models attack Grad-CAM), naming the set."""
@@ -270,23 +267,13 @@ def is_labelled(image_source: str, n_images: int, seed: int) -> bool:
 
 
 def identity(config: Mapping[str, Any]) -> dict:
-    """The parameters that make a study's results (as JSON has them): all but ``NOT_IDENTITY``.
-
-    Args:
-        config: a checked configuration.
-
-    Returns:
-        the parameters, JSON's types."""
+    """The parameters that make a study's results (as JSON has them): all but ``NOT_IDENTITY``."""
     return {k: v for k, v in json.loads(json.dumps(dict(config))).items() if k not in NOT_IDENTITY}
 
 
 def default_n_shards(config: Mapping[str, Any], workers: int) -> int:
     """One shard per 8 blocks of ``batch_size`` images, and at least one per worker while there are
-    blocks to share (a block is never split: it is the unit of determinism).
-
-    Args:
-        config: a checked configuration.
-        workers: the number of Dask workers."""
+    blocks to share (a block is never split: it is the unit of determinism)."""
     n_blocks = math.ceil(config["n_images"] / config["batch_size"])
     return min(n_blocks, max(math.ceil(n_blocks / 8), workers))
 
@@ -317,10 +304,6 @@ def shard_blocks(n_images: int, batch_size: int, shard: int, n_shards: int) -> l
 
 def block_seed(seed: int, block: int) -> int:
     """The attack seed of a block: independent streams per block, the same whatever the split.
-
-    Args:
-        seed: the study's seed.
-        block: the block's index.
 
     Returns:
         the seed, an unsigned 32-bit integer."""

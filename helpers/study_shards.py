@@ -39,9 +39,6 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
     Args:
         config: study parameters (a subset of ``DEFAULTS``' names).
 
-    Returns:
-        the full, checked configuration.
-
     Raises:
         ValueError, TypeError: as :func:`helpers.study_setup.check_config` and :func:`adaptive_settings`."""
     config = check_names(config)
@@ -56,13 +53,7 @@ def _cached_model(model: str, weights: str, options: str) -> ModelBundle:
 
 
 def study_model(config: Mapping[str, Any]) -> ModelBundle:
-    """The study's model, loaded once per process (so once per Dask worker, not once per task).
-
-    Args:
-        config: a checked configuration.
-
-    Returns:
-        the :class:`~helpers.models.ModelBundle`."""
+    """The study's model, loaded once per process (so once per Dask worker, not once per task)."""
     return _cached_model(config["model"], config["weights"], json.dumps(config["model_options"], sort_keys=True))
 
 
@@ -72,9 +63,6 @@ def block_scores(bundle: ModelBundle, config: Mapping[str, Any], images: ImageSe
     notebooks 05-07 build them: saliency for each noise and theta, joint Feature Squeezing, the baseline.
 
     Args:
-        bundle: the model.
-        config: a checked configuration.
-        images: the block's images.
         positions: their positions in the full list.
         block: the block's index (its attack seed).
 
@@ -115,8 +103,6 @@ def run_shard(config: Mapping[str, Any], shard: int, n_shards: int, bundle: Mode
 
     Args:
         config: study parameters.
-        shard: the shard's index.
-        n_shards: the number of shards.
         bundle: the model; None: :func:`study_model`.
 
     Returns:
@@ -138,8 +124,6 @@ def run_shard_adaptive(config: Mapping[str, Any], shard: int, n_shards: int,
 
     Args:
         config: study parameters.
-        shard: the shard's index.
-        n_shards: the number of shards.
         bundle: the model; None: :func:`study_model`.
 
     Returns:
@@ -159,10 +143,7 @@ def merge_shards(tables: list[pd.DataFrame]) -> pd.DataFrame:
     with clean rows), as the unsharded score table has it.
 
     Args:
-        tables: the shards' score tables, in shard order.
-
-    Returns:
-        the merged score table."""
+        tables: the shards' score tables, in shard order."""
     scores = pd.concat(tables, ignore_index=True)
     kept = np.unique(scores.loc[scores["attack"] == "clean", "image"].to_numpy())
     scores["image"] = np.searchsorted(kept, scores["image"].to_numpy()).astype("int64")

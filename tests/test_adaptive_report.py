@@ -252,7 +252,7 @@ def test_layouts_and_round_trip(tmp_path):
     assert list(versus["ε"]) == ["2/255", "16/255"] and list(versus[column]) == ["–", "–"]  # no ensemble given
     ensemble = ensemble_table(4, 3)  # the ensemble at 2/255 only
     versus = paper_vs_adaptive(table, "pgd", ensemble, ["s"])
-    assert versus.loc[0, column].startswith("100.0") and versus.loc[1, column] == "–"
+    assert str(versus.loc[0, column]).startswith("100.0") and versus.loc[1, column] == "–"
     assert paper_vs_adaptive(table, "pgd", ensemble, ["other"]).loc[0, column] == "–"  # s not in the system
     path = save_bypass_table(table, tmp_path / "t.csv")
     pd.testing.assert_frame_equal(load_bypass_table(path), table, check_dtype=False)

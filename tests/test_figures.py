@@ -44,8 +44,8 @@ def images(n=N):
     return RNG.uniform(0, 255, (n, SIZE, SIZE, 3)).astype(np.float32)
 
 
-def score_table():
-    """A score table: saliency (two noises, thetas 0 and 0.3), a squeezer and the baseline on two attacks."""
+def score_table(attacks=("fgsm", "pgd")):
+    """A score table: saliency (two noises, thetas 0 and 0.3), a squeezer and the baseline on ``attacks``."""
     rows = []
     configs = [{"detector": "saliency", "noise": noise, "theta": t, "squeezer": ""}
                for noise in ("none", "zero_mean") for t in (0.0, 0.3)]
@@ -53,7 +53,7 @@ def score_table():
                  "squeezer": "bit_depth:5+median:2x2+nlm:11-3-4"},
                 {"detector": "baseline", "noise": "", "theta": np.nan, "squeezer": ""}]
     for method in configs:
-        for attack, shift, n in (("clean", 0.0, 8), ("fgsm", 0.5, 6), ("pgd", -0.5, 5)):
+        for attack, shift, n in (("clean", 0.0, 8), *((a, 0.5 - k % 2, 6 - k % 2) for k, a in enumerate(attacks))):
             score = RNG.normal(shift, 1.0, n)
             rows += [{**method, "model": "m", "image": i, "image_id": f"img{i}", "photograph": f"img{i}",
                       "true_label": 0, "attack": attack, "label": 0, "transformed_label": 0, "score": s,
@@ -334,3 +334,36 @@ def test_roc_theta_legends_lie_outside_the_data():
             assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
     assert layout_problems(fig) == []
     plt.close(fig)
+
+
+LARGE = ["fgsm", "bim", "pgd", "pgd_l2", "cw_l2", "deepfool"]
+
+
+def chart_builders(attacks: list[str]) -> dict:
+    """Every chart (not an image grid) of the suite on a run of ``attacks``: notebooks 04, 05, 07, 08."""
+    from test_adaptive_report import ensemble_table, full_table
+
+    from helpers.experiments.adaptive import bypass_vs_eps_figure
+    scores = score_table(tuple(attacks))
+    sweep = pd.DataFrame([{"attack": a, "eps_255": e, "n": 16, "success_rate": r, "success_rate_ci_low": r / 2,
+                           "success_rate_ci_high": min(1, r + 0.2)} for a in attacks[:3]
+                          for e, r in ((0.25, 0.1), (1, 0.2), (2, 0.5), (4, 1.0))])
+    return {
+        "epsilon": lambda: attack_success.sweep_figure(SimpleNamespace(sweep=sweep)),
+        "tradeoff": lambda: sweep_figures(scores, attacks)["figure_tradeoff_ospa_vs_detection"]["m"],
+        "roc_theta": lambda: sweep_figures(scores, attacks)["figure_roc_theta"]["m"],
+        "roc_comparison": lambda: roc_comparison(scores, attacks)["m"],
+        "adaptive": lambda: bypass_vs_eps_figure(full_table(), ["s"], ensemble=ensemble_table(4, 3)),
+    }
+
+
+@pytest.mark.parametrize("attacks", [["fgsm", "pgd"], LARGE], ids=["small", "large"])
+def test_every_chart_lays_out_without_overlaps_or_text_off_the_page(attacks):
+    use_style()
+    for name, make in chart_builders(attacks).items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # tight layout notes are not the point here
+            fig = make()
+            fig.canvas.draw()
+        assert layout_problems(fig) == [], name
+        plt.close(fig)

@@ -48,6 +48,10 @@ TABLES = {"own": "table5_comparison_own_operating_point", "matched": "table5_com
 CAPTIONS = {"own": rate_caption("Each detector at its own operating point (label-change rule)."),
             "auc": f"ROC-AUC (0-1) of each detector's continuous score [{AUC_INTERVAL}] on clean inputs and "
                    "successful adversarial examples."}
+# The paper's Table V rows (data/paper/tables_4_5.csv, VGG16) as our configurations.
+PAPER_V = {"saliency_color_reverse": DetectorKey("saliency", "color_reverse", 0.1),
+           "saliency_zero_mean": DetectorKey("saliency", "zero_mean", 0.1),
+           "feature_squeezing": DetectorKey("feature_squeezing", squeezers=("bit_depth:5", "median:2x2", "nlm:11-3-4"))}
 INFERENCE = "inference"  # the cost table's row of the undefended model's forward pass
 
 
@@ -357,14 +361,20 @@ def table_v(facts: Facts) -> tuple[pd.DataFrame, pd.DataFrame]:
         (the paper's Table V, ours)."""
     paper = paper_tables_4_5().query("table == 'V'").pivot_table(index="method", columns="metric", values="value",
                                                                   sort=False)[["ospa", "fgsm", "cw_l2"]]
+    paper = paper.rename(index={m: k.label for m, k in PAPER_V.items()}, columns=_column_label)
     own = method_tidy(facts.rows["own"])
     own = own.assign(column=own["attack"].where(own["attack"] != "clean", "ospa"))
 
     def ours(of_model: pd.DataFrame) -> pd.DataFrame:
         table = of_model.pivot_table(index="method", columns="column", values="value", sort=False)
-        return table[["ospa", *[a for a in facts.config.attacks if a in table.columns]]]
+        table = table[["ospa", *[a for a in facts.config.attacks if a in table.columns]]]
+        return table.rename(columns=_column_label)
 
-    return paper, model_columns(own, ours)
+    return paper.rename_axis(index=None, columns=None), model_columns(own, ours)
+
+
+def _column_label(column: str) -> str:
+    return "OSPA" if column == "ospa" else attack_label(column)
 
 
 def _roc_panel(ax: plt.Axes, curves: pd.DataFrame, auc: pd.DataFrame, attack: str) -> bool:

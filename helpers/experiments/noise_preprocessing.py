@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from helpers.figures import panel_title
+from helpers.labels import noise_label
 from helpers.models import ModelBundle
 from helpers.plotting import (
     DOUBLE_COLUMN,
@@ -82,7 +83,7 @@ def noise_findings(labels: dict[str, np.ndarray], benign: np.ndarray, adversaria
             continue
         kept = int((lab[::2] == benign).sum())
         left = int(((lab[1::2] != adversarial) & success).sum())
-        parts.append(f"{noise}: {kept} of {len(benign)} benign images keep their label, {left} of "
+        parts.append(f"{noise_label(noise)}: {kept} of {len(benign)} benign images keep their label, {left} of "
                      f"{int(success.sum())} adversarial examples leave their adversarial label")
     failed = int((~success).sum())
     counted = f" ({failed} of {success.size} attacks failed and are not counted)" if failed else ""

@@ -22,7 +22,7 @@ from helpers.experiments.prose import images_text, protocol_text
 from helpers.experiments.runs import ModelRun, prepare, score_runs
 from helpers.figures import AUC_BELOW_HALF, error_bars
 from helpers.findings import direction, each_model, find_rate, said, verb
-from helpers.labels import NOISE_LEGEND, Cell, attack_label, auc_text, noise_label, rate_cell
+from helpers.labels import NOISE_LEGEND, Cell, attack_label, auc_text, model_label, noise_label, rate_cell
 from helpers.metrics import (
     BETTER,
     NOT_MEASURED,
@@ -646,7 +646,7 @@ def _model_findings(facts: Facts, model: str) -> str:
                         "with its sign flipped (e.g. PGD makes the model more confident); that is no win of the "
                         "overlay." if counts["baseline_reversed"] else ""))
     lines.append(f"- *The paper's claims (Tables I-III):* {claims_counts(counts)} on this model (verdicts from the "
-                 "rates' 95% intervals; table above).")
+                 "rates' 95% intervals).")
     selected = facts.selected[facts.selected["model"] == model]
     held = [f"{noise_label(row['noise'])}, θ = {row['theta']:g}: OSPA {row['OSPA']}, "
             + ", ".join(f"{attack_label(a)} {row[a]}" for a in attacks if a in row and isinstance(row[a], str | Cell))
@@ -656,6 +656,26 @@ def _model_findings(facts: Facts, model: str) -> str:
         lines.append("- *θ chosen on the calibration half, reported on the held-out half* (rate [95% CI] (n)): "
                      + "; ".join(held) + ".")
     return "\n".join(lines)
+
+
+def caveats(facts: Facts) -> str:
+    """What limits this run's comparison with the paper, read from the run: views of one photograph, the widest
+    rate interval, a model other than the paper's (Markdown list items, per model)."""
+    def write(model: str) -> str:
+        rates = facts.rates[(facts.rates["model"] == model) & facts.rates["metric"].isin(["ospa", "detection_rate"])]
+        lines = [f"- This run: {model_label(model)} on {facts.images.get(model, 'its images')}."]
+        if "n_photographs" in rates and (rates["n_photographs"] < rates["n"]).any():
+            lines.append("- Several inputs are views of one photograph: they are not independent images (the "
+                         "intervals count each photograph once, so they are wider than n suggests).")
+        if len(rates):
+            widest = rates.loc[(rates["ci_high"] - rates["ci_low"]).idxmax()]
+            lines.append(f"- The widest rate interval spans {100 * (widest['ci_high'] - widest['ci_low']):.0f} "
+                         f"percentage points (n = {int(widest['n'])}).")
+        if model not in PAPER_MODELS:
+            lines.append(f"- The model differs from the paper's ({', '.join(PAPER_MODELS.values())}).")
+        return "\n".join(lines)
+
+    return each_model(list(facts.images), write)
 
 
 def findings(facts: Facts) -> str:
