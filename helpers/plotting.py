@@ -66,6 +66,15 @@ def figure(width: float, height: float, **subplots) -> tuple[plt.Figure, np.ndar
     return plt.subplots(figsize=(width, height), layout="constrained", squeeze=False, **subplots)
 
 
+PANELS_PER_ROW = 3  # attack panels side by side at a double-column width; more wrap to the next row or page
+
+
+def panel_rows(items: Sequence, per_row: int = PANELS_PER_ROW) -> list[list]:
+    """``items`` in rows of at most ``per_row`` (the panels of a chart that would be too narrow side by side)."""
+    items = list(items)
+    return [items[k:k + per_row] for k in range(0, len(items), per_row)] or [[]]
+
+
 def save_figure(fig: plt.Figure, name: str, folder: str | Path = "figures") -> list[Path]:
     """Write ``name.pdf`` and ``name.png`` into ``folder`` at the figure's own size, each through a
     temporary file and a rename.

@@ -129,7 +129,8 @@ def test_comparison_findings_of_two_models_name_each_model():
 def test_comparison_table_v_next_to_the_paper():
     facts = comparison.facts(comparison_result(0.9, 0.7))
     paper, ours = comparison.table_v(facts)
-    assert paper.loc["feature_squeezing", "cw_l2"] == 91.5
+    paper_fs = "feature squeezing (bit depth 5, median 2×2, non-local means 11-3-4)"  # its display name
+    assert paper.loc[paper_fs, "C&W-L2"] == 91.5 and list(paper.columns) == ["OSPA", "FGSM", "C&W-L2"]
     assert ours.loc["feature squeezing (bit depth 5, median 2×2)", "m"].tolist() == [60.0, 45.0]
     assert ours.loc["saliency (colour reversing, θ = 0.1)", "m"].tolist() == [90.0, 70.0]
 

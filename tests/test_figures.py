@@ -291,6 +291,11 @@ def test_figure4_marks_compare_each_column_with_its_unnoised_input():
         noise_figure(fake_bundle(), {"color_reverse": x}, {"color_reverse": preds["none"]}, list("abcd"))
 
 
+def legend_texts(fig: plt.Figure) -> list[str]:
+    """Every legend entry of a figure's axes (a panel's own, or the legend row under the panels)."""
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+
+
 def test_roc_legends_show_the_rate_tables_auc_not_a_recomputed_one():
     use_style()
     result = comparison_result(score_table(), ["fgsm"])
@@ -298,7 +303,7 @@ def test_roc_legends_show_the_rate_tables_auc_not_a_recomputed_one():
     auc = facts.rows["auc"]
     facts.rows["auc"] = auc.assign(value=0.123, ci_low=0.1, ci_high=0.2)  # numbers no bootstrap would give
     fig = comparison.roc_figure(facts, "m")
-    legends = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    legends = legend_texts(fig)
     assert len(legends) == len(auc[auc["attack"] == "fgsm"]) and all("AUC 0.12 [0.10, 0.20]" in t for t in legends)
     plt.close(fig)
 
@@ -308,10 +313,10 @@ def test_a_figure_per_model_each_from_its_own_rows():
     two = pd.concat([scores, scores.assign(model="other", score=scores["score"] + 1)], ignore_index=True)
     figs = roc_comparison(two, ["fgsm"])
     assert list(figs) == ["m", "other"]
-    legends = {m: [t.get_text() for leg in [f.axes[0].get_legend()] for t in leg.get_texts()] for m, f in figs.items()}
+    legends = {m: legend_texts(f) for m, f in figs.items()}
     assert legends["other"] == legends["m"]  # the same shift on every score: the same ROC curves and AUCs
     alone = roc_comparison(scores, ["fgsm"])["m"]
-    assert [t.get_text() for t in alone.axes[0].get_legend().get_texts()] == legends["m"]
+    assert legend_texts(alone) == legends["m"]
     assert list(sweep_figures(two, ["fgsm"])["figure_tradeoff_ospa_vs_detection"]) == ["m", "other"]
     plt.close("all")
 
@@ -351,7 +356,8 @@ def chart_builders(attacks: list[str]) -> dict:
     return {
         "epsilon": lambda: attack_success.sweep_figure(SimpleNamespace(sweep=sweep)),
         "tradeoff": lambda: sweep_figures(scores, attacks)["figure_tradeoff_ospa_vs_detection"]["m"],
-        "roc_theta": lambda: sweep_figures(scores, attacks)["figure_roc_theta"]["m"],
+        **{f"roc_theta{k}": (lambda k=k: sweep_figures(scores, attacks)[k]["m"]) for k in sweep_figures(
+            scores, attacks) if k.startswith("figure_roc_theta")},
         "roc_comparison": lambda: roc_comparison(scores, attacks)["m"],
         "adaptive": lambda: bypass_vs_eps_figure(full_table(), ["s"], ensemble=ensemble_table(4, 3)),
     }
@@ -367,3 +373,23 @@ def test_every_chart_lays_out_without_overlaps_or_text_off_the_page(attacks):
             fig.canvas.draw()
         assert layout_problems(fig) == [], name
         plt.close(fig)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("results", ["data/results", "data/results/two_models"])
+def test_the_charts_of_the_committed_runs_lay_out_without_overlaps_or_text_off_the_page(results):
+    """Notebooks 05, 07 and 10's charts drawn again from the committed score tables (real legends, real AUCs)."""
+    from helpers.experiments import ablation
+    from helpers.experiments.runs import load_run
+    use_style()
+    for name, module in (("theta_sweep", theta_sweep), ("comparison", comparison), ("saliency_ablation", ablation)):
+        paths = sorted((ROOT / results).glob(f"scores_{name}_*.parquet"))
+        if not paths:
+            continue
+        scores, metadata = load_run(paths)
+        result = module.from_scores(scores, metadata, next(iter(metadata.values()))["parameters"])
+        for figure_name, by_model in module.figures(result, module.facts(result)).items():
+            for model, fig in by_model.items():
+                fig.canvas.draw()
+                assert layout_problems(fig) == [], (figure_name, model)
+                plt.close(fig)

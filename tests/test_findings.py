@@ -154,5 +154,5 @@ def test_noise_findings_count_only_successful_adversarial_examples():
     labels = {"none": np.array([1, 5, 2, 6, 3, 3, 4, 7]),
               "color_reverse": np.array([1, 1, 2, 6, 3, 8, 9, 4])}  # images 0 and 3 leave; 2 changes but failed
     text = noise_findings(labels, benign, adversarial, success)
-    assert text.startswith("color_reverse: 3 of 4 benign images keep their label, 2 of 3 adversarial examples "
+    assert text.startswith("colour reversing: 3 of 4 benign images keep their label, 2 of 3 adversarial examples "
                            "leave their adversarial label (1 of 4 attacks failed and are not counted).")

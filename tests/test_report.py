@@ -51,7 +51,8 @@ def test_a_notebook_results_folder_gives_the_notebooks_tables(notebook_report):
     findings = (tmp / "out" / "findings.md").read_text()
     assert "## theta_sweep" in findings and "*Own operating points (label change):*" in findings
     facts = pd.read_csv(tmp / "out" / "facts_theta_sweep.csv")
-    assert facts["claims"].tolist() == [facts[["claims_hold", "claims_fail", "claims_not_measured"]].sum(axis=1)[0]]
+    assert facts["claims"].tolist() == [facts[["claims_hold", "claims_fail", "claims_not_resolved",
+                                               "claims_not_measured"]].sum(axis=1)[0]]
     notebook_tables(SWEEP, theta_sweep, tmp / "notebook")
     notebook_tables(TABLE_IV, squeezing, tmp / "notebook")
     notebook_tables(TABLE_V, comparison, tmp / "notebook")

@@ -28,7 +28,7 @@ from helpers.findings import each_model, said
 from helpers.labels import DetectorKey, attack_label, auc_text, method_label
 from helpers.metrics import MIN_EXPECTED_FALSE_POSITIVES
 from helpers.paper import paper_tables_4_5
-from helpers.plotting import DOUBLE_COLUMN, figure
+from helpers.plotting import DOUBLE_COLUMN, figure, panel_rows
 from helpers.runtime import write_atomically
 from helpers.scores import (
     METHOD,
@@ -377,6 +377,11 @@ def _column_label(column: str) -> str:
     return "OSPA" if column == "ospa" else attack_label(column)
 
 
+def _legend_name(key: DetectorKey) -> str:
+    """A configuration's name in a legend, wrapped to a panel's width (never inside 'θ=0.1')."""
+    return fill(key.label.replace(" = ", "="), 34)
+
+
 def _roc_panel(ax: plt.Axes, curves: pd.DataFrame, auc: pd.DataFrame, attack: str) -> bool:
     """One attack's ROC curves of one model on ``ax``, AUC [95% CI] from ``auc``; whether an AUC is below 0.5."""
     below_half, n_clean, n_adv = False, 0, 0
@@ -387,12 +392,11 @@ def _roc_panel(ax: plt.Axes, curves: pd.DataFrame, auc: pd.DataFrame, attack: st
         n_clean, n_adv = c["n_clean"], c["n_adv"]
         below_half |= a["value"] < 0.5
         style = {"color": "k", "ls": "--", "lw": 1} if key.detector == "baseline" else {"lw": 1.2}
-        ax.plot(100 * c["fpr"], 100 * c["tpr"], label=f"{fill(key.label, 34)}\nAUC "
+        ax.plot(100 * c["fpr"], 100 * c["tpr"], label=f"{_legend_name(key)}\nAUC "
                 f"{auc_text(a['value'], a['ci_low'], a['ci_high'])}", **style)
     ax.plot([0, 100], [0, 100], color="0.8", lw=0.8, zorder=0)
     ax.set_title(f"{attack_label(attack)}\nn = {n_clean} clean, {n_adv} adversarial")
-    ax.set_xlabel("false-positive rate (%)")
-    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), labelspacing=0.6)
+    ax.set(xlabel="false-positive rate (%)", xlim=(-5, 105), ylim=(-5, 105))
     ax.set_aspect("equal")
     return below_half
 
@@ -403,11 +407,26 @@ def roc_figure(facts: Facts, model: str) -> plt.Figure:
     dashed black."""
     attacks = list(facts.config.attacks)
     curves, auc = (f[f["model"] == model] for f in (facts.curves, facts.rows["auc"]))
-    fig, axes = figure(DOUBLE_COLUMN, 4.55, ncols=len(attacks), sharey=True)
-    below_half = [_roc_panel(ax, curves, auc, attack) for ax, attack in zip(axes[0], attacks, strict=True)]
-    axes[0, 0].set_ylabel("true-positive rate (%)")
-    if any(below_half):
-        fig.supxlabel(AUC_BELOW_HALF, fontsize=7)
+    rows = panel_rows(attacks)
+    # each row of panels has a row of legends under it, sized by their lines of 7 pt text (0.14 in each)
+    lines = sum(_legend_name(_key(c)).count("\n") + 2 for _, c in curves.drop_duplicates(METHOD).iterrows())
+    fig, axes = figure(DOUBLE_COLUMN, 0.3 + (2.9 + 0.14 * lines) * len(rows), nrows=2 * len(rows),
+                       ncols=len(rows[0]), gridspec_kw={"height_ratios": [2.9, 0.14 * lines] * len(rows)})
+    panels, legends = axes[0::2].flat, axes[1::2].flat
+    below_half = False
+    for k, (ax, under) in enumerate(zip(panels, legends, strict=True)):
+        under.axis("off")
+        if k >= len(attacks):
+            ax.remove()
+            continue
+        below_half |= _roc_panel(ax, curves, auc, attacks[k])
+        under.legend(*ax.get_legend_handles_labels(), frameon=False, loc="upper center", labelspacing=0.6)
+        if k % len(rows[0]):
+            ax.tick_params(labelleft=False)
+        else:
+            ax.set_ylabel("true-positive rate (%)")
+    if below_half:
+        fig.suptitle(AUC_BELOW_HALF, fontsize=7)  # at the top: the legends fill the bottom
     return fig
 
 

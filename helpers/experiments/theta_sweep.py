@@ -32,7 +32,7 @@ from helpers.metrics import (
     interval_verdict,
 )
 from helpers.paper import PAPER_MODELS, paper_tables_1_3
-from helpers.plotting import DOUBLE_COLUMN, figure
+from helpers.plotting import DOUBLE_COLUMN, figure, panel_rows
 from helpers.runtime import write_atomically
 from helpers.scores import (
     baseline_scores,
@@ -465,8 +465,11 @@ def tradeoff_figure(facts: Facts, model: str) -> plt.Figure:
     tidy = facts.rates[(facts.rates["model"] == model) & (facts.rates["detector"] == "saliency")]
     thetas = sorted(tidy["theta"].unique())
     attacks = list(facts.config.attacks)
-    fig, axes = figure(DOUBLE_COLUMN, 3.3, ncols=len(attacks), sharey=True)
-    for ax, attack in zip(axes[0], attacks, strict=True):
+    rows = panel_rows(attacks)
+    fig, axes = figure(DOUBLE_COLUMN, 0.9 + 2.6 * len(rows), nrows=len(rows), ncols=len(rows[0]), sharey=True)
+    for ax in axes.flat[len(attacks):]:
+        ax.remove()
+    for ax, attack in zip(axes.flat, attacks, strict=False):
         n_clean = n_adv = 0
         for noise, marker in zip(NOISE_LEGEND, "osD", strict=True):
             o = tidy[(tidy["noise"] == noise) & (tidy["metric"] == "ospa")].sort_values("theta")
@@ -488,11 +491,11 @@ def tradeoff_figure(facts: Facts, model: str) -> plt.Figure:
                xlim=(-5, 108), ylim=(-5, 105))
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("detection success rate (%)")
-    handles, labels = axes[0, -1].get_legend_handles_labels()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
     handles += [plt.Line2D([], [], marker="o", ms=6, mfc="white", mec="0.3", ls="none"),
                 plt.Line2D([], [], marker="o", ms=7, color="0.3", ls="none")]
     labels += [f"θ = {thetas[0]:g} (first)", f"θ = {thetas[-1]:g} (last)"]
-    fig.legend(handles, labels, frameon=False, loc="outside lower center", ncols=len(labels),
+    fig.legend(handles, labels, frameon=False, loc="outside lower center", ncols=min(len(labels), 3),
                title="curves through θ = " + ", ".join(f"{t:g}" for t in thetas) + "; bars: Wilson 95% CI")
     return fig
 
@@ -526,15 +529,16 @@ def _roc_panel(ax: plt.Axes, curves: pd.DataFrame, auc: pd.DataFrame, noise: str
     return below_half
 
 
-def roc_figure(facts: Facts, model: str) -> plt.Figure:
-    """ROC curves of the saliency score (L1 distance of softmax outputs), rows = noises, columns = attacks:
-    θ = 0 (the noise alone), ``roc_thetas`` and the 1 − max softmax baseline; AUC [bootstrap 95% CI] (the rate
-    table's) in the legends, n in the titles."""
+def roc_figure(facts: Facts, model: str, page: int = 0) -> plt.Figure:
+    """ROC curves of the saliency score (L1 distance of softmax outputs), rows = noises, columns = attacks (at most
+    :data:`helpers.plotting.PANELS_PER_ROW`; ``page`` picks which, see :func:`roc_figures`): θ = 0 (the noise
+    alone), ``roc_thetas`` and the 1 − max softmax baseline; AUC [bootstrap 95% CI] (the rate table's) in the
+    legends, n in the titles."""
     curves, auc = facts.curves[facts.curves["model"] == model], facts.rates[facts.rates["model"] == model]
     auc = auc[auc["metric"] == "auc"]
     saliency = curves[curves["detector"] == "saliency"]
     noises = list(dict.fromkeys(saliency["noise"]))
-    attacks = [a for a in facts.config.attacks if (saliency["attack"] == a).any()]
+    attacks = panel_rows([a for a in facts.config.attacks if (saliency["attack"] == a).any()])[page]
     thetas = [0.0, *facts.config.roc_thetas]
     fig, axes = figure(DOUBLE_COLUMN, 0.6 + 3.2 * len(noises), nrows=len(noises), ncols=len(attacks),
                        sharex=True, sharey=True)
@@ -550,8 +554,16 @@ def roc_figure(facts: Facts, model: str) -> plt.Figure:
     for ax in axes[:, 0]:
         ax.set_ylabel("true-positive rate (%)")
     if below_half:
-        fig.supxlabel(AUC_BELOW_HALF, fontsize=7)
+        fig.suptitle(AUC_BELOW_HALF, fontsize=7)  # at the top: the legends under the panels fill the bottom
     return fig
+
+
+def roc_figures(facts: Facts) -> dict[str, dict[str, plt.Figure]]:
+    """:func:`roc_figure` of every model: ``figure_roc_theta`` for the first attacks, ``figure_roc_theta_page2``
+    ... for the next ones (name -> model -> figure)."""
+    pages = len(panel_rows(facts.config.attacks))
+    return {"figure_roc_theta" + (f"_page{k + 1}" if k else ""): {m: roc_figure(facts, m, k) for m in facts.images}
+            for k in range(pages)}
 
 
 def figures(result: Result, facts: Facts) -> dict[str, dict[str, plt.Figure]]:
@@ -563,7 +575,7 @@ def figures(result: Result, facts: Facts) -> dict[str, dict[str, plt.Figure]]:
     Returns:
         name -> model -> figure."""
     return {"figure_tradeoff_ospa_vs_detection": {m: tradeoff_figure(facts, m) for m in result.metadata},
-            "figure_roc_theta": {m: roc_figure(facts, m) for m in result.metadata}}
+            **roc_figures(facts)}
 
 
 def captions(facts: Facts) -> dict[str, str]:
