@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from helpers.models import ModelBundle
+from helpers.plotting import fit_text
 
 SALIENCY_LABEL = "Grad-CAM saliency H (normalised, 0-1)"
 AUC_BELOW_HALF = ("AUC < 0.5: the score ranks adversarial inputs below clean ones (e.g. PGD makes the "
@@ -45,11 +46,13 @@ def label_text(bundle: ModelBundle, label: int, confidence: float) -> str:
 
 
 def panel_title(bundle: ModelBundle, label: int, confidence: float, marker: str = "") -> str:
-    """A two-line image-panel title: 'class name' / '(0.87) marker', narrow enough for 7 pt in a ~1 in panel.
+    """An image-panel title: the class name (wrapped to at most two lines) / '(0.87) marker', narrow enough for 7 pt
+    in a ~1 in panel.
 
     Args:
         bundle: the model, for its class names.
         marker: appended after the confidence ('≠'), or ''."""
-    return f"{short_name(bundle, label, 15)}\n({confidence:.2f}){' ' + marker if marker else ''}"
+    name = fit_text(bundle.class_names[int(label)].split(",")[0], 15, 2)  # wrapped, not cut
+    return f"{name}\n({confidence:.2f}){' ' + marker if marker else ''}"
 
 

@@ -19,8 +19,11 @@ from helpers.experiments.ablation import saliency_methods_figure
 from helpers.experiments.emphasis_image import emphasis_figure
 from helpers.experiments.gradcam_saliency import saliency_pairs_figure
 from helpers.experiments.noise_preprocessing import noise_figure
+from helpers.figures import panel_title
 from helpers.plotting import (
+    DOUBLE_COLUMN,
     FIGURE_WIDTHS,
+    MAX_PNG_BYTES,
     MIN_FONT_PT,
     SINGLE_COLUMN,
     figure,
@@ -393,3 +396,38 @@ def test_the_charts_of_the_committed_runs_lay_out_without_overlaps_or_text_off_t
                 fig.canvas.draw()
                 assert layout_problems(fig) == [], (figure_name, model)
                 plt.close(fig)
+
+
+def test_figure4_marks_a_failed_attack_where_its_adversarial_example_would_be():
+    use_style()
+    x = images(4)
+    preds = {"none": (np.array([0, 0, 2, 3]), np.full(4, 0.9)),
+             "color_reverse": (np.array([0, 1, 2, 2]), np.full(4, 0.9))}
+    fig = noise_figure(fake_bundle(), {k: x for k in preds}, preds, ["a", "a adv.", "b", "b adv."],
+                       failed=[False, True, False, False])
+    titles = [ax.get_title() for ax in fig.axes[:8]]
+    assert titles[1].endswith("attack failed") and not titles[5].endswith(("=", "≠"))  # column 2: no example
+    assert titles[7].endswith("≠") and "'attack failed'" in " ".join(t.get_text() for t in visible_texts(fig))
+    plt.close(fig)
+
+
+def test_a_long_class_name_wraps_in_a_panel_title_instead_of_being_cut():
+    bundle = SimpleNamespace(class_names=["refrigerator, icebox", "a very long class name indeed"])
+    assert panel_title(bundle, 0, 0.5) == "refrigerator\n(0.50)"
+    assert panel_title(bundle, 1, 0.5, "≠") == "a very long\nclass name ind…\n(0.50) ≠"  # two lines at most
+
+
+def test_a_page_of_photographs_is_stored_under_a_megabyte(tmp_path):
+    use_style()
+    fig, axes = figure(DOUBLE_COLUMN, 9.0)
+    axes[0, 0].imshow(RNG.uniform(0, 255, (600, 600, 3)).astype(np.uint8))  # incompressible pixels
+    png = save_figure(fig, "photos", tmp_path)[1]
+    plt.close(fig)
+    assert png.stat().st_size <= MAX_PNG_BYTES
+    with Image.open(png) as image:
+        assert image.size[0] == round(300 * DOUBLE_COLUMN) and image.mode == "P"  # the width kept, a palette
+
+
+def test_committed_png_pages_are_under_a_megabyte():
+    assert {p.name: p.stat().st_size for p in (ROOT / "figures").glob("**/*.png")
+            if p.stat().st_size > MAX_PNG_BYTES} == {}

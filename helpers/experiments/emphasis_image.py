@@ -59,7 +59,8 @@ def emphasis_figure(bundle: ModelBundle, x: np.ndarray, maps: np.ndarray, overla
     bars = [ColourBar("inferno", "Grad-CAM H (0-1), drawn over x", [1]),
             ColourBar(colormap, f"overlay colour ({colormap}) of Grad-CAM H (0-1); E = x + θ·255·overlay",
                       list(range(2, len(cols))))]
-    note = ("Titles: predicted class (softmax confidence); ≠: the label of E differs from the label of x, "
+    note = ("Rows: the image (its file name). Titles: the model's predicted class (softmax confidence), not the true "
+            "class; ≠: the label of E differs from the label of x, "
             "so the detector flags x as adversarial."
             + (f" Not drawn: θ = {', '.join(left_out)}." if left_out else "") + (f" {paging}" if paging else ""))
     return image_grid(cells, cols, [image_label(ids[i]) for i in shown], DOUBLE_COLUMN, colorbars=bars, note=note)

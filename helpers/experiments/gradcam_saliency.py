@@ -56,8 +56,9 @@ def saliency_pairs_figure(bundle: ModelBundle, x: np.ndarray, x_adv: np.ndarray,
         cells.append(row)
     cols = ["benign input", "benign H", "adversarial input", "adversarial H"]
     cols += [noise_label] if maps_noise is not None else []
-    note = " ".join(filter(None, ["Panel titles: predicted class (softmax confidence); ≠: label differs from the "
-                                  "benign input's.", paging]))
+    note = " ".join(filter(None, ["Rows: the image (its file name). Panel titles: the model's predicted class "
+                                  "(softmax confidence), not the true class; ≠: label differs from the benign "
+                                  "input's.", paging]))
     return image_grid(cells, cols, [image_label(ids[i]) for i in shown], DOUBLE_COLUMN,
                       colorbar_label=SALIENCY_LABEL, note=note)
 

@@ -28,7 +28,7 @@ def _standardised(image: np.ndarray) -> np.ndarray:
 
 
 def noise_figure(bundle: ModelBundle, images: dict[str, np.ndarray], preds: dict[str, tuple[np.ndarray, np.ndarray]],
-                 column_labels: Sequence[str], page: int = 0) -> plt.Figure:
+                 column_labels: Sequence[str], page: int = 0, failed: Sequence[bool] | None = None) -> plt.Figure:
     """Figure 4 (double column): the same inputs (columns, e.g. each benign image and its adversarial
     version) under each noise (rows: 'none', 'color_reverse', 'zero_mean'), each titled with its label
     and '=' / '≠' against the label of the same column's un-noised input: in a benign column the
@@ -42,6 +42,8 @@ def noise_figure(bundle: ModelBundle, images: dict[str, np.ndarray], preds: dict
         preds: noise -> the (labels, confidences) for them.
         column_labels: N column labels.
         page: the page, from 0.
+        failed: per column, whether it shows the output of an attack that failed (no adversarial example: its
+            un-noised title says 'attack failed', its other titles carry no mark); None: none failed.
 
     Raises:
         ValueError: without the un-noised inputs ('none') to compare with, or a page that does not exist."""
@@ -50,14 +52,17 @@ def noise_figure(bundle: ModelBundle, images: dict[str, np.ndarray], preds: dict
     names = {"none": "original", "color_reverse": "colour reversing", "zero_mean": "zero mean*"}
     shown, paging = page_items(len(column_labels), MAX_GRID_COLUMNS, page, "Columns")
     reference = preds["none"][0]
+    failed = [False] * len(column_labels) if failed is None else list(failed)
     cells = []
     for noise, x in images.items():
         labels, conf = preds[noise]
-        marks = ["" if noise == "none" else "=" if labels[i] == reference[i] else "≠" for i in shown]
+        marks = [("attack failed" if noise == "none" else "") if failed[i] else "" if noise == "none"
+                 else "=" if labels[i] == reference[i] else "≠" for i in shown]
         cells.append([Cell(_standardised(x[i]) if noise == "zero_mean" else x[i], panel_title(bundle, labels[i],
                                                                                                 conf[i], mark))
                       for i, mark in zip(shown, marks, strict=True)])
-    note = "=: the same label as the column's un-noised input (the detector's comparison); ≠: a different label."
+    note = ("Titles: predicted class (softmax confidence). =: the same label as the column's un-noised input (the "
+            "detector's comparison); ≠: a different label; 'attack failed': no adversarial example in that column.")
     if "zero_mean" in images:
         note += ("\n*zero mean shown per channel standardised (±3 s.d. to full range) for visibility; "
                  "the model sees the unscaled image.")
