@@ -153,3 +153,24 @@ def settings_text(attacks: list[str], settings: str = "default", overrides: dict
     changed = " with overrides" if overrides and set(overrides) & set(attacks) else ""
     return (f"Attacks ({settings} settings{changed}): "
             + "; ".join(f"{ATTACK_LABELS.get(a, a)} {_budget(a, full[a])}" for a in attacks) + ".")
+
+
+def cw_confidence(parameters: dict) -> float | None:
+    """The confidence κ (a logit margin) of a run's C&W-L2 attack, from its checked parameters (``attacks``,
+    ``attack_settings``, ``attack_params``); None when the run has no C&W-L2."""
+    if "cw_l2" not in parameters.get("attacks", ()):
+        return None
+    settings = with_overrides(SETTINGS[parameters.get("attack_settings", "default")],
+                              {k: v for k, v in (parameters.get("attack_params") or {}).items() if k == "cw_l2"})
+    return float(settings["cw_l2"]["confidence"])
+
+
+def boundary_caveat(parameters: dict) -> str:
+    """A Markdown list item for a run whose C&W-L2 ran at confidence κ = 0 (else ''): its examples sit on the
+    decision boundary, so any change of the input, a noise alone included, can undo them."""
+    kappa = cw_confidence(parameters)
+    if kappa is None or kappa > 0:
+        return ""
+    return ("- *C&W-L2 at confidence κ = 0:* its examples sit on the decision boundary, where any change of the "
+            "input (the noise alone, θ = 0, included) can undo them, so its detection rate measures that fragility "
+            "more than the detector. For examples with a margin: `attack_params = {\"cw_l2\": {\"confidence\": 10}}`.")

@@ -61,3 +61,12 @@ def test_full_success_budgets_by_hand():
     assert facts.loc["pgd", "successes"] == (1, 4, 4, 4) and facts.loc["pgd", "n"] == 4
     assert np.isnan(facts.loc["fgsm", "from_eps_255"]) and facts.loc["fgsm", "full_at_255"] == (0.5, 2)  # 4/255: 3
     assert np.isnan(facts.loc["bim", "from_eps_255"]) and facts.loc["bim", "full_at_255"] == ()
+
+
+def test_a_confidence_zero_cw_run_carries_the_boundary_caveat():
+    from helpers.attack_report import boundary_caveat, cw_confidence
+    assert cw_confidence({"attacks": ["fgsm"]}) is None and boundary_caveat({"attacks": ["fgsm"]}) == ""
+    assert cw_confidence({"attacks": ["cw_l2"], "attack_settings": "paper"}) == 0.0
+    assert "κ = 0" in boundary_caveat({"attacks": ["fgsm", "cw_l2"], "attack_settings": "default"})
+    margin = {"attacks": ["cw_l2"], "attack_settings": "default", "attack_params": {"cw_l2": {"confidence": 10}}}
+    assert cw_confidence(margin) == 10.0 and boundary_caveat(margin) == ""

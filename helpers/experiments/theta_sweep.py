@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from helpers.attack_report import boundary_caveat
 from helpers.experiments.export import Table
 from helpers.experiments.prose import images_text, protocol_text
 from helpers.experiments.runs import ModelRun, prepare, score_runs
@@ -696,7 +697,9 @@ def findings(facts: Facts) -> str:
 
     Returns:
         the Markdown list (with several models, each statement starts with its model's name)."""
-    return each_model(list(facts.images), lambda model: _model_findings(facts, model))
+    caveat = boundary_caveat(facts.config.parameters)
+    text = each_model(list(facts.images), lambda model: _model_findings(facts, model))
+    return f"{text}\n{caveat}" if caveat else text
 
 
 # --- the README's lines -------------------------------------------------------------------------------------
