@@ -183,6 +183,23 @@ def display_name(text: object) -> str:
     return text
 
 
+def for_reading(df: pd.DataFrame) -> pd.DataFrame:
+    """A table as a notebook prints it: every identifier among its column labels, index names and values and text
+    cells shown by :func:`display_name` ('fgsm' -> 'FGSM', 'color_reverse' -> 'colour reversing'); numbers and
+    rate cells as they are."""
+    def shown(value: object) -> object:
+        return display_name(value) if isinstance(value, str) else value
+
+    def labels(index: pd.Index) -> pd.Index:
+        names = [shown(n) for n in index.names]
+        if isinstance(index, pd.MultiIndex):
+            return pd.MultiIndex.from_tuples([tuple(shown(v) for v in key) for key in index], names=names)
+        return pd.Index([shown(v) for v in index], name=names[0])
+
+    out = df.map(shown) if len(df) else df.copy()
+    return out.set_axis(labels(df.columns), axis=1).set_axis(labels(df.index), axis=0)
+
+
 def folder_names(text: str) -> str:
     """``text`` with every file-system path ('/home/me/images', '../shared/x', 'C:\\data') cut to its
     last component, so that no caption carries a local path.

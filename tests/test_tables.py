@@ -357,3 +357,16 @@ def test_latex_stacks_models_as_row_groups_and_abbreviates_long_labels_with_a_ke
     single = to_latex(pd.concat({"efficientnet_lite0": one}, axis=1, names=["model", None]), index=True,
                       caption="Rates.")
     assert "EfficientNet-Lite0" not in single  # one model: the caption's run sentence names it
+
+
+def test_a_printed_table_shows_display_names_and_keeps_numbers_and_rate_cells():
+    from helpers.tables import for_reading
+    cell = rate_cell(0.5, 0.2, 0.8, 4)
+    df = pd.DataFrame({("efficientnet_lite0", "fgsm"): [cell], ("efficientnet_lite0", "theta"): [0.1],
+                       ("efficientnet_lite0", "noise"): ["color_reverse"]},
+                      index=pd.Index(["zero_mean"], name="noise"))
+    shown = for_reading(df)
+    assert shown.columns.tolist() == [("EfficientNet-Lite0", "FGSM"), ("EfficientNet-Lite0", "θ"),
+                                      ("EfficientNet-Lite0", "noise")]
+    assert shown.index.tolist() == ["zero mean"] and shown.index.name == "noise"
+    assert shown.iloc[0].tolist() == [cell, 0.1, "colour reversing"]

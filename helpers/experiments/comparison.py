@@ -40,7 +40,15 @@ from helpers.scores import (
     saliency_scores,
     squeezing_scores,
 )
-from helpers.tables import AUC_INTERVAL, method_header, method_layout, method_tidy, model_columns, rate_caption
+from helpers.tables import (
+    AUC_INTERVAL,
+    for_reading,
+    method_header,
+    method_layout,
+    method_tidy,
+    model_columns,
+    rate_caption,
+)
 
 NAME = "comparison"  # the score tables' file names: scores_comparison_<model>.parquet
 NOISES = ("color_reverse", "zero_mean")  # the saliency detector's noises in Table V
@@ -345,7 +353,7 @@ def matched_text(facts: Facts) -> str:
     if matched_resolvable(facts):
         layout = method_layout(method_tidy(facts.rows["matched"].drop(columns="best")), list(facts.config.attacks),
                                "matched")
-        return f"target FPR {fpr:.0%}\n{layout.to_string()}"
+        return f"target FPR {fpr:.0%}\n{for_reading(layout).to_string()}"
     notes = sorted(set(facts.rows["matched"]["note"].dropna()) - {""})
     needed = math.ceil(MIN_EXPECTED_FALSE_POSITIVES / fpr)
     return (f"No matched-FPR table: every held-out TPR is {' / '.join(notes) or 'not measured'} calibration "
@@ -474,7 +482,8 @@ def costs_text(facts: Facts) -> str:
 def table_v_text(facts: Facts) -> str:
     """The paper's Table V (VGG16, percent) and ours (label change, percent, a column group per model)."""
     paper, ours = table_v(facts)
-    return f"{paper.to_string()}\n\nours (label change, percent):\n{ours.round(1).to_string()}"
+    return (f"{for_reading(paper).to_string()}\n\nours (label change, percent):\n"
+            f"{for_reading(ours.round(1)).to_string()}")
 
 
 def _matched_line(matched: pd.DataFrame, attack: str) -> str | None:

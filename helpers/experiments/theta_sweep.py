@@ -22,7 +22,7 @@ from helpers.experiments.export import Table
 from helpers.experiments.prose import images_text, protocol_text
 from helpers.experiments.runs import ModelRun, prepare, score_runs
 from helpers.figures import AUC_BELOW_HALF, error_bars
-from helpers.findings import direction, each_model, find_rate, said, verb
+from helpers.findings import each_model, find_rate, said, verb
 from helpers.labels import NOISE_LEGEND, Cell, attack_label, auc_text, model_label, noise_label, rate_cell
 from helpers.metrics import (
     BETTER,
@@ -50,6 +50,7 @@ from helpers.tables import (
     auc_by_theta,
     export_table,
     first_cell,
+    for_reading,
     model_columns,
     paper_layout,
     paper_tidy,
@@ -448,7 +449,8 @@ def paper_text(tables: Mapping[str, Table], noises: Sequence[str]) -> str:
 
     Returns:
         the titles and tables, as printed."""
-    return "".join(f"{TITLES[noise]}\n{tables[f'table_{noise}_{NAME}'].frame.to_string()}\n\n" for noise in noises)
+    return "".join(f"{TITLES[noise]}\n{for_reading(tables[f'table_{noise}_{NAME}'].frame).to_string()}\n\n"
+                   for noise in noises)
 
 
 def auc_table(facts: Facts) -> pd.DataFrame:
@@ -603,19 +605,29 @@ def captions(facts: Facts) -> dict[str, str]:
             "clean inputs."}
 
 
+def _moved(lo: pd.Series, hi: pd.Series, lo_text: str, hi_text: str) -> str:
+    """How a rate moves from row ``lo`` to row ``hi``, judged by their 95% intervals: 'rises from A to B', 'falls
+    from A to B', 'stays at A', or 'goes from A to B, not resolved by the intervals'."""
+    if lo["value"] == hi["value"]:
+        return f"stays at {lo_text.split(' at θ')[0]}"
+    verdict = interval_verdict(hi["ci_low"], hi["ci_high"], lo["ci_low"], lo["ci_high"])
+    verb = {BETTER: "rises", WORSE: "falls"}.get(verdict, "goes")
+    return f"{verb} from {lo_text} to {hi_text}" + ("" if verdict in (BETTER, WORSE) else
+                                                     ", not resolved by the intervals")
+
+
 def _tradeoff_line(saliency: pd.DataFrame, attacks: Sequence[str]) -> str | None:
     thetas = sorted(t for t in saliency["theta"].unique() if t > 0)
     if "none" not in set(saliency["noise"]) or len(thetas) < 2:
         return None
     lo, hi = thetas[0], thetas[-1]
     o_lo, o_hi = (find_rate(saliency, "ospa", "clean", noise="none", theta=t) for t in (lo, hi))
-    parts = [f"OSPA {direction(o_lo['value'], o_hi['value'])} from {said(o_lo)} at θ = {lo:g} to "
-             f"{said(o_hi)} at θ = {hi:g}"]
+    parts = [f"OSPA {_moved(o_lo, o_hi, said(o_lo) + f' at θ = {lo:g}', said(o_hi) + f' at θ = {hi:g}')}"]
     for a in attacks:
         d_lo, d_hi = (find_rate(saliency, "detection_rate", a, noise="none", theta=t) for t in (lo, hi))
         if d_lo is not None and d_hi is not None:
-            parts.append(f"{attack_label(a)} detection {direction(d_lo['value'], d_hi['value'])} from "
-                         f"{100 * d_lo['value']:.1f}% to {100 * d_hi['value']:.1f}%")
+            texts = [f"{100 * r['value']:.1f}%" for r in (d_lo, d_hi)]
+            parts.append(f"{attack_label(a)} detection {_moved(d_lo, d_hi, *texts)}")
     return "- *Trade-off without noise.* " + "; ".join(parts) + "."
 
 
