@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from helpers.experiments import squeezing
-from helpers.experiments.theta_sweep import claims_check, claims_table, side_by_side, side_by_side_tidy
+from helpers.experiments.paper_tables import claims_check, claims_table, side_by_side, side_by_side_tidy
 from helpers.paper import paper_setting, paper_tables_1_3, paper_tables_4_5
 from helpers.tables import export_table
 
@@ -99,7 +99,7 @@ def test_table_iv_side_by_side():
 
 
 def test_a_claim_is_judged_by_the_intervals_on_our_rates_and_a_tie_of_the_papers_is_no_failure():
-    from helpers.experiments.theta_sweep import _claim_verdict
+    from helpers.experiments.paper_tables import _claim_verdict
     assert _claim_verdict((78.6,) * 3, (78.6,) * 3, paper=True) == "tie"
     assert _claim_verdict((80.0,) * 3, (78.6,) * 3, paper=True) == "holds"
     assert _claim_verdict((60.0, 50.0, 70.0), (30.0, 20.0, 40.0), paper=False) == "holds"
