@@ -63,18 +63,24 @@ def test_ablation_cost_table_orders_inference_first_then_the_methods():
     assert "inference: LayerCAM 3.00, Grad-CAM 2.00." in ablation.findings(facts)  # inference is not a detector
 
 
+def near(value: float) -> tuple[float, float]:
+    """A narrow 95% interval around ``value`` (±0.05): rates this far apart are resolved."""
+    return max(value - 0.05, 0.0), min(value + 0.05, 1.0)
+
+
 def comparison_result(saliency_ospa: float, saliency_fgsm: float) -> comparison.Result:
-    """One saliency configuration and joint Feature Squeezing (OSPA 0.6, FGSM 0.45) at their own rules; the
-    detectors' measured costs: 40 ms per image for Feature Squeezing, 10 for the saliency detector."""
+    """One saliency configuration and joint Feature Squeezing (OSPA 0.6, FGSM 0.45) at their own rules, each rate
+    within ±0.05; the detectors' measured costs: 40 ms per image for Feature Squeezing, 10 for the saliency
+    detector."""
     config = comparison.Config.from_params(COMPARISON_PARAMS)
     fs, sal = config.squeezing_key, config.saliency_key
     s = {"noise": "color_reverse", "theta": 0.1}
-    rows = [rate("saliency", "clean", "ospa", saliency_ospa, 0, 1, **s),
-            rate("saliency", "fgsm", "detection_rate", saliency_fgsm, 0, 1, **s),
-            rate("saliency", "fgsm", "tpr_at_fpr", 0.1, 0, 1, **s),
-            rate("feature_squeezing", "clean", "ospa", 0.6, 0, 1, squeezer=fs.squeezer),
-            rate("feature_squeezing", "fgsm", "detection_rate", 0.45, 0, 1, squeezer=fs.squeezer),
-            rate("feature_squeezing", "fgsm", "tpr_at_fpr", 0.25, 0, 1, squeezer=fs.squeezer)]
+    rows = [rate("saliency", "clean", "ospa", saliency_ospa, *near(saliency_ospa), **s),
+            rate("saliency", "fgsm", "detection_rate", saliency_fgsm, *near(saliency_fgsm), **s),
+            rate("saliency", "fgsm", "tpr_at_fpr", 0.1, *near(0.1), **s),
+            rate("feature_squeezing", "clean", "ospa", 0.6, *near(0.6), squeezer=fs.squeezer),
+            rate("feature_squeezing", "fgsm", "detection_rate", 0.45, *near(0.45), squeezer=fs.squeezer),
+            rate("feature_squeezing", "fgsm", "tpr_at_fpr", 0.25, *near(0.25), squeezer=fs.squeezer)]
     costs = pd.DataFrame({"detector": ["inference", sal, fs], "ms_per_image": [5.0, 10.0, 40.0],
                           "ratio_to_inference": [1.0, 2.0, 8.0]})
     return comparison.Result(pd.DataFrame(columns=COLUMNS), pd.DataFrame(rows).assign(note=""), {"m": {}}, config,
@@ -251,3 +257,21 @@ def test_notebook_08_names_its_parameters_when_the_images_held_apart_are_too_few
     monkeypatch.setattr(adaptive, "load_model", lambda *args, **kwargs: tiny)  # 16x16 views of the photographs
     with pytest.raises(ValueError, match=expected):
         adaptive.prepare(config)
+
+
+def test_table_v_advantage_needs_the_intervals_apart_not_higher_point_estimates():
+    facts = comparison.facts(comparison_result(0.62, 0.5))  # above FS's 0.6 and 0.45, but within ±0.05 of them
+    assert facts.wins["m"] == () and "with the 95% intervals apart" in comparison.findings(facts)
+    assert comparison.facts(comparison_result(0.9, 0.7)).wins["m"] == (comparison.PAPER_V["saliency_color_reverse"],)
+
+
+def test_the_auc_comparison_says_better_worse_or_not_resolved_from_the_bootstrap_intervals():
+    key_s, key_f = comparison.PAPER_V["saliency_color_reverse"], comparison.PAPER_V["feature_squeezing"]
+    auc = pd.DataFrame([{**comparison._key_columns(key_s), "attack": "cw_l2", "value": 0.72, "ci_low": 0.55,
+                         "ci_high": 0.85},
+                        {**comparison._key_columns(key_f), "attack": "cw_l2", "value": 0.96, "ci_low": 0.9,
+                         "ci_high": 1.0}])
+    line = comparison._auc_line(auc, "cw_l2")
+    assert "against Feature Squeezing's 0.96 [0.90, 1.00]" in line and "0.72 [0.55, 0.85]: worse" in line
+    assert "not resolved" in comparison._auc_line(auc.assign(ci_high=[0.95, 1.0]), "cw_l2")
+    assert comparison._auc_line(auc.iloc[:1], "cw_l2") is None  # no Feature Squeezing row

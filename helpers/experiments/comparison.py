@@ -27,7 +27,7 @@ from helpers.experiments.runs import ModelRun, prepare, score_runs
 from helpers.figures import AUC_BELOW_HALF
 from helpers.findings import each_model, said
 from helpers.labels import DetectorKey, attack_label, auc_text, method_label
-from helpers.metrics import MIN_EXPECTED_FALSE_POSITIVES
+from helpers.metrics import BETTER, MIN_EXPECTED_FALSE_POSITIVES, interval_verdict
 from helpers.paper import paper_tables_4_5
 from helpers.plotting import DOUBLE_COLUMN, figure, panel_rows
 from helpers.runtime import write_atomically
@@ -236,8 +236,8 @@ def _key_columns(key: DetectorKey) -> dict[str, Any]:
 
 def table_v_wins(rates: pd.DataFrame, attack: str) -> tuple[DetectorKey, ...]:
     """The saliency configurations of one model's rates that keep more clean labels (OSPA) *and* detect more
-    of ``attack`` than every Feature Squeezing configuration, at their own rules: the paper's Table V
-    advantage.
+    of ``attack`` than every Feature Squeezing configuration, at their own rules, both by their 95% intervals
+    (:func:`helpers.metrics.interval_verdict`): the paper's Table V advantage, where the data resolve it.
 
     Args:
         rates: one model's :func:`helpers.scores.rate_table` (or its own-rule rows).
@@ -250,12 +250,13 @@ def table_v_wins(rates: pd.DataFrame, attack: str) -> tuple[DetectorKey, ...]:
     for key, g in own.groupby(METHOD, sort=False, dropna=False):
         ospa, det = g[g["metric"] == "ospa"], g[g["metric"] == "detection_rate"]
         if len(ospa) and len(det):
-            points[DetectorKey.from_columns(*key)] = (ospa["value"].iloc[0], det["value"].iloc[0])
+            points[DetectorKey.from_columns(*key)] = tuple(r[["ci_low", "ci_high"]].iloc[0] for r in (ospa, det))
     squeezing = [v for k, v in points.items() if k.detector == "feature_squeezing"]
     if not squeezing:
         return ()
     return tuple(k for k, (o, d) in points.items() if k.detector == "saliency"
-                 and all(o > fo and d > fd for fo, fd in squeezing))
+                 and all(interval_verdict(*o, *fo) == BETTER and interval_verdict(*d, *fd) == BETTER
+                         for fo, fd in squeezing))
 
 
 def _cost_rows(result: Result) -> pd.DataFrame:
@@ -498,13 +499,28 @@ def _matched_line(matched: pd.DataFrame, attack: str) -> str | None:
             + ", ".join(f"{_key(r).label} {100 * r['value']:.1f}%" for _, r in tpr.iterrows()) + ".")
 
 
+def _auc_line(auc: pd.DataFrame, attack: str) -> str | None:
+    """Each saliency configuration's ROC-AUC against Feature Squeezing's on ``attack``, judged by their bootstrap
+    intervals: 'better', 'worse' or 'not resolved' (None without both detectors)."""
+    rows = {_key(r): r for _, r in auc[auc["attack"] == attack].iterrows()}
+    squeezing = [r for k, r in rows.items() if k.detector == "feature_squeezing"]
+    if not squeezing:
+        return None
+    fs = squeezing[0]
+    parts = [f"{k.label} {auc_text(r['value'], r['ci_low'], r['ci_high'])}: "
+             f"{interval_verdict(r['ci_low'], r['ci_high'], fs['ci_low'], fs['ci_high'])}"
+             for k, r in rows.items() if k.detector == "saliency"]
+    return (f"- *ROC-AUC on {attack_label(attack)}* (bootstrap 95% intervals, against Feature Squeezing's "
+            f"{auc_text(fs['value'], fs['ci_low'], fs['ci_high'])}): " + "; ".join(parts) + ".") if parts else None
+
+
 def _model_findings(facts: Facts, model: str) -> str:
     c, attack = facts.config, facts.config.attacks[0]
     own = facts.rows["own"][facts.rows["own"]["model"] == model]
     points = [(_key(g.iloc[0]), g) for _, g in own.groupby(METHOD, sort=False, dropna=False)]
     lines = ["- *Own operating points (label change):* " + "; ".join(
-        f"{key.label}: OSPA {100 * g.loc[g['metric'] == 'ospa', 'value'].iloc[0]:.1f}%, {attack_label(attack)} "
-        f"{100 * g.loc[(g['metric'] == 'detection_rate') & (g['attack'] == attack), 'value'].iloc[0]:.1f}%"
+        f"{key.label}: OSPA {said(g[g['metric'] == 'ospa'].iloc[0])}, {attack_label(attack)} "
+        f"{said(g[(g['metric'] == 'detection_rate') & (g['attack'] == attack)].iloc[0])}"
         for key, g in points) + "."]
     matched = facts.rows["matched"][facts.rows["matched"]["model"] == model]
     lines += [line for a in c.attacks if (line := _matched_line(matched, a)) is not None]
@@ -512,9 +528,13 @@ def _model_findings(facts: Facts, model: str) -> str:
         wins = facts.wins[model]
         verdict = (f"seen here for {', '.join(k.label for k in wins)}" if wins else "not seen here: no saliency "
                    f"setting keeps more clean labels and detects more {attack_label(attack)} than Feature "
-                   "Squeezing at once")
+                   "Squeezing at once with the 95% intervals apart")
         lines.append(f"- *The paper's Table V advantage* (more OSPA and more {attack_label(attack)} detection than "
                      f"Feature Squeezing): {verdict}.")
+    auc = facts.rows["auc"][facts.rows["auc"]["model"] == model]
+    lines += [line for a in c.attacks if (line := _auc_line(auc, a)) is not None]
+    auc = facts.rows["auc"][facts.rows["auc"]["model"] == model]
+    lines += [line for a in c.attacks if (line := _auc_line(auc, a)) is not None]
     ratio = facts.summary.set_index("model").loc[model, "cost_ratio"]
     if not np.isnan(ratio):
         lines.append(f"- *Cost:* Feature Squeezing takes {ratio:.1f}× the saliency detector's time per image "
