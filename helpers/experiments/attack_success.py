@@ -23,7 +23,7 @@ from helpers.data import ImageSet, image_protocol
 from helpers.experiments.export import Table
 from helpers.experiments.runs import setup
 from helpers.figures import error_bars, panel_title
-from helpers.labels import attack_label
+from helpers.labels import attack_label, model_label
 from helpers.models import ModelBundle
 from helpers.plotting import DOUBLE_COLUMN, SINGLE_COLUMN, Cell, ColourBar, figure, image_grid
 from helpers.scores import PERCENT, WILSON, run_metadata
@@ -222,8 +222,8 @@ def captions(result: Result, facts: Facts) -> dict[str, str]:
     return {
         "figure_attack_success_vs_eps":
             f"**Figure.** Success rate of {', '.join(attack_label(a) for a in c.sweep_attacks)} on the undefended "
-            f"{facts.model} against the L∞ budget ε in grey levels of 255, n = {facts.n} inputs per point (legend); "
-            "bars: Wilson 95% intervals. Points are dodged horizontally so equal rates stay visible.",
+            f"{model_label(facts.model)} against the L∞ budget ε in grey levels of 255, n = {facts.n} inputs per point "
+            "(legend); bars: Wilson 95% intervals. Points are dodged horizontally so equal rates stay visible.",
         "figure_attack_examples":
             f"**Figure.** Input {result.images.ids[EXAMPLE].split('/')[-1]} under each attack ({c.attack_settings} "
             "settings). Top: the clean input and each adversarial input, titled with the predicted class (softmax "

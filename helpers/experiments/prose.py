@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 
 from helpers.attack_report import format_share
 from helpers.experiments.runs import ModelRun
+from helpers.labels import attack_label, model_label
+from helpers.tables import folder_names
 
 
 def protocol_text(runs: Mapping[str, ModelRun], detail: Callable[[ModelRun], str]) -> str:
@@ -17,9 +19,10 @@ def protocol_text(runs: Mapping[str, ModelRun], detail: Callable[[ModelRun], str
         detail: a run -> the second line's text after the model's name."""
     lines = []
     for model, run in runs.items():
-        lines += [f"{model}: " + "; ".join(run.protocol), f"{model}: {detail(run)}"]
-        lines += [f"{name:>8} attack success: {format_share(r.success, run.images.photographs)}"
-                  for name, r in run.attacks.items()]
+        name = model_label(model)
+        lines += [f"{name}: " + "; ".join(run.protocol), f"{name}: {folder_names(detail(run))}"]
+        lines += [f"{attack_label(a):>8} attack success: {format_share(r.success, run.images.photographs)}"
+                  for a, r in run.attacks.items()]
     return "\n".join(lines)
 
 
@@ -32,8 +35,9 @@ def check_text(runs: Mapping[str, ModelRun]) -> str:
 
 
 def images_text(metadata: Mapping[str, dict]) -> str:
-    """'model, images; model, images' of a run's metadata, for a caption.
+    """'Model, images; Model, images' of a run's metadata, for a caption (display names; a folder by its name).
 
     Args:
         metadata: model -> its run's metadata."""
-    return "; ".join(f"{model}, {meta.get('images', '')}" for model, meta in metadata.items())
+    return "; ".join(f"{model_label(model)}, {folder_names(meta.get('images', ''))}"
+                     for model, meta in metadata.items())

@@ -49,6 +49,7 @@ from helpers.tables import (
     auc_by_theta,
     export_table,
     first_cell,
+    folder_names,
     for_reading,
     model_columns,
     paper_layout,
@@ -537,7 +538,7 @@ def caveats(facts: Facts) -> str:
     rate interval, a model other than the paper's (Markdown list items, per model)."""
     def write(model: str) -> str:
         rates = facts.rates[(facts.rates["model"] == model) & facts.rates["metric"].isin(["ospa", "detection_rate"])]
-        lines = [f"- This run: {model_label(model)} on {facts.images.get(model, 'its images')}."]
+        lines = [f"- This run: {model_label(model)} on {folder_names(facts.images.get(model, 'its images'))}."]
         if "n_photographs" in rates and (rates["n_photographs"] < rates["n"]).any():
             lines.append("- Several inputs are views of one photograph: they are not independent images (the "
                          "intervals count each photograph once, so they are wider than n suggests).")
