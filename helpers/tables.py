@@ -473,8 +473,8 @@ def export_table(df: pd.DataFrame, name: str, folder: str | Path, index: bool = 
         metadata: model -> its run's :func:`helpers.scores.run_metadata`; each row of the twin gets its
             model's ``images`` and ``seed`` (the twin needs a ``model`` column).
         header: renames columns for export (units in the header).
-        compact: the LaTeX without each rate's '(n)' (:func:`compact_cells`): n goes into the caption
-            when it is constant, else into the column headers; the CSV keeps every n.
+        compact: the LaTeX in the compact form (:func:`to_latex`: a smaller font, narrower gaps) even where it
+            would fit without; the CSV is the same.
 
     Raises:
         ValueError: a LaTeX table without a caption, or metadata for a twin without its models (checked

@@ -23,14 +23,14 @@ class Table:
         tidy: the numbers it was formatted from (default: :func:`helpers.tables.export_table`'s).
         header: column -> export header with units, or None.
         index: whether the index is written as columns.
-        compact: the LaTeX without each rate's '(n)' (:func:`helpers.tables.compact_cells`)."""
+        compact: the LaTeX in the compact form (:func:`helpers.tables.to_latex`) even where it would fit without."""
 
     frame: pd.DataFrame
     caption: str
     tidy: pd.DataFrame | None = None
     header: dict[str, str] | None = None
     index: bool = True
-    compact: bool = False  # the LaTeX without each rate's '(n)' (helpers.tables.compact_cells)
+    compact: bool = False
 
     def save(self, name: str, folder: str | Path, metadata: Mapping[str, dict] | None,
              compact: bool = False) -> list[Path]:
