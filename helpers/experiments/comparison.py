@@ -326,7 +326,6 @@ def tables(facts: Facts) -> dict[str, Table]:
 
     Returns:
         name -> :class:`~helpers.experiments.export.Table`."""
-    attacks = list(facts.config.attacks)
     captions = {**CAPTIONS, "matched": rate_caption(
         f"Each detector at a matched false-positive rate: threshold fitted at {facts.config.fpr:.0%} FPR on a "
         "seeded calibration half of the photographs' clean images, held-out FPR and TPR on the other half.")}
@@ -334,10 +333,15 @@ def tables(facts: Facts) -> dict[str, Table]:
     for mode, name in TABLES.items():
         if mode == "matched" and not matched_resolvable(facts):
             continue  # every TPR 'not resolvable': no table (matched_text says what the rate would need)
-        tidy = method_tidy(facts.rows[mode].drop(columns="best", errors="ignore"))
-        layout = method_layout(tidy, attacks, mode)
+        tidy, layout = view_layout(facts, mode)
         out[name] = Table(layout, captions[mode], tidy, method_header(layout.columns, mode))
     return out
+
+
+def view_layout(facts: Facts, mode: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One view of Table V ('own', 'matched' or 'auc'): its tidy rows and its layout (a column group per model)."""
+    tidy = method_tidy(facts.rows[mode].drop(columns="best", errors="ignore"))
+    return tidy, method_layout(tidy, list(facts.config.attacks), mode)
 
 
 def matched_resolvable(facts: Facts) -> bool:
@@ -352,9 +356,7 @@ def matched_text(facts: Facts) -> str:
     positives among them)."""
     fpr = facts.config.fpr
     if matched_resolvable(facts):
-        layout = method_layout(method_tidy(facts.rows["matched"].drop(columns="best")), list(facts.config.attacks),
-                               "matched")
-        return f"target FPR {fpr:.0%}\n{for_reading(layout).to_string()}"
+        return f"target FPR {fpr:.0%}\n{for_reading(view_layout(facts, 'matched')[1]).to_string()}"
     notes = sorted(set(facts.rows["matched"]["note"].dropna()) - {""})
     needed = math.ceil(MIN_EXPECTED_FALSE_POSITIVES / fpr)
     return (f"No matched-FPR table: every held-out TPR is {' / '.join(notes) or 'not measured'} calibration "

@@ -455,11 +455,13 @@ def captions(facts: Facts) -> dict[str, str]:
             "clean inputs."}
 
 
-def _moved(lo: pd.Series, hi: pd.Series, lo_text: str, hi_text: str) -> str:
+def _moved(lo: pd.Series, hi: pd.Series, lo_text: str, hi_text: str, at: tuple[str, str] = ("", "")) -> str:
     """How a rate moves from row ``lo`` to row ``hi``, judged by their 95% intervals: 'rises from A to B', 'falls
-    from A to B', 'stays at A', or 'goes from A to B, not resolved by the intervals'."""
+    from A to B', 'stays at A', or 'goes from A to B, not resolved by the intervals' (``at``: where each is read,
+    e.g. ' at θ = 0.1', written after it when the rate moves)."""
     if lo["value"] == hi["value"]:
-        return f"stays at {lo_text.split(' at θ')[0]}"
+        return f"stays at {lo_text}"
+    lo_text, hi_text = lo_text + at[0], hi_text + at[1]
     verdict = interval_verdict(hi["ci_low"], hi["ci_high"], lo["ci_low"], lo["ci_high"])
     verb = {BETTER: "rises", WORSE: "falls"}.get(verdict, "goes")
     return f"{verb} from {lo_text} to {hi_text}" + ("" if verdict in (BETTER, WORSE) else
@@ -472,7 +474,7 @@ def _tradeoff_line(saliency: pd.DataFrame, attacks: Sequence[str]) -> str | None
         return None
     lo, hi = thetas[0], thetas[-1]
     o_lo, o_hi = (find_rate(saliency, "ospa", "clean", noise="none", theta=t) for t in (lo, hi))
-    parts = [f"OSPA {_moved(o_lo, o_hi, said(o_lo) + f' at θ = {lo:g}', said(o_hi) + f' at θ = {hi:g}')}"]
+    parts = [f"OSPA {_moved(o_lo, o_hi, said(o_lo), said(o_hi), (f' at θ = {lo:g}', f' at θ = {hi:g}'))}"]
     for a in attacks:
         d_lo, d_hi = (find_rate(saliency, "detection_rate", a, noise="none", theta=t) for t in (lo, hi))
         if d_lo is not None and d_hi is not None:
