@@ -347,28 +347,6 @@ def grouped_split(groups, seed: int, fraction: float = 0.5) -> np.ndarray:
     return np.isin(groups, chosen)
 
 
-BETTER, WORSE, NOT_RESOLVED, NOT_MEASURED = "better", "worse", "not resolved", "not measured"
-REVERSED = "separates, reversed"  # a score whose AUC interval lies below 0.5: it ranks adversarial inputs lower
-
-
-def interval_verdict(a_low: float, a_high: float, b_low: float, b_high: float) -> str:
-    """How a compares with b from their 95% intervals: ``BETTER`` when a's lies wholly above b's, ``WORSE`` when
-    wholly below, else ``NOT_RESOLVED`` (overlapping intervals, a conservative reading: no verdict from point
-    estimates); ``NOT_MEASURED`` when a bound is missing."""
-    if any(np.isnan(v) for v in (a_low, a_high, b_low, b_high)):
-        return NOT_MEASURED
-    return BETTER if a_low > b_high else WORSE if a_high < b_low else NOT_RESOLVED
-
-
-def versus_baseline(a_low: float, a_high: float, base_low: float, base_high: float) -> str:
-    """:func:`interval_verdict` of an AUC against the 1 − max softmax baseline's, whose orientation is fixed before
-    the data (a higher score means adversarial): a baseline whose interval lies below 0.5 separates the inputs
-    with its sign reversed, ``REVERSED``, not a loss of the baseline to a."""
-    if not np.isnan(base_high) and base_high < 0.5:
-        return REVERSED
-    return interval_verdict(a_low, a_high, base_low, base_high)
-
-
 MIN_EXPECTED_FALSE_POSITIVES = 5  # fpr x n_calibration below this: a matched-FPR threshold is not resolvable
 
 

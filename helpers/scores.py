@@ -38,16 +38,15 @@ from helpers.labels import JOINT_SEPARATOR
 from helpers.metrics import (
     detection_rate,
     grouped_split,
-    interval_verdict,
     ospa,
     rate_row,
     roc,
     score_rows,
-    versus_baseline,
 )
 from helpers.models import ModelBundle
 from helpers.runtime import versions, write_atomically
 from helpers.validation import check_choice
+from helpers.verdicts import interval_verdict, versus_baseline
 
 METHOD = ["detector", "noise", "theta", "squeezer"]
 COLUMNS = ["model", "image", "image_id", "photograph", "true_label", "attack", *METHOD, "saliency_method", "label",
@@ -391,7 +390,7 @@ def saliency_added_value(rates: pd.DataFrame) -> pd.DataFrame:
     """Per model, noise and attack: AUC of the noise alone (theta = 0), the best AUC over theta > 0
     (chosen in hindsight, so an optimistic bound for the overlay), and the 1 - max softmax baseline, each with its
     interval (``... low``, ``... high``), and the overlay's verdicts from the intervals
-    (:func:`helpers.metrics.interval_verdict`; against the baseline :func:`helpers.metrics.versus_baseline`).
+    (:func:`helpers.verdicts.interval_verdict`; against the baseline :func:`helpers.verdicts.versus_baseline`).
 
     Args:
         rates: a :func:`rate_table`.

@@ -227,12 +227,3 @@ def test_design_effect_is_conservative_when_rho_cannot_be_estimated():
     three = np.array([True, False, True, False, True, False])  # three photographs: estimated (here rho = 0)
     assert design_effect(three, list("aabbcc")) == 1.0
 
-
-def test_a_verdict_comes_from_the_intervals_never_from_the_point_estimates():
-    from helpers.metrics import interval_verdict, versus_baseline
-    assert interval_verdict(0.6, 0.8, 0.3, 0.5) == "better" and interval_verdict(0.3, 0.5, 0.6, 0.8) == "worse"
-    assert interval_verdict(0.5, 0.9, 0.2, 0.55) == "not resolved"  # overlapping, whatever the point estimates
-    assert interval_verdict(0.5, 0.9, 0.2, 0.5) == "not resolved"  # touching is overlapping
-    assert interval_verdict(np.nan, 0.9, 0.2, 0.5) == "not measured"
-    assert versus_baseline(0.6, 0.8, 0.0, 0.2) == "separates, reversed"  # the baseline's AUC wholly below 0.5
-    assert versus_baseline(0.5, 0.8, 0.2, 0.55) == "not resolved" and versus_baseline(0.7, 0.9, 0.5, 0.6) == "better"

@@ -27,7 +27,7 @@ from helpers.experiments.runs import ModelRun, prepare, score_runs
 from helpers.figures import AUC_BELOW_HALF
 from helpers.findings import each_model, said
 from helpers.labels import DetectorKey, attack_label, auc_text, method_label
-from helpers.metrics import BETTER, MIN_EXPECTED_FALSE_POSITIVES, interval_verdict
+from helpers.metrics import MIN_EXPECTED_FALSE_POSITIVES
 from helpers.paper import paper_tables_4_5
 from helpers.plotting import DOUBLE_COLUMN, figure, panel_rows
 from helpers.runtime import write_atomically
@@ -49,6 +49,7 @@ from helpers.tables import (
     model_columns,
     rate_caption,
 )
+from helpers.verdicts import dominates, interval_verdict
 
 NAME = "comparison"  # the score tables' file names: scores_comparison_<model>.parquet
 NOISES = ("color_reverse", "zero_mean")  # the saliency detector's noises in Table V
@@ -237,7 +238,7 @@ def _key_columns(key: DetectorKey) -> dict[str, Any]:
 def table_v_wins(rates: pd.DataFrame, attack: str) -> tuple[DetectorKey, ...]:
     """The saliency configurations of one model's rates that keep more clean labels (OSPA) *and* detect more
     of ``attack`` than every Feature Squeezing configuration, at their own rules, both by their 95% intervals
-    (:func:`helpers.metrics.interval_verdict`): the paper's Table V advantage, where the data resolve it.
+    (:func:`helpers.verdicts.dominates`): the paper's Table V advantage, where the data resolve it.
 
     Args:
         rates: one model's :func:`helpers.scores.rate_table` (or its own-rule rows).
@@ -252,11 +253,7 @@ def table_v_wins(rates: pd.DataFrame, attack: str) -> tuple[DetectorKey, ...]:
         if len(ospa) and len(det):
             points[DetectorKey.from_columns(*key)] = tuple(r[["ci_low", "ci_high"]].iloc[0] for r in (ospa, det))
     squeezing = [v for k, v in points.items() if k.detector == "feature_squeezing"]
-    if not squeezing:
-        return ()
-    return tuple(k for k, (o, d) in points.items() if k.detector == "saliency"
-                 and all(interval_verdict(*o, *fo) == BETTER and interval_verdict(*d, *fd) == BETTER
-                         for fo, fd in squeezing))
+    return tuple(k for k, v in points.items() if k.detector == "saliency" and dominates(v, squeezing))
 
 
 def _cost_rows(result: Result) -> pd.DataFrame:

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from helpers.labels import Cell, rate_cell
-from helpers.metrics import BETTER, NOT_MEASURED, NOT_RESOLVED, WORSE, interval_verdict
 from helpers.paper import PAPER_MODELS, paper_tables_1_3
 from helpers.tables import RATE_CELL
+from helpers.verdicts import claim_verdict
 
 # Our (attack, metric) for each column of the paper's tables.
 _PAPER_METRIC = {"ospa": ("clean", "ospa"), "fgsm": ("fgsm", "detection_rate"), "cw_l2": ("cw_l2", "detection_rate")}
@@ -106,17 +106,6 @@ def _claims() -> list[tuple[str, Callable[[Callable], tuple[float, float]]]]:
     ]
 
 
-CLAIM_VERDICTS = {BETTER: "holds", WORSE: "fails", NOT_RESOLVED: "not resolved", NOT_MEASURED: "not measured"}
-
-
-def _claim_verdict(left: tuple[float, float, float], right: tuple[float, float, float], paper: bool) -> str:
-    """Whether a claim (left > right) holds: on the paper's numbers (no intervals published) by the numbers, a tie
-    being no failure; on ours by the intervals (:func:`helpers.metrics.interval_verdict`)."""
-    if paper:
-        return "holds" if left[0] > right[0] else "fails" if left[0] < right[0] else "tie"
-    return CLAIM_VERDICTS[interval_verdict(left[1], left[2], right[1], right[2])]
-
-
 def claims_check(rates: pd.DataFrame) -> pd.DataFrame:
     """Each claim of Tables I-III for VGG16 and ResNet50 (the paper's numbers) and for each of our models: the two
     numbers compared (percent, ours with their 95% intervals) and the verdict: 'holds', 'fails', 'tie' (the
@@ -147,7 +136,7 @@ def claims_check(rates: pd.DataFrame) -> pd.DataFrame:
             left, right = compare(lookup(model))
             rows.append({"claim": claim, "model": model, "left": left[0], "left_low": left[1], "left_high": left[2],
                          "right": right[0], "right_low": right[1], "right_high": right[2],
-                         "verdict": _claim_verdict(left, right, model in PAPER_MODELS)})
+                         "verdict": claim_verdict(left, right, model in PAPER_MODELS)})
     return pd.DataFrame(rows)
 
 

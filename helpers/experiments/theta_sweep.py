@@ -25,13 +25,6 @@ from helpers.experiments.runs import ModelRun, prepare, score_runs
 from helpers.figures import AUC_BELOW_HALF, error_bars
 from helpers.findings import each_model, find_rate, said, verb
 from helpers.labels import NOISE_LEGEND, Cell, attack_label, auc_text, model_label, noise_label
-from helpers.metrics import (
-    BETTER,
-    NOT_RESOLVED,
-    REVERSED,
-    WORSE,
-    interval_verdict,
-)
 from helpers.paper import PAPER_MODELS
 from helpers.plotting import DOUBLE_COLUMN, figure, panel_rows
 from helpers.runtime import write_atomically
@@ -58,6 +51,7 @@ from helpers.tables import (
     rate_header,
     with_cells,
 )
+from helpers.verdicts import BETTER, NOT_RESOLVED, REVERSED, WORSE, interval_verdict
 
 NAME = "theta_sweep"  # the score tables' file names: scores_theta_sweep_<model>.parquet
 TITLES = {"none": "Table I: saliency map", "color_reverse": "Table II: saliency map & colour reversing",
