@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.attack_settings import ATTACKS, SETTINGS, with_overrides
+from helpers.attack_settings import ATTACKS, DEFAULTS, SETTINGS, with_overrides
 from helpers.attacks import AttackResult
 from helpers.cache import cached_attack
 from helpers.data import ImageSet
@@ -128,7 +128,7 @@ def _budget(name: str, p: dict) -> str:
         return f"ε = {linf}, {p['max_iter']} steps of {255 * p['eps_step']:.3g}/255{starts}"
     if name == "pgd_l2":
         return f"ε = {p['eps']:g} (L2, [0, 1] units), {p['max_iter']} steps of {p['eps_step']:g}"
-    if name == "cw_l2":
+    if name in ("cw_l2", "cw_l2_kappa"):
         aim = "targeted at a seeded random class" if p["targeted"] else "untargeted"
         return f"{aim}, confidence κ = {p['confidence']:g}, {p['binary_search_steps']} × {p['max_iter']} iterations"
     if name == "deepfool":
@@ -155,22 +155,28 @@ def settings_text(attacks: list[str], settings: str = "default", overrides: dict
             + "; ".join(f"{ATTACK_LABELS.get(a, a)} {_budget(a, full[a])}" for a in attacks) + ".")
 
 
-def cw_confidence(parameters: dict) -> float | None:
-    """The confidence κ (a logit margin) of a run's C&W-L2 attack, from its checked parameters (``attacks``,
-    ``attack_settings``, ``attack_params``); None when the run has no C&W-L2."""
-    if "cw_l2" not in parameters.get("attacks", ()):
+def cw_confidence(parameters: dict, attack: str = "cw_l2") -> float | None:
+    """The confidence κ (a logit margin) of a run's C&W-L2 attack ``attack`` ('cw_l2' or 'cw_l2_kappa'), from its
+    checked parameters (``attacks``, ``attack_settings``, ``attack_params``); None when the run lacks it."""
+    if attack not in parameters.get("attacks", ()):
         return None
     settings = with_overrides(SETTINGS[parameters.get("attack_settings", "default")],
-                              {k: v for k, v in (parameters.get("attack_params") or {}).items() if k == "cw_l2"})
-    return float(settings["cw_l2"]["confidence"])
+                              {k: v for k, v in (parameters.get("attack_params") or {}).items() if k == attack})
+    return float(settings[attack]["confidence"])
 
 
 def boundary_caveat(parameters: dict) -> str:
     """A Markdown list item for a run whose C&W-L2 ran at confidence κ = 0 (else ''): its examples sit on the
-    decision boundary, so any change of the input, a noise alone included, can undo them."""
+    decision boundary, so any change of the input, a noise alone included, can undo them; it points to the run's
+    C&W-L2 κ>0 column, or says how to add one."""
     kappa = cw_confidence(parameters)
     if kappa is None or kappa > 0:
         return ""
+    margin = cw_confidence(parameters, "cw_l2_kappa")
+    beside = (f"The {ATTACK_LABELS['cw_l2_kappa']} column beside it (κ = {margin:g}) shows examples with a margin."
+              if margin is not None else
+              f"For examples with a margin, add `\"cw_l2_kappa\"` (κ = {DEFAULTS['cw_l2_kappa']['confidence']:g}) to "
+              "`attacks`.")
     return ("- *C&W-L2 at confidence κ = 0:* its examples sit on the decision boundary, where any change of the "
             "input (the noise alone, θ = 0, included) can undo them, so its detection rate measures that fragility "
-            "more than the detector. For examples with a margin: `attack_params = {\"cw_l2\": {\"confidence\": 10}}`.")
+            f"more than the detector. {beside}")

@@ -19,6 +19,10 @@ DEFAULTS: dict[str, dict] = {
     "pgd_l2": {"eps": 1.0, "eps_step": 0.1, "max_iter": 20, "num_random_init": 1},
     "cw_l2": {"targeted": True, "confidence": 0.0, "learning_rate": 0.01, "binary_search_steps": 5,
               "max_iter": 20, "initial_const": 1.0, "max_halving": 5, "max_doubling": 5},
+    # C&W-L2 with a logit margin: fewer, larger steps from a larger constant, so its CPU cost stays near a third of
+    # cw_l2's (measured on the 16 default views: 62 s against 170 s, 12 of 16 successful)
+    "cw_l2_kappa": {"targeted": True, "confidence": 5.0, "learning_rate": 0.05, "binary_search_steps": 2,
+                    "max_iter": 20, "initial_const": 10.0, "max_halving": 2, "max_doubling": 2},
     "deepfool": {"max_iter": 50, "epsilon": 0.02, "nb_grads": 10},
     "square": {"eps": 2 / 255, "max_iter": 100, "p_init": 0.05, "nb_restarts": 1},
     "hopskipjump": {"norm": 2, "max_iter": 10, "max_eval": 1000, "init_eval": 100, "init_size": 100},
@@ -30,6 +34,8 @@ PAPER_OVERRIDES: dict[str, dict] = {
     "pgd": {"eps_step": 0.25 / 255, "max_iter": 100},
     "pgd_l2": {"eps_step": 0.05, "max_iter": 100},
     "cw_l2": {"binary_search_steps": 9, "max_iter": 100, "initial_const": 0.01},
+    "cw_l2_kappa": {"learning_rate": 0.01, "binary_search_steps": 9, "max_iter": 100, "initial_const": 0.01,
+                    "max_halving": 5, "max_doubling": 5},
     "deepfool": {"max_iter": 100},
     "square": {"max_iter": 1000},
     "hopskipjump": {"max_iter": 50, "max_eval": 10000},
@@ -71,7 +77,7 @@ def resolve_params(name: str, params: dict) -> dict:
 
     Raises:
         ValueError: an unknown attack or parameter, a value out of range (an L-inf eps > 1, init_eval >
-            max_eval, a norm other than 2 or 'inf').
+            max_eval, a norm other than 2 or 'inf', a cw_l2_kappa confidence of 0).
         TypeError: a value of the wrong type (a non-number, a non-integer count, a non-bool targeted)."""
     check_choice(name, ATTACKS, "attack")
     unknown = sorted(set(params) - set(DEFAULTS[name]))
@@ -89,6 +95,9 @@ def resolve_params(name: str, params: dict) -> dict:
             check_count(resolved[key], f"{name} {key}", minimum=0 if key == "num_random_init" else 1)
     if "targeted" in resolved and not isinstance(resolved["targeted"], bool):
         raise TypeError(f"{name} targeted must be True or False, got {resolved['targeted']!r}")
+    if name == "cw_l2_kappa" and resolved["confidence"] <= 0:
+        raise ValueError(f"cw_l2_kappa confidence must be > 0 (C&W-L2 at κ = 0 is 'cw_l2'), "
+                         f"got {resolved['confidence']}")
     if name in LINF_EPS and resolved["eps"] > 1:
         raise ValueError(f"{name} eps is in [0, 1] units (2/255 = 2 grey levels); got {resolved['eps']}")
     if "norm" in resolved and (isinstance(resolved["norm"], bool) or resolved["norm"] not in (2, "inf")):

@@ -15,6 +15,8 @@ re-exported here; ``ART_ATTACKS`` maps each white-box attack to its ART class):
 - ``pgd_l2``: the same in L2.
 - ``cw_l2``: Carlini & Wagner L2; ``targeted=True`` (default, as in the paper) draws a seeded
   random target different from the true label for each input; ``targeted=False`` is untargeted.
+- ``cw_l2_kappa``: the same with a logit margin, confidence κ > 0 (default 5): its examples do not sit on the
+  decision boundary, where C&W at κ = 0 leaves them (any change of the input can undo those).
 - ``deepfool``: untargeted DeepFool (Moosavi-Dezfooli et al.) on the ``nb_grads`` top classes.
 - ``square``: untargeted L-inf Square Attack (Andriushchenko et al.), score-based black box: it
   sees only the model's scores (logits); its query budget is ``max_iter`` x ``nb_restarts``.
@@ -120,6 +122,7 @@ ART_ATTACKS: dict[str, tuple[type, dict]] = {
     "pgd": (ProjectedGradientDescent, {"norm": np.inf, "verbose": False}),
     "pgd_l2": (ProjectedGradientDescent, {"norm": 2, "verbose": False}),
     "cw_l2": (CarliniL2Method, {"verbose": False}),
+    "cw_l2_kappa": (CarliniL2Method, {"verbose": False}),
     "deepfool": (DeepFool, {"verbose": False}),
 }
 

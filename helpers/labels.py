@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 ATTACK_LABELS = {"fgsm": "FGSM", "bim": "BIM", "pgd": "PGD", "pgd_l2": "PGD-L2", "cw_l2": "C&W-L2",
+                 "cw_l2_kappa": "C&W-L2 κ>0",
                  "deepfool": "DeepFool", "square": "SquareAttack", "hopskipjump": "HopSkipJump", "clean": "clean"}
 NOISE_LABELS = {"none": "no noise", "color_reverse": "colour reversing", "zero_mean": "zero mean"}
 NOISE_LEGEND = {"none": "saliency only", "color_reverse": "+ colour reversing", "zero_mean": "+ zero mean"}  # figures

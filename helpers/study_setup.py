@@ -30,7 +30,7 @@ from helpers.params import check_params
 DEFAULTS: dict[str, Any] = {
     "model": "efficientnet_lite0", "weights": "imagenet", "model_options": {},
     "image_source": "samples", "n_images": 8, "seed": 0, "only_correct": None,
-    "attacks": ["fgsm", "cw_l2", "pgd"], "attack_settings": "default", "attack_params": {},
+    "attacks": ["fgsm", "cw_l2", "cw_l2_kappa", "pgd"], "attack_settings": "default", "attack_params": {},
     "thetas": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5], "noises": ["none", "color_reverse", "zero_mean"],  # all of NOISES
     "colormap": "jet", "overlay_order": "coarse", "zero_mean_reference": "imagenet", "saliency_method": "gradcam",
     "joint": ["bit_depth:5", "median:2x2", "nlm:11-3-4"], "channel_order": "rgb",

@@ -64,6 +64,7 @@ def check_result(result, bundle, x):
     ("deepfool", {"max_iter": 5}, None),
     ("cw_l2", {"binary_search_steps": 1, "max_iter": 3}, None),
     ("cw_l2", {"targeted": False, "binary_search_steps": 1, "max_iter": 3}, None),
+    ("cw_l2_kappa", {"binary_search_steps": 1, "max_iter": 3}, None),
 ])
 def test_each_attack_returns_consistent_masks_norms_and_budgets(tiny, rng, name, params, budget):
     x = rng.uniform(0, 255, (4, 16, 16, 3)).astype(np.float32)
@@ -74,6 +75,18 @@ def test_each_attack_returns_consistent_masks_norms_and_budgets(tiny, rng, name,
         assert getattr(result, norm).max() <= eps * (1 + 1e-4) + 1e-6
     if params.get("targeted", DEFAULTS[name].get("targeted", False)):
         assert result.targets is not None and np.all(result.targets != result.y)
+
+
+def test_a_margin_cw_example_clears_its_margin(lite0, photos):
+    x = photos.x[:4]
+    result = run_attack("cw_l2_kappa", lite0, x, confidence=2.0, binary_search_steps=1, max_iter=15,
+                        initial_const=100.0, learning_rate=0.1)
+    logits = lite0.logits(result.x_adv, 4).astype(np.float64)  # recomputed on the images returned
+    rows = np.arange(len(x))
+    target = logits[rows, result.targets]
+    logits[rows, result.targets] = -np.inf
+    assert result.success.sum() >= 2  # 4 of 4 on the machine that wrote this
+    assert (target - logits.max(1))[result.success].min() >= 2.0 - 0.01  # each success clears κ (2.18 at least)
 
 
 def test_iterative_attacks_are_at_least_as_strong_as_fgsm(lite0, photos):
@@ -119,7 +132,8 @@ def test_bad_arguments(tiny, rng):
         run_attack("fgsm", tiny, x / 255 - 1)
     with pytest.raises(ValueError, match="empty batch"):
         run_attack("fgsm", tiny, x[:0])
-    assert set(ATTACKS) == {"fgsm", "bim", "pgd", "pgd_l2", "cw_l2", "deepfool", "square", "hopskipjump"}
+    assert set(ATTACKS) == {"fgsm", "bim", "pgd", "pgd_l2", "cw_l2", "cw_l2_kappa", "deepfool", "square",
+                            "hopskipjump"}
     with pytest.raises(ValueError, match="detector= is for the decision-based black box 'hopskipjump'"):
         run_attack("square", tiny, x, detector=SaliencyDetector(tiny))
     with pytest.raises(TypeError, match="detect"):
@@ -277,6 +291,8 @@ PAPER_LITERAL = {
     "pgd_l2": {"eps": 1.0, "eps_step": 0.05, "max_iter": 100, "num_random_init": 1},
     "cw_l2": {"targeted": True, "confidence": 0.0, "learning_rate": 0.01, "binary_search_steps": 9,
               "max_iter": 100, "initial_const": 0.01, "max_halving": 5, "max_doubling": 5},
+    "cw_l2_kappa": {"targeted": True, "confidence": 5.0, "learning_rate": 0.01, "binary_search_steps": 9,
+                    "max_iter": 100, "initial_const": 0.01, "max_halving": 5, "max_doubling": 5},
     "deepfool": {"max_iter": 100, "epsilon": 0.02, "nb_grads": 10},
     "square": {"eps": 2 / 255, "max_iter": 1000, "p_init": 0.05, "nb_restarts": 1},
     "hopskipjump": {"norm": 2, "max_iter": 50, "max_eval": 10000, "init_eval": 100, "init_size": 100},
