@@ -51,8 +51,8 @@ def panel_title(bundle: ModelBundle, label: int, confidence: float, marker: str 
 
     Args:
         bundle: the model, for its class names.
-        marker: appended after the confidence ('≠'), or ''."""
+        marker: a symbol appended after the confidence ('≠'), a word ('(failed)') on a line of its own, or ''."""
     name = fit_text(bundle.class_names[int(label)].split(",")[0], 15, 2)  # wrapped, not cut
-    return f"{name}\n({confidence:.2f}){' ' + marker if marker else ''}"
+    return f"{name}\n({confidence:.2f})" + ("" if not marker else f" {marker}" if len(marker) == 1 else f"\n{marker}")
 
 

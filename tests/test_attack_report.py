@@ -72,7 +72,8 @@ def test_a_confidence_zero_cw_run_carries_the_boundary_caveat():
     assert cw_confidence(margin) == 10.0 and boundary_caveat(margin) == ""
     assert "add `\"cw_l2_kappa\"` (κ = 5)" in boundary_caveat({"attacks": ["cw_l2"]})
     both = {"attacks": ["cw_l2", "cw_l2_kappa"], "attack_params": {"cw_l2_kappa": {"confidence": 2.5}}}
-    assert cw_confidence(both, "cw_l2_kappa") == 2.5 and "C&W-L2 κ>0 column beside it (κ = 2.5)" in boundary_caveat(both)
+    assert cw_confidence(both, "cw_l2_kappa") == 2.5
+    assert "C&W-L2 κ>0 column beside it (κ = 2.5)" in boundary_caveat(both)
 
 
 def test_the_margin_cw_refuses_a_zero_margin_and_keeps_its_own_settings():

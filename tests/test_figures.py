@@ -173,7 +173,7 @@ def test_attack_examples_use_one_shared_scale():
     fig = attack_success.examples_figure(fake_bundle(), x, results, 0)
     largest = float(np.abs(results["deepfool"].x_adv[0] - x[0]).max())  # the larger perturbation sets the scale
     texts = " ".join(t.get_text() for t in visible_texts(fig))
-    assert f"perturbation ×{127.5 / largest:.0f}" in texts and f"shared scale ±{largest:.1f}" in texts
+    assert f"x_adv − x\n×{127.5 / largest:.0f}" in texts and f"shared scale ±{largest:.1f}" in texts
     plt.close(fig)
 
 
@@ -344,7 +344,7 @@ def test_roc_theta_legends_lie_outside_the_data():
     plt.close(fig)
 
 
-LARGE = ["fgsm", "bim", "pgd", "pgd_l2", "cw_l2", "deepfool"]
+LARGE = ["fgsm", "bim", "pgd", "pgd_l2", "cw_l2", "cw_l2_kappa", "deepfool"]
 
 
 def chart_builders(attacks: list[str]) -> dict:
@@ -415,6 +415,7 @@ def test_a_long_class_name_wraps_in_a_panel_title_instead_of_being_cut():
     bundle = SimpleNamespace(class_names=["refrigerator, icebox", "a very long class name indeed"])
     assert panel_title(bundle, 0, 0.5) == "refrigerator\n(0.50)"
     assert panel_title(bundle, 1, 0.5, "≠") == "a very long\nclass name ind…\n(0.50) ≠"  # two lines at most
+    assert panel_title(bundle, 0, 0.5, "(failed)") == "refrigerator\n(0.50)\n(failed)"  # a word: a line of its own
 
 
 def test_a_page_of_photographs_is_stored_under_a_megabyte(tmp_path):

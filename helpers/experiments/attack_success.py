@@ -209,7 +209,7 @@ def examples_figure(bundle: ModelBundle, x: np.ndarray, results: dict[str, Attac
         top.append(Cell(r.x_adv[index], adv))
         bottom.append(Cell(127.5 + deltas[name] * scale, f"L2 {255 * r.l2[index]:.0f}\nL∞ {255 * r.linf[index]:.1f}"))
     cols = ["clean"] + [attack_label(n) for n in results]
-    rows = ["adversarial", f"perturbation ×{scale:.0f}"]
+    rows = ["adversarial", f"x_adv − x\n×{scale:.0f}"]  # short enough for the rows of seven attacks
     bar = ColourBar("gray", f"perturbation per channel (grey levels of 255), shared scale ±{largest:.1f}",
                     list(range(1, len(cols))), (-largest, largest))
     note = "Titles: predicted class (softmax confidence); sizes of x_adv − x in grey levels of 255."

@@ -21,7 +21,8 @@ def protocol_text(runs: Mapping[str, ModelRun], detail: Callable[[ModelRun], str
     for model, run in runs.items():
         name = model_label(model)
         lines += [f"{name}: " + "; ".join(run.protocol), f"{name}: {folder_names(detail(run))}"]
-        lines += [f"{attack_label(a):>8} attack success: {format_share(r.success, run.images.photographs)}"
+        width = max((len(attack_label(a)) for a in run.attacks), default=0)
+        lines += [f"{attack_label(a):>{width}} attack success: {format_share(r.success, run.images.photographs)}"
                   for a, r in run.attacks.items()]
     return "\n".join(lines)
 
