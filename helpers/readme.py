@@ -24,7 +24,7 @@ def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") 
     _, meta = load_scores(results / f"scores_theta_sweep_{model}.parquet")  # the run's images and attacks
     lines = [f"On {model} and {meta['images']} (notebooks 05-07; wide intervals, a different model from the "
              "paper's):", ""]
-    lines += theta_sweep.readme_lines(results, model, meta["parameters"]["attacks"])
+    lines += theta_sweep.readme_lines(results, model, meta["parameters"])
     lines += comparison.readme_lines(results, model)
     lines += adaptive.readme_lines(results, model)
     return "\n".join(lines)

@@ -157,3 +157,23 @@ def test_noise_findings_count_only_successful_adversarial_examples():
     text = noise_findings(labels, benign, adversarial, success)
     assert text.startswith("colour reversing: 3 of 4 benign images keep their label, 2 of 3 adversarial examples "
                            "leave their adversarial label (1 of 4 attacks failed and are not counted).")
+
+
+def test_the_margin_line_sets_cw_at_kappa_zero_beside_its_margin_twin_and_judges_by_the_intervals():
+    params = {"attacks": ["cw_l2", "cw_l2_kappa"], "attack_settings": "default", "attack_params": {}}
+
+    def rates(zero, margin, theta=0.1):
+        return pd.DataFrame([row("saliency", "cw_l2", "detection_rate", zero, "none", theta),
+                             row("saliency", "cw_l2_kappa", "detection_rate", margin, "none", theta),
+                             row("saliency", "cw_l2", "detection_rate", 0.0, "none", 0.0)])  # θ = 0: not read
+
+    line = theta_sweep.margin_line(rates(0.9, 0.2), params)  # intervals [0.7, 1] and [0, 0.3]: apart
+    assert line.startswith("- *C&W-L2 with and without a margin* (no noise, θ = 0.1): detected in 90.0% [70, 100]")
+    assert "in 20.0% [0, 30] (n = 10) with a margin of κ = 5 (lower, by the intervals)" in line
+    assert "(higher, by the intervals)" in theta_sweep.margin_line(rates(0.2, 0.9), params)
+    assert "(not resolved by the intervals)" in theta_sweep.margin_line(rates(0.5, 0.6), params)
+    assert "θ = 0.3" in theta_sweep.margin_line(rates(0.9, 0.2, theta=0.3), params)  # the smallest θ > 0
+    assert theta_sweep.margin_line(rates(0.9, 0.2), {**params, "attacks": ["cw_l2"]}) is None  # no twin
+    kappa_one = {**params, "attack_params": {"cw_l2": {"confidence": 1.0}}}
+    assert theta_sweep.margin_line(rates(0.9, 0.2), kappa_one) is None  # C&W-L2 itself has a margin
+    assert theta_sweep.margin_line(rates(0.9, 0.2)[lambda r: r["attack"] == "cw_l2"], params) is None

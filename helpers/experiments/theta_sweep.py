@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers.attack_report import boundary_caveat
+from helpers.attack_report import boundary_caveat, cw_confidence
 from helpers.experiments.export import Table
 from helpers.experiments.paper_tables import SIDE_BY_SIDE_CAPTION, claims_check, side_by_side, side_by_side_tidy
 from helpers.experiments.prose import images_text, protocol_text
@@ -477,6 +477,29 @@ def _tradeoff_line(saliency: pd.DataFrame, attacks: Sequence[str]) -> str | None
     return "- *Trade-off without noise.* " + "; ".join(parts) + "."
 
 
+def margin_line(saliency: pd.DataFrame, parameters: Mapping[str, Any]) -> str | None:
+    """C&W-L2's detection at κ = 0 beside C&W-L2 κ>0's, no noise, at the smallest θ > 0 (a Markdown list item), with
+    the verdict of their 95% intervals; None unless the run has both attacks and that θ.
+
+    Args:
+        saliency: one model's saliency rows of a :func:`helpers.scores.rate_table` (fractions).
+        parameters: the run's checked parameters (for κ, :func:`helpers.attack_report.cw_confidence`)."""
+    kappa = cw_confidence(parameters, "cw_l2_kappa")
+    thetas = sorted(t for t in saliency["theta"].unique() if t > 0)
+    if kappa is None or cw_confidence(parameters) != 0 or not thetas:
+        return None
+    zero, margin = (find_rate(saliency, "detection_rate", a, noise="none", theta=thetas[0])
+                    for a in ("cw_l2", "cw_l2_kappa"))
+    if zero is None or margin is None:
+        return None
+    verdict = interval_verdict(margin["ci_low"], margin["ci_high"], zero["ci_low"], zero["ci_high"])
+    reading = {WORSE: "lower, by the intervals", BETTER: "higher, by the intervals"}.get(verdict,
+                                                                                       "not resolved by the intervals")
+    return (f"- *C&W-L2 with and without a margin* (no noise, θ = {thetas[0]:g}): detected in {said(zero)} at κ = 0, "
+            f"in {said(margin)} with a margin of κ = {kappa:g} ({reading}). At κ = 0 the examples end on the decision "
+            "boundary, where the overlay's change alone can undo them.")
+
+
 def verdict_counts(counts: pd.Series, against: str) -> str:
     """'better in 1, worse in 0, not resolved in 7, baseline reversed in 1': a row of ``Facts.counts`` against the
     noise alone (``against`` 'alone') or the baseline ('baseline')."""
@@ -500,7 +523,9 @@ def _model_findings(facts: Facts, model: str) -> str:
     rates = facts.rates[facts.rates["model"] == model]
     added = facts.added[facts.added["model"] == model]
     counts = facts.counts.set_index("model").loc[model]
-    lines = [line for line in [_tradeoff_line(rates[rates["detector"] == "saliency"], attacks)] if line]
+    saliency = rates[rates["detector"] == "saliency"]
+    lines = [line for line in [_tradeoff_line(saliency, attacks), margin_line(saliency, facts.config.parameters)]
+             if line]
     if len(added):
         def auc(r: pd.Series, name: str) -> str:
             return auc_text(r[name], r[f"{name} low"], r[f"{name} high"])
@@ -582,12 +607,20 @@ def held_out_lines(selected: pd.DataFrame, attacks: Sequence[str]) -> list[str]:
     return lines
 
 
-def readme_lines(results_dir: str | Path, model: str, attacks: Sequence[str]) -> list[str]:
-    """The README's lines of notebook 05, formatted from what :func:`save_facts` wrote for ``model``: the held-out
-    θ, the paper's claims, the overlay against the confidence baseline (Markdown list items)."""
+def readme_lines(results_dir: str | Path, model: str, parameters: Mapping[str, Any]) -> list[str]:
+    """The README's lines of notebook 05, formatted from what :func:`save_facts` and the notebook wrote for ``model``:
+    the held-out θ, C&W-L2 with and without a margin, the paper's claims, the overlay against the confidence
+    baseline (Markdown list items).
+
+    Args:
+        parameters: the run's checked parameters (``attacks``; for C&W-L2's κ, ``attack_settings``,
+            ``attack_params``)."""
     results = Path(results_dir)
     counts = pd.read_csv(results / f"facts_theta_sweep_{model}.csv").iloc[0]
-    lines = held_out_lines(pd.read_csv(results / f"selected_theta_{model}.csv"), attacks)
+    lines = held_out_lines(pd.read_csv(results / f"selected_theta_{model}.csv"), parameters["attacks"])
+    rates = pd.read_csv(results / f"{NAME}_{model}.csv")
+    margin = margin_line(rates[rates["detector"] == "saliency"], parameters)
+    lines += [margin] if margin else []
     lines.append(f"- Of the paper's {counts['claims']} claims about Tables I-III, on this model (verdicts from the "
                  f"95% intervals): {claims_counts(counts)} (notebook 05).")
     lines.append("- Even at its best θ, chosen in hindsight on these data (optimistic), the overlay against the "
