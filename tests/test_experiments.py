@@ -275,3 +275,23 @@ def test_the_auc_comparison_says_better_worse_or_not_resolved_from_the_bootstrap
     assert "against Feature Squeezing's 0.96 [0.90, 1.00]" in line and "0.72 [0.55, 0.85]: worse" in line
     assert "not resolved" in comparison._auc_line(auc.assign(ci_high=[0.95, 1.0]), "cw_l2")
     assert comparison._auc_line(auc.iloc[:1], "cw_l2") is None  # no Feature Squeezing row
+
+
+def test_matched_view_lines_join_the_attacks_no_detector_resolves():
+    def rows(attack, detector, tpr, note=""):
+        base = {"model": "m", "detector": detector, "noise": "none" if detector == "saliency" else "",
+                "theta": 0.1 if detector == "saliency" else np.nan,
+                "squeezer": "bit_depth:5" if detector == "feature_squeezing" else "", "attack": attack,
+                "view": "matched", "target_fpr": 0.05}
+        return [{**base, "metric": "tpr_at_fpr", "value": tpr, "note": note},
+                {**base, "metric": "fpr_heldout", "value": 0.04, "note": note}]
+    never = "not resolvable at n = 4"
+    facts = pd.DataFrame([*rows("fgsm", "saliency", np.nan, never), *rows("fgsm", "feature_squeezing", np.nan, never),
+                          *rows("pgd", "saliency", 0.5), *rows("pgd", "feature_squeezing", np.nan, never),
+                          *rows("cw_l2", "saliency", np.nan, never), *rows("cw_l2", "feature_squeezing", np.nan, never)])
+    lines = comparison.matched_fpr_lines(facts)
+    assert len(lines) == 2
+    assert lines[0].startswith("- PGD at a matched 5% false-positive rate (held-out half): saliency")
+    assert "50.0% (held-out FPR 4.0%)" in lines[0] and never in lines[0]
+    assert lines[1] == ("- FGSM, C&W-L2 at a matched 5% false-positive rate (held-out half): not resolvable at n = 4 "
+                        "calibration photographs for every detector (5% of them is under 5 expected false positives).")

@@ -10,7 +10,7 @@ import pytest
 
 HELPERS = Path(__file__).resolve().parents[1] / "helpers"
 LAYERS = [  # a module may import from its own layer or lower ones, never from a higher one
-    {"validation", "runtime", "metrics", "torch_legacy", "labels", "names", "attack_settings"},
+    {"validation", "runtime", "metrics", "verdicts", "torch_legacy", "labels", "names", "attack_settings"},
     {"efficientnet_lite", "models", "data"},
     {"saliency", "emphasis", "transforms", "squeeze", "art_classifier", "attacks"},
     {"cache", "detectors"},

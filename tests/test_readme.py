@@ -13,6 +13,7 @@ def test_readme_findings_match_the_committed_score_tables():
     block = text[text.index(README_START) + len(README_START):text.index(README_END)].strip()
     assert block == readme_findings(ROOT / "data" / "results").strip(), "run `make reproduce` (or python -m " \
         "helpers.readme README.md data/results) to rewrite the README's findings from the results"
+    assert not re.search(r"\bnan\b", block, flags=re.IGNORECASE), "a missing value printed as 'nan'"
 
 
 def test_readme_is_short_with_contents_and_working_links():

@@ -563,21 +563,26 @@ def matched_fpr_lines(facts: pd.DataFrame) -> list[str]:
         facts: one model's ``facts_comparison_<model>.csv`` (:func:`helpers.experiments.comparison.save_facts`).
 
     Returns:
-        one Markdown list item per attack."""
+        one Markdown list item per attack; one for all the attacks where no detector resolves."""
     facts = facts.fillna({"note": "", "noise": "", "squeezer": ""})
     matched = facts[facts["view"] == "matched"]
     fpr = 100 * matched["target_fpr"].iloc[0] if len(matched) else np.nan
-    lines = []
+    lines, unresolved = [], {}
     for a in dict.fromkeys(matched.loc[matched["metric"] == "tpr_at_fpr", "attack"]):
         tpr = matched[(matched["metric"] == "tpr_at_fpr") & (matched["attack"] == a)]
         held = matched[(matched["metric"] == "fpr_heldout") & (matched["attack"] == a)]
         notes = set(tpr["note"])
-        cells = (f"{notes.pop()} calibration photographs for every detector ({fpr:g}% of them is under "
-                 f"{MIN_EXPECTED_FALSE_POSITIVES} expected false positives)") if len(notes) == 1 and "" not in notes \
-            else ", ".join(f"{method_label(*r[METHOD])} "
-                           + (r["note"] if r["note"] else f"{100 * r['value']:.1f}% (held-out FPR {100 * f:.1f}%)")
-                           for (_, r), f in zip(tpr.iterrows(), held["value"], strict=True))
+        if len(notes) == 1 and "" not in notes:
+            unresolved.setdefault(notes.pop(), []).append(attack_label(a))
+            continue
+        cells = ", ".join(f"{method_label(*r[METHOD])} "
+                          + (r["note"] if r["note"] else f"{100 * r['value']:.1f}% (held-out FPR {100 * f:.1f}%)")
+                          for (_, r), f in zip(tpr.iterrows(), held["value"], strict=True))
         lines.append(f"- {attack_label(a)} at a matched {fpr:g}% false-positive rate (held-out half): {cells}.")
+    for note, attacks in unresolved.items():
+        lines.append(f"- {', '.join(attacks)} at a matched {fpr:g}% false-positive rate (held-out half): {note} "
+                     f"calibration photographs for every detector ({fpr:g}% of them is under "
+                     f"{MIN_EXPECTED_FALSE_POSITIVES} expected false positives).")
     return lines
 
 

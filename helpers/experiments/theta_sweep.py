@@ -618,7 +618,7 @@ def readme_lines(results_dir: str | Path, model: str, parameters: Mapping[str, A
     results = Path(results_dir)
     counts = pd.read_csv(results / f"facts_theta_sweep_{model}.csv").iloc[0]
     lines = held_out_lines(pd.read_csv(results / f"selected_theta_{model}.csv"), parameters["attacks"])
-    rates = pd.read_csv(results / f"{NAME}_{model}.csv")
+    rates = pd.read_csv(results / f"{NAME}_{model}.csv").fillna({"note": ""})  # an empty note reads as NaN
     margin = margin_line(rates[rates["detector"] == "saliency"], parameters)
     lines += [margin] if margin else []
     lines.append(f"- Of the paper's {counts['claims']} claims about Tables I-III, on this model (verdicts from the "
