@@ -13,8 +13,9 @@ from helpers.runtime import write_atomically
 from helpers.scores import load_scores
 
 README_START, README_END = "<!-- findings: start -->", "<!-- findings: end -->"
+# what the README's lines of notebooks 05 and 07 are formatted from
 README_SOURCES = ("scores_theta_sweep_{model}.parquet", "theta_sweep_{model}.csv", "selected_theta_{model}.csv",
-                  "facts_theta_sweep_{model}.csv", "facts_comparison_{model}.csv")  # what the README's lines of notebooks 05 and 07 are formatted from
+                  "facts_theta_sweep_{model}.csv", "facts_comparison_{model}.csv")
 
 
 def readme_findings(results_dir: str | Path, model: str = "efficientnet_lite0") -> str:

@@ -288,7 +288,8 @@ def test_matched_view_lines_join_the_attacks_no_detector_resolves():
     never = "not resolvable at n = 4"
     facts = pd.DataFrame([*rows("fgsm", "saliency", np.nan, never), *rows("fgsm", "feature_squeezing", np.nan, never),
                           *rows("pgd", "saliency", 0.5), *rows("pgd", "feature_squeezing", np.nan, never),
-                          *rows("cw_l2", "saliency", np.nan, never), *rows("cw_l2", "feature_squeezing", np.nan, never)])
+                          *rows("cw_l2", "saliency", np.nan, never),
+                          *rows("cw_l2", "feature_squeezing", np.nan, never)])
     lines = comparison.matched_fpr_lines(facts)
     assert len(lines) == 2
     assert lines[0].startswith("- PGD at a matched 5% false-positive rate (held-out half): saliency")
