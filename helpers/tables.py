@@ -271,7 +271,16 @@ def _header_rows(columns: pd.Index, n_index: int, index_names: list[str]) -> lis
 
 # The measures of a two-column paper (IEEE: 3.5 in columns, 7.16 in text), in TeX points, and what a table may use.
 COLUMN_PT, TEXT_PT = 3.5 * 72.27, 7.16 * 72.27
-_CHAR_PT = {"footnotesize": 4.1, "scriptsize": 3.3}  # an average character's width (digits and lower case)
+_CHAR_PT = {"footnotesize": 4.56, "scriptsize": 4.0}  # a digit's width in Computer Modern (8 pt and 7 pt)
+# other characters as a multiple of a digit (measured with pdflatex at \scriptsize: capitals and '&', '%', '>', '='
+# about 1.35, lower case 0.9 ('m' and 'w' 1.6), spaces and punctuation 0.65)
+_WIDE, _NARROW = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ&%<>=×κθε"), set(" ,.;:()[]-'|")
+
+
+def _text_pt(text: str, char_pt: float) -> float:
+    """An estimate of ``text``'s width in points, ``char_pt`` the width of a digit."""
+    return char_pt * sum(1.35 if ch in _WIDE else 0.65 if ch in _NARROW else 1.6 if ch in "mw" else
+                         0.9 if ch.islower() else 1.0 for ch in text)
 _WRAP = 22  # characters per line of a long label
 
 
@@ -362,7 +371,7 @@ class _Layout:
 
     def width(self, lines: list[tuple[str, str]]) -> float:
         """An estimate of a cell's width in points (a \\scriptsize line is narrower)."""
-        return max(len(plain) * (_CHAR_PT["scriptsize"] if tex.startswith("{\\scriptsize") else _CHAR_PT[self.size])
+        return max(_text_pt(plain, _CHAR_PT["scriptsize"] if tex.startswith("{\\scriptsize") else _CHAR_PT[self.size])
                    for tex, plain in lines)
 
 
@@ -434,7 +443,7 @@ def to_latex(df: pd.DataFrame, index: bool = False, float_format: str = "%.4g", 
     if wide > TEXT_PT:
         warnings.warn(f"table {label or caption[:40]!r} is about {wide:.0f} pt wide, wider than a page's text "
                       f"({TEXT_PT:.0f} pt) even in the compact form: show fewer columns", stacklevel=2)
-    float_env = "table" if wide <= COLUMN_PT else "table*"
+    float_env = "table" if wide <= 0.95 * COLUMN_PT else "table*"  # a margin for the estimate's error (< 10%)
     numeric = [pd.api.types.is_numeric_dtype(frame.iloc[:, i]) or frame.iloc[:, i].map(
         lambda v: isinstance(v, Cell)).any() for i in range(n_index, frame.shape[1])]
     spec = "l" * n_index + "".join("r" if num else "l" for num in numeric)

@@ -50,3 +50,17 @@ def test_a_table_too_wide_for_any_page_warns(tmp_path):
     df = pd.DataFrame({f"attack {k}": [rate_cell(0.5, 0.2, 0.8, 16 + i) for i in range(3)] for k in range(20)})
     with pytest.warns(UserWarning, match="wider than a page's text"):
         to_latex(df, caption="Rates.", label="huge")
+
+
+# widths pdflatex gave at \scriptsize (10 pt article; \sbox, \the\wd) for the texts of a table that overflowed a column
+MEASURED_SCRIPTSIZE_PT = {"C&W-L2 κ>0": 46.66, "(n = 16)": 30.17, "100.0": 18.21, "[68, 100]": 29.42,
+                          "saliency (CR, θ = 0.1)": 78.62, "median 2×2, NLM": 65.13, "FS (bit depth 5,": 56.77,
+                          "OSPA": 21.19, "method": 26.28, "abcdefghij": 35.77, "0123456789": 39.86}
+
+
+def test_the_width_estimate_is_within_ten_percent_of_pdflatex():
+    from helpers.tables import _CHAR_PT, _text_pt
+    ratios = {text: _text_pt(text, _CHAR_PT["scriptsize"]) / pt for text, pt in MEASURED_SCRIPTSIZE_PT.items()}
+    assert all(0.9 <= r <= 1.12 for r in ratios.values()), ratios
+    total = sum(_text_pt(t, _CHAR_PT["scriptsize"]) for t in MEASURED_SCRIPTSIZE_PT)
+    assert 0.95 <= total / sum(MEASURED_SCRIPTSIZE_PT.values()) <= 1.08
